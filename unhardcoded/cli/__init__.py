@@ -1,0 +1,23 @@
+"""The `unhardcoded` command line. Each command group lives in its own module and stays thin:
+it parses options, calls a service, and prints. Errors from the packages become exit code 2 with
+a one-line message (see `unhardcoded.cli._common`), never a traceback."""
+
+from __future__ import annotations
+
+import click
+
+from unhardcoded import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="unhardcoded")
+def main() -> None:
+    """unhardcoded: per-request LLM routing policies with a tamper-evident audit ledger.
+
+    \b
+    Example:
+        unhardcoded --help
+    """
+
+
+__all__ = ["main"]
