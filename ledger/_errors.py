@@ -6,3 +6,52 @@ from __future__ import annotations
 
 class LedgerError(Exception):
     """Root of every error raised by `ledger`."""
+
+
+class MerkleError(LedgerError):
+    """Invalid arguments to the Merkle tree algebra: an index or size outside the tree, a size that
+    shrinks, or a node hash missing from what a plan asked the store for."""
+
+
+class CheckpointError(LedgerError):
+    """A signed checkpoint (a C2SP signed note) could not be opened."""
+
+
+class CheckpointFormatError(CheckpointError):
+    """The note or its checkpoint body does not follow C2SP signed-note / tlog-checkpoint syntax."""
+
+
+class VerifierKeyError(CheckpointError):
+    """A verifier key (`<name>+<hex id>+<base64 key>`) or signer key string is malformed."""
+
+
+class UnknownKeyError(CheckpointError):
+    """The note carries no signature by the expected key (name and key ID)."""
+
+
+class SignatureError(CheckpointError):
+    """A signature line names the expected key, but the signature does not verify."""
+
+
+class OriginMismatchError(CheckpointError):
+    """The checkpoint's origin line is not the origin the verifier expects."""
+
+
+class ProofError(LedgerError):
+    """A proof document does not check out against its checkpoint(s)."""
+
+
+class ProofFormatError(ProofError):
+    """A proof document is malformed (the message holds a JSON pointer to the offending value)."""
+
+
+class ProofSizeError(ProofError):
+    """A proof's tree size(s) do not match the size(s) in the signed checkpoint(s)."""
+
+
+class InclusionProofError(ProofError):
+    """An inclusion path does not lead from the leaf hash to the checkpoint's root."""
+
+
+class ConsistencyProofError(ProofError):
+    """A consistency path does not connect the old checkpoint's root to the new one's."""
