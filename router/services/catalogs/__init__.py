@@ -7,6 +7,7 @@ from router.services.catalogs._files import (
     bundled_catalog,
     bundled_policy_document,
     load_catalog,
+    load_policy,
     parse_json_text,
     read_json,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "bundled_catalog",
     "bundled_policy_document",
     "load_catalog",
+    "load_policy",
     "parse_json_text",
     "read_json",
 ]
