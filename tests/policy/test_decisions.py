@@ -16,7 +16,11 @@ from tests.policy.support import catalog_of, entry, example_policy, policy_of
         (
             "free-tier",
             "google/gemini-3.5-flash@us",
-            ["google/gemini-3.5-flash@us", "google/gemini-3.5-flash@eu", "mistral/mistral-small-3@eu"],
+            [
+                "google/gemini-3.5-flash@us",
+                "google/gemini-3.5-flash@eu",
+                "mistral/mistral-small-3@eu",
+            ],
         ),
         (
             "vip",
@@ -49,7 +53,11 @@ def test_example_policy_selects(policy: str, selected: str, plan: list[str]) -> 
         ("free-tier", "openai/gpt-5-nano@us", ("tier.free.floor",)),
         ("free-tier", "fireworks/qwen3-235b@us", (STATUS_RULE,)),
         ("vip", "google/gemini-3.5-flash@us", ("tier.vip.floor",)),
-        ("enterprise-eu", "deepseek/deepseek-v3.2@apac", ("contract.approved_providers", "residency.eu")),
+        (
+            "enterprise-eu",
+            "deepseek/deepseek-v3.2@apac",
+            ("contract.approved_providers", "residency.eu"),
+        ),
         (
             "enterprise-eu",
             "groq/llama-4-scout@us",

@@ -45,14 +45,16 @@ def test_golden_normalized_bytes() -> None:
 
 
 def test_fingerprint_display_reads_two_big_endian_uint32() -> None:
-    digest = bytes.fromhex("11f30ad8" "3ee0b6ef") + bytes(24)
+    digest = bytes.fromhex("11f30ad83ee0b6ef") + bytes(24)
     assert fingerprint_text(digest) == "301140696-1054914287 (sigma-pol/v1)"
 
 
 def test_derived_rule_id_is_content_based() -> None:
     assert derived_rule_id(Eq("region", "eu")) == "r.8b5813bb287f"
     a = Policy.from_json({"v": "sigma-pol/v1", "rules": [["eq", "region", "eu"], ["is", "no_log"]]})
-    b = Policy.from_json({"v": "sigma-pol/v1", "rules": [["is", "no_log"], ["in", "region", ["eu"]]]})
+    b = Policy.from_json(
+        {"v": "sigma-pol/v1", "rules": [["is", "no_log"], ["in", "region", ["eu"]]]}
+    )
     assert [r.id for r in a.rules] == [r.id for r in b.rules]
     assert "r.8b5813bb287f" in [r.id for r in a.rules]
     assert a.fingerprint == b.fingerprint
@@ -65,7 +67,10 @@ def policy(*rules: object, **top: object) -> Policy:
 @pytest.mark.parametrize(
     ("left", "right"),
     [
-        (["all", ["is", "a"], ["all", ["is", "b"], ["is", "c"]]], ["all", ["is", "c"], ["is", "b"], ["is", "a"]]),
+        (
+            ["all", ["is", "a"], ["all", ["is", "b"], ["is", "c"]]],
+            ["all", ["is", "c"], ["is", "b"], ["is", "a"]],
+        ),
         (["any", ["is", "a"], ["is", "a"]], ["is", "a"]),
         (["in", "x", ["b", "a", "b"]], ["in", "x", ["a", "b"]]),
         (["in", "x", ["a"]], ["eq", "x", "a"]),

@@ -33,8 +33,9 @@ def test_not_in_does_not_pass_an_entry_missing_the_attribute() -> None:
 
 def test_the_trace_says_missing() -> None:
     trace = decide(
-        Policy.from_json(policy_of({"id": "dpa.block", "when": ["nin", "jurisdiction", ["cn"]]}),
-                         CATALOG.schema),
+        Policy.from_json(
+            policy_of({"id": "dpa.block", "when": ["nin", "jurisdiction", ["cn"]]}), CATALOG.schema
+        ),
         CATALOG,
     )
     bare = CATALOG.index_of("bare")
@@ -50,7 +51,10 @@ def test_the_trace_says_missing() -> None:
     [
         (["is", "no_log"], ["de"]),
         (["not", ["is", "no_log"]], ["cn"]),  # bare: not unknown = unknown
-        (["any", ["is", "no_log"], ["eq", "region", "eu"]], ["bare", "cn", "de"]),  # unknown or true
+        (
+            ["any", ["is", "no_log"], ["eq", "region", "eu"]],
+            ["bare", "cn", "de"],
+        ),  # unknown or true
         (["all", ["is", "no_log"], ["eq", "region", "eu"]], ["de"]),  # unknown and true = unknown
         (["not", ["all", ["is", "no_log"], ["eq", "region", "us"]]], ["bare", "cn", "de"]),
         # bare: all(unknown, false) = false, so not(...) = true

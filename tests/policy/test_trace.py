@@ -82,7 +82,10 @@ def test_tokens_come_from_the_policy_else_the_features() -> None:
     assert trace.tokens is not None and trace.tokens.tokens_in == 2000
     # the policy's tokens win over the request's
     trace = decide(example_policy("free-tier"), catalog, RequestFeatures(2000, 0))
-    assert trace.tokens is not None and (trace.tokens.tokens_in, trace.tokens.tokens_out) == (1500, 500)
+    assert trace.tokens is not None and (trace.tokens.tokens_in, trace.tokens.tokens_out) == (
+        1500,
+        500,
+    )
     # no cost needed, no tokens needed
     plain = {"v": "sigma-pol/v1", "rules": [], "rank": [["desc", "bench_intelligence"]]}
     assert decide(Policy.from_json(plain, catalog.schema), catalog).tokens is None
