@@ -6,7 +6,6 @@ import pytest
 
 from router.core import STATUS_RULE, Evaluator, NoEntryPasses, Policy, evaluate
 from router.services.catalogs import bundled_catalog
-
 from tests.policy.support import catalog_of, entry, example_policy, policy_of
 
 

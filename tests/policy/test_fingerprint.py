@@ -6,7 +6,6 @@ import pytest
 
 from router.core import Eq, Policy, derived_rule_id, fingerprint_text
 from router.core._canonical import canonical_bytes
-
 from tests.policy.support import example_policy
 
 # Frozen forever: a policy's fingerprint must never change across releases.

@@ -10,10 +10,9 @@ from __future__ import annotations
 import pytest
 
 from router.core import Policy, decide
-
 from tests.policy.support import catalog_of, entry, policy_of
 
-# `jurisdiction` is optional (unlike `provider`, which every entry must have): entry "bare" lacks it.
+# `jurisdiction` is optional (unlike `provider`, which every entry has): entry "bare" lacks it.
 CATALOG = catalog_of(
     entry("bare", no_log=None),
     entry("cn", jurisdiction="cn", no_log=False),

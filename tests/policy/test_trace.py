@@ -20,7 +20,6 @@ from router.core import (
     evaluate,
 )
 from router.services.catalogs import bundled_catalog
-
 from tests.policy.support import example_policy, policy_of
 
 
@@ -31,7 +30,8 @@ def test_removal_is_explained_with_observed_values() -> None:
         'removed by residency.eu (region = "us", needs region = "eu")'
     )
     assert trace.explain_removal(catalog.index_of("mistral/mistral-small-3@eu")) == (
-        "removed by tier.enterprise.floor (bench_intelligence = 0.52, needs bench_intelligence ≥ 0.6)"
+        "removed by tier.enterprise.floor "
+        "(bench_intelligence = 0.52, needs bench_intelligence ≥ 0.6)"
     )
 
 
@@ -79,10 +79,12 @@ def test_tokens_come_from_the_policy_else_the_features() -> None:
     with pytest.raises(MissingTokensError):
         decide(policy, catalog)
     trace = decide(policy, catalog, RequestFeatures(2000, 0))
-    assert trace.tokens is not None and trace.tokens.tokens_in == 2000
+    assert trace.tokens is not None
+    assert trace.tokens.tokens_in == 2000
     # the policy's tokens win over the request's
     trace = decide(example_policy("free-tier"), catalog, RequestFeatures(2000, 0))
-    assert trace.tokens is not None and (trace.tokens.tokens_in, trace.tokens.tokens_out) == (
+    assert trace.tokens is not None
+    assert (trace.tokens.tokens_in, trace.tokens.tokens_out) == (
         1500,
         500,
     )
