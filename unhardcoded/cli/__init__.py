@@ -7,6 +7,8 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.policy import policy_group
+from unhardcoded.cli.rank import rank
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,5 +21,8 @@ def main() -> None:
         unhardcoded --help
     """
 
+
+main.add_command(policy_group)
+main.add_command(rank)
 
 __all__ = ["main"]
