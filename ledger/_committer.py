@@ -31,7 +31,12 @@ from ledger._envelope import (
     encode_attachment_digests,
     leaf_data,
 )
-from ledger._errors import InvalidEvent, LedgerError, StoreUnavailable, StreamVersionConflict
+from ledger._errors import (
+    InvalidEventError,
+    LedgerError,
+    StoreUnavailableError,
+    StreamVersionConflictError,
+)
 from ledger._store import Store
 from ledger._tables import attachments, events
 
@@ -72,27 +77,31 @@ class Prepared:
 
 
 def prepare(new: NewEvent) -> Prepared:
-    """Validate and encode one event (raises `InvalidEvent` naming what is wrong)."""
+    """Validate and encode one event (raises `InvalidEventError` naming what is wrong)."""
     if not isinstance(new, NewEvent):
-        raise InvalidEvent(f"append takes NewEvent objects, got {type(new).__name__}")
+        raise InvalidEventError(f"append takes NewEvent objects, got {type(new).__name__}")
     if not isinstance(new.type, str) or not new.type or len(new.type) > 200:
-        raise InvalidEvent(f"event type must be a 1..200 character string, got {new.type!r}")
+        raise InvalidEventError(f"event type must be a 1..200 character string, got {new.type!r}")
     if not isinstance(new.stream_id, str) or not new.stream_id or len(new.stream_id) > 500:
-        raise InvalidEvent(f"stream id must be a 1..500 character string, got {new.stream_id!r}")
+        raise InvalidEventError(
+            f"stream id must be a 1..500 character string, got {new.stream_id!r}"
+        )
     if not isinstance(new.payload, dict):
-        raise InvalidEvent(f"payload must be a JSON object (a dict), got {type(new.payload)}")
+        raise InvalidEventError(f"payload must be a JSON object (a dict), got {type(new.payload)}")
     payload = canonical_json(new.payload)
     blobs: dict[str, bytes] = {}
     for name, content in new.attachments.items():
         if not isinstance(content, bytes | bytearray):
-            raise InvalidEvent(f"attachment {name!r} must be bytes, got {type(content).__name__}")
+            raise InvalidEventError(
+                f"attachment {name!r} must be bytes, got {type(content).__name__}"
+            )
         blobs[name] = bytes(content)
     digests = {name: _sha256(content).digest() for name, content in blobs.items()}
     try:
         type_bytes = new.type.encode("utf-8")
         stream_bytes = new.stream_id.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidEvent(f"type or stream id is not valid UTF-8 text: {exc}") from exc
+        raise InvalidEventError(f"type or stream id is not valid UTF-8 text: {exc}") from exc
     return Prepared(
         event_id=(new.event_id or uuid7()).bytes,
         type=new.type,
@@ -140,7 +149,7 @@ async def write_batch(conn: AsyncConnection, requests: Sequence[_Request]) -> No
                 .where(events.c.stream_id.in_(streams))
                 .group_by(events.c.stream_id)
             )
-        ).all()  # type: ignore[arg-type]
+        ).all()
     )
     given_ids = [p.event_id for r in requests for p in r.events if p.id_given]
     taken: set[bytes] = set()
@@ -159,13 +168,13 @@ async def write_batch(conn: AsyncConnection, requests: Sequence[_Request]) -> No
             for stream_id in sorted(stream_ids):
                 actual = versions.get(stream_id, 0)
                 if actual != expected:
-                    request.error = StreamVersionConflict(stream_id, expected, actual)
+                    request.error = StreamVersionConflictError(stream_id, expected, actual)
                     break
         if request.error is None:
             ids = [p.event_id for p in request.events]
             clash = next((i for i in ids if i in taken), None)
             if clash is not None or len(set(ids)) != len(ids):
-                request.error = InvalidEvent(
+                request.error = InvalidEventError(
                     f"event id {uuid.UUID(bytes=clash or ids[0])} is already recorded"
                 )
         if request.error is not None:
@@ -257,7 +266,7 @@ class GroupCommitter:
     ) -> list[Envelope]:
         """Queue one append and wait until its transaction has committed."""
         if self._closed:
-            raise StoreUnavailable("the ledger is closed")
+            raise StoreUnavailableError("the ledger is closed")
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="ledger-group-commit")
         loop = asyncio.get_running_loop()
@@ -308,7 +317,7 @@ class GroupCommitter:
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(
-                        StoreUnavailable(f"append interrupted before it committed: {exc!r}")
+                        StoreUnavailableError(f"append interrupted before it committed: {exc!r}")
                     )
             raise
         self.batches += 1

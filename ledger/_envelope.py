@@ -18,7 +18,7 @@ from typing import Any
 
 import rfc8785
 
-from ledger._errors import InvalidEvent
+from ledger._errors import InvalidEventError
 
 __all__ = [
     "GENESIS_HASH",
@@ -76,20 +76,20 @@ def canonical_json(value: object) -> bytes:
         if _is_simple(value):
             text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             return text.encode("utf-8")
-        return rfc8785.dumps(value)
+        return rfc8785.dumps(value)  # type: ignore[arg-type]
     except (UnicodeEncodeError, rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise InvalidEvent(f"payload is not canonical JSON material: {exc}") from exc
+        raise InvalidEventError(f"payload is not canonical JSON material: {exc}") from exc
 
 
 def _check_name(what: str, name: str) -> bytes:
     if not isinstance(name, str) or not name:
-        raise InvalidEvent(f"{what} must be a non-empty string, got {name!r}")
+        raise InvalidEventError(f"{what} must be a non-empty string, got {name!r}")
     try:
         raw = name.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidEvent(f"{what} {name!r} is not valid UTF-8 text") from exc
+        raise InvalidEventError(f"{what} {name!r} is not valid UTF-8 text") from exc
     if len(raw) > _MAX_NAME:
-        raise InvalidEvent(f"{what} is {len(raw)} bytes long, the limit is {_MAX_NAME}")
+        raise InvalidEventError(f"{what} is {len(raw)} bytes long, the limit is {_MAX_NAME}")
     return raw
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, func, select, update
 
 from ledger._committer import GroupCommitter, prepare
 from ledger._envelope import Envelope, NewEvent, decode_attachment_digests
-from ledger._errors import EventNotFound, InvalidEvent, LedgerError, NotSequenced
+from ledger._errors import EventNotFoundError, InvalidEventError, LedgerError, NotSequencedError
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
 from ledger._migrate import upgrade
@@ -90,7 +90,7 @@ class InclusionProofBundle:
 def _event_ref(ref: uuid.UUID | str | int) -> Any:
     """A WHERE clause for an event given by id (UUID or its text) or by position (int)."""
     if isinstance(ref, bool):
-        raise InvalidEvent(f"not an event id or position: {ref!r}")
+        raise InvalidEventError(f"not an event id or position: {ref!r}")
     if isinstance(ref, int):
         return events.c.position == ref
     if isinstance(ref, str):
@@ -100,9 +100,9 @@ def _event_ref(ref: uuid.UUID | str | int) -> Any:
         try:
             ref = uuid.UUID(text)
         except ValueError:
-            raise InvalidEvent(f"not an event id (UUID) or position: {ref!r}") from None
+            raise InvalidEventError(f"not an event id (UUID) or position: {ref!r}") from None
     if not isinstance(ref, uuid.UUID):
-        raise InvalidEvent(f"not an event id or position: {ref!r}")
+        raise InvalidEventError(f"not an event id or position: {ref!r}")
     return events.c.event_id == ref.bytes
 
 
@@ -133,18 +133,20 @@ class Ledger:
         """Record events atomically; returns their envelopes once durably committed.
 
         `expected_version` (optimistic concurrency): the stream must be exactly at that version
-        (its last event's version; 0 = empty) or `StreamVersionConflict` is raised. It needs all
-        the events to belong to one stream. None appends at the stream's end.
+        (its last event's version; 0 = empty) or `StreamVersionConflictError` is raised. It
+        needs all the events to belong to one stream. None appends at the stream's end.
         """
         batch = [new] if isinstance(new, NewEvent) else list(new)
         if not batch:
-            raise InvalidEvent("append needs at least one event")
+            raise InvalidEventError("append needs at least one event")
         prepared = [prepare(event) for event in batch]
         if expected_version is not None:
             if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-                raise InvalidEvent(f"expected_version must be an int, got {expected_version!r}")
+                raise InvalidEventError(
+                    f"expected_version must be an int, got {expected_version!r}"
+                )
             if len({p.stream_id for p in prepared}) != 1:
-                raise InvalidEvent("expected_version needs all the events in one stream")
+                raise InvalidEventError("expected_version needs all the events in one stream")
         return await self._committer.submit(prepared, expected_version)
 
     async def _rows(self, query: Select[Any]) -> list[Envelope]:
@@ -157,10 +159,10 @@ class Ledger:
         return await self._rows(query.order_by(events.c.position).limit(limit))
 
     async def get(self, ref: uuid.UUID | str | int) -> Envelope:
-        """One event by id (UUID) or position; `EventNotFound` when there is none."""
+        """One event by id (UUID) or position; `EventNotFoundError` when there is none."""
         found = await self._rows(select(*_COLUMNS).where(_event_ref(ref)))
         if not found:
-            raise EventNotFound(f"no event {ref}")
+            raise EventNotFoundError(f"no event {ref}")
         return found[0]
 
     async def stream(
@@ -208,11 +210,11 @@ class Ledger:
                 )
             ).first()
             if row is None:
-                raise EventNotFound(f"no event {ref}")
+                raise EventNotFoundError(f"no event {ref}")
             position, event_id, leaf = row[0], bytes(row[1]), bytes(row[2])
             head = await latest_checkpoint(conn)
             if head is None or position >= head.tree_size:
-                raise NotSequenced(
+                raise NotSequencedError(
                     f"event at position {position} is not covered by a signed checkpoint yet "
                     "(run `unhardcoded ledger checkpoint`)"
                 )
@@ -246,10 +248,10 @@ class Ledger:
             }
             for size in (old_size, new_size):
                 if size not in found:
-                    raise NotSequenced(f"no signed checkpoint at tree size {size}")
+                    raise NotSequencedError(f"no signed checkpoint at tree size {size}")
             assert new_size is not None
             if old_size > new_size:
-                raise InvalidEvent(f"old size {old_size} is larger than new size {new_size}")
+                raise InvalidEventError(f"old size {old_size} is larger than new size {new_size}")
             path = await plan_hashes(conn, consistency_proof_plan(old_size, new_size))
         return ConsistencyProof(old_size, new_size, tuple(path)), found[old_size], found[new_size]
 
@@ -257,13 +259,11 @@ class Ledger:
         """An attachment's bytes (checked against the digest in the envelope), None if erased."""
         envelope = await self.get(ref)
         if name not in envelope.attachment_digests:
-            raise EventNotFound(f"event {envelope.event_id} has no attachment {name!r}")
+            raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
         async with self._store.read() as conn:
             content = await conn.scalar(
                 select(attachments.c.content).where(
-                    and_(
-                        attachments.c.position == envelope.position, attachments.c.name == name
-                    )
+                    and_(attachments.c.position == envelope.position, attachments.c.name == name)
                 )
             )
         if content is None:
@@ -279,14 +279,12 @@ class Ledger:
         because only the digest is part of the hashed envelope."""
         envelope = await self.get(ref)
         if name not in envelope.attachment_digests:
-            raise EventNotFound(f"event {envelope.event_id} has no attachment {name!r}")
+            raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
         async with self._store.write() as conn:
             await conn.execute(
                 update(attachments)
                 .where(
-                    and_(
-                        attachments.c.position == envelope.position, attachments.c.name == name
-                    )
+                    and_(attachments.c.position == envelope.position, attachments.c.name == name)
                 )
                 .values(content=None, erased_at_us=time.time_ns() // 1000)
             )
@@ -322,7 +320,7 @@ class Ledger:
                 ).all()
                 if not batch:
                     break
-                computed = verifier.feed(batch)  # type: ignore[arg-type]
+                computed = verifier.feed(batch)
                 if computed:
                     verifier.check_nodes(computed, await _stored_nodes(conn, computed))
                 position = batch[-1][0] + 1
@@ -336,7 +334,9 @@ class Ledger:
             await self._store.dispose()
 
 
-async def _stored_nodes(conn: Any, computed: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+async def _stored_nodes(
+    conn: Any, computed: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
     ranges: dict[int, list[int]] = {}
     for level, index in computed:
         span = ranges.setdefault(level, [index, index])
@@ -374,7 +374,9 @@ async def open_ledger(
         async with store.read() as conn:
             ledger_id = await conn.scalar(select(meta.c.value).where(meta.c.key == "ledger_id"))
         if ledger_id is None:
-            raise LedgerError(f"{store.url.render_as_string()} is not migrated: run `unhardcoded db upgrade`")
+            raise LedgerError(
+                f"{store.url.render_as_string()} is not migrated: run `unhardcoded db upgrade`"
+            )
         store.bind_ledger(ledger_id)
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
@@ -387,4 +389,3 @@ async def open_ledger(
         yield ledger
     finally:
         await ledger.close()
-

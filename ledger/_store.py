@@ -15,10 +15,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ledger._errors import (
-    ImmutableViolation,
-    IntegrityFailure,
+    ImmutableViolationError,
     LedgerError,
-    StoreUnavailable,
+    StoreIntegrityError,
+    StoreUnavailableError,
 )
 
 __all__ = ["Store", "translate_errors"]
@@ -39,15 +39,15 @@ def _translate(exc: BaseException) -> LedgerError:
         exc, "sqlstate", None
     )
     if _IMMUTABLE_MARK in message or sqlstate == _PG_IMMUTABLE_SQLSTATE:
-        return ImmutableViolation(message)
+        return ImmutableViolationError(message)
     if sqlstate == "42501" or "permission denied" in message:
-        return ImmutableViolation(message)
+        return ImmutableViolationError(message)
     integrity = isinstance(exc, sqlite3.IntegrityError) or (
         isinstance(exc, DBAPIError) and exc.__class__.__name__ == "IntegrityError"
     )
     if integrity:
-        return IntegrityFailure(f"the database refused a write: {message}")
-    return StoreUnavailable(f"database error: {message}")
+        return StoreIntegrityError(f"the database refused a write: {message}")
+    return StoreUnavailableError(f"database error: {message}")
 
 
 @contextmanager
@@ -84,10 +84,10 @@ class Store:
             try:
                 self.url = make_url(url)
             except ArgumentError as exc:
-                raise StoreUnavailable(f"not a database URL: {url!r}") from exc
+                raise StoreUnavailableError(f"not a database URL: {url!r}") from exc
             backend = self.url.get_backend_name()
             if backend not in ("sqlite", "postgresql"):
-                raise StoreUnavailable(
+                raise StoreUnavailableError(
                     f"unsupported database {backend!r}: use sqlite+aiosqlite:// or "
                     "postgresql+asyncpg://"
                 )

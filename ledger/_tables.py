@@ -62,7 +62,7 @@ merkle_nodes = Table(
     Column("hash", LargeBinary(32), nullable=False),
     PrimaryKeyConstraint("level", "idx"),
 )
-"""The hash of every complete perfect subtree of level >= 1 (level 0 = `ledger_events.leaf_hash`)."""
+"""The hash of every complete perfect subtree of level >= 1 (level 0: the events' leaf_hash)."""
 
 checkpoints = Table(
     "ledger_checkpoints",

@@ -90,8 +90,11 @@ class Verifier:
                 self._fail(None, f"{where}: the signed note does not open: {exc}")
                 break
             if (opened.size, opened.root) != (size, root):
-                self._fail(None, f"{where}: the signed note says size {opened.size}, root "
-                           f"{opened.root.hex()}, the row says root {root.hex()}")
+                self._fail(
+                    None,
+                    f"{where}: the signed note says size {opened.size}, root "
+                    f"{opened.root.hex()}, the row says root {root.hex()}",
+                )
                 break
             self._pending.append((size, root))
 
@@ -171,9 +174,7 @@ class Verifier:
         limit = self.sequenced_size
         return {(lv, i): h for (lv, i), h in nodes.items() if (i + 1) << lv <= limit}
 
-    def check_nodes(
-        self, computed: Mapping[NodeId, bytes], stored: Mapping[NodeId, bytes]
-    ) -> None:
+    def check_nodes(self, computed: Mapping[NodeId, bytes], stored: Mapping[NodeId, bytes]) -> None:
         """Compare recomputed Merkle nodes with the stored ones; the first difference fails."""
         for (level, index), node in sorted(computed.items(), key=lambda kv: kv[0][1] << kv[0][0]):
             if stored.get((level, index)) != node:
