@@ -233,7 +233,7 @@ class Ledger:
             head = await latest_checkpoint(conn)
             new_size = head.tree_size if new_size is None and head else new_size
             found = {
-                row[0]: SignedCheckpoint(*row.tuple())
+                row[0]: SignedCheckpoint(*row)
                 for row in (
                     await conn.execute(
                         select(

@@ -48,7 +48,7 @@ async def latest_checkpoint(conn: AsyncConnection) -> SignedCheckpoint | None:
             .limit(1)
         )
     ).first()
-    return None if row is None else _row_to_checkpoint(row.tuple())
+    return None if row is None else _row_to_checkpoint(tuple(row))
 
 
 async def fetch_nodes(conn: AsyncConnection, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:

@@ -192,6 +192,8 @@ class Verifier:
 
     def finish(self) -> VerifyReport:
         """The report, once every row was fed."""
+        if self.problem is None:
+            self._reach_checkpoints()
         if self.problem is None and self._pending:
             size = self._pending[0][0]
             self._fail(

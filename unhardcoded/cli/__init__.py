@@ -7,6 +7,8 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.db import db
+from unhardcoded.cli.ledger import ledger
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,5 +21,8 @@ def main() -> None:
         unhardcoded --help
     """
 
+
+main.add_command(db)
+main.add_command(ledger)
 
 __all__ = ["main"]
