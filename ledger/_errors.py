@@ -55,3 +55,44 @@ class InclusionProofError(ProofError):
 
 class ConsistencyProofError(ProofError):
     """A consistency path does not connect the old checkpoint's root to the new one's."""
+
+
+class InvalidEventError(LedgerError):
+    """An event handed to `append` cannot be recorded (payload not JSON-able, bad name, …)."""
+
+
+class StreamVersionConflictError(LedgerError):
+    """Optimistic concurrency failed: the stream is not at the version the caller expected."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual}, expected {expected}"
+            " (another writer appended first)"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class EventNotFoundError(LedgerError):
+    """No event with that id or position."""
+
+
+class NotSequencedError(LedgerError):
+    """The event is not yet covered by a signed checkpoint (run `sequence()` first)."""
+
+
+class StoreUnavailableError(LedgerError):
+    """The database could not be reached, is locked, or failed an operation."""
+
+
+class ImmutableViolationError(LedgerError):
+    """The database refused to change or delete a recorded row (the immutability guards)."""
+
+
+class StoreIntegrityError(LedgerError):
+    """The store holds data that contradicts itself (a bad key file, a constraint violation, …)."""
+
+
+class KeyFileError(LedgerError):
+    """The signing key file is missing, malformed or readable by others."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.db import db
+from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
 from unhardcoded.cli.rank import rank
 
@@ -22,6 +24,8 @@ def main() -> None:
     """
 
 
+main.add_command(db)
+main.add_command(ledger)
 main.add_command(policy_group)
 main.add_command(rank)
 
