@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.catalog import catalog
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,5 +20,7 @@ def main() -> None:
         unhardcoded --help
     """
 
+
+main.add_command(catalog)
 
 __all__ = ["main"]

@@ -28,7 +28,7 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class CatalogDiff:
-    """What changed from catalog `a` to catalog `b` (ids sorted, changes sorted by id then field)."""
+    """What changed from catalog `a` to `b` (ids sorted, changes sorted by id then field)."""
 
     a_version: str
     b_version: str
@@ -77,13 +77,19 @@ class CatalogDiff:
         lines.extend(f"- {ident}" for ident in self.removed)
         if self.schema_changed:
             lines.append("schema:")
-            lines.extend(f"  {c.field}: {_show(c.old)} → {_show(c.new)}" for c in self.schema_changed)
+            lines.extend(
+                f"  {c.field}: {_show(c.old)} → {_show(c.new)}" for c in self.schema_changed
+            )
         if self.changed:
             rows = [("entry", "field", "old", "new")]
             rows.extend((c.entry, c.field, _show(c.old), _show(c.new)) for c in self.changed)
             widths = [max(len(r[i]) for r in rows) for i in range(3)]
             for row in rows:
-                lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+                lines.append(
+                    "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+                    + "  "
+                    + row[3]
+                )
         return "\n".join(lines)
 
 

@@ -34,27 +34,29 @@ MAX_ISSUES_SHOWN = 20
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """One input file: its kind (`litellm`, `openrouter`, `overlay`), a name (the file's base name,
-    or the overlay's `name`) and the SHA-256 of its bytes."""
+    """One input file: its kind (`litellm`, `openrouter`, `overlay`), its base name, the SHA-256 of
+    its bytes, and for an overlay its `name` (default: the file's stem)."""
 
     kind: str
-    name: str
+    file: str
     sha256: str
+    label: str = ""
 
     @classmethod
-    def of_bytes(cls, kind: str, name: str, data: bytes) -> Source:
+    def of_bytes(cls, kind: str, file: str, data: bytes, label: str = "") -> Source:
         """The source of a file with these bytes."""
-        return cls(kind, name, hashlib.sha256(data).hexdigest())
+        return cls(kind, file, hashlib.sha256(data).hexdigest(), label)
 
     @property
     def tag(self) -> str:
         """Short stable label used in provenance: `litellm:<sha256 prefix>`, `overlay:<name>`."""
         if self.kind == "overlay":
-            return f"overlay:{self.name}"
+            return f"overlay:{self.label or self.file.rsplit('.', 1)[0]}"
         return f"{self.kind}:{self.sha256[:12]}"
 
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "file": self.name, "sha256": self.sha256}
+        """How the catalog metadata records the source."""
+        return {"kind": self.kind, "file": self.file, "sha256": self.sha256}
 
 
 class CatalogImportError(InputError):
@@ -84,7 +86,9 @@ class Issues:
         """Record that `found` at `pointer` is not `expected`."""
         found_text = describe(found)
         self.items.append(
-            Issue(pointer, found_text, expected, message or f"expected {expected}, found {found_text}")
+            Issue(
+                pointer, found_text, expected, message or f"expected {expected}, found {found_text}"
+            )
         )
 
     def raise_if_any(self) -> None:
@@ -135,7 +139,9 @@ class ImportSummary:
         lines.append(f"skipped {total} source entries" + (":" if total else ""))
         lines.extend(f"  {n:6d}  {reason}" for reason, n in _ordered(self.skipped))
         if self.merged_identical:
-            lines.append(f"merged {self.merged_identical} identical duplicates (same id, same values)")
+            lines.append(
+                f"merged {self.merged_identical} identical duplicates (same id, same values)"
+            )
         lines.append(f"{len(self.warnings)} warnings" + (":" if self.warnings else ""))
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
@@ -224,7 +230,7 @@ class Draft:
 
 
 def resolve_duplicates(drafts: Iterable[Draft], summary: ImportSummary) -> list[Draft]:
-    """One draft per id. Identical duplicates (apart from `upstream_model`) merge silently (counted);
+    """One draft per id. Identical duplicates (apart from `upstream_model`) merge (counted);
     differing ones keep the draft whose source key sorts first (code-point order, so the result
     does not depend on the file's key order) and add a warning naming what differed."""
     by_id: dict[str, list[Draft]] = {}
@@ -243,7 +249,8 @@ def resolve_duplicates(drafts: Iterable[Draft], summary: ImportSummary) -> list[
                 _difference(a, winner.attributes.get(a), other.attributes.get(a)) for a in differing
             )
             summary.warnings.append(
-                f"duplicate id {ident}: kept source key {winner.key!r}, dropped {other.key!r} ({detail})"
+                f"duplicate id {ident}: kept source key {winner.key!r}, "
+                f"dropped {other.key!r} ({detail})"
             )
         kept.append(winner)
     return kept
@@ -296,7 +303,9 @@ def assemble(
             "sources": {s.tag: s.to_json() for s in (base, *overlays)},
             "provenance": {
                 "default": base.tag,
-                "overrides": {i: dict(sorted(v.items())) for i, v in sorted(overrides.items()) if v},
+                "overrides": {
+                    i: dict(sorted(v.items())) for i, v in sorted(overrides.items()) if v
+                },
             },
         },
     }

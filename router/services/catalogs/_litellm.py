@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.services.catalogs._imports import (
-    CatalogImportError,
     UNSPECIFIED_REGION,
+    CatalogImportError,
     Draft,
     ImportSummary,
     Issues,
@@ -106,7 +106,12 @@ def _token_count(spec: Mapping[str, Any], name: str, base: str, issues: Issues) 
     value = spec.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or value != int(value)
+    ):
         issues.add(f"{base}/{name}", value, "a non-negative whole number of tokens")
         return None
     return int(value)
@@ -136,7 +141,8 @@ def _endpoints(
         found = location_region(loc)
         if found is None:
             summary.warnings.append(
-                f"{key}: supported_regions names unknown location {loc!r}; no endpoint created for it"
+                f"{key}: supported_regions names unknown location {loc!r}; "
+                "no endpoint created for it"
             )
         elif found == GLOBAL:
             pairs.append((GLOBAL, None))
@@ -214,11 +220,11 @@ def map_litellm(
 ) -> tuple[list[Draft], ImportSummary]:
     """Map a parsed LiteLLM price map to draft entries (one per endpoint, duplicates resolved) and
     the summary; raise `CatalogImportError` listing every problem with its pointer into the file."""
-    issues = Issues(source.name)
-    summary = ImportSummary(source=f"{source.name} (litellm, sha256 {source.sha256[:12]})")
+    issues = Issues(source.file)
+    summary = ImportSummary(source=f"{source.file} (litellm, sha256 {source.sha256[:12]})")
     if not isinstance(document, dict):
         issues.add("", document, "an object mapping model keys to specs")
-        raise CatalogImportError(source.name, issues.items)
+        raise CatalogImportError(source.file, issues.items)
     drafts: list[Draft] = []
     for key, spec in document.items():
         if key == SAMPLE_SPEC:

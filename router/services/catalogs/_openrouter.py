@@ -61,7 +61,12 @@ def _strings(value: object, where: str, issues: Issues) -> list[str]:
 def _whole(value: object, where: str, issues: Issues) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or value != int(value)
+    ):
         issues.add(where, value, "a non-negative whole number of tokens")
         return None
     return int(value)
@@ -71,8 +76,11 @@ def _price(pricing: Mapping[str, Any], name: str, base: str, issues: Issues) -> 
     raw = pricing.get(name)
     value = price_decimal(raw)
     if value is None or (value < 0 and value != VARIABLE_PRICE):
-        issues.add(f"{base}/pricing/{name}", raw,
-                   "a price string in USD per token (\"0\" for free, \"-1\" for variable)")
+        issues.add(
+            f"{base}/pricing/{name}",
+            raw,
+            'a price string in USD per token ("0" for free, "-1" for variable)',
+        )
         return None
     return value
 
@@ -90,8 +98,12 @@ def map_model(
     if not isinstance(architecture, dict):
         issues.add(f"{base}/architecture", architecture, "an object")
         architecture = {}
-    inputs = _strings(architecture.get("input_modalities"), f"{base}/architecture/input_modalities", issues)
-    outputs = _strings(architecture.get("output_modalities"), f"{base}/architecture/output_modalities", issues)
+    inputs = _strings(
+        architecture.get("input_modalities"), f"{base}/architecture/input_modalities", issues
+    )
+    outputs = _strings(
+        architecture.get("output_modalities"), f"{base}/architecture/output_modalities", issues
+    )
     pricing = model.get("pricing")
     if not isinstance(pricing, dict):
         issues.add(f"{base}/pricing", pricing, "an object with prompt and completion prices")
@@ -103,7 +115,9 @@ def map_model(
     if not isinstance(top, dict):
         issues.add(f"{base}/top_provider", top, "an object")
         top = {}
-    max_output = _whole(top.get("max_completion_tokens"), f"{base}/top_provider/max_completion_tokens", issues)
+    max_output = _whole(
+        top.get("max_completion_tokens"), f"{base}/top_provider/max_completion_tokens", issues
+    )
     moderated = top.get("is_moderated")
     if moderated is not None and not isinstance(moderated, bool):
         issues.add(f"{base}/top_provider/is_moderated", moderated, "true or false")
@@ -143,12 +157,12 @@ def map_model(
 def map_openrouter(document: object, source: Source) -> tuple[list[Draft], ImportSummary]:
     """Map a parsed `/api/v1/models` response to draft entries and the summary; raise
     `CatalogImportError` listing every problem with its pointer into the file."""
-    issues = Issues(source.name)
-    summary = ImportSummary(source=f"{source.name} (openrouter, sha256 {source.sha256[:12]})")
+    issues = Issues(source.file)
+    summary = ImportSummary(source=f"{source.file} (openrouter, sha256 {source.sha256[:12]})")
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, list):
         issues.add("/data" if isinstance(document, dict) else "", data, "a data list of models")
-        raise CatalogImportError(source.name, issues.items)
+        raise CatalogImportError(source.file, issues.items)
     drafts: list[Draft] = []
     for i, model in enumerate(data):
         if not isinstance(model, dict):

@@ -3,7 +3,7 @@ region pins), set on imported entries by rules matched on the entry id.
 
 ::
 
-    name: example                 # optional; default: the file's stem. Provenance says overlay:<name>
+    name: example                 # optional (default: the file's stem); provenance: overlay:<name>
     schema:                       # optional: types of custom attributes
       approved: boolean
     rules:
@@ -70,7 +70,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -82,7 +82,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_yaml_text(text: str, file: str) -> Any:
     """Parse YAML strictly (safe types only, no duplicate keys); errors name the line."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -115,7 +115,12 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
         raise AssertionError("unreachable")
     for key in document:
         if key not in _OVERLAY_KEYS:
-            issues.add(pointer(str(key)), key, "one of: " + ", ".join(_OVERLAY_KEYS), f"unknown key {key!r}")
+            issues.add(
+                pointer(str(key)),
+                key,
+                "one of: " + ", ".join(_OVERLAY_KEYS),
+                f"unknown key {key!r}",
+            )
     name = document.get("name", default_name)
     if not isinstance(name, str) or not name:
         issues.add("/name", name, "a non-empty string")
@@ -131,7 +136,7 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
             if rule is not None:
                 rules.append(rule)
     issues.raise_if_any()
-    return Overlay(Source("overlay", name, sha256), file, schema, tuple(rules))
+    return Overlay(Source("overlay", file, sha256, name), file, schema, tuple(rules))
 
 
 def _parse_schema(raw: object, issues: Issues) -> dict[str, str]:
@@ -146,13 +151,20 @@ def _parse_schema(raw: object, issues: Issues) -> dict[str, str]:
         if kind not in ATTRIBUTE_TYPES:
             issues.add(where, kind, "one of: " + ", ".join(ATTRIBUTE_TYPES))
         elif attr in KNOWN_ATTRIBUTE_TYPES and KNOWN_ATTRIBUTE_TYPES[attr] != kind:
-            issues.add(where, kind, KNOWN_ATTRIBUTE_TYPES[attr], f"{attr} is always {KNOWN_ATTRIBUTE_TYPES[attr]}")
+            issues.add(
+                where,
+                kind,
+                KNOWN_ATTRIBUTE_TYPES[attr],
+                f"{attr} is always {KNOWN_ATTRIBUTE_TYPES[attr]}",
+            )
         else:
             schema[str(attr)] = str(kind)
     return schema
 
 
-def _parse_rule(raw: object, base: str, schema: Mapping[str, str], issues: Issues) -> OverlayRule | None:
+def _parse_rule(
+    raw: object, base: str, schema: Mapping[str, str], issues: Issues
+) -> OverlayRule | None:
     if not isinstance(raw, dict):
         issues.add(base, raw, "a rule object with match and set")
         return None
@@ -162,7 +174,11 @@ def _parse_rule(raw: object, base: str, schema: Mapping[str, str], issues: Issue
             issues.add(f"{base}{pointer(str(key))}", key, "match or set", f"unknown key {key!r}")
     match = raw.get("match")
     patterns = [match] if isinstance(match, str) else match
-    if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+    if (
+        not isinstance(patterns, list)
+        or not patterns
+        or not all(isinstance(p, str) and p for p in patterns)
+    ):
         issues.add(f"{base}/match", match, "an entry id or glob, or a non-empty list of them")
         patterns = []
     values = raw.get("set")
@@ -174,14 +190,26 @@ def _parse_rule(raw: object, base: str, schema: Mapping[str, str], issues: Issue
         kind = value_type(value)
         expected = KNOWN_ATTRIBUTE_TYPES.get(attr) or schema.get(attr)
         if attr in ("id", COST_PER_RUN):
-            issues.add(where, attr, "an attribute an overlay may set",
-                       f"{attr} cannot be set: " + ("it is built from provider, model and region"
-                                                    if attr == "id" else "it is computed per decision"))
+            issues.add(
+                where,
+                attr,
+                "an attribute an overlay may set",
+                f"{attr} cannot be set: "
+                + (
+                    "it is built from provider, model and region"
+                    if attr == "id"
+                    else "it is computed per decision"
+                ),
+            )
         elif kind is None:
             hint = " (quote dates in YAML)" if type(value).__name__ in ("date", "datetime") else ""
-            issues.add(where, value, "a string, finite number, boolean or list of strings",
-                       f"expected a string, finite number, boolean or list of strings{hint}, "
-                       f"found {type(value).__name__}")
+            issues.add(
+                where,
+                value,
+                "a string, finite number, boolean or list of strings",
+                f"expected a string, finite number, boolean or list of strings{hint}, "
+                f"found {type(value).__name__}",
+            )
         elif expected is not None and expected != kind:
             issues.add(where, value, expected, f"{attr} is {expected}, found {kind}")
         elif attr in ("price_in", "price_out") and value < 0:
@@ -214,18 +242,26 @@ def apply_overlays(
         issues = Issues(overlay.file)
         for attr, kind in overlay.schema.items():
             if types.get(attr, kind) != kind:
-                issues.add(pointer("schema", attr), kind, types[attr],
-                           f"{attr} is {types[attr]} in the catalog, declared {kind}")
+                issues.add(
+                    pointer("schema", attr),
+                    kind,
+                    types[attr],
+                    f"{attr} is {types[attr]} in the catalog, declared {kind}",
+                )
             types[attr] = kind
             schema[attr] = kind
         for rule in overlay.rules:
             for attr, value in rule.values.items():
-                kind = value_type(value)
+                value_kind = value_type(value)
                 if attr in types and types[attr] != kind:
-                    issues.add(f"{rule.pointer}/set{pointer(attr)}", value, types[attr],
-                               f"{attr} is {types[attr]} in the catalog, found {kind}")
-                elif kind is not None:
-                    types[attr] = kind
+                    issues.add(
+                        f"{rule.pointer}/set{pointer(attr)}",
+                        value,
+                        types[attr],
+                        f"{attr} is {types[attr]} in the catalog, found {value_kind}",
+                    )
+                elif value_kind is not None:
+                    types[attr] = value_kind
             issues.raise_if_any()
             matched = [d for ident, d in by_id.items() if rule.regex.fullmatch(ident)]
             if not matched:
@@ -240,11 +276,17 @@ def apply_overlays(
                 record.update(dict.fromkeys(rule.values, tag))
                 if any(part in rule.values for part in ID_PARTS):
                     attrs = draft.attributes
-                    new_id = entry_id(attrs["provider"], attrs["model"], attrs.get("location") or attrs["region"])
+                    new_id = entry_id(
+                        attrs["provider"], attrs["model"], attrs.get("location") or attrs["region"]
+                    )
                     if new_id != old_id:
                         if new_id in by_id:
-                            issues.add(f"{rule.pointer}/set", rule.values, "a pin to an id not yet taken",
-                                       f"entry {old_id} would become {new_id}, which already exists")
+                            issues.add(
+                                f"{rule.pointer}/set",
+                                rule.values,
+                                "a pin to an id not yet taken",
+                                f"entry {old_id} would become {new_id}, which already exists",
+                            )
                             issues.raise_if_any()
                         del by_id[old_id]
                         attrs["id"] = new_id

@@ -48,13 +48,19 @@ def load_overlay(path: str | Path) -> Overlay:
     """Read and validate an overlay file: `.json` is strict JSON, anything else YAML."""
     name, data = read_bytes(path)
     text = _decode(name, data)
-    document: Any = parse_json_text(text, name) if name.endswith(".json") else load_yaml_text(text, name)
+    document: Any = (
+        parse_json_text(text, name) if name.endswith(".json") else load_yaml_text(text, name)
+    )
     source = Source.of_bytes("overlay", name, data)
     return parse_overlay(document, name, source.sha256, Path(name).stem)
 
 
 def _finish(
-    name: str, drafts: list[Draft], summary: ImportSummary, source: Source, overlays: Sequence[Overlay]
+    name: str,
+    drafts: list[Draft],
+    summary: ImportSummary,
+    source: Source,
+    overlays: Sequence[Overlay],
 ) -> ImportResult:
     edited, overrides, schema = apply_overlays(drafts, overlays, summary)
     return assemble(name, edited, source, [o.source for o in overlays], overrides, schema, summary)
@@ -80,7 +86,7 @@ def import_openrouter_document(
     overlays: Sequence[Overlay] = (),
     name: str = "openrouter",
 ) -> ImportResult:
-    """A parsed OpenRouter `/api/v1/models` response (+ overlays) → validated catalog and summary."""
+    """A parsed OpenRouter `/api/v1/models` response (+ overlays) → catalog and summary."""
     drafts, summary = map_openrouter(document, source)
     return _finish(name, drafts, summary, source, overlays)
 

@@ -1,4 +1,4 @@
-"""Region vocabulary: coarse geographies (`region`) and the cloud locations (`location`) they contain.
+"""Region vocabulary: coarse geographies (`region`) and the cloud locations (`location`) in them.
 
 `region` is what residency rules test (`["eq", "region", "eu"]`); `location` is the exact cloud
 region when a source names one (`eu-west-1`, `us-central1`). The geography of a location follows
@@ -13,7 +13,9 @@ import re
 
 GLOBAL = "global"
 
-GEOGRAPHIES = frozenset({"us", "us-gov", "eu", "apac", "au", "jp", "in", "ca", "sa", "me", "af", "mx", GLOBAL})
+GEOGRAPHIES = frozenset(
+    {"us", "us-gov", "eu", "apac", "au", "jp", "in", "ca", "sa", "me", "af", "mx", GLOBAL}
+)
 """Every region value a location or a prefix maps to."""
 
 BEDROCK_PROFILES = frozenset({"us", "us-gov", "eu", "apac", "au", "jp", "in", "ca", GLOBAL})
