@@ -253,7 +253,7 @@ def apply_overlays(
         for rule in overlay.rules:
             for attr, value in rule.values.items():
                 value_kind = value_type(value)
-                if attr in types and types[attr] != kind:
+                if attr in types and types[attr] != value_kind:
                     issues.add(
                         f"{rule.pointer}/set{pointer(attr)}",
                         value,
