@@ -43,6 +43,7 @@ from router.core._expr import (
     Not,
     normalize,
     render,
+    show_value,
 )
 from router.core._features import (
     CHARS_PER_TOKEN,
@@ -154,5 +155,6 @@ __all__ = [
     "normalize",
     "parse_policy",
     "render",
+    "show_value",
     "truth",
 ]

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-
-class _Summarized(Protocol):
-    def summary(self) -> str: ...
+if TYPE_CHECKING:
+    from router.core._trace import Trace
 
 
 class RouterError(Exception):
@@ -90,6 +89,6 @@ class NoEntryPasses(RouterError):  # noqa: N818 (the name the design uses)
     """No catalog entry passes every rule. `trace` is the full trace: why each entry was
     removed."""
 
-    def __init__(self, trace: _Summarized) -> None:
+    def __init__(self, trace: Trace) -> None:
         self.trace = trace
         super().__init__(trace.summary())

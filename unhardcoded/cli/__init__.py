@@ -8,6 +8,8 @@ import click
 
 from unhardcoded import __version__
 from unhardcoded.cli.catalog import catalog
+from unhardcoded.cli.policy import policy_group
+from unhardcoded.cli.rank import rank
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,5 +24,7 @@ def main() -> None:
 
 
 main.add_command(catalog)
+main.add_command(policy_group)
+main.add_command(rank)
 
 __all__ = ["main"]

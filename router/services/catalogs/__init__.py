@@ -9,6 +9,7 @@ from router.services.catalogs._files import (
     bundled_catalog,
     bundled_policy_document,
     load_catalog,
+    load_policy,
     parse_json_text,
     read_json,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "import_openrouter_file",
     "load_catalog",
     "load_overlay",
+    "load_policy",
     "location_region",
     "normalize_provider",
     "parse_json_text",

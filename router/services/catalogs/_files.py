@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from router.core import Catalog, RouterError
+from router.core import Catalog, Policy, RouterError
 
 BUNDLED_POLICIES = ("enterprise-eu", "free-tier", "regulated", "vip")
 """Names of the example policies shipped in `router/data/policies/`."""
@@ -87,3 +87,9 @@ def bundled_policy_document(name: str) -> Any:
     path = f"data/policies/{name}.json"
     text = resources.files("router").joinpath(path).read_text(encoding="utf-8")
     return parse_json_text(text, f"router/{path}")
+
+
+def load_policy(source: str | Path, catalog: Catalog) -> Policy:
+    """Read a policy document from a file (or `-` for stdin) and validate it against the catalog's
+    attribute schema."""
+    return Policy.from_json(read_json(source), catalog.schema)
