@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--overlay", type=Path, default=ROOT / "docs/examples/overlay.yaml")
     parser.add_argument("--repeat", type=int, default=7, help="runs per import measurement")
     parser.add_argument("--decisions", type=int, default=300, help="decisions per policy")
-    parser.add_argument("--as-of", default="2026-01-01", help="deprecation cut-off (fixed: reproducible)")
+    parser.add_argument("--as-of", default="2026-01-01", help="deprecation cut-off")
     args = parser.parse_args()
     if not args.file.is_file():
         print(f"{args.file} not found; see this script's docstring to fetch it", file=sys.stderr)
