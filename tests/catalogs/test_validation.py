@@ -45,7 +45,7 @@ def test_pointers_escape_slashes_in_model_keys() -> None:
     assert "non-negative whole number of tokens" in str(error)
 
 
-@pytest.mark.parametrize("value", [1.5, "128k", True, -1])
+@pytest.mark.parametrize("value", [1.5, "128k", True, -1, math.nan, math.inf])
 def test_token_limits_must_be_whole_non_negative_numbers(value: Any) -> None:
     assert (
         rejected({"m": chat("openai", max_output_tokens=value)}).pointer == "/m/max_output_tokens"
@@ -138,6 +138,7 @@ def test_openrouter_numeric_prices_are_read_like_strings() -> None:
     [
         ({"id": 7}, "/data/0/id"),
         ({"context_length": -1}, "/data/0/context_length"),
+        ({"context_length": math.inf}, "/data/0/context_length"),
         ({"pricing": "free"}, "/data/0/pricing"),
         ({"architecture": {"input_modalities": "text"}}, "/data/0/architecture/input_modalities"),
         ({"top_provider": {"is_moderated": "no"}}, "/data/0/top_provider/is_moderated"),

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from router.core import Catalog, InputError, Issue
 
@@ -209,6 +209,13 @@ def json_scalar(value: object) -> str:
 def pointer(*tokens: str | int) -> str:
     """An RFC 6901 JSON pointer from unescaped reference tokens (`~` → `~0`, `/` → `~1`)."""
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
+
+
+def is_whole(value: object) -> TypeGuard[int | float]:
+    """A JSON number that is a non-negative whole number (a token count); not bool, NaN or inf."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value >= 0 and value == int(value)
 
 
 def entry_id(provider: str, model: str, locator: str) -> str:

@@ -19,6 +19,7 @@ from router.services.catalogs._imports import (
     Issues,
     Source,
     entry_id,
+    is_whole,
     per_million,
     pointer,
     price_decimal,
@@ -106,12 +107,7 @@ def _token_count(spec: Mapping[str, Any], name: str, base: str, issues: Issues) 
     value = spec.get(name)
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value < 0
-        or value != int(value)
-    ):
+    if not is_whole(value):
         issues.add(f"{base}/{name}", value, "a non-negative whole number of tokens")
         return None
     return int(value)

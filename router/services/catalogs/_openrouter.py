@@ -19,6 +19,7 @@ from router.services.catalogs._imports import (
     Issues,
     Source,
     entry_id,
+    is_whole,
     per_million,
     pointer,
     price_decimal,
@@ -61,12 +62,7 @@ def _strings(value: object, where: str, issues: Issues) -> list[str]:
 def _whole(value: object, where: str, issues: Issues) -> int | None:
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value < 0
-        or value != int(value)
-    ):
+    if not is_whole(value):
         issues.add(where, value, "a non-negative whole number of tokens")
         return None
     return int(value)

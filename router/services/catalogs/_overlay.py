@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 
-from router.core import ATTRIBUTE_TYPES, COST_PER_RUN, KNOWN_ATTRIBUTE_TYPES
+from router.core import ATTRIBUTE_TYPES, COST_PER_RUN, KNOWN_ATTRIBUTE_TYPES, Issue
 from router.services.catalogs._imports import (
+    CatalogImportError,
     Draft,
     ImportSummary,
     Issues,
@@ -87,10 +88,8 @@ def load_yaml_text(text: str, file: str) -> Any:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        issues = Issues(file)
-        issues.add("", None, "YAML", f"invalid YAML{where}: {problem}")
-        issues.raise_if_any()
-        raise  # unreachable: raise_if_any raised
+        issue = Issue("", "text", "YAML", f"invalid YAML{where}: {problem}")
+        raise CatalogImportError(file, [issue]) from None
 
 
 def value_type(value: object) -> str | None:
@@ -111,8 +110,7 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
     issues = Issues(file)
     if not isinstance(document, dict):
         issues.add("", document, "an overlay object with a rules list")
-        issues.raise_if_any()
-        raise AssertionError("unreachable")
+        raise CatalogImportError(file, issues.items)
     for key in document:
         if key not in _OVERLAY_KEYS:
             issues.add(
