@@ -292,3 +292,17 @@ def test_as_of_changes_status_only_where_a_date_passes() -> None:
     late = import_litellm(litellm_fixture(), as_of=AS_OF).catalog
     changed = [e.id for e in early.entries if e.get("status") != late[e.id].get("status")]
     assert changed == ["openai/gpt-4-0613@unspecified"]
+
+
+def test_path_segments_that_are_not_locations_stay_in_the_model() -> None:
+    entry = single(
+        only("bedrock/invoke/anthropic.claude-3-5-sonnet-20240620-v1:0", chat("bedrock"))
+    )
+    assert entry.get("model") == "invoke/anthropic.claude-3-5-sonnet-20240620-v1:0"
+    assert entry.get("region") == UNSPECIFIED_REGION
+
+
+def test_model_names_may_contain_at_signs_the_region_follows_the_last() -> None:
+    entry = single(only("vertex_ai/claude-opus-4-7@default", chat("vertex_ai-anthropic_models")))
+    assert entry.id == "vertex_ai/claude-opus-4-7@default@unspecified"
+    assert entry.id.rsplit("@", 1) == ["vertex_ai/claude-opus-4-7@default", "unspecified"]

@@ -230,3 +230,10 @@ def test_changing_an_overlay_changes_the_version() -> None:
     one = import_litellm(BASE, overlay(rules({"match": "openai/*", "set": {"no_log": True}})))
     other = import_litellm(BASE, overlay(rules({"match": "openai/*", "set": {"no_log": False}})))
     assert one.catalog.version != other.catalog.version
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("rules:\n  - match: [unclosed\n")
+    with pytest.raises(CatalogImportError, match=r"broken.yaml: /: invalid YAML at line \d+"):
+        load_overlay(path)
