@@ -31,11 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from router.core import Policy, decide  # noqa: E402
+from router.core import Catalog, Policy, decide  # noqa: E402
 from router.services.catalogs import (  # noqa: E402
     BUNDLED_POLICIES,
     bundled_policy_document,
     import_litellm_file,
+    parse_json_text,
 )
 
 DEFAULT_FILE = Path("/tmp/litellm/litellm/model_prices_and_context_window_backup.json")
@@ -83,6 +84,12 @@ def main() -> int:
         f"= {imported / baseline:.1f}× baseline, {n / imported:,.0f} entries/s, "
         f"{keys / imported:,.0f} source keys/s"
     )
+    text = data.decode("utf-8")
+    strict = median_seconds(lambda: parse_json_text(text, args.file.name), args.repeat)
+    document = catalog.to_json()
+    model = median_seconds(lambda: Catalog.from_json(document), args.repeat)
+    print(f"  of which strict JSON parse (no NaN, no duplicate keys): {strict * 1e3:8.1f} ms")
+    print(f"  of which Catalog.from_json (validate + version)       : {model * 1e3:8.1f} ms")
     print(f"decision time per example policy on {n} entries (target {TARGET_US:.0f} µs):")
     for name in BUNDLED_POLICIES:
         policy = Policy.from_json(bundled_policy_document(name), catalog.schema)
