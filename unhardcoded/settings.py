@@ -21,3 +21,8 @@ class Settings(BaseSettings):
 
     home: Path = Path("~/.unhardcoded")
     """Folder of the process's private state: the checkpoint signing key (mode 0700)."""
+
+    store_request_bodies: bool = False
+    """Store each decision's request body as an erasable ledger attachment (outside the hashed
+    payload: only its SHA-256 is chained). Never for a policy with a `no_log` rule
+    (docs/decisions.md). Off by default: only the body's digest is recorded."""

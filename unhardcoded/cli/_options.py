@@ -25,6 +25,20 @@ def catalog_option(func: F) -> F:
     )(func)
 
 
+def published_catalog_option(func: F) -> F:
+    """`--catalog FILE` (env `UNHARDCODED_CATALOG`; default: the latest published version, else
+    the bundled catalog)."""
+    return click.option(
+        "--catalog",
+        "catalog_file",
+        metavar="FILE",
+        envvar="UNHARDCODED_CATALOG",
+        default=None,
+        help="Catalog JSON file ('-' for stdin). Default: the latest published version in the "
+        "database, else the bundled illustrative catalog.",
+    )(func)
+
+
 def open_catalog(catalog_file: str | None) -> Catalog:
     """The catalog named by `--catalog`, or the bundled one."""
     return bundled_catalog() if catalog_file is None else load_catalog(catalog_file)
