@@ -6,7 +6,7 @@ bench scores with gaps, no_log on ~40 %, ~5 % inactive) and the 5-rule policy of
 1. Bytes per decision: the `DecisionMade` payload (canonical bytes, what the ledger stores), the
    content-addressed `OutcomeRecorded` payload (stored once per distinct outcome), against plain
    JSON of the same outcome (`Trace.compact()`: entries and rules by index, no spaces) — the
-   ratio is plain / compact. Also the rejected layout (a failed-rule mask per entry + zlib) for the record.
+   ratio is plain / compact. Also the rejected layout (a failed-rule mask per entry + zlib).
 2. Encode time (outcome + decision event, uncached) and decode time (rebuild the full `Trace`
    from the two payloads, checked against every digest) per decision.
 3. Durable recorded decisions/s through `DecisionService.decide` on SQLite with 32 concurrent
