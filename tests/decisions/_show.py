@@ -8,12 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from ledger import open_ledger  # noqa: E402
-from router.services.decisions import DecisionService  # noqa: E402
+from ledger import open_ledger
+from router.services.decisions import DecisionService
 
 
 async def main(url: str, home: str, search_path: str, decision_id: str) -> None:

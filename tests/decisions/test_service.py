@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from router.services.decisions import (
 )
 from tests.decisions.conftest import Backend
 
-SHOW = Path(__file__).with_name("_show.py")
+ROOT = Path(__file__).resolve().parents[2]
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "Bonjour, résumé ce contrat."}]}
 
 
@@ -63,20 +62,20 @@ async def test_a_recorded_decision_rereads_equal_in_this_and_a_fresh_process(
         assert payload["features"] == {"tokens_in": 14, "tokens_out": 512}
         assert len(envelope.payload) < 1024
         assert (await service.decision(live.decision_id)).to_json() == live.to_json()
-    fresh = subprocess.run(
-        [
-            sys.executable,
-            str(SHOW),
-            backend.url,
-            str(backend.home),
-            backend.search_path or "",
-            str(live.decision_id),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.decisions._show",
+        backend.url,
+        str(backend.home),
+        backend.search_path or "",
+        str(live.decision_id),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
     )
-    assert json.loads(fresh.stdout) == live.to_json()
+    stdout, _ = await process.communicate()
+    assert process.returncode == 0
+    assert json.loads(stdout) == live.to_json()
 
 
 async def test_catalog_policy_and_outcome_are_recorded_exactly_once_under_concurrency(
@@ -136,7 +135,8 @@ async def test_no_entry_passes_is_recorded_too(backend: Backend) -> None:
         recorded = caught.value.decision
         reread = await service.decision(recorded.decision_id)
     assert reread.to_json() == recorded.to_json()
-    assert reread.selected is None and reread.plan == ()
+    assert reread.selected is None
+    assert reread.plan == ()
     assert len(reread.to_json()["removed"]) == len(catalog().entries)
 
 
