@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.catalog import catalog
 from unhardcoded.cli.db import db
 from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
@@ -24,6 +25,7 @@ def main() -> None:
     """
 
 
+main.add_command(catalog)
 main.add_command(db)
 main.add_command(ledger)
 main.add_command(policy_group)
