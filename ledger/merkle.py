@@ -71,7 +71,7 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     Ordered from the leaf's sibling up to the child of the root, as RFC 6962 §2.1.1 builds it.
     """
     n = len(leaf_hashes)
-    if not 0 <= index < n:
+    if not (_is_size(index) and index < n):
         raise MerkleError(f"leaf index {index} is outside a tree of size {n}")
     path: list[bytes] = []
     start, end, m = 0, n, index
@@ -96,7 +96,7 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
     Empty when ``old_size`` is 0 or equals the tree size.
     """
     n = len(leaf_hashes)
-    if not 0 <= old_size <= n:
+    if not (_is_size(old_size) and old_size <= n):
         raise MerkleError(f"old size {old_size} is outside a tree of size {n}")
     if old_size in (0, n):
         return []
