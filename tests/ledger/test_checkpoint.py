@@ -107,6 +107,12 @@ def test_go_malformed_notes_are_format_errors(note: str) -> None:
 def test_invalid_utf8_is_a_format_error() -> None:
     with pytest.raises(CheckpointFormatError, match="not valid UTF-8"):
         parse_note(b"\xff" + (GO_TEXT + "\n" + PETER_SIG).encode())
+    with pytest.raises(CheckpointFormatError, match="lone surrogate"):
+        parse_note("\udc80" + GO_TEXT + "\n" + PETER_SIG)
+    with pytest.raises(CheckpointFormatError, match="lone surrogate"):
+        sign_checkpoint(Checkpoint("o", 1, ROOT8, ("\udc80",)), SigningKey.generate("o"))
+    with pytest.raises(VerifierKeyError):
+        SigningKey.generate("\udc80")
 
 
 def test_verifier_key_manglings_are_rejected() -> None:
@@ -246,3 +252,11 @@ def test_key_names_and_sizes_are_validated() -> None:
         Checkpoint("o", 1, b"short")
     with pytest.raises(CheckpointFormatError):
         Checkpoint("o", 1, ROOT8, ("",))
+
+
+def test_a_short_signature_under_the_right_key_id_is_a_signature_error() -> None:
+    key = SigningKey.generate("log.example/a")
+    body = Checkpoint("log.example/a", 1, ROOT8).body()
+    short = base64.b64encode(key.key_id.to_bytes(4, "big") + bytes(10)).decode()
+    with pytest.raises(SignatureError):
+        open_checkpoint(f"{body}\n— log.example/a {short}\n", key.verifier())
