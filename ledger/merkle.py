@@ -44,6 +44,14 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return sha256(b"\x01" + left + right).digest()
 
 
+def _is_hash(value: object) -> bool:
+    return isinstance(value, bytes) and len(value) == _HASH_SIZE
+
+
+def _is_size(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _split(n: int) -> int:
     """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
@@ -117,14 +125,6 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
         proof.append(_mth(leaf_hashes, start, end))
     proof.reverse()
     return proof
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, bytes) and len(value) == _HASH_SIZE
-
-
-def _is_size(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def verify_inclusion(
