@@ -218,7 +218,9 @@ class Catalog:
                     )
                     ok = False
             for attr, value in raw.items():
-                pointer = join_pointer(base, attr)
+                # the common case needs no RFC 6901 escaping; building pointers is per attribute
+                plain = "/" not in attr and "~" not in attr
+                pointer = f"{base}/{attr}" if plain else join_pointer(base, attr)
                 if not attr or len(attr) > MAX_NAME_LENGTH:
                     bad(pointer, attr, f"an attribute name of 1 to {MAX_NAME_LENGTH} characters")
                     ok = False
