@@ -1,8 +1,110 @@
 """The ledger: an append-only, tamper-evident event store (DESIGN §5).
 
-It knows nothing of routing.
+It knows nothing of routing. `ledger.merkle` is the public RFC 6962 reference module; the names
+below are the pure core (tree algebra, signed checkpoints, proof documents) and the store.
 """
 
-from ledger._errors import LedgerError
+from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger._envelope import Envelope, NewEvent, canonical_json
+from ledger._errors import (
+    CheckpointError,
+    CheckpointFormatError,
+    ConsistencyProofError,
+    EventNotFoundError,
+    ImmutableViolationError,
+    InclusionProofError,
+    InvalidEventError,
+    KeyFileError,
+    LedgerError,
+    MerkleError,
+    NotSequencedError,
+    OriginMismatchError,
+    ProofError,
+    ProofFormatError,
+    ProofSizeError,
+    SignatureError,
+    StoreIntegrityError,
+    StoreUnavailableError,
+    StreamVersionConflictError,
+    UnknownKeyError,
+    VerifierKeyError,
+)
+from ledger._keyfile import KEY_FILE_NAME
+from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
+from ledger._ledger import DEFAULT_HOME, InclusionProofBundle, Ledger, open_ledger
+from ledger._migrate import upgrade
+from ledger._proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    verify_consistency_document,
+    verify_inclusion_document,
+)
+from ledger._store import Store
+from ledger._tree import (
+    Frontier,
+    NodeId,
+    ProofPlan,
+    append_leaves,
+    assemble,
+    consistency_proof_plan,
+    inclusion_proof_plan,
+    root_plan,
+)
+from ledger._treestore import SignedCheckpoint
+from ledger._verify import Problem, VerifyReport
 
-__all__ = ["LedgerError"]
+__all__ = [
+    "DEFAULT_HOME",
+    "KEY_FILE_NAME",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointFormatError",
+    "ConsistencyProof",
+    "ConsistencyProofError",
+    "Envelope",
+    "EventNotFoundError",
+    "Frontier",
+    "ImmutableViolationError",
+    "InclusionProof",
+    "InclusionProofBundle",
+    "InclusionProofError",
+    "InvalidEventError",
+    "KeyFileError",
+    "Ledger",
+    "LedgerError",
+    "MerkleError",
+    "NewEvent",
+    "NodeId",
+    "NotSequencedError",
+    "OriginMismatchError",
+    "Problem",
+    "ProofError",
+    "ProofFormatError",
+    "ProofPlan",
+    "ProofSizeError",
+    "SignatureError",
+    "SignedCheckpoint",
+    "SigningKey",
+    "Store",
+    "StoreIntegrityError",
+    "StoreUnavailableError",
+    "StreamVersionConflictError",
+    "UnknownKeyError",
+    "VerifierKey",
+    "VerifierKeyError",
+    "VerifyReport",
+    "append_leaves",
+    "assemble",
+    "canonical_json",
+    "consistency_proof_plan",
+    "inclusion_proof_plan",
+    "open_checkpoint",
+    "open_ledger",
+    "parse_signer_key",
+    "parse_verifier_key",
+    "root_plan",
+    "sign_checkpoint",
+    "upgrade",
+    "verify_consistency_document",
+    "verify_inclusion_document",
+]

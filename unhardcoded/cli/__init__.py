@@ -7,6 +7,9 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.catalog import catalog
+from unhardcoded.cli.db import db
+from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
 from unhardcoded.cli.rank import rank
 
@@ -22,6 +25,9 @@ def main() -> None:
     """
 
 
+main.add_command(catalog)
+main.add_command(db)
+main.add_command(ledger)
 main.add_command(policy_group)
 main.add_command(rank)
 

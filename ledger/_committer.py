@@ -1,0 +1,341 @@
+"""Appends with group commit (floor 2).
+
+Every `append` prepares its events in the caller's task (canonical payload, digests), then joins a
+queue. One committer task drains the queue into batches (bounded in events and bytes) and writes
+each batch in ONE transaction under the ledger-wide write lock: positions, stream versions and the
+chain are assigned there, so they are gapless with any number of writer processes. A caller's
+`append` returns only after its batch committed (fsync'd); if the commit fails, every append of the
+batch fails with the translated error and none of them was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger import merkle
+from ledger._envelope import (
+    GENESIS_HASH,
+    Envelope,
+    NewEvent,
+    canonical_json,
+    chain_hash,
+    encode_attachment_digests,
+    leaf_data,
+)
+from ledger._errors import (
+    InvalidEventError,
+    LedgerError,
+    StoreUnavailableError,
+    StreamVersionConflictError,
+)
+from ledger._store import Store
+from ledger._tables import attachments, events
+
+__all__ = ["GroupCommitter", "Prepared", "prepare", "uuid7"]
+
+_sha256 = hashlib.sha256
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered RFC 9562 UUIDv7 (48-bit Unix milliseconds, then random bits)."""
+    ms = time.time_ns() // 1_000_000
+    raw = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
+    raw[6] = 0x70 | (raw[6] & 0x0F)
+    raw[8] = 0x80 | (raw[8] & 0x3F)
+    return uuid.UUID(bytes=bytes(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An event ready for the write transaction: everything that does not need the lock."""
+
+    event_id: bytes
+    type: str
+    stream_id: str
+    type_bytes: bytes
+    stream_bytes: bytes
+    payload: bytes
+    payload_digest: bytes
+    attachments: dict[str, bytes]
+    attachment_digests: dict[str, bytes]
+    attachments_encoded: bytes
+    id_given: bool
+
+    @property
+    def size(self) -> int:
+        """Bytes this event adds to a batch."""
+        return len(self.payload) + sum(len(v) for v in self.attachments.values()) + 200
+
+
+def prepare(new: NewEvent) -> Prepared:
+    """Validate and encode one event (raises `InvalidEventError` naming what is wrong)."""
+    if not isinstance(new, NewEvent):
+        raise InvalidEventError(f"append takes NewEvent objects, got {type(new).__name__}")
+    if not isinstance(new.type, str) or not new.type or len(new.type) > 200:
+        raise InvalidEventError(f"event type must be a 1..200 character string, got {new.type!r}")
+    if not isinstance(new.stream_id, str) or not new.stream_id or len(new.stream_id) > 500:
+        raise InvalidEventError(
+            f"stream id must be a 1..500 character string, got {new.stream_id!r}"
+        )
+    if not isinstance(new.payload, dict):
+        raise InvalidEventError(f"payload must be a JSON object (a dict), got {type(new.payload)}")
+    payload = canonical_json(new.payload)
+    blobs: dict[str, bytes] = {}
+    for name, content in new.attachments.items():
+        if not isinstance(content, bytes | bytearray):
+            raise InvalidEventError(
+                f"attachment {name!r} must be bytes, got {type(content).__name__}"
+            )
+        blobs[name] = bytes(content)
+    digests = {name: _sha256(content).digest() for name, content in blobs.items()}
+    try:
+        type_bytes = new.type.encode("utf-8")
+        stream_bytes = new.stream_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEventError(f"type or stream id is not valid UTF-8 text: {exc}") from exc
+    return Prepared(
+        event_id=(new.event_id or uuid7()).bytes,
+        type=new.type,
+        stream_id=new.stream_id,
+        type_bytes=type_bytes,
+        stream_bytes=stream_bytes,
+        payload=payload,
+        payload_digest=_sha256(payload).digest(),
+        attachments=blobs,
+        attachment_digests=digests,
+        attachments_encoded=encode_attachment_digests(digests),
+        id_given=new.event_id is not None,
+    )
+
+
+@dataclass(slots=True)
+class _Request:
+    events: Sequence[Prepared]
+    expected_version: int | None
+    future: asyncio.Future[list[Envelope]]
+    nbytes: int
+    error: LedgerError | None = None
+    result: list[Envelope] = field(default_factory=list)
+
+
+async def write_batch(conn: AsyncConnection, requests: Sequence[_Request]) -> None:
+    """Assign and insert the events of `requests` in the caller's write transaction.
+
+    Appends that fail their own check (version conflict, duplicate id) get `error` set and write
+    nothing; the others get their envelopes in `result` (valid once the transaction commits).
+    """
+    head = (
+        await conn.execute(
+            select(events.c.position, events.c.chain_hash)
+            .order_by(events.c.position.desc())
+            .limit(1)
+        )
+    ).first()
+    position, prev = (head[0] + 1, head[1]) if head else (0, GENESIS_HASH)
+    streams = {p.stream_id for r in requests for p in r.events}
+    versions: dict[str, int] = dict(
+        (
+            await conn.execute(
+                select(events.c.stream_id, func.max(events.c.stream_version))
+                .where(events.c.stream_id.in_(streams))
+                .group_by(events.c.stream_id)
+            )
+        ).all()
+    )
+    given_ids = [p.event_id for r in requests for p in r.events if p.id_given]
+    taken: set[bytes] = set()
+    if given_ids:
+        found = await conn.execute(
+            select(events.c.event_id).where(events.c.event_id.in_(given_ids))
+        )
+        taken.update(found.scalars())
+    recorded_at_us = time.time_ns() // 1000
+    rows: list[dict[str, object]] = []
+    blob_rows: list[dict[str, object]] = []
+    for request in requests:
+        expected = request.expected_version
+        if expected is not None:
+            stream_ids = {p.stream_id for p in request.events}
+            for stream_id in sorted(stream_ids):
+                actual = versions.get(stream_id, 0)
+                if actual != expected:
+                    request.error = StreamVersionConflictError(stream_id, expected, actual)
+                    break
+        if request.error is None:
+            ids = [p.event_id for p in request.events]
+            clash = next((i for i in ids if i in taken), None)
+            if clash is not None or len(set(ids)) != len(ids):
+                request.error = InvalidEventError(
+                    f"event id {uuid.UUID(bytes=clash or ids[0])} is already recorded"
+                )
+        if request.error is not None:
+            continue
+        for p in request.events:
+            taken.add(p.event_id)
+            version = versions.get(p.stream_id, 0) + 1
+            versions[p.stream_id] = version
+            data = leaf_data(
+                position,
+                p.event_id,
+                recorded_at_us,
+                version,
+                p.payload_digest,
+                prev,
+                p.type_bytes,
+                p.stream_bytes,
+                p.attachments_encoded,
+            )
+            chained = chain_hash(prev, data)
+            leaf = merkle.leaf_hash(data)
+            rows.append(
+                {
+                    "position": position,
+                    "event_id": p.event_id,
+                    "type": p.type,
+                    "stream_id": p.stream_id,
+                    "stream_version": version,
+                    "recorded_at_us": recorded_at_us,
+                    "payload": p.payload,
+                    "payload_digest": p.payload_digest,
+                    "attachments": p.attachments_encoded,
+                    "prev_hash": prev,
+                    "chain_hash": chained,
+                    "leaf_hash": leaf,
+                }
+            )
+            for name, content in p.attachments.items():
+                blob_rows.append(
+                    {
+                        "position": position,
+                        "name": name,
+                        "digest": p.attachment_digests[name],
+                        "content": content,
+                        "erased_at_us": None,
+                    }
+                )
+            request.result.append(
+                Envelope(
+                    position=position,
+                    event_id=uuid.UUID(bytes=p.event_id),
+                    type=p.type,
+                    stream_id=p.stream_id,
+                    stream_version=version,
+                    recorded_at_us=recorded_at_us,
+                    payload=p.payload,
+                    payload_digest=p.payload_digest,
+                    attachment_digests=p.attachment_digests,
+                    prev_hash=prev,
+                    chain_hash=chained,
+                    leaf_hash=leaf,
+                )
+            )
+            prev = chained
+            position += 1
+    if rows:
+        await conn.execute(insert(events), rows)
+    if blob_rows:
+        await conn.execute(insert(attachments), blob_rows)
+
+
+class GroupCommitter:
+    """Batches concurrent appends of one process into shared transactions."""
+
+    def __init__(self, store: Store, *, max_events: int = 2000, max_bytes: int = 8 << 20) -> None:
+        if max_events < 1 or max_bytes < 1:
+            raise ValueError("batch limits must be positive")
+        self._store = store
+        self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._queue: asyncio.Queue[_Request | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.batches = 0
+        """How many transactions committed (a measure of batching)."""
+
+    async def submit(
+        self, prepared: Sequence[Prepared], expected_version: int | None
+    ) -> list[Envelope]:
+        """Queue one append and wait until its transaction has committed."""
+        if self._closed:
+            raise StoreUnavailableError("the ledger is closed")
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ledger-group-commit")
+        loop = asyncio.get_running_loop()
+        request = _Request(
+            events=prepared,
+            expected_version=expected_version,
+            future=loop.create_future(),
+            nbytes=sum(p.size for p in prepared),
+        )
+        await self._queue.put(request)
+        return await request.future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch, count, nbytes = [first], len(first.events), first.nbytes
+            stop = False
+            while not self._queue.empty():
+                nxt = self._queue._queue[0]  # type: ignore[attr-defined]
+                if nxt is None:
+                    self._queue.get_nowait()
+                    stop = True
+                    break
+                if count + len(nxt.events) > self._max_events or nbytes + nxt.nbytes > (
+                    self._max_bytes
+                ):
+                    break
+                self._queue.get_nowait()
+                batch.append(nxt)
+                count += len(nxt.events)
+                nbytes += nxt.nbytes
+            await self._commit(batch)
+            if stop:
+                return
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        try:
+            async with self._store.write() as conn:
+                await write_batch(conn, batch)
+        except LedgerError as exc:
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            return
+        except BaseException as exc:
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(
+                        StoreUnavailableError(f"append interrupted before it committed: {exc!r}")
+                    )
+            raise
+        self.batches += 1
+        for request in batch:
+            if request.future.done():
+                continue
+            if request.error is not None:
+                request.future.set_exception(request.error)
+            else:
+                request.future.set_result(request.result)
+
+    async def close(self) -> None:
+        """Commit what is already queued, then stop the committer task."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        await self._task
+        self._task = None

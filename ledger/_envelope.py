@@ -1,0 +1,230 @@
+"""The event envelope and its byte formats (floor 1: pure, no I/O).
+
+Everything a third party needs to re-verify a ledger is defined here and in docs/ledger.md:
+the canonical payload bytes, the attachment digest list, the leaf data, the chain hash and the
+leaf hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from ledger._errors import InvalidEventError
+
+__all__ = [
+    "GENESIS_HASH",
+    "LEAF_MAGIC",
+    "Envelope",
+    "NewEvent",
+    "canonical_json",
+    "chain_hash",
+    "decode_attachment_digests",
+    "encode_attachment_digests",
+    "leaf_data",
+]
+
+LEAF_MAGIC = b"UHL1"
+"""First four bytes of every leaf data: format name and version."""
+
+GENESIS_HASH = bytes(32)
+"""The prev hash of the event at position 0."""
+
+_HEAD = struct.Struct(">4sQ16sqQ32s32sH")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_MAX_NAME = 0xFFFF
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _is_simple(value: object) -> bool:
+    """True when `json.dumps(sort_keys=True)` is byte-identical to RFC 8785 for this value.
+
+    That holds without floats (ES6 number formatting differs from Python's `repr`), with ASCII
+    keys only (UTF-16 vs code point ordering), and with integers in JCS's exact range.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT  # type: ignore[operator]
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not key.isascii() or not _is_simple(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_is_simple(item) for item in value)  # type: ignore[attr-defined]
+    return False
+
+
+def canonical_json(value: object) -> bytes:
+    """RFC 8785 (JCS) canonical UTF-8 bytes of a JSON-able value.
+
+    The common case (no floats, ASCII keys) goes through the C JSON encoder, which produces the
+    same bytes as JCS there and is several times faster; everything else goes through `rfc8785`.
+    """
+    try:
+        if _is_simple(value):
+            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            return text.encode("utf-8")
+        return rfc8785.dumps(value)  # type: ignore[arg-type]
+    except (UnicodeEncodeError, rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InvalidEventError(f"payload is not canonical JSON material: {exc}") from exc
+
+
+def _check_name(what: str, name: str) -> bytes:
+    if not isinstance(name, str) or not name:
+        raise InvalidEventError(f"{what} must be a non-empty string, got {name!r}")
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEventError(f"{what} {name!r} is not valid UTF-8 text") from exc
+    if len(raw) > _MAX_NAME:
+        raise InvalidEventError(f"{what} is {len(raw)} bytes long, the limit is {_MAX_NAME}")
+    return raw
+
+
+def encode_attachment_digests(digests: Mapping[str, bytes]) -> bytes:
+    """The attachment list as hashed into the leaf: for each name in sorted UTF-8 byte order,
+    u16 length ‖ name ‖ 32-byte SHA-256 of the attachment bytes. Empty when there is none."""
+    parts: list[bytes] = []
+    for raw, digest in sorted(
+        (_check_name("attachment name", name), digest) for name, digest in digests.items()
+    ):
+        parts.append(_U16.pack(len(raw)) + raw + digest)
+    return b"".join(parts)
+
+
+def decode_attachment_digests(encoded: bytes) -> dict[str, bytes]:
+    """Inverse of `encode_attachment_digests`."""
+    out: dict[str, bytes] = {}
+    offset = 0
+    while offset < len(encoded):
+        (length,) = _U16.unpack_from(encoded, offset)
+        offset += 2
+        name = encoded[offset : offset + length].decode("utf-8")
+        offset += length
+        out[name] = encoded[offset : offset + 32]
+        offset += 32
+    return out
+
+
+def leaf_data(
+    position: int,
+    event_id: bytes,
+    recorded_at_us: int,
+    stream_version: int,
+    payload_digest: bytes,
+    prev_hash: bytes,
+    type_: bytes,
+    stream_id: bytes,
+    attachments: bytes,
+) -> bytes:
+    """The exact bytes an event contributes to the chain and to the Merkle tree (docs/ledger.md)."""
+    return b"".join(
+        (
+            _HEAD.pack(
+                LEAF_MAGIC,
+                position,
+                event_id,
+                recorded_at_us,
+                stream_version,
+                payload_digest,
+                prev_hash,
+                len(type_),
+            ),
+            type_,
+            _U16.pack(len(stream_id)),
+            stream_id,
+            _U32.pack(len(attachments)),
+            attachments,
+        )
+    )
+
+
+def chain_hash(prev_hash: bytes, data: bytes) -> bytes:
+    """chain hash = SHA-256(prev chain hash ‖ leaf data)."""
+    return hashlib.sha256(prev_hash + data).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. `payload` is any JSON-able mapping; it is stored as RFC 8785 bytes.
+
+    `attachments` are erasable named byte strings (e.g. a request body): only their SHA-256
+    digests enter the hashed envelope, so erasing the bytes later keeps `verify` green.
+    `event_id` is normally left out: the store then assigns a time-ordered UUIDv7.
+    """
+
+    type: str
+    stream_id: str
+    payload: Mapping[str, Any]
+    attachments: Mapping[str, bytes] = field(default_factory=dict)
+    event_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A recorded event: its place in the log, its hashes and its canonical payload bytes."""
+
+    position: int
+    event_id: uuid.UUID
+    type: str
+    stream_id: str
+    stream_version: int
+    recorded_at_us: int
+    payload: bytes
+    payload_digest: bytes
+    attachment_digests: Mapping[str, bytes]
+    prev_hash: bytes
+    chain_hash: bytes
+    leaf_hash: bytes
+
+    @property
+    def recorded_at(self) -> datetime:
+        """When the store recorded the event (UTC, microsecond precision)."""
+        return datetime.fromtimestamp(self.recorded_at_us / 1_000_000, tz=UTC)
+
+    def payload_json(self) -> Any:
+        """The payload decoded from its canonical bytes."""
+        return json.loads(self.payload)
+
+    def leaf_data(self) -> bytes:
+        """The leaf data bytes of this event (what `leaf_hash` and `chain_hash` are taken over)."""
+        return leaf_data(
+            self.position,
+            self.event_id.bytes,
+            self.recorded_at_us,
+            self.stream_version,
+            self.payload_digest,
+            self.prev_hash,
+            self.type.encode("utf-8"),
+            self.stream_id.encode("utf-8"),
+            encode_attachment_digests(self.attachment_digests),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The envelope and its decoded payload as a JSON-able dict (hashes in lowercase hex)."""
+        return {
+            "position": self.position,
+            "event_id": str(self.event_id),
+            "type": self.type,
+            "stream_id": self.stream_id,
+            "stream_version": self.stream_version,
+            "recorded_at": self.recorded_at.isoformat().replace("+00:00", "Z"),
+            "payload_digest": self.payload_digest.hex(),
+            "attachments": {k: v.hex() for k, v in sorted(self.attachment_digests.items())},
+            "prev_hash": self.prev_hash.hex(),
+            "chain_hash": self.chain_hash.hex(),
+            "leaf_hash": self.leaf_hash.hex(),
+            "payload": self.payload_json(),
+        }

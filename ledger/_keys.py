@@ -1,0 +1,182 @@
+"""Ed25519 note keys in the format of golang.org/x/mod/sumdb/note and C2SP signed-note.
+
+- key ID = the first 4 bytes (big-endian) of ``SHA-256(name || 0x0A || 0x01 || public key)``;
+- verifier key: ``<name>+<8 hex key ID>+<base64(0x01 || public key)>``;
+- signer key: ``PRIVATE+KEY+<name>+<8 hex key ID>+<base64(0x01 || 32-byte seed)>``.
+
+Key names are non-empty and hold neither Unicode spaces nor ``+``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from hashlib import sha256
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from ledger._errors import VerifierKeyError
+
+__all__ = ["SigningKey", "VerifierKey", "parse_signer_key", "parse_verifier_key"]
+
+ALG_ED25519 = 0x01
+_HEX_ID = re.compile(r"[0-9a-fA-F]{8}")
+_SIGNER_PREFIX = "PRIVATE+KEY+"
+
+
+def valid_key_name(name: str) -> bool:
+    """A note key name: non-empty, no Unicode space, no ``+`` (C2SP signed-note)."""
+    return bool(name) and "+" not in name and not any(c.isspace() for c in name)
+
+
+def decode_b64(text: str) -> bytes | None:
+    """Strict, canonical standard base64: the bytes, or None if ``text`` is not exactly the
+    encoding of some bytes (so no two texts decode to the same bytes)."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
+
+
+def compute_key_id(name: str, public_key: bytes) -> int:
+    """The C2SP signed-note key ID of an Ed25519 key."""
+    digest = sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierKey:
+    """An Ed25519 note verifier: key name, key ID, 32-byte public key."""
+
+    name: str
+    key_id: int
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        if not valid_key_name(self.name):
+            raise VerifierKeyError(f"key name {self.name!r} is empty or holds a space or '+'")
+        if len(self.public_key) != 32:
+            raise VerifierKeyError(f"an Ed25519 public key is 32 bytes, got {len(self.public_key)}")
+        if self.key_id != compute_key_id(self.name, self.public_key):
+            raise VerifierKeyError(
+                f"key ID {self.key_id:08x} is not the ID of key {self.name!r} "
+                f"({compute_key_id(self.name, self.public_key):08x})"
+            )
+
+    def __str__(self) -> str:
+        """The verifier key string ``<name>+<hex key ID>+<base64(0x01 || public key)>``."""
+        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode("ascii")
+        return f"{self.name}+{self.key_id:08x}+{encoded}"
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this key's Ed25519 signature of ``message``."""
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+
+class SigningKey:
+    """An Ed25519 note signing key with its key name."""
+
+    __slots__ = ("_key", "_public", "key_id", "name")
+
+    def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
+        if not valid_key_name(name):
+            raise VerifierKeyError(f"key name {name!r} is empty or holds a space or '+'")
+        self.name = name
+        self._key = key
+        self._public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.key_id = compute_key_id(name, self._public)
+
+    @classmethod
+    def generate(cls, name: str) -> SigningKey:
+        """A fresh random key named ``name``."""
+        return cls(name, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_private_bytes(cls, name: str, raw: bytes) -> SigningKey:
+        """The key with the 32-byte Ed25519 private seed ``raw``."""
+        if not isinstance(raw, bytes) or len(raw) != 32:
+            raise VerifierKeyError("an Ed25519 private key is a 32-byte seed")
+        return cls(name, Ed25519PrivateKey.from_private_bytes(raw))
+
+    def private_bytes(self) -> bytes:
+        """The 32-byte private seed (keep it secret)."""
+        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    def public_bytes(self) -> bytes:
+        """The 32-byte public key."""
+        return self._public
+
+    def verifier(self) -> VerifierKey:
+        """The matching verifier."""
+        return VerifierKey(self.name, self.key_id, self._public)
+
+    def verifier_key(self) -> str:
+        """The verifier key string to publish: ``<name>+<hex key ID>+<base64(0x01 || key)>``."""
+        return str(self.verifier())
+
+    def signer_key(self) -> str:
+        """The secret signer key string of golang.org/x/mod/sumdb/note."""
+        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.private_bytes()).decode("ascii")
+        return f"{_SIGNER_PREFIX}{self.name}+{self.key_id:08x}+{encoded}"
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+        return self._key.sign(message)
+
+    def __repr__(self) -> str:
+        return f"SigningKey({self.name!r}, key_id={self.key_id:08x})"
+
+
+def _split_key(text: str, what: str) -> tuple[str, int, bytes]:
+    """``name+hexid+base64`` -> (name, key ID, decoded algorithm byte + key)."""
+    name, sep1, rest = text.partition("+")
+    hex_id, sep2, encoded = rest.partition("+")
+    if not (sep1 and sep2):
+        raise VerifierKeyError(f"{what} is not '<name>+<hex key ID>+<base64 key>'")
+    if not valid_key_name(name):
+        raise VerifierKeyError(f"{what}: key name {name!r} is empty or holds a space")
+    if not _HEX_ID.fullmatch(hex_id):
+        raise VerifierKeyError(f"{what}: key ID {hex_id!r} is not 8 hex digits")
+    raw = decode_b64(encoded)
+    if raw is None:
+        raise VerifierKeyError(f"{what}: the key part is not canonical standard base64")
+    if len(raw) != 33 or raw[0] != ALG_ED25519:
+        raise VerifierKeyError(
+            f"{what}: key is not an Ed25519 key (algorithm byte 0x01 and 32 bytes)"
+        )
+    return name, int(hex_id, 16), raw[1:]
+
+
+def parse_verifier_key(text: str) -> VerifierKey:
+    """Parse a verifier key string ``<name>+<hex key ID>+<base64(0x01 || public key)>``."""
+    if not isinstance(text, str):
+        raise VerifierKeyError("a verifier key is a string")
+    name, key_id, public = _split_key(text.strip(), "verifier key")
+    return VerifierKey(name, key_id, public)
+
+
+def parse_signer_key(text: str) -> SigningKey:
+    """Parse a signer key string ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || seed)>``."""
+    if not isinstance(text, str) or not text.strip().startswith(_SIGNER_PREFIX):
+        raise VerifierKeyError("a signer key starts with 'PRIVATE+KEY+'")
+    name, key_id, seed = _split_key(text.strip()[len(_SIGNER_PREFIX) :], "signer key")
+    key = SigningKey.from_private_bytes(name, seed)
+    if key.key_id != key_id:
+        raise VerifierKeyError(
+            f"signer key: key ID {key_id:08x} is not the ID of this key ({key.key_id:08x})"
+        )
+    return key

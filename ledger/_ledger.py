@@ -1,0 +1,391 @@
+"""The ledger facade the services layer uses (floor 2): `async with open_ledger(url) as ledger`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select, update
+
+from ledger._committer import GroupCommitter, prepare
+from ledger._envelope import Envelope, NewEvent, decode_attachment_digests
+from ledger._errors import EventNotFoundError, InvalidEventError, LedgerError, NotSequencedError
+from ledger._keyfile import load_or_create_seed
+from ledger._keys import SigningKey
+from ledger._migrate import upgrade
+from ledger._proofs import ConsistencyProof, InclusionProof
+from ledger._store import Store
+from ledger._tables import attachments, checkpoints, events, merkle_nodes, meta
+from ledger._tree import consistency_proof_plan, inclusion_proof_plan
+from ledger._treestore import (
+    SignedCheckpoint,
+    latest_checkpoint,
+    plan_hashes,
+    sequence_batch,
+)
+from ledger._verify import Verifier, VerifyReport
+
+__all__ = ["DEFAULT_HOME", "InclusionProofBundle", "Ledger", "open_ledger"]
+
+DEFAULT_HOME = Path("~/.unhardcoded")
+
+_COLUMNS = (
+    events.c.position,
+    events.c.event_id,
+    events.c.type,
+    events.c.stream_id,
+    events.c.stream_version,
+    events.c.recorded_at_us,
+    events.c.payload,
+    events.c.payload_digest,
+    events.c.attachments,
+    events.c.prev_hash,
+    events.c.chain_hash,
+    events.c.leaf_hash,
+)
+
+
+def _envelope(row: Sequence[Any]) -> Envelope:
+    return Envelope(
+        position=row[0],
+        event_id=uuid.UUID(bytes=bytes(row[1])),
+        type=row[2],
+        stream_id=row[3],
+        stream_version=row[4],
+        recorded_at_us=row[5],
+        payload=bytes(row[6]),
+        payload_digest=bytes(row[7]),
+        attachment_digests=decode_attachment_digests(bytes(row[8])),
+        prev_hash=bytes(row[9]),
+        chain_hash=bytes(row[10]),
+        leaf_hash=bytes(row[11]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProofBundle:
+    """An inclusion proof with the signed checkpoint it leads to: all an auditor needs offline."""
+
+    proof: InclusionProof
+    checkpoint: SignedCheckpoint
+    event_id: uuid.UUID
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able: the event id, the proof document, the checkpoint note and verifier key."""
+        return {
+            "event_id": str(self.event_id),
+            "proof": json.loads(self.proof.to_json()),
+            "checkpoint": self.checkpoint.note,
+            "verifier_key": self.checkpoint.verifier_key,
+        }
+
+
+def _event_ref(ref: uuid.UUID | str | int) -> Any:
+    """A WHERE clause for an event given by id (UUID or its text) or by position (int)."""
+    if isinstance(ref, bool):
+        raise InvalidEventError(f"not an event id or position: {ref!r}")
+    if isinstance(ref, int):
+        return events.c.position == ref
+    if isinstance(ref, str):
+        text = ref.strip()
+        if text.isdigit():
+            return events.c.position == int(text)
+        try:
+            ref = uuid.UUID(text)
+        except ValueError:
+            raise InvalidEventError(f"not an event id (UUID) or position: {ref!r}") from None
+    if not isinstance(ref, uuid.UUID):
+        raise InvalidEventError(f"not an event id or position: {ref!r}")
+    return events.c.event_id == ref.bytes
+
+
+class Ledger:
+    """An open ledger. Create it with `open_ledger`; every method is safe from many tasks."""
+
+    def __init__(
+        self, store: Store, ledger_id: str, key: SigningKey, committer: GroupCommitter
+    ) -> None:
+        self._store = store
+        self.ledger_id = ledger_id
+        self.origin = key.name
+        self._key = key
+        self._committer = committer
+
+    @property
+    def committer(self) -> GroupCommitter:
+        """The group committer (its `batches` counter shows how appends were batched)."""
+        return self._committer
+
+    def public_key(self) -> str:
+        """The C2SP verifier key string of this ledger's checkpoints."""
+        return self._key.verifier_key()
+
+    async def append(
+        self, new: NewEvent | Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Envelope]:
+        """Record events atomically; returns their envelopes once durably committed.
+
+        `expected_version` (optimistic concurrency): the stream must be exactly at that version
+        (its last event's version; 0 = empty) or `StreamVersionConflictError` is raised. It
+        needs all the events to belong to one stream. None appends at the stream's end.
+        """
+        batch = [new] if isinstance(new, NewEvent) else list(new)
+        if not batch:
+            raise InvalidEventError("append needs at least one event")
+        prepared = [prepare(event) for event in batch]
+        if expected_version is not None:
+            if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+                raise InvalidEventError(
+                    f"expected_version must be an int, got {expected_version!r}"
+                )
+            if len({p.stream_id for p in prepared}) != 1:
+                raise InvalidEventError("expected_version needs all the events in one stream")
+        return await self._committer.submit(prepared, expected_version)
+
+    async def _rows(self, query: Select[Any]) -> list[Envelope]:
+        async with self._store.read() as conn:
+            return [_envelope(row) for row in (await conn.execute(query)).all()]
+
+    async def read(self, from_position: int = 0, limit: int = 1000) -> list[Envelope]:
+        """Events in position order, starting at `from_position`."""
+        query = select(*_COLUMNS).where(events.c.position >= from_position)
+        return await self._rows(query.order_by(events.c.position).limit(limit))
+
+    async def get(self, ref: uuid.UUID | str | int) -> Envelope:
+        """One event by id (UUID) or position; `EventNotFoundError` when there is none."""
+        found = await self._rows(select(*_COLUMNS).where(_event_ref(ref)))
+        if not found:
+            raise EventNotFoundError(f"no event {ref}")
+        return found[0]
+
+    async def stream(
+        self, stream_id: str, from_version: int = 1, limit: int = 1000
+    ) -> list[Envelope]:
+        """The events of one stream in version order."""
+        query = select(*_COLUMNS).where(
+            and_(events.c.stream_id == stream_id, events.c.stream_version >= from_version)
+        )
+        return await self._rows(query.order_by(events.c.stream_version).limit(limit))
+
+    async def count(self) -> int:
+        """How many events are recorded."""
+        async with self._store.read() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(events)) or 0)
+
+    async def sequence(self, max_leaves: int = 100_000) -> SignedCheckpoint | None:
+        """Integrate every recorded event into the Merkle tree, signing one checkpoint per batch
+        of `max_leaves`. Returns the latest checkpoint, or None when another process holds the
+        sequencer right now (PostgreSQL) and nothing was signed here."""
+        latest: SignedCheckpoint | None = None
+        while True:
+            async with self._store.sequencer() as conn:
+                if conn is None:
+                    return latest
+                latest, added = await sequence_batch(conn, self._key, self.origin, max_leaves)
+            if added < max_leaves:
+                return latest
+
+    checkpoint = sequence
+
+    async def latest_checkpoint(self) -> SignedCheckpoint | None:
+        """The latest signed checkpoint (None before the first `sequence`)."""
+        async with self._store.read() as conn:
+            return await latest_checkpoint(conn)
+
+    async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
+        """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
+        async with self._store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(events.c.position, events.c.event_id, events.c.leaf_hash).where(
+                        _event_ref(ref)
+                    )
+                )
+            ).first()
+            if row is None:
+                raise EventNotFoundError(f"no event {ref}")
+            position, event_id, leaf = row[0], bytes(row[1]), bytes(row[2])
+            head = await latest_checkpoint(conn)
+            if head is None or position >= head.tree_size:
+                raise NotSequencedError(
+                    f"event at position {position} is not covered by a signed checkpoint yet "
+                    "(run `unhardcoded ledger checkpoint`)"
+                )
+            path = await plan_hashes(conn, inclusion_proof_plan(position, head.tree_size))
+        return InclusionProofBundle(
+            InclusionProof(position, head.tree_size, leaf, tuple(path)),
+            head,
+            uuid.UUID(bytes=event_id),
+        )
+
+    async def consistency_proof(
+        self, old_size: int, new_size: int | None = None
+    ) -> tuple[ConsistencyProof, SignedCheckpoint, SignedCheckpoint]:
+        """The consistency proof between two signed checkpoints (default: the latest)."""
+        async with self._store.read() as conn:
+            head = await latest_checkpoint(conn)
+            new_size = head.tree_size if new_size is None and head else new_size
+            found = {
+                row[0]: SignedCheckpoint(*row)
+                for row in (
+                    await conn.execute(
+                        select(
+                            checkpoints.c.tree_size,
+                            checkpoints.c.root_hash,
+                            checkpoints.c.signed_at_us,
+                            checkpoints.c.verifier_key,
+                            checkpoints.c.note,
+                        ).where(checkpoints.c.tree_size.in_([old_size, new_size]))
+                    )
+                ).all()
+            }
+            for size in (old_size, new_size):
+                if size not in found:
+                    raise NotSequencedError(f"no signed checkpoint at tree size {size}")
+            assert new_size is not None
+            if old_size > new_size:
+                raise InvalidEventError(f"old size {old_size} is larger than new size {new_size}")
+            path = await plan_hashes(conn, consistency_proof_plan(old_size, new_size))
+        return ConsistencyProof(old_size, new_size, tuple(path)), found[old_size], found[new_size]
+
+    async def attachment(self, ref: uuid.UUID | str | int, name: str) -> bytes | None:
+        """An attachment's bytes (checked against the digest in the envelope), None if erased."""
+        envelope = await self.get(ref)
+        if name not in envelope.attachment_digests:
+            raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
+        async with self._store.read() as conn:
+            content = await conn.scalar(
+                select(attachments.c.content).where(
+                    and_(attachments.c.position == envelope.position, attachments.c.name == name)
+                )
+            )
+        if content is None:
+            return None
+        if hashlib.sha256(content).digest() != envelope.attachment_digests[name]:
+            raise LedgerError(
+                f"attachment {name!r} of event {envelope.event_id} does not match its digest"
+            )
+        return bytes(content)
+
+    async def erase_attachment(self, ref: uuid.UUID | str | int, name: str) -> None:
+        """Delete an attachment's bytes for good, keeping a tombstone; `verify` stays green
+        because only the digest is part of the hashed envelope."""
+        envelope = await self.get(ref)
+        if name not in envelope.attachment_digests:
+            raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
+        async with self._store.write() as conn:
+            await conn.execute(
+                update(attachments)
+                .where(
+                    and_(attachments.c.position == envelope.position, attachments.c.name == name)
+                )
+                .values(content=None, erased_at_us=time.time_ns() // 1000)
+            )
+
+    async def verify(
+        self, *, chunk: int = 20_000, trusted_keys: Iterable[str] | None = None
+    ) -> VerifyReport:
+        """Recompute every digest, the chain, the leaves, the tree, the stored Merkle nodes and
+        every checkpoint signature, streaming the events in chunks (bounded memory)."""
+        async with self._store.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        checkpoints.c.tree_size,
+                        checkpoints.c.root_hash,
+                        checkpoints.c.verifier_key,
+                        checkpoints.c.note,
+                    ).order_by(checkpoints.c.tree_size)
+                )
+            ).all()
+            verifier = Verifier(
+                [(r[0], bytes(r[1]), r[2], r[3]) for r in rows], self.origin, trusted_keys
+            )
+            position = 0
+            while verifier.problem is None:
+                batch = (
+                    await conn.execute(
+                        select(*_COLUMNS)
+                        .where(events.c.position >= position)
+                        .order_by(events.c.position)
+                        .limit(chunk)
+                    )
+                ).all()
+                if not batch:
+                    break
+                computed = verifier.feed(batch)
+                if computed:
+                    verifier.check_nodes(computed, await _stored_nodes(conn, computed))
+                position = batch[-1][0] + 1
+            return verifier.finish()
+
+    async def close(self) -> None:
+        """Finish queued appends and release the database."""
+        try:
+            await self._committer.close()
+        finally:
+            await self._store.dispose()
+
+
+async def _stored_nodes(
+    conn: Any, computed: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    ranges: dict[int, list[int]] = {}
+    for level, index in computed:
+        span = ranges.setdefault(level, [index, index])
+        span[0] = min(span[0], index)
+        span[1] = max(span[1], index)
+    found: dict[tuple[int, int], bytes] = {}
+    for level, (low, high) in ranges.items():
+        query = select(merkle_nodes.c.idx, merkle_nodes.c.hash).where(
+            and_(merkle_nodes.c.level == level, merkle_nodes.c.idx.between(low, high))
+        )
+        for index, digest in (await conn.execute(query)).all():
+            found[level, index] = bytes(digest)
+    return found
+
+
+@asynccontextmanager
+async def open_ledger(
+    url: str,
+    *,
+    home: Path | str | None = None,
+    search_path: str | None = None,
+    migrate: bool = True,
+    max_batch_events: int = 2000,
+    max_batch_bytes: int = 8 << 20,
+) -> AsyncIterator[Ledger]:
+    """Open (and by default migrate) the ledger at `url`; the signing key lives in `home`.
+
+    `search_path` (PostgreSQL) puts the ledger's tables in that schema. `max_batch_events` and
+    `max_batch_bytes` bound one group-commit transaction (1 = one commit per append).
+    """
+    store = Store(url, search_path=search_path)
+    try:
+        if migrate:
+            await upgrade(store)
+        async with store.read() as conn:
+            ledger_id = await conn.scalar(select(meta.c.value).where(meta.c.key == "ledger_id"))
+        if ledger_id is None:
+            raise LedgerError(
+                f"{store.url.render_as_string()} is not migrated: run `unhardcoded db upgrade`"
+            )
+        store.bind_ledger(ledger_id)
+        seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
+        key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
+        committer = GroupCommitter(store, max_events=max_batch_events, max_bytes=max_batch_bytes)
+        ledger = Ledger(store, ledger_id, key, committer)
+    except BaseException:
+        await store.dispose()
+        raise
+    try:
+        yield ledger
+    finally:
+        await ledger.close()

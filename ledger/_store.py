@@ -1,0 +1,186 @@
+"""The database seam (floor 2): engines for SQLite and PostgreSQL with the durability settings,
+the ledger-wide write lock, and THE one place where driver errors become `LedgerError`s."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ledger._errors import (
+    ImmutableViolationError,
+    LedgerError,
+    StoreIntegrityError,
+    StoreUnavailableError,
+)
+
+__all__ = ["Store", "translate_errors"]
+
+_IMMUTABLE_MARK = "append-only"
+_PG_IMMUTABLE_SQLSTATE = "UH001"
+_SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]
+
+
+def _translate(exc: BaseException) -> LedgerError:
+    message = _describe(exc)
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(
+        exc, "sqlstate", None
+    )
+    if _IMMUTABLE_MARK in message or sqlstate == _PG_IMMUTABLE_SQLSTATE:
+        return ImmutableViolationError(message)
+    if sqlstate == "42501" or "permission denied" in message:
+        return ImmutableViolationError(message)
+    integrity = isinstance(exc, sqlite3.IntegrityError) or (
+        isinstance(exc, DBAPIError) and exc.__class__.__name__ == "IntegrityError"
+    )
+    if integrity:
+        return StoreIntegrityError(f"the database refused a write: {message}")
+    return StoreUnavailableError(f"database error: {message}")
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn any driver or SQLAlchemy error raised inside into the matching `LedgerError`."""
+    try:
+        yield
+    except LedgerError:
+        raise
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise _translate(exc) from exc
+    except Exception as exc:
+        # asyncpg's errors do not share a base with the others; recognise them by module.
+        if type(exc).__module__.startswith("asyncpg"):
+            raise _translate(exc) from exc
+        raise
+
+
+def _lock_key(ledger_id: str, purpose: str) -> int:
+    digest = hashlib.sha256(f"unhardcoded-ledger/{ledger_id}/{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Store:
+    """An async engine on one ledger database, with the ledger's transaction discipline.
+
+    SQLite: WAL, `synchronous=FULL`, write transactions opened with `BEGIN IMMEDIATE` (the
+    database's single writer lock is the ledger-wide write lock). PostgreSQL:
+    `synchronous_commit=on` and `pg_advisory_xact_lock` keyed by the ledger id.
+    """
+
+    def __init__(self, url: str | URL, *, search_path: str | None = None) -> None:
+        with translate_errors():
+            try:
+                self.url = make_url(url)
+            except ArgumentError as exc:
+                raise StoreUnavailableError(f"not a database URL: {url!r}") from exc
+            backend = self.url.get_backend_name()
+            if backend not in ("sqlite", "postgresql"):
+                raise StoreUnavailableError(
+                    f"unsupported database {backend!r}: use sqlite+aiosqlite:// or "
+                    "postgresql+asyncpg://"
+                )
+            self.is_sqlite = backend == "sqlite"
+            kwargs: dict[str, Any] = {}
+            if self.is_sqlite:
+                kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+            else:
+                settings = {"synchronous_commit": "on"}
+                if search_path:
+                    settings["search_path"] = search_path
+                kwargs["connect_args"] = {"server_settings": settings}
+            self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            self._install_sqlite_discipline()
+        self._ledger_id: str | None = None
+
+    def _install_sqlite_discipline(self) -> None:
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            write = connection.get_execution_options().get("ledger_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def bind_ledger(self, ledger_id: str) -> None:
+        """Key the PostgreSQL advisory locks by this ledger's id (so ledgers never contend)."""
+        self._ledger_id = ledger_id
+
+    @property
+    def write_lock_key(self) -> int:
+        """The advisory lock key serialising appends to this ledger (PostgreSQL)."""
+        return _lock_key(self._ledger_id or "", "append")
+
+    @property
+    def sequencer_lock_key(self) -> int:
+        """The advisory lock key that elects the one sequencer of this ledger (PostgreSQL)."""
+        return _lock_key(self._ledger_id or "", "sequence")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction (a consistent snapshot on both backends)."""
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                if not self.is_sqlite:
+                    await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+                yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction holding the ledger-wide write lock; commits on normal exit."""
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(ledger_write=True)
+                async with conn.begin():
+                    if not self.is_sqlite:
+                        await conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:k)"), {"k": self.write_lock_key}
+                        )
+                    yield conn
+
+    @asynccontextmanager
+    async def sequencer(self) -> AsyncIterator[AsyncConnection | None]:
+        """The sequencer's transaction, or None when another process is sequencing right now.
+
+        SQLite: a write transaction (the single writer). PostgreSQL: `pg_try_advisory_xact_lock`,
+        so appends go on while the tree is extended.
+        """
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(ledger_write=True)
+                async with conn.begin():
+                    if not self.is_sqlite:
+                        got = await conn.scalar(
+                            text("SELECT pg_try_advisory_xact_lock(:k)"),
+                            {"k": self.sequencer_lock_key},
+                        )
+                        if not got:
+                            yield None
+                            return
+                    yield conn
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        with translate_errors():
+            await self.engine.dispose()

@@ -1,0 +1,54 @@
+"""Shared fixtures. PostgreSQL: the server named by UNHARDCODED_TEST_PG_URL (default
+postgresql+asyncpg://postgres@127.0.0.1:5432/test); each test gets its own freshly created schema,
+dropped afterwards, so concurrent test runs never collide. Unreachable server: the test is skipped
+with the reason, unless UNHARDCODED_TEST_REQUIRE_PG=1 (CI), which makes it a failure."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@dataclass(frozen=True)
+class PgSchema:
+    """A private schema on the test server: pass `url` and `search_path=schema` to the ledger."""
+
+    url: str
+    schema: str
+    dsn: str
+
+
+def _pg_url() -> str:
+    return os.environ.get("UNHARDCODED_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[PgSchema]:
+    """A fresh schema on the PostgreSQL test server (skipped when unreachable, see module doc)."""
+    url = _pg_url()
+    dsn = _dsn(url)
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("UNHARDCODED_TEST_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL at {url} is required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {url} is unreachable: {exc}")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        yield PgSchema(url=url, schema=schema, dsn=dsn)
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()

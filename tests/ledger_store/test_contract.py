@@ -1,0 +1,231 @@
+"""The recorder contract: one abstract suite, run against a SQLite file and a PostgreSQL schema."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ledger import (
+    EventNotFoundError,
+    ImmutableViolationError,
+    InvalidEventError,
+    LedgerError,
+    NewEvent,
+    NotSequencedError,
+    StreamVersionConflictError,
+    merkle,
+    verify_consistency_document,
+    verify_inclusion_document,
+)
+from tests.conftest import PgSchema
+from tests.ledger_store._backends import IMMUTABLE, Backend, decision
+
+
+class LedgerContract:
+    """Everything a ledger backend must do. Subclasses provide the `backend` fixture."""
+
+    @pytest.fixture
+    def backend(self) -> Backend:
+        raise NotImplementedError
+
+    async def test_append_assigns_gapless_positions_versions_and_chain(
+        self, backend: Backend
+    ) -> None:
+        async with backend.open() as led:
+            first = await led.append([decision(0, "a"), decision(1, "b")])
+            second = await led.append(decision(2, "a"))
+            envs = [*first, *second]
+            assert [e.position for e in envs] == [0, 1, 2]
+            assert [(e.stream_id, e.stream_version) for e in envs] == [("a", 1), ("b", 1), ("a", 2)]
+            assert envs[0].prev_hash == bytes(32)
+            for prev, env in itertools.pairwise(envs):
+                assert env.prev_hash == prev.chain_hash
+            for env in envs:
+                data = env.leaf_data()
+                assert env.leaf_hash == merkle.leaf_hash(data)
+                assert env.chain_hash == hashlib.sha256(env.prev_hash + data).digest()
+                assert env.payload_digest == hashlib.sha256(env.payload).digest()
+                assert env.event_id.version == 7
+            assert await led.get(envs[1].event_id) == envs[1]
+            assert await led.get(2) == envs[2]
+            assert await led.get(str(envs[0].event_id)) == envs[0]
+            assert await led.read(1, limit=5) == envs[1:]
+            assert await led.stream("a") == [envs[0], envs[2]]
+            assert await led.count() == 3
+
+    async def test_payload_is_stored_as_canonical_json(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            (env,) = await led.append(NewEvent("T", "s", {"b": [1, 2.5, "é"], "a": None}))
+            assert env.payload == '{"a":null,"b":[1,2.5,"é"]}'.encode()
+            assert (await led.get(env.event_id)).payload_json() == {"a": None, "b": [1, 2.5, "é"]}
+
+    async def test_given_event_id_is_kept_and_a_duplicate_is_refused(
+        self, backend: Backend
+    ) -> None:
+        given = uuid.uuid4()
+        async with backend.open() as led:
+            (env,) = await led.append(NewEvent("T", "s", {}, event_id=given))
+            assert env.event_id == given
+            with pytest.raises(InvalidEventError, match="already recorded"):
+                await led.append(NewEvent("T", "s", {}, event_id=given))
+            assert await led.count() == 1
+
+    async def test_bad_events_are_refused_with_the_reason(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            with pytest.raises(InvalidEventError, match="payload must be a JSON object"):
+                await led.append(NewEvent("T", "s", [1]))  # type: ignore[arg-type]
+            with pytest.raises(InvalidEventError, match="stream id"):
+                await led.append(NewEvent("T", "", {}))
+            with pytest.raises(InvalidEventError, match="canonical JSON"):
+                await led.append(NewEvent("T", "s", {"x": float("nan")}))
+            with pytest.raises(EventNotFoundError):
+                await led.get(uuid.uuid4())
+
+    async def test_expected_version_is_checked_under_the_lock(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            await led.append(decision(0, "s"), expected_version=0)
+            await led.append(decision(1, "s"), expected_version=1)
+            with pytest.raises(StreamVersionConflictError) as caught:
+                await led.append(decision(2, "s"), expected_version=1)
+            assert (caught.value.expected, caught.value.actual) == (1, 2)
+            # Ten writers race for version 3: exactly one wins, the others conflict.
+            results = await asyncio.gather(
+                *(led.append(decision(i, "s"), expected_version=2) for i in range(10)),
+                return_exceptions=True,
+            )
+            won = [r for r in results if isinstance(r, list)]
+            assert len(won) == 1
+            assert all(isinstance(r, StreamVersionConflictError) for r in results if r not in won)
+            assert [e.stream_version for e in await led.stream("s")] == [1, 2, 3]
+
+    async def test_concurrent_appends_share_transactions(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            results = await asyncio.gather(*(led.append(decision(i)) for i in range(64)))
+            assert sorted(e.position for (e,) in results) == list(range(64))
+            assert led.committer.batches < 64
+        async with backend.open(max_batch_events=1) as led:
+            await asyncio.gather(*(led.append(decision(i)) for i in range(8)))
+            assert led.committer.batches == 8
+
+    async def test_a_failing_batch_fails_every_append_in_it(self, backend: Backend) -> None:
+        # A real database rule refusing one event's insert makes the whole transaction fail.
+        async with backend.open() as led:
+            if backend.name == "sqlite":
+                await backend.sql(
+                    "CREATE TRIGGER poison BEFORE INSERT ON ledger_events WHEN NEW.type = 'Poison' "
+                    "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END"
+                )
+            else:
+                await backend.sql(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF NEW.type = 'Poison' THEN RAISE EXCEPTION 'poisoned event'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+                await backend.sql(
+                    "CREATE TRIGGER poison BEFORE INSERT ON ledger_events "
+                    "FOR EACH ROW EXECUTE FUNCTION poison()"
+                )
+            batch = [decision(i) for i in range(5)] + [NewEvent("Poison", "p", {})]
+            results = await asyncio.gather(*(led.append(e) for e in batch), return_exceptions=True)
+            assert all(isinstance(r, LedgerError) for r in results), results
+            assert all("poisoned event" in str(r) for r in results)
+            assert await led.count() == 0
+            (env,) = await led.append(decision(9))
+            assert env.position == 0
+
+    async def test_proofs_against_signed_checkpoints(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            envs = [e for i in range(13) for e in await led.append(decision(i))]
+            with pytest.raises(NotSequencedError):
+                await led.inclusion_proof(envs[0].event_id)
+            first = await led.sequence(max_leaves=5)
+            assert first is not None
+            assert first.tree_size == 13
+            leaves = [e.leaf_hash for e in envs]
+            assert first.root_hash == merkle.root(leaves)
+            for env in envs:
+                bundle = await led.inclusion_proof(env.event_id)
+                assert list(bundle.proof.hashes) == merkle.inclusion_proof(env.position, leaves)
+                verify_inclusion_document(bundle.proof, first.note, led.public_key())
+            envs += [e for i in range(6) for e in await led.append(decision(i))]
+            head = await led.sequence()
+            assert head is not None
+            assert head.tree_size == 19
+            proof, old, new = await led.consistency_proof(13)
+            assert (old.tree_size, new.tree_size) == (13, 19)
+            verify_consistency_document(proof, old.note, new.note, led.public_key())
+            assert await led.sequence() == head  # nothing new: no new checkpoint
+            report = await led.verify(chunk=4)
+            assert report.ok, report.problem
+            assert (report.events, report.tree_size) == (19, 19)
+
+    async def test_erasing_an_attachment_keeps_verify_green(self, backend: Backend) -> None:
+        body = b'{"messages": [{"role": "user", "content": "my secret"}]}'
+        async with backend.open() as led:
+            (env,) = await led.append(NewEvent("DecisionMade", "s", {"d": 1}, {"body": body}))
+            await led.append(decision(2))
+            await led.sequence()
+            assert env.attachment_digests == {"body": hashlib.sha256(body).digest()}
+            assert await led.attachment(env.event_id, "body") == body
+            await led.erase_attachment(env.event_id, "body")
+            assert await led.attachment(env.event_id, "body") is None
+            rows = await backend.sql("SELECT content, erased_at_us FROM ledger_attachments")
+            assert rows[0][0] is None
+            assert rows[0][1] is not None
+            report = await led.verify()
+            assert report.ok, report.problem
+            with pytest.raises(EventNotFoundError, match="no attachment"):
+                await led.erase_attachment(env.event_id, "other")
+
+    @pytest.mark.parametrize("table", IMMUTABLE)
+    async def test_the_database_refuses_update_and_delete(
+        self, backend: Backend, table: str
+    ) -> None:
+        async with backend.open() as led:
+            await led.append(decision(0))
+            await led.sequence()
+            await led.append(decision(1))
+            await led.sequence()
+        column = {
+            "ledger_events": "type",
+            "ledger_merkle_nodes": "hash",
+            "ledger_checkpoints": "note",
+            "ledger_meta": "value",
+        }[table]
+        value = b"x" if column == "hash" else "x"
+        with pytest.raises(ImmutableViolationError, match="append-only"):
+            await backend.sql(f"UPDATE {table} SET {column} = :v", {"v": value})
+        with pytest.raises(ImmutableViolationError, match="append-only"):
+            await backend.sql(f"DELETE FROM {table}")
+        if backend.name == "postgres":
+            with pytest.raises(ImmutableViolationError, match="append-only"):
+                await backend.sql(f"TRUNCATE {table}")
+        assert await backend.sql(f"SELECT count(*) FROM {table}") != [(0,)]
+
+    async def test_reopening_keeps_the_ledger_id_and_key(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            ledger_id, key = led.ledger_id, led.public_key()
+            await led.append(decision(0))
+        async with backend.open() as led:
+            assert (led.ledger_id, led.public_key()) == (ledger_id, key)
+            assert key.startswith(f"unhardcoded/{ledger_id}+")
+            (env,) = await led.append(decision(1))
+            assert env.position == 1
+
+
+class TestSQLite(LedgerContract):
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Backend:
+        return Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", None, tmp_path)
+
+
+@pytest.mark.postgres
+class TestPostgres(LedgerContract):
+    @pytest.fixture
+    def backend(self, tmp_path: Path, pg_schema: PgSchema) -> Backend:
+        return Backend("postgres", pg_schema.url, pg_schema.schema, tmp_path)

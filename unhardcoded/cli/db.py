@@ -1,0 +1,51 @@
+"""`unhardcoded db …`: database administration."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+from sqlalchemy.engine import make_url
+
+from ledger import Store, upgrade
+from unhardcoded.cli._common import reports_errors
+from unhardcoded.settings import Settings
+
+
+async def _upgrade(url: str) -> None:
+    store = Store(url)
+    try:
+        await upgrade(store)
+    finally:
+        await store.dispose()
+
+
+@click.group()
+def db() -> None:
+    """Database administration (migrations).
+
+    \b
+    Example:
+        unhardcoded db upgrade --db sqlite+aiosqlite:///./unhardcoded.db
+    """
+
+
+@db.command("upgrade")
+@click.option(
+    "--db",
+    "url",
+    metavar="URL",
+    help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
+)
+@reports_errors
+def upgrade_command(url: str | None) -> None:
+    """Create or migrate the database to the latest schema, immutability guards included.
+
+    \b
+    Example:
+        unhardcoded db upgrade --db sqlite+aiosqlite:///./unhardcoded.db
+    """
+    target = url or Settings().database_url
+    asyncio.run(_upgrade(target))
+    shown = make_url(target).render_as_string(hide_password=True)
+    click.echo(f"database at head: {shown}")
