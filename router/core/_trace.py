@@ -302,6 +302,7 @@ class Trace:
             "policy_digest": self.policy.digest,
             "catalog_version": self.catalog.version,
             "catalog_name": self.catalog.name,
+            "features": None if self.features is None else self.features.to_json(),
             "tokens": None
             if self.tokens is None
             else {"in": self.tokens.tokens_in, "out": self.tokens.tokens_out},
