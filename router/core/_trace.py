@@ -189,12 +189,13 @@ class Trace:
         return _removal_text(self.failures_of(index))
 
     def sort_keys(self, index: int) -> tuple[float | None, ...]:
-        """The entry's value for each rank key (None = missing, ranked last)."""
+        """The entry's value for each rank key (None = missing or not a number: ranked last)."""
         entry = self.entry(index)
         keys: list[float | None] = []
         for key in self.policy.rank:
             value = _value(entry, key.attr, self.tokens)
-            keys.append(None if value is None else float(value))  # type: ignore[arg-type]
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            keys.append(float(value) if numeric else None)  # type: ignore[arg-type]
         return tuple(keys)
 
     def why_selected(self) -> str:
