@@ -94,7 +94,7 @@ def rank(
     """
     if (tokens_in is None) != (tokens_out is None):
         raise click.UsageError("give both --tokens-in and --tokens-out, or neither")
-    catalog = open_catalog(catalog_file)
+    catalog = open_catalog(catalog_file, policy_file)
     policy = load_policy(policy_file, catalog)
     features = None
     if tokens_in is not None and tokens_out is not None:
