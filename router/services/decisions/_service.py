@@ -304,7 +304,9 @@ class DecisionService:
 
         `policy` is a `Policy` or a policy document (validated against `catalog.schema`).
         `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
-        (a `NoEntryPasses`, carrying the recorded decision) when no entry passes."""
+        (a `NoEntryPasses`, carrying the recorded decision) when no entry passes. Invalid input
+        (`PolicyError`, `RequestError`, `MissingTokensError`) is raised before anything is
+        recorded."""
         tenant = _check_tenant(tenant)
         if not isinstance(policy, Policy):
             policy = Policy.from_json(policy, catalog.schema)
