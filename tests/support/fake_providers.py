@@ -322,8 +322,9 @@ class FakeProvider:
         if self.api_key is not None:
             if self.protocol == "openai":
                 given = request.headers.get("authorization", "").removeprefix("Bearer ")
-            else:
-                given = request.headers.get("x-api-key", "")
+            else:  # the Messages API takes `x-api-key`; newer SDKs send a bearer token instead
+                bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+                given = request.headers.get("x-api-key", bearer)
             if given != self.api_key:
                 masked = f"{given[:3]}***{given[-4:]}" if len(given) > 8 else "***"
                 return 401, self._error(401, f"Incorrect API key provided: {masked}")
