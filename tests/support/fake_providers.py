@@ -74,7 +74,7 @@ class RecordedRequest:
         return json.loads(self.body)
 
 
-class _Abort(Exception):
+class _AbortError(Exception):
     """Close the connection now, without finishing the response."""
 
 
@@ -191,7 +191,7 @@ class FakeProvider:
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
-        except (_Abort, ConnectionError, h11.ProtocolError, asyncio.CancelledError):
+        except (_AbortError, ConnectionError, h11.ProtocolError, asyncio.CancelledError):
             writer.transport.abort()
         finally:
             self._tasks.discard(task)
@@ -228,7 +228,7 @@ class FakeProvider:
         await asyncio.wait({left, stopping}, return_when=asyncio.FIRST_COMPLETED)
         for future in (left, stopping):
             future.cancel()
-        raise _Abort
+        raise _AbortError
 
     async def _send(
         self,
@@ -265,7 +265,7 @@ class FakeProvider:
         fault = step if isinstance(step, Fault) else Fault()
         reply = step if isinstance(step, Reply) else Reply()
         if fault.drop:
-            raise _Abort
+            raise _AbortError
         if fault.hang:
             await self._until_client_leaves(reader)
         if fault.status is not None:
@@ -283,12 +283,14 @@ class FakeProvider:
             await self._send(conn, writer, 200, json_headers, payload)
             return
         await self._send(conn, writer, 200, {"content-type": "text/event-stream"}, None)
-        events = openai_stream(body, reply) if self.protocol == "openai" else anthropic_stream(
-            body, reply
+        events = (
+            openai_stream(body, reply)
+            if self.protocol == "openai"
+            else anthropic_stream(body, reply)
         )
         for count, event in enumerate(self._faulty(events, fault)):
             if fault.cut_after is not None and count == fault.cut_after:
-                raise _Abort
+                raise _AbortError
             if fault.stall_after is not None and count == fault.stall_after:
                 await self._until_client_leaves(reader)
             writer.write(conn.send(h11.Data(data=event)))
@@ -341,7 +343,9 @@ class FakeProvider:
         if self.protocol == "anthropic":
             for i, message in enumerate(body["messages"]):
                 if message.get("role") not in ("user", "assistant"):
-                    return 400, self._error(400, f"messages.{i}.role: Input should be user or assistant")
+                    return 400, self._error(
+                        400, f"messages.{i}.role: Input should be user or assistant"
+                    )
         return None
 
 

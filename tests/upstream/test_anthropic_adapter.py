@@ -88,7 +88,8 @@ async def test_stream_translates_to_openai_chunks_with_done(
     )
     assert text == "Blue it is."
     assert json.loads(arguments) == {"hex": "#00f"}
-    assert parsed[-1].usage is not None and parsed[-1].usage.completion_tokens == 3
+    assert parsed[-1].usage is not None
+    assert parsed[-1].usage.completion_tokens == 3
     assert stream.usage == Usage(prompt_tokens=5, completion_tokens=3)
     assert stream.finish_reason == "tool_calls"
 

@@ -1,4 +1,4 @@
-"""OpenAI ⇄ Anthropic translation, pure: golden request/response/stream pairs and precise refusals."""
+"""OpenAI ⇄ Anthropic translation, pure: golden request/response/stream pairs, precise refusals."""
 
 from __future__ import annotations
 
@@ -94,7 +94,12 @@ GOLDEN_REQUEST_OUT: dict[str, Any] = {
         {
             "role": "assistant",
             "content": [
-                {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"city": "Paris"}},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01",
+                    "name": "weather",
+                    "input": {"city": "Paris"},
+                },
                 {"type": "tool_use", "id": "toolu_02", "name": "time", "input": {}},
             ],
         },
@@ -401,7 +406,8 @@ def test_golden_stream() -> None:
         ChatCompletionChunk.model_validate(chunk)
     assert translator.done
     assert translator.finish_reason == "tool_calls"
-    assert translator.usage is not None and translator.usage.total_tokens == 561
+    assert translator.usage is not None
+    assert translator.usage.total_tokens == 561
     arguments = "".join(
         c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
         for c in out
@@ -414,7 +420,8 @@ def test_stream_without_usage_request_has_no_usage_chunk() -> None:
     translator = StreamTranslator(TARGET, created=7, include_usage=False)
     out = [chunk for event in GOLDEN_EVENTS for chunk in translator.feed(event)]
     assert out == GOLDEN_CHUNKS[:-1]
-    assert translator.usage is not None and translator.usage.completion_tokens == 89
+    assert translator.usage is not None
+    assert translator.usage.completion_tokens == 89
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Transport and protocol failures, for both HTTP adapters: each a typed error with a stable class."""
+"""Transport and protocol failures for both HTTP adapters: typed errors with a stable class."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ PROVIDERS = ["openai", "anthropic"]
 
 
 @pytest.fixture
-def quick(http: httpx.AsyncClient, fake_openai: FakeProvider, fake_anthropic: FakeProvider) -> Upstream:
+def quick(
+    http: httpx.AsyncClient, fake_openai: FakeProvider, fake_anthropic: FakeProvider
+) -> Upstream:
     """Both fakes with a 0.3 s timeout, so hangs and stalls end quickly in a timeout."""
     registry = ProviderRegistry.from_env(
         {
@@ -45,7 +47,9 @@ def quick(http: httpx.AsyncClient, fake_openai: FakeProvider, fake_anthropic: Fa
     return Upstream(http, registry)
 
 
-def fake_for(provider: str, fake_openai: FakeProvider, fake_anthropic: FakeProvider) -> FakeProvider:
+def fake_for(
+    provider: str, fake_openai: FakeProvider, fake_anthropic: FakeProvider
+) -> FakeProvider:
     return fake_openai if provider == "openai" else fake_anthropic
 
 
@@ -117,10 +121,14 @@ async def test_stream_cut_mid_way_is_a_protocol_error_after_the_first_events(
 ) -> None:
     fake_for(provider, fake_openai, fake_anthropic).script("m", Fault(cut_after=3))
     received: list[bytes] = []
-    with pytest.raises(UpstreamProtocolError) as caught:
+
+    async def consume() -> None:
         async with quick.stream(STREAM, provider, "m") as stream:
             async for event in stream:
                 received.append(event)
+
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await consume()
     assert received  # the failure comes mid-way, after events went out
     assert b"[DONE]" not in b"".join(received)
     assert "cut off" in str(caught.value)

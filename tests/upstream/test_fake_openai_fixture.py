@@ -1,4 +1,4 @@
-"""Guards the OpenAI fixture itself: the official `openai` SDK accepts its bodies, streams, errors."""
+"""Guards the OpenAI fixture itself: the official `openai` SDK accepts its bodies and streams."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def test_sync_and_streaming_with_the_official_client(fake_openai: FakeProvider) 
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
         "fake reply to: hello world"
     )
-    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 2
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens == 2
     assert fake_openai.requests[-1].headers["authorization"] == f"Bearer {FAKE_OPENAI_KEY}"
 
 

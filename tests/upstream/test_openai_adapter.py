@@ -32,7 +32,8 @@ def chunks(events: list[bytes]) -> list[dict]:
     assert events[-1] == b"data: [DONE]\n\n"
     out = []
     for event in events[:-1]:
-        assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+        assert event.startswith(b"data: ")
+        assert event.endswith(b"\n\n")
         out.append(json.loads(event[len(b"data: ") :]))
     return out
 
@@ -66,19 +67,24 @@ async def test_complete_drops_stream_fields(upstream: Upstream, fake_openai: Fak
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
     await upstream.complete(body, "openai", "gpt-test")
     sent = fake_openai.requests[-1].json()
-    assert "stream" not in sent and "stream_options" not in sent
+    assert "stream" not in sent
+    assert "stream_options" not in sent
 
 
 async def test_tenant_key_replaces_the_operator_key(
     upstream: Upstream, fake_openai: FakeProvider
 ) -> None:
     fake_openai.api_key = "sk-tenant-own-key-5555"
-    await upstream.complete(BODY, "openai", "gpt-test", tenant_key=SecretStr("sk-tenant-own-key-5555"))
+    await upstream.complete(
+        BODY, "openai", "gpt-test", tenant_key=SecretStr("sk-tenant-own-key-5555")
+    )
     assert fake_openai.requests[-1].headers["authorization"] == "Bearer sk-tenant-own-key-5555"
 
 
 async def test_tool_calls_pass_through(upstream: Upstream, fake_openai: FakeProvider) -> None:
-    fake_openai.script("gpt-test", Reply(text="", tool_calls=[ToolCall("weather", {"city": "Paris"})]))
+    fake_openai.script(
+        "gpt-test", Reply(text="", tool_calls=[ToolCall("weather", {"city": "Paris"})])
+    )
     response = await upstream.complete(BODY, "openai", "gpt-test")
     message = ChatCompletion.model_validate(response.body).choices[0].message
     assert message.tool_calls is not None
@@ -100,7 +106,8 @@ async def test_stream_requests_usage_and_hides_it_when_the_caller_did_not_ask(
     assert stream.usage == Usage(prompt_tokens=8, completion_tokens=9)
     assert stream.finish_reason == "stop"
     assert stream.status == 200
-    assert stream.ttfb_s is not None and stream.latency_s is not None
+    assert stream.ttfb_s is not None
+    assert stream.latency_s is not None
     assert stream.latency_s >= stream.ttfb_s
 
 
@@ -110,7 +117,8 @@ async def test_stream_forwards_the_usage_chunk_when_asked(
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
     events, stream = await collect(upstream, body)
     last = ChatCompletionChunk.model_validate(chunks(events)[-1])
-    assert last.choices == [] and last.usage is not None
+    assert last.choices == []
+    assert last.usage is not None
     assert last.usage.total_tokens == 17 == stream.usage.total_tokens  # type: ignore[union-attr]
 
 
@@ -118,7 +126,9 @@ async def test_stream_events_are_the_upstream_bytes(
     upstream: Upstream, fake_openai: FakeProvider
 ) -> None:
     events, _ = await collect(upstream, {**BODY, "stream": True})
-    assert events[1].startswith(b'data: {"id": "chatcmpl-fake123", "object": "chat.completion.chunk"')
+    assert events[1].startswith(
+        b'data: {"id": "chatcmpl-fake123", "object": "chat.completion.chunk"'
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from router.services.upstream._errors import (
     UpstreamError,
     UpstreamProtocolError,
     error_for_status,
-    short_code,
 )
 from router.services.upstream._types import RequestBody, UpstreamTarget, Usage
 
@@ -362,7 +361,9 @@ def response_to_openai(message: Any, target: UpstreamTarget, *, created: int) ->
 def stream_error(data: Mapping[str, Any], target: UpstreamTarget) -> UpstreamError:
     """The typed error for an in-stream `error` event, classified like the same error over HTTP."""
     error = data.get("error")
-    kind = short_code(error.get("type")) if isinstance(error, dict) else None
+    given = error.get("type") if isinstance(error, dict) else None
+    # Only documented types are named (never free text from the stream); others count as api_error.
+    kind = given if isinstance(given, str) and given in _STREAM_ERROR_STATUS else None
     status = _STREAM_ERROR_STATUS.get(kind or "", 500)
     typed = error_for_status(
         status, {}, provider=target.provider, model=target.model, code=kind, detail=None

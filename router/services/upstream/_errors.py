@@ -153,9 +153,14 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
-def short_code(value: object) -> str | None:
-    """`value` if it looks like an error code (`rate_limit_exceeded`), else None (no free text)."""
+def short_code(value: object, secret: str | None = None) -> str | None:
+    """`value` if it looks like an error code (`rate_limit_exceeded`), else None (no free text).
+
+    A code that contains the key (an upstream may echo it anywhere) is dropped too.
+    """
     if isinstance(value, str) and _SHORT_CODE.match(value):
+        if secret and secret in value:
+            return None
         return value
     return None
 

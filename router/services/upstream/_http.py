@@ -87,7 +87,7 @@ def _error_fields(raw: bytes, secret: str | None) -> tuple[str | None, str | Non
         return None, redact(text, secret) if text else None
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(error, dict):
-        code = short_code(error.get("code")) or short_code(error.get("type"))
+        code = short_code(error.get("code"), secret) or short_code(error.get("type"), secret)
         message = error.get("message")
         detail = redact(message, secret) if isinstance(message, str) else None
         return code, detail

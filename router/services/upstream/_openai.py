@@ -75,7 +75,7 @@ def _in_stream_error(
     detail: str | None = None
     status: object = None
     if isinstance(error, dict):
-        code = short_code(error.get("code")) or short_code(error.get("type"))
+        code = short_code(error.get("code"), secret) or short_code(error.get("type"), secret)
         message = error.get("message")
         detail = redact(message, secret) if isinstance(message, str) else None
         status = error.get("code")
