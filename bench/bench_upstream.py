@@ -2,10 +2,11 @@
 
 Both paths send the same chat request to the same loopback OpenAI-compatible fake (started in its
 own process, so it does not share this process's GIL), through the same pooled client, at
-concurrency 1 and 32. Rounds alternate bare/adapter so machine noise hits both alike. Reported per
-mode: requests/s, p50/p99 latency, client CPU ms per request, and the adapter/bare ratios.
+concurrency 1 and 32. Many short rounds alternate bare/adapter so machine noise hits both alike;
+each figure is the median over rounds. Reported per mode: requests/s, p50/p99 latency, client and
+server CPU ms per request, and the adapter/bare ratios.
 
-    python bench/bench_upstream.py [--requests 2000] [--rounds 3] [--json bench/results/upstream.json]
+    python bench/bench_upstream.py [--requests 300] [--rounds 10] [--json bench/results/x.json]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -50,7 +52,15 @@ def start_fake() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-async def run(call: Callable[[], Awaitable[None]], requests: int, concurrency: int) -> dict[str, float]:
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the fake server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(
+    call: Callable[[], Awaitable[None]], requests: int, concurrency: int, server_pid: int
+) -> dict[str, float]:
     latencies: list[float] = []
     remaining = requests
 
@@ -62,15 +72,17 @@ async def run(call: Callable[[], Awaitable[None]], requests: int, concurrency: i
             await call()
             latencies.append(time.perf_counter() - started)
 
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, wall, server = time.process_time(), time.perf_counter(), server_cpu(server_pid)
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    server = server_cpu(server_pid) - server
     latencies.sort()
     return {
         "rps": len(latencies) / wall,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "cpu_ms_per_request": cpu / len(latencies) * 1000,
+        "server_cpu_ms_per_request": server / len(latencies) * 1000,
     }
 
 
@@ -79,7 +91,7 @@ def merge(samples: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
 
 
-async def bench(base_url: str, requests: int, rounds: int) -> dict[str, Any]:
+async def bench(base_url: str, pid: int, requests: int, rounds: int) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         registry = ProviderRegistry.from_env(
@@ -102,12 +114,12 @@ async def bench(base_url: str, requests: int, rounds: int) -> dict[str, Any]:
 
         results: dict[str, Any] = {}
         for concurrency in (1, 32):
-            await run(bare, 200, concurrency)  # warm the pool and both code paths
-            await run(adapter, 200, concurrency)
+            await run(bare, 200, concurrency, pid)  # warm the pool and both code paths
+            await run(adapter, 200, concurrency, pid)
             samples: dict[str, list[dict[str, float]]] = {"bare": [], "adapter": []}
             for _ in range(rounds):
-                samples["bare"].append(await run(bare, requests, concurrency))
-                samples["adapter"].append(await run(adapter, requests, concurrency))
+                samples["bare"].append(await run(bare, requests, concurrency, pid))
+                samples["adapter"].append(await run(adapter, requests, concurrency, pid))
             b, a = merge(samples["bare"]), merge(samples["adapter"])
             results[f"c{concurrency}"] = {
                 "bare": b,
@@ -122,23 +134,26 @@ async def bench(base_url: str, requests: int, rounds: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per mode per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=300, help="requests per mode per round")
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     process, base_url = start_fake()
     try:
-        results = asyncio.run(bench(base_url, args.requests, args.rounds))
+        results = asyncio.run(bench(base_url, process.pid, args.requests, args.rounds))
     finally:
         process.terminate()
         process.wait()
-    print(f"{'conc':>4} {'mode':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10}")
+    print(
+        f"{'conc':>4} {'mode':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} "
+        f"{'server cpu':>10}"
+    )
     for name, row in results.items():
         for mode in ("bare", "adapter"):
             r = row[mode]
             print(
                 f"{name[1:]:>4} {mode:>8} {r['rps']:8.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "
-                f"{r['cpu_ms_per_request']:10.3f}"
+                f"{r['cpu_ms_per_request']:10.3f} {r['server_cpu_ms_per_request']:10.3f}"
             )
         print(
             f"{name[1:]:>4} {'ratio':>8} {row['ratio_rps']:8.2f} {row['ratio_p50']:8.2f} "
