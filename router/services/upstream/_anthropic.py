@@ -220,7 +220,8 @@ class StreamTranslator:
         if kind == "text_delta" and isinstance(delta, dict):
             return [self._chunk({"content": delta.get("text", "")})]
         if kind == "input_json_delta" and isinstance(delta, dict):
-            position = self._tools.get(data.get("index", -1))
+            index = data.get("index")
+            position = self._tools.get(index) if isinstance(index, int) else None
             if position is None:
                 raise self._protocol("input_json_delta for a block that is not a tool_use")
             call = {"index": position, "function": {"arguments": delta.get("partial_json", "")}}
