@@ -203,3 +203,45 @@ async def test_every_error_is_a_router_error(quick: Upstream, fake_openai: FakeP
     with pytest.raises(UpstreamError) as caught:
         await quick.complete(BODY, "openai", "m")
     assert isinstance(caught.value, RouterError)
+
+
+class Ticks:
+    """A clock that advances one second per reading: latencies become exact counts."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_latency_comes_from_the_injected_clock_on_success_and_failure(
+    http: httpx.AsyncClient,
+    registry: ProviderRegistry,
+    fake_openai: FakeProvider,
+    fake_anthropic: FakeProvider,
+    provider: str,
+) -> None:
+    upstream = Upstream(http, registry, clock=Ticks())
+    response = await upstream.complete(BODY, provider, "m")
+    assert response.latency_s == 1.0  # one reading before sending, one after the last byte
+
+    fake_for(provider, fake_openai, fake_anthropic).script(
+        "m", Fault(status=503), Fault(garbage=True), Fault(cut_after=2)
+    )
+    for expected in (UpstreamServerError, UpstreamProtocolError):
+        with pytest.raises(expected) as caught:
+            await upstream.complete(BODY, provider, "m")
+        assert caught.value.latency_s == 1.0
+    with pytest.raises(UpstreamProtocolError) as cut:
+        await drain(upstream, provider)
+    assert cut.value.latency_s is not None
+    assert cut.value.latency_s >= 1.0
+
+
+async def test_nothing_sent_means_no_latency(upstream: Upstream) -> None:
+    with pytest.raises(UpstreamError) as caught:
+        await upstream.complete({**BODY, "logprobs": True}, "anthropic", "m")
+    assert caught.value.latency_s is None

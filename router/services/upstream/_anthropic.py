@@ -16,16 +16,16 @@ from router.services.upstream._anthropic_translate import (
     stream_error,
     usage_from_anthropic,
 )
-from router.services.upstream._errors import UpstreamProtocolError
+from router.services.upstream._errors import UpstreamError, UpstreamProtocolError
 from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
     dump_json,
+    fetch,
     parse_json,
-    read_body,
-    send,
     sse_event,
+    timed,
     timeout_for,
 )
 from router.services.upstream._openai import caller_wants_usage
@@ -86,12 +86,14 @@ class AnthropicAdapter:
     ) -> UpstreamResponse:
         """One non-streaming completion, translated both ways."""
         request = self._request(request_body, target, credentials, stream=False)
-        started = self._clock()
-        response = await send(self._client, request, target, credentials, stream=True)
-        raw = await read_body(response, target)
-        latency = self._clock() - started
-        message = parse_json(raw, target, "response body")
-        body = response_to_openai(message, target, created=int(self._wall_clock()))
+        response, raw, latency = await fetch(
+            self._client, request, target, credentials, self._clock
+        )
+        try:
+            message = parse_json(raw, target, "response body")
+            body = response_to_openai(message, target, created=int(self._wall_clock()))
+        except UpstreamError as error:
+            raise timed(latency, error) from None
         return UpstreamResponse(
             body=body,
             content=dump_json(body),

@@ -138,6 +138,30 @@ async def send(
     raise error
 
 
+async def fetch(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    target: UpstreamTarget,
+    credentials: Credentials,
+    clock: Clock,
+) -> tuple[httpx.Response, bytes, float]:
+    """Send `request` and read the whole body: (response, body, latency); errors carry latency."""
+    started = clock()
+    try:
+        response = await send(client, request, target, credentials, stream=True)
+        content = await read_body(response, target)
+    except UpstreamError as error:
+        error.latency_s = clock() - started
+        raise
+    return response, content, clock() - started
+
+
+def timed(latency_s: float, error: UpstreamError) -> UpstreamError:
+    """`error` with the attempt's latency set."""
+    error.latency_s = latency_s
+    return error
+
+
 async def read_body(response: httpx.Response, target: UpstreamTarget) -> bytes:
     """The whole body of a streamed or unread response, with typed errors."""
     try:
@@ -173,10 +197,26 @@ class HttpStream(UpstreamStream):
 
     async def _open(self) -> None:
         self._started_at = self._clock()
-        self._response = await send(
-            self._client, self._request, self._target, self._credentials, stream=True
-        )
+        try:
+            self._response = await send(
+                self._client, self._request, self._target, self._credentials, stream=True
+            )
+        except UpstreamError as error:
+            error.latency_s = self._clock() - self._started_at
+            raise
         self.status = self._response.status_code
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._timed()
+
+    async def _timed(self) -> AsyncIterator[bytes]:
+        try:
+            async for event in self._events():
+                yield event
+        except UpstreamError as error:
+            self._finished()
+            error.latency_s = self.latency_s
+            raise
 
     async def aclose(self) -> None:
         if self._response is not None:

@@ -22,9 +22,9 @@ from router.services.upstream._http import (
     Clock,
     HttpStream,
     dump_json,
+    fetch,
     parse_json,
-    read_body,
-    send,
+    timed,
     timeout_for,
 )
 from router.services.upstream._types import (
@@ -140,21 +140,24 @@ class OpenAICompatibleAdapter:
     ) -> UpstreamResponse:
         """One non-streaming completion; the upstream's bytes come back unchanged as `content`."""
         request = self._request(request_body, target, credentials, stream=False)
-        started = self._clock()
-        response = await send(self._client, request, target, credentials, stream=True)
-        content = await read_body(response, target)
-        latency = self._clock() - started
-        body = parse_json(content, target, "response body")
-        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-            raise UpstreamProtocolError(
-                "response is not a chat.completion object (no choices list)",
-                provider=target.provider,
-                model=target.model,
-            )
+        response, content, latency = await fetch(
+            self._client, request, target, credentials, self._clock
+        )
+        try:
+            body = parse_json(content, target, "response body")
+            if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+                raise UpstreamProtocolError(
+                    "response is not a chat.completion object (no choices list)",
+                    provider=target.provider,
+                    model=target.model,
+                )
+            usage = usage_from_openai(body.get("usage"), target)
+        except UpstreamError as error:
+            raise timed(latency, error) from None
         return UpstreamResponse(
             body=body,
             content=content,
-            usage=usage_from_openai(body.get("usage"), target),
+            usage=usage,
             status=response.status_code,
             latency_s=latency,
             finish_reason=_finish_reason(body),
