@@ -132,6 +132,69 @@ async def bench(base_url: str, pid: int, requests: int, rounds: int) -> dict[str
         return results
 
 
+async def in_process(requests: int, rounds: int) -> dict[str, Any]:
+    """The adapter layer's own CPU cost: both paths against an in-process `httpx.MockTransport`
+    answering a canned completion, so no socket and no server noise is in the figure."""
+    canned = json.dumps(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "bench-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Latency is short."},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+        }
+    ).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=canned, headers={"content-type": "application/json"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        registry = ProviderRegistry.from_env(
+            {
+                "UNHARDCODED_PROVIDER_FAKE_BASE_URL": "http://mock.invalid/v1",
+                "UNHARDCODED_PROVIDER_FAKE_API_KEY": KEY,
+            }
+        )
+        upstream = Upstream(client, registry)
+        payload = json.dumps(BODY).encode()
+        headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+
+        async def bare() -> None:
+            response = await client.post(
+                "http://mock.invalid/v1/chat/completions", content=payload, headers=headers
+            )
+            response.raise_for_status()
+
+        async def adapter() -> None:
+            await upstream.complete(BODY, "fake", "bench-model")
+
+        def per_call_us(samples: list[float]) -> float:
+            return statistics.median(samples) * 1e6 / requests
+
+        times: dict[str, list[float]] = {"bare": [], "adapter": []}
+        for _ in range(rounds + 1):  # the first round warms up and is dropped
+            for mode, call in (("bare", bare), ("adapter", adapter)):
+                started = time.process_time()
+                for _ in range(requests):
+                    await call()
+                times[mode].append(time.process_time() - started)
+        bare_us = per_call_us(times["bare"][1:])
+        adapter_us = per_call_us(times["adapter"][1:])
+        return {
+            "bare_cpu_us_per_call": bare_us,
+            "adapter_cpu_us_per_call": adapter_us,
+            "added_cpu_us_per_call": adapter_us - bare_us,
+            "ratio": adapter_us / bare_us,
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per mode per round")
@@ -160,6 +223,13 @@ def main() -> None:
             f"{'':>8} added p50 {row['added_p50_ms']:.3f} ms, "
             f"added cpu {row['added_cpu_ms_per_request']:.3f} ms/req"
         )
+    local = asyncio.run(in_process(args.requests, args.rounds))
+    results["in_process"] = local
+    print(
+        f"in-process (MockTransport, CPU per call): bare {local['bare_cpu_us_per_call']:.0f} µs, "
+        f"adapter {local['adapter_cpu_us_per_call']:.0f} µs, added "
+        f"{local['added_cpu_us_per_call']:.0f} µs, ratio {local['ratio']:.2f}"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +29,12 @@ DONE_EVENT = b"data: [DONE]\n\n"
 
 def timeout_for(target: UpstreamTarget) -> httpx.Timeout:
     """Read/write/pool timeouts from the target, with its (shorter) connect timeout."""
-    return httpx.Timeout(target.timeout_s, connect=target.connect_timeout_s)
+    return _timeout(target.timeout_s, target.connect_timeout_s)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(timeout_s: float, connect_s: float) -> httpx.Timeout:
+    return httpx.Timeout(timeout_s, connect=connect_s)
 
 
 def dump_json(value: Any) -> bytes:
