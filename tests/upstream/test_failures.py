@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from router.services.upstream import (
+    Credentials,
     ProviderRegistry,
     Upstream,
     UpstreamConnectError,
@@ -245,3 +246,27 @@ async def test_nothing_sent_means_no_latency(upstream: Upstream) -> None:
     with pytest.raises(UpstreamError) as caught:
         await upstream.complete({**BODY, "logprobs": True}, "anthropic", "m")
     assert caught.value.latency_s is None
+
+
+async def test_a_body_that_fails_to_decode_is_a_protocol_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip at all", headers={"content-encoding": "gzip"})
+
+    registry = ProviderRegistry.from_env(
+        {"UNHARDCODED_PROVIDER_ZIP_BASE_URL": "http://zip.invalid/v1"}
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(UpstreamProtocolError, match="DecodingError"):
+            await Upstream(client, registry).complete(BODY, "zip", "m")
+
+
+async def test_an_unusable_base_url_is_a_config_error(http: httpx.AsyncClient) -> None:
+    from router.services.upstream import (
+        OpenAICompatibleAdapter,
+        ProviderConfigError,
+        UpstreamTarget,
+    )
+
+    target = UpstreamTarget(provider="odd", model="m", base_url="http://[::1")
+    with pytest.raises(ProviderConfigError, match="not a valid URL"):
+        await OpenAICompatibleAdapter(http).complete(BODY, target, Credentials())

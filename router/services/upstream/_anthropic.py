@@ -21,12 +21,12 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
+    build_request,
     dump_json,
     fetch,
     parse_json,
     sse_event,
     timed,
-    timeout_for,
 )
 from router.services.upstream._openai import caller_wants_usage
 from router.services.upstream._types import (
@@ -73,13 +73,8 @@ class AnthropicAdapter:
         key = credentials.reveal()
         if key:
             headers["x-api-key"] = key
-        return self._client.build_request(
-            "POST",
-            f"{target.base_url}/v1/messages",
-            content=dump_json(payload),
-            headers=headers,
-            timeout=timeout_for(target),
-        )
+        url = f"{target.base_url}/v1/messages"
+        return build_request(self._client, url, payload, headers, target)
 
     async def complete(
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials

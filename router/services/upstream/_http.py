@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from router.services.upstream._errors import (
+    ProviderConfigError,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
@@ -37,6 +38,26 @@ def _timeout(timeout_s: float, connect_s: float) -> httpx.Timeout:
     return httpx.Timeout(timeout_s, connect=connect_s)
 
 
+def build_request(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Any,
+    headers: dict[str, str],
+    target: UpstreamTarget,
+) -> httpx.Request:
+    """The POST request for one attempt; an unusable URL is a `config` error, not an httpx one."""
+    try:
+        return client.build_request(
+            "POST", url, content=dump_json(payload), headers=headers, timeout=timeout_for(target)
+        )
+    except httpx.InvalidURL:
+        raise ProviderConfigError(
+            f"base URL {target.base_url!r} is not a valid URL",
+            provider=target.provider,
+            model=target.model,
+        ) from None
+
+
 def dump_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as sent upstream and to the caller."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
@@ -60,7 +81,7 @@ def parse_json(raw: bytes | str, target: UpstreamTarget, what: str) -> Any:
 
 
 def _transport_error(
-    exc: httpx.TransportError, target: UpstreamTarget, *, started: bool
+    exc: httpx.RequestError, target: UpstreamTarget, *, started: bool
 ) -> UpstreamError:
     # The exception text never holds headers (so never the key); the class name says enough.
     what = type(exc).__name__
@@ -68,7 +89,7 @@ def _transport_error(
     if isinstance(exc, httpx.TimeoutException):
         phase = "while reading the response" if started else "before a response"
         return UpstreamTimeoutError(f"timed out {phase} ({what})", provider=provider, model=model)
-    if started:
+    if started or not isinstance(exc, httpx.TransportError):  # e.g. a body that fails to decode
         return UpstreamProtocolError(
             f"response cut off mid-way ({what})", provider=provider, model=model
         )
@@ -116,7 +137,7 @@ async def send(
     """
     try:
         response = await client.send(request, stream=stream)
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         error = _transport_error(exc, target, started=False)
         logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
         raise error from exc
@@ -127,7 +148,7 @@ async def send(
         return response
     try:
         raw = await response.aread()
-    except httpx.TransportError:
+    except httpx.RequestError:
         raw = b""
     finally:
         await response.aclose()
@@ -172,7 +193,7 @@ async def read_body(response: httpx.Response, target: UpstreamTarget) -> bytes:
     """The whole body of a streamed or unread response, with typed errors."""
     try:
         return await response.aread()
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         raise _transport_error(exc, target, started=True) from exc
     finally:
         await response.aclose()
@@ -252,7 +273,7 @@ class HttpStream(UpstreamStream):
                 line = await anext(lines)
             except StopAsyncIteration:
                 return  # an unterminated last event is dropped, as the SSE spec says
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 error = _transport_error(exc, self._target, started=True)
                 logger.info("upstream stream failed: %s [%s]", error, error.error_class)
                 raise error from exc

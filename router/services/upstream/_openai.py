@@ -21,11 +21,10 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
-    dump_json,
+    build_request,
     fetch,
     parse_json,
     timed,
-    timeout_for,
 )
 from router.services.upstream._types import (
     Credentials,
@@ -127,12 +126,8 @@ class OpenAICompatibleAdapter:
         key = credentials.reveal()
         if key:
             headers["authorization"] = f"Bearer {key}"
-        return self._client.build_request(
-            "POST",
-            f"{target.base_url}/chat/completions",
-            content=dump_json(payload),
-            headers=headers,
-            timeout=timeout_for(target),
+        return build_request(
+            self._client, f"{target.base_url}/chat/completions", payload, headers, target
         )
 
     async def complete(
