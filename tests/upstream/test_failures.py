@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import httpx
@@ -270,3 +271,46 @@ async def test_an_unusable_base_url_is_a_config_error(http: httpx.AsyncClient) -
     target = UpstreamTarget(provider="odd", model="m", base_url="http://[::1")
     with pytest.raises(ProviderConfigError, match="not a valid URL"):
         await OpenAICompatibleAdapter(http).complete(BODY, target, Credentials())
+
+
+@pytest.mark.parametrize(
+    ("kind", "events", "missing"),
+    [
+        (
+            "openai_compatible",
+            b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+            b'"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n',
+            "no [DONE] event",
+        ),
+        (
+            "anthropic",
+            b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+            b'"model":"m","usage":{"input_tokens":1,"output_tokens":1}}}\n\n',
+            "no message_stop event",
+        ),
+    ],
+)
+async def test_a_stream_that_ends_cleanly_but_early_is_a_protocol_error(
+    kind: str, events: bytes, missing: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=events, headers={"content-type": "text/event-stream"})
+
+    registry = ProviderRegistry.from_env(
+        {
+            "UNHARDCODED_PROVIDER_SHORT_BASE_URL": "http://short.invalid",
+            "UNHARDCODED_PROVIDER_SHORT_KIND": kind,
+        }
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        upstream = Upstream(client, registry)
+        received: list[bytes] = []
+
+        async def consume() -> None:
+            async with upstream.stream(STREAM, "short", "m") as stream:
+                async for event in stream:
+                    received.append(event)
+
+        with pytest.raises(UpstreamProtocolError, match=re.escape(missing)):
+            await consume()
+    assert len(received) == 1  # the one event was passed on before the end was noticed
