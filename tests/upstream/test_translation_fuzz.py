@@ -60,7 +60,7 @@ request_fields = st.sampled_from(
      "stream", "stream_options", "frobnicate"]
 )  # fmt: skip
 requests = st.dictionaries(request_fields, shaped | json_values, max_size=6)
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
