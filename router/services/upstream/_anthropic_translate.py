@@ -178,6 +178,10 @@ class _Translator:
                 role = "user"
             else:
                 raise self.refuse(f"{pointer}/role", f"role {role!r} is not supported")
+            if not blocks:
+                raise self.refuse(
+                    f"{pointer}/content", "Anthropic refuses a message without content"
+                )
             # Anthropic wants alternating turns: consecutive same-role messages become one turn.
             if turns and turns[-1]["role"] == role:
                 turns[-1]["content"] += blocks
