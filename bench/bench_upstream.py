@@ -6,7 +6,7 @@ concurrency 1 and 32. Many short rounds alternate bare/adapter so machine noise 
 each figure is the median over rounds. Reported per mode: requests/s, p50/p99 latency, client and
 server CPU ms per request, and the adapter/bare ratios.
 
-    python bench/bench_upstream.py [--requests 300] [--rounds 10] [--json bench/results/x.json]
+    python bench/bench_upstream.py [--requests 300] [--rounds 10] [--uvloop] [--json FILE]
 """
 
 from __future__ import annotations
@@ -200,7 +200,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="requests per mode per round")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run the client on uvloop (as uvicorn[standard] does)"
+    )
     args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        uvloop.install()
     process, base_url = start_fake()
     try:
         results = asyncio.run(bench(base_url, process.pid, args.requests, args.rounds))
