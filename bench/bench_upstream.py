@@ -1,12 +1,14 @@
 """How much the upstream adapter layer costs, next to a bare `httpx.AsyncClient.post`.
 
-Both paths send the same chat request to the same loopback OpenAI-compatible fake (started in its
-own process, so it does not share this process's GIL), through the same pooled client, at
-concurrency 1 and 32. Many short rounds alternate bare/adapter so machine noise hits both alike;
+Both paths send the same chat request to the same loopback OpenAI-compatible upstream (started in
+its own process, so it does not share this process's GIL; `--server fast`, the default, is the
+minimal canned-answer server, `--server fake` the full scriptable fake), through one pooled client,
+at concurrency 1 and 32. Many short rounds alternate bare/adapter so machine noise hits both alike;
 each figure is the median over rounds. Reported per mode: requests/s, p50/p99 latency, client and
 server CPU ms per request, and the adapter/bare ratios.
 
-    python bench/bench_upstream.py [--requests 300] [--rounds 10] [--uvloop] [--json FILE]
+    python bench/bench_upstream.py [--server fast|fake] [--requests 300] [--rounds 10] [--uvloop]
+                                   [--json FILE]
 """
 
 from __future__ import annotations
@@ -41,9 +43,13 @@ BODY: dict[str, Any] = {
 }
 
 
-def start_fake() -> tuple[subprocess.Popen[str], str]:
+def start_fake(server: str) -> tuple[subprocess.Popen[str], str]:
+    command = {
+        "fast": ["tests.support.fast_upstream"],
+        "fake": ["tests.support.fake_providers", "openai", "--api-key", KEY],
+    }[server]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_providers", "openai", "--api-key", KEY],
+        [sys.executable, "-m", *command],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -201,6 +207,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
+        "--server",
+        choices=["fast", "fake"],
+        default="fast",
+        help="fast: tests.support.fast_upstream (canned answer); fake: the full h11 fake",
+    )
+    parser.add_argument(
         "--uvloop", action="store_true", help="run the client on uvloop (as uvicorn[standard] does)"
     )
     args = parser.parse_args()
@@ -208,7 +220,7 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    process, base_url = start_fake()
+    process, base_url = start_fake(args.server)
     try:
         results = asyncio.run(bench(base_url, process.pid, args.requests, args.rounds))
     finally:
