@@ -22,7 +22,7 @@ from ledger._keys import SigningKey
 from ledger._migrate import upgrade
 from ledger._proofs import ConsistencyProof, InclusionProof
 from ledger._store import Store
-from ledger._tables import attachments, checkpoints, events, merkle_nodes, meta
+from ledger._tables import attachments, checkpoints, events, meta
 from ledger._tree import consistency_proof_plan, inclusion_proof_plan
 from ledger._treestore import (
     SignedCheckpoint,
@@ -30,7 +30,9 @@ from ledger._treestore import (
     plan_hashes,
     sequence_batch,
 )
-from ledger._verify import Verifier, VerifyReport
+from ledger._verify import VerifyReport
+from ledger._verifyrun import verify_ledger
+from ledger._writer import PgWriter, SqliteWriter, make_writer
 
 __all__ = ["DEFAULT_HOME", "InclusionProofBundle", "Ledger", "open_ledger"]
 
@@ -110,8 +112,14 @@ class Ledger:
     """An open ledger. Create it with `open_ledger`; every method is safe from many tasks."""
 
     def __init__(
-        self, store: Store, ledger_id: str, key: SigningKey, committer: GroupCommitter
+        self,
+        store: Store,
+        ledger_id: str,
+        key: SigningKey,
+        committer: GroupCommitter,
+        writer: SqliteWriter | PgWriter,
     ) -> None:
+        self._writer = writer
         self._store = store
         self.ledger_id = ledger_id
         self.origin = key.name
@@ -290,66 +298,21 @@ class Ledger:
             )
 
     async def verify(
-        self, *, chunk: int = 20_000, trusted_keys: Iterable[str] | None = None
+        self, *, chunk: int = 50_000, trusted_keys: Iterable[str] | None = None
     ) -> VerifyReport:
         """Recompute every digest, the chain, the leaves, the tree, the stored Merkle nodes and
         every checkpoint signature, streaming the events in chunks (bounded memory)."""
-        async with self._store.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        checkpoints.c.tree_size,
-                        checkpoints.c.root_hash,
-                        checkpoints.c.verifier_key,
-                        checkpoints.c.note,
-                    ).order_by(checkpoints.c.tree_size)
-                )
-            ).all()
-            verifier = Verifier(
-                [(r[0], bytes(r[1]), r[2], r[3]) for r in rows], self.origin, trusted_keys
-            )
-            position = 0
-            while verifier.problem is None:
-                batch = (
-                    await conn.execute(
-                        select(*_COLUMNS)
-                        .where(events.c.position >= position)
-                        .order_by(events.c.position)
-                        .limit(chunk)
-                    )
-                ).all()
-                if not batch:
-                    break
-                computed = verifier.feed(batch)
-                if computed:
-                    verifier.check_nodes(computed, await _stored_nodes(conn, computed))
-                position = batch[-1][0] + 1
-            return verifier.finish()
+        return await verify_ledger(self._store, self.origin, chunk=chunk, trusted_keys=trusted_keys)
 
     async def close(self) -> None:
         """Finish queued appends and release the database."""
         try:
             await self._committer.close()
         finally:
-            await self._store.dispose()
-
-
-async def _stored_nodes(
-    conn: Any, computed: Iterable[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    ranges: dict[int, list[int]] = {}
-    for level, index in computed:
-        span = ranges.setdefault(level, [index, index])
-        span[0] = min(span[0], index)
-        span[1] = max(span[1], index)
-    found: dict[tuple[int, int], bytes] = {}
-    for level, (low, high) in ranges.items():
-        query = select(merkle_nodes.c.idx, merkle_nodes.c.hash).where(
-            and_(merkle_nodes.c.level == level, merkle_nodes.c.idx.between(low, high))
-        )
-        for index, digest in (await conn.execute(query)).all():
-            found[level, index] = bytes(digest)
-    return found
+            try:
+                await self._writer.close()
+            finally:
+                await self._store.dispose()
 
 
 @asynccontextmanager
@@ -380,8 +343,9 @@ async def open_ledger(
         store.bind_ledger(ledger_id)
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
-        committer = GroupCommitter(store, max_events=max_batch_events, max_bytes=max_batch_bytes)
-        ledger = Ledger(store, ledger_id, key, committer)
+        writer = make_writer(store)
+        committer = GroupCommitter(writer, max_events=max_batch_events, max_bytes=max_batch_bytes)
+        ledger = Ledger(store, ledger_id, key, committer, writer)
     except BaseException:
         await store.dispose()
         raise

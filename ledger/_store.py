@@ -4,8 +4,9 @@ the ledger-wide write lock, and THE one place where driver errors become `Ledger
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -21,11 +22,11 @@ from ledger._errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["Store", "translate_errors"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "Store", "translate_errors"]
 
 _IMMUTABLE_MARK = "append-only"
 _PG_IMMUTABLE_SQLSTATE = "UH001"
-_SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
 def _describe(exc: BaseException) -> str:
@@ -92,9 +93,13 @@ class Store:
                     "postgresql+asyncpg://"
                 )
             self.is_sqlite = backend == "sqlite"
+            if self.is_sqlite and self.url.database in (None, "", ":memory:"):
+                raise StoreUnavailableError(
+                    "the ledger needs a SQLite file (sqlite+aiosqlite:///path.db), not memory"
+                )
             kwargs: dict[str, Any] = {}
             if self.is_sqlite:
-                kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+                kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             else:
                 settings = {"synchronous_commit": "on"}
                 if search_path:
@@ -115,7 +120,7 @@ class Store:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -179,6 +184,28 @@ class Store:
                             yield None
                             return
                     yield conn
+
+    async def fetch_raw(
+        self, conn: AsyncConnection, sql: str, *params: Any
+    ) -> Sequence[Sequence[Any]]:
+        """Rows of `sql` (`?` placeholders) straight from the driver, inside `conn`'s transaction.
+
+        For bulk reads (`verify`), where SQLAlchemy's per-row result processing would dominate.
+        """
+        with translate_errors():
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if self.is_sqlite:
+                cursor = await driver.execute(sql, params)
+                try:
+                    rows: Sequence[Sequence[Any]] = await cursor.fetchall()
+                    return rows
+                finally:
+                    await cursor.close()
+            numbers = iter(range(1, len(params) + 1))
+            return await driver.fetch(  # type: ignore[no-any-return]
+                re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params
+            )
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
