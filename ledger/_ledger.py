@@ -20,10 +20,11 @@ from ledger._errors import EventNotFoundError, InvalidEventError, LedgerError, N
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
 from ledger._migrate import upgrade
+from ledger._proofread import read_inclusion
 from ledger._proofs import ConsistencyProof, InclusionProof
 from ledger._store import Store
 from ledger._tables import attachments, checkpoints, events, meta
-from ledger._tree import consistency_proof_plan, inclusion_proof_plan
+from ledger._tree import consistency_proof_plan
 from ledger._treestore import (
     SignedCheckpoint,
     latest_checkpoint,
@@ -89,23 +90,29 @@ class InclusionProofBundle:
         }
 
 
-def _event_ref(ref: uuid.UUID | str | int) -> Any:
-    """A WHERE clause for an event given by id (UUID or its text) or by position (int)."""
+def _ref_column(ref: uuid.UUID | str | int) -> tuple[str, object]:
+    """(column, value) of an event given by id (UUID or its text) or by position (int)."""
     if isinstance(ref, bool):
         raise InvalidEventError(f"not an event id or position: {ref!r}")
     if isinstance(ref, int):
-        return events.c.position == ref
+        return "position", ref
     if isinstance(ref, str):
         text = ref.strip()
         if text.isdigit():
-            return events.c.position == int(text)
+            return "position", int(text)
         try:
             ref = uuid.UUID(text)
         except ValueError:
             raise InvalidEventError(f"not an event id (UUID) or position: {ref!r}") from None
     if not isinstance(ref, uuid.UUID):
         raise InvalidEventError(f"not an event id or position: {ref!r}")
-    return events.c.event_id == ref.bytes
+    return "event_id", ref.bytes
+
+
+def _event_ref(ref: uuid.UUID | str | int) -> Any:
+    """A WHERE clause for an event given by id or position."""
+    column, value = _ref_column(ref)
+    return events.c[column] == value
 
 
 class Ledger:
@@ -209,24 +216,16 @@ class Ledger:
 
     async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
         """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
-        async with self._store.read() as conn:
-            row = (
-                await conn.execute(
-                    select(events.c.position, events.c.event_id, events.c.leaf_hash).where(
-                        _event_ref(ref)
-                    )
-                )
-            ).first()
-            if row is None:
-                raise EventNotFoundError(f"no event {ref}")
-            position, event_id, leaf = row[0], bytes(row[1]), bytes(row[2])
-            head = await latest_checkpoint(conn)
-            if head is None or position >= head.tree_size:
-                raise NotSequencedError(
-                    f"event at position {position} is not covered by a signed checkpoint yet "
-                    "(run `unhardcoded ledger checkpoint`)"
-                )
-            path = await plan_hashes(conn, inclusion_proof_plan(position, head.tree_size))
+        column, value = _ref_column(ref)
+        found = await read_inclusion(self._store, column, value)
+        if found is None:
+            raise EventNotFoundError(f"no event {ref}")
+        position, event_id, leaf, head, path = found
+        if head is None or path is None:
+            raise NotSequencedError(
+                f"event at position {position} is not covered by a signed checkpoint yet "
+                "(run `unhardcoded ledger checkpoint`)"
+            )
         return InclusionProofBundle(
             InclusionProof(position, head.tree_size, leaf, tuple(path)),
             head,

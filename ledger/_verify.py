@@ -172,6 +172,8 @@ class Verifier:
                 nodes.update(made)
             self._reach_checkpoints()
         limit = self.sequenced_size
+        if self._frontier.size <= limit:
+            return nodes
         return {(lv, i): h for (lv, i), h in nodes.items() if (i + 1) << lv <= limit}
 
     def check_nodes(self, computed: Mapping[NodeId, bytes], stored: Mapping[NodeId, bytes]) -> None:
