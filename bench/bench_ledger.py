@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from ledger import Ledger, NewEvent, open_ledger  # noqa: E402
+from ledger import Ledger, NewEvent, open_ledger
 
 PG_URL = os.environ.get(
     "UNHARDCODED_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -105,18 +105,16 @@ class Target:
 
 async def bench_appends(backend: str, workdir: Path, appends: int, producers: int) -> None:
     per = max(1, appends // producers)
-    async with Target(backend, workdir) as target:
-        async with target.open() as led:
-            await _produce(led, producers, 2)  # warm up: migrations, connections
-            elapsed = await _produce(led, producers, per)
-            grouped = producers * per / elapsed
-            batches = led.committer.batches
+    async with Target(backend, workdir) as target, target.open() as led:
+        await _produce(led, producers, 2)  # warm up: migrations, connections
+        elapsed = await _produce(led, producers, per)
+        grouped = producers * per / elapsed
+        batches = led.committer.batches
     base_per = max(1, per // 8)
-    async with Target(backend, workdir) as target:
-        async with target.open(max_batch_events=1) as led:
-            await _produce(led, producers, 2)
-            elapsed_base = await _produce(led, producers, base_per)
-            baseline = producers * base_per / elapsed_base
+    async with Target(backend, workdir) as target, target.open(max_batch_events=1) as led:
+        await _produce(led, producers, 2)
+        elapsed_base = await _produce(led, producers, base_per)
+        baseline = producers * base_per / elapsed_base
     print(
         f"{backend:8} appends  group commit: {grouped:9,.0f}/s ({producers * per} events, "
         f"{producers} producers, {batches} transactions)   one commit per event: "
@@ -126,54 +124,55 @@ async def bench_appends(backend: str, workdir: Path, appends: int, producers: in
 
 
 async def bench_big(backend: str, workdir: Path, size: int, proofs: int) -> None:
-    async with Target(backend, workdir) as target:
-        async with target.open(max_batch_events=20_000, max_batch_bytes=64 << 20) as led:
-            start = time.perf_counter()
-            chunk = 10_000
-            ids = []
-            for base in range(0, size, chunk):
-                batch = [decision_event(base + i, i) for i in range(min(chunk, size - base))]
-                envs = await led.append(batch)
-                ids.append(envs[len(envs) // 2].event_id)
-            built = time.perf_counter() - start
-            start = time.perf_counter()
-            head = await led.sequence(max_leaves=250_000)
-            sequenced = time.perf_counter() - start
-            assert head is not None
-            assert head.tree_size == size
-            print(
-                f"{backend:8} setup: {size:,} events appended in {built:.1f}s, sequenced into the "
-                f"tree in {sequenced:.1f}s",
-                flush=True,
-            )
-            rng = random.Random(7)
-            positions = [rng.randrange(size) for _ in range(proofs)]
-            times = []
-            for position in positions:
-                t0 = time.perf_counter()
-                await led.inclusion_proof(position)
-                times.append((time.perf_counter() - t0) * 1000)
-            by_id = []
-            for event_id in ids[:proofs]:
-                t0 = time.perf_counter()
-                await led.inclusion_proof(event_id)
-                by_id.append((time.perf_counter() - t0) * 1000)
-            print(
-                f"{backend:8} inclusion proof in a {size:,}-event ledger: median "
-                f"{statistics.median(times):.2f} ms by position, {statistics.median(by_id):.2f} ms "
-                f"by event id (p95 {sorted(times)[int(len(times) * 0.95)]:.2f} ms, {proofs} proofs)",
-                flush=True,
-            )
-            start, cpu = time.perf_counter(), time.process_time()
-            report = await led.verify(chunk=50_000)
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-            assert report.ok, report.problem
-            print(
-                f"{backend:8} verify of {report.events:,} events: {elapsed:.1f}s = "
-                f"{report.events / elapsed:,.0f} events/s (CPU {cpu:.1f}s = "
-                f"{report.events / cpu:,.0f} events per CPU-second)",
-                flush=True,
-            )
+    options = {"max_batch_events": 20_000, "max_batch_bytes": 64 << 20}
+    async with Target(backend, workdir) as target, target.open(**options) as led:
+        start = time.perf_counter()
+        chunk = 10_000
+        ids = []
+        for base in range(0, size, chunk):
+            batch = [decision_event(base + i, i) for i in range(min(chunk, size - base))]
+            envs = await led.append(batch)
+            ids.append(envs[len(envs) // 2].event_id)
+        built = time.perf_counter() - start
+        start = time.perf_counter()
+        head = await led.sequence(max_leaves=250_000)
+        sequenced = time.perf_counter() - start
+        assert head is not None
+        assert head.tree_size == size
+        print(
+            f"{backend:8} setup: {size:,} events appended in {built:.1f}s, sequenced into the "
+            f"tree in {sequenced:.1f}s",
+            flush=True,
+        )
+        rng = random.Random(7)
+        positions = [rng.randrange(size) for _ in range(proofs)]
+        times = []
+        for position in positions:
+            t0 = time.perf_counter()
+            await led.inclusion_proof(position)
+            times.append((time.perf_counter() - t0) * 1000)
+        by_id = []
+        for event_id in ids[:proofs]:
+            t0 = time.perf_counter()
+            await led.inclusion_proof(event_id)
+            by_id.append((time.perf_counter() - t0) * 1000)
+        p95 = sorted(times)[int(len(times) * 0.95)]
+        print(
+            f"{backend:8} inclusion proof in a {size:,}-event ledger: median "
+            f"{statistics.median(times):.2f} ms by position, {statistics.median(by_id):.2f} ms "
+            f"by event id (p95 {p95:.2f} ms, {proofs} proofs)",
+            flush=True,
+        )
+        start, cpu = time.perf_counter(), time.process_time()
+        report = await led.verify(chunk=50_000)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        assert report.ok, report.problem
+        print(
+            f"{backend:8} verify of {report.events:,} events: {elapsed:.1f}s = "
+            f"{report.events / elapsed:,.0f} events/s (CPU {cpu:.1f}s = "
+            f"{report.events / cpu:,.0f} events per CPU-second)",
+            flush=True,
+        )
 
 
 async def main() -> None:
