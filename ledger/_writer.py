@@ -36,9 +36,12 @@ _PG_INSERT = (
     f"INSERT INTO ledger_events ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 13))})"
 )
 _PG_BLOB = "INSERT INTO ledger_attachments (position, name, digest, content) VALUES ($1,$2,$3,$4)"
+# One index probe per stream (max() with the stream id fixed walks the unique index backwards);
+# a GROUP BY over the streams would scan every event of each stream.
+_SQLITE_VERSION = "SELECT max(stream_version) FROM ledger_events WHERE stream_id = ?"
 _PG_VERSIONS = (
-    "SELECT stream_id, max(stream_version) FROM ledger_events "
-    "WHERE stream_id = ANY($1::text[]) GROUP BY stream_id"
+    "SELECT s, (SELECT max(stream_version) FROM ledger_events WHERE stream_id = s) "
+    "FROM unnest($1::text[]) AS s"
 )
 _PG_TAKEN = "SELECT event_id FROM ledger_events WHERE event_id = ANY($1::bytea[])"
 
@@ -78,14 +81,11 @@ class SqliteWriter:
             try:
                 head = conn.execute(_HEAD).fetchone()
                 streams, given = _streams_and_ids(requests)
-                marks = ",".join("?" * len(streams))
-                versions = dict(
-                    conn.execute(
-                        "SELECT stream_id, max(stream_version) FROM ledger_events "
-                        f"WHERE stream_id IN ({marks}) GROUP BY stream_id",
-                        streams,
-                    ).fetchall()
-                )
+                versions: dict[str, int] = {}
+                for stream_id in streams:
+                    (last,) = conn.execute(_SQLITE_VERSION, (stream_id,)).fetchone()
+                    if last is not None:
+                        versions[stream_id] = last
                 taken: set[bytes] = set()
                 if given:
                     marks = ",".join("?" * len(given))
@@ -134,7 +134,11 @@ class PgWriter:
                     await pg.execute("SELECT pg_advisory_xact_lock($1)", store.write_lock_key)
                     head = await pg.fetchrow(_HEAD)
                     streams, given = _streams_and_ids(requests)
-                    versions = {r[0]: r[1] for r in await pg.fetch(_PG_VERSIONS, streams)}
+                    versions = {
+                        r[0]: r[1]
+                        for r in await pg.fetch(_PG_VERSIONS, streams)
+                        if r[1] is not None
+                    }
                     taken: set[bytes] = set()
                     if given:
                         taken.update(r[0] for r in await pg.fetch(_PG_TAKEN, given))
