@@ -245,7 +245,7 @@ class GroupCommitter:
         """Queue one append and wait until its transaction has committed."""
         if self._closed:
             raise StoreUnavailableError("the ledger is closed")
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="ledger-group-commit")
         loop = asyncio.get_running_loop()
         request = Request(
@@ -311,7 +311,8 @@ class GroupCommitter:
         if self._closed:
             return
         self._closed = True
-        if self._task is None:
+        if self._task is None or self._task.done():
+            self._task = None
             return
         await self._queue.put(None)
         await self._task

@@ -13,7 +13,7 @@ import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
@@ -43,6 +43,7 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _MAX_NAME = 0xFFFF
 _MAX_SAFE_INT = 2**53 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _is_simple(value: object) -> bool:
@@ -192,7 +193,7 @@ class Envelope:
     @property
     def recorded_at(self) -> datetime:
         """When the store recorded the event (UTC, microsecond precision)."""
-        return datetime.fromtimestamp(self.recorded_at_us / 1_000_000, tz=UTC)
+        return _EPOCH + timedelta(microseconds=self.recorded_at_us)
 
     def payload_json(self) -> Any:
         """The payload decoded from its canonical bytes."""
