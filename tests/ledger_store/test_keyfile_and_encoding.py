@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, canonical_json
@@ -53,6 +53,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=400)
 @given(json_values)
 def test_canonical_json_is_rfc8785(value: object) -> None:
     try:
@@ -62,6 +63,27 @@ def test_canonical_json_is_rfc8785(value: object) -> None:
             canonical_json(value)
         return
     assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e21,
+        1e-7,
+        -0.0,
+        1.0,
+        1e16,
+        2**53 - 1,
+        0.1,
+        {"\U0001f600": 1, "\ue000": 2},
+        {'a"1e5': 1.0},
+        {"k": 'q"', "n": 1e21},
+        {"x": "1.0", "d": "3e5" * 8},
+        ["\x1f", "\u2028"],
+    ],
+)
+def test_canonical_json_takes_the_jcs_path_where_python_differs(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
 
 
 def test_canonical_json_refuses_what_json_cannot_say() -> None:
