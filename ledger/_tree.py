@@ -10,7 +10,7 @@ log2(n) + 1 of them).
 Everything here is pure: the store asks a *plan* which NodeIds a proof needs, fetches them all in
 one query, and hands them to `assemble`, which produces exactly the RFC 6962 proof
 (`ledger.merkle` is the reference it is tested against). A proof for any leaf of a tree of any size
-needs at most 2 * log2(n) + 1 nodes.
+needs at most 2 * log2(n) + 2 nodes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from hashlib import sha256
+from itertools import repeat
 from typing import TypeAlias
 
 from ledger._errors import MerkleError
@@ -126,23 +127,41 @@ def append_leaves(
     Returns the new frontier and every perfect node of level >= 1 that the append completed (what
     the store persists; level-0 nodes are the leaf hashes it already keeps).
     """
-    stack = list(frontier.hashes)
-    size = frontier.size
+    items = list(leaf_hashes)
+    old_size = frontier.size
+    new_size = old_size + len(items)
+    if items and (set(map(type, items)) != {bytes} or set(map(len, items)) != {_HASH_SIZE}):
+        bad = next(i for i, h in enumerate(items) if type(h) is not bytes or len(h) != _HASH_SIZE)
+        raise MerkleError(f"leaf {old_size + bad}: not a {_HASH_SIZE}-byte hash: {items[bad]!r}")
+    old_edge = {
+        level: h for (level, _), h in zip(frontier.node_ids(), frontier.hashes, strict=True)
+    }
+    new_edge: dict[int, bytes] = {}
     nodes: dict[NodeId, bytes] = {}
     hash_ = sha256
-    for h in leaf_hashes:
-        if type(h) is not bytes or len(h) != _HASH_SIZE:
-            raise MerkleError(f"leaf {size}: not a {_HASH_SIZE}-byte hash: {h!r}")
-        # Appending at position `size` completes one perfect subtree per trailing one bit of `size`.
-        p, level = size, 0
-        while p & 1:
-            h = hash_(b"\x01" + stack.pop() + h).digest()
-            p >>= 1
-            level += 1
-            nodes[level, p] = h
-        stack.append(h)
-        size += 1
-    return Frontier(size, tuple(stack)), nodes
+    # Level by level: `items` are the nodes of `level` completed by this append, the first at
+    # index `start`. A left sibling that was already complete is the old frontier's node of that
+    # level; an odd one out at the end is the new frontier's. Pairs make the next level.
+    level, start = 0, old_size
+    while True:
+        if start & 1:
+            items = [old_edge[level], *items]
+            start -= 1
+        if len(items) & 1:
+            new_edge[level] = items.pop()
+        if not items:
+            break
+        items = [
+            hash_(b"\x01" + a + b).digest() for a, b in zip(items[::2], items[1::2], strict=True)
+        ]
+        level += 1
+        start >>= 1
+        ids = zip(repeat(level, len(items)), range(start, start + len(items)), strict=True)
+        nodes.update(zip(ids, items, strict=True))
+    # Above the last level touched, the old and new sizes have the same bits: same frontier nodes.
+    new_edge.update((lvl, h) for lvl, h in old_edge.items() if lvl > level)
+    hashes = tuple(new_edge[lvl] for lvl in sorted(new_edge, reverse=True))
+    return Frontier(new_size, hashes), nodes
 
 
 @dataclass(frozen=True, slots=True)
