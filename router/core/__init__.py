@@ -1,5 +1,160 @@
-"""The pure policy core: policy IR, fingerprint, catalog model, evaluator (no I/O, no clock)."""
+"""The pure policy core: policy IR, fingerprint, catalog model, evaluator (no I/O, no clock).
 
-from router.core._errors import RouterError
+Typical use::
 
-__all__ = ["RouterError"]
+    catalog = Catalog.from_json(document)
+    policy = Policy.from_json(policy_document, catalog.schema)
+    trace = evaluate(policy, catalog, RequestFeatures(tokens_in=1200, tokens_out=400))
+    catalog.entries[trace.selected].id, [catalog.entries[i].id for i in trace.plan]
+"""
+
+from router.core._catalog import (
+    ATTRIBUTE_TYPES,
+    COST_PER_RUN,
+    KNOWN_ATTRIBUTE_TYPES,
+    REQUIRED_ATTRIBUTES,
+    AttrType,
+    AttrValue,
+    Catalog,
+    CatalogEntry,
+)
+from router.core._errors import (
+    CatalogError,
+    EntryNotFoundError,
+    InputError,
+    Issue,
+    MissingTokensError,
+    NoEntryPasses,
+    PolicyError,
+    RequestError,
+    RouterError,
+)
+from router.core._evaluate import Evaluator, decide, effective_tokens, evaluate
+from router.core._expr import (
+    CMP_OPS,
+    AllOf,
+    AnyOf,
+    Cmp,
+    Eq,
+    Expr,
+    Has,
+    In,
+    Is,
+    Not,
+    normalize,
+    render,
+    show_value,
+)
+from router.core._features import (
+    CHARS_PER_TOKEN,
+    DEFAULT_OUTPUT_TOKENS,
+    TOKENS_PER_MESSAGE,
+    TOKENS_PER_REQUEST,
+    RequestFeatures,
+    estimate_features,
+)
+from router.core._parse import (
+    MAX_DEPTH,
+    MAX_FALLBACK_ATTEMPTS,
+    MAX_LIST_VALUES,
+    MAX_NODES,
+    MAX_RANK_KEYS,
+    MAX_RULE_ID,
+    MAX_RULES,
+    MAX_STRING,
+    MAX_TOKENS,
+    RESERVED_RULE_PREFIX,
+    parse_policy,
+)
+from router.core._policy import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RANK,
+    POLICY_VERSION,
+    Policy,
+    RankKey,
+    Rule,
+    Tokens,
+    derived_rule_id,
+    fingerprint_text,
+)
+from router.core._trace import (
+    BUILTIN_RULES,
+    EVALUATOR_VERSION,
+    STATUS_RULE,
+    Failure,
+    Trace,
+    TraceMismatchError,
+    cost_of,
+    truth,
+)
+
+__all__ = [
+    "ATTRIBUTE_TYPES",
+    "BUILTIN_RULES",
+    "CHARS_PER_TOKEN",
+    "CMP_OPS",
+    "COST_PER_RUN",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_OUTPUT_TOKENS",
+    "DEFAULT_RANK",
+    "EVALUATOR_VERSION",
+    "KNOWN_ATTRIBUTE_TYPES",
+    "MAX_DEPTH",
+    "MAX_FALLBACK_ATTEMPTS",
+    "MAX_LIST_VALUES",
+    "MAX_NODES",
+    "MAX_RANK_KEYS",
+    "MAX_RULES",
+    "MAX_RULE_ID",
+    "MAX_STRING",
+    "MAX_TOKENS",
+    "POLICY_VERSION",
+    "REQUIRED_ATTRIBUTES",
+    "RESERVED_RULE_PREFIX",
+    "STATUS_RULE",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_PER_REQUEST",
+    "AllOf",
+    "AnyOf",
+    "AttrType",
+    "AttrValue",
+    "Catalog",
+    "CatalogEntry",
+    "CatalogError",
+    "Cmp",
+    "EntryNotFoundError",
+    "Eq",
+    "Evaluator",
+    "Expr",
+    "Failure",
+    "Has",
+    "In",
+    "InputError",
+    "Is",
+    "Issue",
+    "MissingTokensError",
+    "NoEntryPasses",
+    "Not",
+    "Policy",
+    "PolicyError",
+    "RankKey",
+    "RequestError",
+    "RequestFeatures",
+    "RouterError",
+    "Rule",
+    "Tokens",
+    "Trace",
+    "TraceMismatchError",
+    "cost_of",
+    "decide",
+    "derived_rule_id",
+    "effective_tokens",
+    "estimate_features",
+    "evaluate",
+    "fingerprint_text",
+    "normalize",
+    "parse_policy",
+    "render",
+    "show_value",
+    "truth",
+]

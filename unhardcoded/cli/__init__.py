@@ -7,8 +7,11 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.catalog import catalog
 from unhardcoded.cli.db import db
 from unhardcoded.cli.ledger import ledger
+from unhardcoded.cli.policy import policy_group
+from unhardcoded.cli.rank import rank
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,7 +25,10 @@ def main() -> None:
     """
 
 
+main.add_command(catalog)
 main.add_command(db)
 main.add_command(ledger)
+main.add_command(policy_group)
+main.add_command(rank)
 
 __all__ = ["main"]

@@ -1,0 +1,139 @@
+"""A column index over one catalog version, so that one atom is evaluated for every entry at once.
+
+Built once per catalog (cached on the catalog object) and read-only afterwards:
+- string attributes: integer codes per entry (a code past the vocabulary for "missing");
+- number attributes: float64 values (NaN where missing) and a presence mask;
+- boolean attributes: a true mask and a presence mask;
+- string-list attributes: a presence mask and, per member value, a membership mask.
+Every value is exactly representable: catalog integers are within ±(2**53 - 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from router.core._catalog import Catalog
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_COST_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class StringColumn:
+    """Codes per entry; `len(vocabulary)` marks a missing value."""
+
+    codes: IntArray
+    vocabulary: dict[str, int]
+    present: BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class NumberColumn:
+    """Values per entry (NaN where missing)."""
+
+    values: FloatArray
+    present: BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class BooleanColumn:
+    """True where the attribute is true; `present` where it exists."""
+
+    true: BoolArray
+    present: BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class ListColumn:
+    """Membership mask per member value; `present` where the attribute exists."""
+
+    members: dict[str, BoolArray]
+    present: BoolArray
+
+
+class Columns:
+    """The column index of one catalog (see the module docstring)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        n = len(catalog.entries)
+        self.size = n
+        self.strings: dict[str, StringColumn] = {}
+        self.numbers: dict[str, NumberColumn] = {}
+        self.booleans: dict[str, BooleanColumn] = {}
+        self.lists: dict[str, ListColumn] = {}
+        self.none: BoolArray = np.zeros(n, dtype=np.bool_)
+        self.every: BoolArray = np.ones(n, dtype=np.bool_)
+        self.none.setflags(write=False)
+        self.every.setflags(write=False)
+        self._costs: dict[tuple[int, int], FloatArray] = {}
+        for attr, kind in catalog.schema.items():
+            raw = [entry.attributes.get(attr) for entry in catalog.entries]
+            present = np.fromiter((v is not None for v in raw), dtype=np.bool_, count=n)
+            if kind == "string":
+                vocabulary: dict[str, int] = {}
+                codes = np.empty(n, dtype=np.int64)
+                for i, value in enumerate(raw):
+                    codes[i] = (
+                        -1 if value is None else vocabulary.setdefault(str(value), len(vocabulary))
+                    )
+                codes[codes < 0] = len(vocabulary)
+                self.strings[attr] = StringColumn(_frozen(codes), vocabulary, _frozen(present))
+            elif kind == "number":
+                values = np.fromiter(
+                    (np.nan if v is None else float(v) for v in raw),  # type: ignore[arg-type]
+                    dtype=np.float64,
+                    count=n,
+                )
+                self.numbers[attr] = NumberColumn(_frozen(values), _frozen(present))
+            elif kind == "boolean":
+                true = np.fromiter((v is True for v in raw), dtype=np.bool_, count=n)
+                self.booleans[attr] = BooleanColumn(_frozen(true), _frozen(present))
+            else:
+                member_rows: dict[str, list[int]] = {}
+                for i, value in enumerate(raw):
+                    for member in value or ():  # type: ignore[union-attr]
+                        member_rows.setdefault(member, []).append(i)
+                members: dict[str, BoolArray] = {}
+                for member, rows in member_rows.items():
+                    mask = np.zeros(n, dtype=np.bool_)
+                    mask[rows] = True
+                    members[member] = _frozen(mask)
+                self.lists[attr] = ListColumn(members, _frozen(present))
+        self.price_in = self.numbers["price_in"].values
+        self.price_out = self.numbers["price_out"].values
+
+    def cost_per_run(self, tokens_in: int, tokens_out: int) -> FloatArray:
+        """USD per run for every entry: (tokens_in × price_in + tokens_out × price_out) / 1e6."""
+        key = (tokens_in, tokens_out)
+        cost = self._costs.get(key)
+        if cost is None:
+            cost = _frozen((tokens_in * self.price_in + tokens_out * self.price_out) / 1e6)
+            if len(self._costs) >= _COST_CACHE_SIZE:
+                self._costs.clear()  # simple and safe if threads race; refilled on demand
+            self._costs[key] = cost
+        return cost
+
+
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+
+
+def _frozen(array: _A) -> _A:
+    array.setflags(write=False)
+    return array
+
+
+def columns_of(catalog: Catalog) -> Columns:
+    """The catalog's column index, built on first use and kept with the catalog."""
+    cached = catalog._columns
+    if isinstance(cached, Columns):
+        return cached
+    built = Columns(catalog)
+    object.__setattr__(catalog, "_columns", built)
+    return built

@@ -1,0 +1,103 @@
+"""The docs are executable and checked against the code, so they never drift.
+
+- `docs/cli.md` must equal what the CLI renders (`python -m unhardcoded.cli._reference --write`).
+- Every command's help ends in a runnable example that names the command itself.
+- Every ```sh and ```python block of README.md and docs/*.md runs and exits 0: the blocks of one
+  file run in order, in one scratch folder (that links the repository's top-level folders), with a
+  fresh `UNHARDCODED_HOME` and SQLite database, and `unhardcoded` meaning this source tree. A block
+  preceded by `<!-- no-run -->` (or a `<!-- readme:… -->` marker: CI runs those) is not run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from unhardcoded.cli._reference import REFERENCE_PATH, render, walk_commands
+
+REPO = Path(__file__).resolve().parents[1]
+DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+_FENCE = re.compile(r"(?P<marker><!--[^>]*-->\s*\n)?```(?P<lang>sh|python)\n(?P<body>.*?)```", re.S)
+BLOCK_TIMEOUT_S = 300
+
+
+def test_cli_reference_is_up_to_date() -> None:
+    assert REFERENCE_PATH.read_text(encoding="utf-8") == render(), (
+        "docs/cli.md is stale: run python -m unhardcoded.cli._reference --write"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "command", "ctx"),
+    [pytest.param(*item, id=" ".join(item[0])) for item in walk_commands()],
+)
+def test_every_command_has_a_runnable_example(
+    path: tuple[str, ...], command: click.Command, ctx: click.Context
+) -> None:
+    help_text = command.get_help(ctx)
+    assert "Example" in help_text, f"{' '.join(path)} --help has no Example block"
+    example_lines = help_text.split("Example", 1)[1].splitlines()
+    assert any(line.strip().startswith(" ".join(path)) for line in example_lines), (
+        f"the example of {' '.join(path)} does not run {' '.join(path)}"
+    )
+
+
+def _runnable_blocks(doc: Path) -> list[tuple[str, str, int]]:
+    text = doc.read_text(encoding="utf-8")
+    blocks = []
+    for match in _FENCE.finditer(text):
+        marker = match.group("marker") or ""
+        if "no-run" in marker or "readme:" in marker:
+            continue
+        line = text.count("\n", 0, match.start("body")) + 1
+        blocks.append((match.group("lang"), match.group("body"), line))
+    return blocks
+
+
+def _scratch_folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    work = tmp_path / "work"
+    work.mkdir()
+    for entry in REPO.iterdir():
+        if not entry.name.startswith(".") and entry.name not in {"unhardcoded.db"}:
+            (work / entry.name).symlink_to(entry)
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    shim = shim_dir / "unhardcoded"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unhardcoded "$@"\n', encoding="utf-8")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(shim_dir), os.environ["PATH"]]),
+        "PYTHONPATH": str(REPO),
+        "UNHARDCODED_HOME": str(tmp_path / "home"),
+        "UNHARDCODED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'docs.db'}",
+    }
+    return work, env
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [doc for doc in DOC_FILES if _runnable_blocks(doc)],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_code_blocks_run(doc: Path, tmp_path: Path) -> None:
+    blocks = _runnable_blocks(doc)
+    work, env = _scratch_folder(tmp_path)
+    for lang, body, line in blocks:
+        shell = ["bash", "-euo", "pipefail", "-c", body]
+        argv = shell if lang == "sh" else [sys.executable, "-c", body]
+        result = subprocess.run(
+            argv, cwd=work, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S
+        )
+        assert result.returncode == 0, (
+            f"{doc.relative_to(REPO)}:{line}: {lang} block exited {result.returncode}\n"
+            f"--- block ---\n{body}--- stdout ---\n{result.stdout[-3000:]}"
+            f"--- stderr ---\n{result.stderr[-3000:]}"
+        )

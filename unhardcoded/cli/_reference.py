@@ -1,0 +1,71 @@
+"""Generate `docs/cli.md` from the click command tree, so the CLI reference never drifts.
+
+`python -m unhardcoded.cli._reference --write` rewrites the file; the test suite fails when the
+committed file differs from what this module renders (see tests/test_docs_cli_reference.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from unhardcoded.cli import main
+
+REFERENCE_PATH = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+_HEADER = """# CLI reference
+
+Generated from the command line itself by `python -m unhardcoded.cli._reference --write`;
+the test suite fails when this file and the code disagree. Every command has a runnable example.
+"""
+
+
+def walk_commands(
+    command: click.Command = main,
+    path: tuple[str, ...] = ("unhardcoded",),
+    parent: click.Context | None = None,
+) -> Iterator[tuple[tuple[str, ...], click.Command, click.Context]]:
+    """Every command of the tree, depth first, with its full path and a context for its help."""
+    ctx = click.Context(
+        command,
+        info_name=path[-1],
+        parent=parent,
+        terminal_width=100,
+        **({} if parent else dict(main.context_settings)),
+    )
+    yield path, command, ctx
+    if isinstance(command, click.Group):
+        for name in sorted(command.commands):
+            yield from walk_commands(command.commands[name], (*path, name), ctx)
+
+
+def render() -> str:
+    """Render the whole command tree's help, one section per command, as Markdown."""
+    parts = [_HEADER]
+    for path, command, ctx in walk_commands():
+        level = "#" * min(len(path) + 1, 4)
+        parts.append(f"{level} `{' '.join(path)}`\n\n```text\n{command.get_help(ctx)}\n```\n")
+    return "\n".join(parts)
+
+
+def _main(argv: list[str]) -> int:
+    text = render()
+    if argv == ["--write"]:
+        REFERENCE_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {REFERENCE_PATH}")
+        return 0
+    if argv == ["--check"]:
+        current = REFERENCE_PATH.read_text(encoding="utf-8") if REFERENCE_PATH.exists() else ""
+        if current != text:
+            print(f"{REFERENCE_PATH} is stale: run python -m unhardcoded.cli._reference --write")
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

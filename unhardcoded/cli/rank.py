@@ -1,0 +1,112 @@
+"""`unhardcoded rank`: evaluate a policy over a catalog and show the decision and its trace."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from router.core import NoEntryPasses, RequestFeatures, Trace, evaluate, show_value
+from router.services.catalogs import load_policy
+from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._options import catalog_option, open_catalog
+
+EXIT_NO_ENTRY = 3
+
+
+def _table(trace: Trace) -> str:
+    catalog = trace.catalog
+    lines = [
+        f"policy   {trace.policy.fingerprint}",
+        f"catalog  {catalog.name} {catalog.version[:12]} ({len(catalog.entries)} entries)",
+    ]
+    if trace.tokens is not None:
+        lines.append(f"tokens   in {trace.tokens.tokens_in}, out {trace.tokens.tokens_out}")
+    keys = [f"{k.attr} {k.direction}" for k in trace.policy.rank]
+    rows = [("#", "entry", *keys, "plan")]
+    plan = set(trace.plan)
+    for position, index in enumerate(trace.ranked, start=1):
+        values = ["missing" if v is None else show_value(v) for v in trace.sort_keys(index)]
+        marker = "selected" if index == trace.selected else ("fallback" if index in plan else "")
+        rows.append((str(position), trace.entry(index).id, *values, marker))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines.append("")
+    lines.append(f"passed ({len(trace.ranked)})")
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    removed = trace.removed()
+    lines.append("")
+    lines.append(f"removed ({len(removed)})")
+    for index in removed:
+        lines.append(f"  {trace.entry(index).id}: {trace.explain_removal(index)}")
+    lines.append("")
+    lines.append(trace.why_selected())
+    return "\n".join(lines)
+
+
+@click.command("rank")
+@click.option(
+    "--policy",
+    "policy_file",
+    metavar="FILE",
+    required=True,
+    help="Policy JSON file ('-' for stdin).",
+)
+@catalog_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the full trace as JSON (fingerprint, catalog_version, selected, ranked, "
+    "removed, plan, …).",
+)
+@click.option(
+    "--tokens-in",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Request input tokens (used when the policy has no tokens).",
+)
+@click.option(
+    "--tokens-out",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Request output tokens (used when the policy has no tokens).",
+)
+@reports_errors
+def rank(
+    policy_file: str,
+    catalog_file: str | None,
+    as_json: bool,
+    tokens_in: int | None,
+    tokens_out: int | None,
+) -> None:
+    """Evaluate a policy over a catalog: filter, rank, select, fallback plan — and say why.
+
+    Prints the passing entries in rank order (the plan marked), every removed entry with each
+    rule it failed and the observed value, and why the winner won. Exit code 2 for invalid input,
+    3 when no entry passes (the trace is still printed).
+
+    \b
+    Example:
+        unhardcoded rank --policy router/data/policies/enterprise-eu.json
+        unhardcoded rank --policy router/data/policies/vip.json --json
+    """
+    if (tokens_in is None) != (tokens_out is None):
+        raise click.UsageError("give both --tokens-in and --tokens-out, or neither")
+    catalog = open_catalog(catalog_file, policy_file)
+    policy = load_policy(policy_file, catalog)
+    features = None
+    if tokens_in is not None and tokens_out is not None:
+        features = RequestFeatures(tokens_in, tokens_out)
+    failure: NoEntryPasses | None = None
+    try:
+        trace = evaluate(policy, catalog, features)
+    except NoEntryPasses as exc:
+        trace, failure = exc.trace, exc
+    click.echo(
+        json.dumps(trace.to_json(), indent=2, ensure_ascii=False) if as_json else _table(trace)
+    )
+    if failure is not None:
+        click.echo(f"error: {failure}", err=True)
+        raise SystemExit(EXIT_NO_ENTRY)
