@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -12,11 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, inspect, select, update
 
 from ledger._committer import GroupCommitter, prepare
 from ledger._envelope import Envelope, NewEvent, decode_attachment_digests
-from ledger._errors import EventNotFoundError, InvalidEventError, LedgerError, NotSequencedError
+from ledger._errors import (
+    EventNotFoundError,
+    InvalidEventError,
+    LedgerError,
+    NotMigratedError,
+    NotSequencedError,
+)
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
 from ledger._migrate import upgrade
@@ -330,15 +337,20 @@ async def open_ledger(
     `max_batch_bytes` bound one group-commit transaction (1 = one commit per append).
     """
     store = Store(url, search_path=search_path)
+    shown = store.url.render_as_string(hide_password=True)
+    not_migrated = f"{shown} is not an unhardcoded ledger yet: run `unhardcoded db upgrade`"
     try:
         if migrate:
             await upgrade(store)
+        elif store.is_sqlite and not await asyncio.to_thread(Path(store.url.database or "").exists):
+            raise NotMigratedError(f"{not_migrated} (no such file)")
         async with store.read() as conn:
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            if meta.name not in tables:
+                raise NotMigratedError(not_migrated)
             ledger_id = await conn.scalar(select(meta.c.value).where(meta.c.key == "ledger_id"))
         if ledger_id is None:
-            raise LedgerError(
-                f"{store.url.render_as_string()} is not migrated: run `unhardcoded db upgrade`"
-            )
+            raise NotMigratedError(not_migrated)
         store.bind_ledger(ledger_id)
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)

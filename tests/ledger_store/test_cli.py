@@ -96,6 +96,13 @@ def test_errors_are_one_line_without_traceback(backend: Backend) -> None:
     assert "unsupported database 'mysql'" in result.stderr
 
 
+def test_ledger_commands_refuse_a_database_without_a_ledger(backend: Backend) -> None:
+    code, _, err = _cli(backend, "ledger", "verify")
+    assert code == 2
+    assert "is not an unhardcoded ledger yet: run `unhardcoded db upgrade` (no such file)" in err
+    assert not (backend.home / "ledger.db").exists()
+
+
 @pytest.mark.parametrize(
     "args",
     [
