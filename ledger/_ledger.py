@@ -139,6 +139,8 @@ class Ledger:
         self.origin = key.name
         self._key = key
         self._committer = committer
+        self._sequenced = asyncio.Condition()
+        self._sequenced_size = 0
 
     @property
     def committer(self) -> GroupCommitter:
@@ -211,10 +213,29 @@ class Ledger:
                 if conn is None:
                     return latest
                 latest, added = await sequence_batch(conn, self._key, self.origin, max_leaves)
+            if latest is not None:
+                async with self._sequenced:
+                    self._sequenced_size = max(self._sequenced_size, latest.tree_size)
+                    self._sequenced.notify_all()
             if added < max_leaves:
                 return latest
 
     checkpoint = sequence
+
+    async def run_sequencer(self, interval: float = 1.0, max_leaves: int = 100_000) -> None:
+        """Sequence and sign every `interval` seconds, forever: run it as a background task of a
+        long-lived process (`serve`) and cancel it on shutdown. Several processes may run one;
+        only one sequences at a time."""
+        if interval <= 0:
+            raise InvalidEventError(f"the sequencing interval must be positive, got {interval}")
+        while True:
+            await self.sequence(max_leaves)
+            await asyncio.sleep(interval)
+
+    async def wait_until_sequenced(self, tree_size: int) -> None:
+        """Wait until this process has signed a checkpoint covering `tree_size` events."""
+        async with self._sequenced:
+            await self._sequenced.wait_for(lambda: self._sequenced_size >= tree_size)
 
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         """The latest signed checkpoint (None before the first `sequence`)."""

@@ -238,6 +238,21 @@ class LedgerContract:
             report = await one.verify()
             assert report.ok, report.problem
 
+    async def test_background_sequencer_signs_what_is_appended(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            task = asyncio.create_task(led.run_sequencer(interval=0.01))
+            try:
+                envs = [e for i in range(7) for e in await led.append(decision(i))]
+                await asyncio.wait_for(led.wait_until_sequenced(7), timeout=60)
+                bundle = await led.inclusion_proof(envs[-1].event_id)
+                assert bundle.checkpoint.tree_size >= 7
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            with pytest.raises(InvalidEventError, match="interval must be positive"):
+                await led.run_sequencer(interval=0)
+
 
 class TestSQLite(LedgerContract):
     @pytest.fixture
