@@ -32,7 +32,7 @@ def _fill(backend: Backend, n: int) -> list[str]:
         async with backend.open() as led:
             ids = []
             for i in range(n):
-                (env,) = await led.append(NewEvent("DecisionMade", "fp", {"i": i}))
+                (env,) = await led.append(NewEvent("TestEvent", "fp", {"i": i}))
                 ids.append(str(env.event_id))
             return ids
 
