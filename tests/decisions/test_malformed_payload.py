@@ -1,4 +1,4 @@
-"""A `DecisionMade` event whose payload is not a decision is reported precisely, never as a crash."""
+"""A `DecisionMade` whose payload is not a decision is reported precisely, never as a crash."""
 
 from __future__ import annotations
 
