@@ -119,6 +119,12 @@ class Ledger:
         self._committer = committer
 
     @property
+    def store(self) -> Store:
+        """The database seam this ledger runs on, for services that keep their own (rebuildable,
+        non-hashed) projection tables in the same database."""
+        return self._store
+
+    @property
     def committer(self) -> GroupCommitter:
         """The group committer (its `batches` counter shows how appends were batched)."""
         return self._committer

@@ -160,6 +160,22 @@ class Store:
                     yield conn
 
     @asynccontextmanager
+    async def locked(self, purpose: str) -> AsyncIterator[AsyncConnection]:
+        """A write transaction serialised against every other holder of `purpose` (not against
+        appends on PostgreSQL: the lock is `purpose`'s own advisory lock). For services that
+        maintain projection tables beside the ledger; commits on normal exit."""
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(ledger_write=True)
+                async with conn.begin():
+                    if not self.is_sqlite:
+                        await conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:k)"),
+                            {"k": _lock_key(self._ledger_id or "", purpose)},
+                        )
+                    yield conn
+
+    @asynccontextmanager
     async def sequencer(self) -> AsyncIterator[AsyncConnection | None]:
         """The sequencer's transaction, or None when another process is sequencing right now.
 

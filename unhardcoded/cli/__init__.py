@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.catalog import catalog
 from unhardcoded.cli.db import db
 from unhardcoded.cli.keys import keys
 from unhardcoded.cli.ledger import ledger
@@ -26,6 +27,7 @@ def main() -> None:
     """
 
 
+main.add_command(catalog)
 main.add_command(db)
 main.add_command(keys)
 main.add_command(ledger)

@@ -1,6 +1,8 @@
-"""Catalog and policy documents: files, stdin, the bundled illustrative catalog (and, beside these
-modules, the importers)."""
+"""Catalog and policy documents: files, stdin, the bundled illustrative catalog, and the importers
+that turn public catalogs (LiteLLM's price map, OpenRouter's model list) plus overlay files into
+validated catalogs, and the diff between two catalogs."""
 
+from router.services.catalogs._diff import CatalogDiff, FieldChange, diff_catalogs
 from router.services.catalogs._files import (
     BUNDLED_POLICIES,
     DocumentReadError,
@@ -11,14 +13,54 @@ from router.services.catalogs._files import (
     parse_json_text,
     read_json,
 )
+from router.services.catalogs._imports import (
+    PRICE_SIGNIFICANT_DIGITS,
+    UNSPECIFIED_REGION,
+    CatalogImportError,
+    ImportResult,
+    ImportSummary,
+    Source,
+)
+from router.services.catalogs._litellm import CAPABILITY_NAMES, normalize_provider, parse_key
+from router.services.catalogs._overlay import Overlay, OverlayRule, parse_overlay
+from router.services.catalogs._pipeline import (
+    import_litellm_document,
+    import_litellm_file,
+    import_openrouter_document,
+    import_openrouter_file,
+    load_overlay,
+)
+from router.services.catalogs._regions import GEOGRAPHIES, location_region
 
 __all__ = [
     "BUNDLED_POLICIES",
+    "CAPABILITY_NAMES",
+    "GEOGRAPHIES",
+    "PRICE_SIGNIFICANT_DIGITS",
+    "UNSPECIFIED_REGION",
+    "CatalogDiff",
+    "CatalogImportError",
     "DocumentReadError",
+    "FieldChange",
+    "ImportResult",
+    "ImportSummary",
+    "Overlay",
+    "OverlayRule",
+    "Source",
     "bundled_catalog",
     "bundled_policy_document",
+    "diff_catalogs",
+    "import_litellm_document",
+    "import_litellm_file",
+    "import_openrouter_document",
+    "import_openrouter_file",
     "load_catalog",
+    "load_overlay",
     "load_policy",
+    "location_region",
+    "normalize_provider",
     "parse_json_text",
+    "parse_key",
+    "parse_overlay",
     "read_json",
 ]

@@ -1,0 +1,199 @@
+"""The compact, lossless encoding of a decision's outcome (docs/decisions.md, "Encoding").
+
+A trace is the filter outcome (per rule, the entries that failed it) plus the rank order of the
+passing entries. Only the filter outcome carries information the rank does not: the rank order is
+a pure function of (passing set, rank keys, catalog, tokens). So:
+
+- the **filter outcome** is stored as one failed-rule bit mask per catalog entry (bit i = rule i,
+  built-in rules first, then the policy's rules in normalized order; `ceil(rules / 8)` bytes per
+  entry, little-endian), zlib-compressed and base64-encoded, in a content-addressed
+  `OutcomeRecorded` event that every decision with the same outcome references by digest;
+- the **rank order** is stored as the passing count plus the SHA-256 of the full ordered index
+  list (`order_digest`); decoding rebuilds the order with `rank_order` (the evaluator's documented
+  sort) and raises `RecordMismatchError` unless it hashes to the recorded digest;
+- the **plan** (indices) and the selected entry are stored as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ledger import canonical_json
+from router.core import (
+    BUILTIN_RULES,
+    COST_PER_RUN,
+    Catalog,
+    Policy,
+    RequestFeatures,
+    Tokens,
+    Trace,
+    cost_of,
+)
+from router.services.decisions._errors import RecordMismatchError
+
+__all__ = [
+    "MASK_ENCODING",
+    "OUTCOME_SCHEMA",
+    "decode_failures",
+    "encode_outcome",
+    "order_digest",
+    "outcome_digest",
+    "rank_order",
+    "rebuild_trace",
+]
+
+OUTCOME_SCHEMA = "unhardcoded.outcome/1"
+"""Schema of the `OutcomeRecorded` payload."""
+
+MASK_ENCODING = "entry-masks+zlib/1"
+"""Per entry a little-endian failed-rule bit mask of ceil(rules/8) bytes; zlib; base64."""
+
+
+def _mask_bytes(rules: int) -> int:
+    return max(1, (rules + 7) // 8)
+
+
+def encode_outcome(trace: Trace) -> dict[str, Any]:
+    """The `OutcomeRecorded` payload of a trace's filter outcome (see the module docstring)."""
+    rules = len(trace.rule_ids)
+    width = _mask_bytes(rules)
+    masks = [0] * len(trace.catalog.entries)
+    for bit, indices in enumerate(trace.failures):
+        flag = 1 << bit
+        for index in indices:
+            masks[index] |= flag
+    raw = b"".join(mask.to_bytes(width, "little") for mask in masks)
+    return {
+        "schema": OUTCOME_SCHEMA,
+        "catalog_version": trace.catalog.version,
+        "entries": len(masks),
+        "rules": list(trace.rule_ids),
+        "encoding": MASK_ENCODING,
+        "masks": base64.b64encode(zlib.compress(raw, 9)).decode("ascii"),
+    }
+
+
+def outcome_digest(payload: Mapping[str, Any]) -> str:
+    """The content address of an outcome: SHA-256 hex of its RFC 8785 bytes."""
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def decode_failures(payload: Mapping[str, Any]) -> tuple[tuple[int, ...], ...]:
+    """Per rule (in `payload["rules"]` order): the ascending indices of the entries failing it."""
+    if payload.get("schema") != OUTCOME_SCHEMA or payload.get("encoding") != MASK_ENCODING:
+        raise RecordMismatchError(
+            f"unknown outcome schema {payload.get('schema')!r} / encoding "
+            f"{payload.get('encoding')!r}"
+        )
+    rules = len(payload["rules"])
+    entries = int(payload["entries"])
+    width = _mask_bytes(rules)
+    try:
+        raw = zlib.decompress(base64.b64decode(payload["masks"], validate=True))
+    except (ValueError, zlib.error) as exc:
+        raise RecordMismatchError(f"outcome masks do not decode: {exc}") from None
+    if len(raw) != entries * width:
+        raise RecordMismatchError(
+            f"outcome masks hold {len(raw)} bytes, expected {entries} entries × {width}"
+        )
+    failures: list[list[int]] = [[] for _ in range(rules)]
+    for index in range(entries):
+        mask = int.from_bytes(raw[index * width : (index + 1) * width], "little")
+        if mask >> rules:
+            raise RecordMismatchError(f"outcome mask of entry {index} names an unknown rule")
+        bit = 0
+        while mask:
+            if mask & 1:
+                failures[bit].append(index)
+            mask >>= 1
+            bit += 1
+    return tuple(tuple(indices) for indices in failures)
+
+
+def rank_order(
+    policy: Policy, catalog: Catalog, tokens: Tokens | None, passing: Sequence[int]
+) -> tuple[int, ...]:
+    """The evaluator's rank of the passing entries: by each rank key in turn (missing values
+    last; `asc` smallest first, `desc` largest first), ties broken by entry index (= id order)."""
+
+    def key(index: int) -> tuple[Any, ...]:
+        entry = catalog.entries[index]
+        parts: list[Any] = []
+        for rank_key in policy.rank:
+            if rank_key.attr == COST_PER_RUN:
+                if tokens is None:
+                    raise RecordMismatchError("the rank uses cost_per_run but records no tokens")
+                value: float | None = cost_of(entry, tokens)
+            else:
+                raw = entry.attributes.get(rank_key.attr)
+                number = isinstance(raw, int | float) and not isinstance(raw, bool)
+                value = float(raw) if number else None  # type: ignore[arg-type]
+            if value is None:
+                parts.extend((True, 0.0))
+            else:
+                parts.extend((False, value if rank_key.direction == "asc" else -value))
+        parts.append(index)
+        return tuple(parts)
+
+    return tuple(sorted(passing, key=key))
+
+
+def order_digest(indices: Sequence[int]) -> str:
+    """SHA-256 hex over the indices as consecutive big-endian unsigned 32-bit integers."""
+    return hashlib.sha256(struct.pack(f">{len(indices)}I", *indices)).hexdigest()
+
+
+def rebuild_trace(
+    decision: Mapping[str, Any], outcome: Mapping[str, Any], policy: Policy, catalog: Catalog
+) -> Trace:
+    """The `Trace` a `DecisionMade` payload and its `OutcomeRecorded` payload describe, checked
+    against every digest they carry; `RecordMismatchError` names the first inconsistency."""
+    decision_id = decision.get("decision_id")
+
+    def mismatch(what: str) -> RecordMismatchError:
+        return RecordMismatchError(f"decision {decision_id}: {what}")
+
+    if decision["policy"]["digest"] != policy.digest:
+        raise mismatch("the recorded policy digest is not the given policy's")
+    if decision["catalog_version"] != catalog.version:
+        raise mismatch("the recorded catalog version is not the given catalog's")
+    if outcome_digest(outcome) != decision["filter"]["outcome"]:
+        raise mismatch("the outcome does not hash to the digest the decision records")
+    rule_ids = (*BUILTIN_RULES, *(rule.id for rule in policy.rules))
+    if tuple(outcome["rules"]) != rule_ids or outcome["catalog_version"] != catalog.version:
+        raise mismatch("the outcome names other rules or another catalog version")
+    if int(outcome["entries"]) != len(catalog.entries):
+        raise mismatch("the outcome covers another number of entries than the catalog has")
+    failures = decode_failures(outcome)
+    removed = set().union(*map(set, failures)) if failures else set()
+    passing = [i for i in range(len(catalog.entries)) if i not in removed]
+    if len(passing) != decision["filter"]["passing"]:
+        raise mismatch(
+            f"{len(passing)} entries pass the outcome, the decision records "
+            f"{decision['filter']['passing']}"
+        )
+    tokens_doc = decision.get("tokens")
+    tokens = None if tokens_doc is None else Tokens(tokens_doc["in"], tokens_doc["out"])
+    ranked = rank_order(policy, catalog, tokens, passing)
+    if order_digest(ranked) != decision["rank"]["order_sha256"]:
+        raise mismatch("the rebuilt rank order does not match its recorded digest")
+    plan = tuple(decision["plan"])
+    if plan != ranked[: policy.max_attempts]:
+        raise mismatch("the recorded plan is not the head of the rebuilt rank order")
+    features_doc = decision.get("features")
+    return Trace(
+        evaluator_version=str(decision["evaluator_version"]),
+        policy=policy,
+        catalog=catalog,
+        features=None if features_doc is None else RequestFeatures(**features_doc),
+        tokens=tokens,
+        rule_ids=rule_ids,
+        failures=failures,
+        ranked=ranked,
+        plan=plan,
+    )

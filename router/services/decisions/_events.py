@@ -1,0 +1,176 @@
+"""The decision record's event types, their streams and their versioned payloads
+(docs/decisions.md, "Events")."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ledger import NewEvent, canonical_json
+from router.core import AllOf, Catalog, Expr, Is, Policy, RequestFeatures, Trace
+from router.services.decisions._codec import encode_outcome, order_digest, outcome_digest
+
+__all__ = [
+    "ATTEMPT_FINISHED",
+    "ATTEMPT_SCHEMA",
+    "CATALOG_PUBLISHED",
+    "CATALOG_SCHEMA",
+    "DECISION_MADE",
+    "DECISION_SCHEMA",
+    "OUTCOME_RECORDED",
+    "POLICY_RECORDED",
+    "POLICY_SCHEMA",
+    "REQUEST_BODY",
+    "attempt_stream",
+    "catalog_event",
+    "catalog_stream",
+    "decision_event",
+    "has_no_log_rule",
+    "outcome_event",
+    "outcome_stream",
+    "policy_event",
+    "request_digest",
+    "uuid7",
+]
+
+CATALOG_PUBLISHED = "CatalogPublished"
+POLICY_RECORDED = "PolicyRecorded"
+OUTCOME_RECORDED = "OutcomeRecorded"
+DECISION_MADE = "DecisionMade"
+ATTEMPT_FINISHED = "AttemptFinished"
+
+CATALOG_SCHEMA = "unhardcoded.catalog/1"
+POLICY_SCHEMA = "unhardcoded.policy/1"
+DECISION_SCHEMA = "unhardcoded.decision/1"
+ATTEMPT_SCHEMA = "unhardcoded.attempt/1"
+
+REQUEST_BODY = "request_body"
+"""Name of the erasable attachment holding a request body's canonical bytes."""
+
+
+def catalog_stream(version: str) -> str:
+    """`catalog/{version}`: one stream per catalog version, so "once per digest" is the stream's
+    optimistic concurrency (expected version 0) and a lookup by version is one indexed read."""
+    return f"catalog/{version}"
+
+
+def outcome_stream(digest: str) -> str:
+    """`outcome/{digest}`: one stream per distinct filter outcome."""
+    return f"outcome/{digest}"
+
+
+def attempt_stream(decision_id: uuid.UUID) -> str:
+    """`attempts/{decision id}`: a decision's upstream attempts, in order (version = attempt)."""
+    return f"attempts/{decision_id}"
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return uuid.UUID(int=value)
+
+
+def request_digest(body: Mapping[str, Any]) -> tuple[str, bytes]:
+    """The request's canonical bytes (RFC 8785) and their SHA-256 hex."""
+    raw = canonical_json(body)
+    return hashlib.sha256(raw).hexdigest(), raw
+
+
+def _requires_no_log(expr: Expr) -> bool:
+    if isinstance(expr, Is):
+        return expr.attr == "no_log"
+    if isinstance(expr, AllOf):
+        return any(_requires_no_log(operand) for operand in expr.operands)
+    return False
+
+
+def has_no_log_rule(policy: Policy) -> bool:
+    """Whether a rule requires `no_log` true: its condition is `["is","no_log"]`, or an `all`
+    (at any depth of nested `all`s) with `["is","no_log"]` among its operands. Such a rule makes
+    `no_log` necessary for every entry that passes; under `any` or `not` it would not."""
+    return any(_requires_no_log(rule.when) for rule in policy.rules)
+
+
+def catalog_event(catalog: Catalog) -> NewEvent:
+    """`CatalogPublished`: the whole catalog document, once per version."""
+    return NewEvent(
+        CATALOG_PUBLISHED,
+        catalog_stream(catalog.version),
+        {
+            "schema": CATALOG_SCHEMA,
+            "version": catalog.version,
+            "name": catalog.name,
+            "entries": len(catalog.entries),
+            "catalog": catalog.to_json(),
+        },
+    )
+
+
+def policy_event(policy: Policy) -> NewEvent:
+    """`PolicyRecorded`: the normalized policy, first event of its fingerprint's stream."""
+    return NewEvent(
+        POLICY_RECORDED,
+        policy.fingerprint,
+        {
+            "schema": POLICY_SCHEMA,
+            "fingerprint": policy.fingerprint,
+            "digest": policy.digest,
+            "policy": policy.to_json(),
+        },
+    )
+
+
+def outcome_event(trace: Trace) -> tuple[str, NewEvent]:
+    """The content address and `OutcomeRecorded` event of a trace's filter outcome."""
+    payload = encode_outcome(trace)
+    digest = outcome_digest(payload)
+    return digest, NewEvent(OUTCOME_RECORDED, outcome_stream(digest), payload)
+
+
+def decision_event(
+    *,
+    decision_id: uuid.UUID,
+    tenant: str,
+    preview: bool,
+    trace: Trace,
+    outcome: str,
+    features: RequestFeatures | None,
+    digest: str | None,
+    body: bytes | None,
+) -> NewEvent:
+    """`DecisionMade` (stream: the policy fingerprint; event id: the decision id)."""
+    selected = trace.selected
+    payload: dict[str, Any] = {
+        "schema": DECISION_SCHEMA,
+        "decision_id": str(decision_id),
+        "tenant": tenant,
+        "preview": preview,
+        "request_digest": digest,
+        "features": None if features is None else features.to_json(),
+        "policy": {"fingerprint": trace.policy.fingerprint, "digest": trace.policy.digest},
+        "catalog_version": trace.catalog.version,
+        "evaluator_version": trace.evaluator_version,
+        "tokens": None
+        if trace.tokens is None
+        else {"in": trace.tokens.tokens_in, "out": trace.tokens.tokens_out},
+        "filter": {"outcome": outcome, "passing": len(trace.ranked)},
+        "rank": {"order_sha256": order_digest(trace.ranked)},
+        "selected": None
+        if selected is None
+        else {"index": selected, "id": trace.catalog.entries[selected].id},
+        "plan": list(trace.plan),
+    }
+    return NewEvent(
+        DECISION_MADE,
+        trace.policy.fingerprint,
+        payload,
+        attachments={} if body is None else {REQUEST_BODY: body},
+        event_id=decision_id,
+    )

@@ -1,0 +1,138 @@
+"""`unhardcoded catalog …`: import public catalogs (with overlays) and diff catalog files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from router.services.catalogs import (
+    ImportResult,
+    diff_catalogs,
+    import_litellm_file,
+    import_openrouter_file,
+    load_catalog,
+)
+from unhardcoded.cli._common import EXIT_BAD_INPUT, reports_errors
+
+
+@click.group("catalog")
+def catalog() -> None:
+    """Catalogs: import LiteLLM's price map or OpenRouter's model list, diff two catalogs.
+
+    \b
+    Example:
+        unhardcoded catalog diff router/data/catalog.json router/data/catalog.json
+    """
+
+
+@catalog.group("import")
+def import_() -> None:
+    """Import a public catalog as routable endpoints (USD per million tokens), plus overlays.
+
+    The catalog JSON goes to --out, or to stdout (the summary then goes to stderr).
+
+    \b
+    Example:
+        unhardcoded catalog import litellm tests/catalogs/data/litellm.json --out /tmp/catalog.json
+    """
+
+
+def _overlay_option(func: Any) -> Any:
+    return click.option(
+        "--overlay",
+        "overlays",
+        multiple=True,
+        metavar="FILE",
+        help="Overlay file (YAML, or JSON by .json); repeat to apply several, in order.",
+    )(func)
+
+
+def _out_option(func: Any) -> Any:
+    return click.option(
+        "--out", "-o", metavar="FILE", help="Write the catalog here instead of stdout."
+    )(func)
+
+
+def _emit(result: ImportResult, out: str | None, notes: list[str]) -> None:
+    text = json.dumps(result.catalog.to_json(), indent=1, ensure_ascii=False) + "\n"
+    report = "\n".join([result.summary.render(), *notes])
+    if out is None or out == "-":
+        click.echo(text, nl=False)
+        click.echo(report, err=True)
+        return
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    click.echo(report)
+    click.echo(f"wrote {out}")
+
+
+@import_.command("litellm")
+@click.argument("file")
+@_overlay_option
+@_out_option
+@click.option("--name", default="litellm", show_default=True, help="Catalog name.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Entries whose deprecation_date is on or before this date get status deprecated "
+    "(default: today, UTC).",
+)
+@reports_errors
+def litellm(
+    file: str, overlays: tuple[str, ...], out: str | None, name: str, as_of: dt.datetime | None
+) -> None:
+    """Import LiteLLM's model_prices_and_context_window.json (FILE, or - for stdin).
+
+    Only chat-mode entries become endpoints; skipped entries are counted by reason.
+
+    \b
+    Example:
+        unhardcoded catalog import litellm tests/catalogs/data/litellm.json \\
+            --overlay docs/examples/overlay.yaml --as-of 2026-01-01 --out /tmp/catalog.json
+    """
+    cutoff = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    result = import_litellm_file(file, as_of=cutoff, overlays=overlays, name=name)
+    source = "--as-of" if as_of else "today, UTC; change with --as-of"
+    _emit(result, out, [f"deprecation cut-off {cutoff.isoformat()} ({source})"])
+
+
+@import_.command("openrouter")
+@click.argument("file")
+@_overlay_option
+@_out_option
+@click.option("--name", default="openrouter", show_default=True, help="Catalog name.")
+@reports_errors
+def openrouter(file: str, overlays: tuple[str, ...], out: str | None, name: str) -> None:
+    """Import a saved response of OpenRouter's GET /api/v1/models (FILE, or - for stdin).
+
+    \b
+    Example:
+        unhardcoded catalog import openrouter tests/catalogs/data/openrouter.json --out /tmp/or.json
+    """
+    _emit(import_openrouter_file(file, overlays=overlays, name=name), out, [])
+
+
+@catalog.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@reports_errors
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Entries added, removed and changed (per field, old → new) from catalog file A to B.
+
+    \b
+    Example:
+        unhardcoded catalog diff router/data/catalog.json router/data/catalog.json --json
+    """
+    result = diff_catalogs(load_catalog(a), load_catalog(b))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+    else:
+        click.echo(result.render())
