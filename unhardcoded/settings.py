@@ -36,5 +36,8 @@ class Settings(BaseSettings):
     key_cache_ttl_s: float = Field(default=2.0, ge=0)
     """How long a verified API key is trusted before it is looked up again (revocation delay)."""
 
+    store_request_bodies: bool = False
+    """Keep request bodies (erasable, outside the hashed payload) — never for a no_log policy."""
+
     checkpoint_interval_s: float = Field(default=5.0, gt=0)
     """How often `serve` integrates new events into the Merkle tree and signs a checkpoint."""

@@ -1,7 +1,7 @@
 """Gateway API keys: tenant, scopes and the SHA-256 of the secret (never the secret).
 
 Revision ID: 0003_gateway_keys
-Revises: 0001_ledger
+Revises: 0002_decisions
 Create Date: 2026-11-25
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_gateway_keys"
-down_revision: str | None = "0001_ledger"
+down_revision: str | None = "0002_decisions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -75,7 +75,9 @@ NO_LOG_POLICY: dict[str, Any] = {
 }
 
 
-def provider_env(openai_url: str, openai_key: str, anthropic_url: str, anthropic_key: str) -> dict[str, str]:
+def provider_env(
+    openai_url: str, openai_key: str, anthropic_url: str, anthropic_key: str
+) -> dict[str, str]:
     """Provider settings pointing the catalog's providers at the fakes."""
     return {
         "UNHARDCODED_PROVIDER_FAKEOAI_BASE_URL": openai_url,

@@ -4,4 +4,11 @@ from unhardcoded.app._errors import error_body, translate
 from unhardcoded.app._factory import DecisionsFactory, create_app
 from unhardcoded.app._logging import JsonFormatter, configure_logging
 
-__all__ = ["DecisionsFactory", "JsonFormatter", "configure_logging", "create_app", "error_body", "translate"]
+__all__ = [
+    "DecisionsFactory",
+    "JsonFormatter",
+    "configure_logging",
+    "create_app",
+    "error_body",
+    "translate",
+]

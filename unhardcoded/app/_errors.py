@@ -29,6 +29,12 @@ from router.core import (
     PolicyError,
     RouterError,
 )
+from router.services.decisions import (
+    DecisionError,
+    DecisionNotFoundError,
+    NoEntryPassesRecorded,
+    UnknownCatalogError,
+)
 from router.services.gateway import (
     AllAttemptsFailedError,
     AuthenticationError,
@@ -53,9 +59,7 @@ def error_body(
 
 
 def _input_error(exc: InputError, prefix: str, code: str) -> tuple[int, dict[str, Any]]:
-    issues = [
-        {"pointer": prefix + issue.pointer, "message": issue.message} for issue in exc.issues
-    ]
+    issues = [{"pointer": prefix + issue.pointer, "message": issue.message} for issue in exc.issues]
     first = issues[0]
     return 400, error_body(
         f"{first['pointer'] or '/'}: {first['message']}"
@@ -80,11 +84,13 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
             for rule, indices in zip(trace.rule_ids, trace.failures, strict=True)
             if indices
         }
+        recorded = exc.decision if isinstance(exc, NoEntryPassesRecorded) else None
         return 422, error_body(
             str(exc),
             "invalid_request_error",
             param="/policy",
             code="no_entry_passes",
+            decision_id=None if recorded is None else str(recorded.decision_id),
             fingerprint=trace.policy.fingerprint,
             catalog_version=trace.catalog.version,
             removed_by_rule=removed,
@@ -103,7 +109,7 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
         return 401, error_body(str(exc), "authentication_error", code="invalid_api_key")
     if isinstance(exc, PermissionDeniedError):
         return 403, error_body(str(exc), "permission_error", code="insufficient_scope")
-    if isinstance(exc, NotFoundError | EventNotFoundError):
+    if isinstance(exc, NotFoundError | EventNotFoundError | DecisionNotFoundError):
         return 404, error_body(str(exc), "not_found_error", code="not_found")
     if isinstance(exc, KeyStoreError):
         return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
@@ -122,6 +128,10 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
         )
     if isinstance(exc, UpstreamError):
         return 502, error_body(str(exc), "upstream_error", code=exc.error_class)
+    if isinstance(exc, UnknownCatalogError):
+        return 404, error_body(str(exc), "not_found_error", code="unknown_catalog")
+    if isinstance(exc, DecisionError):
+        return 400, error_body(str(exc), "invalid_request_error", code="invalid_request")
     if isinstance(exc, RouterError):
         return 400, error_body(str(exc), "invalid_request_error", code="invalid_request")
     if isinstance(exc, InvalidEventError):

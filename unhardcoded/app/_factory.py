@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from ledger import Ledger, LedgerError, Store, open_ledger
 from router.core import Catalog
-from router.services.gateway import DecisionPort, Gateway, KeyStore, Metrics
+from router.services.decisions import DecisionService
+from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecisions, Metrics
 from router.services.upstream import ProviderRegistry, Upstream
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
@@ -48,12 +49,6 @@ async def _sequence_forever(ledger: Ledger, interval_s: float) -> None:
             log.warning("checkpointing failed: %s", exc)
 
 
-def _default_decisions(ledger: Ledger, catalog: Catalog | None) -> DecisionPort:
-    from router.services.gateway import LedgerDecisions
-
-    return LedgerDecisions(ledger, catalog)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -72,6 +67,11 @@ def create_app(
         from router.services.catalogs import load_catalog
 
         catalog = load_catalog(str(settings.catalog))
+
+    def _default_decisions(ledger: Ledger, fixed: Catalog | None) -> DecisionPort:
+        service = DecisionService(ledger, store_request_bodies=settings.store_request_bodies)
+        return LedgerDecisions(ledger, fixed, service=service)
+
     make_decisions = decisions_factory or _default_decisions
     metrics = Metrics()
 

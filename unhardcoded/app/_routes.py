@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ledger import Ledger
 from router.services.gateway import (
+    BadRequestError,
     Decided,
     Gateway,
     KeyStore,
@@ -22,7 +23,6 @@ from router.services.gateway import (
     provider_keys,
     split_request,
 )
-from router.services.gateway import BadRequestError
 from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
 
 __all__ = ["Services", "router"]
@@ -137,9 +137,7 @@ async def rank(request: Request) -> JSONResponse:
     chat = body.get("request")
     if chat is not None and not isinstance(chat, dict):
         raise BadRequestError("request must be an OpenAI chat request object", pointer="/request")
-    decided = await _services(request).gateway.rank(
-        principal, body["policy"], chat, record=record
-    )
+    decided = await _services(request).gateway.rank(principal, body["policy"], chat, record=record)
     request.state.decision_id = decided.decision_id
     return JSONResponse(
         {
@@ -148,9 +146,7 @@ async def rank(request: Request) -> JSONResponse:
             "preview": decided.decision_id is not None,
             "trace": decided.trace.to_json(),
         },
-        headers=_decision_headers(
-            decided, decided.plan[0].id if decided.plan else None
-        ),
+        headers=_decision_headers(decided, decided.plan[0].id if decided.plan else None),
     )
 
 

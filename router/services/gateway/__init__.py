@@ -2,6 +2,7 @@
 fallback loop, streaming orchestration and metrics. `unhardcoded.app` puts HTTP in front."""
 
 from router.services.gateway._body import PROVIDER_KEY_HEADER, parse_json_body, provider_keys
+from router.services.gateway._decisions import LedgerDecisions
 from router.services.gateway._errors import (
     AllAttemptsFailedError,
     AuthenticationError,
@@ -50,6 +51,7 @@ __all__ = [
     "GatewayError",
     "KeyStore",
     "KeyStoreError",
+    "LedgerDecisions",
     "Metrics",
     "NotFoundError",
     "OpenedStream",

@@ -35,8 +35,7 @@ def parse_json_body(raw: bytes) -> Any:
         return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise BadRequestError(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column "
-            f"{exc.colno}"
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except ValueError as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc}") from None

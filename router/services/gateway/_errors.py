@@ -66,4 +66,6 @@ class AllAttemptsFailedError(GatewayError):
             a.get("error_class") == "timeout" for a in attempts
         )
         classes = ", ".join(f"{a['entry']}: {a.get('error_class')}" for a in attempts)
-        super().__init__(f"all {len(attempts)} attempts of decision {decision_id} failed ({classes})")
+        super().__init__(
+            f"all {len(attempts)} attempts of decision {decision_id} failed ({classes})"
+        )

@@ -9,11 +9,13 @@ event is in hand: once a byte went to the caller, a failure ends the stream with
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from pydantic import SecretStr
 
 from router.core import CatalogEntry, Evaluator, Policy, estimate_features
@@ -79,6 +81,7 @@ class OpenedStream:
         entry: CatalogEntry,
         number: int,
         stream: UpstreamStream,
+        iterator: AsyncIterator[bytes],
         exits: contextlib.AsyncExitStack,
         first: bytes,
         started: float,
@@ -91,6 +94,7 @@ class OpenedStream:
         self._gateway = gateway
         self._number = number
         self._stream = stream
+        self._iterator = iterator
         self._exits = exits
         self._first = first
         self._started = started
@@ -99,17 +103,19 @@ class OpenedStream:
     async def events(self) -> AsyncIterator[bytes]:
         """The SSE events, the first one included; an in-stream failure ends with an error event."""
         error: UpstreamError | None = None
-        events = aiter(self._stream)
         try:
             yield self._first
-            async for event in events:
+            async for event in self._iterator:
                 yield event
         except UpstreamError as exc:
             error = exc
             yield _error_event(exc)
         finally:
-            await self._exits.aclose()
-            await self._gateway.finish_stream(self, error)
+            # The caller may have gone away (the task is being cancelled): still release the
+            # upstream connection and record the attempt.
+            with anyio.CancelScope(shield=True):
+                await self._exits.aclose()
+                await self._gateway.finish_stream(self, error)
 
     @property
     def upstream(self) -> UpstreamStream:
@@ -133,8 +139,6 @@ class OpenedStream:
 
 
 def _error_event(exc: UpstreamError) -> bytes:
-    import json
-
     body = {"error": {"message": str(exc), "type": "upstream_error", "code": exc.error_class}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
@@ -284,9 +288,7 @@ class Gateway:
             attempts.append(attempt)
             await self.decisions.record_attempt(decided, attempt)
             return Completed(decided, entry, response, tuple(attempts))
-        raise AllAttemptsFailedError(
-            decided.decision_id or "-", [a.to_json() for a in attempts]
-        )
+        raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
 
     async def open_stream(
         self,
@@ -311,14 +313,11 @@ class Gateway:
                         tenant_key=self._tenant_key(provider, provider_keys),
                     )
                 )
-                first = await anext(aiter(stream))
+                iterator = aiter(stream)
+                first = await anext(iterator)
             except (UpstreamError, StopAsyncIteration) as exc:
                 await exits.aclose()
-                error = (
-                    exc
-                    if isinstance(exc, UpstreamError)
-                    else _empty_stream(provider, model)
-                )
+                error = exc if isinstance(exc, UpstreamError) else _empty_stream(provider, model)
                 attempt = self._attempt(
                     number, entry, started, error=error, key_source=key_source, streamed=True
                 )
@@ -331,12 +330,19 @@ class Gateway:
                 await exits.aclose()
                 raise
             return OpenedStream(
-                self, decided, entry, number, stream, exits, first, started, key_source,
+                self,
+                decided,
+                entry,
+                number,
+                stream,
+                iterator,
+                exits,
+                first,
+                started,
+                key_source,
                 tuple(attempts),
             )
-        raise AllAttemptsFailedError(
-            decided.decision_id or "-", [a.to_json() for a in attempts]
-        )
+        raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
 
     async def finish_stream(self, opened: OpenedStream, error: UpstreamError | None) -> None:
         """Record the attempt of a relayed stream (ended, failed mid-way, or abandoned)."""
@@ -359,7 +365,9 @@ class Gateway:
 def _empty_stream(provider: str, model: str) -> UpstreamError:
     from router.services.upstream import UpstreamProtocolError
 
-    return UpstreamProtocolError("stream ended before its first event", provider=provider, model=model)
+    return UpstreamProtocolError(
+        "stream ended before its first event", provider=provider, model=model
+    )
 
 
 def _abandoned(opened: OpenedStream) -> UpstreamError:
@@ -367,6 +375,8 @@ def _abandoned(opened: OpenedStream) -> UpstreamError:
 
     provider, model = str(opened.entry.get("provider")), str(opened.entry.get("model"))
     return UpstreamConnectError(
-        "the caller went away before the stream ended", provider=provider, model=model,
+        "the caller went away before the stream ended",
+        provider=provider,
+        model=model,
         retryable=False,
     )

@@ -115,9 +115,7 @@ def parse_scopes(values: Iterable[str]) -> tuple[Scope, ...]:
     for value in values:
         for part in value.replace(",", " ").split():
             if part not in SCOPES:
-                raise KeyStoreError(
-                    f"unknown scope {part!r} (expected one of {', '.join(SCOPES)})"
-                )
+                raise KeyStoreError(f"unknown scope {part!r} (expected one of {', '.join(SCOPES)})")
             given.add(part)
     if not given:
         raise KeyStoreError(f"a key needs at least one scope ({', '.join(SCOPES)})")
@@ -205,9 +203,7 @@ class KeyStore:
         """The principal of a presented key; `AuthenticationError` (never saying why in detail
         beyond missing/malformed/invalid, and never echoing the key)."""
         if not presented:
-            raise AuthenticationError(
-                "missing API key: send it as 'Authorization: Bearer uhk_…'"
-            )
+            raise AuthenticationError("missing API key: send it as 'Authorization: Bearer uhk_…'")
         match = _KEY.match(presented)
         if match is None:
             raise AuthenticationError("malformed API key (expected uhk_<id>_<secret>)")
