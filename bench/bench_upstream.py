@@ -50,7 +50,9 @@ def start_fake() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-async def run(call: Callable[[], Awaitable[None]], requests: int, concurrency: int) -> dict[str, float]:
+async def run(
+    call: Callable[[], Awaitable[None]], requests: int, concurrency: int
+) -> dict[str, float]:
     latencies: list[float] = []
     remaining = requests
 

@@ -53,7 +53,10 @@ def test_sync_completion_routes_by_policy_and_records_decision_then_attempt(
     assert attempt["decision_id"] == decision_id
     assert attempt["status"] == "ok"
     assert attempt["entry"] == "fakeoai/gpt-cheap@eu"
-    assert attempt["usage"] == {"in": completion.usage.prompt_tokens, "out": completion.usage.completion_tokens}  # type: ignore[union-attr]
+    assert attempt["usage"] == {
+        "in": completion.usage.prompt_tokens,
+        "out": completion.usage.completion_tokens,
+    }  # type: ignore[union-attr]
     assert attempt["cost_usd"] > 0
 
 
@@ -70,7 +73,10 @@ def test_failing_upstream_falls_back_to_the_next_plan_entry_and_records_both(
     assert raw.parse().choices[0].message.content == "fake reply to: fall back please"
     assert fake_anthropic.requests[-1].json()["model"] == "claude-mid"
     attempts = events(gateway, ATTEMPT_FINISHED)
-    assert [(a["attempt"], a["entry"], a["status"], a["error_class"], a["http_status"]) for a in attempts] == [
+    assert [
+        (a["attempt"], a["entry"], a["status"], a["error_class"], a["http_status"])
+        for a in attempts
+    ] == [
         (1, "fakeoai/gpt-cheap@eu", "error", "server_error", 503),
         (2, "fakeant/claude-mid@eu", "ok", None, 200),
     ]
@@ -84,13 +90,18 @@ def test_all_attempts_failing_is_502_with_the_attempts_and_never_leaves_the_plan
     fake_anthropic.always("*", Fault(status=429))
     with pytest.raises(openai.APIStatusError) as caught:
         _client(gateway).chat.completions.create(
-            model="x", messages=[{"role": "user", "content": "hi"}], extra_body={"policy": EU_POLICY}
+            model="x",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"policy": EU_POLICY},
         )
     assert caught.value.status_code == 502
     error = caught.value.body
     assert isinstance(error, dict)
     assert error["code"] == "all_attempts_failed"
-    assert [a["entry"] for a in error["attempts"]] == ["fakeoai/gpt-cheap@eu", "fakeant/claude-mid@eu"]
+    assert [a["entry"] for a in error["attempts"]] == [
+        "fakeoai/gpt-cheap@eu",
+        "fakeant/claude-mid@eu",
+    ]
     assert [a["error_class"] for a in error["attempts"]] == ["server_error", "rate_limited"]
     assert all(r.json()["model"] != "gpt-pricey" for r in fake_openai.requests)
 
@@ -107,7 +118,10 @@ def test_all_attempts_timing_out_is_504(
         timeout=30,
     )
     assert response.status_code == 504
-    assert [a["error_class"] for a in response.json()["error"]["attempts"]] == ["timeout", "timeout"]
+    assert [a["error_class"] for a in response.json()["error"]["attempts"]] == [
+        "timeout",
+        "timeout",
+    ]
 
 
 def test_streaming_relays_sse_and_records_usage(gateway: Gateway) -> None:
@@ -121,9 +135,7 @@ def test_streaming_relays_sse_and_records_usage(gateway: Gateway) -> None:
         assert response.headers["x-routed-model"] == "fakeoai/gpt-cheap@eu"
         decision_id = response.headers["x-decision-id"]
         text = "".join(
-            chunk.choices[0].delta.content or ""
-            for chunk in response.parse()
-            if chunk.choices
+            chunk.choices[0].delta.content or "" for chunk in response.parse() if chunk.choices
         )
     assert text == "fake reply to: stream this"
     (attempt,) = events(gateway, ATTEMPT_FINISHED)
@@ -177,7 +189,9 @@ def test_a_stream_cut_after_the_first_byte_is_not_retried_and_is_recorded_as_fai
 async def test_async_client_concurrent_requests_each_get_their_own_decision(
     gateway: Gateway,
 ) -> None:
-    client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+    client = openai.AsyncOpenAI(
+        base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0
+    )
     async with client:
         results = await asyncio.gather(
             *(

@@ -370,13 +370,16 @@ def _empty_stream(provider: str, model: str) -> UpstreamError:
     )
 
 
-def _abandoned(opened: OpenedStream) -> UpstreamError:
-    from router.services.upstream import UpstreamConnectError
+class CallerGoneError(UpstreamError):
+    """The caller closed the connection before the relayed stream ended (error class
+    `cancelled`: the upstream did nothing wrong)."""
 
+    error_class = "cancelled"
+    default_retryable = False
+
+
+def _abandoned(opened: OpenedStream) -> UpstreamError:
     provider, model = str(opened.entry.get("provider")), str(opened.entry.get("model"))
-    return UpstreamConnectError(
-        "the caller went away before the stream ended",
-        provider=provider,
-        model=model,
-        retryable=False,
+    return CallerGoneError(
+        "the caller went away before the stream ended", provider=provider, model=model
     )
