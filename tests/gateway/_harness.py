@@ -114,6 +114,7 @@ class Gateway:
     environ: dict[str, str]
     echo_all: bool = False
     max_body_bytes: int = 64 * 1024
+    store_request_bodies: bool = False
     keys: dict[str, str] = field(default_factory=dict)
     app: FastAPI | None = None
     _server: uvicorn.Server | None = None
@@ -152,6 +153,7 @@ class Gateway:
             catalog=catalog_file,
             echo_all=self.echo_all,
             max_body_bytes=self.max_body_bytes,
+            store_request_bodies=self.store_request_bodies,
         )
         self.app = create_app(settings, environ=self.environ)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -71,7 +71,9 @@ async def _read_body(request: Request) -> Any:
     return parse_json_body(b"".join(chunks))
 
 
-def _decision_headers(decided: Decided, routed: str | None = None) -> dict[str, str]:
+def _decision_headers(
+    decided: Decided, routed: str | None = None, upstream: str | None = None
+) -> dict[str, str]:
     headers = {
         "x-policy-fingerprint": decided.fingerprint,
         "x-catalog-version": decided.catalog_version,
@@ -80,6 +82,8 @@ def _decision_headers(decided: Decided, routed: str | None = None) -> dict[str, 
         headers["x-decision-id"] = decided.decision_id
     if routed is not None:
         headers["x-routed-model"] = routed
+    if upstream is not None:
+        headers["x-upstream"] = upstream
     return headers
 
 
@@ -105,7 +109,12 @@ async def chat_completions(request: Request) -> Response:
         return StreamingResponse(
             opened.events(),
             media_type="text/event-stream",
-            headers={**_decision_headers(decided, opened.entry.id), "cache-control": "no-cache"},
+            headers={
+                **_decision_headers(
+                    decided, opened.entry.id, services.gateway.target(opened.entry)[0]
+                ),
+                "cache-control": "no-cache",
+            },
         )
     completed = await services.gateway.complete(decided, body, keys)
     request.state.routed = completed.entry.id
@@ -113,7 +122,9 @@ async def chat_completions(request: Request) -> Response:
     return Response(
         completed.response.content,
         media_type="application/json",
-        headers=_decision_headers(decided, completed.entry.id),
+        headers=_decision_headers(
+            decided, completed.entry.id, services.gateway.target(completed.entry)[0]
+        ),
     )
 
 

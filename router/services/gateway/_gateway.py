@@ -196,7 +196,8 @@ class Gateway:
         self.metrics.decisions.labels("routed").inc()
         return decided
 
-    def _target(self, entry: CatalogEntry) -> tuple[str, str, bool]:
+    def target(self, entry: CatalogEntry) -> tuple[str, str, bool]:
+        """(provider actually called, model, whether it is the echo provider) for an entry."""
         provider = str(entry.get("provider") or "")
         model = str(entry.get("model") or entry.id)
         echo = self.echo_all or provider == ECHO_PROVIDER
@@ -219,7 +220,7 @@ class Gateway:
         streamed: bool = False,
         http_status: int | None = None,
     ) -> Attempt:
-        provider, model, echo = self._target(entry)
+        provider, model, echo = self.target(entry)
         cost = None
         if usage is not None:
             price_in, price_out = entry.get("price_in"), entry.get("price_out")
@@ -262,7 +263,7 @@ class Gateway:
         """Call the plan's entries in order until one answers; `AllAttemptsFailedError` if none."""
         attempts: list[Attempt] = []
         for number, entry in enumerate(decided.plan, start=1):
-            provider, model, _ = self._target(entry)
+            provider, model, _ = self.target(entry)
             call_body = {**body, "model": model}
             started = self._clock()
             key_source = self._key_source(provider, provider_keys)
@@ -299,7 +300,7 @@ class Gateway:
         """Open the plan's entries in order until one yields its first event."""
         attempts: list[Attempt] = []
         for number, entry in enumerate(decided.plan, start=1):
-            provider, model, _ = self._target(entry)
+            provider, model, _ = self.target(entry)
             call_body = {**body, "model": model}
             started = self._clock()
             key_source = self._key_source(provider, provider_keys)
