@@ -154,6 +154,7 @@ class Gateway:
             echo_all=self.echo_all,
             max_body_bytes=self.max_body_bytes,
             store_request_bodies=self.store_request_bodies,
+            key_cache_ttl_s=0,
         )
         self.app = create_app(settings, environ=self.environ)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from ledger import InclusionProof, verify_inclusion_document
 from tests.gateway._harness import EU_POLICY, Gateway
+from unhardcoded.cli import main
 
 CHAT = {"model": "x", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -64,6 +66,14 @@ def test_a_key_with_a_wrong_secret_for_a_real_id_is_401(gateway: Gateway) -> Non
         f"{gateway.root}/x/decisions", headers={"authorization": f"Bearer {forged}"}
     )
     assert response.status_code == 401
+
+
+def test_a_revoked_key_stops_working(gateway: Gateway) -> None:
+    assert get(gateway, "/x/decisions", "reader").status_code == 200
+    key_id = gateway.keys["reader"][4:16]
+    result = CliRunner().invoke(main, ["keys", "revoke", key_id, "--db", gateway.db_url])
+    assert result.exit_code == 0, result.output
+    assert get(gateway, "/x/decisions", "reader").status_code == 401
 
 
 def test_a_read_only_key_cannot_route(gateway: Gateway) -> None:
