@@ -85,6 +85,7 @@ POLICY = {
     "rank": [["asc", "cost_per_run"]],
     "fallback": {"max_attempts": 2},
 }
+LITELLM_KEY = "sk-bench-master-4f2a9c1e7b3d5a60"
 MESSAGES = [{"role": "user", "content": "Say ok."}]
 
 
@@ -337,13 +338,13 @@ def main() -> None:
             lite_port = _free_port()
             litellm = _spawn(
                 [args.litellm, "--config", str(config), "--port", str(lite_port), "--num_workers", "1"],
-                _env(LITELLM_LOCAL_MODEL_COST_MAP="True"),
+                _env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_MASTER_KEY=LITELLM_KEY),
                 tmp,
                 lite_port,
                 "/health/liveliness",
             )
             procs.append(litellm)
-            lite = _request(lite_port, "/v1/chat/completions", {"model": "bench", "messages": MESSAGES}, {"authorization": "Bearer sk-anything"})
+            lite = _request(lite_port, "/v1/chat/completions", {"model": "bench", "messages": MESSAGES}, {"authorization": f"Bearer {LITELLM_KEY}"})
             targets.append(("litellm", lite_port, lite, litellm.pid))
 
         for concurrency, total in ((1, max(500, args.requests // 4)), (32, args.requests)):
