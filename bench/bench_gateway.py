@@ -27,7 +27,6 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -198,9 +197,7 @@ async def _load(
     per_caller = max(1, total // concurrency)
     warm: list[float] = []
     failures: list[str] = []
-    await asyncio.gather(
-        *(_caller(port, request, 20, warm, failures) for _ in range(concurrency))
-    )
+    await asyncio.gather(*(_caller(port, request, 20, warm, failures) for _ in range(concurrency)))
     latencies: list[float] = []
     cpu_before = _cpu_seconds(pid) if pid else None
     started = time.perf_counter()
@@ -219,7 +216,9 @@ async def _load(
 # -- processes -----------------------------------------------------------------------------------
 
 
-def _start(cmd: list[str], env: dict[str, str], cwd: Path, ready: str) -> tuple[subprocess.Popen[str], str]:
+def _start(
+    cmd: list[str], env: dict[str, str], cwd: Path, ready: str
+) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -240,7 +239,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawn(cmd: list[str], env: dict[str, str], cwd: Path, port: int, path: str) -> subprocess.Popen[str]:
+def _spawn(
+    cmd: list[str], env: dict[str, str], cwd: Path, port: int, path: str
+) -> subprocess.Popen[str]:
     """Start a server and poll `path` on `port` until it answers (a benchmark may poll)."""
     import urllib.error
     import urllib.request
@@ -296,12 +297,15 @@ def main() -> None:
     procs: list[subprocess.Popen[str]] = []
     runs: list[Run] = []
     try:
-        upstream, line = _start(
-            [sys.executable, __file__, "--upstream"], _env(), REPO, r"^\d+$"
-        )
+        upstream, line = _start([sys.executable, __file__, "--upstream"], _env(), REPO, r"^\d+$")
         procs.append(upstream)
         up_port = int(line)
-        direct = _request(up_port, "/v1/chat/completions", {"model": "bench-model", "messages": MESSAGES}, {"authorization": "Bearer sk-bench"})
+        direct = _request(
+            up_port,
+            "/v1/chat/completions",
+            {"model": "bench-model", "messages": MESSAGES},
+            {"authorization": "Bearer sk-bench"},
+        )
 
         (tmp / "catalog.json").write_text(json.dumps(CATALOG))
         db = f"sqlite+aiosqlite:///{tmp / 'gateway.db'}"
@@ -311,13 +315,51 @@ def main() -> None:
             UNHARDCODED_PROVIDER_BENCH_API_KEY="sk-bench",
         )
         key = subprocess.run(
-            [sys.executable, "-m", "unhardcoded", "keys", "create", "--tenant", "bench", "--scope", "route", "--db", db],
-            env=env, cwd=REPO, capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "unhardcoded",
+                "keys",
+                "create",
+                "--tenant",
+                "bench",
+                "--scope",
+                "route",
+                "--db",
+                db,
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         gw_port = _free_port()
-        serve = [sys.executable, "-m", "unhardcoded", "serve", "--port", str(gw_port), "--db", db, "--catalog", str(tmp / "catalog.json"), "--log-level", "warning"]
+        serve = [
+            sys.executable,
+            "-m",
+            "unhardcoded",
+            "serve",
+            "--port",
+            str(gw_port),
+            "--db",
+            db,
+            "--catalog",
+            str(tmp / "catalog.json"),
+            "--log-level",
+            "warning",
+        ]
         if args.profile:
-            serve = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(Path(args.profile).resolve()), *serve[1:]]
+            serve = [
+                sys.executable,
+                "-m",
+                "pyinstrument",
+                "-r",
+                "text",
+                "-o",
+                str(Path(args.profile).resolve()),
+                *serve[1:],
+            ]
         gateway = _spawn(serve, env, tmp, gw_port, "/healthz")
         procs.append(gateway)
         through = _request(
@@ -326,7 +368,10 @@ def main() -> None:
             {"model": "auto", "messages": MESSAGES, "policy": POLICY},
             {"authorization": f"Bearer {key}"},
         )
-        targets = [("direct", up_port, direct, upstream.pid), ("gateway", gw_port, through, gateway.pid)]
+        targets = [
+            ("direct", up_port, direct, upstream.pid),
+            ("gateway", gw_port, through, gateway.pid),
+        ]
 
         if args.litellm:
             config = tmp / "litellm.yaml"
@@ -337,14 +382,27 @@ def main() -> None:
             )
             lite_port = _free_port()
             litellm = _spawn(
-                [args.litellm, "--config", str(config), "--port", str(lite_port), "--num_workers", "1"],
+                [
+                    args.litellm,
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(lite_port),
+                    "--num_workers",
+                    "1",
+                ],
                 _env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_MASTER_KEY=LITELLM_KEY),
                 tmp,
                 lite_port,
                 "/health/liveliness",
             )
             procs.append(litellm)
-            lite = _request(lite_port, "/v1/chat/completions", {"model": "bench", "messages": MESSAGES}, {"authorization": f"Bearer {LITELLM_KEY}"})
+            lite = _request(
+                lite_port,
+                "/v1/chat/completions",
+                {"model": "bench", "messages": MESSAGES},
+                {"authorization": f"Bearer {LITELLM_KEY}"},
+            )
             targets.append(("litellm", lite_port, lite, litellm.pid))
 
         for concurrency, total in ((1, max(500, args.requests // 4)), (32, args.requests)):
@@ -376,12 +434,20 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'target':8} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50':>8} {'+p99':>8} {'cpu ms/req':>10} {'vs direct':>9}")
+    columns = [
+        ("target", "target", 8),
+        ("concurrency", "c", 3),
+        ("rps", "req/s", 9),
+        ("p50_ms", "p50 ms", 8),
+        ("p99_ms", "p99 ms", 8),
+        ("added_p50_ms", "+p50", 8),
+        ("added_p99_ms", "+p99", 8),
+        ("cpu_ms_per_request", "cpu ms/req", 10),
+        ("rps_vs_direct", "vs direct", 9),
+    ]
+    print(" ".join(title.rjust(width) for _, title, width in columns))
     for r in rows:
-        print(
-            f"{r['target']:8} {r['concurrency']:>3} {r['rps']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-            f"{r['added_p50_ms']:>8} {r['added_p99_ms']:>8} {r['cpu_ms_per_request']!s:>10} {r['rps_vs_direct']:>9}"
-        )
+        print(" ".join(str(r[key]).rjust(width) for key, _, width in columns))
 
 
 if __name__ == "__main__":
