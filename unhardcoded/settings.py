@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     """How long a verified API key is trusted before it is looked up again (revocation delay)."""
 
     store_request_bodies: bool = False
-    """Keep request bodies (erasable, outside the hashed payload) — never for a no_log policy."""
+    """Store each decision's request body as an erasable ledger attachment (outside the hashed
+    payload: only its SHA-256 is chained). Never for a policy with a `no_log` rule
+    (docs/decisions.md). Off by default: only the body's digest is recorded."""
 
     checkpoint_interval_s: float = Field(default=5.0, gt=0)
     """How often `serve` integrates new events into the Merkle tree and signs a checkpoint."""

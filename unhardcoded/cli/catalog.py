@@ -1,4 +1,5 @@
-"""`unhardcoded catalog …`: import public catalogs (with overlays) and diff catalog files."""
+"""`unhardcoded catalog …`: import public catalogs (with overlays), publish versions to the
+ledger, list them, and diff catalogs (files or published versions)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 
+from router.core import Catalog
 from router.services.catalogs import (
     ImportResult,
     diff_catalogs,
@@ -16,12 +18,15 @@ from router.services.catalogs import (
     import_openrouter_file,
     load_catalog,
 )
+from router.services.decisions import DecisionService
 from unhardcoded.cli._common import EXIT_BAD_INPUT, reports_errors
+from unhardcoded.cli._records import db_option, home_option, with_service
 
 
 @click.group("catalog")
 def catalog() -> None:
-    """Catalogs: import LiteLLM's price map or OpenRouter's model list, diff two catalogs.
+    """Catalogs: import LiteLLM's price map or OpenRouter's model list, publish versions to the
+    ledger, list them, diff two catalogs.
 
     \b
     Example:
@@ -119,19 +124,96 @@ def openrouter(file: str, overlays: tuple[str, ...], out: str | None, name: str)
     _emit(import_openrouter_file(file, overlays=overlays, name=name), out, [])
 
 
+@catalog.command("publish")
+@click.argument("file")
+@db_option
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@reports_errors
+def publish(file: str, url: str | None, home: Path | None, as_json: bool) -> None:
+    """Publish a catalog file (or - for stdin) as a content-addressed version in the ledger.
+
+    Publishing the same content again is a no-op. The latest published version becomes the
+    default catalog of `rank` and `serve`.
+
+    \b
+    Example:
+        unhardcoded catalog publish router/data/catalog.json
+    """
+    catalog = load_catalog(file)
+    result = with_service(url, home, lambda service: service.publish_catalog(catalog))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "version": result.version,
+                    "name": result.name,
+                    "entries": result.entries,
+                    "created": result.created,
+                },
+                indent=1,
+            )
+        )
+        return
+    state = "published" if result.created else "already published"
+    click.echo(f"{state}: {result.name} {result.version} ({result.entries} entries)")
+
+
+@catalog.command("list")
+@db_option
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+@reports_errors
+def list_(url: str | None, home: Path | None, as_json: bool) -> None:
+    """List the published catalog versions, oldest first (the last one is `latest`).
+
+    \b
+    Example:
+        unhardcoded catalog list
+    """
+    versions = with_service(url, home, lambda service: service.catalogs())
+    if as_json:
+        click.echo(json.dumps([v.to_json() for v in versions], indent=1))
+        return
+    if not versions:
+        click.echo("no catalog version is published")
+    for info in versions:
+        published = info.to_json()["published_at"]
+        click.echo(f"{info.version}  {published}  {info.name} ({info.entries} entries)")
+
+
+def _is_file(ref: str) -> bool:
+    return ref == "-" or Path(ref).is_file()
+
+
+async def _load_both(service: DecisionService, a: str, b: str) -> tuple[Catalog, Catalog]:
+    first = load_catalog(a) if _is_file(a) else await service.catalog(a)
+    second = load_catalog(b) if _is_file(b) else await service.catalog(b)
+    return first, second
+
+
 @catalog.command("diff")
 @click.argument("a")
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@db_option
+@home_option
 @reports_errors
-def diff(a: str, b: str, as_json: bool) -> None:
-    """Entries added, removed and changed (per field, old → new) from catalog file A to B.
+def diff(a: str, b: str, as_json: bool, url: str | None, home: Path | None) -> None:
+    """Entries added, removed and changed (per field, old → new) from catalog A to B.
+
+    A and B are catalog files, or published versions: `latest`, a full version digest or a
+    unique prefix of one (a path that exists is read as a file).
 
     \b
     Example:
         unhardcoded catalog diff router/data/catalog.json router/data/catalog.json --json
     """
-    result = diff_catalogs(load_catalog(a), load_catalog(b))
+    if _is_file(a) and _is_file(b):
+        first, second = load_catalog(a), load_catalog(b)
+    else:
+        first, second = with_service(url, home, lambda service: _load_both(service, a, b))
+    result = diff_catalogs(first, second)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,8 +12,11 @@ from typing import Any, TypeVar
 
 import click
 
-from ledger import Ledger, open_ledger
+from ledger import Envelope, Ledger, open_ledger
+from router.services.decisions import DECISION_MADE, DecisionService, RecordedDecision
 from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._records import with_service
+from unhardcoded.cli.rank import render_table
 from unhardcoded.settings import Settings
 
 T = TypeVar("T")
@@ -36,7 +40,8 @@ def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[
     settings = Settings()
 
     async def main() -> T:
-        async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
+        target = url or settings.database_url
+        async with open_ledger(target, home=home or settings.home, migrate=False) as led:
             return await body(led)
 
     return asyncio.run(main())
@@ -117,18 +122,129 @@ def checkpoint(url: str | None, home: Path | None, public_key: bool) -> None:
 
 @ledger.command()
 @click.argument("ref", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print a decision's trace as JSON.")
+@click.option("--raw", is_flag=True, help="Print the event's envelope and payload as JSON.")
 @_db_option
 @_home_option
 @reports_errors
-def show(ref: str, url: str | None, home: Path | None) -> None:
-    """Print one event (by event id or position): its envelope and payload, as JSON.
+def show(ref: str, as_json: bool, raw: bool, url: str | None, home: Path | None) -> None:
+    """Print one event (by event id or position); a decision (by its decision id = event id) as
+    its full human trace, rebuilt from the ledger alone.
+
+    A decision prints as a readable trace, or with --json as the trace JSON (the shape of
+    `unhardcoded rank --json` plus decision_id, tenant, recorded_at, preview, attempts, …).
+    Any other event, or any event with --raw, prints as its envelope and payload in JSON.
 
     \b
     Example:
-        unhardcoded ledger show 0
+        unhardcoded ledger show 0 --raw
     """
-    envelope = _run(url, home, lambda led: led.get(ref))
-    _print_json(envelope.to_json())
+
+    async def body(service: DecisionService) -> tuple[Envelope, RecordedDecision | None]:
+        envelope = await service.ledger.get(ref)
+        if raw or envelope.type != DECISION_MADE:
+            return envelope, None
+        return envelope, await service.decision_from(envelope)
+
+    envelope, decision = with_service(url, home, body)
+    if decision is None:
+        _print_json(envelope.to_json())
+    elif as_json:
+        _print_json(decision.to_json())
+    else:
+        click.echo(_decision_text(decision))
+
+
+def _decision_text(decision: RecordedDecision) -> str:
+    lines = [
+        f"decision {decision.decision_id}{' (preview)' if decision.preview else ''}",
+        f"tenant   {decision.tenant}",
+        f"recorded {decision.to_json()['recorded_at']} at position {decision.position}",
+        f"request  {decision.request_digest or '(no request body)'} (body {decision.body})",
+        render_table(decision.trace),
+    ]
+    if decision.attempts:
+        lines.append("")
+        lines.append(f"attempts ({len(decision.attempts)})")
+        for a in decision.attempts:
+            outcome = a.status if a.error_class is None else f"{a.status} ({a.error_class})"
+            lines.append(f"  {a.attempt}. {a.entry}: {outcome}, {a.latency_ms:g} ms")
+    return "\n".join(lines)
+
+
+@ledger.command("erase-body")
+@click.argument("decision_id", metavar="DECISION_ID")
+@_db_option
+@_home_option
+@reports_errors
+def erase_body(decision_id: str, url: str | None, home: Path | None) -> None:
+    """Erase the stored request body of a decision for good (GDPR).
+
+    Only the body's SHA-256 is part of the hashed record, so `ledger verify` stays green; the
+    decision keeps its request digest and shows `request_body: erased`.
+
+    \b
+    Example:
+        unhardcoded ledger erase-body 0190f1c2-7d1e-7cc3-a7b1-5d1f6e2b9a10
+    """
+    with_service(url, home, lambda service: service.erase_request_body(decision_id))
+    click.echo(f"erased the request body of decision {decision_id}")
+
+
+@ledger.command("decisions")
+@click.option("--tenant", metavar="NAME", help="Only this tenant's decisions.")
+@click.option("--fingerprint", metavar="FP", help="Only decisions under this policy fingerprint.")
+@click.option(
+    "--since", type=click.DateTime(), help="Recorded at or after (UTC; e.g. 2026-11-25T10:00)."
+)
+@click.option("--until", type=click.DateTime(), help="Recorded before (UTC).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--cursor", metavar="CURSOR", help="The next_cursor of the previous page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
+@_db_option
+@_home_option
+@reports_errors
+def decisions(
+    tenant: str | None,
+    fingerprint: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+    url: str | None,
+    home: Path | None,
+) -> None:
+    """List recorded decisions in ledger order, filtered and paginated.
+
+    \b
+    Example:
+        unhardcoded ledger decisions --tenant acme --limit 20
+    """
+    page = with_service(
+        url,
+        home,
+        lambda service: service.decisions(
+            tenant=tenant,
+            fingerprint=fingerprint,
+            since=None if since is None else since.replace(tzinfo=dt.UTC),
+            until=None if until is None else until.replace(tzinfo=dt.UTC),
+            cursor=cursor,
+            limit=limit,
+        ),
+    )
+    if as_json:
+        _print_json(page.to_json())
+        return
+    for row in page.decisions:
+        doc = row.to_json()
+        flag = " preview" if row.preview else ""
+        click.echo(
+            f"{doc['decision_id']}  {doc['recorded_at']}  {row.tenant}  "
+            f"{row.selected or '(no entry passed)'}{flag}"
+        )
+    if page.next_cursor is not None:
+        click.echo(f"next page: --cursor {page.next_cursor}")
 
 
 @ledger.command()

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import click
 
 from router.core import NoEntryPasses, RequestFeatures, Trace, evaluate, show_value
-from router.services.catalogs import load_policy
+from router.services.catalogs import load_catalog, load_policy
+from router.services.decisions import DecisionService, NoEntryPassesRecorded, RecordedDecision
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._options import catalog_option, open_catalog
+from unhardcoded.cli._options import published_catalog_option
+from unhardcoded.cli._records import (
+    db_option,
+    default_catalog,
+    home_option,
+    resolve_catalog,
+    with_service,
+)
 
 EXIT_NO_ENTRY = 3
 
 
-def _table(trace: Trace) -> str:
+def render_table(trace: Trace) -> str:
+    """The readable form of a trace: passing entries in rank order, removals and why."""
     catalog = trace.catalog
     lines = [
         f"policy   {trace.policy.fingerprint}",
@@ -53,7 +64,7 @@ def _table(trace: Trace) -> str:
     required=True,
     help="Policy JSON file ('-' for stdin).",
 )
-@catalog_option
+@published_catalog_option
 @click.option(
     "--json",
     "as_json",
@@ -73,6 +84,19 @@ def _table(trace: Trace) -> str:
     default=None,
     help="Request output tokens (used when the policy has no tokens).",
 )
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Record the decision in the ledger, marked as a preview, and print its id.",
+)
+@click.option(
+    "--tenant",
+    metavar="NAME",
+    default=None,
+    help="Tenant of the recorded decision (with --record; default: cli).",
+)
+@db_option
+@home_option
 @reports_errors
 def rank(
     policy_file: str,
@@ -80,6 +104,10 @@ def rank(
     as_json: bool,
     tokens_in: int | None,
     tokens_out: int | None,
+    record: bool,
+    tenant: str | None,
+    url: str | None,
+    home: Path | None,
 ) -> None:
     """Evaluate a policy over a catalog: filter, rank, select, fallback plan — and say why.
 
@@ -87,26 +115,64 @@ def rank(
     rule it failed and the observed value, and why the winner won. Exit code 2 for invalid input,
     3 when no entry passes (the trace is still printed).
 
+    The catalog is --catalog FILE, else the latest published version in the database, else the
+    bundled one. With --record the decision is recorded in the ledger as a preview (no upstream
+    call), whether or not an entry passes, and its id is printed (`decision_id` in --json).
+
     \b
     Example:
         unhardcoded rank --policy router/data/policies/enterprise-eu.json
         unhardcoded rank --policy router/data/policies/vip.json --json
+        unhardcoded rank --policy router/data/policies/vip.json --record --tenant acme
     """
     if (tokens_in is None) != (tokens_out is None):
         raise click.UsageError("give both --tokens-in and --tokens-out, or neither")
-    catalog = open_catalog(catalog_file)
-    policy = load_policy(policy_file, catalog)
+    if tenant is not None and not record:
+        raise click.UsageError("--tenant only applies with --record")
+    if catalog_file == "-" and policy_file == "-":
+        raise click.UsageError("stdin ('-') can feed the policy or the catalog, not both")
     features = None
     if tokens_in is not None and tokens_out is not None:
         features = RequestFeatures(tokens_in, tokens_out)
     failure: NoEntryPasses | None = None
-    try:
-        trace = evaluate(policy, catalog, features)
-    except NoEntryPasses as exc:
-        trace, failure = exc.trace, exc
-    click.echo(
-        json.dumps(trace.to_json(), indent=2, ensure_ascii=False) if as_json else _table(trace)
-    )
+    if record:
+        decision, failure = with_service(
+            url, home, lambda service: _record(service, policy_file, catalog_file, features, tenant)
+        )
+        trace = decision.trace
+        document: dict[str, Any] = decision.to_json()
+    else:
+        catalog = resolve_catalog(catalog_file, url, home)
+        policy = load_policy(policy_file, catalog)
+        try:
+            trace = evaluate(policy, catalog, features)
+        except NoEntryPasses as exc:
+            trace, failure = exc.trace, exc
+        document = trace.to_json()
+    if as_json:
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_table(trace))
+        if record:
+            click.echo(f"recorded preview decision {document['decision_id']}")
     if failure is not None:
         click.echo(f"error: {failure}", err=True)
         raise SystemExit(EXIT_NO_ENTRY)
+
+
+async def _record(
+    service: DecisionService,
+    policy_file: str,
+    catalog_file: str | None,
+    features: RequestFeatures | None,
+    tenant: str | None,
+) -> tuple[RecordedDecision, NoEntryPasses | None]:
+    catalog = load_catalog(catalog_file) if catalog_file else await default_catalog(service)
+    policy = load_policy(policy_file, catalog)
+    try:
+        decision = await service.decide(
+            tenant or "cli", policy, catalog, features=features, preview=True
+        )
+    except NoEntryPassesRecorded as exc:
+        return exc.decision, exc
+    return decision, None

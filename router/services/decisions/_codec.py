@@ -4,10 +4,13 @@ A trace is the filter outcome (per rule, the entries that failed it) plus the ra
 passing entries. Only the filter outcome carries information the rank does not: the rank order is
 a pure function of (passing set, rank keys, catalog, tokens). So:
 
-- the **filter outcome** is stored as one failed-rule bit mask per catalog entry (bit i = rule i,
-  built-in rules first, then the policy's rules in normalized order; `ceil(rules / 8)` bytes per
-  entry, little-endian), zlib-compressed and base64-encoded, in a content-addressed
-  `OutcomeRecorded` event that every decision with the same outcome references by digest;
+- the **filter outcome** is stored as one bitmap per rule (built-in rules first, then the
+  policy's rules in normalized order), each `ceil(entries / 8)` bytes where bit `7 - i % 8` of
+  byte `i // 8` (most significant first, the trace's own `failures` layout) is set when entry `i`
+  failed the rule; the bitmaps are concatenated,
+  zlib-compressed (level 9) and base64-encoded, in a content-addressed `OutcomeRecorded` event
+  that every decision with the same outcome references by digest (measured smaller than one
+  failed-rule mask per entry, see bench/bench_decision_record.py);
 - the **rank order** is stored as the passing count plus the SHA-256 of the full ordered index
   list (`order_digest`); decoding rebuilds the order with `rank_order` (the evaluator's documented
   sort) and raises `RecordMismatchError` unless it hashes to the recorded digest;
@@ -22,6 +25,8 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from ledger import canonical_json
 from router.core import (
@@ -50,28 +55,19 @@ __all__ = [
 OUTCOME_SCHEMA = "unhardcoded.outcome/1"
 """Schema of the `OutcomeRecorded` payload."""
 
-MASK_ENCODING = "entry-masks+zlib/1"
-"""Per entry a little-endian failed-rule bit mask of ceil(rules/8) bytes; zlib; base64."""
-
-
-def _mask_bytes(rules: int) -> int:
-    return max(1, (rules + 7) // 8)
+MASK_ENCODING = "rule-bitmaps+zlib/1"
+"""Per rule a bitmap of ceil(entries/8) bytes (entry i = bit 7 - i % 8 of byte i // 8, MSB
+first); concatenated, zlib, base64."""
 
 
 def encode_outcome(trace: Trace) -> dict[str, Any]:
     """The `OutcomeRecorded` payload of a trace's filter outcome (see the module docstring)."""
-    rules = len(trace.rule_ids)
-    width = _mask_bytes(rules)
-    masks = [0] * len(trace.catalog.entries)
-    for bit, indices in enumerate(trace.failures):
-        flag = 1 << bit
-        for index in indices:
-            masks[index] |= flag
-    raw = b"".join(mask.to_bytes(width, "little") for mask in masks)
+    entries = len(trace.catalog.entries)
+    raw = b"".join(trace.failures)
     return {
         "schema": OUTCOME_SCHEMA,
         "catalog_version": trace.catalog.version,
-        "entries": len(masks),
+        "entries": entries,
         "rules": list(trace.rule_ids),
         "encoding": MASK_ENCODING,
         "masks": base64.b64encode(zlib.compress(raw, 9)).decode("ascii"),
@@ -83,8 +79,8 @@ def outcome_digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload)).hexdigest()
 
 
-def decode_failures(payload: Mapping[str, Any]) -> tuple[tuple[int, ...], ...]:
-    """Per rule (in `payload["rules"]` order): the ascending indices of the entries failing it."""
+def decode_failures(payload: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """Per rule (in `payload["rules"]` order): its failure bitmap, as `Trace.failures` holds it."""
     if payload.get("schema") != OUTCOME_SCHEMA or payload.get("encoding") != MASK_ENCODING:
         raise RecordMismatchError(
             f"unknown outcome schema {payload.get('schema')!r} / encoding "
@@ -92,27 +88,20 @@ def decode_failures(payload: Mapping[str, Any]) -> tuple[tuple[int, ...], ...]:
         )
     rules = len(payload["rules"])
     entries = int(payload["entries"])
-    width = _mask_bytes(rules)
+    width = (entries + 7) // 8
     try:
         raw = zlib.decompress(base64.b64decode(payload["masks"], validate=True))
     except (ValueError, zlib.error) as exc:
         raise RecordMismatchError(f"outcome masks do not decode: {exc}") from None
-    if len(raw) != entries * width:
+    if len(raw) != rules * width:
         raise RecordMismatchError(
-            f"outcome masks hold {len(raw)} bytes, expected {entries} entries × {width}"
+            f"outcome masks hold {len(raw)} bytes, expected {rules} rules × {width}"
         )
-    failures: list[list[int]] = [[] for _ in range(rules)]
-    for index in range(entries):
-        mask = int.from_bytes(raw[index * width : (index + 1) * width], "little")
-        if mask >> rules:
-            raise RecordMismatchError(f"outcome mask of entry {index} names an unknown rule")
-        bit = 0
-        while mask:
-            if mask & 1:
-                failures[bit].append(index)
-            mask >>= 1
-            bit += 1
-    return tuple(tuple(indices) for indices in failures)
+    bitmaps = tuple(raw[row * width : (row + 1) * width] for row in range(rules))
+    spare = (-entries) % 8
+    if spare and any(bitmap[-1] & ((1 << spare) - 1) for bitmap in bitmaps):
+        raise RecordMismatchError("outcome masks set bits past the last entry")
+    return bitmaps
 
 
 def rank_order(
@@ -170,8 +159,13 @@ def rebuild_trace(
     if int(outcome["entries"]) != len(catalog.entries):
         raise mismatch("the outcome covers another number of entries than the catalog has")
     failures = decode_failures(outcome)
-    removed = set().union(*map(set, failures)) if failures else set()
-    passing = [i for i in range(len(catalog.entries)) if i not in removed]
+    entries = len(catalog.entries)
+    removed = np.zeros(entries, dtype=np.bool_)
+    for bitmap in failures:
+        removed |= np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=entries).astype(
+            np.bool_
+        )
+    passing = np.flatnonzero(~removed).tolist()
     if len(passing) != decision["filter"]["passing"]:
         raise mismatch(
             f"{len(passing)} entries pass the outcome, the decision records "
