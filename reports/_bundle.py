@@ -145,7 +145,7 @@ async def create_bundle(
             since=since,
             until=until,
             progress=progress,
-            sink=lambda e: collected.setdefault(e.position, e),
+            sink=lambda e: collected.__setitem__(e.position, e),
         )
         envelopes = [collected[p] for p in sorted(collected)]
         files: dict[str, bytes | Path] = {}

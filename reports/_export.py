@@ -145,7 +145,9 @@ class _Scan:
         try:
             envelope = await self.ledger.get(uuid.UUID(decision_id))
         except EventNotFoundError:
-            raise ReportsError(f"an attempt refers to decision {decision_id}, not recorded")
+            raise ReportsError(
+                f"an attempt refers to decision {decision_id}, not recorded"
+            ) from None
         payload = envelope.payload_json()
         if not self.wanted(payload, envelope.recorded_at_us):
             return None
@@ -175,6 +177,13 @@ class _Scan:
                 self.sink(envelope)
 
 
+def _fresh_folder(base: Path) -> Path:
+    if base.exists() and (not base.is_dir() or any(base.iterdir())):
+        raise ReportsError(f"{base}: the export folder must be new or empty")
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
 async def export_parquet(
     ledger: Ledger,
     out: Path | str,
@@ -190,12 +199,9 @@ async def export_parquet(
     their attempts, eliminations, rankings, catalogs and policies under `out` (a new or empty
     folder), one subfolder per dataset. `sink`, when given, receives every exported event
     (decisions, attempts, and the outcome, policy and catalog events they refer to)."""
-    base = Path(out)
-    if base.exists() and (not base.is_dir() or any(base.iterdir())):
-        raise ReportsError(f"{base}: the export folder must be new or empty")
+    base = _fresh_folder(Path(out))
     scan = _Scan(ledger, tenant, _micros(since), _micros(until), sink)
     total = await ledger.count()
-    base.mkdir(parents=True, exist_ok=True)
     writers = {name: DatasetWriter(base, name) for name in DATASETS}
     try:
         position = 0

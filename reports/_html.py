@@ -63,7 +63,8 @@ def _chart(figure: str, rows: list[dict[str, Any]], measure: str) -> str:
         length = (width - label_width - 80) * value / top
         parts.append(
             f'<a href="#{_anchor(figure, row["key"], i)}">'
-            f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">{escape(row["key"])}</text>'
+            f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">'
+            f"{escape(row['key'])}</text>"
             f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{bar_height - 6}" '
             'fill="#4a7bb7"/>'
             f'<text x="{label_width + length + 4:.1f}" y="{y + 15}">{_number(row[measure])}</text>'

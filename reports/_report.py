@@ -29,7 +29,12 @@ def _frame(table: pa.Table) -> pd.DataFrame:
         pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
         for f in table.schema
     ]
-    return table.cast(pa.schema(fields)).to_pandas()
+    frame: pd.DataFrame = table.cast(pa.schema(fields)).to_pandas()
+    return frame
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _ids(series: pd.Series) -> list[str]:
@@ -105,7 +110,10 @@ def build_report(
 
     sent = attempts.copy()
     providers = _grouped(
-        sent, "provider", "decision_id", {"attempts": ("", "count"), "cost_usd": ("cost_usd", "sum")}
+        sent,
+        "provider",
+        "decision_id",
+        {"attempts": ("", "count"), "cost_usd": ("cost_usd", "sum")},
     )
     regions = _grouped(sent, "region", "decision_id", {"attempts": ("", "count")})
 
@@ -147,7 +155,11 @@ def build_report(
     cost_actual = _money(attempts["cost_usd"].fillna(0.0).sum())
     cost_estimate = _money(decisions["selected_cost_usd"].fillna(0.0).sum())
     summary = [
-        {"key": "decisions", "value": len(decisions), "decision_ids": _ids(decisions["decision_id"])},
+        {
+            "key": "decisions",
+            "value": len(decisions),
+            "decision_ids": _ids(decisions["decision_id"]),
+        },
         {"key": "live decisions", "value": len(live), "decision_ids": _ids(live["decision_id"])},
         {
             "key": "previews (not sent upstream)",
@@ -183,19 +195,19 @@ def build_report(
         },
     ]
     tried: dict[str, list[str]] = {}
-    for a in attempts.itertuples():
-        tried.setdefault(a.decision_id, []).append(f"{a.entry_id}: {a.status}")
+    for a in _records(attempts):
+        tried.setdefault(a["decision_id"], []).append(f"{a['entry_id']}: {a['status']}")
     listing = [
         {
-            "decision_id": row.decision_id,
-            "recorded_at": row.recorded_at.isoformat().replace("+00:00", "Z"),
-            "preview": bool(row.preview),
-            "policy": row.policy_fingerprint,
-            "selected": None if pd.isna(row.selected_id) else row.selected_id,
-            "attempts": tried.get(row.decision_id, []),
-            "position": int(row.position),
+            "decision_id": row["decision_id"],
+            "recorded_at": row["recorded_at"].isoformat().replace("+00:00", "Z"),
+            "preview": bool(row["preview"]),
+            "policy": row["policy_fingerprint"],
+            "selected": None if pd.isna(row["selected_id"]) else row["selected_id"],
+            "attempts": tried.get(row["decision_id"], []),
+            "position": int(row["position"]),
         }
-        for row in decisions.itertuples()
+        for row in _records(decisions)
     ]
     document = {
         "schema": REPORT_SCHEMA,

@@ -99,7 +99,9 @@ def _key(text: str) -> VerifierKey:
         try:
             candidate = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ReportsError(f"--key {text!r}: not a verifier key, and unreadable: {exc}")
+            raise ReportsError(
+                f"--key {text!r}: not a verifier key, and unreadable: {exc}"
+            ) from None
     try:
         return parse_verifier_key(candidate)
     except LedgerError as exc:
@@ -149,8 +151,10 @@ class _Check:
         for name in sorted(present & set(files)):
             data = self.read(name)
             if data is not None and hashlib.sha256(data).hexdigest() != files[name]:
-                self.problem(f"{name}: SHA-256 {hashlib.sha256(data).hexdigest()} is not the "
-                             f"manifest's {files[name]}")
+                self.problem(
+                    f"{name}: SHA-256 {hashlib.sha256(data).hexdigest()} is not the "
+                    f"manifest's {files[name]}"
+                )
         if len(self.names) != len(set(self.names)):
             self.problem("the zip holds two files with the same name")
         return manifest
@@ -200,12 +204,16 @@ class _Check:
                 continue
             name = f"{where} (event {envelope.event_id}, {envelope.type})"
             if proof.leaf_hash != leaf:
-                self.problem(f"{name}: its bytes hash to leaf {leaf.hex()}, the proof is for "
-                             f"leaf {proof.leaf_hash.hex()}")
+                self.problem(
+                    f"{name}: its bytes hash to leaf {leaf.hex()}, the proof is for "
+                    f"leaf {proof.leaf_hash.hex()}"
+                )
                 continue
             if proof.leaf_index != envelope.position:
-                self.problem(f"{name}: the proof is for leaf {proof.leaf_index}, the event is "
-                             f"at position {envelope.position}")
+                self.problem(
+                    f"{name}: the proof is for leaf {proof.leaf_index}, the event is "
+                    f"at position {envelope.position}"
+                )
                 continue
             if note is not None:
                 try:
@@ -229,7 +237,7 @@ def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
         for f in table.schema
     ]
     plain = table.cast(pa.schema(fields)).to_pylist()
-    return sorted((tuple(json.dumps(v, default=str) for v in row.values()) for row in plain))
+    return sorted(tuple(json.dumps(v, default=str) for v in row.values()) for row in plain)
 
 
 def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]) -> RowBuilder:
@@ -260,8 +268,9 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
                 continue
             catalog = Catalog.from_json(found.payload_json()["catalog"])
             if catalog.version != version:
-                check.problem(f"catalog {version}: its proven content has version "
-                              f"{catalog.version}")
+                check.problem(
+                    f"catalog {version}: its proven content has version {catalog.version}"
+                )
                 continue
             rows.add_catalog(catalog, found.recorded_at_us)
         if fingerprint is not None:
@@ -271,8 +280,10 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
                 continue
             policy = Policy.from_json(found.payload_json()["policy"])
             if policy.digest != payload["policy"]["digest"]:
-                check.problem(f"policy {fingerprint}: its proven content has digest "
-                              f"{policy.digest}, {name} names {payload['policy']['digest']}")
+                check.problem(
+                    f"policy {fingerprint}: its proven content has digest "
+                    f"{policy.digest}, {name} names {payload['policy']['digest']}"
+                )
                 continue
             rows.add_policy(policy, found.recorded_at_us)
         if digest is not None:
@@ -293,8 +304,10 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
             payload = envelope.payload_json()
             key = keys.get(payload.get("decision_id"))
             if key is None:
-                check.problem(f"attempt event {envelope.event_id}: its decision "
-                              f"{payload.get('decision_id')} is not in the bundle")
+                check.problem(
+                    f"attempt event {envelope.event_id}: its decision "
+                    f"{payload.get('decision_id')} is not in the bundle"
+                )
                 continue
             rows.add_attempt(envelope.position, envelope.recorded_at_us, payload, key)
     return rows
@@ -383,8 +396,10 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
         if opened is not None:
             result.tree_size = opened[0].size
             if manifest is not None and manifest.get("tree_size") != opened[0].size:
-                check.problem(f"{MANIFEST}/tree_size: {manifest.get('tree_size')} is not the "
-                              f"checkpoint's {opened[0].size}")
+                check.problem(
+                    f"{MANIFEST}/tree_size: {manifest.get('tree_size')} is not the "
+                    f"checkpoint's {opened[0].size}"
+                )
         proven = check.events(None if opened is None else opened[1], verifier)
         result.events = len(proven)
         if opened is None or manifest is None:
@@ -403,7 +418,7 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
         data = Path(tmp) / "data"
         for name in check.names:
             if name.startswith(DATA) and name.endswith(".parquet"):
-                target = data / name[len(DATA):]
+                target = data / name[len(DATA) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(check.read(name) or b"")
         for dataset in DATASETS:

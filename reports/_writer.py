@@ -102,4 +102,3 @@ def read_dataset(base: Path, name: str) -> pa.Table:
         partition_base_dir=str(path),
     )
     return dataset.to_table()
-

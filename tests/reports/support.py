@@ -3,8 +3,11 @@ different sizes, decisions with no entry passing, and upstream attempts with fal
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ledger import open_ledger
 from router.core import NoEntryPasses
 from router.services.catalogs import BUNDLED_POLICIES, bundled_catalog, bundled_policy_document
 from router.services.decisions import DecisionService, RecordedDecision
@@ -56,3 +59,13 @@ async def populate(service: DecisionService, rounds: int = 3) -> Populated:
                     )
                     done.attempts += 1
     return done
+
+
+def populate_sqlite(url: str, home: Path, rounds: int = 1) -> Populated:
+    """`populate` a ledger from synchronous code (CLI tests)."""
+
+    async def run() -> Populated:
+        async with open_ledger(url, home=home) as led:
+            return await populate(DecisionService(led), rounds)
+
+    return asyncio.run(run())
