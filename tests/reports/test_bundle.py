@@ -157,28 +157,23 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
-async def test_verify_in_a_process_with_no_database(backend: Backend, tmp_path: Path) -> None:
-    bundle, done, key = await _bundle(backend, tmp_path)
-    key_file = tmp_path / "ledger.pub"
-    key_file.write_text(key + "\n")
-    ran = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "unhardcoded",
-            "bundle",
-            "verify",
-            str(bundle),
-            "--key",
-            str(key_file),
-            "--json",
-        ],
+def _verify_offline(*args: str) -> subprocess.CompletedProcess[str]:
+    """`unhardcoded bundle verify` in a fresh process whose database URL points nowhere."""
+    return subprocess.run(
+        [sys.executable, "-m", "unhardcoded", "bundle", "verify", *args],
         cwd=ROOT,
         env=_offline_env(),
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+async def test_verify_in_a_process_with_no_database(backend: Backend, tmp_path: Path) -> None:
+    bundle, done, key = await _bundle(backend, tmp_path)
+    key_file = tmp_path / "ledger.pub"
+    key_file.write_text(key + "\n")
+    ran = _verify_offline(str(bundle), "--key", str(key_file), "--json")
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     assert result["ok"] is True
@@ -189,14 +184,7 @@ async def test_verify_in_a_process_with_no_database(backend: Backend, tmp_path: 
         files["report.json"] = files["report.json"].replace(b'"acme"', b'"acmf"', 1)
 
     bad = _rewrite(bundle, tmp_path / "bad.zip", flip)
-    failed = subprocess.run(
-        [sys.executable, "-m", "unhardcoded", "bundle", "verify", str(bad), "--key", key],
-        cwd=ROOT,
-        env=_offline_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    failed = _verify_offline(str(bad), "--key", key)
     assert failed.returncode == 1
     assert "problem: report.json: not the report of the proven data" in failed.stderr
 
