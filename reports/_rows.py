@@ -237,12 +237,21 @@ class RowBuilder:
                 "tenant": tenant,
             },
         )
+        self.add_outcome_rows(tenant, outcome, order, payload)
+
+    def add_outcome_rows(
+        self, tenant: str, outcome: str, order: str, payload: Mapping[str, Any]
+    ) -> None:
+        """Add the eliminations of `outcome` and the rank order `order` for `tenant` unless
+        they are there already; `payload` is one decision (of that tenant) with them."""
+        if ("r", tenant, outcome, order) in self._emitted:
+            return
+        info = self.catalogs[payload["catalog_version"]]
         if ("e", tenant, outcome) not in self._emitted:
             self._emitted.add(("e", tenant, outcome))
             self._eliminations(tenant, outcome, info)
-        if ("r", tenant, outcome, order) not in self._emitted:
-            self._emitted.add(("r", tenant, outcome, order))
-            self._rankings(tenant, outcome, order, payload, info)
+        self._emitted.add(("r", tenant, outcome, order))
+        self._rankings(tenant, outcome, order, payload, info)
 
     def _eliminations(self, tenant: str, digest: str, info: CatalogInfo) -> None:
         rules = self.outcomes[digest]["rules"]

@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 from click.testing import CliRunner
 
-from reports import ReportsError, export_parquet
+from reports import DATASETS, ReportsError, export_parquet, read_dataset
 from tests.reports.conftest import Backend
 from tests.reports.support import TENANTS, populate, populate_sqlite
 from unhardcoded.cli import main
@@ -156,3 +156,19 @@ def test_cli_export(tmp_path: Path) -> None:
     )
     assert when.exit_code == 2
     assert "not an ISO 8601 date" in when.stderr
+
+
+async def test_columnar_and_per_event_paths_write_the_same_rows(
+    backend: Backend, tmp_path: Path
+) -> None:
+    async with backend.service() as service:
+        await populate(service, rounds=2)
+        await export_parquet(service.ledger, tmp_path / "fast", tenant="acme", chunk=7)
+        await export_parquet(
+            service.ledger, tmp_path / "slow", tenant="acme", chunk=5, sink=lambda _: None
+        )
+    for name in DATASETS:
+        fast = read_dataset(tmp_path / "fast", name).to_pylist()
+        slow = read_dataset(tmp_path / "slow", name).to_pylist()
+        assert fast, name
+        assert sorted(map(repr, fast)) == sorted(map(repr, slow)), name
