@@ -6,6 +6,8 @@ its stream), checked against its digest, and exported once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections import OrderedDict
@@ -180,7 +182,7 @@ class _Scan:
         self, positions: list[int], at: list[int], payloads: list[bytes]
     ) -> pa.RecordBatch | None:
         """The fast path: a chunk's decisions, column-wise (see `reports._columnar`)."""
-        table = parse_decisions(payloads)
+        table = await asyncio.to_thread(parse_decisions, payloads)
         stamps = pa.array(at, pa.int64())
         mask = None
         if self.tenant is not None:
@@ -293,29 +295,42 @@ async def _columnar_pass(
     progress: Progress | None,
 ) -> None:
     """Decisions column-wise, a position range at a time (`reports._columnar`)."""
+    reading = asyncio.ensure_future(
+        read_chunk(scan.ledger, 0, chunk, DECISION_MADE, ATTEMPT_FINISHED)
+    )
     low = 0
-    while low < total:
-        high = low + chunk
-        events = await read_chunk(scan.ledger, low, high, DECISION_MADE, ATTEMPT_FINISHED)
-        picked = [i for i, kind in enumerate(events.types) if kind == DECISION_MADE]
-        if picked:
-            batch = await scan.feed_decisions(
-                [events.positions[i] for i in picked],
-                [events.recorded_at_us[i] for i in picked],
-                [events.payloads[i] for i in picked],
+    try:
+        while low < total:
+            high = low + chunk
+            events = await reading
+            # Read the next chunk while this one is parsed and written (the database and the
+            # JSON parser both release the GIL).
+            reading = asyncio.ensure_future(
+                read_chunk(scan.ledger, high, high + chunk, DECISION_MADE, ATTEMPT_FINISHED)
             )
-            if batch is not None:
-                await writers["decisions"].put(batch)
-        # An attempt always comes after its decision: this chunk's decisions are known now.
-        for i, kind in enumerate(events.types):
-            if kind == ATTEMPT_FINISHED:
-                await scan.feed_attempt(
-                    events.positions[i], events.recorded_at_us[i], events.payloads[i]
+            picked = [i for i, kind in enumerate(events.types) if kind == DECISION_MADE]
+            if picked:
+                batch = await scan.feed_decisions(
+                    [events.positions[i] for i in picked],
+                    [events.recorded_at_us[i] for i in picked],
+                    [events.payloads[i] for i in picked],
                 )
-        await _flush(scan, writers)
-        low = high
-        if progress is not None:
-            progress(min(low, total), total)
+                if batch is not None:
+                    await writers["decisions"].put(batch)
+            # An attempt always comes after its decision: this chunk's decisions are known.
+            for i, kind in enumerate(events.types):
+                if kind == ATTEMPT_FINISHED:
+                    await scan.feed_attempt(
+                        events.positions[i], events.recorded_at_us[i], events.payloads[i]
+                    )
+            await _flush(scan, writers)
+            low = high
+            if progress is not None:
+                progress(min(low, total), total)
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
 
 
 def _fresh_folder(base: Path) -> Path:
@@ -334,7 +349,7 @@ async def export_parquet(
     until: datetime | None = None,
     progress: Progress | None = None,
     sink: EventSink | None = None,
-    chunk: int = 50_000,
+    chunk: int = 20_000,
 ) -> ExportSummary:
     """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with
     their attempts, eliminations, rankings, catalogs and policies under `out` (a new or empty

@@ -255,22 +255,18 @@ class RowBuilder:
 
     def _eliminations(self, tenant: str, digest: str, info: CatalogInfo) -> None:
         rules = self.outcomes[digest]["rules"]
+        columns = self._columns["eliminations"]
         for rule_index, failed in enumerate(self._failures_of(digest)):
-            for entry in failed:
-                self._add(
-                    "eliminations",
-                    {
-                        "outcome_digest": digest,
-                        "catalog_version": info.catalog.version,
-                        "rule": rules[rule_index],
-                        "rule_index": rule_index,
-                        "entry_index": entry,
-                        "entry_id": info.ids[entry],
-                        "provider": info.providers[entry],
-                        "region": info.regions[entry],
-                        "tenant": tenant,
-                    },
-                )
+            count = len(failed)
+            columns["outcome_digest"].extend([digest] * count)
+            columns["catalog_version"].extend([info.catalog.version] * count)
+            columns["rule"].extend([rules[rule_index]] * count)
+            columns["rule_index"].extend([rule_index] * count)
+            columns["entry_index"].extend(failed)
+            columns["entry_id"].extend([info.ids[i] for i in failed])
+            columns["provider"].extend([info.providers[i] for i in failed])
+            columns["region"].extend([info.regions[i] for i in failed])
+            columns["tenant"].extend([tenant] * count)
 
     def _rankings(
         self,
