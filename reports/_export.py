@@ -324,6 +324,7 @@ async def _columnar_pass(
                         events.positions[i], events.recorded_at_us[i], events.payloads[i]
                     )
             await _flush(scan, writers)
+            pa.default_memory_pool().release_unused()
             low = high
             if progress is not None:
                 progress(min(low, total), total)
