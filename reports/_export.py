@@ -42,7 +42,7 @@ Progress = Callable[[int, int], None]
 
 EventSink = Callable[[Envelope], None]
 
-_WINDOW = 262_144
+_WINDOW = 65_536
 """Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
 
 
