@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from reports._errors import ReportsError
@@ -187,7 +188,15 @@ class RowBuilder:
     def _failures_of(self, digest: str) -> tuple[tuple[int, ...], ...]:
         found = self._failures.get(digest)
         if found is None:
-            found = decode_failures(self.outcomes[digest])
+            entries = int(self.outcomes[digest]["entries"])
+            found = tuple(
+                tuple(
+                    np.flatnonzero(
+                        np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=entries)
+                    ).tolist()
+                )
+                for bitmap in decode_failures(self.outcomes[digest])
+            )
             self._failures[digest] = found
         return found
 
