@@ -12,6 +12,7 @@ from unhardcoded.cli.db import db
 from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
 from unhardcoded.cli.rank import rank
+from unhardcoded.cli.replay import replay
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,5 +31,6 @@ main.add_command(db)
 main.add_command(ledger)
 main.add_command(policy_group)
 main.add_command(rank)
+main.add_command(replay)
 
 __all__ = ["main"]
