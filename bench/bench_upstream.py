@@ -1,0 +1,156 @@
+"""How much the upstream adapter layer costs, next to a bare `httpx.AsyncClient.post`.
+
+Both paths send the same chat request to the same loopback OpenAI-compatible fake (started in its
+own process, so it does not share this process's GIL), through the same pooled client, at
+concurrency 1 and 32. Rounds alternate bare/adapter so machine noise hits both alike. Reported per
+mode: requests/s, p50/p99 latency, client CPU ms per request, and the adapter/bare ratios.
+
+    python bench/bench_upstream.py [--requests 2000] [--rounds 3] [--json bench/results/upstream.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from router.services.upstream import ProviderRegistry, Upstream  # noqa: E402
+
+KEY = "sk-bench-0000000000000000"
+BODY: dict[str, Any] = {
+    "model": "bench",
+    "messages": [
+        {"role": "system", "content": "You are a benchmark."},
+        {"role": "user", "content": "Say something short about latency."},
+    ],
+    "max_tokens": 32,
+}
+
+
+def start_fake() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_providers", "openai", "--api-key", KEY],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+async def run(
+    call: Callable[[], Awaitable[None]], requests: int, concurrency: int
+) -> dict[str, float]:
+    latencies: list[float] = []
+    remaining = requests
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    latencies.sort()
+    return {
+        "rps": len(latencies) / wall,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "cpu_ms_per_request": cpu / len(latencies) * 1000,
+    }
+
+
+def merge(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Median over rounds of each figure."""
+    return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+
+
+async def bench(base_url: str, requests: int, rounds: int) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        registry = ProviderRegistry.from_env(
+            {
+                "UNHARDCODED_PROVIDER_FAKE_BASE_URL": base_url,
+                "UNHARDCODED_PROVIDER_FAKE_API_KEY": KEY,
+            }
+        )
+        upstream = Upstream(client, registry)
+        url = f"{base_url}/chat/completions"
+        payload = json.dumps(BODY).encode()
+        headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+
+        async def bare() -> None:
+            response = await client.post(url, content=payload, headers=headers)
+            response.raise_for_status()
+
+        async def adapter() -> None:
+            await upstream.complete(BODY, "fake", "bench-model")
+
+        results: dict[str, Any] = {}
+        for concurrency in (1, 32):
+            await run(bare, 200, concurrency)  # warm the pool and both code paths
+            await run(adapter, 200, concurrency)
+            samples: dict[str, list[dict[str, float]]] = {"bare": [], "adapter": []}
+            for _ in range(rounds):
+                samples["bare"].append(await run(bare, requests, concurrency))
+                samples["adapter"].append(await run(adapter, requests, concurrency))
+            b, a = merge(samples["bare"]), merge(samples["adapter"])
+            results[f"c{concurrency}"] = {
+                "bare": b,
+                "adapter": a,
+                "ratio_rps": a["rps"] / b["rps"],
+                "ratio_p50": a["p50_ms"] / b["p50_ms"],
+                "added_p50_ms": a["p50_ms"] - b["p50_ms"],
+                "added_cpu_ms_per_request": a["cpu_ms_per_request"] - b["cpu_ms_per_request"],
+            }
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per mode per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    process, base_url = start_fake()
+    try:
+        results = asyncio.run(bench(base_url, args.requests, args.rounds))
+    finally:
+        process.terminate()
+        process.wait()
+    print(f"{'conc':>4} {'mode':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10}")
+    for name, row in results.items():
+        for mode in ("bare", "adapter"):
+            r = row[mode]
+            print(
+                f"{name[1:]:>4} {mode:>8} {r['rps']:8.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "
+                f"{r['cpu_ms_per_request']:10.3f}"
+            )
+        print(
+            f"{name[1:]:>4} {'ratio':>8} {row['ratio_rps']:8.2f} {row['ratio_p50']:8.2f} "
+            f"{'':>8} added p50 {row['added_p50_ms']:.3f} ms, "
+            f"added cpu {row['added_cpu_ms_per_request']:.3f} ms/req"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""`Upstream`: what the gateway holds — provider registry, an adapter per kind, one client."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from pydantic import SecretStr
+
+from router.services.upstream._anthropic import AnthropicAdapter
+from router.services.upstream._anthropic_translate import DEFAULT_MAX_TOKENS
+from router.services.upstream._config import ProviderRegistry
+from router.services.upstream._echo import EchoAdapter
+from router.services.upstream._http import Clock
+from router.services.upstream._openai import OpenAICompatibleAdapter
+from router.services.upstream._types import (
+    Credentials,
+    ProviderKind,
+    RequestBody,
+    UpstreamAdapter,
+    UpstreamResponse,
+    UpstreamStream,
+    UpstreamTarget,
+)
+
+
+class Upstream:
+    """Calls a provider's model by name: looks up its configuration, key and protocol adapter.
+
+    All HTTP goes through `client` (one pooled `httpx.AsyncClient`, owned by the caller). A
+    `tenant_key` (BYOK) replaces the operator's key for that call.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        registry: ProviderRegistry,
+        *,
+        clock: Clock = time.perf_counter,
+        anthropic_default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        self.registry = registry
+        self._adapters: dict[ProviderKind, UpstreamAdapter] = {
+            "openai_compatible": OpenAICompatibleAdapter(client, clock=clock),
+            "anthropic": AnthropicAdapter(
+                client, clock=clock, default_max_tokens=anthropic_default_max_tokens
+            ),
+            "echo": EchoAdapter(clock=clock),
+        }
+
+    def adapter(self, kind: ProviderKind) -> UpstreamAdapter:
+        """The adapter speaking `kind`."""
+        return self._adapters[kind]
+
+    def prepare(
+        self, provider: str, model: str, tenant_key: SecretStr | None = None
+    ) -> tuple[UpstreamTarget, Credentials]:
+        """Target and credentials for one attempt (`ProviderConfigError` if unknown or keyless)."""
+        config = self.registry.provider(provider)
+        return config.target(model), config.credentials(tenant_key)
+
+    async def complete(
+        self,
+        request_body: RequestBody,
+        provider: str,
+        model: str,
+        *,
+        tenant_key: SecretStr | None = None,
+    ) -> UpstreamResponse:
+        """One non-streaming attempt at `model` of `provider`."""
+        target, credentials = self.prepare(provider, model, tenant_key)
+        return await self._adapters[target.kind].complete(request_body, target, credentials)
+
+    def stream(
+        self,
+        request_body: RequestBody,
+        provider: str,
+        model: str,
+        *,
+        tenant_key: SecretStr | None = None,
+    ) -> UpstreamStream:
+        """One streaming attempt (use with `async with`)."""
+        target, credentials = self.prepare(provider, model, tenant_key)
+        return self._adapters[target.kind].stream(request_body, target, credentials)

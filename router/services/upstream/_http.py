@@ -1,0 +1,226 @@
+"""What the HTTP adapters share: sending through the injected client, typed errors, SSE framing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from router.services.upstream._errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeoutError,
+    error_for_status,
+    redact,
+    short_code,
+)
+from router.services.upstream._types import Credentials, UpstreamStream, UpstreamTarget
+
+logger = logging.getLogger("router.services.upstream")
+
+Clock = Callable[[], float]
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+def timeout_for(target: UpstreamTarget) -> httpx.Timeout:
+    """Read/write/pool timeouts from the target, with its (shorter) connect timeout."""
+    return httpx.Timeout(target.timeout_s, connect=target.connect_timeout_s)
+
+
+def dump_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as sent upstream and to the caller."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sse_event(value: Any) -> bytes:
+    """One OpenAI SSE event holding `value`."""
+    return b"data: " + dump_json(value) + b"\n\n"
+
+
+def parse_json(raw: bytes | str, target: UpstreamTarget, what: str) -> Any:
+    """Decode JSON from the upstream; garbage or truncation is a typed `protocol` error."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise UpstreamProtocolError(
+            f"{what} is not valid JSON ({len(raw)} bytes)",
+            provider=target.provider,
+            model=target.model,
+        ) from None
+
+
+def _transport_error(
+    exc: httpx.TransportError, target: UpstreamTarget, *, started: bool
+) -> UpstreamError:
+    # The exception text never holds headers (so never the key); the class name says enough.
+    what = type(exc).__name__
+    provider, model = target.provider, target.model
+    if isinstance(exc, httpx.TimeoutException):
+        phase = "while reading the response" if started else "before a response"
+        return UpstreamTimeoutError(f"timed out {phase} ({what})", provider=provider, model=model)
+    if started:
+        return UpstreamProtocolError(
+            f"response cut off mid-way ({what})", provider=provider, model=model
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return UpstreamConnectError(
+            f"base URL {target.base_url!r} is not usable ({what})",
+            provider=provider,
+            model=model,
+            retryable=False,
+        )
+    return UpstreamConnectError(
+        f"connection failed before a response ({what})", provider=provider, model=model
+    )
+
+
+def _error_fields(raw: bytes, secret: str | None) -> tuple[str | None, str | None]:
+    """(code, detail) from an OpenAI- or Anthropic-shaped error body, or raw text as detail."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        text = raw.decode("utf-8", "replace").strip()
+        return None, redact(text, secret) if text else None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict):
+        code = short_code(error.get("code"), secret) or short_code(error.get("type"), secret)
+        message = error.get("message")
+        detail = redact(message, secret) if isinstance(message, str) else None
+        return code, detail
+    if isinstance(error, str):
+        return None, redact(error, secret)
+    return None, redact(raw.decode("utf-8", "replace"), secret)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    target: UpstreamTarget,
+    credentials: Credentials,
+    *,
+    stream: bool,
+) -> httpx.Response:
+    """Send `request`; a transport failure or a non-2xx status becomes the typed `UpstreamError`.
+
+    With `stream=True` the body of a 2xx response is left unread for the caller to iterate.
+    """
+    try:
+        response = await client.send(request, stream=stream)
+    except httpx.TransportError as exc:
+        error = _transport_error(exc, target, started=False)
+        logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
+        raise error from exc
+    if response.is_success:
+        logger.debug(
+            "upstream %s/%s answered HTTP %d", target.provider, target.model, response.status_code
+        )
+        return response
+    try:
+        raw = await response.aread()
+    except httpx.TransportError:
+        raw = b""
+    finally:
+        await response.aclose()
+    code, detail = _error_fields(raw, credentials.reveal())
+    error = error_for_status(
+        response.status_code,
+        response.headers,
+        provider=target.provider,
+        model=target.model,
+        code=code,
+        detail=detail,
+    )
+    logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
+    raise error
+
+
+async def read_body(response: httpx.Response, target: UpstreamTarget) -> bytes:
+    """The whole body of a streamed or unread response, with typed errors."""
+    try:
+        return await response.aread()
+    except httpx.TransportError as exc:
+        raise _transport_error(exc, target, started=True) from exc
+    finally:
+        await response.aclose()
+
+
+class HttpStream(UpstreamStream):
+    """A streaming attempt over the injected client; subclasses turn SSE into OpenAI events."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        target: UpstreamTarget,
+        credentials: Credentials,
+        clock: Clock,
+        *,
+        include_usage: bool,
+    ) -> None:
+        super().__init__()
+        self._client = client
+        self._request = request
+        self._target = target
+        self._credentials = credentials
+        self._clock = clock
+        self._include_usage = include_usage
+        self._response: httpx.Response | None = None
+        self._started_at = 0.0
+
+    async def _open(self) -> None:
+        self._started_at = self._clock()
+        self._response = await send(
+            self._client, self._request, self._target, self._credentials, stream=True
+        )
+        self.status = self._response.status_code
+
+    async def aclose(self) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+
+    def _first_event(self) -> None:
+        if self.ttfb_s is None:
+            self.ttfb_s = self._clock() - self._started_at
+
+    def _finished(self) -> None:
+        self.latency_s = self._clock() - self._started_at
+
+    def _cut(self, why: str) -> UpstreamProtocolError:
+        return UpstreamProtocolError(
+            f"stream ended early: {why}", provider=self._target.provider, model=self._target.model
+        )
+
+    async def _sse(self) -> AsyncIterator[tuple[str | None, str]]:
+        """(event name, data) pairs per the SSE framing rules (`\\n`, `\\r\\n` or `\\r` lines)."""
+        if self._response is None:
+            raise RuntimeError("iterate the stream inside `async with`")
+        event: str | None = None
+        data: list[str] = []
+        lines = self._response.aiter_lines()
+        while True:
+            try:
+                line = await anext(lines)
+            except StopAsyncIteration:
+                return  # an unterminated last event is dropped, as the SSE spec says
+            except httpx.TransportError as exc:
+                error = _transport_error(exc, self._target, started=True)
+                logger.info("upstream stream failed: %s [%s]", error, error.error_class)
+                raise error from exc
+            if not line:
+                if data:
+                    yield event, "\n".join(data)
+                event, data = None, []
+            elif line.startswith(":"):
+                continue
+            else:
+                field, _, value = line.partition(":")
+                if value.startswith(" "):
+                    value = value[1:]
+                if field == "data":
+                    data.append(value)
+                elif field == "event":
+                    event = value

@@ -1,0 +1,108 @@
+"""Provider settings from the environment, BYOK precedence and the cost of an attempt."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import SecretStr
+
+from router.services.upstream import (
+    DEFAULT_PROVIDERS,
+    PricingError,
+    ProviderConfigError,
+    ProviderRegistry,
+    Usage,
+    cost_usd,
+)
+
+
+def test_defaults_cover_the_well_known_providers() -> None:
+    registry = ProviderRegistry.from_env({})
+    assert registry.provider("openai").base_url == "https://api.openai.com/v1"
+    assert registry.provider("anthropic").kind == "anthropic"
+    assert registry.provider("groq").base_url == "https://api.groq.com/openai/v1"
+    assert registry.provider("echo").kind == "echo"
+    assert registry.provider("ollama").requires_key is False
+    assert set(registry) == set(DEFAULT_PROVIDERS)
+
+
+def test_environment_overrides_and_extends() -> None:
+    registry = ProviderRegistry.from_env(
+        {
+            "PATH": "/usr/bin",
+            "UNHARDCODED_DATABASE_URL": "sqlite+aiosqlite:///x.db",
+            "UNHARDCODED_PROVIDER_OPENAI_BASE_URL": "http://127.0.0.1:9000/v1/",
+            "UNHARDCODED_PROVIDER_OPENAI_API_KEY": " sk-op ",
+            "UNHARDCODED_PROVIDER_MY_VLLM_BASE_URL": "http://gpu-box:8000/v1",
+            "UNHARDCODED_PROVIDER_MY_VLLM_TIMEOUT": "2.5",
+            "UNHARDCODED_PROVIDER_CLAUDE_PROXY_KIND": "anthropic",
+            "UNHARDCODED_PROVIDER_CLAUDE_PROXY_BASE_URL": "https://proxy.example",
+        }
+    )
+    openai = registry.provider("openai")
+    assert openai.base_url == "http://127.0.0.1:9000/v1"
+    assert openai.api_key is not None
+    assert openai.api_key.get_secret_value() == "sk-op"
+    vllm = registry.provider("my-vllm")  # a hyphen is looked up as an underscore
+    assert (vllm.kind, vllm.timeout_s, vllm.requires_key) == ("openai_compatible", 2.5, False)
+    assert vllm.target("llama").connect_timeout_s == 2.5
+    assert registry.provider("claude_proxy").kind == "anthropic"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"UNHARDCODED_PROVIDER_OPENAI_BASEURL": "x"}, "OPENAI_BASEURL: unknown provider setting"),
+        ({"UNHARDCODED_PROVIDER_X_KIND": "grpc"}, "X_KIND: unknown kind 'grpc'"),
+        ({"UNHARDCODED_PROVIDER_X_BASE_URL": "ftp://h"}, "must be an http:// or https:// URL"),
+        ({"UNHARDCODED_PROVIDER_X_API_KEY": "k"}, "provider 'x' has no base URL"),
+        ({"UNHARDCODED_PROVIDER_OPENAI_API_KEY": "  "}, "API key is empty"),
+        ({"UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "0"}, "timeout must be a positive number"),
+        ({"UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "nan"}, "timeout must be a positive number"),
+        ({"UNHARDCODED_PROVIDER__BASE_URL": "http://h"}, "provider name '' must match"),
+    ],
+)
+def test_bad_settings_are_precise_errors(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ProviderConfigError, match=message) as caught:
+        ProviderRegistry.from_env(environ)
+    assert caught.value.error_class == "config"
+
+
+def test_unknown_provider_names_the_variable_to_set() -> None:
+    with pytest.raises(ProviderConfigError, match="UNHARDCODED_PROVIDER_ACME_BASE_URL"):
+        ProviderRegistry.from_env({}).provider("acme")
+
+
+def test_tenant_key_wins_then_operator_key_then_a_config_error() -> None:
+    registry = ProviderRegistry.from_env({"UNHARDCODED_PROVIDER_OPENAI_API_KEY": "sk-operator"})
+    openai = registry.provider("openai")
+    tenant = openai.credentials(SecretStr("sk-tenant"))
+    assert (tenant.reveal(), tenant.source) == ("sk-tenant", "tenant")
+    operator = openai.credentials(None)
+    assert (operator.reveal(), operator.source) == ("sk-operator", "operator")
+    assert openai.credentials(SecretStr("")).source == "operator"
+    with pytest.raises(ProviderConfigError, match="UNHARDCODED_PROVIDER_MISTRAL_API_KEY"):
+        registry.provider("mistral").credentials()
+    assert registry.provider("ollama").credentials().source == "none"
+
+
+def test_cost_is_tokens_times_price_per_million() -> None:
+    usage = Usage(prompt_tokens=1200, completion_tokens=400)
+    assert math.isclose(cost_usd(usage, 3.0, 15.0), 0.0096)
+    assert cost_usd(Usage(0, 0), 3.0, 15.0) == 0.0
+    assert cost_usd(usage, 0.0, 0.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("usage", "price_in", "price_out"),
+    [
+        (Usage(1, 1), -1.0, 1.0),
+        (Usage(1, 1), 1.0, math.nan),
+        (Usage(1, 1), math.inf, 1.0),
+        (Usage(-1, 1), 1.0, 1.0),
+    ],
+)
+def test_cost_refuses_unusable_inputs(usage: Usage, price_in: float, price_out: float) -> None:
+    with pytest.raises(PricingError):
+        cost_usd(usage, price_in, price_out)

@@ -1,0 +1,205 @@
+"""Transport and protocol failures for both HTTP adapters: typed errors with a stable class."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from router.services.upstream import (
+    ProviderRegistry,
+    Upstream,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamRateLimitedError,
+    UpstreamServerError,
+    UpstreamTimeoutError,
+)
+from tests.support.fake_providers import (
+    FAKE_ANTHROPIC_KEY,
+    FAKE_OPENAI_KEY,
+    FakeProvider,
+    Fault,
+)
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "one two three four"}]}
+STREAM = {**BODY, "stream": True}
+PROVIDERS = ["openai", "anthropic"]
+
+
+@pytest.fixture
+def quick(
+    http: httpx.AsyncClient, fake_openai: FakeProvider, fake_anthropic: FakeProvider
+) -> Upstream:
+    """Both fakes with a 0.3 s timeout, so hangs and stalls end quickly in a timeout."""
+    registry = ProviderRegistry.from_env(
+        {
+            "UNHARDCODED_PROVIDER_OPENAI_BASE_URL": fake_openai.base_url,
+            "UNHARDCODED_PROVIDER_OPENAI_API_KEY": FAKE_OPENAI_KEY,
+            "UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "0.3",
+            "UNHARDCODED_PROVIDER_ANTHROPIC_BASE_URL": fake_anthropic.base_url,
+            "UNHARDCODED_PROVIDER_ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+            "UNHARDCODED_PROVIDER_ANTHROPIC_TIMEOUT": "0.3",
+        }
+    )
+    return Upstream(http, registry)
+
+
+def fake_for(
+    provider: str, fake_openai: FakeProvider, fake_anthropic: FakeProvider
+) -> FakeProvider:
+    return fake_openai if provider == "openai" else fake_anthropic
+
+
+async def drain(upstream: Upstream, provider: str, body: dict = STREAM) -> list[bytes]:
+    async with upstream.stream(body, provider, "m") as stream:
+        return [event async for event in stream]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_refused_connection_is_a_retryable_connect_error(http: httpx.AsyncClient) -> None:
+    registry = ProviderRegistry.from_env(
+        {"UNHARDCODED_PROVIDER_LOCAL_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}
+    )
+    with pytest.raises(UpstreamConnectError) as caught:
+        await Upstream(http, registry).complete(BODY, "local", "m")
+    assert (caught.value.error_class, caught.value.retryable, caught.value.status) == (
+        "connect",
+        True,
+        None,
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_dropped_connection_is_a_connect_error(
+    quick: Upstream, fake_openai: FakeProvider, fake_anthropic: FakeProvider, provider: str
+) -> None:
+    fake_for(provider, fake_openai, fake_anthropic).script("m", Fault(drop=True), Fault(drop=True))
+    with pytest.raises(UpstreamConnectError):
+        await quick.complete(BODY, provider, "m")
+    with pytest.raises(UpstreamConnectError):
+        await drain(quick, provider)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_no_answer_within_the_timeout_is_a_timeout(
+    quick: Upstream, fake_openai: FakeProvider, fake_anthropic: FakeProvider, provider: str
+) -> None:
+    fake_for(provider, fake_openai, fake_anthropic).script("m", Fault(hang=True), Fault(hang=True))
+    with pytest.raises(UpstreamTimeoutError) as caught:
+        await quick.complete(BODY, provider, "m")
+    assert caught.value.retryable is True
+    with pytest.raises(UpstreamTimeoutError):
+        await drain(quick, provider)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_garbage_json_is_a_protocol_error(
+    quick: Upstream, fake_openai: FakeProvider, fake_anthropic: FakeProvider, provider: str
+) -> None:
+    fake_for(provider, fake_openai, fake_anthropic).script(
+        "m", Fault(garbage=True), Fault(garbage=True)
+    )
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await quick.complete(BODY, provider, "m")
+    assert "not valid JSON" in str(caught.value)
+    assert caught.value.error_class == "protocol"
+    with pytest.raises(UpstreamProtocolError):
+        await drain(quick, provider)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_stream_cut_mid_way_is_a_protocol_error_after_the_first_events(
+    quick: Upstream, fake_openai: FakeProvider, fake_anthropic: FakeProvider, provider: str
+) -> None:
+    fake_for(provider, fake_openai, fake_anthropic).script("m", Fault(cut_after=3))
+    received: list[bytes] = []
+
+    async def consume() -> None:
+        async with quick.stream(STREAM, provider, "m") as stream:
+            async for event in stream:
+                received.append(event)
+
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await consume()
+    assert received  # the failure comes mid-way, after events went out
+    assert b"[DONE]" not in b"".join(received)
+    assert "cut off" in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_stream_that_stalls_is_a_timeout(
+    quick: Upstream, fake_openai: FakeProvider, fake_anthropic: FakeProvider, provider: str
+) -> None:
+    fake_for(provider, fake_openai, fake_anthropic).script("m", Fault(stall_after=2))
+    with pytest.raises(UpstreamTimeoutError) as caught:
+        await drain(quick, provider)
+    assert "while reading" in str(caught.value)
+
+
+async def test_anthropic_in_stream_overload_is_a_retryable_server_error(
+    quick: Upstream, fake_anthropic: FakeProvider
+) -> None:
+    fake_anthropic.script("m", Fault(stream_error="overloaded_error"))
+    with pytest.raises(UpstreamServerError) as caught:
+        await drain(quick, "anthropic")
+    assert caught.value.retryable is True
+    assert caught.value.status is None
+    assert "overloaded_error" in str(caught.value)
+
+
+async def test_anthropic_in_stream_rate_limit_is_rate_limited(
+    quick: Upstream, fake_anthropic: FakeProvider
+) -> None:
+    fake_anthropic.script("m", Fault(stream_error="rate_limit_error"))
+    with pytest.raises(UpstreamRateLimitedError):
+        await drain(quick, "anthropic")
+
+
+async def test_openai_in_stream_error_event_is_a_server_error(
+    quick: Upstream, fake_openai: FakeProvider
+) -> None:
+    fake_openai.script("m", Fault(stream_error="server_error"))
+    with pytest.raises(UpstreamServerError) as caught:
+        await drain(quick, "openai")
+    assert "mid-stream (server_error)" in str(caught.value)
+
+
+async def test_anthropic_overloaded_529_is_retryable(
+    quick: Upstream, fake_anthropic: FakeProvider
+) -> None:
+    fake_anthropic.script("m", Fault(status=529))
+    with pytest.raises(UpstreamServerError) as caught:
+        await quick.complete(BODY, "anthropic", "m")
+    assert (caught.value.status, caught.value.retryable) == (529, True)
+    assert "overloaded_error" in str(caught.value)
+
+
+async def test_a_2xx_that_is_not_a_chat_completion_is_a_protocol_error(
+    http: httpx.AsyncClient,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"object": "list", "data": []})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        registry = ProviderRegistry.from_env(
+            {"UNHARDCODED_PROVIDER_ODD_BASE_URL": "http://odd.invalid/v1"}
+        )
+        with pytest.raises(UpstreamProtocolError, match="no choices list"):
+            await Upstream(client, registry).complete(BODY, "odd", "m")
+
+
+async def test_every_error_is_a_router_error(quick: Upstream, fake_openai: FakeProvider) -> None:
+    from router.core import RouterError
+
+    fake_openai.script("m", Fault(status=500))
+    with pytest.raises(UpstreamError) as caught:
+        await quick.complete(BODY, "openai", "m")
+    assert isinstance(caught.value, RouterError)
