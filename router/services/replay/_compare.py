@@ -315,7 +315,9 @@ def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
         j2 += 5
     else:
         return None
-    if j2 > i3 or b'"' in payload[i3 + 19 : j3 - 1]:
+    digest = payload[i3 + len(_REQUEST) : j3]
+    quoted = len(digest) == 66 and digest[:1] == b'"' and b'"' not in digest[1:-1]
+    if j2 > i3 or (digest != b"null" and not quoted):
         return None
     tenant = payload[i4 + len(_TENANT) : j4]
     if b'"' in tenant or b"\\" in tenant or b'"' in decision_id or b"\\" in decision_id:
