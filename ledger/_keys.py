@@ -33,9 +33,24 @@ _HEX_ID = re.compile(r"[0-9a-fA-F]{8}")
 _SIGNER_PREFIX = "PRIVATE+KEY+"
 
 
+def valid_utf8(text: str) -> bool:
+    """Whether ``text`` encodes to UTF-8 (a Python str may hold lone surrogates; a note may not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def valid_key_name(name: str) -> bool:
-    """A note key name: non-empty, no Unicode space, no ``+`` (C2SP signed-note)."""
-    return bool(name) and "+" not in name and not any(c.isspace() for c in name)
+    """A note key name: non-empty UTF-8, no Unicode space, no ``+`` (C2SP signed-note)."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "+" not in name
+        and not any(c.isspace() for c in name)
+        and valid_utf8(name)
+    )
 
 
 def decode_b64(text: str) -> bytes | None:

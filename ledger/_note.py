@@ -10,10 +10,11 @@ fails to verify rejects the whole note.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from ledger._errors import CheckpointFormatError, SignatureError, UnknownKeyError
-from ledger._keys import SigningKey, VerifierKey, decode_b64, valid_key_name
+from ledger._keys import SigningKey, VerifierKey, decode_b64, valid_key_name, valid_utf8
 
 __all__ = ["NoteSignature", "open_note", "parse_note", "sign_note"]
 
@@ -30,10 +31,17 @@ class NoteSignature:
     signature: bytes
 
 
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+
+
 def _check_characters(text: str, what: str) -> None:
-    for i, c in enumerate(text):
-        if c < " " and c != "\n":
-            raise CheckpointFormatError(f"{what} holds control character {c!r} at offset {i}")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise CheckpointFormatError(
+            f"{what} holds control character {bad.group()!r} at offset {bad.start()}"
+        )
+    if not valid_utf8(text):
+        raise CheckpointFormatError(f"{what} is not valid UTF-8 (it holds a lone surrogate)")
 
 
 def sign_note(text: str, key: SigningKey) -> str:

@@ -43,9 +43,18 @@ _MAX_SIZE = 2**64 - 1
 _MAX_PATH = 128
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in members:
+            raise ProofFormatError(f"/{key}: member appears twice")
+        members[key] = value
+    return members
+
+
 def _load(text: str | bytes, expected_format: str, keys: tuple[str, ...]) -> dict[str, Any]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_members)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProofFormatError(f"proof document is not JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -63,11 +72,28 @@ def _load(text: str | bytes, expected_format: str, keys: tuple[str, ...]) -> dic
     return document
 
 
-def _size(document: Mapping[str, Any], key: str) -> int:
-    value = document[key]
+def _check_size(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_SIZE:
         raise ProofFormatError(f"/{key}: expected an integer in 0..2^64-1, got {value!r}")
     return value
+
+
+def _check_hash(value: object, pointer: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise ProofFormatError(f"{pointer}: expected a 32-byte hash, got {value!r}")
+    return value
+
+
+def _check_hashes(value: object) -> tuple[bytes, ...]:
+    if isinstance(value, (bytes, str)) or not isinstance(value, (tuple, list)):
+        raise ProofFormatError(f"/hashes: expected a sequence of hashes, got {value!r}")
+    if len(value) > _MAX_PATH:
+        raise ProofFormatError(f"/hashes: {len(value)} hashes; a path has at most {_MAX_PATH}")
+    return tuple(_check_hash(h, f"/hashes/{i}") for i, h in enumerate(value))
+
+
+def _size(document: Mapping[str, Any], key: str) -> int:
+    return _check_size(key, document[key])
 
 
 def _hash(value: object, pointer: str) -> bytes:
@@ -99,6 +125,16 @@ class InclusionProof:
     leaf_hash: bytes
     hashes: tuple[bytes, ...]
 
+    def __post_init__(self) -> None:
+        _check_size("leaf_index", self.leaf_index)
+        _check_size("tree_size", self.tree_size)
+        if self.leaf_index >= self.tree_size:
+            raise ProofFormatError(
+                f"/leaf_index: {self.leaf_index} is outside a tree of size {self.tree_size}"
+            )
+        _check_hash(self.leaf_hash, "/leaf_hash")
+        object.__setattr__(self, "hashes", _check_hashes(self.hashes))
+
     def to_json(self, *, indent: int | None = None) -> str:
         """The JSON document (keys sorted; compact unless ``indent``)."""
         return _dump(
@@ -116,13 +152,11 @@ class InclusionProof:
     def from_json(cls, text: str | bytes) -> InclusionProof:
         """Parse a document; `ProofFormatError` names the offending member by JSON pointer."""
         document = _load(text, INCLUSION_FORMAT, ("leaf_index", "tree_size", "leaf_hash", "hashes"))
-        leaf_index, tree_size = _size(document, "leaf_index"), _size(document, "tree_size")
-        if leaf_index >= tree_size:
-            raise ProofFormatError(
-                f"/leaf_index: {leaf_index} is outside a tree of size {tree_size}"
-            )
         return cls(
-            leaf_index, tree_size, _hash(document["leaf_hash"], "/leaf_hash"), _hashes(document)
+            _size(document, "leaf_index"),
+            _size(document, "tree_size"),
+            _hash(document["leaf_hash"], "/leaf_hash"),
+            _hashes(document),
         )
 
 
@@ -133,6 +167,15 @@ class ConsistencyProof:
     old_size: int
     new_size: int
     hashes: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check_size("old_size", self.old_size)
+        _check_size("new_size", self.new_size)
+        if self.old_size > self.new_size:
+            raise ProofFormatError(
+                f"/old_size: {self.old_size} is larger than new_size {self.new_size}"
+            )
+        object.__setattr__(self, "hashes", _check_hashes(self.hashes))
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The JSON document (keys sorted; compact unless ``indent``)."""
@@ -150,10 +193,7 @@ class ConsistencyProof:
     def from_json(cls, text: str | bytes) -> ConsistencyProof:
         """Parse a document; `ProofFormatError` names the offending member by JSON pointer."""
         document = _load(text, CONSISTENCY_FORMAT, ("old_size", "new_size", "hashes"))
-        old_size, new_size = _size(document, "old_size"), _size(document, "new_size")
-        if old_size > new_size:
-            raise ProofFormatError(f"/old_size: {old_size} is larger than new_size {new_size}")
-        return cls(old_size, new_size, _hashes(document))
+        return cls(_size(document, "old_size"), _size(document, "new_size"), _hashes(document))
 
 
 def verify_inclusion_document(

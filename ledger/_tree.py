@@ -10,7 +10,7 @@ log2(n) + 1 of them).
 Everything here is pure: the store asks a *plan* which NodeIds a proof needs, fetches them all in
 one query, and hands them to `assemble`, which produces exactly the RFC 6962 proof
 (`ledger.merkle` is the reference it is tested against). A proof for any leaf of a tree of any size
-needs at most 2 * log2(n) + 1 nodes.
+needs at most 2 * log2(n) + 2 nodes.
 """
 
 from __future__ import annotations

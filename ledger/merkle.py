@@ -44,6 +44,14 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return sha256(b"\x01" + left + right).digest()
 
 
+def _is_hash(value: object) -> bool:
+    return isinstance(value, bytes) and len(value) == _HASH_SIZE
+
+
+def _is_size(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _split(n: int) -> int:
     """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
@@ -71,7 +79,7 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     Ordered from the leaf's sibling up to the child of the root, as RFC 6962 §2.1.1 builds it.
     """
     n = len(leaf_hashes)
-    if not 0 <= index < n:
+    if not (_is_size(index) and index < n):
         raise MerkleError(f"leaf index {index} is outside a tree of size {n}")
     path: list[bytes] = []
     start, end, m = 0, n, index
@@ -96,7 +104,7 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
     Empty when ``old_size`` is 0 or equals the tree size.
     """
     n = len(leaf_hashes)
-    if not 0 <= old_size <= n:
+    if not (_is_size(old_size) and old_size <= n):
         raise MerkleError(f"old size {old_size} is outside a tree of size {n}")
     if old_size in (0, n):
         return []
@@ -117,14 +125,6 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
         proof.append(_mth(leaf_hashes, start, end))
     proof.reverse()
     return proof
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, bytes) and len(value) == _HASH_SIZE
-
-
-def _is_size(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def verify_inclusion(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from typing import Any
 
@@ -12,9 +13,63 @@ import rfc8785
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
+# Python's JSON string encoder (ensure_ascii=False) escapes exactly what RFC 8785 escapes: `"`,
+# `\\`, and U+0000..U+001F as \b \t \n \f \r or a lowercase \u00xx.
+_encode_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _write(value: Any, out: list[str]) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(_encode_string(value))
+    elif kind is dict:
+        out.append("{")
+        first = True
+        for key in sorted(value, key=_utf16_key):
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_encode_string(key))
+            out.append(":")
+            _write(value[key], out)
+        out.append("}")
+    elif kind is list or kind is tuple:
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif value is None:
+        out.append("null")
+    elif kind is int and abs(value) <= MAX_SAFE_INTEGER:
+        out.append(str(value))
+    elif kind is float and 1e-4 <= abs(value) < 1e16:
+        # Here Python's repr and ECMAScript's Number::toString both print the shortest
+        # round-tripping digits in plain decimal notation; only "x.0" differs (JS prints "x").
+        text = repr(value)
+        out.append(text[:-2] if text.endswith(".0") else text)
+    else:  # floats, out-of-range integers, anything unusual: the reference implementation decides
+        out.append(rfc8785.dumps(value).decode("utf-8"))
+
+
+def _utf16_key(key: str) -> bytes:
+    return key.encode("utf-16-be")
+
+
 def canonical_bytes(value: Any) -> bytes:
-    """The RFC 8785 canonical encoding of a JSON value."""
-    return rfc8785.dumps(value)
+    """The RFC 8785 canonical encoding of a JSON value (byte-identical to `rfc8785.dumps`, which
+    remains the reference; this writer is faster on large catalogs)."""
+    out: list[str] = []
+    try:
+        _write(value, out)
+        return "".join(out).encode("utf-8")
+    except (UnicodeEncodeError, AttributeError, TypeError):
+        return rfc8785.dumps(value)  # raises the reference error (surrogates, non-string keys…)
 
 
 def sha256_hex(value: Any) -> str:

@@ -16,12 +16,19 @@ content always has the same version however it was written (key order, entry ord
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
-from router.core._canonical import canonical_number, describe, is_number, number_problem, sha256_hex
+from router.core._canonical import (
+    MAX_SAFE_INTEGER,
+    canonical_number,
+    describe,
+    number_problem,
+    sha256_hex,
+)
 from router.core._errors import CatalogError, EntryNotFoundError, Issue, join_pointer
 
 AttrType = Literal["string", "number", "boolean", "string_list"]
@@ -55,6 +62,8 @@ KNOWN_ATTRIBUTE_TYPES: Mapping[str, AttrType] = MappingProxyType(
 )
 """Attributes whose type is fixed whatever a catalog declares or contains."""
 
+_KNOWN: dict[str, AttrType] = dict(KNOWN_ATTRIBUTE_TYPES)
+
 COST_PER_RUN = "cost_per_run"
 """Computed per decision from the prices and token counts; no entry may carry it."""
 
@@ -86,16 +95,22 @@ class CatalogEntry:
         return hash(self.id)
 
 
-def _value_type(value: object) -> AttrType | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if is_number(value):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "string_list"
-    return None
+_SIMPLE_TYPES: dict[type, AttrType] = {
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+}
+
+# Attributes with checks beyond their type; they always take the full validation path.
+_CHECKED_ATTRIBUTES = frozenset({"id", "price_in", "price_out"})
+
+
+def _plain_number(value: object) -> bool:
+    """A number that needs no further check: a finite float or an integer JCS can carry."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return abs(cast(int, value)) <= MAX_SAFE_INTEGER
 
 
 class Catalog:
@@ -198,6 +213,7 @@ class Catalog:
         except Exception as exc:  # the canonical encoder rejects NaN, huge ints, non-JSON values
             bad("/metadata", metadata, "JSON values only", f"metadata is not canonical JSON: {exc}")
 
+        inferred_kind: dict[str, AttrType] = {}
         inferred: dict[str, tuple[AttrType, str]] = {}  # attr -> (type, pointer where first seen)
         entries: list[CatalogEntry] = []
         seen_ids: dict[str, int] = {}
@@ -208,6 +224,7 @@ class Catalog:
                 continue
             attrs: dict[str, AttrValue] = {}
             ok = True
+            known = _KNOWN
             for attr in REQUIRED_ATTRIBUTES:
                 if attr not in raw:
                     bad(
@@ -218,6 +235,23 @@ class Catalog:
                     )
                     ok = False
             for attr, value in raw.items():
+                kind = _SIMPLE_TYPES.get(type(value))
+                if kind is None and type(value) is list and all(type(v) is str for v in value):
+                    kind = "string_list"
+                expected = known.get(attr) or declared.get(attr) or inferred_kind.get(attr)
+                if (
+                    kind is not None
+                    and kind == expected
+                    and (kind != "number" or _plain_number(value))
+                    and attr not in _CHECKED_ATTRIBUTES
+                ):  # the common case: a declared or known attribute with a plain value
+                    if type(value) is list:
+                        attrs[attr] = tuple(value)
+                    elif type(value) is float and value.is_integer():
+                        attrs[attr] = canonical_number(value)
+                    else:
+                        attrs[attr] = value
+                    continue
                 pointer = join_pointer(base, attr)
                 if not attr or len(attr) > MAX_NAME_LENGTH:
                     bad(pointer, attr, f"an attribute name of 1 to {MAX_NAME_LENGTH} characters")
@@ -232,7 +266,6 @@ class Catalog:
                     )
                     ok = False
                     continue
-                kind = _value_type(value)
                 if kind is None:
                     message = (
                         "null is not an attribute value (omit the attribute instead)"
@@ -249,12 +282,7 @@ class Catalog:
                         bad(pointer, value, problem)
                         ok = False
                         continue
-                expected = KNOWN_ATTRIBUTE_TYPES.get(attr) or declared.get(attr)
-                if (
-                    raw_schema is not None
-                    and attr not in declared
-                    and attr not in KNOWN_ATTRIBUTE_TYPES
-                ):
+                if raw_schema is not None and attr not in declared and attr not in known:
                     bad(
                         pointer,
                         value,
@@ -263,26 +291,22 @@ class Catalog:
                     )
                     ok = False
                     continue
-                if expected is not None and expected != kind:
-                    bad(pointer, value, expected, f"{attr} is {expected}, found {describe(value)}")
+                if expected is None:
+                    inferred[attr] = (kind, pointer)
+                    inferred_kind[attr] = kind
+                elif expected != kind:
+                    first = inferred.get(attr)
+                    where = "" if first is None else f" at {first[1]}"
+                    suffix = "" if first is None else " here"
+                    bad(
+                        pointer,
+                        value,
+                        expected,
+                        f"{attr} is {expected}{where}, found {describe(value)}{suffix}",
+                    )
                     ok = False
                     continue
-                if expected is None:
-                    first = inferred.get(attr)
-                    if first is None:
-                        inferred[attr] = (kind, pointer)
-                    elif first[0] != kind:
-                        bad(
-                            pointer,
-                            value,
-                            first[0],
-                            f"{attr} is {first[0]} at {first[1]}, found {describe(value)} here",
-                        )
-                        ok = False
-                        continue
-                if attr in ("price_in", "price_out") and (
-                    not is_number(value) or cast(float, value) < 0
-                ):
+                if attr in ("price_in", "price_out") and cast(float, value) < 0:
                     bad(pointer, value, "a non-negative price in USD per million tokens")
                     ok = False
                     continue

@@ -116,7 +116,7 @@ class Columns:
         if cost is None:
             cost = _frozen((tokens_in * self.price_in + tokens_out * self.price_out) / 1e6)
             if len(self._costs) >= _COST_CACHE_SIZE:
-                self._costs.pop(next(iter(self._costs)))
+                self._costs.clear()  # simple and safe if threads race; refilled on demand
             self._costs[key] = cost
         return cost
 

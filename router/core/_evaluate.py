@@ -20,7 +20,7 @@ from router.core._errors import MissingTokensError, NoEntryPasses
 from router.core._expr import AllOf, AnyOf, Cmp, Eq, Expr, Has, In, Is, Not
 from router.core._features import RequestFeatures
 from router.core._policy import Policy, Tokens
-from router.core._trace import BUILTIN_RULES, EVALUATOR_VERSION, Trace
+from router.core._trace import BUILTIN_RULES, EVALUATOR_VERSION, Trace, failure_bitmap
 
 _Masks = tuple[BoolArray, BoolArray]
 
@@ -133,7 +133,7 @@ def decide(policy: Policy, catalog: Catalog, features: RequestFeatures | None = 
     passes = [_status_mask(cols)]
     passes.extend(_masks(rule.when, cols, cost)[0] for rule in policy.rules)
     passing = np.logical_and.reduce(passes) if len(passes) > 1 else passes[0]
-    failures = tuple(tuple(np.flatnonzero(~mask).tolist()) for mask in passes)
+    failures = tuple(failure_bitmap(~mask) for mask in passes)
 
     candidates = np.flatnonzero(passing)
     sort_keys: list[FloatArray | BoolArray] = []

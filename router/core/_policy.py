@@ -6,6 +6,7 @@ Build one with `Policy.from_json(document, schema)`; `router.core._parse` does t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,7 +98,7 @@ class Policy:
         object.__setattr__(self, "fingerprint", fingerprint_text(raw))
 
     @classmethod
-    def from_json(cls, obj: object, schema: Any = None) -> Policy:
+    def from_json(cls, obj: object, schema: Mapping[str, str] | None = None) -> Policy:
         """Validate and normalize a policy document; raise `PolicyError` listing every problem.
 
         `schema` (attribute name → type, e.g. `catalog.schema`) checks attribute names and types;

@@ -2,23 +2,28 @@
 
 Data (what the ledger stores): the evaluator version, the policy digest, the catalog version, the
 token counts used, the rule ids (built-in rules first, then the policy's rules in normalized order),
-per rule the indices of the entries that did not pass it, the ranked passing entries and the plan.
+per rule a bitmap of the entries that did not pass it (`failure_bitmap`; base64 in `compact()`),
+the ranked passing entries and the plan.
 Entries are indices into `catalog.entries`. Everything else (observed values, sort keys, "why the
 winner won") is derived from that data plus the policy and the catalog.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
+import numpy as np
+
 from router.core._catalog import COST_PER_RUN, AttrValue, Catalog, CatalogEntry
+from router.core._columns import BoolArray
 from router.core._errors import RouterError
 from router.core._expr import AllOf, AnyOf, Cmp, Eq, Expr, Has, In, Is, Not, render, show_value
 from router.core._features import RequestFeatures
-from router.core._policy import Policy, Tokens
+from router.core._policy import Policy, Rule, Tokens
 
 EVALUATOR_VERSION = "unhardcoded-eval/1"
 """Names the evaluation semantics; part of every trace. Bumped whenever a decision could change."""
@@ -132,7 +137,7 @@ class Trace:
     features: RequestFeatures | None
     tokens: Tokens | None
     rule_ids: tuple[str, ...]
-    failures: tuple[tuple[int, ...], ...]
+    failures: tuple[bytes, ...]
     ranked: tuple[int, ...]
     plan: tuple[int, ...]
 
@@ -145,11 +150,17 @@ class Trace:
         """The catalog entry at an index."""
         return self.catalog.entries[index]
 
+    def failed_entries(self, rule_id: str) -> tuple[int, ...]:
+        """Indices of the entries that did not pass the rule, ascending."""
+        bitmap = self.failures[self.rule_ids.index(rule_id)]
+        return _indices(bitmap, len(self.catalog.entries))
+
     def removed(self) -> dict[int, tuple[str, ...]]:
         """Every removed entry (by index, ascending) → the ids of all the rules it failed."""
+        size = len(self.catalog.entries)
         out: dict[int, list[str]] = {}
-        for rule_id, indices in zip(self.rule_ids, self.failures, strict=True):
-            for index in indices:
+        for rule_id, bitmap in zip(self.rule_ids, self.failures, strict=True):
+            for index in _indices(bitmap, size):
                 out.setdefault(index, []).append(rule_id)
         return {index: tuple(out[index]) for index in sorted(out)}
 
@@ -161,29 +172,30 @@ class Trace:
             outcome: Truth = "unknown" if not isinstance(status, str) else "false"
             return Failure(rule_id, outcome, {"status": status}, '"active"')
         rule = self.policy.rules[self.policy.rule_index(rule_id)]
-        observed = {attr: _value(entry, attr, self.tokens) for attr in rule.attributes()}
-        needs = render(rule.when)
+        attrs, needs = _words(rule)
+        observed = {attr: _value(entry, attr, self.tokens) for attr in attrs}
         return Failure(rule_id, truth(rule.when, entry, self.tokens), observed, needs)
 
     def failures_of(self, index: int) -> tuple[Failure, ...]:
         """Every rule the entry at `index` failed, with the observed values."""
         return tuple(
             self.failure(index, rule_id)
-            for rule_id, indices in zip(self.rule_ids, self.failures, strict=True)
-            if _contains(indices, index)
+            for rule_id, bitmap in zip(self.rule_ids, self.failures, strict=True)
+            if bitmap[index >> 3] >> (7 - (index & 7)) & 1
         )
 
     def explain_removal(self, index: int) -> str:
         """E.g. `removed by residency.eu (region = "us", needs region = "eu")`."""
-        return "removed by " + "; ".join(str(f) for f in self.failures_of(index))
+        return _removal_text(self.failures_of(index))
 
     def sort_keys(self, index: int) -> tuple[float | None, ...]:
-        """The entry's value for each rank key (None = missing, ranked last)."""
+        """The entry's value for each rank key (None = missing or not a number: ranked last)."""
         entry = self.entry(index)
         keys: list[float | None] = []
         for key in self.policy.rank:
             value = _value(entry, key.attr, self.tokens)
-            keys.append(None if value is None else float(value))  # type: ignore[arg-type]
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            keys.append(float(value) if numeric else None)  # type: ignore[arg-type]
         return tuple(keys)
 
     def why_selected(self) -> str:
@@ -213,9 +225,9 @@ class Trace:
     def summary(self) -> str:
         """One line: the selection, or why nothing passed (each rule and how many it removed)."""
         counts = ", ".join(
-            f"{rule_id}: {len(indices)}"
-            for rule_id, indices in zip(self.rule_ids, self.failures, strict=True)
-            if indices
+            f"{rule_id}: {count}"
+            for rule_id, bitmap in zip(self.rule_ids, self.failures, strict=True)
+            if (count := int.from_bytes(bitmap, "big").bit_count())
         )
         if self.selected is None:
             return (
@@ -238,7 +250,7 @@ class Trace:
             if self.tokens is None
             else {"in": self.tokens.tokens_in, "out": self.tokens.tokens_out},
             "rule_ids": list(self.rule_ids),
-            "failures": [list(indices) for indices in self.failures],
+            "failures": [base64.b64encode(bitmap).decode("ascii") for bitmap in self.failures],
             "ranked": list(self.ranked),
             "plan": list(self.plan),
         }
@@ -252,6 +264,16 @@ class Trace:
             )
         features = data.get("features")
         tokens = data.get("tokens")
+        size = len(catalog.entries)
+        failures = tuple(base64.b64decode(bitmap, validate=True) for bitmap in data["failures"])
+        ranked, plan = tuple(data["ranked"]), tuple(data["plan"])
+        if (
+            len(failures) != len(data["rule_ids"])
+            or any(len(bitmap) != (size + 7) // 8 for bitmap in failures)
+            or any(not 0 <= i < size for i in ranked)
+            or plan != ranked[: len(plan)]
+        ):
+            raise TraceMismatchError("the compact trace does not fit the catalog it names")
         return cls(
             evaluator_version=str(data["evaluator_version"]),
             policy=policy,
@@ -259,9 +281,9 @@ class Trace:
             features=None if features is None else RequestFeatures(**features),
             tokens=None if tokens is None else Tokens(tokens["in"], tokens["out"]),
             rule_ids=tuple(data["rule_ids"]),
-            failures=tuple(tuple(indices) for indices in data["failures"]),
-            ranked=tuple(data["ranked"]),
-            plan=tuple(data["plan"]),
+            failures=failures,
+            ranked=ranked,
+            plan=plan,
         )
 
     def _ranked_json(self, index: int) -> dict[str, Any]:
@@ -281,6 +303,7 @@ class Trace:
             "policy_digest": self.policy.digest,
             "catalog_version": self.catalog.version,
             "catalog_name": self.catalog.name,
+            "features": None if self.features is None else self.features.to_json(),
             "tokens": None
             if self.tokens is None
             else {"in": self.tokens.tokens_in, "out": self.tokens.tokens_out},
@@ -289,22 +312,37 @@ class Trace:
             "why_selected": self.why_selected(),
             "plan": [self.entry(index).id for index in self.plan],
             "ranked": [self._ranked_json(index) for index in self.ranked],
-            "removed": [
-                {
-                    "id": self.entry(index).id,
-                    "index": index,
-                    "failed": [f.to_json() for f in self.failures_of(index)],
-                    "text": self.explain_removal(index),
-                }
-                for index in self.removed()
-            ],
+            "removed": [self._removed_json(index) for index in self.removed()],
         }
+
+    def _removed_json(self, index: int) -> dict[str, Any]:
+        failures = self.failures_of(index)
+        return {
+            "id": self.entry(index).id,
+            "index": index,
+            "failed": [f.to_json() for f in failures],
+            "text": _removal_text(failures),
+        }
+
+
+@lru_cache(maxsize=1024)
+def _words(rule: Rule) -> tuple[tuple[str, ...], str]:
+    return rule.attributes(), render(rule.when)
+
+
+def _removal_text(failures: tuple[Failure, ...]) -> str:
+    return "removed by " + "; ".join(str(f) for f in failures)
 
 
 class TraceMismatchError(RouterError):
     """Compact trace data does not belong to the policy or catalog it is combined with."""
 
 
-def _contains(sorted_indices: tuple[int, ...], index: int) -> bool:
-    at = bisect_left(sorted_indices, index)
-    return at < len(sorted_indices) and sorted_indices[at] == index
+def failure_bitmap(failed: BoolArray) -> bytes:
+    """Pack a per-entry mask: entry i is bit 7 - i % 8 of byte i // 8 (numpy's `packbits`)."""
+    return np.packbits(failed).tobytes()
+
+
+def _indices(bitmap: bytes, size: int) -> tuple[int, ...]:
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=size)
+    return tuple(np.flatnonzero(bits).tolist())

@@ -161,3 +161,43 @@ def test_erase_body_keeps_verify_green(tmp_path: Path) -> None:
     missing = db.run("ledger", "erase-body", "01900000-0000-7000-8000-000000000000")
     assert missing.exit_code == 2
     assert "no decision" in missing.output
+
+
+async def test_three_processes_record_the_catalog_and_the_policy_exactly_once(
+    tmp_path: Path,
+) -> None:
+    db = Db(tmp_path)
+    document: dict[str, Any] = bundled_catalog().to_json()
+    document["name"] = "fresh"
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text(json.dumps(document))
+    async with open_ledger(db.url, home=db.home):
+        pass  # migrated and keyed up front: the processes race on recording only
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "unhardcoded",
+            "rank",
+            "--policy",
+            POLICY,
+            "--catalog",
+            str(fresh),
+            "--record",
+            "--tenant",
+            f"p{i}",
+            *db.args(),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
+    for process in processes:
+        _, stderr = await process.communicate()
+        assert process.returncode == 0, stderr
+    async with open_ledger(db.url, home=db.home) as led:
+        types = [e.type for e in await led.read(0, 1000)]
+    assert sorted(types) == sorted(
+        ["CatalogPublished", "PolicyRecorded", "OutcomeRecorded", *["DecisionMade"] * 3]
+    )

@@ -26,7 +26,7 @@ from router.services.decisions import (
 from router.services.decisions._events import decision_event
 from tests.policy.test_properties import catalogs, entries, policies
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def record(trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,6 +26,7 @@ from router.services.decisions import (
     DecisionNotFoundError,
     NoEntryPassesRecorded,
     UnknownCatalogError,
+    rebuild_projection,
 )
 from tests.decisions.conftest import Backend
 
@@ -279,3 +280,15 @@ async def test_tokens_from_the_request_are_recorded_and_reproduced(backend: Back
         )
         for live in (small, large):
             assert (await service.decision(live.decision_id)).to_json() == live.to_json()
+
+
+async def test_the_projection_is_rebuilt_from_the_ledger_alone(backend: Backend) -> None:
+    async with backend.service() as service:
+        for i in range(4):
+            await service.decide(f"tenant-{i % 2}", policy(), catalog(), preview=i == 3)
+        before = (await service.decisions()).to_json()
+        catalogs_before = [v.to_json() for v in await service.catalogs()]
+        last = await rebuild_projection(service.ledger)
+        assert last == await service.ledger.count() - 1
+        assert (await service.decisions()).to_json() == before
+        assert [v.to_json() for v in await service.catalogs()] == catalogs_before

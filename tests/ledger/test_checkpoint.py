@@ -2,7 +2,9 @@
 
 Known-answer vectors come from golang.org/x/mod, sumdb/note/note_test.go (TestSign, TestOpen,
 TestNewVerifier): the PeterNeumann signer and verifier keys and the note they sign, and the
-EnochRoot signature; and from the example at https://c2sp.org/tlog-checkpoint.
+EnochRoot signature; from the examples of c2sp.org/signed-note (C2SP/C2SP commit d4c16da5,
+signed-note.md "Example": the example.com/foo key and note) and c2sp.org/tlog-checkpoint; and the
+sum.golang.org verifier key that the go command trusts (cmd/go, modfetch knownGOSUMDB).
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ SPEC_CHECKPOINT = (
     "— example.com/behind-the-sofa "
     "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
 )
+SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
+SPEC_NOTE = (
+    "This is an example message.\n"
+    "\n"
+    "— example.com/foo "
+    "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+)
+SUMDB_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 ROOT8 = bytes.fromhex("5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328")
 
 
@@ -77,6 +87,19 @@ def test_opening_the_go_note_ignores_unknown_signatures() -> None:
     assert open_note(note.encode("utf-8"), peter) == GO_TEXT
     with pytest.raises(UnknownKeyError, match=r"not signed by key EnochRoot\+af0cfe78"):
         open_note(GO_TEXT + "\n" + PETER_SIG, enoch)
+
+
+def test_the_signed_note_spec_example_opens() -> None:
+    key = parse_verifier_key(SPEC_VKEY)
+    assert (key.name, key.key_id) == ("example.com/foo", 0x530D903A)
+    assert open_note(SPEC_NOTE, key) == "This is an example message.\n"
+    with pytest.raises(SignatureError):
+        open_note(SPEC_NOTE.replace("example message", "example massage"), key)
+
+
+def test_a_real_verifier_key_with_plus_signs_in_its_base64_parses() -> None:
+    key = parse_verifier_key(SUMDB_VKEY)
+    assert (key.name, key.key_id, str(key)) == ("sum.golang.org", 0x033DE0AE, SUMDB_VKEY)
 
 
 def test_a_bad_signature_by_the_known_key_rejects_the_note() -> None:
@@ -107,6 +130,12 @@ def test_go_malformed_notes_are_format_errors(note: str) -> None:
 def test_invalid_utf8_is_a_format_error() -> None:
     with pytest.raises(CheckpointFormatError, match="not valid UTF-8"):
         parse_note(b"\xff" + (GO_TEXT + "\n" + PETER_SIG).encode())
+    with pytest.raises(CheckpointFormatError, match="lone surrogate"):
+        parse_note("\udc80" + GO_TEXT + "\n" + PETER_SIG)
+    with pytest.raises(CheckpointFormatError, match="lone surrogate"):
+        sign_checkpoint(Checkpoint("o", 1, ROOT8, ("\udc80",)), SigningKey.generate("o"))
+    with pytest.raises(VerifierKeyError):
+        SigningKey.generate("\udc80")
 
 
 def test_verifier_key_manglings_are_rejected() -> None:
@@ -246,3 +275,11 @@ def test_key_names_and_sizes_are_validated() -> None:
         Checkpoint("o", 1, b"short")
     with pytest.raises(CheckpointFormatError):
         Checkpoint("o", 1, ROOT8, ("",))
+
+
+def test_a_short_signature_under_the_right_key_id_is_a_signature_error() -> None:
+    key = SigningKey.generate("log.example/a")
+    body = Checkpoint("log.example/a", 1, ROOT8).body()
+    short = base64.b64encode(key.key_id.to_bytes(4, "big") + bytes(10)).decode()
+    with pytest.raises(SignatureError):
+        open_checkpoint(f"{body}\n— log.example/a {short}\n", key.verifier())

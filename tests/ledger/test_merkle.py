@@ -254,6 +254,10 @@ def test_generation_rejects_indices_outside_the_tree() -> None:
         merkle.consistency_proof(9, LEAVES)
     with pytest.raises(MerkleError):
         merkle.inclusion_proof(-1, LEAVES)
+    with pytest.raises(MerkleError):
+        merkle.inclusion_proof(True, LEAVES)
+    with pytest.raises(MerkleError):
+        merkle.consistency_proof(2.0, LEAVES)  # type: ignore[arg-type]
     assert merkle.consistency_proof(0, LEAVES) == []
     assert merkle.consistency_proof(8, LEAVES) == []
 

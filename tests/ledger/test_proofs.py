@@ -174,6 +174,19 @@ def test_malformed_inclusion_documents_point_at_the_problem(text: str, message: 
         InclusionProof.from_json(text)
 
 
+def test_duplicate_members_and_bad_constructor_arguments_are_rejected() -> None:
+    duplicated = _doc().replace('"tree_size": 2', '"tree_size": 2, "tree_size": 9')
+    with pytest.raises(ProofFormatError, match="/tree_size: member appears twice"):
+        InclusionProof.from_json(duplicated)
+    with pytest.raises(ProofFormatError, match="/leaf_hash: expected a 32-byte hash"):
+        InclusionProof(0, 1, b"short", ())
+    with pytest.raises(ProofFormatError, match="/hashes/1: expected a 32-byte hash"):
+        InclusionProof(0, 2, bytes(32), (bytes(32), "ab"))  # type: ignore[arg-type]
+    with pytest.raises(ProofFormatError, match="/old_size: 3 is larger than new_size 2"):
+        ConsistencyProof(3, 2, ())
+    assert ConsistencyProof(1, 2, [bytes(32)]).hashes == (bytes(32),)  # type: ignore[arg-type]
+
+
 def test_malformed_consistency_documents_point_at_the_problem() -> None:
     with pytest.raises(ProofFormatError, match="/old_size: 7 is larger than new_size 6"):
         ConsistencyProof.from_json(

@@ -61,7 +61,10 @@ def _flip(value: Any) -> Any:
 async def _row(backend: Backend, position: int) -> dict[str, Any]:
     cols = ", ".join(COLUMNS)
     (row,) = await backend.sql(f"SELECT {cols} FROM ledger_events WHERE position = {position}")
-    return {c: (bytes(v) if isinstance(v, bytes | memoryview) else v) for c, v in zip(COLUMNS, row)}
+    return {
+        c: (bytes(v) if isinstance(v, bytes | memoryview) else v)
+        for c, v in zip(COLUMNS, row, strict=True)
+    }
 
 
 async def _insert(backend: Backend, row: dict[str, Any]) -> None:

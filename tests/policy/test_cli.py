@@ -189,3 +189,17 @@ def test_readme_main_command_runs_as_a_subprocess() -> None:
     assert result.returncode == 0, result.stderr
     first_row = next(line for line in result.stdout.splitlines() if line.startswith("  1  "))
     assert first_row.split() == ["1", "google/gemini-3.5-flash@us", "0.0002625", "selected"]
+
+
+def test_stdin_feeds_one_input_only() -> None:
+    for command in (["rank", "--policy", "-"], ["policy", "validate", "-"]):
+        result = run(*command, "--catalog", "-", stdin="{}")
+        assert result.exit_code == 2
+        assert "stdin ('-') can feed the policy or the catalog, not both" in result.stderr
+
+
+def test_catalog_from_stdin() -> None:
+    catalog = (ROOT / "router" / "data" / "catalog.json").read_text()
+    result = run("rank", "--policy", str(POLICIES / "vip.json"), "--catalog", "-", stdin=catalog)
+    assert result.exit_code == 0
+    assert "openai/gpt-5@us" in result.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from router.core import Policy
+from router.core import Catalog, Policy
 from router.services.catalogs import bundled_catalog
 from unhardcoded.cli import main
 
@@ -37,3 +37,9 @@ def test_cli_examples_run(command: str) -> None:
 def test_shape_example_is_a_valid_policy() -> None:
     (shape,) = [b for b in blocks("json") if '"v": "sigma-pol/v1"' in b]
     Policy.from_json(json.loads(shape), bundled_catalog().schema)
+
+
+def test_catalog_example_is_a_valid_catalog() -> None:
+    (shape,) = [b for b in blocks("json") if '"entries"' in b]
+    catalog = Catalog.from_json(json.loads(shape))
+    assert catalog.schema["no_log"] == "boolean"

@@ -86,3 +86,16 @@ def test_attribute_unknown_to_the_catalog_is_unknown_everywhere() -> None:
 def test_attribute_of_another_type_is_unknown() -> None:
     policy = Policy.from_json(policy_of(["not", ["eq", "no_log", "yes"]]))
     assert decide(policy, CATALOG).ranked == ()
+
+
+def test_rank_and_cmp_on_an_attribute_of_another_type_treat_it_as_missing() -> None:
+    # validated without a schema: "tier" is a string in this catalog, not a number
+    catalog = catalog_of(entry("b", tier="gold"), entry("a", tier="silver"), entry("c", score=1))
+    document = policy_of(rank=[["desc", "tier"], ["asc", "score"]])
+    trace = decide(Policy.from_json(document), catalog)
+    assert [catalog.entries[i].id for i in trace.ranked] == ["c", "a", "b"]
+    assert trace.sort_keys(catalog.index_of("a")) == (None, None)
+    assert trace.to_json()["ranked"][1]["keys"] == {"tier": None, "score": None}
+    cmp = decide(Policy.from_json(policy_of(["cmp", "tier", "ge", 1])), catalog)
+    assert cmp.ranked == ()
+    assert {f.outcome for i in range(3) for f in cmp.failures_of(i)} == {"unknown"}

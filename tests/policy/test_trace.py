@@ -8,6 +8,7 @@ import pytest
 
 from router.core import (
     EVALUATOR_VERSION,
+    Catalog,
     Evaluator,
     MissingTokensError,
     Policy,
@@ -46,6 +47,27 @@ def test_compact_trace_round_trips_through_json() -> None:
     assert rebuilt.features == RequestFeatures(10, 20)
     with pytest.raises(TraceMismatchError):
         Trace.from_compact(data, example_policy("vip"), catalog)
+    with pytest.raises(TraceMismatchError):
+        Trace.from_compact(data | {"failures": data["failures"][1:]}, policy, catalog)
+    with pytest.raises(TraceMismatchError):
+        Trace.from_compact(data | {"ranked": [99]}, policy, catalog)
+
+
+def test_failures_are_bitmaps_of_entry_indices() -> None:
+    catalog = bundled_catalog()
+    trace = evaluate(example_policy("enterprise-eu"), catalog)
+    assert [len(bitmap) for bitmap in trace.failures] == [3] * 4  # 20 entries -> 3 bytes per rule
+    assert [catalog.entries[i].id for i in trace.failed_entries("catalog.status")] == [
+        "fireworks/qwen3-235b@us"
+    ]
+    assert len(trace.failed_entries("residency.eu")) == 13  # 7 of the 20 entries are in the eu
+
+
+def test_empty_catalog_has_no_passing_entry() -> None:
+    empty = Catalog.from_json({"name": "empty", "entries": []})
+    trace = decide(Policy.from_json(policy_of(["eq", "region", "eu"]), empty.schema), empty)
+    assert (trace.selected, trace.ranked, trace.removed()) == (None, (), {})
+    assert "all 0 entries removed" in trace.summary()
 
 
 def test_full_json_has_the_documented_keys() -> None:

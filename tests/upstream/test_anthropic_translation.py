@@ -258,6 +258,8 @@ def test_tool_choice(choice: Any, parallel: Any, expected: dict[str, Any]) -> No
             "/messages/0/tool_calls/0/function/arguments",
         ),
         ({"messages": [{"role": "tool", "content": "r"}]}, "/messages/0/tool_call_id"),
+        ({"messages": [{"role": "user", "content": ""}]}, "/messages/0/content"),
+        ({"messages": [{"role": "assistant", "content": None}]}, "/messages/0/content"),
     ],
 )
 def test_untranslatable_requests_are_refused_with_a_pointer(

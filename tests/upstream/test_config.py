@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -12,6 +13,7 @@ from router.services.upstream import (
     PricingError,
     ProviderConfigError,
     ProviderRegistry,
+    Upstream,
     Usage,
     cost_usd,
 )
@@ -72,6 +74,18 @@ def test_bad_settings_are_precise_errors(environ: dict[str, str], message: str) 
 def test_unknown_provider_names_the_variable_to_set() -> None:
     with pytest.raises(ProviderConfigError, match="UNHARDCODED_PROVIDER_ACME_BASE_URL"):
         ProviderRegistry.from_env({}).provider("acme")
+
+
+async def test_the_facade_refuses_unknown_or_keyless_providers_before_sending() -> None:
+    def no_network(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(no_network)) as client:
+        upstream = Upstream(client, ProviderRegistry.from_env({}))
+        with pytest.raises(ProviderConfigError, match="unknown provider 'acme'"):
+            await upstream.complete({"messages": []}, "acme", "m")
+        with pytest.raises(ProviderConfigError, match="no API key for provider 'openai'"):
+            upstream.stream({"messages": []}, "openai", "gpt")
 
 
 def test_tenant_key_wins_then_operator_key_then_a_config_error() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import httpx
 import pytest
 
 from router.services.upstream import (
+    Credentials,
     ProviderRegistry,
     Upstream,
     UpstreamConnectError,
@@ -203,3 +205,112 @@ async def test_every_error_is_a_router_error(quick: Upstream, fake_openai: FakeP
     with pytest.raises(UpstreamError) as caught:
         await quick.complete(BODY, "openai", "m")
     assert isinstance(caught.value, RouterError)
+
+
+class Ticks:
+    """A clock that advances one second per reading: latencies become exact counts."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_latency_comes_from_the_injected_clock_on_success_and_failure(
+    http: httpx.AsyncClient,
+    registry: ProviderRegistry,
+    fake_openai: FakeProvider,
+    fake_anthropic: FakeProvider,
+    provider: str,
+) -> None:
+    upstream = Upstream(http, registry, clock=Ticks())
+    response = await upstream.complete(BODY, provider, "m")
+    assert response.latency_s == 1.0  # one reading before sending, one after the last byte
+
+    fake_for(provider, fake_openai, fake_anthropic).script(
+        "m", Fault(status=503), Fault(garbage=True), Fault(cut_after=2)
+    )
+    for expected in (UpstreamServerError, UpstreamProtocolError):
+        with pytest.raises(expected) as caught:
+            await upstream.complete(BODY, provider, "m")
+        assert caught.value.latency_s == 1.0
+    with pytest.raises(UpstreamProtocolError) as cut:
+        await drain(upstream, provider)
+    assert cut.value.latency_s is not None
+    assert cut.value.latency_s >= 1.0
+
+
+async def test_nothing_sent_means_no_latency(upstream: Upstream) -> None:
+    with pytest.raises(UpstreamError) as caught:
+        await upstream.complete({**BODY, "logprobs": True}, "anthropic", "m")
+    assert caught.value.latency_s is None
+
+
+async def test_a_body_that_fails_to_decode_is_a_protocol_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip at all", headers={"content-encoding": "gzip"})
+
+    registry = ProviderRegistry.from_env(
+        {"UNHARDCODED_PROVIDER_ZIP_BASE_URL": "http://zip.invalid/v1"}
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(UpstreamProtocolError, match="DecodingError"):
+            await Upstream(client, registry).complete(BODY, "zip", "m")
+
+
+async def test_an_unusable_base_url_is_a_config_error(http: httpx.AsyncClient) -> None:
+    from router.services.upstream import (
+        OpenAICompatibleAdapter,
+        ProviderConfigError,
+        UpstreamTarget,
+    )
+
+    target = UpstreamTarget(provider="odd", model="m", base_url="http://[::1")
+    with pytest.raises(ProviderConfigError, match="not a valid URL"):
+        await OpenAICompatibleAdapter(http).complete(BODY, target, Credentials())
+
+
+@pytest.mark.parametrize(
+    ("kind", "events", "missing"),
+    [
+        (
+            "openai_compatible",
+            b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+            b'"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n',
+            "no [DONE] event",
+        ),
+        (
+            "anthropic",
+            b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+            b'"model":"m","usage":{"input_tokens":1,"output_tokens":1}}}\n\n',
+            "no message_stop event",
+        ),
+    ],
+)
+async def test_a_stream_that_ends_cleanly_but_early_is_a_protocol_error(
+    kind: str, events: bytes, missing: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=events, headers={"content-type": "text/event-stream"})
+
+    registry = ProviderRegistry.from_env(
+        {
+            "UNHARDCODED_PROVIDER_SHORT_BASE_URL": "http://short.invalid",
+            "UNHARDCODED_PROVIDER_SHORT_KIND": kind,
+        }
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        upstream = Upstream(client, registry)
+        received: list[bytes] = []
+
+        async def consume() -> None:
+            async with upstream.stream(STREAM, "short", "m") as stream:
+                async for event in stream:
+                    received.append(event)
+
+        with pytest.raises(UpstreamProtocolError, match=re.escape(missing)):
+            await consume()
+    assert len(received) == 1  # the one event was passed on before the end was noticed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -194,3 +195,23 @@ async def test_wrong_key_is_a_client_error(upstream: Upstream) -> None:
     assert caught.value.status == 401
     assert "invalid_api_key" in str(caught.value)
     assert caught.value.retryable is False
+
+
+async def test_concurrent_calls_through_one_client_do_not_mix(
+    upstream: Upstream, fake_openai: FakeProvider, fake_anthropic: FakeProvider
+) -> None:
+    async def one(i: int, provider: str, streaming: bool) -> tuple[str, Usage | None]:
+        body = {"messages": [{"role": "user", "content": " ".join(["w"] * i) + f" n{i}"}]}
+        if not streaming:
+            response = await upstream.complete(body, provider, "m")
+            return response.body["choices"][0]["message"]["content"], response.usage
+        async with upstream.stream({**body, "stream": True}, provider, "m") as stream:
+            parts = [json.loads(e[6:]) for e in [e async for e in stream][:-1]]
+        text = "".join(p["choices"][0]["delta"].get("content") or "" for p in parts)
+        return text, stream.usage
+
+    cases = [(i, p, s) for i in range(1, 9) for p in ("openai", "anthropic") for s in (False, True)]
+    results = await asyncio.gather(*(one(*case) for case in cases))
+    for (i, _, _), (text, usage) in zip(cases, results, strict=True):
+        assert text.endswith(f" n{i}")
+        assert usage == Usage(prompt_tokens=i + 1, completion_tokens=i + 4)

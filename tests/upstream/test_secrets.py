@@ -98,6 +98,27 @@ async def test_an_upstream_that_echoes_the_key_is_redacted() -> None:
     assert_clean(everything_about(caught.value))
 
 
+async def test_an_upstream_that_echoes_the_body_keeps_it_out_of_the_message() -> None:
+    secret_prompt = "my diagnosis is confidential-7f3a"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"detail": [{"input": request.content.decode()}]})
+
+    registry = ProviderRegistry.from_env(
+        {"UNHARDCODED_PROVIDER_VLLM_BASE_URL": "http://v.invalid/v1"}
+    )
+    body = {"messages": [{"role": "user", "content": secret_prompt}]}
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(UpstreamClientError) as caught:
+            await Upstream(client, registry).complete(body, "vllm", "m")
+    assert caught.value.detail is not None
+    assert secret_prompt in caught.value.detail  # for the caller only …
+    message = "\n".join(
+        [str(caught.value), repr(caught.value), *traceback.format_exception(caught.value)]
+    )
+    assert secret_prompt not in message  # … never in what gets logged
+
+
 def test_reprs_hide_keys() -> None:
     registry = ProviderRegistry.from_env(
         {

@@ -39,6 +39,9 @@ def published_catalog_option(func: F) -> F:
     )(func)
 
 
-def open_catalog(catalog_file: str | None) -> Catalog:
-    """The catalog named by `--catalog`, or the bundled one."""
+def open_catalog(catalog_file: str | None, other_file: str | None = None) -> Catalog:
+    """The catalog named by `--catalog`, or the bundled one. `other_file` is the command's other
+    input: stdin can feed only one of them."""
+    if catalog_file == "-" and other_file == "-":
+        raise click.UsageError("stdin ('-') can feed the policy or the catalog, not both")
     return bundled_catalog() if catalog_file is None else load_catalog(catalog_file)

@@ -37,7 +37,7 @@ def validate(file: str, catalog_file: str | None, as_json: bool) -> None:
     Example:
         unhardcoded policy validate router/data/policies/regulated.json
     """
-    catalog = open_catalog(catalog_file)
+    catalog = open_catalog(catalog_file, file)
     policy = load_policy(file, catalog)
     if as_json:
         document = {
@@ -69,7 +69,7 @@ def fingerprint(file: str, catalog_file: str | None, as_json: bool) -> None:
     Example:
         unhardcoded policy fingerprint router/data/policies/free-tier.json
     """
-    policy = load_policy(file, open_catalog(catalog_file))
+    policy = load_policy(file, open_catalog(catalog_file, file))
     if as_json:
         click.echo(json.dumps({"fingerprint": policy.fingerprint, "digest": policy.digest}))
     else:

@@ -129,6 +129,8 @@ def rank(
         raise click.UsageError("give both --tokens-in and --tokens-out, or neither")
     if tenant is not None and not record:
         raise click.UsageError("--tenant only applies with --record")
+    if catalog_file == "-" and policy_file == "-":
+        raise click.UsageError("stdin ('-') can feed the policy or the catalog, not both")
     features = None
     if tokens_in is not None and tokens_out is not None:
         features = RequestFeatures(tokens_in, tokens_out)

@@ -87,6 +87,7 @@ from router.services.decisions._projection import (
     DecisionPage,
     DecisionSummary,
     catch_up,
+    rebuild_projection,
 )
 from router.services.decisions._service import (
     MAX_TENANT,
@@ -132,6 +133,7 @@ __all__ = [
     "outcome_digest",
     "outcome_stream",
     "rank_order",
+    "rebuild_projection",
     "rebuild_trace",
     "uuid7",
 ]

@@ -5,8 +5,9 @@ passing entries. Only the filter outcome carries information the rank does not: 
 a pure function of (passing set, rank keys, catalog, tokens). So:
 
 - the **filter outcome** is stored as one bitmap per rule (built-in rules first, then the
-  policy's rules in normalized order), each `ceil(entries / 8)` bytes where bit `i % 8` of byte
-  `i // 8` (LSB first) is set when entry `i` failed the rule; the bitmaps are concatenated,
+  policy's rules in normalized order), each `ceil(entries / 8)` bytes where bit `7 - i % 8` of
+  byte `i // 8` (most significant first, the trace's own `failures` layout) is set when entry `i`
+  failed the rule; the bitmaps are concatenated,
   zlib-compressed (level 9) and base64-encoded, in a content-addressed `OutcomeRecorded` event
   that every decision with the same outcome references by digest (measured smaller than one
   failed-rule mask per entry, see bench/bench_decision_record.py);
@@ -55,17 +56,14 @@ OUTCOME_SCHEMA = "unhardcoded.outcome/1"
 """Schema of the `OutcomeRecorded` payload."""
 
 MASK_ENCODING = "rule-bitmaps+zlib/1"
-"""Per rule a bitmap of ceil(entries/8) bytes (entry i = bit i % 8 of byte i // 8, LSB first);
-concatenated, zlib, base64."""
+"""Per rule a bitmap of ceil(entries/8) bytes (entry i = bit 7 - i % 8 of byte i // 8, MSB
+first); concatenated, zlib, base64."""
 
 
 def encode_outcome(trace: Trace) -> dict[str, Any]:
     """The `OutcomeRecorded` payload of a trace's filter outcome (see the module docstring)."""
     entries = len(trace.catalog.entries)
-    failed = np.zeros((len(trace.rule_ids), entries), dtype=np.bool_)
-    for row, indices in enumerate(trace.failures):
-        failed[row, list(indices)] = True
-    raw = np.packbits(failed, axis=1, bitorder="little").tobytes()
+    raw = b"".join(trace.failures)
     return {
         "schema": OUTCOME_SCHEMA,
         "catalog_version": trace.catalog.version,
@@ -81,8 +79,8 @@ def outcome_digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload)).hexdigest()
 
 
-def decode_failures(payload: Mapping[str, Any]) -> tuple[tuple[int, ...], ...]:
-    """Per rule (in `payload["rules"]` order): the ascending indices of the entries failing it."""
+def decode_failures(payload: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """Per rule (in `payload["rules"]` order): its failure bitmap, as `Trace.failures` holds it."""
     if payload.get("schema") != OUTCOME_SCHEMA or payload.get("encoding") != MASK_ENCODING:
         raise RecordMismatchError(
             f"unknown outcome schema {payload.get('schema')!r} / encoding "
@@ -99,15 +97,11 @@ def decode_failures(payload: Mapping[str, Any]) -> tuple[tuple[int, ...], ...]:
         raise RecordMismatchError(
             f"outcome masks hold {len(raw)} bytes, expected {rules} rules × {width}"
         )
-    bitmaps = np.frombuffer(raw, dtype=np.uint8).reshape(rules, width)
-    failed = np.unpackbits(bitmaps, axis=1, count=entries, bitorder="little")
-    if (
-        rules
-        and entries % 8
-        and np.unpackbits(bitmaps[:, -1:], axis=1, bitorder="little")[:, entries % 8 :].any()
-    ):
+    bitmaps = tuple(raw[row * width : (row + 1) * width] for row in range(rules))
+    spare = (-entries) % 8
+    if spare and any(bitmap[-1] & ((1 << spare) - 1) for bitmap in bitmaps):
         raise RecordMismatchError("outcome masks set bits past the last entry")
-    return tuple(tuple(np.flatnonzero(row).tolist()) for row in failed)
+    return bitmaps
 
 
 def rank_order(
@@ -165,8 +159,13 @@ def rebuild_trace(
     if int(outcome["entries"]) != len(catalog.entries):
         raise mismatch("the outcome covers another number of entries than the catalog has")
     failures = decode_failures(outcome)
-    removed = set().union(*map(set, failures)) if failures else set()
-    passing = [i for i in range(len(catalog.entries)) if i not in removed]
+    entries = len(catalog.entries)
+    removed = np.zeros(entries, dtype=np.bool_)
+    for bitmap in failures:
+        removed |= np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=entries).astype(
+            np.bool_
+        )
+    passing = np.flatnonzero(~removed).tolist()
     if len(passing) != decision["filter"]["passing"]:
         raise mismatch(
             f"{len(passing)} entries pass the outcome, the decision records "

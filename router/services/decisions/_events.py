@@ -141,11 +141,13 @@ def decision_event(
     preview: bool,
     trace: Trace,
     outcome: str,
+    order: str | None = None,
     features: RequestFeatures | None,
     digest: str | None,
     body: bytes | None,
 ) -> NewEvent:
-    """`DecisionMade` (stream: the policy fingerprint; event id: the decision id)."""
+    """`DecisionMade` (stream: the policy fingerprint; event id: the decision id). `order` is
+    `order_digest(trace.ranked)` when the caller has it already (the hot path caches it)."""
     selected = trace.selected
     payload: dict[str, Any] = {
         "schema": DECISION_SCHEMA,
@@ -161,7 +163,7 @@ def decision_event(
         if trace.tokens is None
         else {"in": trace.tokens.tokens_in, "out": trace.tokens.tokens_out},
         "filter": {"outcome": outcome, "passing": len(trace.ranked)},
-        "rank": {"order_sha256": order_digest(trace.ranked)},
+        "rank": {"order_sha256": order or order_digest(trace.ranked)},
         "selected": None
         if selected is None
         else {"index": selected, "id": trace.catalog.entries[selected].id},

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     insert,
     select,
     update,
@@ -42,6 +43,7 @@ __all__ = [
     "catch_up",
     "decision_index",
     "projection_state",
+    "rebuild_projection",
 ]
 
 metadata = MetaData()
@@ -224,6 +226,14 @@ async def catch_up(ledger: Ledger) -> int:
         last = end
         if len(batch) < _CHUNK:
             return last
+
+
+async def rebuild_projection(ledger: Ledger) -> int:
+    """Empty the projection and project the whole ledger again (it is derived data only)."""
+    async with ledger.store.locked(_LOCK) as conn:
+        for table in (decision_index, catalog_index, projection_state):
+            await conn.execute(delete(table))
+    return await catch_up(ledger)
 
 
 async def query_decisions(

@@ -229,6 +229,7 @@ class DecisionService:
         self._prepared: _Lru = _Lru(cache_size)
         self._catalogs: _Lru = _Lru(8)
         self._policies: _Lru = _Lru(256)
+        self._outcomes: _Lru = _Lru(256)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -303,7 +304,9 @@ class DecisionService:
 
         `policy` is a `Policy` or a policy document (validated against `catalog.schema`).
         `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
-        (a `NoEntryPasses`, carrying the recorded decision) when no entry passes."""
+        (a `NoEntryPasses`, carrying the recorded decision) when no entry passes. Invalid input
+        (`PolicyError`, `RequestError`, `MissingTokensError`) is raised before anything is
+        recorded."""
         tenant = _check_tenant(tenant)
         if not isinstance(policy, Policy):
             policy = Policy.from_json(policy, catalog.schema)
@@ -335,6 +338,7 @@ class DecisionService:
             preview=preview,
             trace=trace,
             outcome=prepared[0],
+            order=prepared[1],
             features=features,
             digest=digest,
             body=body,
@@ -482,9 +486,13 @@ class DecisionService:
         payload = envelope.payload_json()
         policy = await self.policy(payload["policy"]["fingerprint"], payload["policy"]["digest"])
         catalog = await self.catalog_version(payload["catalog_version"])
-        outcome_digest = payload["filter"]["outcome"]
-        outcome = await self._first(outcome_stream(outcome_digest), f"outcome {outcome_digest}")
-        trace = rebuild_trace(payload, outcome.payload_json(), policy, catalog)
+        digest = payload["filter"]["outcome"]
+
+        async def load_outcome() -> Any:
+            return (await self._first(outcome_stream(digest), f"outcome {digest}")).payload_json()
+
+        outcome = await self._cached(self._outcomes, digest, load_outcome)
+        trace = rebuild_trace(payload, outcome, policy, catalog)
         decision_id = uuid.UUID(payload["decision_id"])
         if decision_id != envelope.event_id:
             raise RecordMismatchError(

@@ -16,17 +16,17 @@ from router.services.upstream._anthropic_translate import (
     stream_error,
     usage_from_anthropic,
 )
-from router.services.upstream._errors import UpstreamProtocolError
+from router.services.upstream._errors import UpstreamError, UpstreamProtocolError
 from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
+    build_request,
     dump_json,
+    fetch,
     parse_json,
-    read_body,
-    send,
     sse_event,
-    timeout_for,
+    timed,
 )
 from router.services.upstream._openai import caller_wants_usage
 from router.services.upstream._types import (
@@ -73,25 +73,22 @@ class AnthropicAdapter:
         key = credentials.reveal()
         if key:
             headers["x-api-key"] = key
-        return self._client.build_request(
-            "POST",
-            f"{target.base_url}/v1/messages",
-            content=dump_json(payload),
-            headers=headers,
-            timeout=timeout_for(target),
-        )
+        url = f"{target.base_url}/v1/messages"
+        return build_request(self._client, url, payload, headers, target)
 
     async def complete(
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials
     ) -> UpstreamResponse:
         """One non-streaming completion, translated both ways."""
         request = self._request(request_body, target, credentials, stream=False)
-        started = self._clock()
-        response = await send(self._client, request, target, credentials, stream=True)
-        raw = await read_body(response, target)
-        latency = self._clock() - started
-        message = parse_json(raw, target, "response body")
-        body = response_to_openai(message, target, created=int(self._wall_clock()))
+        response, raw, latency = await fetch(
+            self._client, request, target, credentials, self._clock
+        )
+        try:
+            message = parse_json(raw, target, "response body")
+            body = response_to_openai(message, target, created=int(self._wall_clock()))
+        except UpstreamError as error:
+            raise timed(latency, error) from None
         return UpstreamResponse(
             body=body,
             content=dump_json(body),
@@ -220,7 +217,8 @@ class StreamTranslator:
         if kind == "text_delta" and isinstance(delta, dict):
             return [self._chunk({"content": delta.get("text", "")})]
         if kind == "input_json_delta" and isinstance(delta, dict):
-            position = self._tools.get(data.get("index", -1))
+            index = data.get("index")
+            position = self._tools.get(index) if isinstance(index, int) else None
             if position is None:
                 raise self._protocol("input_json_delta for a block that is not a tool_use")
             call = {"index": position, "function": {"arguments": delta.get("partial_json", "")}}

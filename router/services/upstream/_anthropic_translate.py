@@ -178,6 +178,10 @@ class _Translator:
                 role = "user"
             else:
                 raise self.refuse(f"{pointer}/role", f"role {role!r} is not supported")
+            if not blocks:
+                raise self.refuse(
+                    f"{pointer}/content", "Anthropic refuses a message without content"
+                )
             # Anthropic wants alternating turns: consecutive same-role messages become one turn.
             if turns and turns[-1]["role"] == role:
                 turns[-1]["content"] += blocks
@@ -261,11 +265,18 @@ def request_to_anthropic(
     out["max_tokens"] = max_tokens
     temperature = body.get("temperature")
     if temperature is not None:
-        if not isinstance(temperature, int | float) or not 0 <= temperature <= 1:
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not 0 <= temperature <= 1
+        ):
             raise t.refuse("/temperature", "Anthropic accepts a temperature between 0 and 1")
         out["temperature"] = temperature
-    if body.get("top_p") is not None:
-        out["top_p"] = body["top_p"]
+    top_p = body.get("top_p")
+    if top_p is not None:
+        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 <= top_p <= 1:
+            raise t.refuse("/top_p", "top_p must be a number between 0 and 1")
+        out["top_p"] = top_p
     stop = body.get("stop")
     if isinstance(stop, str):
         out["stop_sequences"] = [stop]

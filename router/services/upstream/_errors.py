@@ -34,7 +34,8 @@ class UpstreamError(RouterError):
     """A provider call failed (or could not be made). Root of the upstream family.
 
     `retryable` says whether another attempt (the next entry of a fallback plan) may succeed;
-    `status` is the upstream HTTP status when there was one; `error_class` is a stable short string.
+    `status` is the upstream HTTP status when there was one; `error_class` is a stable short string;
+    `latency_s` is how long the attempt ran before failing (None when nothing was sent).
     """
 
     error_class: ClassVar[str] = "protocol"
@@ -56,6 +57,7 @@ class UpstreamError(RouterError):
         self.status = status
         self.retryable = self.default_retryable if retryable is None else retryable
         self.detail = detail
+        self.latency_s: float | None = None
 
 
 class UpstreamConnectError(UpstreamError):

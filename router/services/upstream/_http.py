@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 
 from router.services.upstream._errors import (
+    ProviderConfigError,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
@@ -28,7 +30,32 @@ DONE_EVENT = b"data: [DONE]\n\n"
 
 def timeout_for(target: UpstreamTarget) -> httpx.Timeout:
     """Read/write/pool timeouts from the target, with its (shorter) connect timeout."""
-    return httpx.Timeout(target.timeout_s, connect=target.connect_timeout_s)
+    return _timeout(target.timeout_s, target.connect_timeout_s)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(timeout_s: float, connect_s: float) -> httpx.Timeout:
+    return httpx.Timeout(timeout_s, connect=connect_s)
+
+
+def build_request(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Any,
+    headers: dict[str, str],
+    target: UpstreamTarget,
+) -> httpx.Request:
+    """The POST request for one attempt; an unusable URL is a `config` error, not an httpx one."""
+    try:
+        return client.build_request(
+            "POST", url, content=dump_json(payload), headers=headers, timeout=timeout_for(target)
+        )
+    except httpx.InvalidURL:
+        raise ProviderConfigError(
+            f"base URL {target.base_url!r} is not a valid URL",
+            provider=target.provider,
+            model=target.model,
+        ) from None
 
 
 def dump_json(value: Any) -> bytes:
@@ -54,7 +81,7 @@ def parse_json(raw: bytes | str, target: UpstreamTarget, what: str) -> Any:
 
 
 def _transport_error(
-    exc: httpx.TransportError, target: UpstreamTarget, *, started: bool
+    exc: httpx.RequestError, target: UpstreamTarget, *, started: bool
 ) -> UpstreamError:
     # The exception text never holds headers (so never the key); the class name says enough.
     what = type(exc).__name__
@@ -62,7 +89,7 @@ def _transport_error(
     if isinstance(exc, httpx.TimeoutException):
         phase = "while reading the response" if started else "before a response"
         return UpstreamTimeoutError(f"timed out {phase} ({what})", provider=provider, model=model)
-    if started:
+    if started or not isinstance(exc, httpx.TransportError):  # e.g. a body that fails to decode
         return UpstreamProtocolError(
             f"response cut off mid-way ({what})", provider=provider, model=model
         )
@@ -110,7 +137,7 @@ async def send(
     """
     try:
         response = await client.send(request, stream=stream)
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         error = _transport_error(exc, target, started=False)
         logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
         raise error from exc
@@ -121,7 +148,7 @@ async def send(
         return response
     try:
         raw = await response.aread()
-    except httpx.TransportError:
+    except httpx.RequestError:
         raw = b""
     finally:
         await response.aclose()
@@ -138,11 +165,35 @@ async def send(
     raise error
 
 
+async def fetch(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    target: UpstreamTarget,
+    credentials: Credentials,
+    clock: Clock,
+) -> tuple[httpx.Response, bytes, float]:
+    """Send `request` and read the whole body: (response, body, latency); errors carry latency."""
+    started = clock()
+    try:
+        response = await send(client, request, target, credentials, stream=True)
+        content = await read_body(response, target)
+    except UpstreamError as error:
+        error.latency_s = clock() - started
+        raise
+    return response, content, clock() - started
+
+
+def timed(latency_s: float, error: UpstreamError) -> UpstreamError:
+    """`error` with the attempt's latency set."""
+    error.latency_s = latency_s
+    return error
+
+
 async def read_body(response: httpx.Response, target: UpstreamTarget) -> bytes:
     """The whole body of a streamed or unread response, with typed errors."""
     try:
         return await response.aread()
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         raise _transport_error(exc, target, started=True) from exc
     finally:
         await response.aclose()
@@ -173,10 +224,26 @@ class HttpStream(UpstreamStream):
 
     async def _open(self) -> None:
         self._started_at = self._clock()
-        self._response = await send(
-            self._client, self._request, self._target, self._credentials, stream=True
-        )
+        try:
+            self._response = await send(
+                self._client, self._request, self._target, self._credentials, stream=True
+            )
+        except UpstreamError as error:
+            error.latency_s = self._clock() - self._started_at
+            raise
         self.status = self._response.status_code
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._timed()
+
+    async def _timed(self) -> AsyncIterator[bytes]:
+        try:
+            async for event in self._events():
+                yield event
+        except UpstreamError as error:
+            self._finished()
+            error.latency_s = self.latency_s
+            raise
 
     async def aclose(self) -> None:
         if self._response is not None:
@@ -206,7 +273,7 @@ class HttpStream(UpstreamStream):
                 line = await anext(lines)
             except StopAsyncIteration:
                 return  # an unterminated last event is dropped, as the SSE spec says
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 error = _transport_error(exc, self._target, started=True)
                 logger.info("upstream stream failed: %s [%s]", error, error.error_class)
                 raise error from exc

@@ -21,11 +21,10 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
-    dump_json,
+    build_request,
+    fetch,
     parse_json,
-    read_body,
-    send,
-    timeout_for,
+    timed,
 )
 from router.services.upstream._types import (
     Credentials,
@@ -127,12 +126,8 @@ class OpenAICompatibleAdapter:
         key = credentials.reveal()
         if key:
             headers["authorization"] = f"Bearer {key}"
-        return self._client.build_request(
-            "POST",
-            f"{target.base_url}/chat/completions",
-            content=dump_json(payload),
-            headers=headers,
-            timeout=timeout_for(target),
+        return build_request(
+            self._client, f"{target.base_url}/chat/completions", payload, headers, target
         )
 
     async def complete(
@@ -140,21 +135,24 @@ class OpenAICompatibleAdapter:
     ) -> UpstreamResponse:
         """One non-streaming completion; the upstream's bytes come back unchanged as `content`."""
         request = self._request(request_body, target, credentials, stream=False)
-        started = self._clock()
-        response = await send(self._client, request, target, credentials, stream=True)
-        content = await read_body(response, target)
-        latency = self._clock() - started
-        body = parse_json(content, target, "response body")
-        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-            raise UpstreamProtocolError(
-                "response is not a chat.completion object (no choices list)",
-                provider=target.provider,
-                model=target.model,
-            )
+        response, content, latency = await fetch(
+            self._client, request, target, credentials, self._clock
+        )
+        try:
+            body = parse_json(content, target, "response body")
+            if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+                raise UpstreamProtocolError(
+                    "response is not a chat.completion object (no choices list)",
+                    provider=target.provider,
+                    model=target.model,
+                )
+            usage = usage_from_openai(body.get("usage"), target)
+        except UpstreamError as error:
+            raise timed(latency, error) from None
         return UpstreamResponse(
             body=body,
             content=content,
-            usage=usage_from_openai(body.get("usage"), target),
+            usage=usage,
             status=response.status_code,
             latency_s=latency,
             finish_reason=_finish_reason(body),
