@@ -129,7 +129,7 @@ def test_masks_past_the_last_entry_or_of_the_wrong_size_are_refused() -> None:
         "catalog_version": "x",
         "entries": 3,
         "rules": ["a"],
-        "encoding": "rule-bitmaps+zlib/1",
+        "encoding": "rule-bitmaps-msb+zlib/1",
         "masks": base64.b64encode(zlib.compress(bytes([0b1001]))).decode(),
     }
     with pytest.raises(RecordMismatchError, match="past the last entry"):

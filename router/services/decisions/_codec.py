@@ -55,7 +55,7 @@ __all__ = [
 OUTCOME_SCHEMA = "unhardcoded.outcome/1"
 """Schema of the `OutcomeRecorded` payload."""
 
-MASK_ENCODING = "rule-bitmaps+zlib/1"
+MASK_ENCODING = "rule-bitmaps-msb+zlib/1"
 """Per rule a bitmap of ceil(entries/8) bytes (entry i = bit 7 - i % 8 of byte i // 8, MSB
 first); concatenated, zlib, base64."""
 
