@@ -317,7 +317,11 @@ class Ledger:
 
     async def erase_attachment(self, ref: uuid.UUID | str | int, name: str) -> None:
         """Delete an attachment's bytes for good, keeping a tombstone; `verify` stays green
-        because only the digest is part of the hashed envelope."""
+        because only the digest is part of the hashed envelope.
+
+        On SQLite the bytes are then gone from the database file and its WAL (secure delete and a
+        TRUNCATE checkpoint); on PostgreSQL the table is vacuumed (docs/ledger.md says what that
+        does and does not reach)."""
         envelope = await self.get(ref)
         if name not in envelope.attachment_digests:
             raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
@@ -329,6 +333,7 @@ class Ledger:
                 )
                 .values(content=None, erased_at_us=time.time_ns() // 1000)
             )
+        await self._store.purge_erased(attachments.name)
 
     async def verify(
         self, *, chunk: int = 50_000, trusted_keys: Iterable[str] | None = None

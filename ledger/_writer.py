@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ledger._committer import Request, assign
-from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
+from ledger._store import SQLITE_BUSY_TIMEOUT_MS, SQLITE_SECURE_DELETE, Store, translate_errors
 
 __all__ = ["make_writer"]
 
@@ -71,6 +71,7 @@ class SqliteWriter:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            conn.execute(SQLITE_SECURE_DELETE)
             self._conn = conn
         return self._conn
 
