@@ -105,8 +105,10 @@ class SqliteWriter:
                     conn.execute("ROLLBACK")
                 raise
 
-    async def __call__(self, requests: Sequence[Request]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._write, requests)
+    def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
+        # A plain function, not a coroutine: the batch reaches the writer thread right now, not
+        # at the event loop's next turn (after every producer that is ready to run).
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._write, requests)
 
     def _close(self) -> None:
         if self._conn is not None:
