@@ -253,11 +253,17 @@ class GroupCommitter:
       flushed together at the end of that turn. But once half as many appends as the previous
       batch held are queued, the batch starts right away: the producers of one big batch that
       all come back at once split into two groups that then alternate, one committing while the
-      other prepares. Batches grow and shrink with the load by themselves.
+      other prepares. Batches grow and shrink with the load by themselves. `split=False` keeps
+      one group: for a writer whose per-transaction cost (round trips) outweighs the overlap.
     """
 
     def __init__(
-        self, write: BatchWriter, *, max_events: int = 2000, max_bytes: int = 8 << 20
+        self,
+        write: BatchWriter,
+        *,
+        max_events: int = 2000,
+        max_bytes: int = 8 << 20,
+        split: bool = True,
     ) -> None:
         if max_events < 1 or max_bytes < 1:
             raise InvalidEventError("batch limits must be positive")
@@ -266,6 +272,7 @@ class GroupCommitter:
         self._max_bytes = max_bytes
         self._queue: deque[Request] = deque()
         self._inflight: asyncio.Future[None] | None = None
+        self._split = split
         self._eager = 0  # queued appends that start a batch at once (0: at the end of the turn)
         self._kick_scheduled = False
         self._closed = False
@@ -317,7 +324,8 @@ class GroupCommitter:
 
     def _finish(self, batch: list[Request], done: asyncio.Future[None]) -> None:
         self._inflight = None
-        self._eager = len(batch) // 2
+        if self._split:
+            self._eager = len(batch) // 2
         if self._queue:
             self._start()
         failure: BaseException | None = (

@@ -14,6 +14,7 @@ from ledger import (
     EventNotFoundError,
     ImmutableViolationError,
     InvalidEventError,
+    Ledger,
     LedgerError,
     NewEvent,
     NotSequencedError,
@@ -111,6 +112,24 @@ class LedgerContract:
         async with backend.open(max_batch_events=1) as led:
             await asyncio.gather(*(led.append(decision(i)) for i in range(8)))
             assert led.committer.batches == 8
+
+    async def test_producers_coming_back_together_split_into_pipelined_groups(
+        self, backend: Backend
+    ) -> None:
+        async def producer(led: Ledger, n: int) -> list[int]:
+            return [e.position for i in range(2) for e in await led.append(decision(2 * n + i))]
+
+        async with backend.open() as led:
+            done = await asyncio.gather(*(producer(led, n) for n in range(32)))
+            assert sorted(p for positions in done for p in positions) == list(range(64))
+            if backend.name == "sqlite":
+                # One batch of 32; once 16 producers are back, their batch starts while the
+                # other 16 prepare: at least two transactions for the second round.
+                assert led.committer.batches >= 3
+                assert sorted(positions[1] for positions in done)[:16] == list(range(32, 48))
+            else:
+                # PostgreSQL keeps one group (split=False): the 32 come back in one batch.
+                assert led.committer.batches == 2
 
     async def test_a_failing_batch_fails_every_append_in_it(self, backend: Backend) -> None:
         # A real database rule refusing one event's insert makes the whole transaction fail.
