@@ -400,14 +400,7 @@ async def open_ledger(
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
         writer = make_writer(store)
-        # PostgreSQL: a transaction costs several round trips on the event loop itself, so
-        # splitting producers into two groups doubles that cost for little overlap (measured).
-        committer = GroupCommitter(
-            writer,
-            max_events=max_batch_events,
-            max_bytes=max_batch_bytes,
-            split=store.is_sqlite,
-        )
+        committer = GroupCommitter(writer, max_events=max_batch_events, max_bytes=max_batch_bytes)
         ledger = Ledger(store, ledger_id, key, committer, writer)
     except BaseException:
         await store.dispose()

@@ -113,7 +113,7 @@ class LedgerContract:
             await asyncio.gather(*(led.append(decision(i)) for i in range(8)))
             assert led.committer.batches == 8
 
-    async def test_producers_coming_back_together_split_into_pipelined_groups(
+    async def test_producers_coming_back_from_one_batch_share_the_next(
         self, backend: Backend
     ) -> None:
         async def producer(led: Ledger, n: int) -> list[int]:
@@ -122,14 +122,7 @@ class LedgerContract:
         async with backend.open() as led:
             done = await asyncio.gather(*(producer(led, n) for n in range(32)))
             assert sorted(p for positions in done for p in positions) == list(range(64))
-            if backend.name == "sqlite":
-                # One batch of 32; once 16 producers are back, their batch starts while the
-                # other 16 prepare: at least two transactions for the second round.
-                assert led.committer.batches >= 3
-                assert sorted(positions[1] for positions in done)[:16] == list(range(32, 48))
-            else:
-                # PostgreSQL keeps one group (split=False): the 32 come back in one batch.
-                assert led.committer.batches == 2
+            assert led.committer.batches == 2
 
     async def test_a_failing_batch_fails_every_append_in_it(self, backend: Backend) -> None:
         # A real database rule refusing one event's insert makes the whole transaction fail.
