@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_MAX_BODY_BYTES", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./unhardcoded.db"
+DEFAULT_MAX_BODY_BYTES = 1 << 20
 
 
 class Settings(BaseSettings):
@@ -22,7 +24,22 @@ class Settings(BaseSettings):
     home: Path = Path("~/.unhardcoded")
     """Folder of the process's private state: the checkpoint signing key (mode 0700)."""
 
+    catalog: Path | None = None
+    """Catalog JSON file for new decisions (default: the latest published, else the bundled)."""
+
+    echo_all: bool = False
+    """Send every attempt to the local echo provider (not a real model): try it without keys."""
+
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """Largest accepted HTTP request body (413 above)."""
+
+    key_cache_ttl_s: float = Field(default=2.0, ge=0)
+    """How long a verified API key is trusted before it is looked up again (revocation delay)."""
+
     store_request_bodies: bool = False
     """Store each decision's request body as an erasable ledger attachment (outside the hashed
     payload: only its SHA-256 is chained). Never for a policy with a `no_log` rule
     (docs/decisions.md). Off by default: only the body's digest is recorded."""
+
+    checkpoint_interval_s: float = Field(default=5.0, gt=0)
+    """How often `serve` integrates new events into the Merkle tree and signs a checkpoint."""

@@ -9,9 +9,11 @@ import click
 from unhardcoded import __version__
 from unhardcoded.cli.catalog import catalog
 from unhardcoded.cli.db import db
+from unhardcoded.cli.keys import keys
 from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
 from unhardcoded.cli.rank import rank
+from unhardcoded.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,8 +29,10 @@ def main() -> None:
 
 main.add_command(catalog)
 main.add_command(db)
+main.add_command(keys)
 main.add_command(ledger)
 main.add_command(policy_group)
 main.add_command(rank)
+main.add_command(serve)
 
 __all__ = ["main"]

@@ -1,0 +1,68 @@
+"""The gateway service (floor 3, no web framework): API keys and scopes, the routing and
+fallback loop, streaming orchestration and metrics. `unhardcoded.app` puts HTTP in front."""
+
+from router.services.gateway._body import PROVIDER_KEY_HEADER, parse_json_body, provider_keys
+from router.services.gateway._decisions import LedgerDecisions
+from router.services.gateway._errors import (
+    AllAttemptsFailedError,
+    AuthenticationError,
+    BadRequestError,
+    GatewayError,
+    KeyStoreError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from router.services.gateway._gateway import (
+    Completed,
+    Gateway,
+    OpenedStream,
+    split_request,
+)
+from router.services.gateway._keys import (
+    KEY_PREFIX,
+    SCOPES,
+    ApiKey,
+    CreatedKey,
+    KeyStore,
+    Principal,
+    Scope,
+    api_keys,
+    key_metadata,
+    parse_scopes,
+)
+from router.services.gateway._metrics import Metrics
+from router.services.gateway._ports import Attempt, Decided, DecisionPort
+
+__all__ = [
+    "KEY_PREFIX",
+    "PROVIDER_KEY_HEADER",
+    "SCOPES",
+    "AllAttemptsFailedError",
+    "ApiKey",
+    "Attempt",
+    "AuthenticationError",
+    "BadRequestError",
+    "Completed",
+    "CreatedKey",
+    "Decided",
+    "DecisionPort",
+    "Gateway",
+    "GatewayError",
+    "KeyStore",
+    "KeyStoreError",
+    "LedgerDecisions",
+    "Metrics",
+    "NotFoundError",
+    "OpenedStream",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Principal",
+    "Scope",
+    "api_keys",
+    "key_metadata",
+    "parse_json_body",
+    "parse_scopes",
+    "provider_keys",
+    "split_request",
+]

@@ -1,0 +1,182 @@
+"""The one place where errors become HTTP responses, in OpenAI's error shape.
+
+`{"error": {"message", "type", "param", "code"}}`: `param` is a JSON pointer into the request body
+where there is one (for policy errors, `/policy/...`). Messages come from the packages' errors,
+which never hold a provider key or a request body; unexpected exceptions get a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import (
+    EventNotFoundError,
+    InvalidEventError,
+    LedgerError,
+    NotSequencedError,
+    StoreUnavailableError,
+)
+from router.core import (
+    InputError,
+    MissingTokensError,
+    NoEntryPasses,
+    PolicyError,
+    RouterError,
+)
+from router.services.decisions import (
+    DecisionError,
+    DecisionNotFoundError,
+    NoEntryPassesRecorded,
+    UnknownCatalogError,
+)
+from router.services.gateway import (
+    AllAttemptsFailedError,
+    AuthenticationError,
+    BadRequestError,
+    KeyStoreError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from router.services.upstream import UnsupportedRequestError, UpstreamError
+
+__all__ = ["error_body", "install_error_handlers", "translate"]
+
+log = logging.getLogger("unhardcoded.app")
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The OpenAI error object."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code, **extra}}
+
+
+def _input_error(exc: InputError, prefix: str, code: str) -> tuple[int, dict[str, Any]]:
+    issues = [{"pointer": prefix + issue.pointer, "message": issue.message} for issue in exc.issues]
+    first = issues[0]
+    return 400, error_body(
+        f"{first['pointer'] or '/'}: {first['message']}"
+        + (f" (and {len(issues) - 1} more issue(s))" if len(issues) > 1 else ""),
+        "invalid_request_error",
+        param=first["pointer"],
+        code=code,
+        issues=issues,
+    )
+
+
+def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """HTTP status and body for an error raised while handling a request."""
+    if isinstance(exc, PolicyError):
+        return _input_error(exc, "/policy", "invalid_policy")
+    if isinstance(exc, InputError):
+        return _input_error(exc, "", "invalid_request")
+    if isinstance(exc, NoEntryPasses):
+        trace = exc.trace
+        removed = {
+            rule: len(indices)
+            for rule, indices in zip(trace.rule_ids, trace.failures, strict=True)
+            if indices
+        }
+        recorded = exc.decision if isinstance(exc, NoEntryPassesRecorded) else None
+        return 422, error_body(
+            str(exc),
+            "invalid_request_error",
+            param="/policy",
+            code="no_entry_passes",
+            decision_id=None if recorded is None else str(recorded.decision_id),
+            fingerprint=trace.policy.fingerprint,
+            catalog_version=trace.catalog.version,
+            removed_by_rule=removed,
+        )
+    if isinstance(exc, MissingTokensError):
+        return 400, error_body(
+            str(exc), "invalid_request_error", param="/policy/tokens", code="missing_tokens"
+        )
+    if isinstance(exc, BadRequestError):
+        return 400, error_body(
+            str(exc), "invalid_request_error", param=exc.pointer or None, code="invalid_request"
+        )
+    if isinstance(exc, PayloadTooLargeError):
+        return 413, error_body(str(exc), "invalid_request_error", code="payload_too_large")
+    if isinstance(exc, AuthenticationError):
+        return 401, error_body(str(exc), "authentication_error", code="invalid_api_key")
+    if isinstance(exc, PermissionDeniedError):
+        return 403, error_body(str(exc), "permission_error", code="insufficient_scope")
+    if isinstance(exc, NotFoundError | EventNotFoundError | DecisionNotFoundError):
+        return 404, error_body(str(exc), "not_found_error", code="not_found")
+    if isinstance(exc, KeyStoreError):
+        return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
+    if isinstance(exc, AllAttemptsFailedError):
+        status = 504 if exc.all_timed_out else 502
+        return status, error_body(
+            str(exc),
+            "upstream_error",
+            code="all_attempts_timed_out" if exc.all_timed_out else "all_attempts_failed",
+            decision_id=exc.decision_id,
+            attempts=exc.attempts,
+        )
+    if isinstance(exc, UnsupportedRequestError):
+        return 400, error_body(
+            str(exc), "invalid_request_error", param=exc.pointer, code="unsupported"
+        )
+    if isinstance(exc, UpstreamError):
+        return 502, error_body(str(exc), "upstream_error", code=exc.error_class)
+    if isinstance(exc, UnknownCatalogError):
+        return 404, error_body(str(exc), "not_found_error", code="unknown_catalog")
+    if isinstance(exc, DecisionError):
+        return 400, error_body(str(exc), "invalid_request_error", code="invalid_request")
+    if isinstance(exc, RouterError):
+        return 400, error_body(str(exc), "invalid_request_error", code="invalid_request")
+    if isinstance(exc, InvalidEventError):
+        return 400, error_body(str(exc), "invalid_request_error", code="invalid_id")
+    if isinstance(exc, NotSequencedError):
+        return 409, error_body(str(exc), "conflict_error", code="not_sequenced")
+    if isinstance(exc, StoreUnavailableError):
+        return 503, error_body("the ledger database is unavailable", "server_error", code=None)
+    if isinstance(exc, LedgerError):
+        log.error("ledger error: %s", exc)
+        return 500, error_body("ledger error", "server_error", code="ledger_error")
+    log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
+    return 500, error_body("internal server error", "server_error")
+
+
+def _respond(status: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+async def _package_error(request: Request, exc: Exception) -> JSONResponse:
+    return _respond(*translate(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    location = [str(p) for p in first.get("loc", ())]
+    param = "/" + "/".join(location[1:]) if len(location) > 1 else None
+    message = f"{'.'.join(location)}: {first.get('msg', 'invalid')}"
+    return _respond(400, error_body(message, "invalid_request_error", param=param))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    return JSONResponse(
+        error_body(str(exc.detail), kind), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the translations on `app`."""
+    app.add_exception_handler(RouterError, _package_error)
+    app.add_exception_handler(LedgerError, _package_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _package_error)

@@ -1,0 +1,122 @@
+"""The composition root of the HTTP service: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from ledger import Ledger, LedgerError, Store, open_ledger
+from router.core import Catalog
+from router.services.decisions import DecisionService
+from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecisions, Metrics
+from router.services.upstream import ProviderRegistry, Upstream
+from unhardcoded import __version__
+from unhardcoded.app._errors import install_error_handlers
+from unhardcoded.app._logging import AccessLog
+from unhardcoded.app._routes import Services, router
+from unhardcoded.settings import Settings
+
+__all__ = ["DecisionsFactory", "create_app"]
+
+log = logging.getLogger("unhardcoded.app")
+
+#: Builds the decision service on the open ledger, with an optional catalog file override.
+DecisionsFactory = Callable[[Ledger, Catalog | None], DecisionPort]
+
+_DESCRIPTION = """
+OpenAI-compatible gateway: every request carries a routing **policy** (sigma-pol/v1, in the body
+field `policy`); the gateway evaluates it over the catalog, records the decision in a
+tamper-evident ledger *before* calling any upstream, then calls the plan's entries with fallback.
+Authenticate with `Authorization: Bearer uhk_…` (create keys with `unhardcoded keys create`).
+Errors use OpenAI's shape `{"error": {"message", "type", "param", "code"}}`; `param` is a JSON
+pointer into the body. See docs/gateway.md.
+"""
+
+
+async def _sequence_forever(ledger: Ledger, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await ledger.sequence()
+        except LedgerError as exc:
+            log.warning("checkpointing failed: %s", exc)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    decisions_factory: DecisionsFactory | None = None,
+    environ: dict[str, str] | None = None,
+) -> FastAPI:
+    """The FastAPI app. Resources (ledger, key store, HTTP client) open in its lifespan.
+
+    Provider settings come from `environ` (default: the process environment), see
+    docs/providers.md.
+    """
+    settings = settings or Settings()
+    registry = ProviderRegistry.from_env(os.environ if environ is None else environ)
+    catalog = None
+    if settings.catalog is not None:
+        from router.services.catalogs import load_catalog
+
+        catalog = load_catalog(str(settings.catalog))
+
+    def _default_decisions(ledger: Ledger, fixed: Catalog | None) -> DecisionPort:
+        service = DecisionService(ledger, store_request_bodies=settings.store_request_bodies)
+        return LedgerDecisions(ledger, fixed, service=service)
+
+    make_decisions = decisions_factory or _default_decisions
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            ledger = await stack.enter_async_context(
+                open_ledger(settings.database_url, home=settings.home.expanduser())
+            )
+            store = Store(settings.database_url)
+            stack.push_async_callback(store.dispose)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    limits=httpx.Limits(max_connections=512, max_keepalive_connections=128)
+                )
+            )
+            gateway = Gateway(
+                make_decisions(ledger, catalog),
+                Upstream(client, registry),
+                metrics,
+                echo_all=settings.echo_all,
+            )
+            app.state.services = Services(
+                gateway=gateway,
+                keys=KeyStore(store, cache_ttl_s=settings.key_cache_ttl_s),
+                ledger=ledger,
+                max_body_bytes=settings.max_body_bytes,
+            )
+            sequencer = asyncio.create_task(
+                _sequence_forever(ledger, settings.checkpoint_interval_s)
+            )
+            try:
+                yield
+            finally:
+                sequencer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sequencer
+
+    app = FastAPI(
+        title="unhardcoded gateway",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(AccessLog, metrics=metrics)
+    return app

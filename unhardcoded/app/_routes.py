@@ -1,0 +1,238 @@
+"""HTTP routes: thin — authenticate, read the body, call the gateway service, shape the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ledger import Ledger
+from router.services.gateway import (
+    BadRequestError,
+    Decided,
+    Gateway,
+    KeyStore,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    Principal,
+    Scope,
+    parse_json_body,
+    provider_keys,
+    split_request,
+)
+from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
+
+__all__ = ["Services", "router"]
+
+router = APIRouter()
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the handlers use, built by the app's lifespan."""
+
+    gateway: Gateway
+    keys: KeyStore
+    ledger: Ledger
+    max_body_bytes: int
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _principal(request: Request, scope: Scope) -> Principal:
+    header = request.headers.get("authorization", "")
+    presented = header[7:].strip() if header[:7].lower() == "bearer " else None
+    principal = await _services(request).keys.authenticate(presented or None)
+    request.state.tenant = principal.tenant
+    request.state.key_id = principal.key_id
+    if not principal.can(scope):
+        raise PermissionDeniedError(f"this API key lacks the {scope!r} scope")
+    return principal
+
+
+async def _read_body(request: Request) -> Any:
+    limit = _services(request).max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(limit)
+        chunks.append(chunk)
+    return parse_json_body(b"".join(chunks))
+
+
+def _decision_headers(
+    decided: Decided, routed: str | None = None, upstream: str | None = None
+) -> dict[str, str]:
+    headers = {
+        "x-policy-fingerprint": decided.fingerprint,
+        "x-catalog-version": decided.catalog_version,
+    }
+    if decided.decision_id is not None:
+        headers["x-decision-id"] = decided.decision_id
+    if routed is not None:
+        headers["x-routed-model"] = routed
+    if upstream is not None:
+        headers["x-upstream"] = upstream
+    return headers
+
+
+@router.post(
+    "/v1/chat/completions",
+    openapi_extra=CHAT_BODY,
+    summary="OpenAI-compatible chat completion, routed by the request's policy",
+    response_description="OpenAI's chat.completion (or SSE chunks with stream: true); headers "
+    "x-decision-id, x-policy-fingerprint, x-catalog-version, x-routed-model",
+)
+async def chat_completions(request: Request) -> Response:
+    """Decide (recorded durably before any upstream byte), then call the plan with fallback."""
+    principal = await _principal(request, "route")
+    policy_document, body = split_request(await _read_body(request))
+    keys = provider_keys(request.headers.items())
+    services = _services(request)
+    decided = await services.gateway.decide(principal, policy_document, body)
+    request.state.decision_id = decided.decision_id
+    if body.get("stream"):
+        opened = await services.gateway.open_stream(decided, body, keys)
+        request.state.routed = opened.entry.id
+        request.state.attempts = len(opened.attempts) + 1
+        return StreamingResponse(
+            opened.events(),
+            media_type="text/event-stream",
+            headers={
+                **_decision_headers(
+                    decided, opened.entry.id, services.gateway.target(opened.entry)[0]
+                ),
+                "cache-control": "no-cache",
+            },
+        )
+    completed = await services.gateway.complete(decided, body, keys)
+    request.state.routed = completed.entry.id
+    request.state.attempts = len(completed.attempts)
+    return Response(
+        completed.response.content,
+        media_type="application/json",
+        headers=_decision_headers(
+            decided, completed.entry.id, services.gateway.target(completed.entry)[0]
+        ),
+    )
+
+
+@router.post("/x/rank", openapi_extra=RANK_BODY, summary="Evaluate a policy, no upstream call")
+async def rank(request: Request) -> JSONResponse:
+    """The same evaluation path; not recorded unless `record: true` (then as a preview)."""
+    principal = await _principal(request, "route")
+    body = await _read_body(request)
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    unknown = sorted(set(body) - {"policy", "request", "record"})
+    if unknown:
+        raise BadRequestError(
+            "unknown field (expected policy, request, record)", pointer=f"/{unknown[0]}"
+        )
+    if "policy" not in body:
+        raise BadRequestError("missing policy", pointer="/policy")
+    record = body.get("record", False)
+    if not isinstance(record, bool):
+        raise BadRequestError("record must be a boolean", pointer="/record")
+    chat = body.get("request")
+    if chat is not None and not isinstance(chat, dict):
+        raise BadRequestError("request must be an OpenAI chat request object", pointer="/request")
+    decided = await _services(request).gateway.rank(principal, body["policy"], chat, record=record)
+    request.state.decision_id = decided.decision_id
+    return JSONResponse(
+        {
+            "decision_id": decided.decision_id,
+            "recorded": decided.decision_id is not None,
+            "preview": decided.decision_id is not None,
+            "trace": decided.trace.to_json(),
+        },
+        headers=_decision_headers(decided, decided.plan[0].id if decided.plan else None),
+    )
+
+
+async def _visible_decision(request: Request, decision_id: str) -> dict[str, Any]:
+    principal = await _principal(request, "read:own")
+    found = dict(await _services(request).gateway.decisions.decision(decision_id))
+    if not principal.sees_tenant(str(found.get("tenant"))):
+        raise NotFoundError(f"no decision {decision_id}")
+    request.state.decision_id = decision_id
+    return found
+
+
+@router.get("/x/decisions/{decision_id}", summary="A recorded decision: full trace and attempts")
+async def get_decision(request: Request, decision_id: str) -> JSONResponse:
+    """The decision's full trace with its attempts (404 for another tenant's decision)."""
+    return JSONResponse(await _visible_decision(request, decision_id))
+
+
+@router.get(
+    "/x/decisions/{decision_id}/proof",
+    summary="Inclusion proof of a decision against the latest signed checkpoint",
+)
+async def get_proof(request: Request, decision_id: str) -> JSONResponse:
+    """The RFC 6962 inclusion proof of the DecisionMade event, with the checkpoint it leads to."""
+    await _visible_decision(request, decision_id)
+    proof = await _services(request).gateway.decisions.proof(decision_id)
+    return JSONResponse(dict(proof))
+
+
+@router.get("/x/decisions", summary="Recorded decisions, newest first, paginated")
+async def list_decisions(
+    request: Request,
+    limit: int = Query(default=50, ge=1, le=500),
+    cursor: str | None = Query(default=None, max_length=200),
+    tenant: str | None = Query(default=None, max_length=128),
+) -> JSONResponse:
+    """A page of decisions: a tenant-scoped key sees its own tenant's only."""
+    principal = await _principal(request, "read:own")
+    if not principal.can("read:all"):
+        if tenant is not None and tenant != principal.tenant:
+            return JSONResponse({"data": [], "next_cursor": None})
+        tenant = principal.tenant
+    page, next_cursor = await _services(request).gateway.decisions.decisions(
+        tenant=tenant, limit=limit, cursor=cursor
+    )
+    return JSONResponse({"data": [dict(d) for d in page], "next_cursor": next_cursor})
+
+
+@router.get("/x/checkpoints/latest", summary="The latest signed checkpoint of the ledger")
+async def latest_checkpoint(request: Request) -> JSONResponse:
+    """Tree size, root hash, the C2SP signed note and the verifier key."""
+    await _principal(request, "read:own")
+    ledger = _services(request).ledger
+    checkpoint = await ledger.latest_checkpoint() or await ledger.sequence()
+    if checkpoint is None:
+        raise NotFoundError("no checkpoint signed yet")
+    return JSONResponse(
+        {
+            "tree_size": checkpoint.tree_size,
+            "root_hash": checkpoint.root_hash.hex(),
+            "note": checkpoint.note,
+            "verifier_key": checkpoint.verifier_key,
+        }
+    )
+
+
+@router.get("/healthz", summary="Liveness and the catalog version in use")
+async def healthz(request: Request) -> JSONResponse:
+    """`{"status": "ok", "catalog_version": …}`."""
+    catalog = await _services(request).gateway.decisions.catalog()
+    return JSONResponse({"status": "ok", "catalog_version": catalog.version})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    """Requests, decisions, attempts by error class, latency histograms."""
+    body = _services(request).gateway.metrics.exposition()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,60 @@
+"""Request shapes for the OpenAPI document at /docs (the handlers parse bodies themselves, so
+that every malformed body gets the gateway's own precise error)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["CHAT_BODY", "RANK_BODY"]
+
+_POLICY = (
+    "The routing policy for this request: a sigma-pol/v1 document "
+    '(`{"v": "sigma-pol/v1", "rules": [...], "rank": [...], "tokens": {...}, '
+    '"fallback": {"max_attempts": N}}`). It decides which catalog entry serves the request and '
+    "the fallback plan; the request's `model` is replaced by the routed entry's model. With the "
+    'official openai package: `extra_body={"policy": ...}`. Errors point into it as `/policy/...`.'
+)
+
+
+class ChatCompletionRequest(BaseModel):
+    """An OpenAI Chat Completions request plus the gateway's `policy`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(
+        default="auto", description="Ignored for routing (the policy decides); any string."
+    )
+    messages: list[dict[str, Any]] = Field(description="OpenAI chat messages.")
+    stream: bool = Field(default=False, description="Server-sent events, as OpenAI's.")
+    policy: dict[str, Any] = Field(description=_POLICY)
+
+
+class RankRequest(BaseModel):
+    """Evaluate a policy without calling any upstream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: dict[str, Any] = Field(description=_POLICY)
+    request: dict[str, Any] | None = Field(
+        default=None,
+        description="An OpenAI chat request whose token counts feed cost_per_run "
+        "(when the policy has no `tokens`).",
+    )
+    record: bool = Field(
+        default=False,
+        description="Record the decision in the ledger, marked as a preview (default: not "
+        "recorded).",
+    )
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": model.model_json_schema()}},
+    }
+
+
+CHAT_BODY = {"requestBody": _body(ChatCompletionRequest)}
+RANK_BODY = {"requestBody": _body(RankRequest)}
