@@ -13,6 +13,7 @@ from unhardcoded.cli.keys import keys
 from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
 from unhardcoded.cli.rank import rank
+from unhardcoded.cli.replay import replay
 from unhardcoded.cli.serve import serve
 
 
@@ -33,6 +34,7 @@ main.add_command(keys)
 main.add_command(ledger)
 main.add_command(policy_group)
 main.add_command(rank)
+main.add_command(replay)
 main.add_command(serve)
 
 __all__ = ["main"]

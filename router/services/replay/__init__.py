@@ -1,0 +1,59 @@
+"""Replay: re-evaluate recorded decisions against their own catalog version (proof: is every
+recorded outcome reproduced exactly?) or against another catalog and/or policy (impact: what
+would change?). DESIGN §6; docs/replay.md has the CLI and the output formats.
+
+    async with open_ledger(url) as ledger:
+        replay = ReplayService(DecisionService(ledger))
+
+        report = await replay.original(DecisionFilter(tenant="acme"))
+        report.mismatches, report.examples        # decision id, first differing field, values
+
+        target = await replay.decisions.catalog("latest")    # or Catalog.from_json(document)
+        report = await replay.against(target, DecisionFilter(since=...), policy=None,
+                                      sink=rows.extend)      # per-decision rows, page by page
+        report.changed, report.by_tenant, report.by_policy, report.by_rule
+
+Decisions are a pure function of (policy, catalog version, tokens): each distinct group is
+evaluated once; decisions are streamed in pages by ledger position, with bounded caches, so
+memory does not grow with the ledger. Each run is recorded as a `ReplayRun` event (stream
+`replay/{run id}`) with its parameters and the SHA-256 of its summary.
+"""
+
+from router.services.replay._compare import (
+    FIELDS,
+    Change,
+    Evaluated,
+    Mismatch,
+    Recorded,
+    compare,
+    evaluate_once,
+    recorded_key,
+    verify,
+)
+from router.services.replay._errors import ReplayError
+from router.services.replay._report import Aggregate, ReplayReport, RuleImpact, summary_digest
+from router.services.replay._scan import DecisionFilter, Row
+from router.services.replay._service import REPLAY_RUN, REPLAY_SCHEMA, ReplayService, RowSink
+
+__all__ = [
+    "FIELDS",
+    "REPLAY_RUN",
+    "REPLAY_SCHEMA",
+    "Aggregate",
+    "Change",
+    "DecisionFilter",
+    "Evaluated",
+    "Mismatch",
+    "Recorded",
+    "ReplayError",
+    "ReplayReport",
+    "ReplayService",
+    "Row",
+    "RowSink",
+    "RuleImpact",
+    "compare",
+    "evaluate_once",
+    "recorded_key",
+    "summary_digest",
+    "verify",
+]

@@ -1,0 +1,491 @@
+"""`ReplayService`: stream the selected decisions, evaluate each distinct group once, report."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ledger import NewEvent
+from router.core import Catalog, MissingTokensError, Policy, Tokens, effective_tokens
+from router.services.decisions import (
+    DecisionError,
+    DecisionService,
+    decode_failures,
+    outcome_stream,
+    uuid7,
+)
+from router.services.replay._compare import (
+    Change,
+    Evaluated,
+    Mismatch,
+    Recorded,
+    compare,
+    evaluate_once,
+    recorded_key,
+    split_payload,
+    verify,
+)
+from router.services.replay._errors import ReplayError
+from router.services.replay._report import (
+    EXAMPLES,
+    Aggregate,
+    ReplayReport,
+    RuleImpact,
+    summary_digest,
+)
+from router.services.replay._scan import (
+    DecisionFilter,
+    Row,
+    count_decisions,
+    last_position,
+    missing_ids,
+    scan_decisions,
+)
+
+__all__ = ["REPLAY_RUN", "REPLAY_SCHEMA", "ReplayService", "RowSink"]
+
+REPLAY_RUN = "ReplayRun"
+REPLAY_SCHEMA = "unhardcoded.replay/1"
+
+RowSink = Callable[[list[dict[str, Any]]], None]
+"""Receives the per-decision rows of each page (see `ReplayService` for their columns)."""
+Progress = Callable[[int, int], None]
+
+
+class _Lru(OrderedDict[Any, Any]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class _UnreadableError(ReplayError):
+    def __init__(self, mismatch: Mismatch) -> None:
+        self.mismatch = mismatch
+
+
+class ReplayService:
+    """Replay recorded decisions (DESIGN §6).
+
+    `original`: re-evaluate every selected decision with the policy and catalog version it
+    recorded and check each recorded field (`_compare.FIELDS`) is reproduced. `against`:
+    re-evaluate with another catalog (and/or policy) and report what changes.
+
+    Decisions are read in pages by position; distinct groups (see `Recorded`) are evaluated
+    once and kept in a bounded LRU of `group_cache` entries, so memory does not grow with the
+    ledger. A sink receives per page one row per decision:
+
+    - original: `decision_id, position, recorded_at_us, tenant, fingerprint, catalog_version,
+      ok, field, recorded, replayed`;
+    - against: `decision_id, position, recorded_at_us, tenant, fingerprint, catalog_version,
+      target_version, previous, selected, changed, previous_cost, cost, cost_delta,
+      previous_status, removed_by, no_entry_passes, error`.
+
+    Every run is recorded as a `ReplayRun` event (stream `replay/{run id}`) with its parameters
+    and the SHA-256 of its summary, unless `record=False`.
+    """
+
+    def __init__(
+        self, decisions: DecisionService, *, page: int = 5000, group_cache: int = 65_536
+    ) -> None:
+        self.decisions = decisions
+        self.ledger = decisions.ledger
+        self.page = page
+        self._groups: _Lru = _Lru(group_cache)
+        self._evaluated: _Lru = _Lru(group_cache)
+        self._catalogs: _Lru = _Lru(16)
+        self._outcomes: _Lru = _Lru(256)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    async def _catalog(self, version: str) -> Catalog:
+        catalog = self._catalogs.get(version)
+        if catalog is None:
+            try:
+                catalog = await self.decisions.catalog_version(version)
+            except DecisionError as exc:
+                raise _UnreadableError(Mismatch("catalog_version", version, str(exc))) from None
+            self._catalogs.put(version, catalog)
+        return catalog
+
+    async def _policy(self, record: Recorded) -> Policy:
+        if record.stream_id != record.fingerprint:
+            raise _UnreadableError(
+                Mismatch("policy", record.fingerprint, f"recorded in stream {record.stream_id}")
+            )
+        try:
+            return await self.decisions.policy(record.fingerprint, record.policy_digest)
+        except DecisionError as exc:
+            raise _UnreadableError(Mismatch("policy", record.policy_digest, str(exc))) from None
+
+    def _evaluate(
+        self,
+        report: ReplayReport,
+        policy: Policy,
+        catalog: Catalog,
+        tokens: Tokens | None,
+        with_outcome: bool,
+    ) -> Evaluated:
+        key = (policy.digest, catalog.version, tokens, with_outcome)
+        found = self._evaluated.get(key)
+        if found is None:
+            found = evaluate_once(policy, catalog, tokens, with_outcome)
+            self._evaluated.put(key, found)
+            report.evaluations += 1
+        return found
+
+    async def _failures(self, digest: str, catalog: Catalog) -> dict[str, frozenset[str]]:
+        found = self._outcomes.get(digest)
+        if found is None:
+            events = await self.ledger.stream(outcome_stream(digest), 1, 1)
+            found = {}
+            if events:  # absent: the rules' "before" is empty (every removal counts as new)
+                outcome = events[0].payload_json()
+                if int(outcome["entries"]) == len(catalog.entries):
+                    for rule, indices in zip(
+                        outcome["rules"], decode_failures(outcome), strict=True
+                    ):
+                        found[rule] = frozenset(catalog.entries[i].id for i in indices)
+            self._outcomes.put(digest, found)
+        return found
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def _prepare(
+        self, mode: str, flt: DecisionFilter, parameters: dict[str, Any], progress: Progress | None
+    ) -> tuple[ReplayReport, int, int]:
+        if flt.decision_ids:
+            absent = await missing_ids(self.ledger, flt.decision_ids)
+            if absent:
+                listed = ", ".join(str(d) for d in absent[:10])
+                raise ReplayError(f"{len(absent)} decision id(s) are not recorded: {listed}")
+        upto = await last_position(self.ledger)
+        total = await count_decisions(self.ledger, flt, upto) if progress is not None else 0
+        report = ReplayReport(str(uuid7()), mode, {**parameters, "filter": flt.to_json()})
+        report.parameters["up_to_position"] = upto
+        return report, upto, total
+
+    async def _finish(self, report: ReplayReport, record: bool) -> ReplayReport:
+        report.summary_digest = summary_digest(report)
+        if record:
+            payload = {
+                "schema": REPLAY_SCHEMA,
+                "run_id": report.run_id,
+                "mode": report.mode,
+                "parameters": report.parameters,
+                "decisions": report.decisions,
+                "mismatches": report.mismatches,
+                "changed": report.changed,
+                "errors": report.errors,
+                "summary_digest": report.summary_digest,
+            }
+            (envelope,) = await self.ledger.append(
+                NewEvent(REPLAY_RUN, f"replay/{report.run_id}", payload),
+                expected_version=0,
+            )
+            report.position = envelope.position
+        return report
+
+    async def original(
+        self,
+        flt: DecisionFilter | None = None,
+        *,
+        sink: RowSink | None = None,
+        progress: Progress | None = None,
+        record: bool = True,
+    ) -> ReplayReport:
+        """Re-evaluate each selected decision with its own policy and catalog version."""
+        flt = flt or DecisionFilter()
+        report, upto, total = await self._prepare("original", flt, {}, progress)
+        groups = self._groups
+        async for rows in scan_decisions(self.ledger, flt, upto, self.page):
+            out: list[dict[str, Any]] | None = [] if sink is not None else None
+            for row in rows:
+                stream_id, payload = row[2], row[4]
+                split = split_payload(payload)
+                if split is None:
+                    tenant, record_, mismatch = await self._verify_slow(row, report)
+                else:
+                    key, decision_id, tenant = split
+                    if decision_id != _uuid_text(row[1]):
+                        record_, mismatch = None, _id_mismatch(decision_id, row[1])
+                    else:
+                        found = groups.get((stream_id, key))
+                        if found is None:
+                            found = await self._verify_group(stream_id, payload, report)
+                            groups.put((stream_id, key), found)
+                        record_, mismatch = found
+                if mismatch is not None:
+                    report.mismatches += 1
+                    report.mismatch_fields[mismatch.field] += 1
+                    if len(report.examples) < EXAMPLES:
+                        report.examples.append(
+                            {
+                                "decision_id": _uuid_text(row[1]).decode(),
+                                "position": row[0],
+                                **mismatch.to_json(),
+                            }
+                        )
+                if out is not None:
+                    out.append(_original_row(row, tenant, record_, mismatch))
+            report.decisions += len(rows)
+            if sink is not None and out:
+                sink(out)
+            if progress is not None:
+                progress(report.decisions, total)
+        return await self._finish(report, record)
+
+    async def _verify_slow(
+        self, row: Row, report: ReplayReport
+    ) -> tuple[str | None, Recorded | None, Mismatch | None]:
+        """A payload without the canonical layout: parsed fully, verified on its own."""
+        try:
+            payload = json.loads(row[4])
+            tenant = payload.get("tenant")
+            decision_id = str(payload["decision_id"]).encode()
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return None, None, Mismatch("payload", "a decision payload", f"unreadable: {exc!r}")
+        if decision_id != _uuid_text(row[1]):
+            return tenant, None, _id_mismatch(decision_id, row[1])
+        record, mismatch = await self._verify_group(row[2], row[4], report)
+        return tenant, record, mismatch
+
+    async def _verify_group(
+        self, stream_id: str, raw: bytes, report: ReplayReport
+    ) -> tuple[Recorded | None, Mismatch | None]:
+        report.groups += 1
+        try:
+            record = recorded_key(stream_id, json.loads(raw))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return None, Mismatch("payload", "a decision payload", f"unreadable: {exc!r}")
+        try:
+            policy = await self._policy(record)
+            catalog = await self._catalog(record.catalog_version)
+            tokens = effective_tokens(policy, record.request_features)
+            evaluated = self._evaluate(report, policy, catalog, tokens, True)
+            return record, verify(record, policy, evaluated)
+        except _UnreadableError as exc:
+            return record, exc.mismatch
+        except MissingTokensError as exc:
+            return record, Mismatch("tokens", "none", str(exc))
+
+    async def against(
+        self,
+        target: Catalog,
+        flt: DecisionFilter | None = None,
+        *,
+        policy: Policy | None = None,
+        sink: RowSink | None = None,
+        progress: Progress | None = None,
+        record: bool = True,
+    ) -> ReplayReport:
+        """Re-evaluate each selected decision against `target` (and `policy` instead of the
+        recorded one, when given): what changes per decision, per tenant, policy and rule."""
+        flt = flt or DecisionFilter()
+        parameters = {
+            "target_catalog": target.version,
+            "policy": None if policy is None else policy.digest,
+        }
+        report, upto, total = await self._prepare("against", flt, parameters, progress)
+        seen_pairs: set[tuple[str, str, str]] = set()
+        groups = self._groups
+        override = None if policy is None else policy.digest
+        async for rows in scan_decisions(self.ledger, flt, upto, self.page):
+            out: list[dict[str, Any]] | None = [] if sink is not None else None
+            for row in rows:
+                split = split_payload(row[4])
+                key: Any
+                if split is None:
+                    try:
+                        tenant = str(json.loads(row[4])["tenant"])
+                    except (ValueError, KeyError, TypeError) as exc:
+                        tenant = ""
+                        found: tuple[Any, ...] = (None, None, f"unreadable payload: {exc!r}")
+                    else:
+                        key = (row[2], row[4], target.version, override)
+                        found = await self._change_group(row, target, policy, report, seen_pairs)
+                else:
+                    tenant = split[2]
+                    key = (row[2], split[0], target.version, override)
+                    cached = groups.get(key)
+                    if cached is None:
+                        cached = await self._change_group(row, target, policy, report, seen_pairs)
+                        groups.put(key, cached)
+                    found = cached
+                record_, change, error = found
+                if change is None:
+                    report.errors += 1
+                    if len(report.examples) < EXAMPLES:
+                        report.examples.append(
+                            {
+                                "decision_id": _uuid_text(row[1]).decode(),
+                                "position": row[0],
+                                "error": error,
+                            }
+                        )
+                else:
+                    self._aggregate(report, tenant, row[2], change)
+                    if change.changed and len(report.examples) < EXAMPLES:
+                        report.examples.append(_change_example(row, tenant, change))
+                if out is not None:
+                    out.append(_against_row(row, tenant, record_, target, change, error))
+            report.decisions += len(rows)
+            if sink is not None and out:
+                sink(out)
+            if progress is not None:
+                progress(report.decisions, total)
+            if len(seen_pairs) > 100_000:
+                seen_pairs.clear()  # re-adding a pair's ids to the rule sets is idempotent
+        return await self._finish(report, record)
+
+    @staticmethod
+    def _aggregate(report: ReplayReport, tenant: str, fingerprint: str, change: Change) -> None:
+        for key, table in ((tenant, report.by_tenant), (fingerprint, report.by_policy)):
+            agg = table.get(key)
+            if agg is None:
+                agg = table[key] = Aggregate()
+            agg.decisions += 1
+            if change.changed:
+                agg.changed += 1
+            if change.no_entry_passes:
+                agg.no_entry_passes += 1
+            if change.previous_status in ("removed", "absent"):
+                agg.previous_ineligible += 1
+            delta = change.cost_delta
+            if delta is not None:
+                agg.costed += 1
+                agg.cost_before += change.previous_cost or 0.0
+                agg.cost_after += change.cost or 0.0
+        report.changed += change.changed
+        report.no_entry_passes += change.no_entry_passes
+        report.previous_ineligible += change.previous_status in ("removed", "absent")
+        for rule in change.removed_by:
+            impact = report.by_rule.get(rule)
+            if impact is None:
+                impact = report.by_rule[rule] = RuleImpact()
+            impact.decisions += 1
+
+    async def _change_group(
+        self,
+        row: Row,
+        target: Catalog,
+        override: Policy | None,
+        report: ReplayReport,
+        seen_pairs: set[tuple[str, str, str]],
+    ) -> tuple[Recorded | None, Change | None, str | None]:
+        report.groups += 1
+        try:
+            record = recorded_key(row[2], json.loads(row[4]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return None, None, f"unreadable decision payload: {exc!r}"
+        try:
+            old_policy = await self._policy(record)
+            old_catalog = await self._catalog(record.catalog_version)
+            policy = override or old_policy
+            tokens = effective_tokens(policy, record.request_features)
+            evaluated = self._evaluate(report, policy, target, tokens, False)
+            change = compare(record, old_catalog, evaluated)
+            pair = (record.outcome, policy.digest, str(tokens))
+            if pair not in seen_pairs:
+                seen_pairs.add(pair)
+                await self._rule_impact(report, record, old_catalog, evaluated)
+        except _UnreadableError as exc:
+            return record, None, f"{exc.mismatch.field}: {exc.mismatch.replayed}"
+        except MissingTokensError as exc:
+            return record, None, str(exc)
+        return record, change, None
+
+    async def _rule_impact(
+        self, report: ReplayReport, record: Recorded, old_catalog: Catalog, new: Evaluated
+    ) -> None:
+        old = await self._failures(record.outcome, old_catalog)
+        ids = [entry.id for entry in new.catalog.entries]
+        for row, rule in enumerate(new.rule_ids):
+            now = {ids[i] for i in new.failed(row).tolist()}
+            before = old.get(rule, frozenset())
+            added, dropped = now - before, before - now
+            if added or dropped:
+                impact = report.by_rule.get(rule)
+                if impact is None:
+                    impact = report.by_rule[rule] = RuleImpact()
+                impact.newly_removed |= added
+                impact.no_longer_removed |= dropped
+
+
+def _uuid_text(raw: bytes) -> bytes:
+    """The canonical text of a UUID given as 16 bytes (what a payload's `decision_id` holds)."""
+    h = raw.hex().encode()
+    return b"-".join((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
+
+
+def _id_mismatch(recorded: bytes, event_id: bytes) -> Mismatch:
+    return Mismatch(
+        "decision_id", recorded.decode("utf-8", "replace"), _uuid_text(event_id).decode()
+    )
+
+
+def _original_row(
+    row: Row, tenant: str | None, record: Recorded | None, mismatch: Mismatch | None
+) -> dict[str, Any]:
+    return {
+        "decision_id": _uuid_text(row[1]).decode(),
+        "position": row[0],
+        "recorded_at_us": row[3],
+        "tenant": tenant,
+        "fingerprint": row[2],
+        "catalog_version": None if record is None else record.catalog_version,
+        "ok": mismatch is None,
+        "field": None if mismatch is None else mismatch.field,
+        "recorded": None if mismatch is None else mismatch.recorded,
+        "replayed": None if mismatch is None else mismatch.replayed,
+    }
+
+
+def _change_example(row: Row, tenant: str, change: Change) -> dict[str, Any]:
+    return {
+        "decision_id": _uuid_text(row[1]).decode(),
+        "position": row[0],
+        "tenant": tenant,
+        "fingerprint": row[2],
+        "previous": change.previous,
+        "selected": change.selected,
+        "previous_cost": change.previous_cost,
+        "cost": change.cost,
+        "previous_status": change.previous_status,
+        "removed_by": list(change.removed_by),
+    }
+
+
+def _against_row(
+    row: Row,
+    tenant: str,
+    record: Recorded | None,
+    target: Catalog,
+    change: Change | None,
+    error: str | None,
+) -> dict[str, Any]:
+    return {
+        "decision_id": _uuid_text(row[1]).decode(),
+        "position": row[0],
+        "recorded_at_us": row[3],
+        "tenant": tenant,
+        "fingerprint": row[2],
+        "catalog_version": None if record is None else record.catalog_version,
+        "target_version": target.version,
+        "previous": None if change is None else change.previous,
+        "selected": None if change is None else change.selected,
+        "changed": None if change is None else change.changed,
+        "previous_cost": None if change is None else change.previous_cost,
+        "cost": None if change is None else change.cost,
+        "cost_delta": None if change is None else change.cost_delta,
+        "previous_status": None if change is None else change.previous_status,
+        "removed_by": [] if change is None else list(change.removed_by),
+        "no_entry_passes": None if change is None else change.no_entry_passes,
+        "error": error,
+    }
