@@ -7,13 +7,16 @@ from __future__ import annotations
 import click
 
 from unhardcoded import __version__
+from unhardcoded.cli.bundle import bundle
 from unhardcoded.cli.catalog import catalog
 from unhardcoded.cli.db import db
+from unhardcoded.cli.export import export
 from unhardcoded.cli.keys import keys
 from unhardcoded.cli.ledger import ledger
 from unhardcoded.cli.policy import policy_group
 from unhardcoded.cli.rank import rank
 from unhardcoded.cli.replay import replay
+from unhardcoded.cli.report import report
 from unhardcoded.cli.serve import serve
 
 
@@ -28,13 +31,16 @@ def main() -> None:
     """
 
 
+main.add_command(bundle)
 main.add_command(catalog)
 main.add_command(db)
+main.add_command(export)
 main.add_command(keys)
 main.add_command(ledger)
 main.add_command(policy_group)
 main.add_command(rank)
 main.add_command(replay)
+main.add_command(report)
 main.add_command(serve)
 
 __all__ = ["main"]

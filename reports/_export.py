@@ -1,0 +1,371 @@
+"""`export_parquet`: the decision record as Parquet datasets (docs/reports.md).
+
+One pass over the ledger in position order, in chunks; each distinct outcome, policy and catalog
+is fetched from the ledger the first time an exported decision refers to it (an indexed read of
+its stream), checked against its digest, and exported once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ledger import Envelope, EventNotFoundError, Ledger
+from reports._columnar import CatalogColumns, decision_batch, parse_decisions, read_chunk
+from reports._errors import ReportsError
+from reports._rows import DecisionKey, RowBuilder, decision_key
+from reports._schema import DATASETS, TIMESTAMP
+from reports._writer import DatasetWriter
+from router.core import Catalog, Policy
+from router.services.decisions import (
+    ATTEMPT_FINISHED,
+    DECISION_MADE,
+    catalog_stream,
+    outcome_digest,
+    outcome_stream,
+)
+
+__all__ = ["ExportSummary", "Progress", "export_parquet", "fetch_references"]
+
+Progress = Callable[[int, int], None]
+"""Called with (positions read, positions to read) after every chunk."""
+
+EventSink = Callable[[Envelope], None]
+
+_WINDOW = 262_144
+"""Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
+
+
+def _micros(at: datetime | None) -> int | None:
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise ReportsError(f"time {at.isoformat()} has no time zone: give one (e.g. Z)")
+    return int(at.timestamp() * 1_000_000)
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote: rows per dataset and the folder."""
+
+    out: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    decision_ids: list[str] | None = None
+
+    @property
+    def decisions(self) -> int:
+        """Decisions exported."""
+        return self.rows.get("decisions", 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able."""
+        return {"out": str(self.out), "rows": dict(self.rows)}
+
+
+async def _first(ledger: Ledger, stream: str, what: str) -> Envelope:
+    found = await ledger.stream(stream, 1, 1)
+    if not found:
+        raise ReportsError(f"the ledger has no {what} (stream {stream!r})")
+    return found[0]
+
+
+async def fetch_references(
+    ledger: Ledger, rows: RowBuilder, payload: dict[str, Any], sink: EventSink | None
+) -> None:
+    """Load into `rows` the catalog, policy and outcome a decision payload refers to (each
+    checked against the digest the decision records) unless it holds them already."""
+    version, fingerprint, outcome = rows.missing(payload)
+    if version is not None:
+        envelope = await _first(ledger, catalog_stream(version), f"catalog {version}")
+        catalog = Catalog.from_json(envelope.payload_json()["catalog"])
+        if catalog.version != version:
+            raise ReportsError(f"published catalog {version} has another content")
+        rows.add_catalog(catalog, envelope.recorded_at_us)
+        if sink is not None:
+            sink(envelope)
+    if fingerprint is not None:
+        digest = payload["policy"]["digest"]
+        envelope = await _first(ledger, fingerprint, f"policy {fingerprint}")
+        policy = Policy.from_json(envelope.payload_json()["policy"])
+        if policy.digest != digest:
+            raise ReportsError(
+                f"decision {payload['decision_id']}: policy {fingerprint} is recorded with "
+                f"digest {policy.digest}, the decision names {digest}"
+            )
+        rows.add_policy(policy, envelope.recorded_at_us)
+        if sink is not None:
+            sink(envelope)
+    if outcome is not None:
+        envelope = await _first(ledger, outcome_stream(outcome), f"outcome {outcome}")
+        document = envelope.payload_json()
+        if outcome_digest(document) != outcome:
+            raise ReportsError(f"recorded outcome {outcome} has another content")
+        rows.add_outcome(outcome, document)
+        if sink is not None:
+            sink(envelope)
+
+
+class _Scan:
+    def __init__(
+        self,
+        ledger: Ledger,
+        tenant: str | None,
+        since: int | None,
+        until: int | None,
+        sink: EventSink | None,
+    ) -> None:
+        self.ledger = ledger
+        self.tenant = tenant
+        self.since = since
+        self.until = until
+        self.sink = sink
+        self.rows = RowBuilder()
+        self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
+        self.ids: list[str] | None = [] if sink is not None else None
+        self.keys: dict[tuple[str, str, str], DecisionKey] = {}
+        self.columns = CatalogColumns()
+
+    def wanted(self, payload: dict[str, Any], at: int) -> bool:
+        if self.tenant is not None and payload["tenant"] != self.tenant:
+            return False
+        if self.since is not None and at < self.since:
+            return False
+        return self.until is None or at < self.until
+
+    def remember(self, decision_id: str, key: DecisionKey | None) -> None:
+        self.window[decision_id] = key
+        if len(self.window) > _WINDOW:
+            self.window.popitem(last=False)
+
+    async def feed_attempt(self, position: int, at: int, raw: bytes) -> None:
+        payload = json.loads(raw)
+        key = await self.key_of(payload["decision_id"])
+        if key is not None:
+            self.rows.add_attempt(position, at, payload, key)
+
+    async def key_of(self, decision_id: str) -> DecisionKey | None:
+        if decision_id in self.window:
+            return self.window[decision_id]
+        try:
+            envelope = await self.ledger.get(uuid.UUID(decision_id))
+        except EventNotFoundError:
+            raise ReportsError(
+                f"an attempt refers to decision {decision_id}, not recorded"
+            ) from None
+        payload = envelope.payload_json()
+        if not self.wanted(payload, envelope.recorded_at_us):
+            return None
+        return decision_key(payload, envelope.recorded_at_us)
+
+    def remember_many(self, ids: list[str], keys: list[DecisionKey | None]) -> None:
+        self.window.update(zip(ids, keys, strict=True))
+        while len(self.window) > _WINDOW:
+            self.window.popitem(last=False)
+
+    def key(self, tenant: str, date: str, version: str) -> DecisionKey:
+        found = self.keys.get((tenant, date, version))
+        if found is None:
+            found = self.keys[tenant, date, version] = DecisionKey(tenant, date, version)
+        return found
+
+    async def feed_decisions(
+        self, positions: list[int], at: list[int], payloads: list[bytes]
+    ) -> pa.RecordBatch | None:
+        """The fast path: a chunk's decisions, column-wise (see `reports._columnar`)."""
+        table = await asyncio.to_thread(parse_decisions, payloads)
+        stamps = pa.array(at, pa.int64())
+        mask = None
+        if self.tenant is not None:
+            mask = pc.equal(table.column("tenant"), self.tenant)
+        for bound, op in ((self.since, pc.greater_equal), (self.until, pc.less)):
+            if bound is not None:
+                inside = op(stamps, bound)
+                mask = inside if mask is None else pc.and_(mask, inside)
+        ids = table.column("decision_id").to_pylist()
+        if mask is not None:
+            wanted = mask.to_pylist()
+            table = table.filter(mask)
+            stamps = stamps.filter(mask)
+            kept = pa.array(positions, pa.int64()).filter(mask)
+        else:
+            wanted = [True] * len(ids)
+            kept = pa.array(positions, pa.int64())
+        if table.num_rows == 0:
+            self.remember_many(ids, [None] * len(ids))
+            return None
+        tenants = table.column("tenant").to_pylist()
+        versions = table.column("catalog_version").to_pylist()
+        policy = table.column("policy")
+        fingerprints = pc.struct_field(policy, "fingerprint").to_pylist()
+        digests = pc.struct_field(policy, "digest").to_pylist()
+        flt = table.column("filter")
+        outcomes = pc.struct_field(flt, "outcome").to_pylist()
+        orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
+        tokens = table.column("tokens").to_pylist()
+        kept_ids = table.column("decision_id").to_pylist()
+        dates = pc.strftime(stamps.cast(TIMESTAMP), format="%Y-%m-%d").to_pylist()
+        seen: set[tuple[str, str, str, str]] = set()
+        for i, tenant in enumerate(tenants):
+            ref = (versions[i], digests[i], outcomes[i], orders[i])
+            if (tenant, *ref[2:], ref[1]) in seen:
+                continue
+            seen.add((tenant, *ref[2:], ref[1]))
+            payload = {
+                "decision_id": kept_ids[i],
+                "catalog_version": versions[i],
+                "policy": {"fingerprint": fingerprints[i], "digest": digests[i]},
+                "filter": {"outcome": outcomes[i]},
+                "rank": {"order_sha256": orders[i]},
+                "tokens": tokens[i],
+            }
+            await fetch_references(self.ledger, self.rows, payload, None)
+            self.columns.add(self.rows.catalogs[versions[i]])
+            self.rows.add_outcome_rows(tenant, outcomes[i], orders[i], payload)
+        keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
+        self.remember_many(ids, [next(keys) if w else None for w in wanted])
+        return decision_batch(table, kept, stamps, self.columns)
+
+    async def feed(self, envelope: Envelope) -> None:
+        if envelope.type == DECISION_MADE:
+            payload = json.loads(envelope.payload)
+            at = envelope.recorded_at_us
+            decision_id = payload["decision_id"]
+            if not self.wanted(payload, at):
+                self.remember(decision_id, None)
+                return
+            await fetch_references(self.ledger, self.rows, payload, self.sink)
+            self.rows.add_decision(envelope.position, decision_id, at, payload)
+            self.remember(decision_id, decision_key(payload, at))
+            if self.sink is not None and self.ids is not None:
+                self.sink(envelope)
+                self.ids.append(decision_id)
+        elif envelope.type == ATTEMPT_FINISHED:
+            payload = json.loads(envelope.payload)
+            key = await self.key_of(payload["decision_id"])
+            if key is None:
+                return
+            self.rows.add_attempt(envelope.position, envelope.recorded_at_us, payload, key)
+            if self.sink is not None:
+                self.sink(envelope)
+
+
+async def _flush(scan: _Scan, writers: dict[str, DatasetWriter]) -> None:
+    for name, writer in writers.items():
+        taken = scan.rows.take(name)
+        if taken is not None:
+            await writer.put(taken)
+
+
+async def _envelope_pass(
+    scan: _Scan,
+    writers: dict[str, DatasetWriter],
+    total: int,
+    chunk: int,
+    progress: Progress | None,
+) -> None:
+    """Every event as an `Envelope` (the bundle needs them whole), one at a time."""
+    position = 0
+    while True:
+        batch = await scan.ledger.read(position, limit=chunk)
+        if not batch:
+            return
+        for envelope in batch:
+            await scan.feed(envelope)
+        await _flush(scan, writers)
+        position = batch[-1].position + 1
+        if progress is not None:
+            progress(min(position, total), total)
+
+
+async def _columnar_pass(
+    scan: _Scan,
+    writers: dict[str, DatasetWriter],
+    total: int,
+    chunk: int,
+    progress: Progress | None,
+) -> None:
+    """Decisions column-wise, a position range at a time (`reports._columnar`)."""
+    reading = asyncio.ensure_future(
+        read_chunk(scan.ledger, 0, chunk, DECISION_MADE, ATTEMPT_FINISHED)
+    )
+    low = 0
+    try:
+        while low < total:
+            high = low + chunk
+            events = await reading
+            # Read the next chunk while this one is parsed and written (the database and the
+            # JSON parser both release the GIL).
+            reading = asyncio.ensure_future(
+                read_chunk(scan.ledger, high, high + chunk, DECISION_MADE, ATTEMPT_FINISHED)
+            )
+            picked = [i for i, kind in enumerate(events.types) if kind == DECISION_MADE]
+            if picked:
+                batch = await scan.feed_decisions(
+                    [events.positions[i] for i in picked],
+                    [events.recorded_at_us[i] for i in picked],
+                    [events.payloads[i] for i in picked],
+                )
+                if batch is not None:
+                    await writers["decisions"].put(batch)
+            # An attempt always comes after its decision: this chunk's decisions are known.
+            for i, kind in enumerate(events.types):
+                if kind == ATTEMPT_FINISHED:
+                    await scan.feed_attempt(
+                        events.positions[i], events.recorded_at_us[i], events.payloads[i]
+                    )
+            await _flush(scan, writers)
+            pa.default_memory_pool().release_unused()
+            low = high
+            if progress is not None:
+                progress(min(low, total), total)
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+
+
+def _fresh_folder(base: Path) -> Path:
+    if base.exists() and (not base.is_dir() or any(base.iterdir())):
+        raise ReportsError(f"{base}: the export folder must be new or empty")
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+async def export_parquet(
+    ledger: Ledger,
+    out: Path | str,
+    *,
+    tenant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: Progress | None = None,
+    sink: EventSink | None = None,
+    chunk: int = 20_000,
+) -> ExportSummary:
+    """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with
+    their attempts, eliminations, rankings, catalogs and policies under `out` (a new or empty
+    folder), one subfolder per dataset. `sink`, when given, receives every exported event
+    (decisions, attempts, and the outcome, policy and catalog events they refer to)."""
+    base = _fresh_folder(Path(out))
+    scan = _Scan(ledger, tenant, _micros(since), _micros(until), sink)
+    total = await ledger.count()
+    writers = {name: DatasetWriter(base, name) for name in DATASETS}
+    try:
+        if sink is None:
+            await _columnar_pass(scan, writers, total, chunk, progress)
+        else:
+            await _envelope_pass(scan, writers, total, chunk, progress)
+    finally:
+        for writer in writers.values():
+            await writer.close()
+    return ExportSummary(base, {n: w.rows for n, w in writers.items()}, scan.ids)

@@ -1,0 +1,104 @@
+"""Streaming Parquet writers: one `pyarrow.dataset.write_dataset` per dataset, fed record batches
+from the exporter through a small bounded queue (so memory stays bounded whatever the size)."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from reports._errors import ReportsError
+from reports._schema import PARTITIONS, SCHEMAS
+
+__all__ = ["DatasetWriter", "partitioning", "read_dataset"]
+
+_QUEUE = 4
+_ROWS_PER_GROUP = 128 * 1024
+
+
+def partitioning(name: str) -> ds.Partitioning | None:
+    """The hive partitioning of dataset `name` (None when it is not partitioned)."""
+    columns = PARTITIONS[name]
+    if not columns:
+        return None
+    return ds.partitioning(pa.schema([(c, pa.string()) for c in columns]), flavor="hive")
+
+
+class DatasetWriter:
+    """Writes one dataset under `base/name` in a thread of its own."""
+
+    def __init__(self, base: Path, name: str) -> None:
+        self.name = name
+        self.path = base / name
+        self.rows = 0
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"export-{name}", daemon=True)
+        self._thread.start()
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    def _run(self) -> None:
+        try:
+            ds.write_dataset(
+                self._batches(),
+                self.path,
+                schema=SCHEMAS[self.name],
+                format="parquet",
+                partitioning=partitioning(self.name),
+                basename_template="part-{i}.parquet",
+                existing_data_behavior="error",
+                file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+                min_rows_per_group=min(_ROWS_PER_GROUP, 16 * 1024),
+                max_rows_per_group=_ROWS_PER_GROUP,
+                use_threads=True,
+            )
+        except BaseException as exc:  # handed to the exporter's task, which raises it
+            self._error = exc
+            while self._queue.get() is not None:
+                pass
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise ReportsError(f"writing dataset {self.name}: {self._error}") from self._error
+
+    async def put(self, batch: pa.RecordBatch) -> None:
+        """Queue a batch (waits while the writer is behind: the back pressure)."""
+        self._check()
+        self.rows += batch.num_rows
+        await asyncio.to_thread(self._queue.put, batch)
+
+    async def close(self) -> None:
+        """Finish the dataset; an empty dataset is an empty folder."""
+        await asyncio.to_thread(self._queue.put, None)
+        await asyncio.to_thread(self._thread.join)
+        self._check()
+        self.path.mkdir(parents=True, exist_ok=True)
+
+
+def read_dataset(base: Path, name: str) -> pa.Table:
+    """A dataset written by `DatasetWriter` (partition columns included, schema exact)."""
+    path = base / name
+    if not path.is_dir():
+        raise ReportsError(f"{path}: no {name} dataset (not an export folder?)")
+    files = sorted(str(p) for p in path.rglob("*.parquet"))
+    if not files:
+        return SCHEMAS[name].empty_table()
+    dataset = ds.dataset(
+        files,
+        schema=SCHEMAS[name],
+        format="parquet",
+        partitioning=partitioning(name),
+        partition_base_dir=str(path),
+    )
+    return dataset.to_table()

@@ -1,0 +1,174 @@
+"""Exports: what DuckDB, pyarrow and pandas read back equals what the ledger recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+from click.testing import CliRunner
+
+from reports import DATASETS, ReportsError, export_parquet, read_dataset
+from tests.reports.conftest import Backend
+from tests.reports.support import TENANTS, populate, populate_sqlite
+from unhardcoded.cli import main
+
+
+def _glob(out: Path, name: str) -> str:
+    return f"read_parquet('{out / name}/**/*.parquet', hive_partitioning = true)"
+
+
+async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    async with backend.service() as service:
+        done = await populate(service)
+        summary = await export_parquet(service.ledger, out)
+    assert summary.rows["decisions"] == len(done.decisions)
+    assert summary.rows["attempts"] == done.attempts
+    db = duckdb.connect()
+    rows = db.execute(
+        f"SELECT decision_id, tenant, selected_id, plan, passing FROM {_glob(out, 'decisions')}"
+    ).fetchall()
+    expected = {
+        str(d.decision_id): (d.tenant, d.selected, list(d.plan), len(d.trace.ranked))
+        for d in done.decisions
+    }
+    assert {r[0]: (r[1], r[2], r[3], r[4]) for r in rows} == expected
+
+    eliminated = db.execute(
+        f"""SELECT d.decision_id, e.rule, e.entry_id
+            FROM {_glob(out, "decisions")} d JOIN {_glob(out, "eliminations")} e
+              ON e.outcome_digest = d.outcome_digest AND e.tenant = d.tenant"""
+    ).fetchall()
+    want = {
+        (str(d.decision_id), rule, d.trace.catalog.entries[i].id)
+        for d in done.decisions
+        for rule, failed in zip(d.trace.rule_ids, d.trace.failures, strict=True)
+        for i in failed
+    }
+    assert set(eliminated) == want
+    assert len(eliminated) == len(want)
+
+    ranked = db.execute(
+        f"""SELECT d.decision_id, list(r.entry_id ORDER BY r.rank)
+            FROM {_glob(out, "decisions")} d JOIN {_glob(out, "rankings")} r
+              ON r.outcome_digest = d.outcome_digest AND r.order_digest = d.order_digest
+             AND r.tenant = d.tenant
+            GROUP BY d.decision_id"""
+    ).fetchall()
+    want_ranked = {
+        str(d.decision_id): [d.trace.catalog.entries[i].id for i in d.trace.ranked]
+        for d in done.decisions
+        if d.trace.ranked
+    }
+    assert dict(ranked) == want_ranked
+
+    # Each distinct outcome is written once per tenant, not once per decision.
+    distinct = {
+        (d.tenant, d.trace.catalog.version, d.trace.rule_ids, d.trace.failures)
+        for d in done.decisions
+    }
+    written = db.execute(f"SELECT count(*) FROM {_glob(out, 'eliminations')}").fetchone()
+    assert written == (sum(sum(map(len, failures)) for *_, failures in distinct),)
+    assert len(distinct) < len(done.decisions)
+
+    attempts = db.execute(
+        f"SELECT a.decision_id, a.attempt, a.entry_id, a.tenant, d.tenant FROM "
+        f"{_glob(out, 'attempts')} a JOIN {_glob(out, 'decisions')} d USING (decision_id)"
+    ).fetchall()
+    assert len(attempts) == done.attempts
+    assert all(a[3] == a[4] for a in attempts)
+    by_id = {str(d.decision_id): d for d in done.decisions}
+    assert all(a[2] in by_id[a[0]].plan for a in attempts)
+
+    types = {
+        row[0]: row[1]
+        for row in db.execute(f"DESCRIBE SELECT * FROM {_glob(out, 'decisions')}").fetchall()
+    }
+    assert types["recorded_at"] == "TIMESTAMP WITH TIME ZONE"
+    catalogs = db.execute(f"SELECT count(*) FROM {_glob(out, 'catalogs')}").fetchone()
+    assert catalogs == (len(done.decisions[0].trace.catalog.entries),)
+    policies = db.execute(f"SELECT count(*) FROM {_glob(out, 'policies')}").fetchone()
+    assert policies == (4,)
+
+
+async def test_partitions_and_readers(backend: Backend, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    async with backend.service() as service:
+        done = await populate(service, rounds=1)
+        await export_parquet(service.ledger, out)
+    day = done.decisions[0].recorded_at.strftime("%Y-%m-%d")
+    for tenant in TENANTS:
+        assert (out / "decisions" / f"date={day}" / f"tenant={tenant}").is_dir()
+        assert (out / "attempts" / f"date={day}" / f"tenant={tenant}").is_dir()
+        assert (out / "eliminations" / f"tenant={tenant}").is_dir()
+    table = ds.dataset(out / "decisions", partitioning="hive").to_table()
+    assert table.num_rows == len(done.decisions)
+    assert str(table.schema.field("selected_id").type).startswith("dictionary")
+    frame = pd.read_parquet(out / "decisions")
+    assert sorted(frame["decision_id"]) == sorted(str(d.decision_id) for d in done.decisions)
+    assert str(frame["recorded_at"].dtype) == "datetime64[us, UTC]"
+
+
+async def test_tenant_and_period_filters(backend: Backend, tmp_path: Path) -> None:
+    async with backend.service() as service:
+        done = await populate(service, rounds=2)
+        times = sorted(d.recorded_at for d in done.decisions)
+        since, until = times[5], times[-5]
+        await export_parquet(
+            service.ledger, tmp_path / "x", tenant="globex", since=since, until=until
+        )
+        with pytest.raises(ReportsError, match="new or empty"):
+            await export_parquet(service.ledger, tmp_path / "x")
+    frame = pd.read_parquet(tmp_path / "x" / "decisions")
+    want = sorted(
+        str(d.decision_id)
+        for d in done.decisions
+        if d.tenant == "globex" and since <= d.recorded_at < until
+    )
+    assert want
+    assert sorted(frame["decision_id"]) == want
+    attempts = pd.read_parquet(tmp_path / "x" / "attempts")
+    assert set(attempts["decision_id"]) <= set(want)
+    assert set(attempts["tenant"]) == {"globex"}
+
+
+def test_cli_export(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
+    home = tmp_path / "home"
+    done = populate_sqlite(url, home)
+    runner = CliRunner()
+    args = ["--db", url, "--home", str(home)]
+    result = runner.invoke(
+        main, ["export", "parquet", str(tmp_path / "o"), "--tenant", "acme", *args]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["decisions"] == sum(d.tenant == "acme" for d in done.decisions)
+    bad = runner.invoke(main, ["export", "parquet", str(tmp_path / "o"), *args])
+    assert bad.exit_code == 2
+    assert "must be new or empty" in bad.stderr
+    when = runner.invoke(
+        main, ["export", "parquet", str(tmp_path / "p"), "--since", "yesterday", *args]
+    )
+    assert when.exit_code == 2
+    assert "not an ISO 8601 date" in when.stderr
+
+
+async def test_columnar_and_per_event_paths_write_the_same_rows(
+    backend: Backend, tmp_path: Path
+) -> None:
+    async with backend.service() as service:
+        await populate(service, rounds=2)
+        await export_parquet(service.ledger, tmp_path / "fast", tenant="acme", chunk=7)
+        await export_parquet(
+            service.ledger, tmp_path / "slow", tenant="acme", chunk=5, sink=lambda _: None
+        )
+    for name in DATASETS:
+        fast = read_dataset(tmp_path / "fast", name).to_pylist()
+        slow = read_dataset(tmp_path / "slow", name).to_pylist()
+        assert fast, name
+        assert sorted(map(repr, fast)) == sorted(map(repr, slow)), name

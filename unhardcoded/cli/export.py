@@ -1,0 +1,64 @@
+"""`unhardcoded export parquet`: the decision record as Parquet datasets (docs/reports.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ledger import Ledger
+from reports import ExportSummary, export_parquet
+from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
+from unhardcoded.cli._records import db_option, home_option
+
+
+@click.group()
+def export() -> None:
+    """Export the decision record for analytics tools.
+
+    \b
+    Example:
+        unhardcoded export parquet exports/ --tenant acme
+    """
+
+
+@export.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--tenant", help="Only this tenant's decisions (default: every tenant).")
+@period_options
+@db_option
+@home_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def parquet(
+    out: Path,
+    tenant: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    url: str | None,
+    home: Path | None,
+    quiet: bool,
+) -> None:
+    """Write the datasets decisions, eliminations, rankings, attempts, catalogs and policies
+    under OUT (a new or empty folder), hive-partitioned, in streaming batches. Prints the rows
+    written per dataset as JSON; the progress bar goes to stderr.
+
+    \b
+    Example:
+        unhardcoded export parquet exports/ --tenant acme --since 2026-01-01 --quiet
+    """
+    bar = ProgressBar("exporting", enabled=not quiet)
+
+    async def body(ledger: Ledger) -> ExportSummary:
+        try:
+            return await export_parquet(
+                ledger, out, tenant=tenant, since=since, until=until, progress=bar
+            )
+        finally:
+            bar.close()
+
+    summary = run_on_ledger(url, home, body)
+    click.echo(json.dumps(summary.to_json(), indent=2))

@@ -1,0 +1,84 @@
+"""`unhardcoded report compliance`: a tenant's compliance report (docs/reports.md)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ledger import Ledger
+from reports import ComplianceReport, build_report, export_parquet, render_html
+from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
+from unhardcoded.cli._records import db_option, home_option
+
+
+@click.group()
+def report() -> None:
+    """Reports for compliance teams.
+
+    \b
+    Example:
+        unhardcoded report compliance --tenant acme --out acme.html
+    """
+
+
+@report.command()
+@click.option("--tenant", required=True, help="The tenant the report is about.")
+@period_options
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the report (HTML, or JSON with --json).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Write the machine-readable JSON instead.")
+@db_option
+@home_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def compliance(
+    tenant: str,
+    since: datetime | None,
+    until: datetime | None,
+    out: Path,
+    as_json: bool,
+    url: str | None,
+    home: Path | None,
+    quiet: bool,
+) -> None:
+    """Requests, providers and regions that received data, the share under no_log, rule hits,
+    fallbacks and cost of TENANT's decisions in the period, with charts; every figure links to
+    the decision ids it counts. One self-contained HTML file (no script, opens offline).
+
+    \b
+    Example:
+        unhardcoded report compliance --tenant acme --since 2026-01-01 --out acme.html --quiet
+    """
+    bar = ProgressBar("reading", enabled=not quiet)
+
+    async def body(ledger: Ledger) -> ComplianceReport:
+        with tempfile.TemporaryDirectory(prefix="unhardcoded-report-") as tmp:
+            try:
+                await export_parquet(
+                    ledger,
+                    Path(tmp) / "data",
+                    tenant=tenant,
+                    since=since,
+                    until=until,
+                    progress=bar,
+                )
+            finally:
+                bar.close()
+            return build_report(Path(tmp) / "data", tenant=tenant, since=since, until=until)
+
+    built = run_on_ledger(url, home, body)
+    if as_json:
+        out.write_text(json.dumps(built.to_json(), indent=2, sort_keys=True) + "\n")
+    else:
+        out.write_text(render_html(built), encoding="utf-8")
+    figures = built.to_json()["figures"]["summary"]
+    click.echo(f"wrote {out}: {figures[0]['value']} decisions of tenant {tenant}")
