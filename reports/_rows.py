@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from reports._errors import ReportsError
@@ -187,7 +188,16 @@ class RowBuilder:
     def _failures_of(self, digest: str) -> tuple[tuple[int, ...], ...]:
         found = self._failures.get(digest)
         if found is None:
-            found = decode_failures(self.outcomes[digest])
+            outcome = self.outcomes[digest]
+            size = int(outcome["entries"])
+            found = tuple(
+                tuple(
+                    np.flatnonzero(
+                        np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size)
+                    ).tolist()
+                )
+                for bitmap in decode_failures(outcome)
+            )
             self._failures[digest] = found
         return found
 

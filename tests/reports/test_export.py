@@ -46,8 +46,8 @@ async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path:
     want = {
         (str(d.decision_id), rule, d.trace.catalog.entries[i].id)
         for d in done.decisions
-        for rule, failed in zip(d.trace.rule_ids, d.trace.failures, strict=True)
-        for i in failed
+        for rule in d.trace.rule_ids
+        for i in d.trace.failed_entries(rule)
     }
     assert set(eliminated) == want
     assert len(eliminated) == len(want)
@@ -68,7 +68,12 @@ async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path:
 
     # Each distinct outcome is written once per tenant, not once per decision.
     distinct = {
-        (d.tenant, d.trace.catalog.version, d.trace.rule_ids, d.trace.failures)
+        (
+            d.tenant,
+            d.trace.catalog.version,
+            d.trace.rule_ids,
+            tuple(d.trace.failed_entries(rule) for rule in d.trace.rule_ids),
+        )
         for d in done.decisions
     }
     written = db.execute(f"SELECT count(*) FROM {_glob(out, 'eliminations')}").fetchone()

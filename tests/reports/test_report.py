@@ -49,8 +49,8 @@ async def test_figures_trace_back_to_decisions(backend: Backend, tmp_path: Path)
 
     rules: dict[str, set[str]] = {}
     for decision_id, recorded in traces.items():
-        for rule, failed in zip(recorded.trace.rule_ids, recorded.trace.failures, strict=True):
-            if failed:
+        for rule in recorded.trace.rule_ids:
+            if recorded.trace.failed_entries(rule):
                 rules.setdefault(rule, set()).add(decision_id)
     assert {k: set(v["decision_ids"]) for k, v in _figure(doc, "rules").items()} == rules
 

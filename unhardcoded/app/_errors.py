@@ -80,9 +80,7 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, NoEntryPasses):
         trace = exc.trace
         removed = {
-            rule: len(indices)
-            for rule, indices in zip(trace.rule_ids, trace.failures, strict=True)
-            if indices
+            rule: count for rule in trace.rule_ids if (count := len(trace.failed_entries(rule)))
         }
         recorded = exc.decision if isinstance(exc, NoEntryPassesRecorded) else None
         return 422, error_body(

@@ -133,9 +133,10 @@ def evaluate_once(
     features = None if tokens is None else RequestFeatures(tokens.tokens_in, tokens.tokens_out)
     trace = decide(policy, catalog, features)
     outcome = outcome_digest(encode_outcome(trace)) if with_outcome else ""
-    failed = np.zeros((len(trace.rule_ids), len(catalog.entries)), dtype=np.bool_)
-    for row, indices in enumerate(trace.failures):
-        failed[row, list(indices)] = True
+    size = len(catalog.entries)
+    failed = np.zeros((len(trace.rule_ids), size), dtype=np.bool_)
+    for row, bitmap in enumerate(trace.failures):
+        failed[row] = np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size).astype(np.bool_)
     return Evaluated(
         catalog=catalog,
         tokens=trace.tokens,

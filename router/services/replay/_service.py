@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ledger import NewEvent
 from router.core import Catalog, MissingTokensError, Policy, Tokens, effective_tokens
 from router.services.decisions import (
@@ -147,11 +149,15 @@ class ReplayService:
             found = {}
             if events:  # absent: the rules' "before" is empty (every removal counts as new)
                 outcome = events[0].payload_json()
-                if int(outcome["entries"]) == len(catalog.entries):
-                    for rule, indices in zip(
+                size = int(outcome["entries"])
+                if size == len(catalog.entries):
+                    for rule, bitmap in zip(
                         outcome["rules"], decode_failures(outcome), strict=True
                     ):
-                        found[rule] = frozenset(catalog.entries[i].id for i in indices)
+                        bits = np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size)
+                        found[rule] = frozenset(
+                            catalog.entries[i].id for i in np.flatnonzero(bits).tolist()
+                        )
             self._outcomes.put(digest, found)
         return found
 
