@@ -52,7 +52,7 @@ TENANTS: tuple[str, ...] = ("free-tier", "vip", "enterprise-eu", "regulated")
 AUDITED_TENANT = "regulated"
 #: The catalog change the demo publishes: the model whose prices go up, and by how much.
 PRICE_CHANGE = ("gemini-3.5-flash", 4.0)
-#: Every `STREAM_EVERY`-th request of each tenant streams (server-sent events).
+#: The 2nd, 12th, 22nd, … request of each tenant streams (server-sent events).
 STREAM_EVERY = 10
 #: Requests in flight at once (the order of the replies is kept, so the summary is too).
 CONCURRENCY = 8
@@ -170,7 +170,7 @@ class _Demo:
 
                 def one(i: int) -> Reply:
                     tenant = TENANTS[i % len(TENANTS)]
-                    stream = (i // len(TENANTS)) % STREAM_EVERY == STREAM_EVERY - 1
+                    stream = (i // len(TENANTS)) % STREAM_EVERY == 1
                     question = QUESTIONS[i % len(QUESTIONS)]
                     return sender.send(tenant, self.policies[tenant], question, stream)
 
