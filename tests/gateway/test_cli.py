@@ -124,7 +124,7 @@ def test_serve_with_no_settings_runs_on_sqlite_and_the_bundled_catalog_with_echo
         server.terminate()
         _, rest = server.communicate(timeout=30)
     logs = "".join(lines) + rest
-    records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    records = [json.loads(row) for row in logs.splitlines() if row.startswith("{")]
     assert any(
         r.get("decision_id") == decision_id and r["route"] == "/v1/chat/completions"
         for r in records

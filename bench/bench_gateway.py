@@ -1,0 +1,454 @@
+"""Gateway overhead: direct to a fast loopback upstream vs through `unhardcoded serve` (every
+decision and attempt recorded and fsync'd to a SQLite ledger) vs through the LiteLLM proxy.
+
+Everything runs in one go on this machine, so the ratios are same-run:
+1. a fast OpenAI-compatible upstream (a bare asyncio HTTP server, one fixed answer) in a process;
+2. the gateway as a user runs it (`python -m unhardcoded serve`, log level warning), one key;
+3. optionally the LiteLLM proxy from a separate venv (`--litellm /tmp/litellm-venv/bin/litellm`,
+   run with `LITELLM_LOCAL_MODEL_COST_MAP=True`) pointed at the same upstream.
+
+The load generator is a lean asyncio client over raw keep-alive sockets (one per concurrent
+caller), so it costs little CPU next to the servers. For each target and concurrency (1 and 32):
+requests/s, p50/p99 latency, the added p50/p99 against the direct figure, and server CPU
+milliseconds per request read from /proc/<pid>/stat before and after the run.
+
+Run from the repository root:
+
+    python bench/bench_gateway.py                       # gateway vs direct
+    python bench/bench_gateway.py --litellm /tmp/litellm-venv/bin/litellm
+    python bench/bench_gateway.py --profile profile.txt # pyinstrument text report of the gateway
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "bench-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "ok"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
+    }
+).encode()
+
+CATALOG = {
+    "name": "bench",
+    "entries": [
+        {
+            "id": "bench/bench-model@eu",
+            "model": "bench-model",
+            "provider": "bench",
+            "region": "eu",
+            "price_in": 0.1,
+            "price_out": 0.4,
+            "status": "active",
+        },
+        {
+            "id": "bench/bench-model@us",
+            "model": "bench-model",
+            "provider": "bench",
+            "region": "us",
+            "price_in": 0.2,
+            "price_out": 0.8,
+            "status": "active",
+        },
+    ],
+}
+POLICY = {
+    "v": "sigma-pol/v1",
+    "rules": [{"id": "residency.eu", "when": ["eq", "region", "eu"]}],
+    "rank": [["asc", "cost_per_run"]],
+    "fallback": {"max_attempts": 2},
+}
+LITELLM_KEY = "sk-bench-master-4f2a9c1e7b3d5a60"
+MESSAGES = [{"role": "user", "content": "Say ok."}]
+
+
+# -- the fast upstream ---------------------------------------------------------------------------
+
+
+class _Upstream(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].lower()
+            match = re.search(rb"content-length:\s*(\d+)", head)
+            length = int(match.group(1)) if match else 0
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                + str(len(ANSWER)).encode()
+                + b"\r\n\r\n"
+                + ANSWER
+            )
+
+
+async def _serve_upstream() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Upstream, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+# -- the load generator --------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    target: str
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    cpu_ms: float | None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    match = re.search(rb"content-length:\s*(\d+)", lower)
+    if match:
+        return status, await reader.readexactly(int(match.group(1)))
+    if b"transfer-encoding: chunked" in lower:
+        body = b""
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                return status, body
+            body += chunk[:-2]
+    raise RuntimeError("response without length")
+
+
+async def _caller(
+    port: int, request: bytes, count: int, latencies: list[float], failures: list[str]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            writer.write(request)
+            status, body = await _read_response(reader)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                failures.append(f"{status}: {body[:200]!r}")
+    finally:
+        writer.close()
+
+
+def _request(port: int, path: str, body: dict[str, object], headers: dict[str, str]) -> bytes:
+    payload = json.dumps(body).encode()
+    lines = [f"POST {path} HTTP/1.1", f"host: 127.0.0.1:{port}", "content-type: application/json"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"content-length: {len(payload)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def _load(
+    target: str, port: int, request: bytes, concurrency: int, total: int, pid: int | None
+) -> Run:
+    per_caller = max(1, total // concurrency)
+    warm: list[float] = []
+    failures: list[str] = []
+    await asyncio.gather(*(_caller(port, request, 20, warm, failures) for _ in range(concurrency)))
+    latencies: list[float] = []
+    cpu_before = _cpu_seconds(pid) if pid else None
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_caller(port, request, per_caller, latencies, failures) for _ in range(concurrency))
+    )
+    seconds = time.perf_counter() - started
+    cpu = None
+    if pid and cpu_before is not None:
+        cpu = (_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies)
+    if failures:
+        raise RuntimeError(f"{target}: {len(failures)} failed requests, first: {failures[0]}")
+    return Run(target, concurrency, len(latencies), seconds, latencies, cpu)
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def _start(
+    cmd: list[str], env: dict[str, str], cwd: Path, ready: str
+) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(ready, line):
+            return proc, line
+    raise RuntimeError(f"{cmd[0]} exited before it was ready:\n{''.join(seen[-30:])}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _spawn(
+    cmd: list[str], env: dict[str, str], cwd: Path, port: int, path: str
+) -> subprocess.Popen[str]:
+    """Start a server and poll `path` on `port` until it answers (a benchmark may poll)."""
+    import urllib.error
+    import urllib.request
+
+    log = open(cwd / f"{Path(cmd[0]).name}-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd} exited: see {log.name}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
+            return proc
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{cmd} did not become ready: see {log.name}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNHARDCODED_")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, default=4000, help="per run at concurrency 32")
+    parser.add_argument("--litellm", default=None, help="path of the `litellm` executable")
+    parser.add_argument("--profile", default=None, help="write a pyinstrument report here")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    if args.upstream:
+        try:
+            import uvloop
+
+            uvloop.run(_serve_upstream())
+        except ImportError:
+            asyncio.run(_serve_upstream())
+        return
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    procs: list[subprocess.Popen[str]] = []
+    runs: list[Run] = []
+    try:
+        upstream, line = _start([sys.executable, __file__, "--upstream"], _env(), REPO, r"^\d+$")
+        procs.append(upstream)
+        up_port = int(line)
+        direct = _request(
+            up_port,
+            "/v1/chat/completions",
+            {"model": "bench-model", "messages": MESSAGES},
+            {"authorization": "Bearer sk-bench"},
+        )
+
+        (tmp / "catalog.json").write_text(json.dumps(CATALOG))
+        db = f"sqlite+aiosqlite:///{tmp / 'gateway.db'}"
+        env = _env(
+            UNHARDCODED_HOME=str(tmp / "home"),
+            UNHARDCODED_PROVIDER_BENCH_BASE_URL=f"http://127.0.0.1:{up_port}/v1",
+            UNHARDCODED_PROVIDER_BENCH_API_KEY="sk-bench",
+        )
+        key = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "unhardcoded",
+                "keys",
+                "create",
+                "--tenant",
+                "bench",
+                "--scope",
+                "route",
+                "--db",
+                db,
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        gw_port = _free_port()
+        serve = [
+            sys.executable,
+            "-m",
+            "unhardcoded",
+            "serve",
+            "--port",
+            str(gw_port),
+            "--db",
+            db,
+            "--catalog",
+            str(tmp / "catalog.json"),
+            "--log-level",
+            "warning",
+        ]
+        if args.profile:
+            serve = [
+                sys.executable,
+                "-m",
+                "pyinstrument",
+                "-r",
+                "text",
+                "-o",
+                str(Path(args.profile).resolve()),
+                *serve[1:],
+            ]
+        gateway = _spawn(serve, env, tmp, gw_port, "/healthz")
+        procs.append(gateway)
+        through = _request(
+            gw_port,
+            "/v1/chat/completions",
+            {"model": "auto", "messages": MESSAGES, "policy": POLICY},
+            {"authorization": f"Bearer {key}"},
+        )
+        targets = [
+            ("direct", up_port, direct, upstream.pid),
+            ("gateway", gw_port, through, gateway.pid),
+        ]
+
+        if args.litellm:
+            config = tmp / "litellm.yaml"
+            config.write_text(
+                "model_list:\n  - model_name: bench\n    litellm_params:\n"
+                f"      model: openai/bench-model\n      api_base: http://127.0.0.1:{up_port}/v1\n"
+                "      api_key: sk-bench\n"
+            )
+            lite_port = _free_port()
+            litellm = _spawn(
+                [
+                    args.litellm,
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(lite_port),
+                    "--num_workers",
+                    "1",
+                ],
+                _env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_MASTER_KEY=LITELLM_KEY),
+                tmp,
+                lite_port,
+                "/health/liveliness",
+            )
+            procs.append(litellm)
+            lite = _request(
+                lite_port,
+                "/v1/chat/completions",
+                {"model": "bench", "messages": MESSAGES},
+                {"authorization": f"Bearer {LITELLM_KEY}"},
+            )
+            targets.append(("litellm", lite_port, lite, litellm.pid))
+
+        for concurrency, total in ((1, max(500, args.requests // 4)), (32, args.requests)):
+            for name, port, request, pid in targets:
+                print(f"running {name} at concurrency {concurrency}…", file=sys.stderr, flush=True)
+                runs.append(asyncio.run(_load(name, port, request, concurrency, total, pid)))
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+    base = {r.concurrency: r for r in runs if r.target == "direct"}
+    rows = []
+    for run in runs:
+        ref = base[run.concurrency]
+        rows.append(
+            {
+                "target": run.target,
+                "concurrency": run.concurrency,
+                "requests": run.requests,
+                "rps": round(run.rps, 1),
+                "p50_ms": round(run.pct(0.5), 3),
+                "p99_ms": round(run.pct(0.99), 3),
+                "added_p50_ms": round(run.pct(0.5) - ref.pct(0.5), 3),
+                "added_p99_ms": round(run.pct(0.99) - ref.pct(0.99), 3),
+                "cpu_ms_per_request": None if run.cpu_ms is None else round(run.cpu_ms, 3),
+                "rps_vs_direct": round(run.rps / ref.rps, 3),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    columns = [
+        ("target", "target", 8),
+        ("concurrency", "c", 3),
+        ("rps", "req/s", 9),
+        ("p50_ms", "p50 ms", 8),
+        ("p99_ms", "p99 ms", 8),
+        ("added_p50_ms", "+p50", 8),
+        ("added_p99_ms", "+p99", 8),
+        ("cpu_ms_per_request", "cpu ms/req", 10),
+        ("rps_vs_direct", "vs direct", 9),
+    ]
+    print(" ".join(title.rjust(width) for _, title, width in columns))
+    for r in rows:
+        print(" ".join(str(r[key]).rjust(width) for key, _, width in columns))
+
+
+if __name__ == "__main__":
+    main()
