@@ -267,6 +267,7 @@ async def generate(
         if await led.count():
             raise SystemExit("--path bulk needs an empty ledger (it writes first-of-stream events)")
         recorded_policies: set[str] = set()
+        recorded_outcomes: set[str] = set()
         for i, tenant, p, c, features, body in decision_stream(traffic, decisions, seed):
             policy, catalog = traffic.policies[p], traffic.catalogs[c]
             if c != published:
@@ -283,7 +284,9 @@ async def generate(
             if outcome is None:
                 outcome, event = outcome_event(trace)
                 outcomes[key] = outcome
-                pending.append(event)
+                if outcome not in recorded_outcomes:  # one stream per distinct outcome
+                    recorded_outcomes.add(outcome)
+                    pending.append(event)
             digest, _ = request_digest(body)
             pending.append(
                 decision_event(

@@ -139,19 +139,21 @@ def _truth(expr: list[Any], entry: dict[str, Any], tokens: tuple[int, int] | Non
     if op == "eq":
         return bool(value == expr[2])
     if op == "in":
-        return value in expr[2]
+        return bool(value in expr[2])
     if op == "has":
-        return expr[2] in value
+        return bool(expr[2] in value)
     if op == "cmp":
         target = expr[3]
-        return {
-            "lt": value < target,
-            "le": value <= target,
-            "gt": value > target,
-            "ge": value >= target,
-            "eq": value == target,
-            "ne": value != target,
-        }[expr[2]]
+        return bool(
+            {
+                "lt": value < target,
+                "le": value <= target,
+                "gt": value > target,
+                "ge": value >= target,
+                "eq": value == target,
+                "ne": value != target,
+            }[expr[2]]
+        )
     raise AssertionError(f"the brute force does not know {op!r}")
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ledger import Ledger
+from router.core import Catalog, Policy
+from router.services.decisions import DecisionService
 from router.services.gateway import (
     BadRequestError,
     Decided,
@@ -23,6 +27,7 @@ from router.services.gateway import (
     provider_keys,
     split_request,
 )
+from router.services.replay import DecisionFilter, ReplayService
 from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
 
 __all__ = ["Services", "router"]
@@ -236,3 +241,99 @@ async def metrics(request: Request) -> Response:
     """Requests, decisions, attempts by error class, latency histograms."""
     body = _services(request).gateway.metrics.exposition()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+_REPLAY_FIELDS = ("mode", "against", "policy", "filter", "record")
+_FILTER_FIELDS = ("since", "until", "tenant", "fingerprint", "decision_ids")
+
+
+def _replay_time(value: Any, pointer: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise BadRequestError("expected an ISO 8601 time with a time zone", pointer=pointer)
+    return parsed
+
+
+def _replay_filter(raw: Any) -> DecisionFilter:
+    if raw is None:
+        return DecisionFilter()
+    if not isinstance(raw, dict):
+        raise BadRequestError("filter must be an object", pointer="/filter")
+    unknown = sorted(set(raw) - set(_FILTER_FIELDS))
+    if unknown:
+        raise BadRequestError(
+            f"unknown field (expected {', '.join(_FILTER_FIELDS)})", pointer=f"/filter/{unknown[0]}"
+        )
+    for name in ("tenant", "fingerprint"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise BadRequestError(f"{name} must be a string", pointer=f"/filter/{name}")
+    ids = raw.get("decision_ids") or []
+    if not isinstance(ids, list):
+        raise BadRequestError("decision_ids must be a list", pointer="/filter/decision_ids")
+    parsed: list[uuid.UUID] = []
+    for i, value in enumerate(ids):
+        try:
+            parsed.append(uuid.UUID(value))
+        except (TypeError, ValueError, AttributeError):
+            raise BadRequestError(
+                "not a decision id (a UUID)", pointer=f"/filter/decision_ids/{i}"
+            ) from None
+    return DecisionFilter(
+        since=_replay_time(raw.get("since"), "/filter/since"),
+        until=_replay_time(raw.get("until"), "/filter/until"),
+        tenant=raw.get("tenant"),
+        fingerprint=raw.get("fingerprint"),
+        decision_ids=tuple(parsed),
+    )
+
+
+@router.post("/x/replay", summary="Replay recorded decisions (admin): proof or impact analysis")
+async def replay(request: Request) -> JSONResponse:
+    """`mode` "original" (each decision against its own catalog version: every recorded field
+    must be reproduced) or "against" (`against`: a published version, "latest", or an inline
+    catalog document; optional inline `policy`); `filter` {since, until, tenant, fingerprint,
+    decision_ids}; `record` (default true: a ReplayRun event). The body of the answer is the
+    report of `unhardcoded replay --json` (docs/replay.md)."""
+    await _principal(request, "admin")
+    body = await _read_body(request)
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    unknown = sorted(set(body) - set(_REPLAY_FIELDS))
+    if unknown:
+        raise BadRequestError(
+            f"unknown field (expected {', '.join(_REPLAY_FIELDS)})", pointer=f"/{unknown[0]}"
+        )
+    mode = body.get("mode", "against" if "against" in body else None)
+    if mode not in ("original", "against"):
+        raise BadRequestError('mode must be "original" or "against"', pointer="/mode")
+    record = body.get("record", True)
+    if not isinstance(record, bool):
+        raise BadRequestError("record must be a boolean", pointer="/record")
+    flt = _replay_filter(body.get("filter"))
+    replayer = ReplayService(DecisionService(_services(request).ledger))
+    if mode == "original":
+        if "against" in body or "policy" in body:
+            raise BadRequestError(
+                "against and policy do not apply to mode original", pointer="/mode"
+            )
+        report = await replayer.original(flt, record=record)
+        return JSONResponse(report.to_json())
+    target_ref = body.get("against")
+    if isinstance(target_ref, str):
+        target = await replayer.decisions.catalog(target_ref)
+    elif isinstance(target_ref, dict):
+        target = Catalog.from_json(target_ref)
+    else:
+        raise BadRequestError(
+            "against must be a published catalog version, 'latest', or a catalog object",
+            pointer="/against",
+        )
+    raw_policy = body.get("policy")
+    policy = None if raw_policy is None else Policy.from_json(raw_policy, target.schema)
+    report = await replayer.against(target, flt, policy=policy, record=record)
+    return JSONResponse(report.to_json())

@@ -165,7 +165,7 @@ def render_report(doc: dict[str, Any]) -> str:
         )
         lines += _aggregate_lines("tenant", doc["by_tenant"])
         lines += _aggregate_lines("policy", doc["by_policy"])
-        lines.append("by rule:")
+        lines.append("by rule:" + ("" if doc["by_rule"] else " no rule removes anything new"))
         for rule, impact in doc["by_rule"].items():
             example = ", ".join(impact["newly_removed"][:3])
             lines.append(
@@ -175,6 +175,8 @@ def render_report(doc: dict[str, Any]) -> str:
                 + (f" (e.g. {example})" if example else "")
                 + f", no longer removes {impact['no_longer_removed_count']:,}"
             )
+        if doc["examples"]:
+            lines.append(f"first changes (of {doc['changed'] + doc['errors']:,}):")
         for ex in doc["examples"][:SHOWN]:
             if "error" in ex:
                 lines.append(f"  decision {ex['decision_id']}: error {ex['error']}")

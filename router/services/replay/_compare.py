@@ -132,11 +132,15 @@ def evaluate_once(
     """Evaluate with the evaluator (`decide`: no entry passing is an outcome, not an error)."""
     features = None if tokens is None else RequestFeatures(tokens.tokens_in, tokens.tokens_out)
     trace = decide(policy, catalog, features)
+    # --mode original needs the outcome digest, --against the per-rule bitmaps: not both.
     outcome = outcome_digest(encode_outcome(trace)) if with_outcome else ""
-    size = len(catalog.entries)
+    size = 0 if with_outcome else len(catalog.entries)
     failed = np.zeros((len(trace.rule_ids), size), dtype=np.bool_)
-    for row, bitmap in enumerate(trace.failures):
-        failed[row] = np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size).astype(np.bool_)
+    if not with_outcome:
+        for row, bitmap in enumerate(trace.failures):
+            failed[row] = np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size).astype(
+                np.bool_
+            )
     return Evaluated(
         catalog=catalog,
         tokens=trace.tokens,
@@ -280,6 +284,7 @@ _SCHEMA = b',"schema":'
 _TENANT = b',"tenant":"'
 _TOKENS = b'","tokens":'
 _REQUEST_SIZES = (len(_REQUEST) + 4, len(_REQUEST) + 66)
+_AFTER_CATALOG = len('{"catalog_version":"') + 64 + 1
 
 
 def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
@@ -289,13 +294,22 @@ def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
     caller then parses them fully): each removed value is checked to be exactly a UUID, a
     boolean, null or 64 characters, and a tenant without quotes or backslashes, so two payloads
     with the same key have the same outcome-relevant content."""
-    i1 = payload.find(_DECISION_ID)
+    # Canonical order puts catalog_version (64 hex digits) first and decision_id right after
+    # it; preview, request_digest and tenant come near the end: search those from the end.
+    if payload.startswith(_DECISION_ID, _AFTER_CATALOG):
+        i1 = _AFTER_CATALOG
+    else:
+        i1 = payload.find(_DECISION_ID)
     j1 = i1 + len(_DECISION_ID) + 36
     if i1 < 0 or payload[j1 : j1 + 1] != b'"':
         return None
     decision_id = payload[i1 + len(_DECISION_ID) : j1]
-    i2 = payload.find(_PREVIEW, j1)
-    if i2 < 0:
+    i4 = payload.rfind(_TENANT)
+    j4 = payload.find(_TOKENS, i4)
+    i3 = payload.rfind(_REQUEST, j1, i4)
+    j3 = payload.find(_SCHEMA, i3, i4)
+    i2 = payload.rfind(_PREVIEW, j1, i3)
+    if min(i2, i3, j3, i4, j4) < 0 or j3 - i3 not in _REQUEST_SIZES:
         return None
     j2 = i2 + len(_PREVIEW)
     if payload.startswith(b"true,", j2):
@@ -304,13 +318,9 @@ def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
         j2 += 5
     else:
         return None
-    i3 = payload.find(_REQUEST, j2)
-    j3 = payload.find(_SCHEMA, i3)
-    if i3 < 0 or j3 - i3 not in _REQUEST_SIZES or b'"' in payload[i3 + 19 : j3 - 1]:
-        return None
-    i4 = payload.find(_TENANT, j3)
-    j4 = payload.find(_TOKENS, i4)
-    if i4 < 0 or j4 < 0:
+    digest = payload[i3 + len(_REQUEST) : j3]
+    quoted = len(digest) == 66 and digest[:1] == b'"' and b'"' not in digest[1:-1]
+    if j2 > i3 or (digest != b"null" and not quoted):
         return None
     tenant = payload[i4 + len(_TENANT) : j4]
     if b'"' in tenant or b"\\" in tenant or b'"' in decision_id or b"\\" in decision_id:

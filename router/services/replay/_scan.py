@@ -7,6 +7,8 @@ snapshot on both backends, whatever is appended meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -148,28 +150,44 @@ async def scan_decisions(
     """Yield the selected decisions up to position `upto` in position order, `page` at a time."""
     if flt.tenant is not None:
         await catch_up(ledger)
-    after = -1
     conditions = flt.conditions()
-    async with ledger.store.read() as conn:
-        while True:
-            query = (
-                select(
-                    _events.c.position,
-                    _events.c.event_id,
-                    _events.c.stream_id,
-                    _events.c.recorded_at_us,
-                    _events.c.payload,
-                )
-                .select_from(_source(flt))
-                .where(and_(*conditions, _events.c.position > after, _events.c.position <= upto))
-                .order_by(_events.c.position)
-                .limit(page)
+    source = _source(flt)
+
+    def page_after(after: int) -> Any:
+        return (
+            select(
+                _events.c.position,
+                _events.c.event_id,
+                _events.c.stream_id,
+                _events.c.recorded_at_us,
+                _events.c.payload,
             )
-            rows = (await conn.execute(query)).all()
-            if not rows:
-                return
-            # SQLite and asyncpg return bytes already: rows are used as they come (no copy).
-            yield rows  # type: ignore[misc]
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
+            .select_from(source)
+            .where(and_(*conditions, _events.c.position > after, _events.c.position <= upto))
+            .order_by(_events.c.position)
+            .limit(page)
+        )
+
+    async with ledger.store.read() as conn:
+
+        async def fetch(after: int) -> Sequence[Any]:
+            return (await conn.execute(page_after(after))).all()
+
+        # The next page is read while the caller works on this one (the database works in
+        # its own thread or server): reading and evaluating overlap.
+        pending = asyncio.ensure_future(fetch(-1))
+        try:
+            while True:
+                rows = await pending
+                if len(rows) == page:
+                    pending = asyncio.ensure_future(fetch(rows[-1][0]))
+                if rows:
+                    # SQLite and asyncpg return bytes already: rows are used as they come.
+                    yield rows
+                if len(rows) < page:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending

@@ -94,7 +94,7 @@ class ReplayService:
     """
 
     def __init__(
-        self, decisions: DecisionService, *, page: int = 5000, group_cache: int = 65_536
+        self, decisions: DecisionService, *, page: int = 10_000, group_cache: int = 65_536
     ) -> None:
         self.decisions = decisions
         self.ledger = decisions.ledger
@@ -304,6 +304,10 @@ class ReplayService:
         override = None if policy is None else policy.digest
         async for rows in scan_decisions(self.ledger, flt, upto, self.page):
             out: list[dict[str, Any]] | None = [] if sink is not None else None
+            # Per page: how many decisions of each (tenant, policy) share each change, folded
+            # into the aggregates once per distinct triple rather than once per decision.
+            tally: dict[tuple[str, str, int], int] = {}
+            changes: dict[int, Change] = {}
             for row in rows:
                 split = split_payload(row[4])
                 key: Any
@@ -336,11 +340,16 @@ class ReplayService:
                             }
                         )
                 else:
-                    self._aggregate(report, tenant, row[2], change)
+                    ident = id(change)
+                    changes[ident] = change
+                    triple = (tenant, row[2], ident)
+                    tally[triple] = tally.get(triple, 0) + 1
                     if change.changed and len(report.examples) < EXAMPLES:
                         report.examples.append(_change_example(row, tenant, change))
                 if out is not None:
                     out.append(_against_row(row, tenant, record_, target, change, error))
+            for (tenant, fingerprint, ident), count in tally.items():
+                self._aggregate(report, tenant, fingerprint, changes[ident], count)
             report.decisions += len(rows)
             if sink is not None and out:
                 sink(out)
@@ -351,31 +360,30 @@ class ReplayService:
         return await self._finish(report, record)
 
     @staticmethod
-    def _aggregate(report: ReplayReport, tenant: str, fingerprint: str, change: Change) -> None:
+    def _aggregate(
+        report: ReplayReport, tenant: str, fingerprint: str, change: Change, count: int
+    ) -> None:
+        ineligible = change.previous_status in ("removed", "absent")
         for key, table in ((tenant, report.by_tenant), (fingerprint, report.by_policy)):
             agg = table.get(key)
             if agg is None:
                 agg = table[key] = Aggregate()
-            agg.decisions += 1
-            if change.changed:
-                agg.changed += 1
-            if change.no_entry_passes:
-                agg.no_entry_passes += 1
-            if change.previous_status in ("removed", "absent"):
-                agg.previous_ineligible += 1
-            delta = change.cost_delta
-            if delta is not None:
-                agg.costed += 1
-                agg.cost_before += change.previous_cost or 0.0
-                agg.cost_after += change.cost or 0.0
-        report.changed += change.changed
-        report.no_entry_passes += change.no_entry_passes
-        report.previous_ineligible += change.previous_status in ("removed", "absent")
+            agg.decisions += count
+            agg.changed += count * change.changed
+            agg.no_entry_passes += count * change.no_entry_passes
+            agg.previous_ineligible += count * ineligible
+            if change.cost_delta is not None:
+                agg.costed += count
+                agg.cost_before += count * (change.previous_cost or 0.0)
+                agg.cost_after += count * (change.cost or 0.0)
+        report.changed += count * change.changed
+        report.no_entry_passes += count * change.no_entry_passes
+        report.previous_ineligible += count * ineligible
         for rule in change.removed_by:
             impact = report.by_rule.get(rule)
             if impact is None:
                 impact = report.by_rule[rule] = RuleImpact()
-            impact.decisions += 1
+            impact.decisions += count
 
     async def _change_group(
         self,
