@@ -133,11 +133,10 @@ def _rss_mb() -> float:
 
 
 async def phase_export(db: Path, out: Path) -> dict[str, Any]:
-    import pyarrow as pa
-
     from reports import export_parquet
+    from unhardcoded.cli._period import bounded_memory
 
-    pa.set_memory_pool(pa.system_memory_pool())  # as the CLI does
+    bounded_memory()  # as the CLI does
     base = _rss_mb()
     async with open_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
         start = time.perf_counter()

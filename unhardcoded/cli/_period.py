@@ -4,6 +4,7 @@ given), running a body on the ledger, and a progress bar on stderr."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -54,12 +55,29 @@ def period_options(func: F) -> F:
     )(func)
 
 
+_M_ARENA_MAX = -8
+
+
+def bounded_memory() -> None:
+    """Allocator settings for long streaming exports (measured by bench/bench_export.py).
+
+    Arrow's default allocator keeps freed buffers cached per thread, and glibc gives every
+    thread its own malloc arena; with the exporter's reader, parser and writer threads both
+    hold on to memory that was freed long ago. The system allocator with at most two arenas
+    keeps the resident set near what is live."""
+    pa.set_memory_pool(pa.system_memory_pool())
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc (musl): nothing to tune
+            return
+        libc.mallopt(_M_ARENA_MAX, 2)
+
+
 def run_on_ledger(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[T]]) -> T:
     """Run `body` on the ledger at `url` (settings apply)."""
     settings = Settings()
-    # Arrow's default allocator keeps freed chunk buffers per thread; the system allocator
-    # hands them back, which keeps a long export's resident memory flat (bench_export).
-    pa.set_memory_pool(pa.system_memory_pool())
+    bounded_memory()
 
     async def main() -> T:
         async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
