@@ -71,7 +71,7 @@ class DemoResult:
     artifacts: dict[str, Path] = field(default_factory=dict)
     bundle_ok: bool = False
     ledger_intact: bool = False
-    mismatches: int = -1
+    mismatches: int | None = None
 
 
 def _prepare_folder(folder: Path | None) -> Path:
@@ -201,6 +201,12 @@ class _Demo:
             routed = Counter(r.routed for r in mine)
             where = ", ".join(f"{entry} ({n})" for entry, n in sorted(routed.items()))
             self.say(f"   {tenant:<15} {len(mine):>8} {sum(r.streamed for r in mine):>8}  {where}")
+        upstreams = Counter(r.upstream for r in replies)
+        self.say(
+            "   answered  by "
+            + ", ".join(f"{name} ({n})" for name, n in sorted(upstreams.items()))
+            + "; every reply echoes its question"
+        )
         self.say(
             f"   refused   a malformed policy, before recording anything: HTTP {status} "
             f"{error.get('code')}: {error.get('message')}"
@@ -208,12 +214,15 @@ class _Demo:
         self._explain(decision)
 
     def _explain(self, decision: dict[str, Any]) -> None:
-        trace = decision.get("trace", decision)
-        selected = (trace.get("selected") or {}).get("id")
-        removed = trace.get("removed") or []
+        try:
+            selected = decision["selected"]["id"]
+            removed = len(decision["removed"])
+            attempts = [a["status"] for a in decision["attempts"]]
+        except (KeyError, TypeError) as exc:
+            raise DemoError(f"GET /x/decisions/{{id}} answered without {exc}") from None
         self.say(
             f"   read back a vip decision (GET /x/decisions/{{id}}): selected {selected}, "
-            f"{len(removed)} entries removed by the policy's rules"
+            f"{removed} entries removed by the policy's rules, attempts: {', '.join(attempts)}"
         )
 
     async def after(self) -> None:

@@ -107,12 +107,16 @@ def serving(settings: Settings) -> Iterator[str]:
         sock.close()
 
 
-def _headers_reply(tenant: str, streamed: bool, headers: Mapping[str, str], text: str) -> Reply:
+def _headers_reply(
+    tenant: str, streamed: bool, headers: Mapping[str, str], question: str, text: str
+) -> Reply:
     for name in ("x-decision-id", "x-routed-model", "x-upstream"):
         if not headers.get(name):
             raise DemoError(f"the gateway's answer for tenant {tenant} has no {name} header")
-    if not text:
-        raise DemoError(f"the gateway's answer for tenant {tenant} has no content")
+    if question not in text:
+        raise DemoError(
+            f"the gateway's answer for tenant {tenant} does not echo the question: {text[:200]!r}"
+        )
     return Reply(
         tenant,
         streamed,
@@ -154,7 +158,7 @@ class Sender:
             )
             _raise_for(tenant, response)
             text = response.json()["choices"][0]["message"]["content"]
-            return _headers_reply(tenant, False, response.headers, text)
+            return _headers_reply(tenant, False, response.headers, question, text)
         with self._http.stream(
             "POST", "/v1/chat/completions", json=body, headers=self._auth(tenant)
         ) as response:
@@ -168,7 +172,7 @@ class Sender:
                 chunk = json.loads(line[6:])
                 for choice in chunk.get("choices", []):
                     parts.append(choice.get("delta", {}).get("content") or "")
-            return _headers_reply(tenant, True, response.headers, "".join(parts))
+            return _headers_reply(tenant, True, response.headers, question, "".join(parts))
 
     def _send_openai(
         self, tenant: str, policy: Any, messages: list[dict[str, str]], stream: bool
@@ -199,7 +203,7 @@ class Sender:
             )
         else:
             text = raw.parse().choices[0].message.content or ""
-        return _headers_reply(tenant, stream, raw.headers, text)
+        return _headers_reply(tenant, stream, raw.headers, messages[0]["content"], text)
 
     def refused(self, tenant: str, policy: Any) -> tuple[int, dict[str, Any]]:
         """Send a request the gateway must refuse; returns its status and OpenAI-shaped error."""
