@@ -363,6 +363,7 @@ class _Demo:
         )
         self.say("  # serve it yourself, then send the sample request:")
         self.say(f"  UNHARDCODED_HOME=home unhardcoded serve --echo {db} --port 8000 &")
+        self.say("  until curl -s localhost:8000/healthz > /dev/null; do sleep 0.5; done")
         self.say(
             '  curl -s localhost:8000/v1/chat/completions -H "authorization: Bearer '
             '$(cat keys/vip.key)" -H "content-type: application/json" -d @requests/vip.json'
