@@ -15,11 +15,8 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import merkle
 from ledger._envelope import (
@@ -37,10 +34,10 @@ from ledger._errors import (
     StoreUnavailableError,
     StreamVersionConflictError,
 )
-from ledger._store import Store
-from ledger._tables import attachments, events
 
-__all__ = ["GroupCommitter", "Prepared", "prepare", "uuid7"]
+__all__ = ["GroupCommitter", "Prepared", "Request", "assign", "prepare", "uuid7"]
+
+BatchWriter = Callable[[Sequence["Request"]], Awaitable[None]]
 
 _sha256 = hashlib.sha256
 
@@ -118,7 +115,7 @@ def prepare(new: NewEvent) -> Prepared:
 
 
 @dataclass(slots=True)
-class _Request:
+class Request:
     events: Sequence[Prepared]
     expected_version: int | None
     future: asyncio.Future[list[Envelope]]
@@ -127,60 +124,50 @@ class _Request:
     result: list[Envelope] = field(default_factory=list)
 
 
-async def write_batch(conn: AsyncConnection, requests: Sequence[_Request]) -> None:
-    """Assign and insert the events of `requests` in the caller's write transaction.
+def _check_one(request: Request, versions: dict[str, int], taken: set[bytes]) -> None:
+    expected = request.expected_version
+    if expected is not None:
+        for stream_id in sorted({p.stream_id for p in request.events}):
+            actual = versions.get(stream_id, 0)
+            if actual != expected:
+                request.error = StreamVersionConflictError(stream_id, expected, actual)
+                return
+    ids = [p.event_id for p in request.events]
+    clash = next((i for i in ids if i in taken), None)
+    if clash is not None or len(set(ids)) != len(ids):
+        request.error = InvalidEventError(
+            f"event id {uuid.UUID(bytes=clash or ids[0])} is already recorded"
+        )
+        return
+    taken.update(ids)
 
-    Appends that fail their own check (version conflict, duplicate id) get `error` set and write
-    nothing; the others get their envelopes in `result` (valid once the transaction commits).
+
+def assign(
+    requests: Sequence[Request],
+    head: tuple[int, bytes] | None,
+    versions: dict[str, int],
+    taken: set[bytes],
+    recorded_at_us: int,
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Under the write lock: give each accepted event its position, stream version and hashes.
+
+    `head` is the last recorded (position, chain hash), `versions` the current version of the
+    batch's streams, `taken` the given event ids already recorded. Appends that fail their own
+    check (version conflict, duplicate id) get `error` set and write nothing; the others get
+    their envelopes in `result` (valid once the transaction commits). Returns the event rows
+    (columns in `EVENT_COLUMNS` order) and the attachment rows.
     """
-    head = (
-        await conn.execute(
-            select(events.c.position, events.c.chain_hash)
-            .order_by(events.c.position.desc())
-            .limit(1)
-        )
-    ).first()
     position, prev = (head[0] + 1, head[1]) if head else (0, GENESIS_HASH)
-    streams = {p.stream_id for r in requests for p in r.events}
-    versions: dict[str, int] = dict(
-        (
-            await conn.execute(
-                select(events.c.stream_id, func.max(events.c.stream_version))
-                .where(events.c.stream_id.in_(streams))
-                .group_by(events.c.stream_id)
-            )
-        ).all()
-    )
-    given_ids = [p.event_id for r in requests for p in r.events if p.id_given]
-    taken: set[bytes] = set()
-    if given_ids:
-        found = await conn.execute(
-            select(events.c.event_id).where(events.c.event_id.in_(given_ids))
-        )
-        taken.update(found.scalars())
-    recorded_at_us = time.time_ns() // 1000
-    rows: list[dict[str, object]] = []
-    blob_rows: list[dict[str, object]] = []
+    rows: list[tuple[object, ...]] = []
+    blob_rows: list[tuple[object, ...]] = []
+    leaf_hash = merkle.leaf_hash
+    make_envelope = Envelope
     for request in requests:
-        expected = request.expected_version
-        if expected is not None:
-            stream_ids = {p.stream_id for p in request.events}
-            for stream_id in sorted(stream_ids):
-                actual = versions.get(stream_id, 0)
-                if actual != expected:
-                    request.error = StreamVersionConflictError(stream_id, expected, actual)
-                    break
-        if request.error is None:
-            ids = [p.event_id for p in request.events]
-            clash = next((i for i in ids if i in taken), None)
-            if clash is not None or len(set(ids)) != len(ids):
-                request.error = InvalidEventError(
-                    f"event id {uuid.UUID(bytes=clash or ids[0])} is already recorded"
-                )
+        _check_one(request, versions, taken)
         if request.error is not None:
             continue
+        out = request.result
         for p in request.events:
-            taken.add(p.event_id)
             version = versions.get(p.stream_id, 0) + 1
             versions[p.stream_id] = version
             data = leaf_data(
@@ -195,67 +182,58 @@ async def write_batch(conn: AsyncConnection, requests: Sequence[_Request]) -> No
                 p.attachments_encoded,
             )
             chained = chain_hash(prev, data)
-            leaf = merkle.leaf_hash(data)
+            leaf = leaf_hash(data)
             rows.append(
-                {
-                    "position": position,
-                    "event_id": p.event_id,
-                    "type": p.type,
-                    "stream_id": p.stream_id,
-                    "stream_version": version,
-                    "recorded_at_us": recorded_at_us,
-                    "payload": p.payload,
-                    "payload_digest": p.payload_digest,
-                    "attachments": p.attachments_encoded,
-                    "prev_hash": prev,
-                    "chain_hash": chained,
-                    "leaf_hash": leaf,
-                }
+                (
+                    position,
+                    p.event_id,
+                    p.type,
+                    p.stream_id,
+                    version,
+                    recorded_at_us,
+                    p.payload,
+                    p.payload_digest,
+                    p.attachments_encoded,
+                    prev,
+                    chained,
+                    leaf,
+                )
             )
             for name, content in p.attachments.items():
-                blob_rows.append(
-                    {
-                        "position": position,
-                        "name": name,
-                        "digest": p.attachment_digests[name],
-                        "content": content,
-                        "erased_at_us": None,
-                    }
-                )
-            request.result.append(
-                Envelope(
-                    position=position,
-                    event_id=uuid.UUID(bytes=p.event_id),
-                    type=p.type,
-                    stream_id=p.stream_id,
-                    stream_version=version,
-                    recorded_at_us=recorded_at_us,
-                    payload=p.payload,
-                    payload_digest=p.payload_digest,
-                    attachment_digests=p.attachment_digests,
-                    prev_hash=prev,
-                    chain_hash=chained,
-                    leaf_hash=leaf,
+                blob_rows.append((position, name, p.attachment_digests[name], content))
+            out.append(
+                make_envelope(
+                    position,
+                    uuid.UUID(bytes=p.event_id),
+                    p.type,
+                    p.stream_id,
+                    version,
+                    recorded_at_us,
+                    p.payload,
+                    p.payload_digest,
+                    p.attachment_digests,
+                    prev,
+                    chained,
+                    leaf,
                 )
             )
             prev = chained
             position += 1
-    if rows:
-        await conn.execute(insert(events), rows)
-    if blob_rows:
-        await conn.execute(insert(attachments), blob_rows)
+    return rows, blob_rows
 
 
 class GroupCommitter:
     """Batches concurrent appends of one process into shared transactions."""
 
-    def __init__(self, store: Store, *, max_events: int = 2000, max_bytes: int = 8 << 20) -> None:
+    def __init__(
+        self, write: BatchWriter, *, max_events: int = 2000, max_bytes: int = 8 << 20
+    ) -> None:
         if max_events < 1 or max_bytes < 1:
-            raise ValueError("batch limits must be positive")
-        self._store = store
+            raise InvalidEventError("batch limits must be positive")
+        self._write = write
         self._max_events = max_events
         self._max_bytes = max_bytes
-        self._queue: asyncio.Queue[_Request | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.batches = 0
@@ -267,10 +245,10 @@ class GroupCommitter:
         """Queue one append and wait until its transaction has committed."""
         if self._closed:
             raise StoreUnavailableError("the ledger is closed")
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="ledger-group-commit")
         loop = asyncio.get_running_loop()
-        request = _Request(
+        request = Request(
             events=prepared,
             expected_version=expected_version,
             future=loop.create_future(),
@@ -304,10 +282,9 @@ class GroupCommitter:
             if stop:
                 return
 
-    async def _commit(self, batch: list[_Request]) -> None:
+    async def _commit(self, batch: list[Request]) -> None:
         try:
-            async with self._store.write() as conn:
-                await write_batch(conn, batch)
+            await self._write(batch)
         except LedgerError as exc:
             for request in batch:
                 if not request.future.done():
@@ -334,7 +311,8 @@ class GroupCommitter:
         if self._closed:
             return
         self._closed = True
-        if self._task is None:
+        if self._task is None or self._task.done():
+            self._task = None
             return
         await self._queue.put(None)
         await self._task

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
@@ -42,41 +43,36 @@ _HEAD = struct.Struct(">4sQ16sqQ32s32sH")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _MAX_NAME = 0xFFFF
-_MAX_SAFE_INT = 2**53 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _is_simple(value: object) -> bool:
-    """True when `json.dumps(sort_keys=True)` is byte-identical to RFC 8785 for this value.
-
-    That holds without floats (ES6 number formatting differs from Python's `repr`), with ASCII
-    keys only (UTF-16 vs code point ordering), and with integers in JCS's exact range.
-    """
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT  # type: ignore[operator]
-    if kind is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str or not key.isascii() or not _is_simple(item):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        return all(_is_simple(item) for item in value)  # type: ignore[attr-defined]
-    return False
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Outside strings, Python's JSON numbers differ from RFC 8785's only with an exponent, for
+# integral floats ("1.0", "-0.0") and beyond 2**53 (16+ digits): those take the slow path.
+_DIVERGENT_NUMBER = re.compile(r"[0-9][eE]|\.0(?![0-9])|[0-9]{16}")
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+).encode
 
 
 def canonical_json(value: object) -> bytes:
     """RFC 8785 (JCS) canonical UTF-8 bytes of a JSON-able value.
 
-    The common case (no floats, ASCII keys) goes through the C JSON encoder, which produces the
-    same bytes as JCS there and is several times faster; everything else goes through `rfc8785`.
+    The C JSON encoder with sorted keys produces exactly the JCS bytes except for a few number
+    forms and for keys outside the Basic Multilingual Plane (UTF-16 vs code point order); those
+    cases are detected on the output and re-encoded with `rfc8785`. Several times faster than
+    `rfc8785` alone on decision-sized payloads.
     """
     try:
-        if _is_simple(value):
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            return text.encode("utf-8")
-        return rfc8785.dumps(value)  # type: ignore[arg-type]
+        try:
+            text = _dumps(value)
+        except (TypeError, ValueError):
+            return rfc8785.dumps(value)  # type: ignore[arg-type]
+        # Everything outside the JSON strings: split on quotes unless a string holds one.
+        outside = _STRINGS.sub("", text) if '\\"' in text else "".join(text.split('"')[::2])
+        if _DIVERGENT_NUMBER.search(outside) or (not text.isascii() and max(text) > "\uffff"):
+            return rfc8785.dumps(value)  # type: ignore[arg-type]
+        return text.encode("utf-8")
     except (UnicodeEncodeError, rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidEventError(f"payload is not canonical JSON material: {exc}") from exc
 
@@ -192,7 +188,7 @@ class Envelope:
     @property
     def recorded_at(self) -> datetime:
         """When the store recorded the event (UTC, microsecond precision)."""
-        return datetime.fromtimestamp(self.recorded_at_us / 1_000_000, tz=UTC)
+        return _EPOCH + timedelta(microseconds=self.recorded_at_us)
 
     def payload_json(self) -> Any:
         """The payload decoded from its canonical bytes."""

@@ -78,6 +78,10 @@ class EventNotFoundError(LedgerError):
     """No event with that id or position."""
 
 
+class NotMigratedError(LedgerError):
+    """The database holds no ledger (yet): `unhardcoded db upgrade` creates it."""
+
+
 class NotSequencedError(LedgerError):
     """The event is not yet covered by a signed checkpoint (run `sequence()` first)."""
 

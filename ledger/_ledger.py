@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -12,25 +13,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, inspect, select, update
 
 from ledger._committer import GroupCommitter, prepare
 from ledger._envelope import Envelope, NewEvent, decode_attachment_digests
-from ledger._errors import EventNotFoundError, InvalidEventError, LedgerError, NotSequencedError
+from ledger._errors import (
+    EventNotFoundError,
+    InvalidEventError,
+    LedgerError,
+    NotMigratedError,
+    NotSequencedError,
+)
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
 from ledger._migrate import upgrade
+from ledger._proofread import read_inclusion
 from ledger._proofs import ConsistencyProof, InclusionProof
 from ledger._store import Store
-from ledger._tables import attachments, checkpoints, events, merkle_nodes, meta
-from ledger._tree import consistency_proof_plan, inclusion_proof_plan
+from ledger._tables import attachments, checkpoints, events, meta
+from ledger._tree import consistency_proof_plan
 from ledger._treestore import (
     SignedCheckpoint,
     latest_checkpoint,
     plan_hashes,
     sequence_batch,
 )
-from ledger._verify import Verifier, VerifyReport
+from ledger._verify import VerifyReport
+from ledger._verifyrun import verify_ledger
+from ledger._writer import PgWriter, SqliteWriter, make_writer
 
 __all__ = ["DEFAULT_HOME", "InclusionProofBundle", "Ledger", "open_ledger"]
 
@@ -87,36 +97,50 @@ class InclusionProofBundle:
         }
 
 
-def _event_ref(ref: uuid.UUID | str | int) -> Any:
-    """A WHERE clause for an event given by id (UUID or its text) or by position (int)."""
+def _ref_column(ref: uuid.UUID | str | int) -> tuple[str, object]:
+    """(column, value) of an event given by id (UUID or its text) or by position (int)."""
     if isinstance(ref, bool):
         raise InvalidEventError(f"not an event id or position: {ref!r}")
     if isinstance(ref, int):
-        return events.c.position == ref
+        return "position", ref
     if isinstance(ref, str):
         text = ref.strip()
         if text.isdigit():
-            return events.c.position == int(text)
+            return "position", int(text)
         try:
             ref = uuid.UUID(text)
         except ValueError:
             raise InvalidEventError(f"not an event id (UUID) or position: {ref!r}") from None
     if not isinstance(ref, uuid.UUID):
         raise InvalidEventError(f"not an event id or position: {ref!r}")
-    return events.c.event_id == ref.bytes
+    return "event_id", ref.bytes
+
+
+def _event_ref(ref: uuid.UUID | str | int) -> Any:
+    """A WHERE clause for an event given by id or position."""
+    column, value = _ref_column(ref)
+    return events.c[column] == value
 
 
 class Ledger:
     """An open ledger. Create it with `open_ledger`; every method is safe from many tasks."""
 
     def __init__(
-        self, store: Store, ledger_id: str, key: SigningKey, committer: GroupCommitter
+        self,
+        store: Store,
+        ledger_id: str,
+        key: SigningKey,
+        committer: GroupCommitter,
+        writer: SqliteWriter | PgWriter,
     ) -> None:
+        self._writer = writer
         self._store = store
         self.ledger_id = ledger_id
         self.origin = key.name
         self._key = key
         self._committer = committer
+        self._sequenced = asyncio.Condition()
+        self._sequenced_size = 0
 
     @property
     def store(self) -> Store:
@@ -195,10 +219,29 @@ class Ledger:
                 if conn is None:
                     return latest
                 latest, added = await sequence_batch(conn, self._key, self.origin, max_leaves)
+            if latest is not None:
+                async with self._sequenced:
+                    self._sequenced_size = max(self._sequenced_size, latest.tree_size)
+                    self._sequenced.notify_all()
             if added < max_leaves:
                 return latest
 
     checkpoint = sequence
+
+    async def run_sequencer(self, interval: float = 1.0, max_leaves: int = 100_000) -> None:
+        """Sequence and sign every `interval` seconds, forever: run it as a background task of a
+        long-lived process (`serve`) and cancel it on shutdown. Several processes may run one;
+        only one sequences at a time."""
+        if interval <= 0:
+            raise InvalidEventError(f"the sequencing interval must be positive, got {interval}")
+        while True:
+            await self.sequence(max_leaves)
+            await asyncio.sleep(interval)
+
+    async def wait_until_sequenced(self, tree_size: int) -> None:
+        """Wait until this process has signed a checkpoint covering `tree_size` events."""
+        async with self._sequenced:
+            await self._sequenced.wait_for(lambda: self._sequenced_size >= tree_size)
 
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         """The latest signed checkpoint (None before the first `sequence`)."""
@@ -207,24 +250,16 @@ class Ledger:
 
     async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
         """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
-        async with self._store.read() as conn:
-            row = (
-                await conn.execute(
-                    select(events.c.position, events.c.event_id, events.c.leaf_hash).where(
-                        _event_ref(ref)
-                    )
-                )
-            ).first()
-            if row is None:
-                raise EventNotFoundError(f"no event {ref}")
-            position, event_id, leaf = row[0], bytes(row[1]), bytes(row[2])
-            head = await latest_checkpoint(conn)
-            if head is None or position >= head.tree_size:
-                raise NotSequencedError(
-                    f"event at position {position} is not covered by a signed checkpoint yet "
-                    "(run `unhardcoded ledger checkpoint`)"
-                )
-            path = await plan_hashes(conn, inclusion_proof_plan(position, head.tree_size))
+        column, value = _ref_column(ref)
+        found = await read_inclusion(self._store, column, value)
+        if found is None:
+            raise EventNotFoundError(f"no event {ref}")
+        position, event_id, leaf, head, path = found
+        if head is None or path is None:
+            raise NotSequencedError(
+                f"event at position {position} is not covered by a signed checkpoint yet "
+                "(run `unhardcoded ledger checkpoint`)"
+            )
         return InclusionProofBundle(
             InclusionProof(position, head.tree_size, leaf, tuple(path)),
             head,
@@ -296,66 +331,21 @@ class Ledger:
             )
 
     async def verify(
-        self, *, chunk: int = 20_000, trusted_keys: Iterable[str] | None = None
+        self, *, chunk: int = 50_000, trusted_keys: Iterable[str] | None = None
     ) -> VerifyReport:
         """Recompute every digest, the chain, the leaves, the tree, the stored Merkle nodes and
         every checkpoint signature, streaming the events in chunks (bounded memory)."""
-        async with self._store.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        checkpoints.c.tree_size,
-                        checkpoints.c.root_hash,
-                        checkpoints.c.verifier_key,
-                        checkpoints.c.note,
-                    ).order_by(checkpoints.c.tree_size)
-                )
-            ).all()
-            verifier = Verifier(
-                [(r[0], bytes(r[1]), r[2], r[3]) for r in rows], self.origin, trusted_keys
-            )
-            position = 0
-            while verifier.problem is None:
-                batch = (
-                    await conn.execute(
-                        select(*_COLUMNS)
-                        .where(events.c.position >= position)
-                        .order_by(events.c.position)
-                        .limit(chunk)
-                    )
-                ).all()
-                if not batch:
-                    break
-                computed = verifier.feed(batch)
-                if computed:
-                    verifier.check_nodes(computed, await _stored_nodes(conn, computed))
-                position = batch[-1][0] + 1
-            return verifier.finish()
+        return await verify_ledger(self._store, self.origin, chunk=chunk, trusted_keys=trusted_keys)
 
     async def close(self) -> None:
         """Finish queued appends and release the database."""
         try:
             await self._committer.close()
         finally:
-            await self._store.dispose()
-
-
-async def _stored_nodes(
-    conn: Any, computed: Iterable[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    ranges: dict[int, list[int]] = {}
-    for level, index in computed:
-        span = ranges.setdefault(level, [index, index])
-        span[0] = min(span[0], index)
-        span[1] = max(span[1], index)
-    found: dict[tuple[int, int], bytes] = {}
-    for level, (low, high) in ranges.items():
-        query = select(merkle_nodes.c.idx, merkle_nodes.c.hash).where(
-            and_(merkle_nodes.c.level == level, merkle_nodes.c.idx.between(low, high))
-        )
-        for index, digest in (await conn.execute(query)).all():
-            found[level, index] = bytes(digest)
-    return found
+            try:
+                await self._writer.close()
+            finally:
+                await self._store.dispose()
 
 
 @asynccontextmanager
@@ -374,20 +364,26 @@ async def open_ledger(
     `max_batch_bytes` bound one group-commit transaction (1 = one commit per append).
     """
     store = Store(url, search_path=search_path)
+    shown = store.url.render_as_string(hide_password=True)
+    not_migrated = f"{shown} is not an unhardcoded ledger yet: run `unhardcoded db upgrade`"
     try:
         if migrate:
             await upgrade(store)
+        elif store.is_sqlite and not await asyncio.to_thread(Path(store.url.database or "").exists):
+            raise NotMigratedError(f"{not_migrated} (no such file)")
         async with store.read() as conn:
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            if meta.name not in tables:
+                raise NotMigratedError(not_migrated)
             ledger_id = await conn.scalar(select(meta.c.value).where(meta.c.key == "ledger_id"))
         if ledger_id is None:
-            raise LedgerError(
-                f"{store.url.render_as_string()} is not migrated: run `unhardcoded db upgrade`"
-            )
+            raise NotMigratedError(not_migrated)
         store.bind_ledger(ledger_id)
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
-        committer = GroupCommitter(store, max_events=max_batch_events, max_bytes=max_batch_bytes)
-        ledger = Ledger(store, ledger_id, key, committer)
+        writer = make_writer(store)
+        committer = GroupCommitter(writer, max_events=max_batch_events, max_bytes=max_batch_bytes)
+        ledger = Ledger(store, ledger_id, key, committer, writer)
     except BaseException:
         await store.dispose()
         raise

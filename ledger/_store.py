@@ -3,11 +3,14 @@ the ledger-wide write lock, and THE one place where driver errors become `Ledger
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
@@ -21,11 +24,13 @@ from ledger._errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["Store", "translate_errors"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "Store", "translate_errors"]
+
+T = TypeVar("T")
 
 _IMMUTABLE_MARK = "append-only"
 _PG_IMMUTABLE_SQLSTATE = "UH001"
-_SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
 def _describe(exc: BaseException) -> str:
@@ -92,9 +97,13 @@ class Store:
                     "postgresql+asyncpg://"
                 )
             self.is_sqlite = backend == "sqlite"
+            if self.is_sqlite and self.url.database in (None, "", ":memory:"):
+                raise StoreUnavailableError(
+                    "the ledger needs a SQLite file (sqlite+aiosqlite:///path.db), not memory"
+                )
             kwargs: dict[str, Any] = {}
             if self.is_sqlite:
-                kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+                kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             else:
                 settings = {"synchronous_commit": "on"}
                 if search_path:
@@ -104,6 +113,8 @@ class Store:
         if self.is_sqlite:
             self._install_sqlite_discipline()
         self._ledger_id: str | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_conn: sqlite3.Connection | None = None
 
     def _install_sqlite_discipline(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -115,7 +126,7 @@ class Store:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -196,7 +207,64 @@ class Store:
                             return
                     yield conn
 
+    async def fetch_raw(
+        self, conn: AsyncConnection, sql: str, *params: Any
+    ) -> Sequence[Sequence[Any]]:
+        """Rows of `sql` (`?` placeholders) straight from the driver, inside `conn`'s transaction.
+
+        For bulk reads (`verify`), where SQLAlchemy's per-row result processing would dominate.
+        """
+        with translate_errors():
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if self.is_sqlite:
+                cursor = await driver.execute(sql, params)
+                try:
+                    rows: Sequence[Sequence[Any]] = await cursor.fetchall()
+                    return rows
+                finally:
+                    await cursor.close()
+            numbers = iter(range(1, len(params) + 1))
+            return await driver.fetch(  # type: ignore[no-any-return]
+                re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params
+            )
+
+    def _on_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with translate_errors():
+            if self._reader_conn is None:
+                conn = sqlite3.connect(
+                    self.url.database or "",
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                )
+                conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                self._reader_conn = conn
+            conn = self._reader_conn
+            conn.execute("BEGIN")
+            try:
+                return fn(conn, *args)
+            finally:
+                conn.execute("COMMIT")
+
+    async def sqlite_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(sqlite3_connection, *args)` in one read transaction on the store's reader
+        thread: one thread hop for a whole multi-query read (proofs), not one per statement."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-reader")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._on_reader, fn, args)
+
+    def _close_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         with translate_errors():
+            if self._reader is not None:
+                await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
+                self._reader.shutdown(wait=True)
+                self._reader = None
             await self.engine.dispose()

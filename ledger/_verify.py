@@ -74,6 +74,7 @@ class Verifier:
         self._next = 0
         self._prev = GENESIS_HASH
         self._versions: dict[str, int] = {}
+        self._tails: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._frontier = Frontier.empty()
         self._pending: list[tuple[int, bytes]] = []  # (tree size, root) still to reach
         self.sequenced_size = checkpoints[-1][0] if checkpoints else 0
@@ -112,6 +113,9 @@ class Verifier:
         expected, prev, versions = self._next, self._prev, self._versions
         leaves: list[bytes] = []
         add_leaf = leaves.append
+        # (type, stream) -> (len(type), type ‖ u16 len(stream) ‖ stream): few distinct pairs.
+        tails = self._tails
+        no_attachments = u32(0)
         for row in rows:
             pos, eid, typ, sid, ver, rec, payload, pdig, att, prv, chained, leaf = row
             if pos != expected:
@@ -127,10 +131,14 @@ class Verifier:
             if len(eid) != 16:
                 self._fail(pos, "event id is not 16 bytes")
                 break
-            tb = typ.encode()
-            sb = sid.encode()
-            data = head(magic, pos, eid, rec, ver, pdig, prv, len(tb)) + tb
-            data += u16(len(sb)) + sb + u32(len(att)) + att
+            cached = tails.get((typ, sid))
+            if cached is None:
+                if len(tails) > 100_000:
+                    tails.clear()
+                tb, sb = typ.encode(), sid.encode()
+                cached = tails[typ, sid] = (len(tb), tb + u16(len(sb)) + sb)
+            data = head(magic, pos, eid, rec, ver, pdig, prv, cached[0]) + cached[1]
+            data += u32(len(att)) + att if att else no_attachments
             if sha(prv + data).digest() != chained:
                 self._fail(pos, "chain hash does not match the envelope")
                 break
@@ -172,6 +180,8 @@ class Verifier:
                 nodes.update(made)
             self._reach_checkpoints()
         limit = self.sequenced_size
+        if self._frontier.size <= limit:
+            return nodes
         return {(lv, i): h for (lv, i), h in nodes.items() if (i + 1) << lv <= limit}
 
     def check_nodes(self, computed: Mapping[NodeId, bytes], stored: Mapping[NodeId, bytes]) -> None:

@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import MetaData
+
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
 """The folder alembic reads `env.py` and `versions/` from."""
 
-__all__ = ["SCRIPT_LOCATION"]
+
+def target_metadata() -> list[MetaData]:
+    """The table metadata of every package that owns tables, in migration order.
+
+    Imported lazily: the ledger runs migrations, and must not import the services at import time.
+    """
+    from ledger._tables import metadata as ledger_tables
+    from router.services.decisions._projection import metadata as decision_projection
+
+    return [ledger_tables, decision_projection]
+
+
+__all__ = ["SCRIPT_LOCATION", "target_metadata"]

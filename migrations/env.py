@@ -1,4 +1,4 @@
-"""alembic environment: async, with the ledger's metadata as the target.
+"""alembic environment: async, with every package's table metadata as the target.
 
 Run from code, the caller hands over an open connection in `config.attributes["connection"]`
 (that is what `ledger.upgrade` does inside its own event loop). Run by the `alembic` command, it
@@ -13,7 +13,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ledger._tables import metadata
+from migrations import target_metadata
+
+metadata = target_metadata()
 
 config = context.config
 

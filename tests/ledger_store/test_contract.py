@@ -217,6 +217,42 @@ class LedgerContract:
             (env,) = await led.append(decision(1))
             assert env.position == 1
 
+    async def test_untrusted_checkpoint_keys_fail_verify(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            await led.append(decision(0))
+            await led.sequence()
+            assert (await led.verify(trusted_keys=[led.public_key()])).ok
+            report = await led.verify(trusted_keys=["someone+00000000+AAAA"])
+        assert report.problem is not None
+        assert "untrusted key" in str(report.problem)
+
+    async def test_two_sequencers_at_once_build_one_consistent_tree(self, backend: Backend) -> None:
+        async with backend.open() as one, backend.open() as two:
+            for i in range(20):
+                await (one if i % 2 else two).append(decision(i))
+            results = await asyncio.gather(one.sequence(max_leaves=3), two.sequence(max_leaves=3))
+            head = await one.latest_checkpoint()
+            assert head is not None
+            assert head.tree_size == 20
+            assert any(r == head for r in results)
+            report = await one.verify()
+            assert report.ok, report.problem
+
+    async def test_background_sequencer_signs_what_is_appended(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            task = asyncio.create_task(led.run_sequencer(interval=0.01))
+            try:
+                envs = [e for i in range(7) for e in await led.append(decision(i))]
+                await asyncio.wait_for(led.wait_until_sequenced(7), timeout=60)
+                bundle = await led.inclusion_proof(envs[-1].event_id)
+                assert bundle.checkpoint.tree_size >= 7
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            with pytest.raises(InvalidEventError, match="interval must be positive"):
+                await led.run_sequencer(interval=0)
+
 
 class TestSQLite(LedgerContract):
     @pytest.fixture

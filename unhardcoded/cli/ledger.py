@@ -40,7 +40,8 @@ def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[
     settings = Settings()
 
     async def main() -> T:
-        async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
+        target = url or settings.database_url
+        async with open_ledger(target, home=home or settings.home, migrate=False) as led:
             return await body(led)
 
     return asyncio.run(main())

@@ -482,7 +482,21 @@ class DecisionService:
         return envelope
 
     async def decision_from(self, envelope: Envelope) -> RecordedDecision:
-        """Rebuild a recorded decision from its `DecisionMade` envelope (plus the ledger)."""
+        """Rebuild a recorded decision from its `DecisionMade` envelope (plus the ledger).
+
+        A payload that is not a well-formed decision raises `RecordMismatchError` naming the
+        event, never a bare KeyError: the ledger accepts any payload, the decoder must not trust it.
+        """
+        try:
+            return await self._decision_from(envelope)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RecordMismatchError(
+                f"event {envelope.event_id} at position {envelope.position} is a "
+                f"{envelope.type} whose payload is not a well-formed decision "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+
+    async def _decision_from(self, envelope: Envelope) -> RecordedDecision:
         payload = envelope.payload_json()
         policy = await self.policy(payload["policy"]["fingerprint"], payload["policy"]["digest"])
         catalog = await self.catalog_version(payload["catalog_version"])

@@ -1,0 +1,204 @@
+"""Ledger benchmark: durable appends/s through group commit vs one commit per event, inclusion
+proof latency and `verify` throughput on a large ledger. See bench/README.md.
+
+    python bench/bench_ledger.py                       # full size (1,000,000-event ledger)
+    python bench/bench_ledger.py --appends 4000 --big 50000   # quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg
+
+from ledger import Ledger, NewEvent, open_ledger
+
+PG_URL = os.environ.get(
+    "UNHARDCODED_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def decision_event(i: int, producer: int) -> NewEvent:
+    """A decision-sized event (~800 bytes of canonical payload), varying per call."""
+    entries = [[(i * 7 + k) % 2500, (i + k) % 97, k] for k in range(12)]
+    payload = {
+        "schema": "DecisionMade/v1",
+        "decision_id": str(uuid.uuid4()),
+        "tenant": f"tenant-{producer % 5}",
+        "request_digest": os.urandom(32).hex(),
+        "policy": {"fingerprint": "f" * 64, "digest": "d" * 64},
+        "catalog_version": "2026-11-01.3",
+        "evaluator_version": "1.4.0",
+        "features": {"input_tokens": 1200 + i % 500, "region": "eu", "tools": True},
+        "filter": {"failed_masks": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIj" * 2},
+        "rank": entries,
+        "selected": entries[0][0],
+        "fallback": [e[0] for e in entries[1:4]],
+    }
+    return NewEvent("DecisionMade", "f" * 64, payload)
+
+
+async def _produce(led: Ledger, producers: int, per_producer: int) -> float:
+    """Seconds for `producers` tasks to each append `per_producer` events, one at a time.
+
+    The events are built before the clock starts: the figure is the ledger's (canonical JSON,
+    hashing, group commit, fsync), not the cost of making up payloads.
+    """
+    work = [[decision_event(i, n) for i in range(per_producer)] for n in range(producers)]
+
+    async def producer(events: list[NewEvent]) -> None:
+        for event in events:
+            await led.append(event)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(producer(events) for events in work))
+    return time.perf_counter() - start
+
+
+async def _fresh_pg_schema() -> str:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""))
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.close()
+    return schema
+
+
+async def _drop_pg_schema(schema: str) -> None:
+    conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""))
+    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    await conn.close()
+
+
+class Target:
+    """A fresh, empty database of one backend."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.schema: str | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Target:
+        if self.backend == "sqlite":
+            self.url = f"sqlite+aiosqlite:///{self.workdir / f'{uuid.uuid4().hex}.db'}"
+        else:
+            self.url = PG_URL
+            self.schema = await _fresh_pg_schema()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.schema:
+            await _drop_pg_schema(self.schema)
+
+    def open(self, **options: object):  # type: ignore[no-untyped-def]
+        return open_ledger(
+            self.url,
+            home=self.workdir / "home",
+            search_path=self.schema,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+async def bench_appends(backend: str, workdir: Path, appends: int, producers: int) -> None:
+    per = max(1, appends // producers)
+    async with Target(backend, workdir) as target, target.open() as led:
+        await _produce(led, producers, 2)  # warm up: migrations, connections
+        elapsed = await _produce(led, producers, per)
+        grouped = producers * per / elapsed
+        batches = led.committer.batches
+    base_per = max(1, per // 8)
+    async with Target(backend, workdir) as target, target.open(max_batch_events=1) as led:
+        await _produce(led, producers, 2)
+        elapsed_base = await _produce(led, producers, base_per)
+        baseline = producers * base_per / elapsed_base
+    print(
+        f"{backend:8} appends  group commit: {grouped:9,.0f}/s ({producers * per} events, "
+        f"{producers} producers, {batches} transactions)   one commit per event: "
+        f"{baseline:7,.0f}/s ({producers * base_per} events)   ratio {grouped / baseline:5.1f}x",
+        flush=True,
+    )
+
+
+async def bench_big(backend: str, workdir: Path, size: int, proofs: int) -> None:
+    options = {"max_batch_events": 20_000, "max_batch_bytes": 64 << 20}
+    async with Target(backend, workdir) as target, target.open(**options) as led:
+        start = time.perf_counter()
+        chunk = 10_000
+        ids = []
+        for base in range(0, size, chunk):
+            batch = [decision_event(base + i, i) for i in range(min(chunk, size - base))]
+            envs = await led.append(batch)
+            ids.append(envs[len(envs) // 2].event_id)
+        built = time.perf_counter() - start
+        start = time.perf_counter()
+        head = await led.sequence(max_leaves=250_000)
+        sequenced = time.perf_counter() - start
+        assert head is not None
+        assert head.tree_size == size
+        print(
+            f"{backend:8} setup: {size:,} events appended in {built:.1f}s, sequenced into the "
+            f"tree in {sequenced:.1f}s",
+            flush=True,
+        )
+        rng = random.Random(7)
+        positions = [rng.randrange(size) for _ in range(proofs)]
+        times = []
+        for position in positions:
+            t0 = time.perf_counter()
+            await led.inclusion_proof(position)
+            times.append((time.perf_counter() - t0) * 1000)
+        by_id = []
+        for event_id in ids[:proofs]:
+            t0 = time.perf_counter()
+            await led.inclusion_proof(event_id)
+            by_id.append((time.perf_counter() - t0) * 1000)
+        p95 = sorted(times)[int(len(times) * 0.95)]
+        print(
+            f"{backend:8} inclusion proof in a {size:,}-event ledger: median "
+            f"{statistics.median(times):.2f} ms by position, {statistics.median(by_id):.2f} ms "
+            f"by event id (p95 {p95:.2f} ms, {proofs} proofs)",
+            flush=True,
+        )
+        start, cpu = time.perf_counter(), time.process_time()
+        report = await led.verify(chunk=50_000)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        assert report.ok, report.problem
+        print(
+            f"{backend:8} verify of {report.events:,} events: {elapsed:.1f}s = "
+            f"{report.events / elapsed:,.0f} events/s (CPU {cpu:.1f}s = "
+            f"{report.events / cpu:,.0f} events per CPU-second)",
+            flush=True,
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--appends", type=int, default=64_000, help="events in the group run")
+    parser.add_argument("--producers", default="32", help="comma-separated producer counts")
+    parser.add_argument("--big", type=int, default=1_000_000, help="events in the proof ledger")
+    parser.add_argument("--big-backends", default="sqlite")
+    parser.add_argument("--proofs", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
+        workdir = Path(tmp)
+        for backend in filter(None, args.backends.split(",")):
+            for producers in args.producers.split(","):
+                await bench_appends(backend, workdir, args.appends, int(producers))
+        for backend in filter(None, args.big_backends.split(",")):
+            await bench_big(backend, workdir, args.big, args.proofs)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
