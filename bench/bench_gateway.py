@@ -4,7 +4,9 @@ decision and attempt recorded and fsync'd to a SQLite ledger) vs through the Lit
 Everything runs in one go on this machine, so the ratios are same-run:
 1. a fast OpenAI-compatible upstream (a bare asyncio HTTP server, one fixed answer) in a process;
 2. the gateway as a user runs it (`python -m unhardcoded serve`, log level warning), one key;
-3. optionally the LiteLLM proxy from a separate venv (`--litellm /tmp/litellm-venv/bin/litellm`,
+3. the ledger floor: the gateway's two durable appends per request (DecisionService.decide and
+   record_attempt) in-process, with no HTTP at all — what recording alone costs;
+4. optionally the LiteLLM proxy from a separate venv (`--litellm /tmp/litellm-venv/bin/litellm`,
    run with `LITELLM_LOCAL_MODEL_COST_MAP=True`) pointed at the same upstream.
 
 The load generator is a lean asyncio client over raw keep-alive sockets (one per concurrent
@@ -213,6 +215,46 @@ async def _load(
     return Run(target, concurrency, len(latencies), seconds, latencies, cpu)
 
 
+# -- the ledger floor: what recording alone costs ------------------------------------------------
+
+
+async def _ledger_floor(tmp: Path, concurrency: int, total: int) -> tuple[float, float, float]:
+    """In-process `DecisionService.decide` + `record_attempt` (the two durable appends every
+    gateway request makes), `concurrency` at a time: (requests/s, p50 ms, CPU ms per request)."""
+    sys.path.insert(0, str(REPO))
+    from ledger import open_ledger
+    from router.core import Catalog
+    from router.services.decisions import DecisionService
+
+    catalog = Catalog.from_json(CATALOG)
+    body = {"model": "auto", "messages": MESSAGES}
+    folder = Path(tempfile.mkdtemp(dir=tmp))
+    async with open_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
+        service = DecisionService(ledger)
+        latencies: list[float] = []
+
+        async def one_caller(count: int) -> None:
+            for _ in range(count):
+                started = time.perf_counter()
+                decision = await service.decide("bench", POLICY, catalog, request_body=body)
+                await service.record_attempt(
+                    decision, attempt=1, entry=decision.plan[0], status="ok", latency_ms=0.1
+                )
+                latencies.append(time.perf_counter() - started)
+
+        await one_caller(20)
+        latencies.clear()
+        times = os.times()
+        cpu = times.user + times.system
+        started = time.perf_counter()
+        await asyncio.gather(*(one_caller(total // concurrency) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        times = os.times()
+        used = (times.user + times.system - cpu) * 1000 / len(latencies)
+    ordered = sorted(latencies)
+    return len(latencies) / seconds, ordered[len(ordered) // 2] * 1000, used
+
+
 # -- processes -----------------------------------------------------------------------------------
 
 
@@ -263,7 +305,7 @@ def _spawn(
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=180)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -413,6 +455,11 @@ def main() -> None:
         for proc in reversed(procs):
             _stop(proc)
 
+    floors = {}
+    for concurrency, total in ((1, max(200, args.requests // 8)), (32, args.requests)):
+        print(f"running the ledger floor at concurrency {concurrency}…", file=sys.stderr)
+        floors[concurrency] = asyncio.run(_ledger_floor(tmp, concurrency, total))
+
     base = {r.concurrency: r for r in runs if r.target == "direct"}
     rows = []
     for run in runs:
@@ -431,8 +478,17 @@ def main() -> None:
                 "rps_vs_direct": round(run.rps / ref.rps, 3),
             }
         )
+    floor_rows = [
+        {
+            "concurrency": c,
+            "rps": round(f[0], 1),
+            "p50_ms": round(f[1], 3),
+            "cpu_ms": round(f[2], 3),
+        }
+        for c, f in floors.items()
+    ]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"runs": rows, "ledger_floor": floor_rows}, indent=2))
         return
     columns = [
         ("target", "target", 8),
@@ -448,6 +504,12 @@ def main() -> None:
     print(" ".join(title.rjust(width) for _, title, width in columns))
     for r in rows:
         print(" ".join(str(r[key]).rjust(width) for key, _, width in columns))
+    print("\nledger floor (decide + record_attempt in-process, both durable, no HTTP):")
+    for f in floor_rows:
+        print(
+            f"  c={f['concurrency']:<3} {f['rps']:>9} req/s  p50 {f['p50_ms']} ms  "
+            f"cpu {f['cpu_ms']} ms/req"
+        )
 
 
 if __name__ == "__main__":

@@ -170,6 +170,8 @@ def test_no_entry_passes_is_422_with_the_trace_summary_and_is_recorded(gateway: 
     assert error["code"] == "no_entry_passes"
     assert error["removed_by_rule"] == {"mars": 3}
     assert get(gateway, f"/x/decisions/{error['decision_id']}").status_code == 200
+    metrics = httpx.get(f"{gateway.root}/metrics").text
+    assert 'unhardcoded_decisions_total{outcome="no_entry"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,9 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, NoEntryPasses):
         trace = exc.trace
         removed = {
-            rule: count for rule in trace.rule_ids if (count := len(trace.failed_entries(rule)))
+            rule: count
+            for rule, bitmap in zip(trace.rule_ids, trace.failures, strict=True)
+            if (count := int.from_bytes(bitmap, "big").bit_count())
         }
         recorded = exc.decision if isinstance(exc, NoEntryPassesRecorded) else None
         return 422, error_body(

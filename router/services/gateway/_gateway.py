@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from pydantic import SecretStr
 
-from router.core import CatalogEntry, Evaluator, Policy, estimate_features
+from router.core import CatalogEntry, Evaluator, NoEntryPasses, Policy, estimate_features
 from router.services.gateway._errors import AllAttemptsFailedError, BadRequestError
 from router.services.gateway._keys import Principal
 from router.services.gateway._metrics import Metrics
@@ -191,7 +191,11 @@ class Gateway:
         """Evaluate and durably record the decision (before any upstream byte)."""
         catalog = await self.decisions.catalog()
         started = self._clock()
-        decided = await self.decisions.decide(principal.tenant, policy_document, catalog, body)
+        try:
+            decided = await self.decisions.decide(principal.tenant, policy_document, catalog, body)
+        except NoEntryPasses:
+            self.metrics.decisions.labels("no_entry").inc()
+            raise
         self.metrics.decide_latency.observe(self._clock() - started)
         self.metrics.decisions.labels("routed").inc()
         return decided
