@@ -102,7 +102,8 @@ def recorded_key(stream_id: str, payload: Mapping[str, Any]) -> Recorded:
 class Evaluated:
     """One evaluation of (policy, catalog, tokens), kept compact (no `Trace`: its per-rule index
     tuples are ~100 KB on a 2,500-entry catalog): the digests a record carries, the selection,
-    the plan and the filter outcome as per-rule bitmaps (entry i = bit i % 8 of byte i // 8)."""
+    the plan and, for `--against`, the filter outcome as `Trace.failures` holds it: per rule a
+    bitmap (entry i = bit 7 - i % 8 of byte i // 8)."""
 
     catalog: Catalog
     tokens: Tokens | None
@@ -116,13 +117,11 @@ class Evaluated:
 
     def failed(self, row: int) -> npt.NDArray[np.intp]:
         """Indices of the entries failing rule number `row`."""
-        return np.flatnonzero(
-            np.unpackbits(self.bits[row], count=len(self.catalog.entries), bitorder="little")
-        )
+        return np.flatnonzero(np.unpackbits(self.bits[row], count=len(self.catalog.entries)))
 
     def removed_by(self, index: int) -> tuple[str, ...]:
         """The rules the entry at `index` fails."""
-        column = (self.bits[:, index >> 3] >> (index & 7)) & 1
+        column = (self.bits[:, index >> 3] >> (7 - (index & 7))) & 1
         return tuple(rule for rule, bit in zip(self.rule_ids, column.tolist(), strict=True) if bit)
 
 
@@ -134,13 +133,9 @@ def evaluate_once(
     trace = decide(policy, catalog, features)
     # --mode original needs the outcome digest, --against the per-rule bitmaps: not both.
     outcome = outcome_digest(encode_outcome(trace)) if with_outcome else ""
-    size = 0 if with_outcome else len(catalog.entries)
-    failed = np.zeros((len(trace.rule_ids), size), dtype=np.bool_)
-    if not with_outcome:
-        for row, bitmap in enumerate(trace.failures):
-            failed[row] = np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size).astype(
-                np.bool_
-            )
+    width = 0 if with_outcome else (len(catalog.entries) + 7) // 8
+    raw = b"" if with_outcome else b"".join(trace.failures)
+    bits = np.frombuffer(raw, dtype=np.uint8).reshape(len(trace.rule_ids), width)
     return Evaluated(
         catalog=catalog,
         tokens=trace.tokens,
@@ -150,7 +145,7 @@ def evaluate_once(
         selected=trace.selected,
         plan=trace.plan,
         rule_ids=trace.rule_ids,
-        bits=np.packbits(failed, axis=1, bitorder="little"),
+        bits=bits,
     )
 
 

@@ -149,12 +149,12 @@ class ReplayService:
             found = {}
             if events:  # absent: the rules' "before" is empty (every removal counts as new)
                 outcome = events[0].payload_json()
-                size = int(outcome["entries"])
-                if size == len(catalog.entries):
+                if int(outcome["entries"]) == len(catalog.entries):
+                    size = len(catalog.entries)
                     for rule, bitmap in zip(
                         outcome["rules"], decode_failures(outcome), strict=True
                     ):
-                        bits = np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size)
+                        bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=size)
                         found[rule] = frozenset(
                             catalog.entries[i].id for i in np.flatnonzero(bits).tolist()
                         )
