@@ -42,7 +42,7 @@ Progress = Callable[[int, int], None]
 
 EventSink = Callable[[Envelope], None]
 
-_WINDOW = 262_144
+_WINDOW = 65_536
 """Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
 
 
@@ -123,8 +123,10 @@ class _Scan:
         since: int | None,
         until: int | None,
         sink: EventSink | None,
+        window: int = _WINDOW,
     ) -> None:
         self.ledger = ledger
+        self.window_size = window
         self.tenant = tenant
         self.since = since
         self.until = until
@@ -144,7 +146,7 @@ class _Scan:
 
     def remember(self, decision_id: str, key: DecisionKey | None) -> None:
         self.window[decision_id] = key
-        if len(self.window) > _WINDOW:
+        if len(self.window) > self.window_size:
             self.window.popitem(last=False)
 
     async def feed_attempt(self, position: int, at: int, raw: bytes) -> None:
@@ -169,7 +171,7 @@ class _Scan:
 
     def remember_many(self, ids: list[str], keys: list[DecisionKey | None]) -> None:
         self.window.update(zip(ids, keys, strict=True))
-        while len(self.window) > _WINDOW:
+        while len(self.window) > self.window_size:
             self.window.popitem(last=False)
 
     def key(self, tenant: str, date: str, version: str) -> DecisionKey:
@@ -351,13 +353,17 @@ async def export_parquet(
     progress: Progress | None = None,
     sink: EventSink | None = None,
     chunk: int = 20_000,
+    window: int = _WINDOW,
 ) -> ExportSummary:
     """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with
     their attempts, eliminations, rankings, catalogs and policies under `out` (a new or empty
     folder), one subfolder per dataset. `sink`, when given, receives every exported event
-    (decisions, attempts, and the outcome, policy and catalog events they refer to)."""
+    (decisions, attempts, and the outcome, policy and catalog events they refer to).
+
+    `chunk` is the number of ledger positions read at a time; `window` the number of recent
+    decisions remembered for their attempts (an attempt of an older one costs a lookup)."""
     base = _fresh_folder(Path(out))
-    scan = _Scan(ledger, tenant, _micros(since), _micros(until), sink)
+    scan = _Scan(ledger, tenant, _micros(since), _micros(until), sink, window)
     total = await ledger.count()
     writers = {name: DatasetWriter(base, name) for name in DATASETS}
     try:

@@ -188,15 +188,14 @@ class RowBuilder:
     def _failures_of(self, digest: str) -> tuple[tuple[int, ...], ...]:
         found = self._failures.get(digest)
         if found is None:
-            outcome = self.outcomes[digest]
-            size = int(outcome["entries"])
+            entries = int(self.outcomes[digest]["entries"])
             found = tuple(
                 tuple(
                     np.flatnonzero(
-                        np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size)
+                        np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=entries)
                     ).tolist()
                 )
-                for bitmap in decode_failures(outcome)
+                for bitmap in decode_failures(self.outcomes[digest])
             )
             self._failures[digest] = found
         return found

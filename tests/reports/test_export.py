@@ -68,16 +68,13 @@ async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path:
 
     # Each distinct outcome is written once per tenant, not once per decision.
     distinct = {
-        (
-            d.tenant,
-            d.trace.catalog.version,
-            d.trace.rule_ids,
-            tuple(d.trace.failed_entries(rule) for rule in d.trace.rule_ids),
-        )
+        (d.tenant, d.trace.catalog.version, d.trace.rule_ids, d.trace.failures): d
         for d in done.decisions
     }
     written = db.execute(f"SELECT count(*) FROM {_glob(out, 'eliminations')}").fetchone()
-    assert written == (sum(sum(map(len, failures)) for *_, failures in distinct),)
+    assert written == (
+        sum(len(d.trace.failed_entries(r)) for d in distinct.values() for r in d.trace.rule_ids),
+    )
     assert len(distinct) < len(done.decisions)
 
     attempts = db.execute(
@@ -177,3 +174,19 @@ async def test_columnar_and_per_event_paths_write_the_same_rows(
         slow = read_dataset(tmp_path / "slow", name).to_pylist()
         assert fast, name
         assert sorted(map(repr, fast)) == sorted(map(repr, slow)), name
+
+
+async def test_attempts_of_decisions_out_of_the_window_are_looked_up(
+    backend: Backend, tmp_path: Path
+) -> None:
+    async with backend.service() as service:
+        done = await populate(service, rounds=1)
+        await export_parquet(service.ledger, tmp_path / "w", tenant="acme", chunk=4, window=1)
+        await export_parquet(
+            service.ledger, tmp_path / "s", tenant="acme", chunk=4, window=1, sink=lambda _: None
+        )
+    for folder in ("w", "s"):
+        attempts = read_dataset(tmp_path / folder, "attempts").to_pylist()
+        acme = {str(d.decision_id) for d in done.decisions if d.tenant == "acme"}
+        assert {a["decision_id"] for a in attempts} == acme
+        assert {a["tenant"] for a in attempts} == {"acme"}
