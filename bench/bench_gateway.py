@@ -325,6 +325,12 @@ def main() -> None:
     parser.add_argument("--litellm", default=None, help="path of the `litellm` executable")
     parser.add_argument("--profile", default=None, help="write a pyinstrument report here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=5.0,
+        help="the gateway's UNHARDCODED_CHECKPOINT_INTERVAL_S (default 5, as served)",
+    )
     args = parser.parse_args()
     if args.upstream:
         try:
@@ -355,6 +361,7 @@ def main() -> None:
             UNHARDCODED_HOME=str(tmp / "home"),
             UNHARDCODED_PROVIDER_BENCH_BASE_URL=f"http://127.0.0.1:{up_port}/v1",
             UNHARDCODED_PROVIDER_BENCH_API_KEY="sk-bench",
+            UNHARDCODED_CHECKPOINT_INTERVAL_S=str(args.checkpoint_interval),
         )
         key = subprocess.run(
             [

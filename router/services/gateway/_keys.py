@@ -54,6 +54,7 @@ api_keys = sa.Table(
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("created_at_us", sa.BigInteger(), nullable=False),
     sa.Column("revoked_at_us", sa.BigInteger(), nullable=True),
+    sa.Index("ix_gateway_api_keys_tenant", "tenant"),
 )
 
 
