@@ -101,3 +101,64 @@ def test_code_blocks_run(doc: Path, tmp_path: Path) -> None:
             f"--- block ---\n{body}--- stdout ---\n{result.stdout[-3000:]}"
             f"--- stderr ---\n{result.stderr[-3000:]}"
         )
+
+
+def test_http_reference_is_up_to_date() -> None:
+    from unhardcoded.app._reference import HTTP_REFERENCE_PATH, render_http_reference
+
+    assert HTTP_REFERENCE_PATH.read_text(encoding="utf-8") == render_http_reference(), (
+        "docs/http.md is stale: run python -m unhardcoded.app._reference --write"
+    )
+
+
+def test_http_reference_names_every_route() -> None:
+    from unhardcoded.app._reference import HTTP_REFERENCE_PATH, openapi_schema
+
+    text = HTTP_REFERENCE_PATH.read_text(encoding="utf-8")
+    for path, methods in openapi_schema()["paths"].items():
+        for method in methods:
+            assert f"## `{method.upper()} {path}`" in text
+
+
+def _policy_doc_section(title: str) -> str:
+    text = (REPO / "docs" / "policy.md").read_text(encoding="utf-8")
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_policy_reference_names_every_operator_the_validator_knows() -> None:
+    # The validator's own operator table (private: the docs test checks it against the page).
+    from router.core import CMP_OPS
+    from router.core._parse import _OPERATORS
+
+    section = _policy_doc_section("Operators")
+    for operator in _OPERATORS:
+        assert f'["{operator}"' in section, f"docs/policy.md does not document {operator!r}"
+    comparison = next(line for line in section.splitlines() if '["cmp"' in line)
+    for op in CMP_OPS:
+        assert re.search(rf"\b{op}\b", comparison), f"docs/policy.md: cmp op {op!r} is missing"
+
+
+def test_policy_reference_states_every_limit_with_its_value() -> None:
+    import router.core
+
+    section = _policy_doc_section("Limits")
+    rows = {
+        line.split("|")[3].strip().strip("`"): line.split("|")[2].strip()
+        for line in section.splitlines()
+        if line.startswith("|") and "`MAX_" in line
+    }
+    constants = {n: getattr(router.core, n) for n in router.core.__all__ if n.startswith("MAX_")}
+    assert set(rows) == set(constants), "docs/policy.md Limits table and router.core disagree"
+    for name, value in constants.items():
+        assert f"{value:,}" in rows[name], f"docs/policy.md says {rows[name]!r} for {name}"
+
+
+def test_policy_reference_names_every_error_and_attribute_type() -> None:
+    import router.core
+
+    text = (REPO / "docs" / "policy.md").read_text(encoding="utf-8")
+    for name in ("PolicyError", "MissingTokensError", "NoEntryPasses", "CatalogError"):
+        assert issubclass(getattr(router.core, name), router.core.RouterError)
+        assert name in text, f"docs/policy.md does not name {name}"
+    for kind in router.core.ATTRIBUTE_TYPES:
+        assert f"`{kind}`" in text, f"docs/policy.md does not name attribute type {kind!r}"

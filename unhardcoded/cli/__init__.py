@@ -10,6 +10,7 @@ from unhardcoded import __version__
 from unhardcoded.cli.bundle import bundle
 from unhardcoded.cli.catalog import catalog
 from unhardcoded.cli.db import db
+from unhardcoded.cli.demo import demo
 from unhardcoded.cli.export import export
 from unhardcoded.cli.keys import keys
 from unhardcoded.cli.ledger import ledger
@@ -34,6 +35,7 @@ def main() -> None:
 main.add_command(bundle)
 main.add_command(catalog)
 main.add_command(db)
+main.add_command(demo)
 main.add_command(export)
 main.add_command(keys)
 main.add_command(ledger)
