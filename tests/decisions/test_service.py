@@ -28,7 +28,7 @@ from router.services.decisions import (
     UnknownCatalogError,
     rebuild_projection,
 )
-from tests.decisions.conftest import Backend
+from tests.support.service_backends import Backend
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "Bonjour, résumé ce contrat."}]}

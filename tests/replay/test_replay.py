@@ -21,9 +21,9 @@ from router.services.replay import (
     ReplayService,
     summary_digest,
 )
-from tests.decisions.conftest import Backend
 from tests.ledger_store._backends import Backend as RawBackend
 from tests.replay.support import POLICIES, Recorded, brute_force_selected, record_ledger
+from tests.support.service_backends import Backend
 
 
 async def _recorded(backend: Backend) -> Recorded:

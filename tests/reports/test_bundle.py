@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from ledger import SigningKey
 from reports import create_bundle, verify_bundle
-from tests.reports.conftest import Backend
 from tests.reports.support import Populated, populate, populate_sqlite
+from tests.support.service_backends import Backend
 from unhardcoded.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

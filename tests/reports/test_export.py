@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from reports import DATASETS, ReportsError, export_parquet, read_dataset
-from tests.reports.conftest import Backend
 from tests.reports.support import TENANTS, populate, populate_sqlite
+from tests.support.service_backends import Backend
 from unhardcoded.cli import main
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from reports import build_report, export_parquet, render_html
-from tests.reports.conftest import Backend
 from tests.reports.support import populate, populate_sqlite
+from tests.support.service_backends import Backend
 from unhardcoded.cli import main
 
 
