@@ -104,6 +104,8 @@ def create_app(
             try:
                 yield
             finally:
+                # Attempts recorded after their answer went out: durable before the ledger closes.
+                await gateway.drain()
                 sequencer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sequencer
