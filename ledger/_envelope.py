@@ -46,13 +46,27 @@ _MAX_NAME = 0xFFFF
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 # Outside strings, Python's JSON numbers differ from RFC 8785's only with an exponent, for
 # integral floats ("1.0", "-0.0") and beyond 2**53 (16+ digits): those take the slow path.
-_DIVERGENT_NUMBER = re.compile(r"[0-9][eE]|\.0(?![0-9])|[0-9]{16}")
+# They are found on the "shape" of the text outside the strings: every digit mapped to "0",
+# "e"/"E" to "e", "." kept, everything else to a space; then three substring searches.
+_SHAPE = bytes(
+    ord("0") if 0x30 <= b <= 0x39 else b if b == 0x2E else 0x65 if b in (0x45, 0x65) else 0x20
+    for b in range(256)
+)
+_SIXTEEN_DIGITS = b"0" * 16
 _dumps = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 ).encode
+
+
+def _divergent(raw: bytes) -> bool:
+    """Whether the C encoder's bytes might differ from RFC 8785's (see above)."""
+    # Everything outside the JSON strings: split on quotes unless a string holds one.
+    outside = _STRINGS.sub(b"", raw) if b'\\"' in raw else b"".join(raw.split(b'"')[::2])
+    shape = outside.translate(_SHAPE)
+    return b"0e" in shape or b".0 " in shape or shape.endswith(b".0") or _SIXTEEN_DIGITS in shape
 
 
 def canonical_json(value: object) -> bytes:
@@ -68,11 +82,10 @@ def canonical_json(value: object) -> bytes:
             text = _dumps(value)
         except (TypeError, ValueError):
             return rfc8785.dumps(value)  # type: ignore[arg-type]
-        # Everything outside the JSON strings: split on quotes unless a string holds one.
-        outside = _STRINGS.sub("", text) if '\\"' in text else "".join(text.split('"')[::2])
-        if _DIVERGENT_NUMBER.search(outside) or (not text.isascii() and max(text) > "\uffff"):
+        raw = text.encode("utf-8")
+        if _divergent(raw) or (len(raw) != len(text) and max(text) > "\uffff"):
             return rfc8785.dumps(value)  # type: ignore[arg-type]
-        return text.encode("utf-8")
+        return raw
     except (UnicodeEncodeError, rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidEventError(f"payload is not canonical JSON material: {exc}") from exc
 

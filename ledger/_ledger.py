@@ -317,7 +317,11 @@ class Ledger:
 
     async def erase_attachment(self, ref: uuid.UUID | str | int, name: str) -> None:
         """Delete an attachment's bytes for good, keeping a tombstone; `verify` stays green
-        because only the digest is part of the hashed envelope."""
+        because only the digest is part of the hashed envelope.
+
+        On SQLite the bytes are then gone from the database file and its WAL (secure delete and a
+        TRUNCATE checkpoint); on PostgreSQL the table is vacuumed (docs/ledger.md says what that
+        does and does not reach)."""
         envelope = await self.get(ref)
         if name not in envelope.attachment_digests:
             raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
@@ -329,13 +333,27 @@ class Ledger:
                 )
                 .values(content=None, erased_at_us=time.time_ns() // 1000)
             )
+        await self._store.purge_erased(attachments.name)
 
     async def verify(
-        self, *, chunk: int = 50_000, trusted_keys: Iterable[str] | None = None
+        self,
+        *,
+        chunk: int = 50_000,
+        trusted_keys: Iterable[str] | None = None,
+        workers: int | None = 1,
     ) -> VerifyReport:
         """Recompute every digest, the chain, the leaves, the tree, the stored Merkle nodes and
-        every checkpoint signature, streaming the events in chunks (bounded memory)."""
-        return await verify_ledger(self._store, self.origin, chunk=chunk, trusted_keys=trusted_keys)
+        every checkpoint signature, streaming the events in chunks (bounded memory).
+
+        SQLite: `workers` processes check segments of the log in parallel (1, the default: this
+        process only; None: one per CPU from 200,000 events on). A problem found in parallel is
+        named by a sequential re-run, so the first bad position is exact either way.
+        """
+        if workers is not None and (isinstance(workers, bool) or workers < 1):
+            raise InvalidEventError(f"workers must be a positive int, got {workers!r}")
+        return await verify_ledger(
+            self._store, self.origin, chunk=chunk, trusted_keys=trusted_keys, workers=workers
+        )
 
     async def close(self) -> None:
         """Finish queued appends and release the database."""

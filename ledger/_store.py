@@ -24,13 +24,16 @@ from ledger._errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "Store", "translate_errors"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SQLITE_SECURE_DELETE", "Store", "translate_errors"]
 
 T = TypeVar("T")
 
 _IMMUTABLE_MARK = "append-only"
 _PG_IMMUTABLE_SQLSTATE = "UH001"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_SECURE_DELETE = "PRAGMA secure_delete=ON"
+"""Every ledger SQLite connection zeroes what it frees: erased attachment bytes must not linger
+in free space of the file (GDPR erasure)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -127,6 +130,7 @@ class Store:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(SQLITE_SECURE_DELETE)
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -229,6 +233,35 @@ class Store:
                 re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params
             )
 
+    async def purge_erased(self, table: str) -> None:
+        """Make bytes erased from `table` physically unrecoverable where the backend allows it.
+
+        SQLite: the erasing connection ran with `secure_delete` (freed cells and pages are
+        zeroed); a TRUNCATE checkpoint then copies the zeroed pages into the database file and
+        empties the WAL, which still held the old page images. PostgreSQL: a plain VACUUM of the
+        table (outside any transaction) prunes the dead row versions; see docs/ledger.md for
+        what it does not reach (WAL segments, backups).
+        """
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    raw = await conn.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    try:
+                        busy, _log, _done = await cursor.fetchone()
+                    finally:
+                        await cursor.close()
+                    if busy:
+                        raise StoreUnavailableError(
+                            "the attachment is erased, but a long-running reader kept the WAL "
+                            "from being emptied: retry the erasure once it has finished"
+                        )
+                    return
+                raw = await conn.get_raw_connection()
+                pg: Any = raw.driver_connection
+                await pg.execute(f'VACUUM "{table}"')
+
     def _on_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         with translate_errors():
             if self._reader_conn is None:
@@ -239,6 +272,7 @@ class Store:
                     timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
                 )
                 conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                conn.execute(SQLITE_SECURE_DELETE)
                 self._reader_conn = conn
             conn = self._reader_conn
             conn.execute("BEGIN")

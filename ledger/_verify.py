@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger._checkpoint import open_checkpoint
 from ledger._envelope import GENESIS_HASH, LEAF_MAGIC
@@ -54,6 +54,9 @@ class VerifyReport:
     tree_size: int
     root_hash: bytes | None
     problem: Problem | None
+    segments: int = field(default=1, compare=False)
+    """How many processes checked the events (1: sequentially, or a problem was named by the
+    sequential re-run)."""
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ one REPEATABLE READ transaction, the next chunk fetched while the current one is
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -16,7 +17,16 @@ from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
 from ledger._tree import NodeId
 from ledger._verify import Verifier, VerifyReport
 
-__all__ = ["verify_ledger"]
+PARALLEL_MIN_EVENTS = 200_000
+"""Below this many events, `verify` on SQLite stays in one process by default."""
+
+__all__ = [
+    "PARALLEL_MIN_EVENTS",
+    "check_chunk_nodes",
+    "open_verifier",
+    "verify_ledger",
+    "verify_sqlite",
+]
 
 _CHECKPOINTS = (
     "SELECT tree_size, root_hash, verifier_key, note FROM ledger_checkpoints ORDER BY tree_size"
@@ -55,9 +65,33 @@ def _verifier(
     return Verifier([(r[0], bytes(r[1]), r[2], r[3]) for r in rows], origin, trusted)
 
 
-def _verify_sqlite(
+def open_verifier(conn: sqlite3.Connection, origin: str, trusted: Iterable[str] | None) -> Verifier:
+    """A `Verifier` loaded with the signed checkpoints (inside `conn`'s read transaction)."""
+    return _verifier(conn.execute(_CHECKPOINTS).fetchall(), origin, trusted)
+
+
+def check_chunk_nodes(
+    conn: sqlite3.Connection,
+    verifier: Verifier,
+    computed: dict[NodeId, bytes],
+    start: int,
+    stop: int,
+) -> None:
+    """Compare the Merkle nodes completed by the leaves start..stop-1 with the stored ones."""
+    if not computed or verifier.problem is not None:
+        return
+    end = min(stop, verifier.sequenced_size)
+    nodes_sql = _NODES.format("?", "?", "?")
+    spans = [(s, conn.execute(nodes_sql, s).fetchall()) for s in _ranges(start, end)]
+    if not all(_same(computed, *span, rows) for span, rows in spans):
+        stored = {(s[0], r[1]): r[0] for s, rows in spans for r in rows}
+        verifier.check_nodes(computed, stored)
+
+
+def verify_sqlite(
     path: str, origin: str, chunk: int, trusted: Iterable[str] | None
 ) -> VerifyReport:
+    """The sequential verify of a SQLite ledger, in one read transaction on this thread."""
     with translate_errors():
         conn = sqlite3.connect(
             path,
@@ -67,22 +101,15 @@ def _verify_sqlite(
         try:
             conn.execute("PRAGMA mmap_size=1073741824")  # fewer copies on a long scan
             conn.execute("BEGIN")
-            verifier = _verifier(conn.execute(_CHECKPOINTS).fetchall(), origin, trusted)
-            rows_sql, nodes_sql = _ROWS.format("?", "?"), _NODES.format("?", "?", "?")
+            verifier = open_verifier(conn, origin, trusted)
+            rows_sql = _ROWS.format("?", "?")
             position = 0
             while verifier.problem is None:
                 batch = conn.execute(rows_sql, (position, chunk)).fetchall()
                 if not batch:
                     break
                 computed = verifier.feed(batch)
-                end = min(batch[-1][0] + 1, verifier.sequenced_size)
-                if computed and verifier.problem is None:
-                    spans = [
-                        (s, conn.execute(nodes_sql, s).fetchall()) for s in _ranges(position, end)
-                    ]
-                    if not all(_same(computed, *span, rows) for span, rows in spans):
-                        stored = {(s[0], r[1]): r[0] for s, rows in spans for r in rows}
-                        verifier.check_nodes(computed, stored)
+                check_chunk_nodes(conn, verifier, computed, position, batch[-1][0] + 1)
                 position = batch[-1][0] + 1
             conn.execute("COMMIT")
             return verifier.finish()
@@ -119,11 +146,28 @@ async def _verify_pg(
 
 
 async def verify_ledger(
-    store: Store, origin: str, *, chunk: int, trusted_keys: Iterable[str] | None
+    store: Store,
+    origin: str,
+    *,
+    chunk: int,
+    trusted_keys: Iterable[str] | None,
+    workers: int | None = 1,
 ) -> VerifyReport:
-    """Verify the whole ledger in `store` (see `Verifier` for what is checked)."""
+    """Verify the whole ledger in `store` (see `Verifier` for what is checked).
+
+    SQLite: with `workers` > 1, in that many processes (`ledger._verifypar`); None = one per
+    CPU when the ledger has at least `PARALLEL_MIN_EVENTS` events. PostgreSQL: one process.
+    """
     trusted = None if trusted_keys is None else tuple(trusted_keys)
     if store.is_sqlite:
         path = store.url.database or ""
-        return await asyncio.to_thread(_verify_sqlite, path, origin, chunk, trusted)
+        floor = PARALLEL_MIN_EVENTS if workers is None else 0
+        count = (os.cpu_count() or 1) if workers is None else workers
+        if count > 1:
+            from ledger._verifypar import verify_sqlite_parallel
+
+            return await asyncio.to_thread(
+                verify_sqlite_parallel, path, origin, chunk, trusted, count, floor
+            )
+        return await asyncio.to_thread(verify_sqlite, path, origin, chunk, trusted)
     return await _verify_pg(store, origin, chunk, trusted)

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ledger._committer import Request, assign
-from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
+from ledger._store import SQLITE_BUSY_TIMEOUT_MS, SQLITE_SECURE_DELETE, Store, translate_errors
 
 __all__ = ["make_writer"]
 
@@ -71,6 +71,7 @@ class SqliteWriter:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            conn.execute(SQLITE_SECURE_DELETE)
             self._conn = conn
         return self._conn
 
@@ -104,8 +105,10 @@ class SqliteWriter:
                     conn.execute("ROLLBACK")
                 raise
 
-    async def __call__(self, requests: Sequence[Request]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._write, requests)
+    def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
+        # A plain function, not a coroutine: the batch reaches the writer thread right now, not
+        # at the event loop's next turn (after every producer that is ready to run).
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._write, requests)
 
     def _close(self) -> None:
         if self._conn is not None:

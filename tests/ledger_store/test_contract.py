@@ -14,6 +14,7 @@ from ledger import (
     EventNotFoundError,
     ImmutableViolationError,
     InvalidEventError,
+    Ledger,
     LedgerError,
     NewEvent,
     NotSequencedError,
@@ -111,6 +112,17 @@ class LedgerContract:
         async with backend.open(max_batch_events=1) as led:
             await asyncio.gather(*(led.append(decision(i)) for i in range(8)))
             assert led.committer.batches == 8
+
+    async def test_producers_coming_back_from_one_batch_share_the_next(
+        self, backend: Backend
+    ) -> None:
+        async def producer(led: Ledger, n: int) -> list[int]:
+            return [e.position for i in range(2) for e in await led.append(decision(2 * n + i))]
+
+        async with backend.open() as led:
+            done = await asyncio.gather(*(producer(led, n) for n in range(32)))
+            assert sorted(p for positions in done for p in positions) == list(range(64))
+            assert led.committer.batches == 2
 
     async def test_a_failing_batch_fails_every_append_in_it(self, backend: Backend) -> None:
         # A real database rule refusing one event's insert makes the whole transaction fail.

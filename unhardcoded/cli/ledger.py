@@ -66,6 +66,13 @@ def ledger() -> None:
 @_home_option
 @click.option("--chunk", default=50_000, show_default=True, help="Events read per query.")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="SQLite: processes that check segments of the log in parallel.",
+)
+@click.option(
     "--trust-key",
     "trusted",
     multiple=True,
@@ -73,7 +80,9 @@ def ledger() -> None:
     help="Accept only checkpoints signed by these verifier keys (repeatable).",
 )
 @reports_errors
-def verify(url: str | None, home: Path | None, chunk: int, trusted: tuple[str, ...]) -> None:
+def verify(
+    url: str | None, home: Path | None, chunk: int, workers: int, trusted: tuple[str, ...]
+) -> None:
     """Recompute every digest, the hash chain, the Merkle tree and every checkpoint signature.
 
     Exit 0 when intact; exit 1 naming the first bad position otherwise.
@@ -81,8 +90,13 @@ def verify(url: str | None, home: Path | None, chunk: int, trusted: tuple[str, .
     \b
     Example:
         unhardcoded ledger verify --db sqlite+aiosqlite:///./unhardcoded.db
+        unhardcoded ledger verify --workers 2 --db sqlite+aiosqlite:///./unhardcoded.db
     """
-    report = _run(url, home, lambda led: led.verify(chunk=chunk, trusted_keys=trusted or None))
+    report = _run(
+        url,
+        home,
+        lambda led: led.verify(chunk=chunk, trusted_keys=trusted or None, workers=workers),
+    )
     if report.problem is not None:
         click.echo(f"ledger TAMPERED: {report.problem}", err=True)
         sys.exit(EXIT_TAMPERED)
