@@ -3,7 +3,7 @@
 Why: httpx's own transport (httpcore) costs about 3 ms of CPU per loopback request at 32
 concurrent requests (it checks every pooled connection's socket on each request), aiohttp's
 C-accelerated client about 0.2 ms; behind this transport a whole `AsyncClient.send` costs
-~0.7 ms (`/tmp`-free measurement: docs/gateway.md, "Performance"). The adapters keep speaking
+~0.7 ms (figures and commands: docs/gateway.md, "Performance"). The adapters keep speaking
 httpx (requests, responses, `httpx.MockTransport` in tests); only the wire changes.
 
 aiohttp's failures are mapped onto the httpx exceptions the adapters classify, with the same
