@@ -460,7 +460,11 @@ def main() -> None:
                 runs.append(asyncio.run(_load(name, port, request, concurrency, total, pid)))
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            if proc is procs[0]:  # the stateless upstream: no graceful stop to wait for
+                proc.kill()
+                proc.wait()
+            else:
+                _stop(proc)
 
     floors = {}
     for concurrency, total in ((1, max(200, args.requests // 8)), (32, args.requests)):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from router.services.upstream import ProviderRegistry, Upstream
+from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
 from tests.support.fake_providers import (
     FAKE_ANTHROPIC_KEY,
     FAKE_OPENAI_KEY,
@@ -34,10 +34,12 @@ def registry(fake_openai: FakeProvider, fake_anthropic: FakeProvider) -> Provide
     )
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The one injected client."""
-    async with httpx.AsyncClient() as client:
+@pytest.fixture(params=["httpcore", "aiohttp"])
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The one injected client, over each wire: httpx's own transport, and the aiohttp one
+    the gateway serves with (every adapter test, failures included, runs on both)."""
+    transport = AiohttpTransport() if request.param == "aiohttp" else None
+    async with httpx.AsyncClient(transport=transport) as client:
         yield client
 
 

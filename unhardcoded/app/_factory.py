@@ -16,7 +16,7 @@ from ledger import Ledger, LedgerError, Store, open_ledger
 from router.core import Catalog
 from router.services.decisions import DecisionService
 from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecisions, Metrics
-from router.services.upstream import ProviderRegistry, Upstream
+from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._logging import AccessLog
@@ -84,9 +84,7 @@ def create_app(
             store = Store(settings.database_url)
             stack.push_async_callback(store.dispose)
             client = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    limits=httpx.Limits(max_connections=512, max_keepalive_connections=128)
-                )
+                httpx.AsyncClient(transport=AiohttpTransport(max_connections=512))
             )
             gateway = Gateway(
                 make_decisions(ledger, catalog),
@@ -106,6 +104,8 @@ def create_app(
             try:
                 yield
             finally:
+                # Attempts recorded after their answer went out: durable before the ledger closes.
+                await gateway.drain()
                 sequencer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sequencer

@@ -168,7 +168,9 @@ async def rank(request: Request) -> JSONResponse:
 
 async def _visible_decision(request: Request, decision_id: str) -> dict[str, Any]:
     principal = await _principal(request, "read:own")
-    found = dict(await _services(request).gateway.decisions.decision(decision_id))
+    gateway = _services(request).gateway
+    await gateway.settle(decision_id)
+    found = dict(await gateway.decisions.decision(decision_id))
     if not principal.sees_tenant(str(found.get("tenant"))):
         raise NotFoundError(f"no decision {decision_id}")
     request.state.decision_id = decision_id

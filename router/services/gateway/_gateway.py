@@ -8,9 +8,13 @@ event is in hand: once a byte went to the caller, a failure ends the stream with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import json
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +22,7 @@ from typing import Any
 import anyio
 from pydantic import SecretStr
 
-from router.core import CatalogEntry, Evaluator, NoEntryPasses, Policy, estimate_features
+from router.core import Catalog, CatalogEntry, Evaluator, NoEntryPasses, Policy, estimate_features
 from router.services.gateway._errors import AllAttemptsFailedError, BadRequestError
 from router.services.gateway._keys import Principal
 from router.services.gateway._metrics import Metrics
@@ -37,6 +41,10 @@ __all__ = ["Completed", "Gateway", "OpenedStream", "split_request"]
 #: Fields of the request body that are the gateway's, not the upstream's.
 GATEWAY_FIELDS = ("policy",)
 ECHO_PROVIDER = "echo"
+#: Parsed policies kept per process (most callers send a handful of policies over and over).
+POLICY_MEMO_SIZE = 1024
+
+log = logging.getLogger("router.services.gateway")
 
 
 def split_request(body: object) -> tuple[object, dict[str, Any]]:
@@ -161,6 +169,9 @@ class Gateway:
         self.echo_all = echo_all
         self._clock = clock
         self._evaluator = Evaluator()
+        self._policies: OrderedDict[bytes, Policy] = OrderedDict()
+        # Successful attempts being recorded after the answer went out, by decision id.
+        self._recording: dict[str, set[asyncio.Task[None]]] = {}
 
     async def rank(
         self,
@@ -179,7 +190,7 @@ class Gateway:
             )
             self.metrics.decisions.labels("preview").inc()
             return decided
-        policy = Policy.from_json(policy_document, catalog.schema)
+        policy = self.policy(policy_document, catalog)
         features = None if request_body is None else estimate_features(request_body)
         trace = self._evaluator.evaluate(policy, catalog, features)
         self.metrics.decisions.labels("unrecorded").inc()
@@ -192,13 +203,36 @@ class Gateway:
         catalog = await self.decisions.catalog()
         started = self._clock()
         try:
-            decided = await self.decisions.decide(principal.tenant, policy_document, catalog, body)
+            decided = await self.decisions.decide(
+                principal.tenant, self.policy(policy_document, catalog), catalog, body
+            )
         except NoEntryPasses:
             self.metrics.decisions.labels("no_entry").inc()
             raise
         self.metrics.decide_latency.observe(self._clock() - started)
         self.metrics.decisions.labels("routed").inc()
         return decided
+
+    def policy(self, document: object, catalog: Catalog) -> Policy:
+        """`Policy.from_json(document, catalog.schema)`, memoized by the SHA-256 of the document's
+        sorted-key JSON and the catalog version (a pure function of both). Invalid documents are
+        never memoized: each one raises its `PolicyError` again."""
+        if isinstance(document, Policy):
+            return document
+        try:
+            text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):  # not JSON data: let the parser say where and why
+            return Policy.from_json(document, catalog.schema)
+        key = hashlib.sha256(f"{catalog.version}\n{text}".encode()).digest()
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = Policy.from_json(document, catalog.schema)
+            self._policies[key] = policy
+            if len(self._policies) > POLICY_MEMO_SIZE:
+                self._policies.popitem(last=False)
+        else:
+            self._policies.move_to_end(key)
+        return policy
 
     def target(self, entry: CatalogEntry) -> tuple[str, str, bool]:
         """(provider actually called, model, whether it is the echo provider) for an entry."""
@@ -291,9 +325,46 @@ class Gateway:
                 http_status=response.status,
             )
             attempts.append(attempt)
-            await self.decisions.record_attempt(decided, attempt)
+            self._record_later(decided, attempt)
             return Completed(decided, entry, response, tuple(attempts))
         raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
+
+    def _record_later(self, decided: Decided, attempt: Attempt) -> None:
+        """Record the last attempt of a decision while the answer is sent: DESIGN only needs the
+        `DecisionMade` durable before the upstream call, and the attempt is the decision's last
+        event, so no other append waits on it. `settle` and `drain` wait for these."""
+        key = decided.decision_id or "-"
+        task = asyncio.create_task(self._record(decided, attempt))
+        pending = self._recording.setdefault(key, set())
+        pending.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            pending.discard(finished)
+            if not pending and self._recording.get(key) is pending:
+                del self._recording[key]
+
+        task.add_done_callback(done)
+
+    async def _record(self, decided: Decided, attempt: Attempt) -> None:
+        try:
+            await self.decisions.record_attempt(decided, attempt)
+        except Exception:
+            self.metrics.attempt_record_failures.inc()
+            log.exception(
+                "recording attempt %d of decision %s failed", attempt.number, decided.decision_id
+            )
+
+    async def settle(self, decision_id: str) -> None:
+        """Wait until the attempts of `decision_id` recorded in the background are durable (a
+        read of the decision then sees every attempt the caller was answered from)."""
+        pending = self._recording.get(decision_id)
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def drain(self) -> None:
+        """Wait for every attempt still being recorded (on shutdown, before the ledger closes)."""
+        while self._recording:
+            await asyncio.gather(*(t for tasks in list(self._recording.values()) for t in tasks))
 
     async def open_stream(
         self,

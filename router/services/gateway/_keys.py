@@ -7,6 +7,7 @@ is stored; the full key is shown once, when it is created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -150,6 +151,9 @@ class KeyStore:
         self._store = store
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, bytes, Principal]] = {}
+        # One lookup per key id at a time: concurrent requests whose cache entry expired together
+        # share it instead of each reading the table.
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     async def create(self, tenant: str, scopes: Iterable[str], label: str = "") -> CreatedKey:
         """A new key for `tenant` with `scopes`; the returned secret is never stored."""
@@ -196,6 +200,7 @@ class KeyStore:
             )
             row = (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()
         self._cache.pop(key_id, None)
+        self._loading.pop(key_id, None)  # a lookup begun before the revocation is not cached
         if row is None:
             raise KeyStoreError(f"no API key {key_id!r}")
         return _row_key(row)
@@ -216,8 +221,12 @@ class KeyStore:
             if hmac.compare_digest(cached[1], digest):
                 return cached[2]
             raise AuthenticationError("invalid or revoked API key")
-        async with self._store.read() as conn:
-            row = (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()
+        loading = self._loading.get(key_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._lookup(key_id))
+            self._loading[key_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(key_id, done))
+        row = await asyncio.shield(loading)
         if (
             row is None
             or row.revoked_at_us is not None
@@ -228,3 +237,13 @@ class KeyStore:
         principal = Principal(key.tenant, frozenset(key.scopes), key.key_id)
         self._cache[key_id] = (now + self._ttl, digest, principal)
         return principal
+
+    def _loaded(self, key_id: str, done: asyncio.Future[Any]) -> None:
+        if self._loading.get(key_id) is done:
+            del self._loading[key_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here; every waiter re-raises it itself
+
+    async def _lookup(self, key_id: str) -> Any:
+        async with self._store.read() as conn:
+            return (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()

@@ -69,6 +69,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.attempt_record_failures = Counter(
+            "unhardcoded_attempt_record_failures",
+            "Successful attempts whose AttemptFinished event could not be recorded after the "
+            "answer was sent (each one is also logged).",
+            registry=self.registry,
+        )
+
     def exposition(self) -> bytes:
         """The text exposition format."""
         return bytes(generate_latest(self.registry))

@@ -6,6 +6,7 @@ OpenAI-shaped responses and SSE events. Failures are typed `UpstreamError`s with
 See docs/providers.md.
 """
 
+from router.services.upstream._aiohttp import AiohttpTransport
 from router.services.upstream._anthropic import (
     ANTHROPIC_VERSION,
     AnthropicAdapter,
@@ -60,6 +61,7 @@ __all__ = [
     "ENV_PREFIX",
     "ERROR_CLASSES",
     "PROVIDER_KINDS",
+    "AiohttpTransport",
     "AnthropicAdapter",
     "AnthropicStream",
     "Credentials",

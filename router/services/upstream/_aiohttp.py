@@ -1,0 +1,103 @@
+"""`AiohttpTransport`: the upstream HTTP/1.1 wire under the same `httpx.AsyncClient` seam.
+
+Why: httpx's own transport (httpcore) costs about 3 ms of CPU per loopback request at 32
+concurrent requests (it checks every pooled connection's socket on each request), aiohttp's
+C-accelerated client about 0.2 ms; behind this transport a whole `AsyncClient.send` costs
+~0.7 ms (figures and commands: docs/gateway.md, "Performance"). The adapters keep speaking
+httpx (requests, responses, `httpx.MockTransport` in tests); only the wire changes.
+
+aiohttp's failures are mapped onto the httpx exceptions the adapters classify, with the same
+meaning httpcore gives them: refused/unreachable → `ConnectError`, a connect timeout →
+`ConnectTimeout`, no byte within the read timeout → `ReadTimeout`, a connection lost or a
+malformed response → `RemoteProtocolError` / `ReadError`, an unusable URL → `UnsupportedProtocol`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import httpx
+
+__all__ = ["AiohttpTransport"]
+
+
+@contextlib.contextmanager
+def _mapped(request: httpx.Request, *, reading: bool) -> Iterator[None]:
+    try:
+        yield
+    except httpx.HTTPError:
+        raise
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(type(exc).__name__, request=request) from exc
+    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+        raise httpx.ReadTimeout(type(exc).__name__, request=request) from exc
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+        raise httpx.UnsupportedProtocol(type(exc).__name__, request=request) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise httpx.ConnectError(type(exc).__name__, request=request) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise httpx.ReadError(type(exc).__name__, request=request) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        error = httpx.ReadError if reading else httpx.RemoteProtocolError
+        raise error(type(exc).__name__, request=request) from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped(self._request, reading=True):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An `httpx` transport over one pooled `aiohttp.ClientSession` (HTTP/1.1 keep-alive).
+
+    Build it inside the running event loop; `aclose()` (done by the `AsyncClient`) closes the
+    pool. Timeouts come from each request's httpx `timeout` extension (connect, read).
+    """
+
+    def __init__(self, *, max_connections: int = 512, keepalive_expiry_s: float = 5.0) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=max_connections, limit_per_host=0, keepalive_timeout=keepalive_expiry_s
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`; the response body is streamed by the returned `httpx.Response`."""
+        timeout = request.extensions.get("timeout", {})
+        with _mapped(request, reading=False):
+            response = await self._session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                allow_redirects=False,
+                compress=None,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            )
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response, request),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._session.close()
