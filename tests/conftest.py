@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import make_url
+
+# The suite is deterministic: property tests explore the same examples on every run, so a red CI
+# always reproduces. `HYPOTHESIS_PROFILE=explore pytest` searches new examples when hunting bugs.
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

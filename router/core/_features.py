@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from router.core._canonical import describe, is_number
 from router.core._errors import Issue, RequestError
+from router.core._parse import MAX_TOKENS
 
 CHARS_PER_TOKEN = 4
 """The estimate's ratio: one token per 4 characters of text (rounded up), as OpenAI documents for
@@ -118,13 +119,17 @@ def estimate_features(body: Mapping[str, object]) -> RequestFeatures:
         value = body.get(key)
         if value is None:
             continue
-        if not is_number(value) or not float(value).is_integer() or value < 0:  # type: ignore[arg-type,operator]
+        if (
+            not is_number(value)
+            or not float(value).is_integer()  # type: ignore[arg-type]
+            or not 0 <= value <= MAX_TOKENS  # type: ignore[operator]
+        ):
             issues.append(
                 Issue(
                     f"/{key}",
                     describe(value),
-                    "a non-negative integer",
-                    f"expected a non-negative integer, found {describe(value)}",
+                    f"an integer from 0 to {MAX_TOKENS:,}",
+                    f"expected an integer from 0 to {MAX_TOKENS:,}, found {describe(value)}",
                 )
             )
             break

@@ -141,6 +141,8 @@ def test_estimate_features_from_a_chat_body() -> None:
         ({"messages": [{"content": ["x"]}]}, "/messages/0/content/0"),
         ({"messages": [], "max_tokens": -1}, "/max_tokens"),
         ({"messages": [], "max_tokens": True}, "/max_tokens"),
+        ({"messages": [], "max_tokens": 1e300}, "/max_tokens"),
+        ({"messages": [], "max_completion_tokens": 100_000_001}, "/max_completion_tokens"),
     ],
 )
 def test_estimate_features_rejects_bad_bodies(body: dict[str, object], pointer: str) -> None:

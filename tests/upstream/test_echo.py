@@ -54,12 +54,18 @@ async def test_echo_is_deterministic() -> None:
     assert first.content == second.content
 
 
-async def test_echo_honours_max_tokens_in_words() -> None:
-    response = await echo_upstream().complete({**BODY, "max_tokens": 3}, "echo", "echo-1")
-    assert response.body["choices"][0]["message"]["content"] == "[echo provider: not"
+async def test_echo_honours_max_tokens_in_echoed_words_but_always_keeps_its_marker() -> None:
+    response = await echo_upstream().complete({**BODY, "max_tokens": 1}, "echo", "echo-1")
+    assert response.body["choices"][0]["message"]["content"] == f"{ECHO_PREFIX} hello"
     assert response.finish_reason == "length"
     assert response.usage is not None
-    assert response.usage.completion_tokens == 3
+    assert response.usage.completion_tokens == len(ECHO_PREFIX.split()) + 1
+
+
+@pytest.mark.parametrize("limit", [True, -1, 2.5, "3"])
+async def test_echo_refuses_a_max_tokens_that_is_not_a_non_negative_integer(limit: object) -> None:
+    with pytest.raises(UnsupportedRequestError, match="max_tokens must be a non-negative integer"):
+        await echo_upstream().complete({**BODY, "max_tokens": limit}, "echo", "echo-1")
 
 
 async def test_echo_streams_word_by_word_with_usage_when_asked() -> None:

@@ -64,11 +64,24 @@ class _Answer:
             ),
             "",
         )
-        words = [*ECHO_PREFIX.split(), *(last_user.split() or ["(no user message)"])]
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        echoed = last_user.split() or ["(no user message)"]
+        key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+        limit = body.get(key)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise UnsupportedRequestError(
+                f"{key} must be a non-negative integer",
+                provider=target.provider,
+                model=target.model,
+                pointer=f"/{key}",
+            )
         self.finish_reason = "stop"
-        if isinstance(limit, int) and 0 < limit < len(words):
-            words, self.finish_reason = words[:limit], "length"
+        # The limit cuts the echoed words, never the prefix: every answer must say it is not
+        # from a real provider.
+        if limit and limit < len(echoed):
+            echoed, self.finish_reason = echoed[:limit], "length"
+        words = [*ECHO_PREFIX.split(), *echoed]
         self.words = words
         self.usage = Usage(
             prompt_tokens=sum(_words(t) for t in texts), completion_tokens=len(words)
