@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +149,20 @@ class OpenedStream:
 def _error_event(exc: UpstreamError) -> bytes:
     body = {"error": {"message": str(exc), "type": "upstream_error", "code": exc.error_class}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Try:
+    """One plan entry prepared for its upstream call (see `Gateway._tries`)."""
+
+    number: int
+    entry: CatalogEntry
+    provider: str
+    model: str
+    body: dict[str, Any]
+    tenant_key: SecretStr | None
+    key_source: str
+    started: float
 
 
 class Gateway:
@@ -286,11 +300,46 @@ class Gateway:
         self.metrics.attempt_latency.labels(provider).observe(latency)
         return attempt
 
-    def _key_source(self, provider: str, provider_keys: Mapping[str, SecretStr]) -> str:
-        if self._tenant_key(provider, provider_keys) is not None:
-            return "tenant"
-        config = self.upstream.registry.get(provider)
-        return "operator" if config is not None and config.api_key is not None else "none"
+    def _tries(
+        self, decided: Decided, body: Mapping[str, Any], provider_keys: Mapping[str, SecretStr]
+    ) -> Iterator[_Try]:
+        """The plan's entries in order, each prepared for one upstream call; lazy, so each
+        attempt's clock starts just before its call."""
+        for number, entry in enumerate(decided.plan, start=1):
+            provider, model, _ = self.target(entry)
+            tenant_key = self._tenant_key(provider, provider_keys)
+            if tenant_key is not None:
+                key_source = "tenant"
+            else:
+                config = self.upstream.registry.get(provider)
+                has_key = config is not None and config.api_key is not None
+                key_source = "operator" if has_key else "none"
+            call_body = {**body, "model": model}
+            yield _Try(
+                number, entry, provider, model, call_body, tenant_key, key_source, self._clock()
+            )
+
+    async def _failed(
+        self,
+        decided: Decided,
+        attempts: list[Attempt],
+        tried: _Try,
+        error: UpstreamError,
+        *,
+        streamed: bool = False,
+    ) -> bool:
+        """Record a failed attempt before anything else is tried; whether the plan may go on."""
+        attempt = self._attempt(
+            tried.number,
+            tried.entry,
+            tried.started,
+            error=error,
+            key_source=tried.key_source,
+            streamed=streamed,
+        )
+        attempts.append(attempt)
+        await self.decisions.record_attempt(decided, attempt)
+        return error.retryable
 
     async def complete(
         self,
@@ -300,33 +349,26 @@ class Gateway:
     ) -> Completed:
         """Call the plan's entries in order until one answers; `AllAttemptsFailedError` if none."""
         attempts: list[Attempt] = []
-        for number, entry in enumerate(decided.plan, start=1):
-            provider, model, _ = self.target(entry)
-            call_body = {**body, "model": model}
-            started = self._clock()
-            key_source = self._key_source(provider, provider_keys)
+        for tried in self._tries(decided, body, provider_keys):
             try:
                 response = await self.upstream.complete(
-                    call_body, provider, model, tenant_key=self._tenant_key(provider, provider_keys)
+                    tried.body, tried.provider, tried.model, tenant_key=tried.tenant_key
                 )
             except UpstreamError as exc:
-                attempt = self._attempt(number, entry, started, error=exc, key_source=key_source)
-                attempts.append(attempt)
-                await self.decisions.record_attempt(decided, attempt)
-                if not exc.retryable:
+                if not await self._failed(decided, attempts, tried, exc):
                     break
                 continue
             attempt = self._attempt(
-                number,
-                entry,
-                started,
+                tried.number,
+                tried.entry,
+                tried.started,
                 usage=response.usage,
-                key_source=key_source,
+                key_source=tried.key_source,
                 http_status=response.status,
             )
             attempts.append(attempt)
             self._record_later(decided, attempt)
-            return Completed(decided, entry, response, tuple(attempts))
+            return Completed(decided, tried.entry, response, tuple(attempts))
         raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
 
     def _record_later(self, decided: Decided, attempt: Attempt) -> None:
@@ -374,32 +416,24 @@ class Gateway:
     ) -> OpenedStream:
         """Open the plan's entries in order until one yields its first event."""
         attempts: list[Attempt] = []
-        for number, entry in enumerate(decided.plan, start=1):
-            provider, model, _ = self.target(entry)
-            call_body = {**body, "model": model}
-            started = self._clock()
-            key_source = self._key_source(provider, provider_keys)
+        for tried in self._tries(decided, body, provider_keys):
             exits = contextlib.AsyncExitStack()
             try:
                 stream = await exits.enter_async_context(
                     self.upstream.stream(
-                        call_body,
-                        provider,
-                        model,
-                        tenant_key=self._tenant_key(provider, provider_keys),
+                        tried.body, tried.provider, tried.model, tenant_key=tried.tenant_key
                     )
                 )
                 iterator = aiter(stream)
                 first = await anext(iterator)
             except (UpstreamError, StopAsyncIteration) as exc:
                 await exits.aclose()
-                error = exc if isinstance(exc, UpstreamError) else _empty_stream(provider, model)
-                attempt = self._attempt(
-                    number, entry, started, error=error, key_source=key_source, streamed=True
+                error = (
+                    exc
+                    if isinstance(exc, UpstreamError)
+                    else _empty_stream(tried.provider, tried.model)
                 )
-                attempts.append(attempt)
-                await self.decisions.record_attempt(decided, attempt)
-                if not error.retryable:
+                if not await self._failed(decided, attempts, tried, error, streamed=True):
                     break
                 continue
             except BaseException:
@@ -408,14 +442,14 @@ class Gateway:
             return OpenedStream(
                 self,
                 decided,
-                entry,
-                number,
+                tried.entry,
+                tried.number,
                 stream,
                 iterator,
                 exits,
                 first,
-                started,
-                key_source,
+                tried.started,
+                tried.key_source,
                 tuple(attempts),
             )
         raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
