@@ -360,6 +360,7 @@ def main() -> None:
         env = _env(
             UNHARDCODED_HOME=str(tmp / "home"),
             UNHARDCODED_PROVIDER_BENCH_BASE_URL=f"http://127.0.0.1:{up_port}/v1",
+            UNHARDCODED_PROVIDER_BENCH_REGION="eu",
             UNHARDCODED_PROVIDER_BENCH_API_KEY="sk-bench",
             UNHARDCODED_CHECKPOINT_INTERVAL_S=str(args.checkpoint_interval),
         )

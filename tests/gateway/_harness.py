@@ -81,10 +81,14 @@ def provider_env(
     """Provider settings pointing the catalog's providers at the fakes."""
     return {
         "UNHARDCODED_PROVIDER_FAKEOAI_BASE_URL": openai_url,
+        # The catalog's entries are in eu and us: each region needs an endpoint known to be there.
+        "UNHARDCODED_PROVIDER_FAKEOAI_BASE_URL_EU": openai_url,
+        "UNHARDCODED_PROVIDER_FAKEOAI_REGION": "us",
         "UNHARDCODED_PROVIDER_FAKEOAI_API_KEY": openai_key,
         "UNHARDCODED_PROVIDER_FAKEOAI_TIMEOUT": "2",
         "UNHARDCODED_PROVIDER_FAKEANT_KIND": "anthropic",
         "UNHARDCODED_PROVIDER_FAKEANT_BASE_URL": anthropic_url,
+        "UNHARDCODED_PROVIDER_FAKEANT_REGION": "eu",
         "UNHARDCODED_PROVIDER_FAKEANT_API_KEY": anthropic_key,
         "UNHARDCODED_PROVIDER_FAKEANT_TIMEOUT": "2",
     }

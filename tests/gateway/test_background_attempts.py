@@ -64,6 +64,7 @@ def _upstream(client: httpx.AsyncClient) -> Upstream:
     registry = ProviderRegistry.from_env(
         {
             "UNHARDCODED_PROVIDER_FAKEOAI_BASE_URL": "http://fake.test/v1",
+            "UNHARDCODED_PROVIDER_FAKEOAI_REGION": "eu",
             "UNHARDCODED_PROVIDER_FAKEOAI_API_KEY": "sk-test",
         }
     )

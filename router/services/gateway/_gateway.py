@@ -159,6 +159,7 @@ class _Try:
     entry: CatalogEntry
     provider: str
     model: str
+    region: str | None
     body: dict[str, Any]
     tenant_key: SecretStr | None
     key_source: str
@@ -315,8 +316,17 @@ class Gateway:
                 has_key = config is not None and config.api_key is not None
                 key_source = "operator" if has_key else "none"
             call_body = {**body, "model": model}
+            region = entry.get("region")
             yield _Try(
-                number, entry, provider, model, call_body, tenant_key, key_source, self._clock()
+                number,
+                entry,
+                provider,
+                model,
+                region if isinstance(region, str) else None,
+                call_body,
+                tenant_key,
+                key_source,
+                self._clock(),
             )
 
     async def _failed(
@@ -352,7 +362,11 @@ class Gateway:
         for tried in self._tries(decided, body, provider_keys):
             try:
                 response = await self.upstream.complete(
-                    tried.body, tried.provider, tried.model, tenant_key=tried.tenant_key
+                    tried.body,
+                    tried.provider,
+                    tried.model,
+                    tenant_key=tried.tenant_key,
+                    region=tried.region,
                 )
             except UpstreamError as exc:
                 if not await self._failed(decided, attempts, tried, exc):
@@ -421,7 +435,11 @@ class Gateway:
             try:
                 stream = await exits.enter_async_context(
                     self.upstream.stream(
-                        tried.body, tried.provider, tried.model, tenant_key=tried.tenant_key
+                        tried.body,
+                        tried.provider,
+                        tried.model,
+                        tenant_key=tried.tenant_key,
+                        region=tried.region,
                     )
                 )
                 iterator = aiter(stream)
