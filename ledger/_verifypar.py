@@ -27,16 +27,13 @@ from pathlib import Path
 
 from ledger._envelope import GENESIS_HASH
 from ledger._store import SQLITE_BUSY_TIMEOUT_MS, translate_errors
-from ledger._tree import Frontier, NodeId, append_leaves
-from ledger._verify import Verifier, VerifyReport
-from ledger._verifynodes import NODES_SQL, same_nodes
+from ledger._verify import VerifyReport
+from ledger._verifylean import block_level, tree_above_blocks
 from ledger._verifyrun import open_verifier, verify_sqlite
-from ledger._verifyseg import Job, Segment, check_segment
+from ledger._verifyseg import Job, Segment, check_segment, stored_nodes_match
 
 __all__ = ["verify_sqlite_fast"]
 
-MAX_BLOCK_LEVEL = 16
-"""Blocks are at most 2**16 positions (the parent's share of the tree is 1/65,536 of it)."""
 
 # A worker is a bare interpreter running this (not multiprocessing, whose children re-import
 # the parent's __main__, i.e. the whole CLI). It registers the `ledger` package without running
@@ -66,11 +63,6 @@ def _bounds(path: str) -> tuple[int, int]:
             conn.close()
 
 
-def block_level(count: int, workers: int) -> int:
-    """The level of the blocks: at least two blocks per worker, at most `MAX_BLOCK_LEVEL`."""
-    return max(0, min(MAX_BLOCK_LEVEL, (count // (2 * workers)).bit_length() - 1))
-
-
 def _run_workers(jobs: Sequence[Job]) -> list[Segment] | None:
     if len(jobs) == 1:
         return [check_segment(jobs[0])]
@@ -90,53 +82,6 @@ def _run_workers(jobs: Sequence[Job]) -> list[Segment] | None:
     if any(proc.returncode != 0 for proc in procs):
         return None
     return [pickle.loads(out) for out in outputs]
-
-
-def _stored_upper_nodes_match(
-    conn: sqlite3.Connection, computed: dict[NodeId, bytes], level: int, sequenced: int
-) -> bool:
-    """The stored nodes above the blocks equal the ones rebuilt from the block roots."""
-    sql = NODES_SQL.format("?", "?", "?")
-    top = level + 1
-    while sequenced >> top:
-        high = (sequenced >> top) - 1
-        rows = conn.execute(sql, (top, 0, high)).fetchall()
-        if not same_nodes(computed, top, 0, high, rows):
-            return False
-        top += 1
-    return True
-
-
-def _tree_above_blocks(
-    conn: sqlite3.Connection,
-    verifier: Verifier,
-    level: int,
-    segments: Sequence[Segment],
-    count: int,
-) -> bytes | None:
-    """The root of the whole ledger, or None when a signed root or a stored node above the
-    blocks differs from the one rebuilt from the workers' block roots."""
-    blob = b"".join(s.block_roots for s in segments)
-    roots = [blob[i : i + 32] for i in range(0, len(blob), 32)]
-    prefixes = {size: hashes for s in segments for size, hashes in s.prefixes.items()}
-    signed = verifier.signed
-    cuts = sorted({size >> level for size, _ in signed} | {count >> level})
-    frontier, nodes, done = Frontier.empty(), dict[NodeId, bytes](), 0
-    above: dict[int, tuple[bytes, ...]] = {0: ()}
-    for cut in cuts:
-        frontier, made = append_leaves(frontier, roots[done:cut])
-        nodes.update(((lv + level, i), h) for (lv, i), h in made.items())
-        above[cut], done = frontier.hashes, cut
-
-    def root(size: int) -> bytes:
-        low = () if size & ((1 << level) - 1) == 0 else prefixes[size]
-        return Frontier(size, above[size >> level] + low).root()
-
-    if any(root(size) != signed_root for size, signed_root in signed):
-        return None
-    if not _stored_upper_nodes_match(conn, nodes, level, verifier.sequenced_size):
-        return None
-    return root(count)
 
 
 def _linked(segments: Sequence[Segment]) -> bool:
@@ -186,7 +131,17 @@ def _parallel(
             segments = _run_workers(jobs)
             if segments is None or not _linked(segments):
                 return None
-            root = _tree_above_blocks(conn, verifier, level, segments, count)
+            blob = b"".join(s.block_roots for s in segments)
+            root, checks = tree_above_blocks(
+                verifier.signed,
+                level,
+                [blob[i : i + 32] for i in range(0, len(blob), 32)],
+                {size: hashes for s in segments for size, hashes in s.prefixes.items()},
+                count,
+                verifier.sequenced_size,
+            )
+            if not stored_nodes_match(conn, checks):
+                root = None
             conn.execute("COMMIT")
         finally:
             conn.close()

@@ -17,17 +17,13 @@ parent is left with one hash per block: it builds only the tree above the blocks
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
-import struct
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from ledger._envelope import LEAF_MAGIC
+from ledger._verifylean import Blocks, Chain, NodeCheck
 from ledger._verifynodes import NODES_SQL
 
-__all__ = ["Job", "Segment", "check_segment"]
+__all__ = ["Job", "Segment", "check_segment", "stored_nodes_match"]
 
 # The five fixed-size hashes as one 144-byte blob (event id 16, payload digest 32, prev hash 32,
 # chain hash 32, leaf hash 32), or NULL when any is not a blob of its size: SQLite checks that in
@@ -49,9 +45,6 @@ _ROWS = (
 # walk, without a lookup through the position index per row. Any other order shows up as a
 # position out of sequence, and the sequential verify (in position order) takes over.
 _FIRST = "SELECT rowid, prev_hash FROM ledger_events WHERE position = ?"
-_HEAD = struct.Struct(">4sQ16sqQ32s32sH").pack
-_U16 = struct.Struct(">H").pack
-_U32 = struct.Struct(">I").pack
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,129 +82,14 @@ class Segment:
     """Tree size -> frontier hashes of the part of its last block below it (largest first)."""
 
 
-class _Chain:
-    """The per-event checks of `Verifier.feed`, as a yes/no over rows of `_ROWS`."""
-
-    def __init__(self, low: int, prev: bytes) -> None:
-        self.next = low
-        self.prev = prev
-        self.firsts: dict[bytes, int] = {}
-        self.versions: dict[bytes, int] = {}
-        self._tails: dict[tuple[bytes, bytes], tuple[int, bytes]] = {}
-
-    def feed(self, rows: Sequence[Any]) -> list[bytes] | None:
-        """The leaf hashes of the rows (the next positions), or None if anything is wrong."""
-        try:
-            return self._feed(rows)
-        except (TypeError, ValueError, OverflowError, struct.error):
-            return None  # a column of the wrong type: the sequential verify names it
-
-    def _feed(self, rows: Sequence[Any]) -> list[bytes] | None:
-        sha, head, u16, u32, magic = hashlib.sha256, _HEAD, _U16, _U32, LEAF_MAGIC
-        expected, prev, versions, firsts, tails = (
-            self.next,
-            self.prev,
-            self.versions,
-            self.firsts,
-            self._tails,
-        )
-        leaves: list[bytes] = []
-        add_leaf = leaves.append
-        no_attachments = u32(0)
-        for pos, ver, rec, typ, sid, payload, att, fixed in rows:
-            if pos != expected or len(fixed) != 144 or fixed[48:80] != prev:
-                return None
-            pdig = fixed[16:48]
-            if sha(payload).digest() != pdig:
-                return None
-            cached = tails.get((typ, sid))
-            if cached is None:
-                if len(tails) > 100_000:
-                    tails.clear()
-                cached = tails[typ, sid] = (len(typ), typ + u16(len(sid)) + sid)
-            data = head(magic, pos, fixed[:16], rec, ver, pdig, prev, cached[0]) + cached[1]
-            data += u32(len(att)) + att if att else no_attachments
-            chained, leaf = fixed[80:112], fixed[112:]
-            if sha(prev + data).digest() != chained or sha(b"\x00" + data).digest() != leaf:
-                return None
-            last = versions.get(sid)
-            if last is None:
-                firsts[sid] = ver
-            elif ver != last + 1:
-                return None
-            versions[sid] = ver
-            add_leaf(leaf)
-            prev = chained
-            expected += 1
-        self.next, self.prev = expected, prev
-        return leaves
-
-
-class _Blocks:
-    """Each block's Merkle subtree, level by level, checked against the stored nodes."""
-
-    def __init__(self, conn: sqlite3.Connection, job: Job) -> None:
-        self._conn = conn
-        self._level = job.level
-        self._sizes = job.sizes
-        self._sequenced = job.sequenced_size
-        self._block: list[bytes] = []
-        self._start = job.low
-        self.roots: list[bytes] = []
-        self.prefixes: dict[int, tuple[bytes, ...]] = {}
-
-    def add(self, leaves: list[bytes]) -> bool:
-        """Take the next leaves; False when a completed block differs from the stored nodes."""
-        block, size, offset = self._block, 1 << self._level, 0
-        while offset < len(leaves):
-            take = min(size - len(block), len(leaves) - offset)
-            block.extend(leaves[offset : offset + take])
-            offset += take
-            if len(block) == size and not self.close():
-                return False
-        return True
-
-    def close(self) -> bool:
-        """Finish the block collected so far (the last one may be partial)."""
-        block, start = self._block, self._start
-        if not block:
-            return True
-        node = hashlib.sha256
-        levels = [block]
-        while len(levels[-1]) > 1:
-            below = levels[-1]
-            levels.append(
-                [
-                    node(b"\x01" + a + b).digest()
-                    for a, b in zip(below[::2], below[1::2], strict=False)
-                ]
-            )
-        if len(block) == 1 << self._level:
-            self.roots.append(levels[-1][0])
-        for size in self._sizes:
-            within = size - start
-            if 0 < within <= len(block) and within & ((1 << self._level) - 1):
-                self.prefixes[size] = tuple(
-                    levels[lv][(within >> lv) - 1]
-                    for lv in range(within.bit_length() - 1, -1, -1)
-                    if within >> lv & 1
-                )
-        ok = self._stored_nodes_match(levels, start)
-        self._start += len(block)
-        block.clear()
-        return ok
-
-    def _stored_nodes_match(self, levels: list[list[bytes]], start: int) -> bool:
-        sql = NODES_SQL.format("?", "?", "?")
-        for lv in range(1, len(levels)):
-            first = start >> lv
-            count = min(len(levels[lv]), (self._sequenced >> lv) - first)
-            if count <= 0:
-                break
-            stored = self._conn.execute(sql, (lv, first, first + count - 1)).fetchall()
-            if b"".join([bytes(r[0]) for r in stored]) != b"".join(levels[lv][:count]):
-                return False
-        return True
+def stored_nodes_match(conn: sqlite3.Connection, checks: list[NodeCheck]) -> bool:
+    """Whether the stored nodes are the expected ones (SQLite)."""
+    sql = NODES_SQL.format("?", "?", "?")
+    for level, first, last, expected in checks:
+        stored = conn.execute(sql, (level, first, last)).fetchall()
+        if b"".join([bytes(r[0]) for r in stored]) != expected:
+            return False
+    return True
 
 
 def check_segment(job: Job) -> Segment:
@@ -224,14 +102,15 @@ def check_segment(job: Job) -> Segment:
         if found is None or not isinstance(found[1], bytes):
             return Segment(False)
         rowid, first_prev = found
-        chain, blocks = _Chain(job.low, first_prev), _Blocks(conn, job)
+        chain = Chain(job.low, first_prev)
+        blocks = Blocks(job.low, job.level, job.sizes, job.sequenced_size)
         while chain.next < job.high:
             batch = conn.execute(_ROWS, (rowid, min(job.chunk, job.high - chain.next))).fetchall()
             leaves = chain.feed(batch) if batch else None
-            if leaves is None or not blocks.add(leaves):
+            if leaves is None or not stored_nodes_match(conn, blocks.add(leaves)):
                 return Segment(False)
             rowid += len(batch)
-        if not blocks.close():
+        if not stored_nodes_match(conn, blocks.close()):
             return Segment(False)
         conn.execute("COMMIT")
     finally:

@@ -175,6 +175,13 @@ class LedgerContract:
             report = await led.verify(chunk=4)
             assert report.ok, report.problem
             assert (report.events, report.tree_size) == (19, 19)
+            assert report.root_hash == merkle.root([e.leaf_hash for e in envs])
+            assert report.checkpoints == 4  # 5, 10, 13 (max_leaves=5), then 19
+            # Unsigned events after the last checkpoint: chained, in the report's root too.
+            envs += [e for i in range(3) for e in await led.append(decision(i))]
+            report = await led.verify(chunk=4)
+            assert (report.events, report.checkpoints) == (22, 4)
+            assert report.root_hash == merkle.root([e.leaf_hash for e in envs])
 
     async def test_erasing_an_attachment_keeps_verify_green(self, backend: Backend) -> None:
         body = b'{"messages": [{"role": "user", "content": "my secret"}]}'
