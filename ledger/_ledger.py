@@ -185,7 +185,12 @@ class Ledger:
 
     async def read(self, from_position: int = 0, limit: int = 1000) -> list[Envelope]:
         """Events in position order, starting at `from_position`."""
-        query = select(*_COLUMNS).where(events.c.position >= from_position)
+        # Positions are gapless, so the upper bound selects the same rows as the LIMIT; it keeps
+        # PostgreSQL on the primary key when the table has no statistics yet (a bare lower bound
+        # is then planned as a scan and sort of the rest of the table).
+        query = select(*_COLUMNS).where(
+            events.c.position >= from_position, events.c.position < from_position + limit
+        )
         return await self._rows(query.order_by(events.c.position).limit(limit))
 
     async def get(self, ref: uuid.UUID | str | int) -> Envelope:

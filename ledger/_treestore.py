@@ -94,7 +94,9 @@ async def sequence_batch(
     leaves = (
         await conn.execute(
             select(events.c.leaf_hash)
-            .where(events.c.position >= size)
+            # Bounded on both sides (positions are gapless): the primary key, with or without
+            # statistics (see `Ledger.read`).
+            .where(events.c.position >= size, events.c.position < size + max_leaves)
             .order_by(events.c.position)
             .limit(max_leaves)
         )
