@@ -34,6 +34,8 @@ from ledger._verifyseg import Job, Segment, check_segment, stored_nodes_match
 
 __all__ = ["verify_sqlite_fast"]
 
+_BOUNDS = "SELECT count(*), coalesce(max(position) + 1, 0) FROM ledger_events"
+
 
 # A worker is a bare interpreter running this (not multiprocessing, whose children re-import
 # the parent's __main__, i.e. the whole CLI). It registers the `ledger` package without running
@@ -49,18 +51,6 @@ from ledger._verifyseg import check_segment
 segment = check_segment(pickle.loads(sys.stdin.buffer.read()))
 sys.stdout.buffer.write(pickle.dumps(segment))
 """
-
-
-def _bounds(path: str) -> tuple[int, int]:
-    with translate_errors():
-        conn = sqlite3.connect(path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-        try:
-            count, top = conn.execute(
-                "SELECT count(*), coalesce(max(position) + 1, 0) FROM ledger_events"
-            ).fetchone()
-            return int(count), int(top)
-        finally:
-            conn.close()
 
 
 def _run_workers(jobs: Sequence[Job]) -> list[Segment] | None:
@@ -98,19 +88,24 @@ def _linked(segments: Sequence[Segment]) -> bool:
     return True
 
 
-def _parallel(
-    path: str, origin: str, chunk: int, trusted: Iterable[str] | None, workers: int, count: int
+def _lean(
+    path: str, origin: str, chunk: int, trusted: Iterable[str] | None, workers: int, floor: int
 ) -> VerifyReport | None:
-    """The report of an intact ledger of (at least) `count` events, or None: look sequentially."""
+    """The report of an intact ledger (as of this call), or None: look sequentially."""
     with translate_errors():
         conn = sqlite3.connect(path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         try:
-            conn.execute("BEGIN")
+            conn.execute("BEGIN")  # one snapshot for the bounds, checkpoints and stored nodes
+            count, top = conn.execute(_BOUNDS).fetchone()
             checkpoints = conn.execute("SELECT count(*) FROM ledger_checkpoints").fetchone()[0]
             verifier = open_verifier(conn, origin, trusted)
             signed = verifier.signed
-            if verifier.problem is not None or any(size > count for size, _ in signed):
+            if count != top or count == 0 or verifier.problem is not None:
                 return None
+            if any(size > count for size, _ in signed):
+                return None
+            if count < max(2 * workers, floor):
+                workers = 1
             level = block_level(count, workers)
             cuts = [(count * k // workers) >> level << level for k in range(workers)] + [count]
             sizes = sorted({size for size, _ in signed} | {count})
@@ -167,12 +162,7 @@ def verify_sqlite_fast(
 ) -> VerifyReport:
     """Verify with `workers` processes (1: in this one; also for ledgers under `min_events`
     events: starting the processes costs about a quarter of a second); the sequential
-    `Verifier` whenever something is wrong, to name it."""
-    count, top = _bounds(path)
-    if count != top or count == 0:
-        return verify_sqlite(path, origin, chunk, trusted)
-    if count < max(2 * workers, min_events):
-        workers = 1
-    # The report covers the `count` events there were at the start (appends may go on).
-    report = _parallel(path, origin, chunk, trusted, workers, count)
+    `Verifier` whenever something is wrong, to name it. The report covers the events there were
+    when it started (appends may go on)."""
+    report = _lean(path, origin, chunk, trusted, workers, min_events)
     return report if report is not None else verify_sqlite(path, origin, chunk, trusted)
