@@ -76,6 +76,29 @@ class LedgerContract:
                 await led.append(NewEvent("T", "s", {}, event_id=given))
             assert await led.count() == 1
 
+    async def test_one_id_twice_in_one_batch_is_recorded_once(self, backend: Backend) -> None:
+        given = uuid.uuid4()
+        async with backend.open() as led:
+            results = await asyncio.gather(
+                *(led.append(NewEvent("T", "s", {"n": n}, event_id=given)) for n in range(3)),
+                return_exceptions=True,
+            )
+            assert led.committer.batches == 1
+            assert [type(r) for r in results] == [list, InvalidEventError, InvalidEventError]
+            assert await led.count() == 1
+
+    async def test_a_batch_of_many_rows_reads_back_identical(self, backend: Backend) -> None:
+        # More rows than one multi-row INSERT statement holds, with attachments in between.
+        events = [
+            NewEvent("T", f"s{i % 3}", {"i": i}, attachments={"a": b"x"} if i % 7 == 0 else {})
+            for i in range(75)
+        ]
+        async with backend.open() as led:
+            envs = [*await led.append(events[:5]), *await led.append(events[5:])]
+            assert await led.read(0, limit=100) == envs
+            assert [e.position for e in envs] == list(range(75))
+            assert (await led.verify()).ok
+
     async def test_bad_events_are_refused_with_the_reason(self, backend: Backend) -> None:
         async with backend.open() as led:
             with pytest.raises(InvalidEventError, match="payload must be a JSON object"):
