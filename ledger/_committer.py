@@ -144,45 +144,55 @@ class Prepared:
     """Bytes this event adds to a batch."""
 
 
+def _tail(type_: str, stream_id: str, encoded: bytes) -> tuple[int, bytes]:
+    try:
+        type_bytes = type_.encode("utf-8")
+        stream_bytes = stream_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEventError(f"type or stream id is not valid UTF-8 text: {exc}") from exc
+    tail = (type_bytes, _U16(len(stream_bytes)), stream_bytes, _U32(len(encoded)), encoded)
+    return len(type_bytes), b"".join(tail)
+
+
 def prepare(new: NewEvent) -> Prepared:
     """Validate and encode one event (raises `InvalidEventError` naming what is wrong)."""
     if not isinstance(new, NewEvent):
         raise InvalidEventError(f"append takes NewEvent objects, got {type(new).__name__}")
-    if not isinstance(new.type, str) or not new.type or len(new.type) > 200:
-        raise InvalidEventError(f"event type must be a 1..200 character string, got {new.type!r}")
-    if not isinstance(new.stream_id, str) or not new.stream_id or len(new.stream_id) > 500:
-        raise InvalidEventError(
-            f"stream id must be a 1..500 character string, got {new.stream_id!r}"
-        )
+    type_, stream_id, event_id = new.type, new.stream_id, new.event_id
+    if not isinstance(type_, str) or not type_ or len(type_) > 200:
+        raise InvalidEventError(f"event type must be a 1..200 character string, got {type_!r}")
+    if not isinstance(stream_id, str) or not stream_id or len(stream_id) > 500:
+        raise InvalidEventError(f"stream id must be a 1..500 character string, got {stream_id!r}")
     if not isinstance(new.payload, dict):
         raise InvalidEventError(f"payload must be a JSON object (a dict), got {type(new.payload)}")
     payload = canonical_json(new.payload)
     blobs: dict[str, bytes] = {}
-    for name, content in new.attachments.items():
-        if not isinstance(content, bytes | bytearray):
-            raise InvalidEventError(
-                f"attachment {name!r} must be bytes, got {type(content).__name__}"
-            )
-        blobs[name] = bytes(content)
-    digests = {name: _sha256(content).digest() for name, content in blobs.items()}
-    encoded = encode_attachment_digests(digests) if digests else b""
-    try:
-        type_bytes = new.type.encode("utf-8")
-        stream_bytes = new.stream_id.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidEventError(f"type or stream id is not valid UTF-8 text: {exc}") from exc
+    digests: dict[str, bytes] = {}
+    if new.attachments:
+        for name, content in new.attachments.items():
+            if not isinstance(content, bytes | bytearray):
+                raise InvalidEventError(
+                    f"attachment {name!r} must be bytes, got {type(content).__name__}"
+                )
+            blobs[name] = bytes(content)
+            digests[name] = _sha256(content).digest()
+        encoded = encode_attachment_digests(digests)
+        type_length, tail = _tail(type_, stream_id, encoded)
+    else:
+        encoded = b""
+        type_length, tail = _tail(type_, stream_id, encoded)
     return Prepared(
-        (new.event_id.bytes if new.event_id is not None else _uuid7_bytes()),
-        new.type,
-        new.stream_id,
+        (event_id.bytes if event_id is not None else _uuid7_bytes()),
+        type_,
+        stream_id,
         payload,
         _sha256(payload).digest(),
         blobs,
         digests,
         encoded,
-        new.event_id is not None,
-        len(type_bytes),
-        b"".join((type_bytes, _U16(len(stream_bytes)), stream_bytes, _U32(len(encoded)), encoded)),
+        event_id is not None,
+        type_length,
+        tail,
         len(payload) + sum(map(len, blobs.values())) + 200,
     )
 
