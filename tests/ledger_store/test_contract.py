@@ -99,6 +99,31 @@ class LedgerContract:
             assert [e.position for e in envs] == list(range(75))
             assert (await led.verify()).ok
 
+    async def test_two_writers_taking_turns_keep_versions_and_chain(self, backend: Backend) -> None:
+        # Each writer's batches see what the other one committed in between.
+        def event(stream: str, given: uuid.UUID | None = None) -> NewEvent:
+            return NewEvent("T", stream, {"s": stream}, event_id=given)
+
+        async with backend.open() as one, backend.open() as two:
+            await one.append([event("a"), event("b")])
+            assert (await one.append(event("a")))[0].stream_version == 2
+            assert (await two.append(event("b")))[0].stream_version == 2
+            await one.append(event("c"))  # the head moved under `one`
+            assert (await one.append(event("b")))[0].stream_version == 3
+            assert (await two.append(event("d")))[0].stream_version == 1
+            assert (await one.append(event("d")))[0].stream_version == 2
+            given = uuid.uuid4()
+            await two.append(event("e", given))
+            await one.append(event("a"))
+            with pytest.raises(InvalidEventError, match="already recorded"):
+                await one.append(event("e", given))
+            envs = await one.read(0, limit=100)
+            assert [e.position for e in envs] == list(range(len(envs)))
+            for stream in "abcde":
+                versions = [e.stream_version for e in envs if e.stream_id == stream]
+                assert versions == list(range(1, len(versions) + 1))
+            assert (await one.verify()).ok
+
     async def test_bad_events_are_refused_with_the_reason(self, backend: Backend) -> None:
         async with backend.open() as led:
             with pytest.raises(InvalidEventError, match="payload must be a JSON object"):
