@@ -145,6 +145,7 @@ class Prepared:
 
 
 def _tail(type_: str, stream_id: str, encoded: bytes) -> tuple[int, bytes]:
+    """(type length, the leaf data after its fixed-size head) of an event."""
     try:
         type_bytes = type_.encode("utf-8")
         stream_bytes = stream_id.encode("utf-8")
@@ -168,6 +169,7 @@ def prepare(new: NewEvent) -> Prepared:
     payload = canonical_json(new.payload)
     blobs: dict[str, bytes] = {}
     digests: dict[str, bytes] = {}
+    encoded = b""
     if new.attachments:
         for name, content in new.attachments.items():
             if not isinstance(content, bytes | bytearray):
@@ -177,10 +179,7 @@ def prepare(new: NewEvent) -> Prepared:
             blobs[name] = bytes(content)
             digests[name] = _sha256(content).digest()
         encoded = encode_attachment_digests(digests)
-        type_length, tail = _tail(type_, stream_id, encoded)
-    else:
-        encoded = b""
-        type_length, tail = _tail(type_, stream_id, encoded)
+    type_length, tail = _tail(type_, stream_id, encoded)
     return Prepared(
         (event_id.bytes if event_id is not None else _uuid7_bytes()),
         type_,

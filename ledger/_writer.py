@@ -14,6 +14,7 @@ Errors are translated by `translate_errors`, the one place that does it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -194,7 +195,8 @@ class PgWriter:
                     await pg.executemany(_PG_BLOB, blobs)
                 await pg.execute("COMMIT")
             except BaseException:
-                await self._drop()
+                with contextlib.suppress(Exception):  # the batch's own error is the one to report
+                    await self._drop()
                 raise
 
     async def close(self) -> None:
