@@ -3,6 +3,7 @@ proof latency and `verify` throughput on a large ledger. See bench/README.md.
 
     python bench/bench_ledger.py                       # full size (1,000,000-event ledger)
     python bench/bench_ledger.py --appends 4000 --big 50000   # quick run
+    python bench/bench_ledger.py --uvloop ...             # on uvloop instead of asyncio's loop
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def decision_event(i: int, producer: int) -> NewEvent:
     return NewEvent("DecisionMade", "f" * 64, payload)
 
 
-async def _produce(led: Ledger, producers: int, per_producer: int) -> float:
-    """Seconds for `producers` tasks to each append `per_producer` events, one at a time.
+async def _produce(led: Ledger, producers: int, per_producer: int) -> tuple[float, float]:
+    """Seconds (wall, and CPU of this process: event loop and writer thread) for `producers`
+    tasks to each append `per_producer` events, one at a time.
 
     The events are built before the clock starts: the figure is the ledger's (canonical JSON,
     hashing, group commit, fsync), not the cost of making up payloads.
@@ -64,9 +66,9 @@ async def _produce(led: Ledger, producers: int, per_producer: int) -> float:
         for event in events:
             await led.append(event)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     await asyncio.gather(*(producer(events) for events in work))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 async def _fresh_pg_schema() -> str:
@@ -117,18 +119,22 @@ async def bench_appends(backend: str, workdir: Path, appends: int, producers: in
     per = max(1, appends // producers)
     async with Target(backend, workdir) as target, target.open() as led:
         await _produce(led, producers, 2)  # warm up: migrations, connections
-        elapsed = await _produce(led, producers, per)
+        before = led.committer.batches
+        elapsed, cpu = await _produce(led, producers, per)
         grouped = producers * per / elapsed
-        batches = led.committer.batches
+        batches = led.committer.batches - before
     base_per = max(1, per // 8)
     async with Target(backend, workdir) as target, target.open(max_batch_events=1) as led:
         await _produce(led, producers, 2)
-        elapsed_base = await _produce(led, producers, base_per)
+        elapsed_base, cpu_base = await _produce(led, producers, base_per)
         baseline = producers * base_per / elapsed_base
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     print(
-        f"{backend:8} appends  group commit: {grouped:9,.0f}/s ({producers * per} events, "
-        f"{producers} producers, {batches} transactions)   one commit per event: "
-        f"{baseline:7,.0f}/s ({producers * base_per} events)   ratio {grouped / baseline:5.1f}x",
+        f"{backend:8} appends ({loop}) group commit: {grouped:9,.0f}/s ({producers * per} events, "
+        f"{producers} producers, {batches} transactions, CPU {cpu / (producers * per) * 1e6:.0f} "
+        f"us/event)   one commit per event: {baseline:7,.0f}/s ({producers * base_per} events, "
+        f"CPU {cpu_base / (producers * base_per) * 1e6:.0f} us/event)   "
+        f"ratio {grouped / baseline:5.1f}x   load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
@@ -219,7 +225,7 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--appends", type=int, default=64_000, help="events in the group run")
@@ -232,7 +238,13 @@ async def main() -> None:
         default="1,auto",
         help="verify process counts to measure (SQLite; auto: one per CPU)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run on uvloop (as `serve` does through uvicorn)"
+    )
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         workdir = Path(tmp)
         for backend in filter(None, args.backends.split(",")):
@@ -244,4 +256,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arguments = parse_args()
+    if arguments.uvloop:
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(main(arguments))

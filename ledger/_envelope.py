@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import rfc8785
 
 from ledger._errors import InvalidEventError
@@ -69,14 +70,61 @@ def _divergent(raw: bytes) -> bool:
     return b"0e" in shape or b".0 " in shape or shape.endswith(b".0") or _SIXTEEN_DIGITS in shape
 
 
+_ASTRAL = re.compile(rb"[\xf0-\xf4]").search
+"""A 4-byte UTF-8 sequence: a character outside the BMP (code point and UTF-16 orders differ)."""
+_LEAVES = frozenset((str, int, bool, type(None)))
+_NESTS = frozenset((dict, list, tuple))
+# With STRICT_INTEGER orjson refuses integers outside ±(2**53 - 1), exactly those `rfc8785` refuses.
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+
+def _plain(container: Any) -> bool:
+    """Whether a dict, list or tuple holds only exact dicts, lists, tuples, str, int, bool and
+    None (exact types: subclasses such as enums take the slow path)."""
+    for item in container.values() if type(container) is dict else container:
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if kind in _NESTS and _plain(item):
+            continue
+        return False
+    return True
+
+
+def _fast_canonical(value: object) -> bytes | None:
+    """The JCS bytes through orjson, or None where orjson's output may differ from JCS.
+
+    orjson with sorted keys writes exactly the JCS bytes for the `_plain` types, and for keys
+    inside the Basic Multilingual Plane (its code point order is JCS's UTF-16 order there). It
+    must not be trusted further: it writes floats in Python's forms (`1.0`, `1e+16`), NaN as
+    null, and serializes UUIDs, enums and `orjson.Fragment` that JCS refuses. orjson runs
+    first: it refuses cycles and nesting deeper than 255 before the walk could recurse on them.
+    """
+    try:
+        raw = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+    kind = type(value)
+    if not ((kind in _NESTS and _plain(value)) or kind in _LEAVES):
+        return None
+    if not raw.isascii() and _ASTRAL(raw) is not None:
+        return None
+    return raw
+
+
 def canonical_json(value: object) -> bytes:
     """RFC 8785 (JCS) canonical UTF-8 bytes of a JSON-able value.
 
-    The C JSON encoder with sorted keys produces exactly the JCS bytes except for a few number
-    forms and for keys outside the Basic Multilingual Plane (UTF-16 vs code point order); those
-    cases are detected on the output and re-encoded with `rfc8785`. Several times faster than
-    `rfc8785` alone on decision-sized payloads.
+    Plain values (strings, safe integers, booleans, null, arrays and objects, keys inside the
+    Basic Multilingual Plane) are written by orjson (`_fast_canonical`). Otherwise the C JSON
+    encoder with sorted keys produces exactly the JCS bytes except for a few number forms and for
+    keys outside the BMP (UTF-16 vs code point order); those cases are detected on the output
+    and re-encoded with `rfc8785`. Several times faster than `rfc8785` alone on decision-sized
+    payloads.
     """
+    fast = _fast_canonical(value)
+    if fast is not None:
+        return fast
     try:
         try:
             text = _dumps(value)

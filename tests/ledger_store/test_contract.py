@@ -76,6 +76,54 @@ class LedgerContract:
                 await led.append(NewEvent("T", "s", {}, event_id=given))
             assert await led.count() == 1
 
+    async def test_one_id_twice_in_one_batch_is_recorded_once(self, backend: Backend) -> None:
+        given = uuid.uuid4()
+        async with backend.open() as led:
+            results = await asyncio.gather(
+                *(led.append(NewEvent("T", "s", {"n": n}, event_id=given)) for n in range(3)),
+                return_exceptions=True,
+            )
+            assert led.committer.batches == 1
+            assert [type(r) for r in results] == [list, InvalidEventError, InvalidEventError]
+            assert await led.count() == 1
+
+    async def test_a_batch_of_many_rows_reads_back_identical(self, backend: Backend) -> None:
+        # More rows than one multi-row INSERT statement holds, with attachments in between.
+        events = [
+            NewEvent("T", f"s{i % 3}", {"i": i}, attachments={"a": b"x"} if i % 7 == 0 else {})
+            for i in range(75)
+        ]
+        async with backend.open() as led:
+            envs = [*await led.append(events[:5]), *await led.append(events[5:])]
+            assert await led.read(0, limit=100) == envs
+            assert [e.position for e in envs] == list(range(75))
+            assert (await led.verify()).ok
+
+    async def test_two_writers_taking_turns_keep_versions_and_chain(self, backend: Backend) -> None:
+        # Each writer's batches see what the other one committed in between.
+        def event(stream: str, given: uuid.UUID | None = None) -> NewEvent:
+            return NewEvent("T", stream, {"s": stream}, event_id=given)
+
+        async with backend.open() as one, backend.open() as two:
+            await one.append([event("a"), event("b")])
+            assert (await one.append(event("a")))[0].stream_version == 2
+            assert (await two.append(event("b")))[0].stream_version == 2
+            await one.append(event("c"))  # the head moved under `one`
+            assert (await one.append(event("b")))[0].stream_version == 3
+            assert (await two.append(event("d")))[0].stream_version == 1
+            assert (await one.append(event("d")))[0].stream_version == 2
+            given = uuid.uuid4()
+            await two.append(event("e", given))
+            await one.append(event("a"))
+            with pytest.raises(InvalidEventError, match="already recorded"):
+                await one.append(event("e", given))
+            envs = await one.read(0, limit=100)
+            assert [e.position for e in envs] == list(range(len(envs)))
+            for stream in "abcde":
+                versions = [e.stream_version for e in envs if e.stream_id == stream]
+                assert versions == list(range(1, len(versions) + 1))
+            assert (await one.verify()).ok
+
     async def test_bad_events_are_refused_with_the_reason(self, backend: Backend) -> None:
         async with backend.open() as led:
             with pytest.raises(InvalidEventError, match="payload must be a JSON object"):

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import collections
+import enum
+import math
 import os
 import stat
+import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, canonical_json
-from ledger._envelope import decode_attachment_digests, encode_attachment_digests
+from ledger._envelope import (
+    _fast_canonical,
+    decode_attachment_digests,
+    encode_attachment_digests,
+)
 from ledger._keyfile import load_or_create_seed
 
 
@@ -84,6 +93,89 @@ def test_canonical_json_is_rfc8785(value: object) -> None:
 )
 def test_canonical_json_takes_the_jcs_path_where_python_differs(value: object) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
+
+
+plain_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=6), children)
+    ),
+    max_leaves=16,
+)
+
+
+def _needs_jcs_path(value: object) -> bool:
+    """An integer JCS refuses or a character outside the BMP anywhere in the value."""
+    if isinstance(value, dict):
+        return any(_needs_jcs_path(k) or _needs_jcs_path(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_needs_jcs_path(v) for v in value)
+    if isinstance(value, str):
+        return any(c > "\uffff" for c in value)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53
+
+
+@settings(max_examples=1500)
+@given(plain_values)
+def test_the_orjson_path_writes_exactly_rfc8785(value: object) -> None:
+    fast = _fast_canonical(value)
+    if _needs_jcs_path(value):
+        assert fast is None
+    else:
+        assert fast == rfc8785.dumps(value)  # type: ignore[arg-type]
+
+
+class _Colour(enum.Enum):
+    RED = 1
+
+
+class _Level(enum.IntEnum):
+    LOW = 1
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"x": 1.5},
+        {"x": 1.0},
+        {"x": -0.0},
+        {"x": 1e16},
+        {"x": math.nan},
+        [math.inf],
+        {"x": 2**53},
+        [-(2**53)],
+        {"x": uuid.UUID(int=1)},
+        {"x": _Colour.RED},
+        {"x": _Level.LOW},
+        {"x": _Text("a")},
+        {_Text("k"): 1},
+        {"x": collections.OrderedDict(a=1)},
+        {"x": orjson.Fragment(b"[1]")},
+        {"\U0001f600": 1, "\ue000": 2},
+        {"x": "\ud800"},
+        {"x": b"bytes"},
+    ],
+)
+def test_the_orjson_path_leaves_the_rest_to_the_jcs_path(value: object) -> None:
+    """Floats, unsafe integers, types orjson serializes but JCS refuses (UUID, enums,
+    fragments), subclasses and non-BMP keys: canonical_json answers as `rfc8785` does."""
+    assert _fast_canonical(value) is None
+    try:
+        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises(InvalidEventError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
 
 
 def test_canonical_json_refuses_what_json_cannot_say() -> None:
