@@ -77,6 +77,8 @@ class Verifier:
         self._next = 0
         self._prev = GENESIS_HASH
         self._versions: dict[str, int] = {}
+        self.first_versions: dict[str, int] | None = None
+        """With `start_at`: each stream's first version seen (taken as given)."""
         self._tails: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._frontier = Frontier.empty()
         self._pending: list[tuple[int, bytes]] = []  # (tree size, root) still to reach
@@ -102,6 +104,27 @@ class Verifier:
                 break
             self._pending.append((size, root))
 
+    def start_at(self, position: int, prev_hash: bytes) -> None:
+        """Check a segment of a longer log: from `position` on, after an event whose chain hash
+        is `prev_hash`. Each stream's first version in the segment is taken as given and kept in
+        `first_versions`, for whoever checks the segments before."""
+        self._next, self._prev, self.first_versions = position, prev_hash, {}
+
+    @property
+    def next_position(self) -> int:
+        """The position the next row fed must have."""
+        return self._next
+
+    @property
+    def last_chain_hash(self) -> bytes:
+        """The chain hash of the last event fed (the start's `prev_hash` before any)."""
+        return self._prev
+
+    @property
+    def stream_versions(self) -> dict[str, int]:
+        """Each stream's last version fed."""
+        return self._versions
+
     @property
     def signed(self) -> list[tuple[int, bytes]]:
         """The (tree size, root) of each signed checkpoint whose note opened and that the rows fed
@@ -119,7 +142,12 @@ class Verifier:
             return {}
         sha = hashlib.sha256
         head, u16, u32, magic = _HEAD, _U16, _U32, LEAF_MAGIC
-        expected, prev, versions = self._next, self._prev, self._versions
+        expected, prev, versions, firsts = (
+            self._next,
+            self._prev,
+            self._versions,
+            self.first_versions,
+        )
         leaves: list[bytes] = []
         add_leaf = leaves.append
         # (type, stream) -> (len(type), type ‖ u16 len(stream) ‖ stream): few distinct pairs.
@@ -154,7 +182,9 @@ class Verifier:
             if sha(b"\x00" + data).digest() != leaf:
                 self._fail(pos, "leaf hash does not match the envelope")
                 break
-            last = versions.get(sid, 0)
+            last = versions.get(sid)
+            if last is None:
+                last = 0 if firsts is None else firsts.setdefault(sid, ver) - 1
             if ver != last + 1:
                 self._fail(pos, f"stream {sid!r} version {ver} follows version {last}")
                 break

@@ -1,18 +1,17 @@
-"""The lean verify of a SQLite ledger, in one or several processes (floor 2).
+"""Verify of a SQLite ledger split into segments checked by worker processes (floor 2).
 
 The log is cut into blocks of ``2**level`` positions and the blocks into one segment per worker
-(a bare interpreter; with one worker, this process). Each worker checks its segment like the
-sequential `Verifier` (digests, chain, leaves, versions within the range) from a provisional
-start (the range's first prev hash and each stream's first version in the range), builds each
-block's Merkle subtree and compares it with the stored nodes (`ledger._verifyseg`). The parent
-then checks what links the segments (each segment's first prev hash is the previous one's last
-chain hash; each stream's first version in a segment follows its last one before), builds the
-tree above the blocks from their roots, compares those stored nodes, and rebuilds every signed
-root from the tree above the blocks and the frontier of the partial block under it.
+(a bare interpreter). Each worker runs the `Verifier` over its segment from a provisional start
+(the segment's first prev hash, each stream's first version in it), builds each block's Merkle
+subtree and compares it with the stored nodes (`ledger._verifyseg`). The parent then checks what
+links the segments (each segment's first prev hash is the previous one's last chain hash; each
+stream's first version in a segment follows its last one before), builds the tree above the
+blocks from their roots, compares those stored nodes, and rebuilds every signed root from the
+tree above the blocks and the frontier of the partial block under it (`ledger._verifyblocks`).
 
-The lean pass only answers "intact or not". When anything is wrong, the sequential `Verifier`
-runs over the whole ledger: it is what names the first bad position (and its message) exactly,
-so the report is the same whichever pass found the problem.
+The split only answers "intact or not". When anything is wrong, the sequential verify runs over
+the whole ledger: it is what names the first bad position (and its message) exactly, so the
+report is the same either way.
 """
 
 from __future__ import annotations
@@ -28,11 +27,11 @@ from pathlib import Path
 from ledger._envelope import GENESIS_HASH
 from ledger._store import SQLITE_BUSY_TIMEOUT_MS, translate_errors
 from ledger._verify import VerifyReport
-from ledger._verifylean import block_level, tree_above_blocks
+from ledger._verifyblocks import block_level, tree_above_blocks
 from ledger._verifyrun import open_verifier, verify_sqlite
-from ledger._verifyseg import Job, Segment, check_segment, stored_nodes_match
+from ledger._verifyseg import Job, Segment, stored_nodes_match
 
-__all__ = ["verify_sqlite_fast"]
+__all__ = ["verify_sqlite_parallel"]
 
 _BOUNDS = "SELECT count(*), coalesce(max(position) + 1, 0) FROM ledger_events"
 
@@ -54,8 +53,6 @@ sys.stdout.buffer.write(pickle.dumps(segment))
 
 
 def _run_workers(jobs: Sequence[Job]) -> list[Segment] | None:
-    if len(jobs) == 1:
-        return [check_segment(jobs[0])]
     package = str(Path(__file__).resolve().parent)
     procs = [
         subprocess.Popen(
@@ -76,7 +73,7 @@ def _run_workers(jobs: Sequence[Job]) -> list[Segment] | None:
 
 def _linked(segments: Sequence[Segment]) -> bool:
     """The links between segments: chain hashes and stream versions across each boundary."""
-    versions: dict[bytes, int] = {}
+    versions: dict[str, int] = {}
     prev: bytes | None = GENESIS_HASH
     for segment in segments:
         if not segment.intact or segment.first_prev != prev:
@@ -88,7 +85,7 @@ def _linked(segments: Sequence[Segment]) -> bool:
     return True
 
 
-def _lean(
+def _split(
     path: str, origin: str, chunk: int, trusted: Iterable[str] | None, workers: int, floor: int
 ) -> VerifyReport | None:
     """The report of an intact ledger (as of this call), or None: look sequentially."""
@@ -105,9 +102,11 @@ def _lean(
             if any(size > count for size, _ in signed):
                 return None
             if count < max(2 * workers, floor):
-                workers = 1
+                return None  # starting the processes would cost more than they save
             level = block_level(count, workers)
-            cuts = [(count * k // workers) >> level << level for k in range(workers)] + [count]
+            half = 1 << level >> 1  # cut at the block boundary nearest to an even share
+            cuts = [(count * k // workers + half) >> level << level for k in range(workers)]
+            cuts.append(count)
             sizes = sorted({size for size, _ in signed} | {count})
             timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
             jobs = [
@@ -152,7 +151,7 @@ def _lean(
     )
 
 
-def verify_sqlite_fast(
+def verify_sqlite_parallel(
     path: str,
     origin: str,
     chunk: int,
@@ -160,9 +159,8 @@ def verify_sqlite_fast(
     workers: int,
     min_events: int = 0,
 ) -> VerifyReport:
-    """Verify with `workers` processes (1: in this one; also for ledgers under `min_events`
-    events: starting the processes costs about a quarter of a second); the sequential
-    `Verifier` whenever something is wrong, to name it. The report covers the events there were
-    when it started (appends may go on)."""
-    report = _lean(path, origin, chunk, trusted, workers, min_events)
+    """Verify with `workers` processes (sequentially for ledgers under `min_events` events, or
+    under two per worker); the sequential verify whenever something is wrong, to name it. The
+    report covers the events there were when it started (appends may go on)."""
+    report = _split(path, origin, chunk, trusted, workers, min_events)
     return report if report is not None else verify_sqlite(path, origin, chunk, trusted)

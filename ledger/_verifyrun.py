@@ -13,10 +13,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from ledger._envelope import GENESIS_HASH
 from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
 from ledger._verify import Verifier, VerifyReport
-from ledger._verifylean import Blocks, Chain, NodeCheck, block_level, tree_above_blocks
 from ledger._verifynodes import NODES_SQL, check_chunk_nodes, node_ranges, same_nodes
 
 PARALLEL_MIN_EVENTS = 200_000
@@ -37,10 +35,7 @@ _PG_ROWS = (
     "payload_digest, attachments, prev_hash, chain_hash, leaf_hash FROM ledger_events "
     "ORDER BY position"
 )
-_PG_BOUNDS = "SELECT count(*), coalesce(max(position) + 1, 0) FROM ledger_events"
-# The lean pass's row (`ledger._verifylean.Chain`): the five fixed-size hashes as one bytea, NULL
-# when one of them is not of its size; type and stream id as their UTF-8 bytes.
-_PG_LEAN_ROWS = (
+_ROWS = (
     "SELECT position, stream_version, recorded_at_us, convert_to(type, 'UTF8'), "
     "convert_to(stream_id, 'UTF8'), payload, attachments, "
     "CASE WHEN octet_length(event_id) = 16 AND octet_length(payload_digest) = 32 "
@@ -96,71 +91,6 @@ def verify_sqlite(
             conn.close()
 
 
-async def _lean_pg(
-    pg: Any, checkpoints: Sequence[Any], verifier: Verifier, chunk: int
-) -> VerifyReport | None:
-    """The lean pass (`ledger._verifylean`) over a PostgreSQL ledger, inside the caller's
-    snapshot: the report of an intact ledger, or None (the `Verifier` then names the problem)."""
-    count, top = await pg.fetchrow(_PG_BOUNDS)
-    signed = verifier.signed
-    if count != top or count == 0 or verifier.problem is not None:
-        return None
-    if any(size > count for size, _ in signed):
-        return None
-    nodes_sql = NODES_SQL.format("$1", "$2", "$3")
-
-    async def stored_match(checks: list[NodeCheck]) -> bool:
-        for level, first, last, expected in checks:
-            rows = await pg.fetch(nodes_sql, level, first, last)
-            if b"".join([bytes(r[0]) for r in rows]) != expected:
-                return False
-        return True
-
-    level = block_level(count, 1)
-    sizes = sorted({size for size, _ in signed} | {count})
-    chain, blocks = Chain(0, GENESIS_HASH), Blocks(0, level, sizes, verifier.sequenced_size)
-
-    # One server-side cursor: planned for a fast start, it walks the primary key index (a
-    # LIMIT query per chunk can be planned as a scan and sort of the rest of the table).
-    cursor = await pg.cursor(_PG_LEAN_ROWS)
-
-    def fetch(position: int) -> asyncio.Task[Sequence[Any]]:
-        return asyncio.ensure_future(cursor.fetch(min(chunk, count - position)))
-
-    # The server reads the next chunk while this process checks the current one.
-    ahead: asyncio.Task[Sequence[Any]] | None = fetch(0)
-    checks: list[NodeCheck] = []
-    while ahead is not None:
-        batch = await ahead
-        if not batch or not await stored_match(checks):
-            return None
-        following = chain.next + len(batch)
-        ahead = fetch(following) if following < count else None
-        await asyncio.sleep(0)  # let the query go out before the CPU-bound check
-        leaves = chain.feed(batch)
-        if leaves is None:
-            if ahead is not None:
-                await ahead  # the connection must be free for the sequential verify
-            return None
-        checks = blocks.add(leaves)
-    if not await stored_match(checks):
-        return None
-    if not await stored_match(blocks.close()):
-        return None
-    root, checks = tree_above_blocks(
-        signed, level, blocks.roots, blocks.prefixes, count, verifier.sequenced_size
-    )
-    if root is None or not await stored_match(checks):
-        return None
-    return VerifyReport(
-        events=count,
-        checkpoints=len(checkpoints),
-        tree_size=count,
-        root_hash=root,
-        problem=None,
-    )
-
-
 async def _verify_pg(
     store: Store, origin: str, chunk: int, trusted: Iterable[str] | None
 ) -> VerifyReport:
@@ -169,20 +99,21 @@ async def _verify_pg(
             raw = await conn.get_raw_connection()
             pg: Any = raw.driver_connection
             async with pg.transaction(isolation="repeatable_read", readonly=True):
-                checkpoints = await pg.fetch(_CHECKPOINTS)
-                lean = await _lean_pg(
-                    pg, checkpoints, _verifier(checkpoints, origin, trusted), chunk
-                )
-                if lean is not None:
-                    return lean
-                verifier = _verifier(checkpoints, origin, trusted)
+                verifier = _verifier(await pg.fetch(_CHECKPOINTS), origin, trusted)
                 nodes_sql = NODES_SQL.format("$1", "$2", "$3")
                 fetch: Callable[..., Awaitable[Sequence[Any]]] = pg.fetch
-                rows = await pg.cursor(_PG_ROWS)
+                # One server-side cursor: planned for a fast start, it walks the primary key (a
+                # LIMIT query per chunk can be planned as a scan and sort of the rest of the
+                # table while it has no statistics). The server reads the next chunk while this
+                # process checks the current one.
+                cursor = await pg.cursor(_PG_ROWS)
                 position = 0
-                batch = await rows.fetch(chunk)
+                batch = await cursor.fetch(chunk)
                 while batch and verifier.problem is None:
+                    ahead = asyncio.ensure_future(cursor.fetch(chunk))
+                    await asyncio.sleep(0)  # let the FETCH go out before the CPU-bound check
                     computed = verifier.feed(batch)
+                    following = await ahead  # the connection is free again for the nodes
                     end = min(batch[-1][0] + 1, verifier.sequenced_size)
                     if computed and verifier.problem is None:
                         spans = [
@@ -191,10 +122,8 @@ async def _verify_pg(
                         if not all(same_nodes(computed, *span, rows) for span, rows in spans):
                             stored = {(s[0], r[1]): bytes(r[0]) for s, rows in spans for r in rows}
                             verifier.check_nodes(computed, stored)
-                    if verifier.problem is not None:
-                        break
                     position = batch[-1][0] + 1
-                    batch = await rows.fetch(chunk)
+                    batch = following
                 return verifier.finish()
 
 
@@ -208,19 +137,20 @@ async def verify_ledger(
 ) -> VerifyReport:
     """Verify the whole ledger in `store` (see `Verifier` for what is checked).
 
-    SQLite: the lean pass of `ledger._verifypar`, in `workers` processes (None: one per CPU
-    when the ledger has at least `PARALLEL_MIN_EVENTS` events, else 1), and the sequential
-    `Verifier` only to name a problem. PostgreSQL: the lean pass in this process, then the
-    `Verifier` only to name a problem.
+    SQLite: with `workers` > 1, split over that many processes (`ledger._verifypar`); None =
+    one per CPU when the ledger has at least `PARALLEL_MIN_EVENTS` events. PostgreSQL: one
+    process.
     """
     trusted = None if trusted_keys is None else tuple(trusted_keys)
     if store.is_sqlite:
-        from ledger._verifypar import verify_sqlite_fast
-
         path = store.url.database or ""
         floor = PARALLEL_MIN_EVENTS if workers is None else 0
         count = (os.cpu_count() or 1) if workers is None else workers
-        return await asyncio.to_thread(
-            verify_sqlite_fast, path, origin, chunk, trusted, count, floor
-        )
+        if count > 1:
+            from ledger._verifypar import verify_sqlite_parallel
+
+            return await asyncio.to_thread(
+                verify_sqlite_parallel, path, origin, chunk, trusted, count, floor
+            )
+        return await asyncio.to_thread(verify_sqlite, path, origin, chunk, trusted)
     return await _verify_pg(store, origin, chunk, trusted)

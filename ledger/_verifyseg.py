@@ -3,16 +3,12 @@
 Runs in a fresh process, so it imports only what checking needs (no SQLAlchemy): the parent
 starts its workers with the `ledger` package registered without running its `__init__`.
 
-A worker only has to say *whether* its segment is intact: when anything is off, the parent runs
-the sequential `Verifier`, which names the first bad position and what is wrong with it. That lets
-the worker check the same things (`ledger._verify` documents them) in a leaner loop: fewer
-columns to fetch (the five fixed-size hashes come as one blob, their types and lengths checked by
-SQLite), no messages, and each block's Merkle subtree built level by level. The tests run every
-tampering of the mutation sweep through both and require the same report.
-
 A segment is made of whole *blocks* of ``2**level`` positions (the last one may be partial). The
-worker builds each block's subtree and compares it with the stored nodes of the block, so the
-parent is left with one hash per block: it builds only the tree above the blocks.
+worker runs the `Verifier` over its rows from a provisional start (the segment's first prev hash,
+each stream's first version in the segment), builds each block's Merkle subtree
+(`ledger._verifyblocks`) and compares the stored nodes of the block with it. It only has to say
+whether its segment is intact: on any "no" the parent re-runs the sequential verify, which names
+the first problem.
 """
 
 from __future__ import annotations
@@ -20,31 +16,19 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from ledger._verifylean import Blocks, Chain, NodeCheck
+from ledger._tree import NodeId
+from ledger._verify import Verifier
+from ledger._verifyblocks import Blocks, NodeCheck
 from ledger._verifynodes import NODES_SQL
 
 __all__ = ["Job", "Segment", "check_segment", "stored_nodes_match"]
 
-# The five fixed-size hashes as one 144-byte blob (event id 16, payload digest 32, prev hash 32,
-# chain hash 32, leaf hash 32), or NULL when any is not a blob of its size: SQLite checks that in
-# C, and a NULL fails the segment. Type and stream id come as their UTF-8 bytes.
 _ROWS = (
-    "SELECT position, stream_version, recorded_at_us, "
-    "CASE WHEN typeof(type) = 'text' THEN CAST(type AS BLOB) END, "
-    "CASE WHEN typeof(stream_id) = 'text' THEN CAST(stream_id AS BLOB) END, "
-    "payload, attachments, "
-    "CASE WHEN typeof(event_id) = 'blob' AND length(event_id) = 16 "
-    "AND typeof(payload_digest) = 'blob' AND length(payload_digest) = 32 "
-    "AND typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 "
-    "AND typeof(chain_hash) = 'blob' AND length(chain_hash) = 32 "
-    "AND typeof(leaf_hash) = 'blob' AND length(leaf_hash) = 32 "
-    "THEN CAST(event_id || payload_digest || prev_hash || chain_hash || leaf_hash AS BLOB) END "
-    "FROM ledger_events WHERE rowid >= ? ORDER BY rowid LIMIT ?"
+    "SELECT position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
+    "payload_digest, attachments, prev_hash, chain_hash, leaf_hash FROM ledger_events "
+    "WHERE position >= ? AND position < ? ORDER BY position LIMIT ?"
 )
-# The rows are read in rowid order, which is position order as the writer inserts them: a table
-# walk, without a lookup through the position index per row. Any other order shows up as a
-# position out of sequence, and the sequential verify (in position order) takes over.
-_FIRST = "SELECT rowid, prev_hash FROM ledger_events WHERE position = ?"
+_FIRST_PREV = "SELECT prev_hash FROM ledger_events WHERE position = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +53,13 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """What one worker found over positions [low, high). Stream ids are their UTF-8 bytes."""
+    """What one worker found over positions [low, high)."""
 
     intact: bool
     first_prev: bytes | None = None
     last_chain: bytes | None = None
-    first_versions: dict[bytes, int] = field(default_factory=dict)
-    last_versions: dict[bytes, int] = field(default_factory=dict)
+    first_versions: dict[str, int] = field(default_factory=dict)
+    last_versions: dict[str, int] = field(default_factory=dict)
     block_roots: bytes = b""
     """The subtree root of each full block, in order (32 bytes each)."""
     prefixes: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
@@ -92,35 +76,50 @@ def stored_nodes_match(conn: sqlite3.Connection, checks: list[NodeCheck]) -> boo
     return True
 
 
+class _SegmentVerifier(Verifier):
+    """The `Verifier`'s checks over one segment, with the tree built block by block."""
+
+    def __init__(self, conn: sqlite3.Connection, job: Job, prev: bytes) -> None:
+        super().__init__([], "")
+        self.start_at(job.low, prev)
+        self.blocks = Blocks(job.low, job.level, job.sizes, job.sequenced_size)
+        self._conn = conn
+
+    def _grow(self, leaves: list[bytes]) -> dict[NodeId, bytes]:
+        if not stored_nodes_match(self._conn, self.blocks.add(leaves)):
+            self._fail(None, "a stored Merkle node differs from the rebuilt block")
+        return {}
+
+
 def check_segment(job: Job) -> Segment:
     """Check the segment of `job` (in one read transaction)."""
     conn = sqlite3.connect(job.path, isolation_level=None, timeout=job.timeout)
     try:
         conn.execute("PRAGMA mmap_size=1073741824")
         conn.execute("BEGIN")
-        found = conn.execute(_FIRST, (job.low,)).fetchone()
-        if found is None or not isinstance(found[1], bytes):
+        found = conn.execute(_FIRST_PREV, (job.low,)).fetchone()
+        if found is None or not isinstance(found[0], bytes):
             return Segment(False)
-        rowid, first_prev = found
-        chain = Chain(job.low, first_prev)
-        blocks = Blocks(job.low, job.level, job.sizes, job.sequenced_size)
-        while chain.next < job.high:
-            batch = conn.execute(_ROWS, (rowid, min(job.chunk, job.high - chain.next))).fetchall()
-            leaves = chain.feed(batch) if batch else None
-            if leaves is None or not stored_nodes_match(conn, blocks.add(leaves)):
-                return Segment(False)
-            rowid += len(batch)
-        if not stored_nodes_match(conn, blocks.close()):
-            return Segment(False)
+        verifier = _SegmentVerifier(conn, job, found[0])
+        position = job.low
+        while verifier.problem is None and position < job.high:
+            batch = conn.execute(_ROWS, (position, job.high, job.chunk)).fetchall()
+            if not batch:
+                break
+            verifier.feed(batch)
+            position = batch[-1][0] + 1
+        closed = verifier.problem is None and stored_nodes_match(conn, verifier.blocks.close())
         conn.execute("COMMIT")
     finally:
         conn.close()
+    if not closed or verifier.next_position != job.high:
+        return Segment(False)
     return Segment(
         intact=True,
-        first_prev=first_prev,
-        last_chain=chain.prev,
-        first_versions=chain.firsts,
-        last_versions=chain.versions,
-        block_roots=b"".join(blocks.roots),
-        prefixes=blocks.prefixes,
+        first_prev=found[0],
+        last_chain=verifier.last_chain_hash,
+        first_versions=verifier.first_versions or {},
+        last_versions=verifier.stream_versions,
+        block_roots=b"".join(verifier.blocks.roots),
+        prefixes=verifier.blocks.prefixes,
     )

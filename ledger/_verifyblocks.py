@@ -1,101 +1,24 @@
-"""The lean verify pass: whether a ledger is intact, as fast as Python allows (floor 1: pure).
+"""The Merkle tree of a verify split into blocks (floor 1: pure).
 
-`Verifier` (`ledger._verify`) checks everything and names the first problem; it is what every
-failure ends in. The lean pass checks the same things (per event: position, payload digest, prev
-hash, chain hash, leaf hash, stream version; over the log: stored Merkle nodes and signed roots)
-but only answers yes or no, which lets it skip the bookkeeping a precise message needs:
-
-- the store hands it fewer objects per event (`Chain` takes the five fixed-size hashes as one
-  blob whose types and sizes the database checked);
-- the tree is built per block of ``2**level`` positions, level by level (`Blocks`), so blocks can
-  be checked in separate processes, and only one hash per block is left for the tree above the
-  blocks (`tree_above_blocks`), which also rebuilds every signed root.
-
-The stores run it (`ledger._verifyseg` and `ledger._verifypar` for SQLite, `ledger._verifyrun`
-for PostgreSQL) and fall back to the `Verifier` on any "no".
+A parallel verify (`ledger._verifypar`) cuts the log into blocks of ``2**level`` positions. Each
+worker builds the subtree of every block in its segment level by level (`Blocks`) and compares
+the stored nodes of the block with it; the parent gets one hash per block and builds only the
+tree above the blocks (`tree_above_blocks`), which also rebuilds every signed root from the tree
+above the blocks plus the frontier of the partial block under it. The per-event checks are the
+`Verifier`'s own (`ledger._verify`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
-from ledger._envelope import LEAF_MAGIC
 from ledger._tree import Frontier, NodeId, append_leaves
 
-__all__ = ["MAX_BLOCK_LEVEL", "Blocks", "Chain", "NodeCheck", "block_level", "tree_above_blocks"]
+__all__ = ["MAX_BLOCK_LEVEL", "Blocks", "NodeCheck", "block_level", "tree_above_blocks"]
 
 MAX_BLOCK_LEVEL = 16
 """Blocks are at most 2**16 positions (the tree above them is 1/65,536 of the whole)."""
-
-_HEAD = struct.Struct(">4sQ16sqQ32s32sH").pack
-_U16 = struct.Struct(">H").pack
-_U32 = struct.Struct(">I").pack
-
-
-class Chain:
-    """The per-event checks of `Verifier.feed`, as a yes/no.
-
-    Rows: (position, stream version, recorded_at_us, type as UTF-8 bytes, stream id as UTF-8
-    bytes, payload, encoded attachment digests, the 144-byte concatenation of event id,
-    payload digest, prev hash, chain hash and leaf hash, or None when one of them is not a
-    byte string of its size)."""
-
-    def __init__(self, low: int, prev: bytes) -> None:
-        self.next = low
-        self.prev = prev
-        self.firsts: dict[bytes, int] = {}
-        self.versions: dict[bytes, int] = {}
-        self._tails: dict[tuple[bytes, bytes], tuple[int, bytes]] = {}
-
-    def feed(self, rows: Sequence[Any]) -> list[bytes] | None:
-        """The leaf hashes of the rows (the next positions), or None if anything is wrong."""
-        try:
-            return self._feed(rows)
-        except (TypeError, ValueError, OverflowError, struct.error):
-            return None  # a column of the wrong type: the sequential verify names it
-
-    def _feed(self, rows: Sequence[Any]) -> list[bytes] | None:
-        sha, head, u16, u32, magic = hashlib.sha256, _HEAD, _U16, _U32, LEAF_MAGIC
-        expected, prev, versions, firsts, tails = (
-            self.next,
-            self.prev,
-            self.versions,
-            self.firsts,
-            self._tails,
-        )
-        leaves: list[bytes] = []
-        add_leaf = leaves.append
-        no_attachments = u32(0)
-        for pos, ver, rec, typ, sid, payload, att, fixed in rows:
-            if pos != expected or len(fixed) != 144 or fixed[48:80] != prev:
-                return None
-            pdig = fixed[16:48]
-            if sha(payload).digest() != pdig:
-                return None
-            cached = tails.get((typ, sid))
-            if cached is None:
-                if len(tails) > 100_000:
-                    tails.clear()
-                cached = tails[typ, sid] = (len(typ), typ + u16(len(sid)) + sid)
-            data = head(magic, pos, fixed[:16], rec, ver, pdig, prev, cached[0]) + cached[1]
-            data += u32(len(att)) + att if att else no_attachments
-            chained, leaf = fixed[80:112], fixed[112:]
-            if sha(prev + data).digest() != chained or sha(b"\x00" + data).digest() != leaf:
-                return None
-            last = versions.get(sid)
-            if last is None:
-                firsts[sid] = ver
-            elif ver != last + 1:
-                return None
-            versions[sid] = ver
-            add_leaf(leaf)
-            prev = chained
-            expected += 1
-        self.next, self.prev = expected, prev
-        return leaves
 
 
 NodeCheck = tuple[int, int, int, bytes]
@@ -169,8 +92,9 @@ class Blocks:
 
 
 def block_level(count: int, workers: int) -> int:
-    """The level of the blocks: at least two blocks per worker, at most `MAX_BLOCK_LEVEL`."""
-    return max(0, min(MAX_BLOCK_LEVEL, (count // (2 * workers)).bit_length() - 1))
+    """The level of the blocks: at least eight blocks per worker (segments are whole blocks, so
+    they stay within 1/16 of an even share), at most `MAX_BLOCK_LEVEL`."""
+    return max(0, min(MAX_BLOCK_LEVEL, (count // (8 * workers)).bit_length() - 1))
 
 
 def tree_above_blocks(
