@@ -45,6 +45,7 @@ class GatewayApp(FastAPI):
         self.direct_chat = False
         self._chat: ASGIApp | None = None
         self._chat_route: BaseRoute | None = None
+        self._otel: bool | None = None
 
     def serve_chat_directly(self, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
         """Serve the chat route through `wrap(handler)` (the access log) instead of the stack."""
@@ -62,9 +63,15 @@ class GatewayApp(FastAPI):
             or scope.get("root_path")
         ):
             return False
-        # FastAPI's own telemetry wraps requests when an OpenTelemetry provider is set up.
-        telemetry = getattr(self, "_native_telemetry", None)
-        return telemetry is None or not telemetry.enabled()
+        return not self._telemetry_enabled()
+
+    def _telemetry_enabled(self) -> bool:
+        # FastAPI's own telemetry wraps requests when an OpenTelemetry provider is set up: asked
+        # once, at the first chat request (providers are set up before serving starts).
+        if self._otel is None:
+            telemetry = getattr(self, "_native_telemetry", None)
+            self._otel = telemetry is not None and bool(telemetry.enabled())
+        return self._otel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._direct(scope):

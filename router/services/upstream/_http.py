@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from router.services.upstream._aiohttp import direct_wire
 from router.services.upstream._errors import (
@@ -78,10 +80,26 @@ def sse_event(value: Any) -> bytes:
     return b"data: " + dump_json(value) + b"\n\n"
 
 
+# orjson reads an integer beyond 64 bits as a float; json keeps it exact. A run of 19+ digits
+# (even inside a string) sends the text to json, as does anything orjson refuses.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _loads(raw: bytes | str) -> Any:
+    """`json.loads(raw)`, about twice as fast on answers orjson reads the same way."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if _LONG_NUMBER.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 def parse_json(raw: bytes | str, target: UpstreamTarget, what: str) -> Any:
     """Decode JSON from the upstream; garbage or truncation is a typed `protocol` error."""
     try:
-        return json.loads(raw)
+        return _loads(raw)
     except ValueError:
         raise UpstreamProtocolError(
             f"{what} is not valid JSON ({len(raw)} bytes)",
