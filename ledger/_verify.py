@@ -102,6 +102,12 @@ class Verifier:
                 break
             self._pending.append((size, root))
 
+    @property
+    def signed(self) -> list[tuple[int, bytes]]:
+        """The (tree size, root) of each signed checkpoint whose note opened and that the rows fed
+        so far have not reached yet (all of them before the first `feed`)."""
+        return list(self._pending)
+
     def _fail(self, position: int | None, message: str) -> None:
         if self.problem is None:
             self.problem = Problem(position, message)

@@ -14,15 +14,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
-from ledger._tree import NodeId
 from ledger._verify import Verifier, VerifyReport
+from ledger._verifynodes import NODES_SQL, check_chunk_nodes, node_ranges, same_nodes
 
 PARALLEL_MIN_EVENTS = 200_000
 """Below this many events, `verify` on SQLite stays in one process by default."""
 
 __all__ = [
     "PARALLEL_MIN_EVENTS",
-    "check_chunk_nodes",
     "open_verifier",
     "verify_ledger",
     "verify_sqlite",
@@ -36,27 +35,6 @@ _ROWS = (
     "payload_digest, attachments, prev_hash, chain_hash, leaf_hash FROM ledger_events "
     "WHERE position >= {} ORDER BY position LIMIT {}"
 )
-_NODES = (
-    "SELECT hash, idx FROM ledger_merkle_nodes WHERE level = {} AND idx BETWEEN {} AND {} "
-    "ORDER BY idx"
-)
-
-
-def _ranges(start: int, end: int) -> list[tuple[int, int, int]]:
-    """(level, low, high) of the perfect nodes completed by appending leaves start..end-1."""
-    spans = []
-    level = 1
-    while (end >> level) - 1 >= start >> level:
-        spans.append((level, start >> level, (end >> level) - 1))
-        level += 1
-    return spans
-
-
-def _same(
-    computed: dict[NodeId, bytes], level: int, low: int, high: int, stored: Iterable[Any]
-) -> bool:
-    expected = b"".join([computed[level, i] for i in range(low, high + 1)])
-    return b"".join([bytes(r[0]) for r in stored]) == expected
 
 
 def _verifier(
@@ -68,24 +46,6 @@ def _verifier(
 def open_verifier(conn: sqlite3.Connection, origin: str, trusted: Iterable[str] | None) -> Verifier:
     """A `Verifier` loaded with the signed checkpoints (inside `conn`'s read transaction)."""
     return _verifier(conn.execute(_CHECKPOINTS).fetchall(), origin, trusted)
-
-
-def check_chunk_nodes(
-    conn: sqlite3.Connection,
-    verifier: Verifier,
-    computed: dict[NodeId, bytes],
-    start: int,
-    stop: int,
-) -> None:
-    """Compare the Merkle nodes completed by the leaves start..stop-1 with the stored ones."""
-    if not computed or verifier.problem is not None:
-        return
-    end = min(stop, verifier.sequenced_size)
-    nodes_sql = _NODES.format("?", "?", "?")
-    spans = [(s, conn.execute(nodes_sql, s).fetchall()) for s in _ranges(start, end)]
-    if not all(_same(computed, *span, rows) for span, rows in spans):
-        stored = {(s[0], r[1]): r[0] for s, rows in spans for r in rows}
-        verifier.check_nodes(computed, stored)
 
 
 def verify_sqlite(
@@ -126,7 +86,7 @@ async def _verify_pg(
             pg: Any = raw.driver_connection
             async with pg.transaction(isolation="repeatable_read", readonly=True):
                 verifier = _verifier(await pg.fetch(_CHECKPOINTS), origin, trusted)
-                rows_sql, nodes_sql = _ROWS.format("$1", "$2"), _NODES.format("$1", "$2", "$3")
+                rows_sql, nodes_sql = _ROWS.format("$1", "$2"), NODES_SQL.format("$1", "$2", "$3")
                 fetch: Callable[..., Awaitable[Sequence[Any]]] = pg.fetch
                 position = 0
                 batch = await fetch(rows_sql, position, chunk)
@@ -134,8 +94,10 @@ async def _verify_pg(
                     computed = verifier.feed(batch)
                     end = min(batch[-1][0] + 1, verifier.sequenced_size)
                     if computed and verifier.problem is None:
-                        spans = [(s, await fetch(nodes_sql, *s)) for s in _ranges(position, end)]
-                        if not all(_same(computed, *span, rows) for span, rows in spans):
+                        spans = [
+                            (s, await fetch(nodes_sql, *s)) for s in node_ranges(position, end)
+                        ]
+                        if not all(same_nodes(computed, *span, rows) for span, rows in spans):
                             stored = {(s[0], r[1]): bytes(r[0]) for s, rows in spans for r in rows}
                             verifier.check_nodes(computed, stored)
                     if verifier.problem is not None:
@@ -155,19 +117,18 @@ async def verify_ledger(
 ) -> VerifyReport:
     """Verify the whole ledger in `store` (see `Verifier` for what is checked).
 
-    SQLite: with `workers` > 1, in that many processes (`ledger._verifypar`); None = one per
-    CPU when the ledger has at least `PARALLEL_MIN_EVENTS` events. PostgreSQL: one process.
+    SQLite: the lean pass of `ledger._verifypar`, in `workers` processes (None: one per CPU
+    when the ledger has at least `PARALLEL_MIN_EVENTS` events, else 1), and the sequential
+    `Verifier` only to name a problem. PostgreSQL: the sequential `Verifier`, one process.
     """
     trusted = None if trusted_keys is None else tuple(trusted_keys)
     if store.is_sqlite:
+        from ledger._verifypar import verify_sqlite_fast
+
         path = store.url.database or ""
         floor = PARALLEL_MIN_EVENTS if workers is None else 0
         count = (os.cpu_count() or 1) if workers is None else workers
-        if count > 1:
-            from ledger._verifypar import verify_sqlite_parallel
-
-            return await asyncio.to_thread(
-                verify_sqlite_parallel, path, origin, chunk, trusted, count, floor
-            )
-        return await asyncio.to_thread(verify_sqlite, path, origin, chunk, trusted)
+        return await asyncio.to_thread(
+            verify_sqlite_fast, path, origin, chunk, trusted, count, floor
+        )
     return await _verify_pg(store, origin, chunk, trusted)

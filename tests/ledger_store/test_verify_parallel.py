@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import InvalidEventError, NewEvent, VerifyReport
+from ledger._verifyrun import verify_sqlite
 from tests.ledger_store._backends import Backend, decision
 from tests.ledger_store.test_tamper import CASES, SIGNED, TOTAL, Case, _flip, _row
 from unhardcoded.cli import main
@@ -30,7 +31,7 @@ async def _fill(backend: Backend) -> None:
             await led.append(decision(i, f"fp-{i % 3}"))
 
 
-async def _reports(backend: Backend, workers: tuple[int, ...]) -> list[VerifyReport]:
+async def _reports(backend: Backend, workers: tuple[int | None, ...]) -> list[VerifyReport]:
     async with backend.open() as led:
         return [await led.verify(chunk=7, workers=w) for w in workers]
 
@@ -43,6 +44,17 @@ async def test_an_intact_ledger_verifies_the_same_in_segments(tmp_path: Path) ->
     assert (sequential.events, sequential.tree_size, sequential.checkpoints) == (TOTAL, TOTAL, 4)
     assert all(report == sequential for report in parallel)
     assert [r.segments for r in (sequential, *parallel)] == [1, 2, 3, 4]
+
+
+async def test_the_lean_pass_and_the_sequential_verifier_report_the_same(tmp_path: Path) -> None:
+    backend = _sqlite(tmp_path)
+    await _fill(backend)
+    async with backend.open() as led:
+        lean = await led.verify(chunk=7)
+        origin = led.origin
+    sequential = verify_sqlite(str(tmp_path / "ledger.db"), origin, 7, None)
+    assert lean.ok
+    assert lean == sequential
 
 
 def _boundary_case(column: str, position: int) -> Case:
@@ -77,6 +89,47 @@ async def test_tampering_is_named_exactly_as_sequentially(tmp_path: Path, case: 
     assert all(report == sequential for report in parallel), (sequential, parallel)
 
 
+# Every node of the signed 30-event tree (levels 1-4): with 3 workers the blocks are 4 events, so
+# levels 1-2 are checked by the workers and levels 3-4 by the parent above the blocks.
+NODES = [(level, i) for level in range(1, 5) for i in range(30 >> level)]
+
+
+@pytest.mark.parametrize("node", NODES, ids=lambda n: f"level {n[0]} index {n[1]}")
+async def test_every_tampered_merkle_node_is_named_as_sequentially(
+    tmp_path: Path, node: tuple[int, int]
+) -> None:
+    backend = _sqlite(tmp_path)
+    await _fill(backend)
+    await backend.drop_guards()
+    await backend.sql(
+        "UPDATE ledger_merkle_nodes SET hash = :h WHERE level = :l AND idx = :i",
+        {"h": bytes(32), "l": node[0], "i": node[1]},
+    )
+    sequential, *parallel = await _reports(backend, (1, 2, 3))
+    assert sequential.problem is not None
+    assert "Merkle node" in sequential.problem.message
+    assert all(report == sequential for report in parallel), (sequential, parallel)
+
+
+async def test_a_ledger_of_many_blocks_verifies_the_same_with_checkpoints_inside_blocks(
+    tmp_path: Path,
+) -> None:
+    # 1,000 events signed at sizes that are not block boundaries (2 workers: blocks of 128),
+    # with 7 unsigned events at the end: the roots are rebuilt from the tree above the blocks
+    # and the frontier of the partial block under each signed size.
+    backend = _sqlite(tmp_path)
+    async with backend.open() as led:
+        for base, signed in ((0, 301), (301, 999)):
+            await led.append([decision(i, f"fp-{i % 5}") for i in range(base, signed)])
+            await led.sequence()
+        await led.append([decision(i, f"fp-{i % 5}") for i in range(999, 1006)])
+    sequential, *parallel = await _reports(backend, (1, 2, 3))
+    assert sequential.ok
+    assert sequential.checkpoints == 2
+    assert all(report == sequential for report in parallel)
+    assert [r.segments for r in parallel] == [2, 3]
+
+
 async def test_workers_must_be_positive(tmp_path: Path) -> None:
     backend = _sqlite(tmp_path)
     async with backend.open() as led:
@@ -93,6 +146,25 @@ def test_the_cli_verifies_with_workers(tmp_path: Path) -> None:
     done = runner.invoke(main, [*args, "2"], env=env)
     assert done.exit_code == 0, done.output
     assert f"ledger intact: {TOTAL} events, 4 signed checkpoints" in done.stdout
-    refused = runner.invoke(main, [*args, "0"], env=env)
-    assert refused.exit_code == 2
-    assert "--workers" in refused.output
+    assert runner.invoke(main, [*args, "auto"], env=env).exit_code == 0
+    assert runner.invoke(main, args[:-1], env=env).exit_code == 0  # auto, the default
+    for bad in ("0", "two"):
+        refused = runner.invoke(main, [*args, bad], env=env)
+        assert refused.exit_code == 2
+        assert "--workers" in refused.output
+        assert "positive integer or 'auto'" in refused.output
+
+
+async def test_auto_goes_parallel_only_from_the_threshold_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _sqlite(tmp_path)
+    await _fill(backend)
+    (small,) = await _reports(backend, (None,))
+    assert small.ok
+    assert small.segments == 1
+    monkeypatch.setattr("ledger._verifyrun.PARALLEL_MIN_EVENTS", TOTAL)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    (large,) = await _reports(backend, (None,))
+    assert large == small
+    assert large.segments == 2

@@ -14,6 +14,7 @@ from router.services.upstream import (
     ProviderConfigError,
     ProviderRegistry,
     Upstream,
+    UpstreamError,
     Usage,
     cost_usd,
 )
@@ -63,6 +64,8 @@ def test_environment_overrides_and_extends() -> None:
         ({"UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "0"}, "timeout must be a positive number"),
         ({"UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "nan"}, "timeout must be a positive number"),
         ({"UNHARDCODED_PROVIDER__BASE_URL": "http://h"}, "provider name '' must match"),
+        ({"UNHARDCODED_PROVIDER_OPENAI_BASE_URL_EU": "eu.example"}, "OPENAI_BASE_URL_EU: base URL"),
+        ({"UNHARDCODED_PROVIDER_VLLM_REGION": "EU"}, "VLLM_REGION: a region is a lower-case"),
     ],
 )
 def test_bad_settings_are_precise_errors(environ: dict[str, str], message: str) -> None:
@@ -86,6 +89,52 @@ async def test_the_facade_refuses_unknown_or_keyless_providers_before_sending() 
             await upstream.complete({"messages": []}, "acme", "m")
         with pytest.raises(ProviderConfigError, match="no API key for provider 'openai'"):
             upstream.stream({"messages": []}, "openai", "gpt")
+
+
+def test_an_entry_in_a_region_goes_only_to_an_endpoint_known_to_be_there() -> None:
+    registry = ProviderRegistry.from_env(
+        {
+            "UNHARDCODED_PROVIDER_OPENAI_BASE_URL_EU": "https://eu.api.example/v1/",
+            "UNHARDCODED_PROVIDER_ANTHROPIC_BASE_URL_US_GOV": "https://gov.example",
+            "UNHARDCODED_PROVIDER_VLLM_REGION": "eu",
+        }
+    )
+    openai = registry.provider("openai")
+    assert openai.target("gpt", "eu").base_url == "https://eu.api.example/v1"
+    assert openai.target("gpt", "us").base_url == "https://api.openai.com/v1"  # its home region
+    for unbound in (None, "global", "unspecified"):
+        assert openai.target("gpt", unbound).base_url == "https://api.openai.com/v1"
+    assert registry.provider("anthropic").target("c", "us-gov").base_url == "https://gov.example"
+    assert registry.provider("vllm").target("llama", "eu").base_url == "http://127.0.0.1:8000/v1"
+    assert registry.provider("mistral").target("m", "eu").base_url == "https://api.mistral.ai/v1"
+    with pytest.raises(ProviderConfigError, match="UNHARDCODED_PROVIDER_OPENAI_BASE_URL_APAC"):
+        openai.target("gpt", "apac")
+    with pytest.raises(ProviderConfigError, match="its base URL has no known region"):
+        registry.provider("google").target("gemini", "us")
+    with pytest.raises(ProviderConfigError, match="no endpoint for region 'eu'"):
+        registry.provider("anthropic").target("claude", "eu")
+    assert registry.provider("echo").target("echo-1", "eu").kind == "echo"
+
+
+async def test_the_facade_sends_a_regional_entry_to_its_regional_endpoint() -> None:
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(503)
+
+    environ = {
+        "UNHARDCODED_PROVIDER_OPENAI_API_KEY": "sk-op",
+        "UNHARDCODED_PROVIDER_OPENAI_BASE_URL_EU": "https://eu.api.example/v1",
+    }
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+        upstream = Upstream(client, ProviderRegistry.from_env(environ))
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        with pytest.raises(UpstreamError):
+            await upstream.complete(body, "openai", "gpt", region="eu")
+        with pytest.raises(ProviderConfigError, match="region 'apac'"):
+            await upstream.complete(body, "openai", "gpt", region="apac")
+    assert seen == ["https://eu.api.example/v1/chat/completions"]
 
 
 def test_tenant_key_wins_then_operator_key_then_a_config_error() -> None:

@@ -61,16 +61,39 @@ def ledger() -> None:
     """
 
 
+class _Workers(click.ParamType):  # type: ignore[type-arg]
+    """A positive process count, or `auto` (None)."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or value == "auto":
+            return None
+        try:
+            count = int(str(value))
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail(f"{value!r} is not a positive integer or 'auto'", param, ctx)
+        return count
+
+
+_WORKERS = _Workers()
+
+
 @ledger.command()
 @_db_option
 @_home_option
 @click.option("--chunk", default=50_000, show_default=True, help="Events read per query.")
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
-    default=1,
+    type=_WORKERS,
+    default="auto",
     show_default=True,
-    help="SQLite: processes that check segments of the log in parallel.",
+    help="SQLite: processes that check segments of the log in parallel; auto: one per CPU "
+    "from 200,000 events on, else 1.",
 )
 @click.option(
     "--trust-key",
@@ -81,7 +104,11 @@ def ledger() -> None:
 )
 @reports_errors
 def verify(
-    url: str | None, home: Path | None, chunk: int, workers: int, trusted: tuple[str, ...]
+    url: str | None,
+    home: Path | None,
+    chunk: int,
+    workers: int | None,
+    trusted: tuple[str, ...],
 ) -> None:
     """Recompute every digest, the hash chain, the Merkle tree and every checkpoint signature.
 

@@ -53,11 +53,16 @@ class Upstream:
         return self._adapters[kind]
 
     def prepare(
-        self, provider: str, model: str, tenant_key: SecretStr | None = None
+        self,
+        provider: str,
+        model: str,
+        tenant_key: SecretStr | None = None,
+        region: str | None = None,
     ) -> tuple[UpstreamTarget, Credentials]:
-        """Target and credentials for one attempt (`ProviderConfigError` if unknown or keyless)."""
+        """Target and credentials for one attempt at the endpoint for `region`
+        (`ProviderConfigError` if the provider is unknown, keyless or has no such endpoint)."""
         config = self.registry.provider(provider)
-        return config.target(model), config.credentials(tenant_key)
+        return config.target(model, region), config.credentials(tenant_key)
 
     async def complete(
         self,
@@ -66,9 +71,10 @@ class Upstream:
         model: str,
         *,
         tenant_key: SecretStr | None = None,
+        region: str | None = None,
     ) -> UpstreamResponse:
-        """One non-streaming attempt at `model` of `provider`."""
-        target, credentials = self.prepare(provider, model, tenant_key)
+        """One non-streaming attempt at `model` of `provider`, in `region`."""
+        target, credentials = self.prepare(provider, model, tenant_key, region)
         return await self._adapters[target.kind].complete(request_body, target, credentials)
 
     def stream(
@@ -78,7 +84,8 @@ class Upstream:
         model: str,
         *,
         tenant_key: SecretStr | None = None,
+        region: str | None = None,
     ) -> UpstreamStream:
-        """One streaming attempt (use with `async with`)."""
-        target, credentials = self.prepare(provider, model, tenant_key)
+        """One streaming attempt in `region` (use with `async with`)."""
+        target, credentials = self.prepare(provider, model, tenant_key, region)
         return self._adapters[target.kind].stream(request_body, target, credentials)

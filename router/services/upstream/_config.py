@@ -19,9 +19,20 @@ from router.services.upstream._types import (
 )
 
 ENV_PREFIX = "UNHARDCODED_PROVIDER_"
-_ENV_SUFFIXES = ("_BASE_URL", "_API_KEY", "_KIND", "_TIMEOUT")
+_ENV_SUFFIXES = ("_BASE_URL", "_API_KEY", "_KIND", "_TIMEOUT", "_REGION")
+# `<NAME>_BASE_URL_<REGION>`: the endpoint that keeps a call in one region.
+_REGIONAL = re.compile(r"^(?P<name>.*?)_BASE_URL_(?P<region>[A-Z0-9_]+)$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_REGION = re.compile(r"^[a-z][a-z0-9-]*$")
 DEFAULT_TIMEOUT_S = 60.0
+
+UNBOUND_REGIONS = frozenset({"", "global", "unspecified"})
+"""Catalog regions that promise no residency: a call may go to the provider's base URL."""
+
+
+def region_key(region: str) -> str:
+    """A region as it appears in a variable name: `us-gov` -> `US_GOV`."""
+    return region.upper().replace("-", "_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +49,41 @@ class ProviderConfig:
     api_key: SecretStr | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     requires_key: bool = True
+    home_region: str | None = None
+    """The region `base_url` keeps data in (None: not known, so no residency claim holds)."""
+    regional_base_urls: tuple[tuple[str, str], ...] = ()
+    """(`region_key(region)`, base URL) of the endpoints that keep data in one region."""
 
-    def target(self, model: str) -> UpstreamTarget:
-        """The target for `model` at this provider."""
+    def base_url_for(self, region: str | None) -> str:
+        """The base URL for a catalog entry in `region`.
+
+        An entry's region is a residency promise, so a call is never sent to an endpoint that is
+        not known to keep data there: a region with neither a regional endpoint nor the base
+        URL's home region is a `ProviderConfigError` naming the variable to set.
+        """
+        if region is None or region in UNBOUND_REGIONS or self.kind == "echo":
+            return self.base_url
+        key = region_key(region)
+        for known, url in self.regional_base_urls:
+            if known == key:
+                return url
+        if self.home_region is not None and region_key(self.home_region) == key:
+            return self.base_url
+        serves = f"serves {self.home_region!r}" if self.home_region else "has no known region"
+        raise ProviderConfigError(
+            f"provider {self.name!r} has no endpoint for region {region!r} (its base URL "
+            f"{serves}); set {ENV_PREFIX}{self.name.upper()}_BASE_URL_{key}, or "
+            f"{ENV_PREFIX}{self.name.upper()}_REGION if the base URL is in {region!r}",
+            provider=self.name,
+        )
+
+    def target(self, model: str, region: str | None = None) -> UpstreamTarget:
+        """The target for `model` at this provider, at the endpoint for `region`."""
         return UpstreamTarget(
             provider=self.name,
             model=model,
             kind=self.kind,
-            base_url=self.base_url,
+            base_url=self.base_url_for(region),
             timeout_s=self.timeout_s,
             connect_timeout_s=min(5.0, self.timeout_s),
         )
@@ -68,8 +106,10 @@ class ProviderConfig:
         return Credentials()
 
 
-def _hosted(name: str, base_url: str, kind: ProviderKind = "openai_compatible") -> ProviderConfig:
-    return ProviderConfig(name=name, kind=kind, base_url=base_url)
+def _hosted(
+    name: str, base_url: str, home: str | None, kind: ProviderKind = "openai_compatible"
+) -> ProviderConfig:
+    return ProviderConfig(name=name, kind=kind, base_url=base_url, home_region=home)
 
 
 def _local(name: str, base_url: str) -> ProviderConfig:
@@ -78,21 +118,23 @@ def _local(name: str, base_url: str) -> ProviderConfig:
     )
 
 
-#: Public endpoints of the well-known providers (overridable per provider from the environment).
+#: Public endpoints of the well-known providers (overridable per provider from the environment),
+#: each with the region its default endpoint keeps data in where the provider states one (None
+#: where it does not: entries of those providers in a region need an explicit endpoint).
 DEFAULT_PROVIDERS: Mapping[str, ProviderConfig] = {
     p.name: p
     for p in (
-        _hosted("openai", "https://api.openai.com/v1"),
-        _hosted("anthropic", "https://api.anthropic.com", "anthropic"),
-        _hosted("mistral", "https://api.mistral.ai/v1"),
-        _hosted("groq", "https://api.groq.com/openai/v1"),
-        _hosted("together", "https://api.together.xyz/v1"),
-        _hosted("fireworks", "https://api.fireworks.ai/inference/v1"),
-        _hosted("deepinfra", "https://api.deepinfra.com/v1/openai"),
-        _hosted("openrouter", "https://openrouter.ai/api/v1"),
-        _hosted("deepseek", "https://api.deepseek.com/v1"),
-        _hosted("xai", "https://api.x.ai/v1"),
-        _hosted("google", "https://generativelanguage.googleapis.com/v1beta/openai"),
+        _hosted("openai", "https://api.openai.com/v1", "us"),
+        _hosted("anthropic", "https://api.anthropic.com", "us", "anthropic"),
+        _hosted("mistral", "https://api.mistral.ai/v1", "eu"),
+        _hosted("groq", "https://api.groq.com/openai/v1", "us"),
+        _hosted("together", "https://api.together.xyz/v1", "us"),
+        _hosted("fireworks", "https://api.fireworks.ai/inference/v1", "us"),
+        _hosted("deepinfra", "https://api.deepinfra.com/v1/openai", "us"),
+        _hosted("openrouter", "https://openrouter.ai/api/v1", None),
+        _hosted("deepseek", "https://api.deepseek.com/v1", None),
+        _hosted("xai", "https://api.x.ai/v1", "us"),
+        _hosted("google", "https://generativelanguage.googleapis.com/v1beta/openai", None),
         _local("vllm", "http://127.0.0.1:8000/v1"),
         _local("ollama", "http://127.0.0.1:11434/v1"),
         ProviderConfig(name="echo", kind="echo", base_url="", requires_key=False),
@@ -144,20 +186,27 @@ class ProviderRegistry(Mapping[str, ProviderConfig]):
         """The defaults, overridden and extended by `UNHARDCODED_PROVIDER_<NAME>_<SETTING>`.
 
         Settings: `KIND` (`openai_compatible` | `anthropic` | `echo`), `BASE_URL`, `API_KEY`,
-        `TIMEOUT` (seconds). A new provider needs a `BASE_URL` (unless its kind is `echo`) and
-        defaults to kind `openai_compatible` with no key required. A variable under the prefix that
-        matches no setting is an error, so a typo never passes silently.
+        `TIMEOUT` (seconds), `REGION` (the region `BASE_URL` keeps data in) and
+        `BASE_URL_<REGION>` (the endpoint for catalog entries in that region). A new provider
+        needs a `BASE_URL` (unless its kind is `echo`) and defaults to kind `openai_compatible`
+        with no key required. A variable under the prefix that matches no setting is an error, so
+        a typo never passes silently.
         """
         settings: dict[str, dict[str, tuple[str, str]]] = {}
         for var, value in environ.items():
             if not var.startswith(ENV_PREFIX):
                 continue
             rest = var[len(ENV_PREFIX) :]
-            suffix = next((s for s in _ENV_SUFFIXES if rest.endswith(s)), None)
+            regional = _REGIONAL.match(rest)
+            suffix = (
+                f"_BASE_URL_{regional['region']}"
+                if regional
+                else next((s for s in _ENV_SUFFIXES if rest.endswith(s)), None)
+            )
             if suffix is None:
                 raise ProviderConfigError(
                     f"{var}: unknown provider setting (expected {ENV_PREFIX}<NAME> followed by "
-                    f"one of {', '.join(_ENV_SUFFIXES)})"
+                    f"one of {', '.join(_ENV_SUFFIXES)}, _BASE_URL_<REGION>)"
                 )
             name = rest[: -len(suffix)].lower()
             if not _NAME.match(name):
@@ -187,12 +236,21 @@ def _apply(
             )
         config = replace(config, kind=value)
     if "_BASE_URL" in given:
-        var, value = given["_BASE_URL"]
-        if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        config = replace(config, base_url=_url(name, *given["_BASE_URL"]))
+    regional = dict(config.regional_base_urls)
+    for suffix, (var, value) in sorted(given.items()):
+        if suffix.startswith("_BASE_URL_"):
+            regional[suffix[len("_BASE_URL_") :]] = _url(name, var, value)
+    config = replace(config, regional_base_urls=tuple(sorted(regional.items())))
+    if "_REGION" in given:
+        var, value = given["_REGION"]
+        if not _REGION.match(value):
             raise ProviderConfigError(
-                f"{var}: base URL must be an http:// or https:// URL, got {value!r}", provider=name
+                f"{var}: a region is a lower-case catalog region such as eu or us-gov, got "
+                f"{value!r}",
+                provider=name,
             )
-        config = replace(config, base_url=value.rstrip("/"))
+        config = replace(config, home_region=value)
     if "_API_KEY" in given:
         # The value is deliberately absent from every message here.
         var, value = given["_API_KEY"]
@@ -217,6 +275,14 @@ def _apply(
             provider=name,
         )
     return config
+
+
+def _url(name: str, var: str, value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ProviderConfigError(
+            f"{var}: base URL must be an http:// or https:// URL, got {value!r}", provider=name
+        )
+    return value.rstrip("/")
 
 
 def cost_usd(usage: Usage, price_in: float, price_out: float) -> float:
