@@ -213,12 +213,12 @@ class Gateway:
             decided = await self.decisions.decide(
                 principal.tenant, policy_document, catalog, request_body or {}, preview=True
             )
-            self.metrics.decisions.labels("preview").inc()
+            self.metrics.labelled(self.metrics.decisions, "preview").inc()
             return decided
         policy = self.policy(policy_document, catalog)
         features = None if request_body is None else estimate_features(request_body)
         trace = self._evaluator.evaluate(policy, catalog, features)
-        self.metrics.decisions.labels("unrecorded").inc()
+        self.metrics.labelled(self.metrics.decisions, "unrecorded").inc()
         return Decided(None, trace)
 
     async def decide(
@@ -233,10 +233,10 @@ class Gateway:
                 principal.tenant, self.policy(policy_document, catalog), catalog, body
             )
         except NoEntryPasses:
-            self.metrics.decisions.labels("no_entry").inc()
+            self.metrics.labelled(self.metrics.decisions, "no_entry").inc()
             raise
         self.metrics.decide_latency.observe(self._clock() - started)
-        self.metrics.decisions.labels("routed").inc()
+        self.metrics.labelled(self.metrics.decisions, "routed").inc()
         return decided
 
     def policy(self, document: object, catalog: Catalog) -> Policy:
@@ -308,8 +308,9 @@ class Gateway:
             streamed=streamed,
             message=None if error is None else str(error),
         )
-        self.metrics.attempts.labels(provider, attempt.error_class or "ok").inc()
-        self.metrics.attempt_latency.labels(provider).observe(latency)
+        metrics = self.metrics
+        metrics.labelled(metrics.attempts, provider, attempt.error_class or "ok").inc()
+        metrics.labelled(metrics.attempt_latency, provider).observe(latency)
         return attempt
 
     def _tries(
