@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import orjson
 from pydantic import SecretStr
 
 from router.core import Catalog, CatalogEntry, Evaluator, NoEntryPasses, Policy, estimate_features
@@ -66,6 +67,23 @@ def split_request(body: object) -> tuple[object, dict[str, Any]]:
         raise BadRequestError("stream must be a boolean", pointer="/stream")
     upstream = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
     return body["policy"], upstream
+
+
+def _memo_text(document: object) -> bytes | None:
+    """Sorted-key JSON of a policy document that tells any two different documents apart, or
+    None when it is not JSON data. orjson writes it several times faster than json, but writes
+    NaN and infinities as null: any null (or an integer beyond 64 bits, which orjson refuses)
+    sends the document to json, and a one-byte tag keeps the two encodings from meeting."""
+    try:
+        text = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        if b"null" not in text:
+            return b"o" + text
+    except TypeError:
+        pass
+    try:
+        return b"j" + json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,15 +259,14 @@ class Gateway:
 
     def policy(self, document: object, catalog: Catalog) -> Policy:
         """`Policy.from_json(document, catalog.schema)`, memoized by the SHA-256 of the document's
-        sorted-key JSON and the catalog version (a pure function of both). Invalid documents are
-        never memoized: each one raises its `PolicyError` again."""
+        sorted-key JSON (`_memo_text`) and the catalog version (a pure function of both). Invalid
+        documents are never memoized: each one raises its `PolicyError` again."""
         if isinstance(document, Policy):
             return document
-        try:
-            text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):  # not JSON data: let the parser say where and why
+        text = _memo_text(document)
+        if text is None:  # not JSON data: let the parser say where and why
             return Policy.from_json(document, catalog.schema)
-        key = hashlib.sha256(f"{catalog.version}\n{text}".encode()).digest()
+        key = hashlib.sha256(catalog.version.encode() + b"\n" + text).digest()
         policy = self._policies.get(key)
         if policy is None:
             policy = Policy.from_json(document, catalog.schema)
