@@ -563,13 +563,13 @@ def main() -> None:
         "commit DecisionMade: mostly the fsync wait) + upstream attempt + the rest (HTTP, auth, "
         "body, answer):"
     )
-    for r in rows:
-        split = r["server_ms"]
+    for run in runs:
+        split = run.split_ms
         if split is not None:
             rest = split["request"] - split["decide"] - split["upstream"]
             print(
-                f"  c={r['concurrency']:<3} request {split['request']}  decide {split['decide']}  "
-                f"upstream {split['upstream']}  rest {round(rest, 3)}"
+                f"  c={run.concurrency:<3} request {split['request']:.3f}  "
+                f"decide {split['decide']:.3f}  upstream {split['upstream']:.3f}  rest {rest:.3f}"
             )
     print("\nledger floor (decide + record_attempt in-process, both durable, no HTTP):")
     for f in floor_rows:
