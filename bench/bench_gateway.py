@@ -12,7 +12,8 @@ Everything runs in one go on this machine, so the ratios are same-run:
 The load generator is a lean asyncio client over raw keep-alive sockets (one per concurrent
 caller), so it costs little CPU next to the servers. For each target and concurrency (1 and 32):
 requests/s, p50/p99 latency, the added p50/p99 against the direct figure, and server CPU
-milliseconds per request read from /proc/<pid>/stat before and after the run.
+milliseconds per request read from /proc/<pid>/stat before and after the run; for the gateway,
+where its time went (server-side means of its decide / upstream / request histograms).
 
 Run from the repository root:
 
@@ -136,6 +137,7 @@ class Run:
     seconds: float
     latencies: list[float]
     cpu_ms: float | None
+    split_ms: dict[str, float] | None = None
 
     @property
     def rps(self) -> float:
@@ -191,6 +193,34 @@ def _request(port: int, path: str, body: dict[str, object], headers: dict[str, s
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+#: The gateway's own latency histograms (name in /metrics, label filter), summed over a run.
+_SPLIT = {
+    "request": ("unhardcoded_http_request_seconds", 'route="/v1/chat/completions"'),
+    "decide": ("unhardcoded_decide_seconds", ""),
+    "upstream": ("unhardcoded_upstream_attempt_seconds", ""),
+}
+
+
+def _histograms(port: int) -> dict[str, tuple[float, float]]:
+    """(sum, count) of each `_SPLIT` histogram, read from the gateway's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    out = {}
+    for key, (name, label) in _SPLIT.items():
+        total = count = 0.0
+        for line in text.splitlines():
+            if label in line and line.startswith((f"{name}_sum", f"{name}_count")):
+                value = float(line.rsplit(" ", 1)[1])
+                if line.startswith(f"{name}_sum"):
+                    total += value
+                else:
+                    count += value
+        out[key] = (total, count)
+    return out
 
 
 async def _load(
@@ -458,7 +488,17 @@ def main() -> None:
         for concurrency, total in ((1, max(500, args.requests // 4)), (32, args.requests)):
             for name, port, request, pid in targets:
                 print(f"running {name} at concurrency {concurrency}…", file=sys.stderr, flush=True)
-                runs.append(asyncio.run(_load(name, port, request, concurrency, total, pid)))
+                before = _histograms(port) if name == "gateway" else None
+                run = asyncio.run(_load(name, port, request, concurrency, total, pid))
+                if before is not None:
+                    after = _histograms(port)
+                    run.split_ms = {
+                        key: (after[key][0] - before[key][0])
+                        * 1000
+                        / max(1.0, after[key][1] - before[key][1])
+                        for key in _SPLIT
+                    }
+                runs.append(run)
     finally:
         for proc in reversed(procs):
             if proc is procs[0]:  # the stateless upstream: no graceful stop to wait for
@@ -488,6 +528,9 @@ def main() -> None:
                 "added_p99_ms": round(run.pct(0.99) - ref.pct(0.99), 3),
                 "cpu_ms_per_request": None if run.cpu_ms is None else round(run.cpu_ms, 3),
                 "rps_vs_direct": round(run.rps / ref.rps, 3),
+                "server_ms": None
+                if run.split_ms is None
+                else {key: round(value, 3) for key, value in run.split_ms.items()},
             }
         )
     floor_rows = [
@@ -516,6 +559,19 @@ def main() -> None:
     print(" ".join(title.rjust(width) for _, title, width in columns))
     for r in rows:
         print(" ".join(str(r[key]).rjust(width) for key, _, width in columns))
+    print(
+        "\ngateway, server-side means from its /metrics (ms): request = decide (evaluate and "
+        "commit DecisionMade: mostly the fsync wait) + upstream attempt + the rest (HTTP, auth, "
+        "body, answer):"
+    )
+    for run in runs:
+        split = run.split_ms
+        if split is not None:
+            rest = split["request"] - split["decide"] - split["upstream"]
+            print(
+                f"  c={run.concurrency:<3} request {split['request']:.3f}  "
+                f"decide {split['decide']:.3f}  upstream {split['upstream']:.3f}  rest {rest:.3f}"
+            )
     print("\nledger floor (decide + record_attempt in-process, both durable, no HTTP):")
     for f in floor_rows:
         print(

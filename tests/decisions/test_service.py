@@ -141,6 +141,32 @@ async def test_no_entry_passes_is_recorded_too(backend: Backend) -> None:
     assert len(reread.to_json()["removed"]) == len(catalog().entries)
 
 
+async def test_a_recorded_attempt_is_returned_as_it_reads_back(backend: Backend) -> None:
+    async with backend.service() as service:
+        decision = await service.decide("acme", policy(), catalog())
+        returned = []
+        for number, (cost, latency) in enumerate(
+            [(0.0, 0.5), (1.6e-06, 1e-7), (2.0, 30000.0), (None, 12.0)], start=1
+        ):
+            returned.append(
+                await service.record_attempt(
+                    decision,
+                    attempt=number,
+                    entry=decision.plan[0],
+                    status="error" if cost is None else "ok",
+                    error_class="timeout" if cost is None else None,
+                    latency_ms=latency,
+                    tokens_in=None if cost is None else 3,
+                    tokens_out=None if cost is None else 1,
+                    cost_usd=cost,
+                )
+            )
+        reread = (await service.decision(decision.decision_id)).attempts
+    assert list(reread) == returned
+    # Types too (JSON reads an integral cost back as an int): the same JSON either way.
+    assert [json.dumps(a.to_json()) for a in reread] == [json.dumps(a.to_json()) for a in returned]
+
+
 async def test_attempts_are_recorded_in_order_and_only_from_the_plan(backend: Backend) -> None:
     async with backend.service() as service:
         decision = await service.decide("acme", policy(), catalog())

@@ -125,3 +125,45 @@ async def test_a_failed_background_record_is_counted_not_swallowed(tmp_path: Pat
         await gateway.drain()
     exposition = metrics.exposition().decode()
     assert "unhardcoded_attempt_record_failures_total 1.0" in exposition
+
+
+async def test_a_deferred_attempt_shares_the_next_decisions_commit(tmp_path: Path) -> None:
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    async with (
+        open_ledger(url, home=tmp_path) as ledger,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        decisions = LedgerDecisions(ledger, Catalog.from_json(CATALOG))
+        # A delay no test run reaches: only the next decision starts the record.
+        gateway = Gateway(decisions, _upstream(client), Metrics(), attempt_batch_delay_s=3600)
+        first = await gateway.decide(PRINCIPAL, POLICY, BODY)
+        await gateway.complete(first, BODY, {})
+        batches = ledger.committer.batches
+        second = await gateway.decide(PRINCIPAL, POLICY, BODY)
+        assert first.decision_id is not None
+        assert second.decision_id is not None
+        await gateway.settle(first.decision_id)
+        # One transaction held the second DecisionMade and the first AttemptFinished.
+        assert ledger.committer.batches == batches + 1
+        assert len((await decisions.decision(first.decision_id))["attempts"]) == 1
+        assert (await decisions.decision(second.decision_id))["attempts"] == []
+
+
+async def test_a_deferred_attempt_is_recorded_without_a_next_decision(tmp_path: Path) -> None:
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    async with (
+        open_ledger(url, home=tmp_path) as ledger,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        decisions = GatedDecisions(ledger, Catalog.from_json(CATALOG))
+        decisions.gate.set()
+        gateway = Gateway(decisions, _upstream(client), Metrics(), attempt_batch_delay_s=0)
+        decided = await gateway.decide(PRINCIPAL, POLICY, BODY)
+        await gateway.complete(decided, BODY, {})
+        assert not decisions.waiting.is_set()  # deferred: not started within the request
+        await decisions.waiting.wait()  # started by the timer: nothing else flushed it
+        await gateway.drain()
+        assert decided.decision_id is not None
+        assert len((await decisions.decision(decided.decision_id))["attempts"]) == 1

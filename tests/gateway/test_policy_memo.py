@@ -50,3 +50,26 @@ def test_invalid_documents_raise_every_time() -> None:
         with pytest.raises(PolicyError) as caught:
             gateway.policy(bad, catalog)
         assert caught.value.issues[0].pointer.startswith("/rules/0/when")
+
+
+def test_the_memo_text_tells_apart_what_orjson_would_confuse() -> None:
+    from router.services.gateway._gateway import _memo_text
+
+    texts = [
+        _memo_text(doc)
+        for doc in (
+            {"x": None},
+            {"x": float("nan")},
+            {"x": float("inf")},
+            {"x": 1},
+            {"x": 1.0},
+            {"x": True},
+            {"x": 2**70},
+            {"x": "null"},
+            {"x": [1]},
+        )
+    ]
+    assert None not in texts
+    assert len(set(texts)) == len(texts)
+    assert _memo_text({"b": 1, "a": 2}) == _memo_text({"a": 2, "b": 1})
+    assert _memo_text({"x": object()}) is None

@@ -19,6 +19,7 @@ from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecis
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
+from unhardcoded.app._fast import GatewayApp
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
 from unhardcoded.settings import Settings
@@ -110,7 +111,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await sequencer
 
-    app = FastAPI(
+    app = GatewayApp(
         title="unhardcoded gateway",
         version=__version__,
         description=_DESCRIPTION,
@@ -119,4 +120,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(AccessLog, metrics=metrics)
+    app.serve_chat_directly(lambda handler: AccessLog(handler, metrics=metrics))
     return app

@@ -91,8 +91,9 @@ class AccessLog:
         elapsed = time.perf_counter() - started
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
-        self.metrics.requests.labels(template, str(status)).inc()
-        self.metrics.request_latency.labels(template).observe(elapsed)
+        metrics = self.metrics
+        metrics.labelled(metrics.requests, template, str(status)).inc()
+        metrics.labelled(metrics.request_latency, template).observe(elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "request",

@@ -30,9 +30,10 @@ from router.services.gateway import (
 from router.services.replay import DecisionFilter, ReplayService
 from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
 
-__all__ = ["Services", "router"]
+__all__ = ["CHAT_PATH", "Services", "chat_completions", "router"]
 
 router = APIRouter()
+CHAT_PATH = "/v1/chat/completions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def _decision_headers(
 
 
 @router.post(
-    "/v1/chat/completions",
+    CHAT_PATH,
     openapi_extra=CHAT_BODY,
     summary="OpenAI-compatible chat completion, routed by the request's policy",
     response_description="OpenAI's chat.completion (or SSE chunks with stream: true); headers "

@@ -93,7 +93,11 @@ class AttemptRecord:
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> AttemptRecord:
         """Read an `AttemptFinished` event."""
-        p = envelope.payload_json()
+        return cls.from_payload(envelope.payload_json(), envelope.recorded_at)
+
+    @classmethod
+    def from_payload(cls, p: Mapping[str, Any], recorded_at: datetime) -> AttemptRecord:
+        """An `AttemptFinished` payload as read back from the ledger (JSON values)."""
         usage = p["usage"]
         return cls(
             attempt=p["attempt"],
@@ -105,7 +109,7 @@ class AttemptRecord:
             tokens_in=None if usage is None else usage["in"],
             tokens_out=None if usage is None else usage["out"],
             cost_usd=p["cost_usd"],
-            recorded_at=envelope.recorded_at,
+            recorded_at=recorded_at,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -409,7 +413,11 @@ class DecisionService:
         }
         event = NewEvent(ATTEMPT_FINISHED, attempt_stream(decision.decision_id), payload)
         (envelope,) = await self.ledger.append(event, expected_version=attempt - 1)
-        return AttemptRecord.from_envelope(envelope)
+        # What `from_envelope` would read back, without parsing the payload again: canonical
+        # JSON writes an integral float as an integer (RFC 8785), which JSON reads as an int.
+        if isinstance(cost_usd, float) and cost_usd.is_integer() and abs(cost_usd) < 1e21:
+            payload = {**payload, "cost_usd": int(cost_usd)}
+        return AttemptRecord.from_payload(payload, envelope.recorded_at)
 
     async def erase_request_body(self, decision_id: uuid.UUID | str) -> None:
         """Erase a decision's stored request body for good (GDPR); `verify` stays green."""

@@ -22,6 +22,10 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# What `json.loads(text, parse_constant=…)` builds on every call, built once.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def parse_json_body(raw: bytes) -> Any:
     """The parsed JSON body; `BadRequestError` for anything that is not strict JSON (bad UTF-8,
     syntax, NaN/Infinity, nesting too deep for the parser)."""
@@ -32,7 +36,9 @@ def parse_json_body(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequestError(f"the request body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        if text.startswith("\ufeff"):  # what json.loads itself refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise BadRequestError(
             f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 __all__ = ["Metrics"]
@@ -29,6 +31,7 @@ class Metrics:
     """Requests by route and status, decisions by outcome, attempts by error class, latencies."""
 
     def __init__(self) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "unhardcoded_http_requests",
@@ -75,6 +78,15 @@ class Metrics:
             "answer was sent (each one is also logged).",
             registry=self.registry,
         )
+
+    def labelled(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, remembered: the lookup (label checks, a lock) is paid once
+        per label set instead of on every request."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def exposition(self) -> bytes:
         """The text exposition format."""

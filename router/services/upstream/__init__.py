@@ -6,7 +6,7 @@ OpenAI-shaped responses and SSE events. Failures are typed `UpstreamError`s with
 See docs/providers.md.
 """
 
-from router.services.upstream._aiohttp import AiohttpTransport
+from router.services.upstream._aiohttp import AiohttpTransport, direct_wire
 from router.services.upstream._anthropic import (
     ANTHROPIC_VERSION,
     AnthropicAdapter,
@@ -91,6 +91,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "Usage",
     "cost_usd",
+    "direct_wire",
     "request_to_anthropic",
     "response_to_openai",
 ]

@@ -6,6 +6,11 @@ C-accelerated client about 0.2 ms; behind this transport a whole `AsyncClient.se
 ~0.7 ms (figures and commands: docs/gateway.md, "Performance"). The adapters keep speaking
 httpx (requests, responses, `httpx.MockTransport` in tests); only the wire changes.
 
+Non-streaming completions skip httpx altogether when the client's transport is this one
+(`direct_wire`): building an `httpx.Request` and `Response` (URL parsing, header models, the
+cookie jar) cost more CPU than aiohttp's whole exchange. `post` sends the same headers the
+client would and fails with the same httpx exceptions, so the adapters classify errors once.
+
 aiohttp's failures are mapped onto the httpx exceptions the adapters classify, with the same
 meaning httpcore gives them: refused/unreachable → `ConnectError`, a connect timeout →
 `ConnectTimeout`, no byte within the read timeout → `ReadTimeout`, a connection lost or a
@@ -15,16 +20,26 @@ malformed response → `RemoteProtocolError` / `ReadError`, an unusable URL → 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "WireResponse", "direct_wire"]
+
+#: What `post` accepts: the encodings aiohttp decodes itself (httpx asks for br/zstd as well
+#: when their packages are installed; aiohttp might not decode those).
+_ACCEPT_ENCODING = "gzip, deflate"
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect_s: float | None, read_s: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=read_s)
 
 
 @contextlib.contextmanager
-def _mapped(request: httpx.Request, *, reading: bool) -> Iterator[None]:
+def _mapped(request: httpx.Request | None, *, reading: bool) -> Iterator[None]:
     try:
         yield
     except httpx.HTTPError:
@@ -56,6 +71,26 @@ class _Body(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._response.release()
+
+
+class WireResponse:
+    """The head of a response from `AiohttpTransport.post`; `read()` the body exactly once."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status: int = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        """The whole (decoded) body, then the connection goes back to the pool. Failures are
+        `httpx.ReadError` / `httpx.ReadTimeout`, as when httpx reads a body."""
+        try:
+            with _mapped(None, reading=True):
+                return await self._response.read()
+        finally:
+            self._response.release()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -98,6 +133,46 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1"},
         )
 
+    async def post(
+        self,
+        url: str,
+        content: bytes,
+        headers: Mapping[str, str],
+        *,
+        connect_s: float | None,
+        read_s: float | None,
+    ) -> WireResponse:
+        """POST `content` without httpx objects; the body is decoded (gzip, deflate) by aiohttp.
+
+        Failures before the response head are the httpx exceptions `handle_async_request`
+        raises (`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `RemoteProtocolError`, …).
+        """
+        with _mapped(None, reading=False):
+            response = await self._session.request(
+                "POST",
+                url,
+                headers={**headers, "accept-encoding": _ACCEPT_ENCODING},
+                data=content,
+                allow_redirects=False,
+                compress=None,
+                auto_decompress=True,
+                timeout=_timeout(connect_s, read_s),
+            )
+        return WireResponse(response)
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._session.close()
+
+
+def direct_wire(client: httpx.AsyncClient) -> AiohttpTransport | None:
+    """The `AiohttpTransport` every request of `client` goes through, if that is the case (no
+    mounts, proxies, auth or event hooks that `AiohttpTransport.post` would bypass)."""
+    # httpx has no public accessor for a client's transport; tests pin this detection.
+    transport = getattr(client, "_transport", None)
+    if not isinstance(transport, AiohttpTransport):
+        return None
+    hooks = client.event_hooks
+    if getattr(client, "_mounts", None) or client.auth is not None or any(hooks.values()):
+        return None
+    return transport

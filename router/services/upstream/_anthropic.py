@@ -21,9 +21,9 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
+    Sender,
     build_request,
     dump_json,
-    fetch,
     parse_json,
     sse_event,
     timed,
@@ -58,14 +58,16 @@ class AnthropicAdapter:
         version: str = ANTHROPIC_VERSION,
     ) -> None:
         self._client = client
+        self._sender = Sender(client)
         self._clock = clock
         self._wall_clock = wall_clock
         self._default_max_tokens = default_max_tokens
         self._version = version
 
-    def _request(
+    def _payload(
         self, body: RequestBody, target: UpstreamTarget, credentials: Credentials, *, stream: bool
-    ) -> httpx.Request:
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """(URL, JSON payload, headers) of one attempt."""
         payload = request_to_anthropic(body, target, default_max_tokens=self._default_max_tokens)
         if stream:
             payload["stream"] = True
@@ -73,16 +75,15 @@ class AnthropicAdapter:
         key = credentials.reveal()
         if key:
             headers["x-api-key"] = key
-        url = f"{target.base_url}/v1/messages"
-        return build_request(self._client, url, payload, headers, target)
+        return f"{target.base_url}/v1/messages", payload, headers
 
     async def complete(
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials
     ) -> UpstreamResponse:
         """One non-streaming completion, translated both ways."""
-        request = self._request(request_body, target, credentials, stream=False)
-        response, raw, latency = await fetch(
-            self._client, request, target, credentials, self._clock
+        url, payload, headers = self._payload(request_body, target, credentials, stream=False)
+        status, raw, latency = await self._sender.post(
+            url, payload, headers, target, credentials, self._clock
         )
         try:
             message = parse_json(raw, target, "response body")
@@ -93,7 +94,7 @@ class AnthropicAdapter:
             body=body,
             content=dump_json(body),
             usage=Usage(body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"]),
-            status=response.status_code,
+            status=status,
             latency_s=latency,
             finish_reason=body["choices"][0]["finish_reason"],
         )
@@ -102,7 +103,8 @@ class AnthropicAdapter:
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials
     ) -> AnthropicStream:
         """A streaming completion: Anthropic SSE events become `chat.completion.chunk` events."""
-        request = self._request(request_body, target, credentials, stream=True)
+        url, payload, headers = self._payload(request_body, target, credentials, stream=True)
+        request = build_request(self._client, url, payload, headers, target)
         return AnthropicStream(
             self._client,
             request,

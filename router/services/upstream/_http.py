@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
+from router.services.upstream._aiohttp import direct_wire
 from router.services.upstream._errors import (
     ProviderConfigError,
     UpstreamConnectError,
@@ -36,6 +39,15 @@ def timeout_for(target: UpstreamTarget) -> httpx.Timeout:
 @functools.lru_cache(maxsize=64)
 def _timeout(timeout_s: float, connect_s: float) -> httpx.Timeout:
     return httpx.Timeout(timeout_s, connect=connect_s)
+
+
+@functools.lru_cache(maxsize=256)
+def _usable_url(url: str) -> bool:
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
 
 
 def build_request(
@@ -68,10 +80,26 @@ def sse_event(value: Any) -> bytes:
     return b"data: " + dump_json(value) + b"\n\n"
 
 
+# orjson reads an integer beyond 64 bits as a float; json keeps it exact. A run of 19+ digits
+# (even inside a string) sends the text to json, as does anything orjson refuses.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _loads(raw: bytes | str) -> Any:
+    """`json.loads(raw)`, about twice as fast on answers orjson reads the same way."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if _LONG_NUMBER.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 def parse_json(raw: bytes | str, target: UpstreamTarget, what: str) -> Any:
     """Decode JSON from the upstream; garbage or truncation is a typed `protocol` error."""
     try:
-        return json.loads(raw)
+        return _loads(raw)
     except ValueError:
         raise UpstreamProtocolError(
             f"{what} is not valid JSON ({len(raw)} bytes)",
@@ -138,9 +166,7 @@ async def send(
     try:
         response = await client.send(request, stream=stream)
     except httpx.RequestError as exc:
-        error = _transport_error(exc, target, started=False)
-        logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
-        raise error from exc
+        raise _failed(_transport_error(exc, target, started=False)) from exc
     if response.is_success:
         logger.debug(
             "upstream %s/%s answered HTTP %d", target.provider, target.model, response.status_code
@@ -152,17 +178,89 @@ async def send(
         raw = b""
     finally:
         await response.aclose()
+    raise _status_error(response.status_code, response.headers, raw, target, credentials)
+
+
+def _failed(error: UpstreamError) -> UpstreamError:
+    logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
+    return error
+
+
+def _status_error(
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    target: UpstreamTarget,
+    credentials: Credentials,
+) -> UpstreamError:
     code, detail = _error_fields(raw, credentials.reveal())
     error = error_for_status(
-        response.status_code,
-        response.headers,
-        provider=target.provider,
-        model=target.model,
-        code=code,
-        detail=detail,
+        status, headers, provider=target.provider, model=target.model, code=code, detail=detail
     )
-    logger.info("upstream attempt failed: %s [%s]", error, error.error_class)
-    raise error
+    return _failed(error)
+
+
+class Sender:
+    """Sends an adapter's non-streaming requests through the injected client — or, when that
+    client's transport is the `AiohttpTransport`, straight through aiohttp (same headers, same
+    typed errors, no httpx objects: see `router.services.upstream._aiohttp`)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.wire = direct_wire(client)
+        # The headers the client adds to each request (accept, user-agent, …), sent as well.
+        self._defaults = dict(client.headers.items())
+
+    async def post(
+        self,
+        url: str,
+        payload: Any,
+        headers: dict[str, str],
+        target: UpstreamTarget,
+        credentials: Credentials,
+        clock: Clock,
+    ) -> tuple[int, bytes, float]:
+        """POST `payload` as JSON and read the whole answer: (status, body, latency). Non-2xx
+        statuses and transport failures raise the typed `UpstreamError` with its latency."""
+        wire = self.wire
+        if wire is None:
+            request = build_request(self.client, url, payload, headers, target)
+            answered, body, latency = await fetch(self.client, request, target, credentials, clock)
+            return answered.status_code, body, latency
+        if not _usable_url(url):
+            raise ProviderConfigError(
+                f"base URL {target.base_url!r} is not a valid URL",
+                provider=target.provider,
+                model=target.model,
+            )
+        content = dump_json(payload)
+        started = clock()
+        try:
+            try:
+                response = await wire.post(
+                    url,
+                    content,
+                    {**self._defaults, **headers},
+                    connect_s=target.connect_timeout_s,
+                    read_s=target.timeout_s,
+                )
+            except httpx.RequestError as exc:
+                raise _failed(_transport_error(exc, target, started=False)) from exc
+            try:
+                raw = await response.read()
+            except httpx.RequestError as exc:
+                if 200 <= response.status < 300:
+                    raise _failed(_transport_error(exc, target, started=True)) from exc
+                raw = b""
+            if not 200 <= response.status < 300:
+                raise _status_error(response.status, response.headers, raw, target, credentials)
+        except UpstreamError as error:
+            error.latency_s = clock() - started
+            raise
+        logger.debug(
+            "upstream %s/%s answered HTTP %d", target.provider, target.model, response.status
+        )
+        return response.status, raw, clock() - started
 
 
 async def fetch(

@@ -21,8 +21,8 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
+    Sender,
     build_request,
-    fetch,
     parse_json,
     timed,
 )
@@ -101,11 +101,13 @@ class OpenAICompatibleAdapter:
 
     def __init__(self, client: httpx.AsyncClient, *, clock: Clock = time.perf_counter) -> None:
         self._client = client
+        self._sender = Sender(client)
         self._clock = clock
 
-    def _request(
+    def _payload(
         self, body: RequestBody, target: UpstreamTarget, credentials: Credentials, *, stream: bool
-    ) -> httpx.Request:
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """(URL, JSON payload, headers) of one attempt."""
         payload = dict(body)
         payload["model"] = target.model
         if stream:
@@ -126,17 +128,15 @@ class OpenAICompatibleAdapter:
         key = credentials.reveal()
         if key:
             headers["authorization"] = f"Bearer {key}"
-        return build_request(
-            self._client, f"{target.base_url}/chat/completions", payload, headers, target
-        )
+        return f"{target.base_url}/chat/completions", payload, headers
 
     async def complete(
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials
     ) -> UpstreamResponse:
         """One non-streaming completion; the upstream's bytes come back unchanged as `content`."""
-        request = self._request(request_body, target, credentials, stream=False)
-        response, content, latency = await fetch(
-            self._client, request, target, credentials, self._clock
+        url, payload, headers = self._payload(request_body, target, credentials, stream=False)
+        status, content, latency = await self._sender.post(
+            url, payload, headers, target, credentials, self._clock
         )
         try:
             body = parse_json(content, target, "response body")
@@ -153,7 +153,7 @@ class OpenAICompatibleAdapter:
             body=body,
             content=content,
             usage=usage,
-            status=response.status_code,
+            status=status,
             latency_s=latency,
             finish_reason=_finish_reason(body),
         )
@@ -162,7 +162,8 @@ class OpenAICompatibleAdapter:
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials
     ) -> OpenAIStream:
         """A streaming completion, events passed through (the usage chunk only if asked for)."""
-        request = self._request(request_body, target, credentials, stream=True)
+        url, payload, headers = self._payload(request_body, target, credentials, stream=True)
+        request = build_request(self._client, url, payload, headers, target)
         return OpenAIStream(
             self._client,
             request,
