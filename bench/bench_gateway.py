@@ -191,8 +191,20 @@ def _request(port: int, path: str, body: dict[str, object], headers: dict[str, s
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """CPU seconds of a process and its live descendants (the server processes of --workers)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        for task in Path(f"/proc/{current}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pending.extend(int(child) for child in children)
+    return total
 
 
 #: The gateway's own latency histograms (name in /metrics, label filter), summed over a run.
@@ -356,6 +368,12 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="write a pyinstrument report here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes of the gateway (serve --workers) and of LiteLLM (--num_workers)",
+    )
+    parser.add_argument(
         "--checkpoint-interval",
         type=float,
         default=5.0,
@@ -428,6 +446,8 @@ def main() -> None:
             str(tmp / "catalog.json"),
             "--log-level",
             "warning",
+            "--workers",
+            str(args.workers),
         ]
         if args.profile:
             serve = [
@@ -469,7 +489,7 @@ def main() -> None:
                     "--port",
                     str(lite_port),
                     "--num_workers",
-                    "1",
+                    str(args.workers),
                 ],
                 _env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_MASTER_KEY=LITELLM_KEY),
                 tmp,

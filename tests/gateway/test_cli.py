@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -132,3 +133,44 @@ def test_serve_with_no_settings_runs_on_sqlite_and_the_bundled_catalog_with_echo
     assert key not in logs
     assert "hello newcomer" not in logs
     assert (tmp_path / "unhardcoded.db").exists()
+
+
+def test_serve_with_two_processes_shares_one_ledger(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    db = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    cli = [sys.executable, "-m", "unhardcoded"]
+    serve = [*cli, "serve", "--echo", "--port", "0", "--workers", "2", "--db", db]
+    server = subprocess.Popen(serve, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        url, started = "", 0
+        for line in server.stderr:
+            if "Uvicorn running on" in line:
+                url = line.split("running on ")[1].split()[0]
+            started += "Application startup complete" in line
+            if started == 2:  # both processes have opened the ledger
+                break
+        keys = [*cli, "keys", "create", "--tenant", "demo", "--scope", "route", "--db", db]
+        made = subprocess.run(
+            keys, cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=made.stdout.strip(), max_retries=0)
+        policy = bundled_policy_document("enterprise-eu")
+
+        def ask(i: int) -> str:
+            raw = client.chat.completions.with_raw_response.create(
+                model="any",
+                messages=[{"role": "user", "content": f"request {i}"}],
+                extra_body={"policy": policy},
+            )
+            return raw.headers["x-decision-id"]
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = set(pool.map(ask, range(40)))
+        assert len(ids) == 40
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    verify = [*cli, "ledger", "verify", "--db", db]
+    verified = subprocess.run(verify, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr

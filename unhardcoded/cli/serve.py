@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+_LOG_LEVEL_ENV = "UNHARDCODED_LOG_LEVEL"
+
+
+def worker_app() -> FastAPI:
+    """The app of one server process of `serve --workers N` (settings from the environment)."""
+    from unhardcoded.app import configure_logging, create_app
+
+    configure_logging(os.environ.get(_LOG_LEVEL_ENV, "INFO"))
+    return create_app()
+
+
+async def _prepare(settings: Settings) -> None:
+    """Migrate the database and create the signing key once, before the processes start (they
+    would race for both)."""
+    from ledger import open_ledger
+
+    async with open_ledger(settings.database_url, home=settings.home.expanduser()):
+        pass
 
 
 @click.command("serve")
@@ -40,6 +65,14 @@ from unhardcoded.settings import Settings
     default="info",
     show_default=True,
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes, each with its own event loop, sharing the database (one per core "
+    "for throughput); /metrics then counts the process that answers it.",
+)
 @reports_errors
 def serve(
     host: str,
@@ -48,6 +81,7 @@ def serve(
     catalog_file: Path | None,
     echo: bool | None,
     log_level: str,
+    workers: int,
 ) -> None:
     """Serve POST /v1/chat/completions, /x/rank, the decision read API, /metrics and /docs.
 
@@ -58,6 +92,7 @@ def serve(
     \b
     Example:
         unhardcoded serve --echo --port 8000 --db sqlite+aiosqlite:///./unhardcoded.db
+        unhardcoded serve --workers 2 --port 8000
     """
     import uvicorn
 
@@ -72,13 +107,27 @@ def serve(
         overrides["echo_all"] = echo
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(log_level.upper())
-    app = create_app(settings)
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    asyncio.run(_prepare(settings))
+    # The processes are fresh interpreters: they read the settings from the environment.
+    os.environ["UNHARDCODED_DATABASE_URL"] = settings.database_url
+    os.environ["UNHARDCODED_ECHO_ALL"] = "1" if settings.echo_all else "0"
+    if settings.catalog is not None:
+        os.environ["UNHARDCODED_CATALOG"] = str(settings.catalog)
+    os.environ[_LOG_LEVEL_ENV] = log_level.upper()
     uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=workers,
+        **options,  # type: ignore[arg-type]
     )
