@@ -63,9 +63,19 @@ def _run_workers(jobs: Sequence[Job]) -> list[Segment] | None:
         )
         for _ in jobs
     ]
-    outputs = [
-        proc.communicate(pickle.dumps(job))[0] for proc, job in zip(procs, jobs, strict=True)
-    ]
+    # Every job goes out before any answer is read, so the workers run at the same time. No
+    # pipe can deadlock: a worker reads its whole job before it writes, and a worker blocked on
+    # a full stdout only waits for the parent to reach it in order.
+    for proc, job in zip(procs, jobs, strict=True):
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(job))
+        proc.stdin.close()
+    outputs = []
+    for proc in procs:
+        assert proc.stdout is not None
+        outputs.append(proc.stdout.read())
+        proc.stdout.close()
+        proc.wait()
     if any(proc.returncode != 0 for proc in procs):
         return None
     return [pickle.loads(out) for out in outputs]
