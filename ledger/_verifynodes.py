@@ -12,8 +12,9 @@ from typing import Any
 
 from ledger._tree import NodeId
 from ledger._verify import Verifier
+from ledger._verifyblocks import NodeCheck
 
-__all__ = ["NODES_SQL", "check_chunk_nodes", "node_ranges", "same_nodes"]
+__all__ = ["NODES_SQL", "check_chunk_nodes", "node_ranges", "same_nodes", "stored_nodes_match"]
 
 NODES_SQL = (
     "SELECT hash, idx FROM ledger_merkle_nodes WHERE level = {} AND idx BETWEEN {} AND {} "
@@ -22,12 +23,11 @@ NODES_SQL = (
 """The stored nodes of one level over an index range (placeholders filled per driver)."""
 
 
-def node_ranges(start: int, end: int, max_level: int | None = None) -> list[tuple[int, int, int]]:
-    """(level, low, high) of the perfect nodes completed by appending leaves start..end-1, up to
-    `max_level` (None: every level)."""
+def node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
+    """(level, low, high) of the perfect nodes completed by appending leaves start..end-1."""
     spans = []
     level = 1
-    while (end >> level) - 1 >= start >> level and (max_level is None or level <= max_level):
+    while (end >> level) - 1 >= start >> level:
         spans.append((level, start >> level, (end >> level) - 1))
         level += 1
     return spans
@@ -47,15 +47,24 @@ def check_chunk_nodes(
     computed: Mapping[NodeId, bytes],
     start: int,
     stop: int,
-    max_level: int | None = None,
 ) -> None:
-    """Compare the Merkle nodes (up to `max_level`) completed by the leaves start..stop-1 with the
-    stored ones; the first difference becomes the verifier's problem."""
+    """Compare the Merkle nodes completed by the leaves start..stop-1 with the stored ones; the
+    first difference becomes the verifier's problem."""
     if not computed or verifier.problem is not None:
         return
     end = min(stop, verifier.sequenced_size)
     nodes_sql = NODES_SQL.format("?", "?", "?")
-    spans = [(s, conn.execute(nodes_sql, s).fetchall()) for s in node_ranges(start, end, max_level)]
+    spans = [(s, conn.execute(nodes_sql, s).fetchall()) for s in node_ranges(start, end)]
     if not all(same_nodes(computed, *span, rows) for span, rows in spans):
         stored = {(s[0], r[1]): r[0] for s, rows in spans for r in rows}
         verifier.check_nodes(computed, stored)
+
+
+def stored_nodes_match(conn: sqlite3.Connection, checks: Iterable[NodeCheck]) -> bool:
+    """Whether the stored nodes are the expected ones (the checks of `ledger._verifyblocks`)."""
+    sql = NODES_SQL.format("?", "?", "?")
+    for level, first, last, expected in checks:
+        stored = conn.execute(sql, (level, first, last)).fetchall()
+        if b"".join([bytes(r[0]) for r in stored]) != expected:
+            return False
+    return True

@@ -28,8 +28,9 @@ from ledger._envelope import GENESIS_HASH
 from ledger._store import SQLITE_BUSY_TIMEOUT_MS, translate_errors
 from ledger._verify import VerifyReport
 from ledger._verifyblocks import block_level, tree_above_blocks
+from ledger._verifynodes import stored_nodes_match
 from ledger._verifyrun import open_verifier, verify_sqlite
-from ledger._verifyseg import Job, Segment, stored_nodes_match
+from ledger._verifyseg import Job, Segment
 
 __all__ = ["verify_sqlite_parallel"]
 

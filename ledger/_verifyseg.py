@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from ledger._tree import NodeId
 from ledger._verify import Verifier
-from ledger._verifyblocks import Blocks, NodeCheck
-from ledger._verifynodes import NODES_SQL
+from ledger._verifyblocks import Blocks
+from ledger._verifynodes import stored_nodes_match
 
-__all__ = ["Job", "Segment", "check_segment", "stored_nodes_match"]
+__all__ = ["Job", "Segment", "check_segment"]
 
 _ROWS = (
     "SELECT position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
@@ -64,16 +64,6 @@ class Segment:
     """The subtree root of each full block, in order (32 bytes each)."""
     prefixes: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
     """Tree size -> frontier hashes of the part of its last block below it (largest first)."""
-
-
-def stored_nodes_match(conn: sqlite3.Connection, checks: list[NodeCheck]) -> bool:
-    """Whether the stored nodes are the expected ones (SQLite)."""
-    sql = NODES_SQL.format("?", "?", "?")
-    for level, first, last, expected in checks:
-        stored = conn.execute(sql, (level, first, last)).fetchall()
-        if b"".join([bytes(r[0]) for r in stored]) != expected:
-            return False
-    return True
 
 
 class _SegmentVerifier(Verifier):

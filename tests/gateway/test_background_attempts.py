@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ledger import open_ledger
+from ledger import Ledger, open_ledger
 from router.core import Catalog
 from router.services.gateway import Attempt, Decided, Gateway, LedgerDecisions, Metrics, Principal
 from router.services.upstream import ProviderRegistry, Upstream
@@ -60,6 +62,18 @@ class GatedDecisions(LedgerDecisions):
         await super().record_attempt(decided, attempt)
 
 
+@asynccontextmanager
+async def _ledger_and_upstream(tmp_path: Path) -> AsyncIterator[tuple[Ledger, Upstream]]:
+    """A SQLite ledger, and an upstream whose every call answers `ANSWER` (no network)."""
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    async with (
+        open_ledger(url, home=tmp_path) as ledger,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        yield ledger, _upstream(client)
+
+
 def _upstream(client: httpx.AsyncClient) -> Upstream:
     registry = ProviderRegistry.from_env(
         {
@@ -74,14 +88,9 @@ def _upstream(client: httpx.AsyncClient) -> Upstream:
 async def test_answer_does_not_wait_for_the_attempt_and_settle_and_drain_do(
     tmp_path: Path,
 ) -> None:
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    async with (
-        open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=transport) as client,
-    ):
+    async with _ledger_and_upstream(tmp_path) as (ledger, upstream):
         decisions = GatedDecisions(ledger, Catalog.from_json(CATALOG))
-        gateway = Gateway(decisions, _upstream(client), Metrics())
+        gateway = Gateway(decisions, upstream, Metrics())
         decided = await gateway.decide(PRINCIPAL, POLICY, BODY)
         assert decided.decision_id is not None
 
@@ -109,15 +118,10 @@ async def test_answer_does_not_wait_for_the_attempt_and_settle_and_drain_do(
 
 
 async def test_a_failed_background_record_is_counted_not_swallowed(tmp_path: Path) -> None:
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    async with (
-        open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=transport) as client,
-    ):
+    async with _ledger_and_upstream(tmp_path) as (ledger, upstream):
         decisions = LedgerDecisions(ledger, Catalog.from_json(CATALOG))
         metrics = Metrics()
-        gateway = Gateway(decisions, _upstream(client), metrics)
+        gateway = Gateway(decisions, upstream, metrics)
         decided = await gateway.decide(PRINCIPAL, POLICY, BODY)
         # A decision without its ledger record: recording its attempt fails after the answer.
         foreign = Decided("00000000-0000-7000-8000-000000000000", decided.trace, record=None)
@@ -128,15 +132,10 @@ async def test_a_failed_background_record_is_counted_not_swallowed(tmp_path: Pat
 
 
 async def test_a_deferred_attempt_shares_the_next_decisions_commit(tmp_path: Path) -> None:
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    async with (
-        open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=transport) as client,
-    ):
+    async with _ledger_and_upstream(tmp_path) as (ledger, upstream):
         decisions = LedgerDecisions(ledger, Catalog.from_json(CATALOG))
         # A delay no test run reaches: only the next decision starts the record.
-        gateway = Gateway(decisions, _upstream(client), Metrics(), attempt_batch_delay_s=3600)
+        gateway = Gateway(decisions, upstream, Metrics(), attempt_batch_delay_s=3600)
         first = await gateway.decide(PRINCIPAL, POLICY, BODY)
         await gateway.complete(first, BODY, {})
         batches = ledger.committer.batches
@@ -151,15 +150,10 @@ async def test_a_deferred_attempt_shares_the_next_decisions_commit(tmp_path: Pat
 
 
 async def test_a_deferred_attempt_is_recorded_without_a_next_decision(tmp_path: Path) -> None:
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    async with (
-        open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=transport) as client,
-    ):
+    async with _ledger_and_upstream(tmp_path) as (ledger, upstream):
         decisions = GatedDecisions(ledger, Catalog.from_json(CATALOG))
         decisions.gate.set()
-        gateway = Gateway(decisions, _upstream(client), Metrics(), attempt_batch_delay_s=0)
+        gateway = Gateway(decisions, upstream, Metrics(), attempt_batch_delay_s=0)
         decided = await gateway.decide(PRINCIPAL, POLICY, BODY)
         await gateway.complete(decided, BODY, {})
         assert not decisions.waiting.is_set()  # deferred: not started within the request

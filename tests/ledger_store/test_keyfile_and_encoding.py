@@ -62,9 +62,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=400)
-@given(json_values)
-def test_canonical_json_is_rfc8785(value: object) -> None:
+def _answers_as_rfc8785(value: object) -> None:
     try:
         expected = rfc8785.dumps(value)  # type: ignore[arg-type]
     except (rfc8785.CanonicalizationError, UnicodeEncodeError):
@@ -72,6 +70,12 @@ def test_canonical_json_is_rfc8785(value: object) -> None:
             canonical_json(value)
         return
     assert canonical_json(value) == expected
+
+
+@settings(max_examples=400)
+@given(json_values)
+def test_canonical_json_is_rfc8785(value: object) -> None:
+    _answers_as_rfc8785(value)
 
 
 @pytest.mark.parametrize(
@@ -169,13 +173,7 @@ def test_the_orjson_path_leaves_the_rest_to_the_jcs_path(value: object) -> None:
     """Floats, unsafe integers, types orjson serializes but JCS refuses (UUID, enums,
     fragments), subclasses and non-BMP keys: canonical_json answers as `rfc8785` does."""
     assert _fast_canonical(value) is None
-    try:
-        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
-    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
-        with pytest.raises(InvalidEventError):
-            canonical_json(value)
-        return
-    assert canonical_json(value) == expected
+    _answers_as_rfc8785(value)
 
 
 def test_canonical_json_refuses_what_json_cannot_say() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledger import NewEvent, merkle
+from ledger import Ledger, NewEvent, merkle
 from ledger._envelope import chain_hash, leaf_data
 from tests.conftest import PgSchema
 from tests.ledger_store._backends import Backend, decision
@@ -167,6 +167,17 @@ CASES = [
 ]
 
 
+async def fill(led: Ledger) -> None:
+    """The sweep's ledger: SIGNED events (some with attachments) signed in checkpoints of 8,
+    then unsigned ones up to TOTAL, over three streams."""
+    for i in range(SIGNED):
+        attachments = {"body": b"request %d" % i} if i % 4 == 1 else {}
+        await led.append(NewEvent("DecisionMade", f"fp-{i % 3}", {"i": i}, attachments))
+    await led.sequence(max_leaves=8)
+    for i in range(SIGNED, TOTAL):
+        await led.append(decision(i, f"fp-{i % 3}"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 class SweepContract:
     @pytest.fixture
@@ -175,12 +186,7 @@ class SweepContract:
 
     async def test_verify_catches_it(self, backend: Backend, case: Case) -> None:
         async with backend.open() as led:
-            for i in range(SIGNED):
-                attachments = {"body": b"request %d" % i} if i % 4 == 1 else {}
-                await led.append(NewEvent("DecisionMade", f"fp-{i % 3}", {"i": i}, attachments))
-            await led.sequence(max_leaves=8)
-            for i in range(SIGNED, TOTAL):
-                await led.append(decision(i, f"fp-{i % 3}"))
+            await fill(led)
             assert (await led.verify(chunk=7)).ok
             await backend.drop_guards()
             await case.tamper(backend)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger import InvalidEventError, NewEvent, VerifyReport
+from ledger import InvalidEventError, VerifyReport
 from tests.ledger_store._backends import Backend, decision
-from tests.ledger_store.test_tamper import CASES, SIGNED, TOTAL, Case, _flip, _row
+from tests.ledger_store.test_tamper import CASES, TOTAL, Case, _flip, _row, fill
 from unhardcoded.cli import main
 
 
@@ -22,12 +22,7 @@ def _sqlite(tmp_path: Path) -> Backend:
 
 async def _fill(backend: Backend) -> None:
     async with backend.open() as led:
-        for i in range(SIGNED):
-            attachments = {"body": b"request %d" % i} if i % 4 == 1 else {}
-            await led.append(NewEvent("DecisionMade", f"fp-{i % 3}", {"i": i}, attachments))
-        await led.sequence(max_leaves=8)
-        for i in range(SIGNED, TOTAL):
-            await led.append(decision(i, f"fp-{i % 3}"))
+        await fill(led)
 
 
 async def _reports(backend: Backend, workers: tuple[int | None, ...]) -> list[VerifyReport]:
