@@ -73,50 +73,126 @@ def _divergent(raw: bytes) -> bool:
 _ASTRAL = re.compile(rb"[\xf0-\xf4]").search
 """A 4-byte UTF-8 sequence: a character outside the BMP (code point and UTF-16 orders differ)."""
 _LEAVES = frozenset((str, int, bool, type(None)))
+_INF = float("inf")
 _NESTS = frozenset((dict, list, tuple))
 # With STRICT_INTEGER orjson refuses integers outside ±(2**53 - 1), exactly those `rfc8785` refuses.
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 
-def _plain(container: Any) -> bool:
-    """Whether a dict, list or tuple holds only exact dicts, lists, tuples, str, int, bool and
-    None (exact types: subclasses such as enums take the slow path)."""
+def _scan(container: Any) -> int:
+    """1 if a dict, list or tuple holds only exact dicts, lists, tuples, str, int, bool and None;
+    2 if it also holds floats; 0 if it holds anything else (exact types: subclasses such as
+    enums take the slow path)."""
+    found = 1
     for item in container.values() if type(container) is dict else container:
         kind = type(item)
         if kind in _LEAVES:
             continue
-        if kind in _NESTS and _plain(item):
+        if kind is float:
+            found = 2
             continue
-        return False
-    return True
+        if kind in _NESTS:
+            inner = _scan(item)
+            if not inner:
+                return 0
+            if inner == 2:
+                found = 2
+            continue
+        return 0
+    return found
+
+
+def _jcs_float(value: float) -> bytes:
+    """ECMAScript's Number::toString of a finite float, as RFC 8785 §3.2.2.3 requires.
+
+    Python's `repr` and ECMAScript pick the same digits (the shortest that round-trip, the
+    closest to the value on a tie); only the layout differs: `1e-05` is `0.00001`, `1.6e-06`
+    is `0.0000016`, `1.0` is `1`, `1e+16` is `10000000000000000`, `-0.0` is `0`.
+    Raises ValueError for NaN and infinities, which JSON cannot hold.
+    """
+    if value != value or value in (_INF, -_INF):
+        raise ValueError(f"{value} is not a JSON number")
+    if value == 0:
+        return b"0"
+    text = repr(value)
+    sign = ""
+    if text[0] == "-":
+        sign, text = "-", text[1:]
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    all_digits = whole + fraction
+    digits = all_digits.lstrip("0")
+    # value = 0.<digits> x 10^point
+    point = len(whole) + (int(exponent) if exponent else 0) - (len(all_digits) - len(digits))
+    digits = digits.rstrip("0")
+    count = len(digits)
+    if count <= point <= 21:
+        out = digits + "0" * (point - count)
+    elif 0 < point <= 21:
+        out = f"{digits[:point]}.{digits[point:]}"
+    elif -6 < point <= 0:
+        out = "0." + "0" * -point + digits
+    else:
+        shift = point - 1
+        head = digits if count == 1 else f"{digits[0]}.{digits[1:]}"
+        out = f"{head}e{'+' if shift >= 0 else '-'}{abs(shift)}"
+    return (sign + out).encode()
+
+
+def _with_fragments(value: Any) -> Any:
+    """A copy of a `_scan`ned value with each float replaced by its JCS text as an
+    `orjson.Fragment` (written verbatim)."""
+    kind = type(value)
+    if kind is float:
+        return orjson.Fragment(_jcs_float(value))
+    if kind is dict:
+        return {key: _with_fragments(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_with_fragments(item) for item in value]
+    return value
 
 
 def _fast_canonical(value: object) -> bytes | None:
     """The JCS bytes through orjson, or None where orjson's output may differ from JCS.
 
-    orjson with sorted keys writes exactly the JCS bytes for the `_plain` types, and for keys
-    inside the Basic Multilingual Plane (its code point order is JCS's UTF-16 order there). It
-    must not be trusted further: it writes floats in Python's forms (`1.0`, `1e+16`), NaN as
-    null, and serializes UUIDs, enums and `orjson.Fragment` that JCS refuses. orjson runs
-    first: it refuses cycles and nesting deeper than 255 before the walk could recurse on them.
+    orjson with sorted keys writes exactly the JCS bytes for the `_scan`ned types, and for keys
+    inside the Basic Multilingual Plane (its code point order is JCS's UTF-16 order there),
+    once each float is replaced by its JCS text (`_jcs_float`, as a verbatim fragment). It
+    must not be trusted further: it writes NaN as null, and serializes UUIDs, enums and
+    `orjson.Fragment` that JCS refuses. orjson runs first: it refuses cycles and nesting
+    deeper than 255 before the walk could recurse on them.
     """
     try:
         raw = orjson.dumps(value, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
         return None
     kind = type(value)
-    if not ((kind in _NESTS and _plain(value)) or kind in _LEAVES):
+    if kind in _NESTS:
+        found = _scan(value)
+        if not found:
+            return None
+    elif kind in _LEAVES:
+        found = 1
+    elif kind is float:
+        found = 2
+    else:
         return None
     if not raw.isascii() and _ASTRAL(raw) is not None:
         return None
+    if found == 2:
+        try:
+            return orjson.dumps(_with_fragments(value), option=_ORJSON_OPTIONS)
+        except ValueError:  # NaN or an infinity: the slow path says so
+            return None
     return raw
 
 
 def canonical_json(value: object) -> bytes:
     """RFC 8785 (JCS) canonical UTF-8 bytes of a JSON-able value.
 
-    Plain values (strings, safe integers, booleans, null, arrays and objects, keys inside the
-    Basic Multilingual Plane) are written by orjson (`_fast_canonical`). Otherwise the C JSON
+    Plain values (strings, safe integers, finite floats, booleans, null, arrays and objects,
+    keys inside the Basic Multilingual Plane) are written by orjson (`_fast_canonical`, each
+    float laid out by `_jcs_float`). Otherwise the C JSON
     encoder with sorted keys produces exactly the JCS bytes except for a few number forms and for
     keys outside the BMP (UTF-16 vs code point order); those cases are detected on the output
     and re-encoded with `rfc8785`. Several times faster than `rfc8785` alone on decision-sized

@@ -405,7 +405,12 @@ async def open_ledger(
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
         writer = make_writer(store)
-        committer = GroupCommitter(writer, max_events=max_batch_events, max_bytes=max_batch_bytes)
+        committer = GroupCommitter(
+            writer,
+            write_now=writer.write_now if isinstance(writer, SqliteWriter) else None,
+            max_events=max_batch_events,
+            max_bytes=max_batch_bytes,
+        )
         ledger = Ledger(store, ledger_id, key, committer, writer)
     except BaseException:
         await store.dispose()

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, canonical_json
 from ledger._envelope import (
     _fast_canonical,
+    _jcs_float,
     decode_attachment_digests,
     encode_attachment_digests,
 )
@@ -103,6 +104,7 @@ plain_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(st.characters(exclude_categories=["Cs"])),
     lambda children: (
         st.lists(children, max_size=4)
@@ -146,13 +148,48 @@ class _Text(str):
     pass
 
 
+@settings(max_examples=3000)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_are_written_as_ecmascript_writes_them(value: float) -> None:
+    assert _jcs_float(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "value",
     [
-        {"x": 1.5},
-        {"x": 1.0},
-        {"x": -0.0},
-        {"x": 1e16},
+        1.6e-06,
+        1e-06,
+        1e-07,
+        1.5e-07,
+        0.000123,
+        123.456,
+        1e20,
+        1.2345678901234567e20,
+        1e21,
+        1.5e21,
+        -1e-300,
+        5e-324,
+        1.7976931348623157e308,
+        -0.0,
+        2.0**53,
+        100.0,
+    ],
+)
+def test_float_layout_at_every_boundary_of_ecmascript(value: float) -> None:
+    assert _jcs_float(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
+    assert _fast_canonical({"x": [value]}) == rfc8785.dumps({"x": [value]})  # type: ignore[arg-type]
+
+
+def test_a_decision_attempt_with_a_float_cost_takes_the_orjson_path() -> None:
+    attempt = {"cost_usd": 1.6e-06, "latency_ms": 0.2875, "status": "ok", "tokens": [12, 3]}
+    assert _fast_canonical(attempt) == rfc8785.dumps(attempt)  # type: ignore[arg-type]
+    expected = b'{"cost_usd":0.0000016,"latency_ms":0.2875,"status":"ok","tokens":[12,3]}'
+    assert _fast_canonical(attempt) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
         {"x": math.nan},
         [math.inf],
         {"x": 2**53},
@@ -170,7 +207,7 @@ class _Text(str):
     ],
 )
 def test_the_orjson_path_leaves_the_rest_to_the_jcs_path(value: object) -> None:
-    """Floats, unsafe integers, types orjson serializes but JCS refuses (UUID, enums,
+    """NaN and infinities, unsafe integers, types orjson serializes but JCS refuses (UUID, enums,
     fragments), subclasses and non-BMP keys: canonical_json answers as `rfc8785` does."""
     assert _fast_canonical(value) is None
     _answers_as_rfc8785(value)

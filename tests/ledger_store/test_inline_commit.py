@@ -1,0 +1,78 @@
+"""SQLite appends that arrive one at a time commit on the event loop's thread (`write_now`);
+a held database lock or appends arriving during a flight send batches to the writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ledger import LedgerError, NewEvent
+from tests.ledger_store._backends import Backend, decision
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Backend:
+    return Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", None, tmp_path)
+
+
+async def test_appends_one_at_a_time_commit_on_the_loop_thread(backend: Backend) -> None:
+    async with backend.open() as led:
+        positions = [e.position for i in range(20) for e in await led.append(decision(i))]
+        assert positions == list(range(20))
+        assert led.committer.batches == 20
+        assert led.committer.inline_batches == 20
+        await led.sequence()
+        assert (await led.verify()).ok
+
+
+async def test_appends_arriving_during_a_flight_go_to_the_writer_thread(
+    backend: Backend,
+) -> None:
+    async def producer(n: int) -> list[int]:
+        return [e.position for i in range(3) for e in await led.append(decision(3 * n + i))]
+
+    async with backend.open() as led:
+        done = await asyncio.gather(*(producer(n) for n in range(32)))
+        assert sorted(p for positions in done for p in positions) == list(range(96))
+        assert led.committer.inline_batches == 0
+        assert led.committer.batches == 3
+
+
+async def test_a_held_write_lock_never_blocks_the_event_loop(backend: Backend) -> None:
+    async with backend.open() as led:
+        await led.append(decision(0))  # inline, and opens the inline connection
+        other = sqlite3.connect(backend.url.split("///", 1)[1], isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's transaction, say
+        try:
+            appending = asyncio.create_task(led.append(decision(1)))
+            ticks = 0
+            for _ in range(20):
+                await asyncio.sleep(0.005)
+                ticks += 1
+            assert ticks == 20
+            assert not appending.done()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        (env,) = await appending
+        assert env.position == 1
+        assert led.committer.inline_batches == 1  # the second batch went to the writer thread
+        assert led.committer.batches == 2
+
+
+async def test_a_failing_inline_commit_fails_its_append_and_rolls_back(backend: Backend) -> None:
+    async with backend.open() as led:
+        await backend.sql(
+            "CREATE TRIGGER poison BEFORE INSERT ON ledger_events WHEN NEW.type = 'Poison' "
+            "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END"
+        )
+        with pytest.raises(LedgerError, match="poisoned event"):
+            await led.append(NewEvent("Poison", "p", {}))
+        assert led.committer.inline_batches == 0
+        assert await led.count() == 0
+        (env,) = await led.append(decision(1))
+        assert env.position == 0
+        assert led.committer.inline_batches == 1
