@@ -89,13 +89,8 @@ from router.services.decisions._projection import (
     catch_up,
     rebuild_projection,
 )
-from router.services.decisions._service import (
-    MAX_TENANT,
-    AttemptRecord,
-    DecisionService,
-    PublishedCatalog,
-    RecordedDecision,
-)
+from router.services.decisions._records import AttemptRecord, PublishedCatalog, RecordedDecision
+from router.services.decisions._service import MAX_TENANT, DecisionService
 
 __all__ = [
     "ATTEMPT_FINISHED",

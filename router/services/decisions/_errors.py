@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from router.core import NoEntryPasses, RouterError
 
 if TYPE_CHECKING:
-    from router.services.decisions._service import RecordedDecision
+    from router.services.decisions._records import RecordedDecision
 
 __all__ = [
     "DecisionError",
