@@ -45,6 +45,10 @@ cannot do so without waiting (then the batch goes to the `BatchWriter`)."""
 INLINE_MAX_REQUESTS = 2
 """The largest batch committed inline: a decision and the previous decision's last attempt."""
 
+INLINE_SLOW_S = 0.002
+"""An inline commit slower than this (a slow disk, a WAL checkpoint) sends the next batch to the
+writer thread: while the loop was blocked it could not see appends arrive."""
+
 _sha256 = hashlib.sha256
 # The leaf data's fixed-size head (docs/ledger.md; `ledger._envelope.leaf_data` is the reference).
 _HEAD = struct.Struct(">4sQ16sqQ32s32sH")
@@ -331,7 +335,8 @@ class GroupCommitter:
     flight, and the next batch is small (`INLINE_MAX_REQUESTS`), it is committed by
     `write_now` on the event loop's thread, saving the two thread hops; it blocks the loop
     for one commit, which is what the callers are waiting for anyway. As soon as appends
-    arrive during a flight, batches go to the writer again.
+    arrive during a flight, or an inline commit was slow (`INLINE_SLOW_S`), batches go to the
+    writer again.
     """
 
     def __init__(
@@ -398,6 +403,7 @@ class GroupCommitter:
             nbytes += nxt.nbytes
         inline = self._write_now
         if inline is not None and not self._contended and len(batch) <= INLINE_MAX_REQUESTS:
+            started = time.perf_counter()
             try:
                 written = inline(batch)
             except BaseException as exc:
@@ -408,6 +414,7 @@ class GroupCommitter:
             else:
                 if written:
                     self.inline_batches += 1
+                    self._contended = time.perf_counter() - started > INLINE_SLOW_S
                     self._settle(batch, None)
             if written:
                 if queue:  # the batch limits left appends behind

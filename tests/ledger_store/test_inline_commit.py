@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from ledger import LedgerError, NewEvent
+from ledger._committer import INLINE_SLOW_S, GroupCommitter, Request, prepare
 from tests.ledger_store._backends import Backend, decision
 
 
@@ -76,3 +79,29 @@ async def test_a_failing_inline_commit_fails_its_append_and_rolls_back(backend: 
         (env,) = await led.append(decision(1))
         assert env.position == 0
         assert led.committer.inline_batches == 1
+
+
+async def test_a_slow_inline_commit_sends_the_next_batch_to_the_writer() -> None:
+    """The committer alone, with recording writers at its seam: a slow inline commit (a slow
+    disk, a WAL checkpoint) hid the appends that arrived meanwhile, so the next batch goes to
+    the writer thread; a quick one keeps the inline path."""
+    trail: list[str] = []
+    slow = True
+
+    def write_now(batch: Sequence[Request]) -> bool:
+        trail.append("inline")
+        if slow:
+            time.sleep(INLINE_SLOW_S * 2)
+        return True
+
+    async def write(batch: Sequence[Request]) -> None:
+        trail.append("thread")
+
+    committer = GroupCommitter(write, write_now=write_now)
+    await committer.submit([prepare(decision(0))], None)
+    await committer.submit([prepare(decision(1))], None)
+    slow = False
+    for i in range(2, 4):
+        await committer.submit([prepare(decision(i))], None)
+    assert trail == ["inline", "thread", "inline", "inline"]
+    assert (committer.batches, committer.inline_batches) == (4, 3)
