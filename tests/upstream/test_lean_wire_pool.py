@@ -4,6 +4,9 @@ idle connections, `connection: close`, cancellation, the connection bound, TLS."
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import httpx
 import pytest
 
 from router.services.upstream import AiohttpTransport
-from router.services.upstream._wire import LeanWire
+from router.services.upstream._wire import LeanWire, _Connection
 from tests.support.raw_http import RawServer, response, self_signed, serving
 
 
@@ -214,3 +217,70 @@ async def test_the_transport_posts_over_the_lean_wire(tmp_path: Path) -> None:
             assert streamed.content == b"answer 1"
     finally:
         await transport.aclose()
+
+
+def _resetting_server(
+    listener: socket.socket, reset: threading.Event, gone: threading.Event
+) -> None:
+    """Answers one request, resets that connection (RST) when told, then answers one more
+    request on a new connection: blocking sockets, so the reset's timing is the test's."""
+    first, _ = listener.accept()
+    first.recv(65536)
+    first.sendall(response(b"answer 0"))
+    reset.wait(10)
+    first.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    first.close()
+    gone.set()
+    second, _ = listener.accept()
+    with second:
+        second.recv(65536)
+        second.sendall(response(b"answer 1"))
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["polled", "write-failed"])
+async def test_a_reset_idle_connection_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, checked: bool
+) -> None:
+    """The event loop has not seen the reset yet: `quiet()` finds it before the write, or
+    (with that check off) the write fails and the request goes out on a fresh connection."""
+    if not checked:
+        monkeypatch.setattr(_Connection, "quiet", lambda self: True)
+    writes: list[bool] = []
+    send = _Connection.send
+
+    def counted(self: _Connection, data: bytes, read_s: float | None) -> bool:
+        writes.append(send(self, data, read_s))
+        return writes[-1]
+
+    monkeypatch.setattr(_Connection, "send", counted)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        reset, gone = threading.Event(), threading.Event()
+        server = threading.Thread(target=_resetting_server, args=(listener, reset, gone))
+        server.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        wire = LeanWire()
+        try:
+            assert await call(wire, url) == b"answer 0"
+            reset.set()
+            assert gone.wait(10)  # blocks the loop: the reset stays unseen until the next call
+            assert await call(wire, url) == b"answer 1"
+        finally:
+            await wire.aclose()
+            server.join(10)
+    assert writes == ([True, True] if checked else [True, False, True])
+
+
+async def test_idle_connections_expire() -> None:
+    wire = LeanWire(keepalive_expiry_s=0.05)
+    try:
+        async with serving(numbered) as server:
+            assert await call(wire, server.url) == b"answer 0"
+            for _ in range(200):  # closed by the sweep, without another call
+                if server.closed_by_client:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.closed_by_client == 1
+            assert await call(wire, server.url) == b"answer 1"
+        assert server.connections == 2
+    finally:
+        await wire.aclose()

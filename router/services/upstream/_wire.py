@@ -263,14 +263,12 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
 
     def eof_received(self) -> bool:
-        if self.busy and self.head_done and not self.complete and not self.sized:
-            self._finished()  # a body delimited by the end of the connection
         self.reusable = False
-        return False
+        return False  # close: `connection_lost` follows
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None and self.busy and self.head_done and not self.complete and not self.sized:
-            self._finished()  # closed cleanly (a TLS peer may skip close_notify)
+            self._finished()  # a body delimited by the end of the connection
         self.reusable = False
         self._fail(_LOST)
         self.wire._forget(self)
