@@ -4,6 +4,7 @@ idle connections, `connection: close`, cancellation, the connection bound, TLS."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -284,3 +285,18 @@ async def test_idle_connections_expire() -> None:
         assert server.connections == 2
     finally:
         await wire.aclose()
+
+
+async def test_a_handshake_that_never_ends_is_a_connect_timeout(wire: LeanWire) -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await reader.read()  # accepts TCP, never speaks TLS
+        writer.close()
+
+    listener = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(httpx.ConnectTimeout):
+            await wire.post(f"https://127.0.0.1:{port}/v1", b"", {}, connect_s=0.2, read_s=5.0)
+    finally:
+        listener.close()
