@@ -401,7 +401,8 @@ class LeanWire:
         failed TLS handshake → `httpx.ConnectError`; no connection within `connect_s` →
         `httpx.ConnectTimeout`; no response byte within `read_s` of the last →
         `httpx.ReadTimeout`; the connection lost or a malformed head →
-        `httpx.RemoteProtocolError`; no free connection within `read_s` → `httpx.PoolTimeout`.
+        `httpx.RemoteProtocolError`; no free connection within `read_s` → `httpx.PoolTimeout`;
+        a header name or value holding CR or LF → `httpx.LocalProtocolError` (nothing sent).
         """
         target = _target(url)
         data = _head(target, headers, len(content)) + content
