@@ -1,41 +1,38 @@
-"""`AiohttpTransport`: the upstream HTTP/1.1 wire under the same `httpx.AsyncClient` seam.
+"""`AiohttpTransport`: the upstream HTTP/1.1 wires under the same `httpx.AsyncClient` seam.
 
 Why: httpx's own transport (httpcore) costs about 3 ms of CPU per loopback request at 32
 concurrent requests (it checks every pooled connection's socket on each request), aiohttp's
-C-accelerated client about 0.2 ms; behind this transport a whole `AsyncClient.send` costs
-~0.7 ms (figures and commands: docs/gateway.md, "Performance"). The adapters keep speaking
-httpx (requests, responses, `httpx.MockTransport` in tests); only the wire changes.
+C-accelerated client about 0.2 ms. The adapters keep speaking httpx (requests, responses,
+`httpx.MockTransport` in tests); only the wire changes. Requests sent through httpx (streaming
+completions, anything built as an `httpx.Request`) go over aiohttp's `ClientSession`.
 
 Non-streaming completions skip httpx altogether when the client's transport is this one
 (`direct_wire`): building an `httpx.Request` and `Response` (URL parsing, header models, the
-cookie jar) cost more CPU than aiohttp's whole exchange. `post` sends the same headers the
+cookie jar) cost more CPU than the whole exchange. `post` goes over `LeanWire`
+(`router.services.upstream._wire`), our own asyncio protocol around llhttp: aiohttp's request
+machinery alone took ~0.15 ms of CPU per call, about as much as a raw socket exchange with a
+loopback upstream, and half the upstream leg at concurrency 1. `post` sends the same headers the
 client would and fails with the same httpx exceptions, so the adapters classify errors once.
 
-aiohttp's failures are mapped onto the httpx exceptions the adapters classify, with the same
-meaning httpcore gives them: refused/unreachable → `ConnectError`, a connect timeout →
-`ConnectTimeout`, no byte within the read timeout → `ReadTimeout`, a connection lost or a
-malformed response → `RemoteProtocolError` / `ReadError`, an unusable URL → `UnsupportedProtocol`.
+Both wires fail with the httpx exceptions the adapters classify, with the meaning httpcore gives
+them: refused/unreachable → `ConnectError`, a connect timeout → `ConnectTimeout`, no byte within
+the read timeout → `ReadTimeout`, a connection lost or a malformed response →
+`RemoteProtocolError` (before the response head) / `ReadError` (while reading the body), an
+unusable URL → `UnsupportedProtocol`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 
 import aiohttp
 import httpx
 
+from router.services.upstream._wire import LeanWire, WireResponse
+
 __all__ = ["AiohttpTransport", "WireResponse", "direct_wire"]
-
-#: What `post` accepts: the encodings aiohttp decodes itself (httpx asks for br/zstd as well
-#: when their packages are installed; aiohttp might not decode those).
-_ACCEPT_ENCODING = "gzip, deflate"
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(connect_s: float | None, read_s: float | None) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=read_s)
 
 
 @contextlib.contextmanager
@@ -73,39 +70,36 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
-class WireResponse:
-    """The head of a response from `AiohttpTransport.post`; `read()` the body exactly once."""
-
-    __slots__ = ("_response", "headers", "status")
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status: int = response.status
-        self.headers: Mapping[str, str] = response.headers
-
-    async def read(self) -> bytes:
-        """The whole (decoded) body, then the connection goes back to the pool. Failures are
-        `httpx.ReadError` / `httpx.ReadTimeout`, as when httpx reads a body."""
-        try:
-            with _mapped(None, reading=True):
-                return await self._response.read()
-        finally:
-            self._response.release()
-
-
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An `httpx` transport over one pooled `aiohttp.ClientSession` (HTTP/1.1 keep-alive).
+    """An `httpx` transport over one pooled `aiohttp.ClientSession` (HTTP/1.1 keep-alive), and
+    `post` over a `LeanWire` pool; each pool holds up to `max_connections`.
 
-    Build it inside the running event loop; `aclose()` (done by the `AsyncClient`) closes the
-    pool. Timeouts come from each request's httpx `timeout` extension (connect, read).
+    Build it inside the running event loop; `aclose()` (done by the `AsyncClient`) closes both
+    pools. Timeouts come from each request's httpx `timeout` extension (connect, read).
+    `ssl_context` replaces the default TLS verification (system or certifi roots), e.g. to trust
+    a test certificate.
     """
 
-    def __init__(self, *, max_connections: int = 512, keepalive_expiry_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 512,
+        keepalive_expiry_s: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         connector = aiohttp.TCPConnector(
-            limit=max_connections, limit_per_host=0, keepalive_timeout=keepalive_expiry_s
+            limit=max_connections,
+            limit_per_host=0,
+            keepalive_timeout=keepalive_expiry_s,
+            ssl=ssl_context if ssl_context is not None else True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
+        self._wire = LeanWire(
+            max_connections=max_connections,
+            keepalive_expiry_s=keepalive_expiry_s,
+            ssl_context=ssl_context,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -142,26 +136,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connect_s: float | None,
         read_s: float | None,
     ) -> WireResponse:
-        """POST `content` without httpx objects; the body is decoded (gzip, deflate) by aiohttp.
+        """POST `content` without httpx objects (over `LeanWire`); `read()` the body, decoded
+        (gzip, deflate), exactly once.
 
         Failures before the response head are the httpx exceptions `handle_async_request`
         raises (`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `RemoteProtocolError`, …).
         """
-        with _mapped(None, reading=False):
-            response = await self._session.request(
-                "POST",
-                url,
-                headers={**headers, "accept-encoding": _ACCEPT_ENCODING},
-                data=content,
-                allow_redirects=False,
-                compress=None,
-                auto_decompress=True,
-                timeout=_timeout(connect_s, read_s),
-            )
-        return WireResponse(response)
+        return await self._wire.post(url, content, headers, connect_s=connect_s, read_s=read_s)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close both connection pools."""
+        await self._wire.aclose()
         await self._session.close()
 
 

@@ -202,8 +202,8 @@ def _status_error(
 
 class Sender:
     """Sends an adapter's non-streaming requests through the injected client — or, when that
-    client's transport is the `AiohttpTransport`, straight through aiohttp (same headers, same
-    typed errors, no httpx objects: see `router.services.upstream._aiohttp`)."""
+    client's transport is the `AiohttpTransport`, straight over its `LeanWire` (same headers,
+    same typed errors, no httpx objects: see `router.services.upstream._aiohttp`)."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
