@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
+from router.services.upstream._wire import LeanWire
 from tests.support.fake_providers import (
     FAKE_ANTHROPIC_KEY,
     FAKE_OPENAI_KEY,
@@ -47,3 +48,13 @@ async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClien
 def upstream(http: httpx.AsyncClient, registry: ProviderRegistry) -> Upstream:
     """The facade over both fakes and the echo provider."""
     return Upstream(http, registry)
+
+
+@pytest.fixture
+async def wire() -> AsyncIterator[LeanWire]:
+    """A `LeanWire` closed after the test."""
+    client = LeanWire()
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -7,7 +7,7 @@ import asyncio
 import gzip
 import socket
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import httpx
@@ -17,15 +17,6 @@ from router.services.upstream._wire import LeanWire
 from tests.support.raw_http import Answer, RawServer, response, serving
 
 PAYLOAD = b'{"model":"m"}'
-
-
-@pytest.fixture
-async def wire() -> AsyncIterator[LeanWire]:
-    client = LeanWire()
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 class Answered(NamedTuple):

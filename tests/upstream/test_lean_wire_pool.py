@@ -8,7 +8,6 @@ import contextlib
 import socket
 import struct
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,15 +16,6 @@ import pytest
 from router.services.upstream import AiohttpTransport
 from router.services.upstream._wire import LeanWire, _Connection
 from tests.support.raw_http import RawServer, response, self_signed, serving
-
-
-@pytest.fixture
-async def wire() -> AsyncIterator[LeanWire]:
-    client = LeanWire()
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def call(wire: LeanWire, url: str, *, read_s: float = 5.0) -> bytes:
