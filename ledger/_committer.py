@@ -352,6 +352,8 @@ class GroupCommitter:
         self._write = write
         self._write_now = write_now
         self._contended = False
+        self.inline_slow_s = INLINE_SLOW_S
+        """Inline commits slower than this send the next batch to the writer (`INLINE_SLOW_S`)."""
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._queue: deque[Request] = deque()
@@ -389,7 +391,7 @@ class GroupCommitter:
         if self._inflight is None and self._queue:
             self._start()
 
-    def _start(self) -> None:
+    def _start(self, *, may_inline: bool = True) -> None:
         queue, batch = self._queue, list[Request]()
         count = nbytes = 0
         while queue:
@@ -402,7 +404,12 @@ class GroupCommitter:
             count += len(nxt.events)
             nbytes += nxt.nbytes
         inline = self._write_now
-        if inline is not None and not self._contended and len(batch) <= INLINE_MAX_REQUESTS:
+        if (
+            may_inline
+            and inline is not None
+            and not self._contended
+            and len(batch) <= INLINE_MAX_REQUESTS
+        ):
             started = time.perf_counter()
             try:
                 written = inline(batch)
@@ -414,7 +421,7 @@ class GroupCommitter:
             else:
                 if written:
                     self.inline_batches += 1
-                    self._contended = time.perf_counter() - started > INLINE_SLOW_S
+                    self._contended = time.perf_counter() - started > self.inline_slow_s
                     self._settle(batch, None)
             if written:
                 if queue:  # the batch limits left appends behind
@@ -429,7 +436,7 @@ class GroupCommitter:
     def _finish(self, batch: list[Request], done: asyncio.Future[None]) -> None:
         self._inflight = None
         if self._queue:
-            self._start()
+            self._start(may_inline=False)  # an inline commit would delay waking the batch below
         self._settle(batch, asyncio.CancelledError() if done.cancelled() else done.exception())
 
     def _settle(self, batch: list[Request], failure: BaseException | None) -> None:
