@@ -39,6 +39,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.gateway_floor import ledger_floor  # noqa: E402 - after the path
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 ANSWER = json.dumps(
@@ -255,46 +259,6 @@ async def _load(
     if failures:
         raise RuntimeError(f"{target}: {len(failures)} failed requests, first: {failures[0]}")
     return Run(target, concurrency, len(latencies), seconds, latencies, cpu)
-
-
-# -- the ledger floor: what recording alone costs ------------------------------------------------
-
-
-async def _ledger_floor(tmp: Path, concurrency: int, total: int) -> tuple[float, float, float]:
-    """In-process `DecisionService.decide` + `record_attempt` (the two durable appends every
-    gateway request makes), `concurrency` at a time: (requests/s, p50 ms, CPU ms per request)."""
-    sys.path.insert(0, str(REPO))
-    from ledger import open_ledger
-    from router.core import Catalog
-    from router.services.decisions import DecisionService
-
-    catalog = Catalog.from_json(CATALOG)
-    body = {"model": "auto", "messages": MESSAGES}
-    folder = Path(tempfile.mkdtemp(dir=tmp))
-    async with open_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
-        service = DecisionService(ledger)
-        latencies: list[float] = []
-
-        async def one_caller(count: int) -> None:
-            for _ in range(count):
-                started = time.perf_counter()
-                decision = await service.decide("bench", POLICY, catalog, request_body=body)
-                await service.record_attempt(
-                    decision, attempt=1, entry=decision.plan[0], status="ok", latency_ms=0.1
-                )
-                latencies.append(time.perf_counter() - started)
-
-        await one_caller(20)
-        latencies.clear()
-        times = os.times()
-        cpu = times.user + times.system
-        started = time.perf_counter()
-        await asyncio.gather(*(one_caller(total // concurrency) for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        times = os.times()
-        used = (times.user + times.system - cpu) * 1000 / len(latencies)
-    ordered = sorted(latencies)
-    return len(latencies) / seconds, ordered[len(ordered) // 2] * 1000, used
 
 
 # -- processes -----------------------------------------------------------------------------------
@@ -530,7 +494,9 @@ def main() -> None:
     floors = {}
     for concurrency, total in ((1, max(200, args.requests // 8)), (32, args.requests)):
         print(f"running the ledger floor at concurrency {concurrency}…", file=sys.stderr)
-        floors[concurrency] = asyncio.run(_ledger_floor(tmp, concurrency, total))
+        floors[concurrency] = asyncio.run(
+            ledger_floor(tmp, concurrency, total, CATALOG, POLICY, MESSAGES)
+        )
 
     base = {r.concurrency: r for r in runs if r.target == "direct"}
     rows = []
