@@ -403,35 +403,35 @@ class GroupCommitter:
             batch.append(queue.popleft())
             count += len(nxt.events)
             nbytes += nxt.nbytes
-        inline = self._write_now
-        if (
-            may_inline
-            and inline is not None
-            and not self._contended
-            and len(batch) <= INLINE_MAX_REQUESTS
-        ):
-            started = time.perf_counter()
-            try:
-                written = inline(batch)
-            except BaseException as exc:
-                self._settle(batch, exc)
-                if not isinstance(exc, Exception):
-                    raise
-                written = True
-            else:
-                if written:
-                    self.inline_batches += 1
-                    self._contended = time.perf_counter() - started > self.inline_slow_s
-                    self._settle(batch, None)
-            if written:
-                if queue:  # the batch limits left appends behind
-                    self._kick_scheduled = True
-                    asyncio.get_running_loop().call_soon(self._kick)
-                return
+        if may_inline and self._commit_inline(batch):
+            if queue:  # the batch limits left appends behind
+                self._kick_scheduled = True
+                asyncio.get_running_loop().call_soon(self._kick)
+            return
         self._contended = False
         inflight = asyncio.ensure_future(self._write(batch))
         self._inflight = inflight
         inflight.add_done_callback(lambda done: self._finish(batch, done))
+
+    def _commit_inline(self, batch: list[Request]) -> bool:
+        """Commit the batch on this thread when appends come one at a time (class docstring);
+        whether the batch is settled (committed or failed). False: it still has to be written."""
+        inline = self._write_now
+        if inline is None or self._contended or len(batch) > INLINE_MAX_REQUESTS:
+            return False
+        started = time.perf_counter()
+        try:
+            if not inline(batch):
+                return False  # the database lock is taken: the writer thread will wait for it
+        except BaseException as exc:
+            self._settle(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return True
+        self.inline_batches += 1
+        self._contended = time.perf_counter() - started > self.inline_slow_s
+        self._settle(batch, None)
+        return True
 
     def _finish(self, batch: list[Request], done: asyncio.Future[None]) -> None:
         self._inflight = None

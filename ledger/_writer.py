@@ -72,7 +72,7 @@ class SqliteWriter:
 
     `write_now` exists for appends that arrive one at a time (a gateway serving one caller):
     there is then nothing to overlap with the fsync, and the two thread hops of the writer
-    thread cost about as much as the fsync itself (measured: 370 vs 280 us per append). Its
+    thread cost about as much as the fsync itself (measured: 370 vs 236-266 us per append). Its
     connection never waits for the database lock (busy timeout 0): when another process holds
     it, the batch goes to the writer thread, so the event loop is never blocked on someone
     else's transaction. Its commits run SQLite's automatic WAL checkpoints like any other
