@@ -35,15 +35,17 @@ PROVIDERS = ["openai", "anthropic"]
 def quick(
     http: httpx.AsyncClient, fake_openai: FakeProvider, fake_anthropic: FakeProvider
 ) -> Upstream:
-    """Both fakes with a 0.3 s timeout, so hangs and stalls end quickly in a timeout."""
+    """Both fakes with a 1 s timeout, so hangs and stalls end quickly in a timeout. (0.3 s was
+    once too short for the connect, which uses the same figure: a loopback connect of a test
+    process stalled past it in a full suite run.)"""
     registry = ProviderRegistry.from_env(
         {
             "UNHARDCODED_PROVIDER_OPENAI_BASE_URL": fake_openai.base_url,
             "UNHARDCODED_PROVIDER_OPENAI_API_KEY": FAKE_OPENAI_KEY,
-            "UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "0.3",
+            "UNHARDCODED_PROVIDER_OPENAI_TIMEOUT": "1.0",
             "UNHARDCODED_PROVIDER_ANTHROPIC_BASE_URL": fake_anthropic.base_url,
             "UNHARDCODED_PROVIDER_ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
-            "UNHARDCODED_PROVIDER_ANTHROPIC_TIMEOUT": "0.3",
+            "UNHARDCODED_PROVIDER_ANTHROPIC_TIMEOUT": "1.0",
         }
     )
     return Upstream(http, registry)
