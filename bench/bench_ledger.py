@@ -123,6 +123,7 @@ async def bench_appends(backend: str, workdir: Path, appends: int, producers: in
         elapsed, cpu = await _produce(led, producers, per)
         grouped = producers * per / elapsed
         batches = led.committer.batches - before
+    rows = _sqlite_rows(target.url) if backend == "sqlite" else []
     base_per = max(1, per // 8)
     async with Target(backend, workdir) as target, target.open(max_batch_events=1) as led:
         await _produce(led, producers, 2)
@@ -135,6 +136,75 @@ async def bench_appends(backend: str, workdir: Path, appends: int, producers: in
         f"us/event)   one commit per event: {baseline:7,.0f}/s ({producers * base_per} events, "
         f"CPU {cpu_base / (producers * base_per) * 1e6:.0f} us/event)   "
         f"ratio {grouped / baseline:5.1f}x   load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    if rows:
+        await _engine_floor(workdir, rows, producers, baseline)
+
+
+_INSERT = "INSERT INTO ledger_events VALUES {}"
+_HEAD = "SELECT position, chain_hash FROM ledger_events ORDER BY position DESC LIMIT 1"
+_VERSION = "SELECT max(stream_version) FROM ledger_events WHERE stream_id = ?"
+
+
+def _sqlite_rows(url: str) -> list[tuple[object, ...]]:
+    """Every event row of a SQLite ledger, in position order, exactly as stored."""
+    conn = sqlite3.connect(url.split("///", 1)[1])
+    try:
+        return conn.execute("SELECT * FROM ledger_events ORDER BY position").fetchall()
+    finally:
+        conn.close()
+
+
+def _bare_commits(path: Path, rows: list[tuple[object, ...]], per_commit: int, sync: str) -> float:
+    """Rows/s of bare sqlite3 writing `rows` into the ledger table at `path`, `per_commit` rows
+    per transaction, with the writer's statements (lock, head, stream version, one multi-row
+    INSERT, COMMIT) and no other work: the rows were made before the clock starts."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={sync}")
+        width = len(rows[0])
+        insert = _INSERT.format(",".join(["(" + ",".join("?" * width) + ")"] * per_commit))
+        chunks = [
+            [v for row in rows[k : k + per_commit] for v in row]
+            for k in range(0, len(rows) - len(rows) % per_commit, per_commit)
+        ]
+        start = time.perf_counter()
+        for values in chunks:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_HEAD).fetchone()
+            conn.execute(_VERSION, (values[3],)).fetchone()  # the first row's stream
+            conn.execute(insert, values)
+            conn.execute("COMMIT")
+        return len(chunks) * per_commit / (time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+async def _engine_floor(
+    workdir: Path, rows: list[tuple[object, ...]], producers: int, baseline: float
+) -> None:
+    """What SQLite itself allows on this machine, whatever the code above it: the group run's
+    own rows written by bare sqlite3 into fresh ledger databases (made by the migrations, so
+    with the same indexes and triggers), `producers` rows per commit (the largest batch that
+    many producers can form, each waiting for its own append) against one row per commit, with
+    the same durability; and the same batches with fsync off (not durable: an upper bound)."""
+
+    async def fresh() -> Path:
+        path = workdir / f"floor-{uuid.uuid4().hex}.db"
+        async with open_ledger(f"sqlite+aiosqlite:///{path}", home=workdir / "home"):
+            pass  # the migrations
+        return path
+
+    one = _bare_commits(await fresh(), rows[: max(500, len(rows) // 8)], 1, "FULL")
+    grouped = _bare_commits(await fresh(), rows, producers, "FULL")
+    unsynced = _bare_commits(await fresh(), rows, producers, "OFF")
+    print(
+        f"sqlite   engine floor (bare sqlite3, these rows made beforehand, no ledger code): "
+        f"{producers} rows per commit {grouped:9,.0f}/s   one row per commit {one:7,.0f}/s   "
+        f"ratio {grouped / one:5.1f}x   fsync off {unsynced:9,.0f}/s = "
+        f"{unsynced / baseline:5.1f}x the ledger's one-commit baseline above",
         flush=True,
     )
 

@@ -36,15 +36,6 @@ _PG_ROWS = (
     "ORDER BY position"
 )
 _ROWS = (
-    "SELECT position, stream_version, recorded_at_us, convert_to(type, 'UTF8'), "
-    "convert_to(stream_id, 'UTF8'), payload, attachments, "
-    "CASE WHEN octet_length(event_id) = 16 AND octet_length(payload_digest) = 32 "
-    "AND octet_length(prev_hash) = 32 AND octet_length(chain_hash) = 32 "
-    "AND octet_length(leaf_hash) = 32 "
-    "THEN event_id || payload_digest || prev_hash || chain_hash || leaf_hash END "
-    "FROM ledger_events ORDER BY position"
-)
-_ROWS = (
     "SELECT position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
     "payload_digest, attachments, prev_hash, chain_hash, leaf_hash FROM ledger_events "
     "WHERE position >= {} ORDER BY position LIMIT {}"

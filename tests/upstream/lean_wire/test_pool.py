@@ -8,6 +8,7 @@ import contextlib
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -290,3 +291,40 @@ async def test_a_handshake_that_never_ends_is_a_connect_timeout(wire: LeanWire) 
             await wire.post(f"https://127.0.0.1:{port}/v1", b"", {}, connect_s=0.2, read_s=5.0)
     finally:
         listener.close()
+
+
+@contextlib.contextmanager
+def _listener_that_drops_syns() -> Iterator[int]:
+    """A loopback port whose TCP handshake never completes: a listener with a backlog of 0
+    that never accepts, its accept queue filled first (Linux then drops further SYNs, and the
+    client's connect waits for a retransmission a second later)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(8):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            fillers.append(filler)
+            filler.settimeout(0.3)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break  # the queue is full: SYNs are dropped from now on
+        else:
+            pytest.skip("this kernel completes every handshake (no full accept queue)")
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+async def test_a_tcp_handshake_that_never_ends_is_a_connect_timeout(wire: LeanWire) -> None:
+    with _listener_that_drops_syns() as port:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(httpx.ConnectTimeout):
+            await wire.post(f"http://127.0.0.1:{port}/v1", b"{}", {}, connect_s=0.2, read_s=5.0)
+        # The connect bound, not the read bound, ended the call.
+        assert asyncio.get_running_loop().time() - started < 2.5
