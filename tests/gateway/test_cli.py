@@ -137,6 +137,9 @@ def test_serve_with_no_settings_runs_on_sqlite_and_the_bundled_catalog_with_echo
 
 def test_serve_with_two_processes_shares_one_ledger(tmp_path: Path) -> None:
     env = _env(tmp_path)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
     db = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     cli = [sys.executable, "-m", "unhardcoded"]
     serve = [*cli, "serve", "--echo", "--port", "0", "--workers", "2", "--db", db]
@@ -168,9 +171,15 @@ def test_serve_with_two_processes_shares_one_ledger(tmp_path: Path) -> None:
         with ThreadPoolExecutor(8) as pool:
             ids = set(pool.map(ask, range(40)))
         assert len(ids) == 40
+        # Whichever process answers a scrape, it counts the whole server's decisions.
+        routed = 'unhardcoded_decisions_total{outcome="routed"} 40.0'
+        for _ in range(10):
+            with httpx.Client() as fresh:  # a new connection each time
+                assert routed in fresh.get(f"{url}/metrics").text
     finally:
         server.terminate()
         server.communicate(timeout=30)
+    assert not list((tmp_path / "tmp").iterdir())  # the metrics directory went with the server
     verify = [*cli, "ledger", "verify", "--db", db]
     verified = subprocess.run(verify, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert verified.returncode == 0, verified.stderr

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +37,26 @@ async def _prepare(settings: Settings) -> None:
 
     async with open_ledger(settings.database_url, home=settings.home.expanduser()):
         pass
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """A fresh directory where every process counts its metrics, so that `/metrics` sums them
+    (prometheus_client's multiprocess mode), removed at exit. A directory already given in
+    `$PROMETHEUS_MULTIPROC_DIR` is used as it is (emptying it between runs is then the
+    operator's job)."""
+    from router.services.gateway import MULTIPROCESS_DIR_ENV
+
+    if os.environ.get(MULTIPROCESS_DIR_ENV):
+        yield
+        return
+    made = tempfile.mkdtemp(prefix="unhardcoded-metrics-")
+    os.environ[MULTIPROCESS_DIR_ENV] = made
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR_ENV]
+        shutil.rmtree(made, ignore_errors=True)
 
 
 @click.command("serve")
@@ -71,7 +95,7 @@ async def _prepare(settings: Settings) -> None:
     default=1,
     show_default=True,
     help="Server processes, each with its own event loop, sharing the database (one per core "
-    "for throughput); /metrics then counts the process that answers it.",
+    "for throughput); /metrics sums all of them.",
 )
 @reports_errors
 def serve(
@@ -125,9 +149,10 @@ def serve(
     if settings.catalog is not None:
         os.environ["UNHARDCODED_CATALOG"] = str(settings.catalog)
     os.environ[_LOG_LEVEL_ENV] = log_level.upper()
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        workers=workers,
-        **options,  # type: ignore[arg-type]
-    )
+    with _shared_metrics():
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            workers=workers,
+            **options,  # type: ignore[arg-type]
+        )

@@ -31,11 +31,12 @@ from router.services.gateway._keys import (
     key_metadata,
     parse_scopes,
 )
-from router.services.gateway._metrics import Metrics
+from router.services.gateway._metrics import MULTIPROCESS_DIR_ENV, Metrics
 from router.services.gateway._ports import Attempt, Decided, DecisionPort
 
 __all__ = [
     "KEY_PREFIX",
+    "MULTIPROCESS_DIR_ENV",
     "PROVIDER_KEY_HEADER",
     "SCOPES",
     "AllAttemptsFailedError",

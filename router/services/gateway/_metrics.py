@@ -1,12 +1,32 @@
-"""Prometheus metrics of one gateway (own registry, so several apps can live in one process)."""
+"""Prometheus metrics of one gateway (own registry, so several apps can live in one process).
+
+Under `serve --workers N` every process counts into files of one shared directory
+(prometheus_client's multiprocess mode, `MULTIPROCESS_DIR_ENV`) and `/metrics` sums them, so a
+scrape gives the whole server's counters whichever process answers it.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["Metrics"]
+__all__ = ["MULTIPROCESS_DIR_ENV", "Metrics"]
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's own variable: set before it is imported, its values live in files there."""
+
+
+def _multiprocess_dir() -> str | None:
+    """The shared directory when this process counts into files, else None. Decided by how
+    prometheus_client stores values (chosen once, at its import), not by the variable alone:
+    set later, the variable would point at files that hold none of this process's counts."""
+    if values.ValueClass is values.MutexValue:
+        return None
+    return os.environ[MULTIPROCESS_DIR_ENV]
+
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -32,6 +52,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.multiprocess_dir = _multiprocess_dir()
+        """Where every process of the server counts (multiprocess mode), or None."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "unhardcoded_http_requests",
@@ -89,5 +111,10 @@ class Metrics:
         return child
 
     def exposition(self) -> bytes:
-        """The text exposition format."""
-        return bytes(generate_latest(self.registry))
+        """The text exposition format: this registry's metrics, or in multiprocess mode the
+        sums over every process that counted into the directory."""
+        if self.multiprocess_dir is None:
+            return bytes(generate_latest(self.registry))
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(summed))
