@@ -8,11 +8,9 @@ event is in hand: once a byte went to the caller, a failure ends the stream with
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -24,6 +22,7 @@ import orjson
 from pydantic import SecretStr
 
 from router.core import Catalog, CatalogEntry, Evaluator, NoEntryPasses, Policy, estimate_features
+from router.services.gateway._background import ATTEMPT_BATCH_DELAY_S, BackgroundAttempts
 from router.services.gateway._errors import AllAttemptsFailedError, BadRequestError
 from router.services.gateway._keys import Principal
 from router.services.gateway._metrics import Metrics
@@ -44,10 +43,6 @@ GATEWAY_FIELDS = ("policy",)
 ECHO_PROVIDER = "echo"
 #: Parsed policies kept per process (most callers send a handful of policies over and over).
 POLICY_MEMO_SIZE = 1024
-#: How long a successful attempt's record may wait for the next append to share its commit.
-ATTEMPT_BATCH_DELAY_S = 0.002
-
-log = logging.getLogger("router.services.gateway")
 
 
 def split_request(body: object) -> tuple[object, dict[str, Any]]:
@@ -190,7 +185,7 @@ class Gateway:
     """Decide, record, call upstream with fallback. One per process; safe across tasks.
 
     `attempt_batch_delay_s`: how long a successful attempt's record may wait to share the
-    commit of the next append (see `_record_later`)."""
+    commit of the next append (`BackgroundAttempts`)."""
 
     def __init__(
         self,
@@ -209,12 +204,7 @@ class Gateway:
         self._clock = clock
         self._evaluator = Evaluator()
         self._policies: OrderedDict[bytes, Policy] = OrderedDict()
-        # Successful attempts being recorded after the answer went out, by decision id; and
-        # those not started yet (waiting to share the next append's commit, see _record_later).
-        self._recording: dict[str, set[asyncio.Task[None]]] = {}
-        self._deferred: list[tuple[Decided, Attempt]] = []
-        self._flush_timer: asyncio.TimerHandle | None = None
-        self._batch_delay_s = attempt_batch_delay_s
+        self._background = BackgroundAttempts(decisions, metrics, attempt_batch_delay_s)
 
     async def rank(
         self,
@@ -228,7 +218,7 @@ class Gateway:
         (then evaluated here with the same core: validate, estimate features, evaluate)."""
         catalog = await self.decisions.catalog()
         if record:
-            self._flush()
+            self._background.flush()
             decided = await self.decisions.decide(
                 principal.tenant, policy_document, catalog, request_body or {}, preview=True
             )
@@ -246,7 +236,7 @@ class Gateway:
         """Evaluate and durably record the decision (before any upstream byte)."""
         catalog = await self.decisions.catalog()
         started = self._clock()
-        self._flush()
+        self._background.flush()
         try:
             decided = await self.decisions.decide(
                 principal.tenant, self.policy(policy_document, catalog), catalog, body
@@ -378,7 +368,7 @@ class Gateway:
             streamed=streamed,
         )
         attempts.append(attempt)
-        self._flush()
+        self._background.flush()
         await self.decisions.record_attempt(decided, attempt)
         return error.retryable
 
@@ -412,68 +402,18 @@ class Gateway:
                 http_status=response.status,
             )
             attempts.append(attempt)
-            self._record_later(decided, attempt)
+            self._background.later(decided, attempt)
             return Completed(decided, tried.entry, response, tuple(attempts))
         raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
-
-    def _record_later(self, decided: Decided, attempt: Attempt) -> None:
-        """Record the last attempt of a decision after the answer is sent: DESIGN only needs the
-        `DecisionMade` durable before the upstream call, and the attempt is the decision's last
-        event, so no other append waits on it. `settle` and `drain` wait for these.
-
-        The record starts with the next append of this gateway (a decision, a failed attempt)
-        so that both share one group commit, or after `ATTEMPT_BATCH_DELAY_S` if none comes:
-        one caller sending requests one after the other would otherwise pay two fsyncs per
-        request, its next decision waiting behind this attempt's commit."""
-        self._deferred.append((decided, attempt))
-        if self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self._batch_delay_s, self._flush)
-
-    def _flush(self) -> None:
-        """Start recording the deferred attempts now (their appends join the next commit)."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        deferred, self._deferred = self._deferred, []
-        for decided, attempt in deferred:
-            self._start_record(decided, attempt)
-
-    def _start_record(self, decided: Decided, attempt: Attempt) -> None:
-        key = decided.decision_id or "-"
-        task = asyncio.create_task(self._record(decided, attempt))
-        pending = self._recording.setdefault(key, set())
-        pending.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            pending.discard(finished)
-            if not pending and self._recording.get(key) is pending:
-                del self._recording[key]
-
-        task.add_done_callback(done)
-
-    async def _record(self, decided: Decided, attempt: Attempt) -> None:
-        try:
-            await self.decisions.record_attempt(decided, attempt)
-        except Exception:
-            self.metrics.attempt_record_failures.inc()
-            log.exception(
-                "recording attempt %d of decision %s failed", attempt.number, decided.decision_id
-            )
 
     async def settle(self, decision_id: str) -> None:
         """Wait until the attempts of `decision_id` recorded in the background are durable (a
         read of the decision then sees every attempt the caller was answered from)."""
-        self._flush()
-        pending = self._recording.get(decision_id)
-        if pending:
-            await asyncio.gather(*pending)
+        await self._background.settle(decision_id)
 
     async def drain(self) -> None:
         """Wait for every attempt still being recorded (on shutdown, before the ledger closes)."""
-        self._flush()
-        while self._recording:
-            await asyncio.gather(*(t for tasks in list(self._recording.values()) for t in tasks))
+        await self._background.drain()
 
     async def open_stream(
         self,
