@@ -226,9 +226,13 @@ def _check_one(request: Request, versions: dict[str, int], taken: set[bytes]) ->
                 return
     ids = [p.event_id for p in request.events]
     clash = next((i for i in ids if i in taken), None)
-    if clash is not None or len(set(ids)) != len(ids):
+    if clash is not None:
+        request.error = InvalidEventError(f"event id {uuid.UUID(bytes=clash)} is already recorded")
+        return
+    twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+    if twice is not None:
         request.error = InvalidEventError(
-            f"event id {uuid.UUID(bytes=clash or ids[0])} is already recorded"
+            f"event id {uuid.UUID(bytes=twice)} is given twice in one append"
         )
         return
     taken.update(ids)

@@ -166,7 +166,14 @@ class Ledger:
         (its last event's version; 0 = empty) or `StreamVersionConflictError` is raised. It
         needs all the events to belong to one stream. None appends at the stream's end.
         """
-        batch = [new] if isinstance(new, NewEvent) else list(new)
+        if isinstance(new, NewEvent):
+            batch = [new]
+        elif isinstance(new, Sequence) and not isinstance(new, str | bytes | bytearray):
+            batch = list(new)
+        else:
+            raise InvalidEventError(
+                f"append takes a NewEvent or a sequence of them, got {type(new).__name__}"
+            )
         if not batch:
             raise InvalidEventError("append needs at least one event")
         prepared = [prepare(event) for event in batch]

@@ -20,6 +20,7 @@ from tests.ledger_store._backends import Backend, decision
 SIGNED = 30  # events covered by the checkpoint
 TOTAL = 36  # six more after it (chain-checked, not yet in the tree)
 TARGET = 17
+UNSIGNED = SIGNED + 2  # an event after the checkpoint
 
 COLUMNS = (
     "position",
@@ -137,6 +138,37 @@ async def _rewrite_history(backend: Backend) -> None:
         prev = forged["chain_hash"]
 
 
+async def _rechain_unsigned(backend: Backend, **change: Any) -> None:
+    """Change one event past the checkpoint and re-chain everything after it: the tree does not
+    cover those events yet, so only the per-event checks can tell."""
+    rows = [await _row(backend, p) for p in range(UNSIGNED, TOTAL)]
+    await backend.sql(f"DELETE FROM ledger_events WHERE position >= {UNSIGNED}")
+    prev = rows[0]["prev_hash"]
+    for i, row in enumerate(rows):
+        forged = _forge(dict(row, **change) if i == 0 else row, prev, row["payload"])
+        await _insert(backend, forged)
+        prev = forged["chain_hash"]
+
+
+async def _skipped_version(backend: Backend) -> None:
+    version = (await _row(backend, UNSIGNED))["stream_version"]
+    await _rechain_unsigned(backend, stream_version=version + 10)  # clear of the stream's next
+
+
+async def _short_event_id(backend: Backend) -> None:
+    # The leaf data's fixed-size field pads a 15-byte id with a zero byte: the hashes agree.
+    await _rechain_unsigned(backend, event_id=uuid.uuid4().bytes[:15])
+
+
+async def _forged_checkpoint_note(backend: Backend) -> None:
+    query = "SELECT note FROM ledger_checkpoints WHERE tree_size = :n"
+    ((note,),) = await backend.sql(query, {"n": SIGNED})
+    await backend.sql(
+        "UPDATE ledger_checkpoints SET note = :note WHERE tree_size = :n",
+        {"note": note.replace(f"\n{SIGNED}\n", f"\n{SIGNED + 1}\n", 1), "n": SIGNED},
+    )
+
+
 async def _tamper_node(backend: Backend) -> None:
     await backend.sql(
         "UPDATE ledger_merkle_nodes SET hash = :h WHERE level = 2 AND idx = 4", {"h": bytes(32)}
@@ -164,6 +196,9 @@ CASES = [
     Case("a tampered Merkle node", _tamper_node, (16,), "Merkle node"),
     Case("a tampered checkpoint root", _tamper_checkpoint, (), "checkpoint at tree size 30"),
     Case("rows a checkpoint signs, deleted", _drop_checkpoint_rows, (SIGNED - 2,), "checkpoint"),
+    Case("a skipped stream version, re-chained", _skipped_version, (UNSIGNED,), "follows version"),
+    Case("a 15-byte event id, re-chained", _short_event_id, (UNSIGNED,), "not 16 bytes"),
+    Case("a checkpoint note rewritten", _forged_checkpoint_note, (), "does not open"),
 ]
 
 
