@@ -244,3 +244,162 @@ def test_bundle_name_must_be_a_zip(tmp_path: Path, name: str) -> None:
     )
     assert result.exit_code == 2
     assert "must end in .zip" in result.stderr
+
+
+def _edit_events(
+    edit: Callable[[list[dict[str, object]]], None],
+) -> Callable[[dict[str, bytes]], None]:
+    """A change to `ledger/events.jsonl`, one parsed line per event."""
+
+    def change(files: dict[str, bytes]) -> None:
+        lines = [json.loads(line) for line in files["ledger/events.jsonl"].decode().splitlines()]
+        edit(lines)
+        files["ledger/events.jsonl"] = "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+    return change
+
+
+def _drop_type(kind: str) -> Callable[[list[dict[str, object]]], None]:
+    def edit(lines: list[dict[str, object]]) -> None:
+        lines[:] = [line for line in lines if line["type"] != kind]
+
+    return edit
+
+
+def _first(kind: str, lines: list[dict[str, object]]) -> dict[str, object]:
+    return next(line for line in lines if line["type"] == kind)
+
+
+def _set_manifest(**fields: object) -> Callable[[dict[str, bytes]], None]:
+    def change(files: dict[str, bytes]) -> None:
+        files["manifest.json"] = json.dumps(
+            {**json.loads(files["manifest.json"]), **fields}
+        ).encode()
+
+    return change
+
+
+def _payload_edit(lines: list[dict[str, object]]) -> None:
+    decision = _first("DecisionMade", lines)
+    decision["payload"] = str(decision["payload"]).replace('"tenant":"acme"', '"tenant":"acmf"')
+
+
+def _index_edit(lines: list[dict[str, object]]) -> None:
+    proof = _first("DecisionMade", lines)["proof"]
+    assert isinstance(proof, dict)
+    proof["leaf_index"] += 1
+
+
+def _path_edit(lines: list[dict[str, object]]) -> None:
+    proof = _first("DecisionMade", lines)["proof"]
+    assert isinstance(proof, dict)
+    proof["hashes"][0] = "00" * 32
+
+
+def _bad_line(files: dict[str, bytes]) -> None:
+    files["ledger/events.jsonl"] += b"{not json\n"
+
+
+# (what, change to the files, re-hash the manifest like a forger, a problem must contain this)
+STRUCTURE: list[tuple[str, Callable[[dict[str, bytes]], None], bool, str]] = [
+    ("no manifest", lambda f: f.pop("manifest.json"), False, "manifest.json: missing"),
+    (
+        "a manifest that is not JSON",
+        lambda f: f.update({"manifest.json": b"{"}),
+        False,
+        "manifest.json: not JSON",
+    ),
+    (
+        "another bundle format",
+        _set_manifest(format="other/1"),
+        False,
+        "manifest.json/format: expected",
+    ),
+    (
+        "manifest files not an object",
+        _set_manifest(files=[]),
+        False,
+        "manifest.json/files: expected an object",
+    ),
+    (
+        "a listed file missing",
+        lambda f: f.pop("report.html"),
+        False,
+        "report.html: listed in the manifest but not in the bundle",
+    ),
+    (
+        "an unlisted file",
+        lambda f: f.update({"extra.txt": b"x"}),
+        False,
+        "extra.txt: in the bundle but not listed in the manifest",
+    ),
+    (
+        "another tree size",
+        _set_manifest(tree_size=1),
+        False,
+        "manifest.json/tree_size: 1 is not the checkpoint's",
+    ),
+    ("no checkpoint", lambda f: f.pop("checkpoint.txt"), True, "checkpoint.txt: missing"),
+    ("no events", lambda f: f.pop("ledger/events.jsonl"), True, "ledger/events.jsonl: missing"),
+    ("an event line that is not JSON", _bad_line, True, "not a bundled event (JSONDecodeError"),
+    ("an event's payload changed", _edit_events(_payload_edit), True, "its bytes hash to leaf"),
+    ("a proof for another leaf index", _edit_events(_index_edit), True, "the proof is for leaf"),
+    ("a proof with a changed path", _edit_events(_path_edit), True, "inclusion proof fails"),
+    (
+        "another tenant in the manifest",
+        _set_manifest(tenant="globex"),
+        True,
+        "tenant 'acme', the bundle is 'globex'",
+    ),
+    (
+        "a period that excludes the decisions",
+        _set_manifest(since="2099-01-01T00:00:00Z"),
+        True,
+        "recorded outside the bundle's period",
+    ),
+    (
+        "the catalog event dropped",
+        _edit_events(_drop_type("CatalogPublished")),
+        True,
+        "is not among the proven events",
+    ),
+    (
+        "the policy events dropped",
+        _edit_events(_drop_type("PolicyRecorded")),
+        True,
+        "is not among the proven events",
+    ),
+    (
+        "the outcome events dropped",
+        _edit_events(_drop_type("OutcomeRecorded")),
+        True,
+        "is not among the proven events",
+    ),
+    ("the decisions dropped", _edit_events(_drop_type("DecisionMade")), True, "its decision"),
+    (
+        "a policy file removed",
+        lambda f: f.pop(next(n for n in f if n.startswith("policies/"))),
+        True,
+        "missing (the decisions refer to policy digest",
+    ),
+    (
+        "a catalog file that is not a catalog",
+        lambda f: f.update({next(n for n in f if n.startswith("catalogs/")): b"[]"}),
+        True,
+        "not a catalog",
+    ),
+]
+
+
+async def test_a_misshapen_bundle_names_what_is_wrong(tmp_path: Path) -> None:
+    """Each structural failure an auditor may meet gets its own problem line, naming the file
+    (and the JSON field or event line) at fault."""
+    backend = Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path}/l.db", None, tmp_path / "home")
+    bundle, _, key = await _bundle(backend, tmp_path)
+    unnamed = []
+    for i, (what, change, rehash, text) in enumerate(STRUCTURE):
+        changed = _rewrite(bundle, tmp_path / f"s{i}.zip", change, rehash=rehash)
+        problems = verify_bundle(changed, key=key).problems
+        if not any(text in p for p in problems):
+            unnamed.append(f"{what}: expected {text!r} among {problems}")
+    assert not unnamed, "\n".join(unnamed)
