@@ -163,6 +163,46 @@ def test_erase_body_keeps_verify_green(tmp_path: Path) -> None:
     assert "no decision" in missing.output
 
 
+def test_show_prints_the_attempts_and_decisions_lists_page_by_page(tmp_path: Path) -> None:
+    db = Db(tmp_path)
+
+    async def record() -> list[str]:
+        async with open_ledger(db.url, home=db.home) as led:
+            service = DecisionService(led)
+            policy, catalog = bundled_policy_document("vip"), bundled_catalog()
+            first = await service.decide("acme", policy, catalog)
+            plan = list(first.plan)
+            await service.record_attempt(
+                first,
+                attempt=1,
+                entry=plan[0],
+                status="error",
+                latency_ms=31.5,
+                error_class="timeout",
+            )
+            await service.record_attempt(
+                first, attempt=2, entry=plan[1], status="ok", latency_ms=12.0
+            )
+            second = await service.decide("globex", policy, catalog)
+            return [str(first.decision_id), plan[0], plan[1], str(second.decision_id)]
+
+    first, entry_1, entry_2, second = asyncio.run(record())
+    text = db.run("ledger", "show", first).stdout
+    assert text.startswith(f"decision {first}\ntenant   acme\n")
+    assert text.endswith(
+        f"attempts (2)\n  1. {entry_1}: error (timeout), 31.5 ms\n  2. {entry_2}: ok, 12 ms\n"
+    )
+    page = db.run("ledger", "decisions", "--limit", "1").stdout.splitlines()
+    assert page[0].startswith(first)  # in recorded order
+    assert f"  acme  {entry_1}" in page[0]
+    assert page[1].startswith("next page: --cursor ")
+    cursor = page[1].removeprefix("next page: --cursor ")
+    rest = db.run("ledger", "decisions", "--limit", "1", "--cursor", cursor).stdout.splitlines()
+    assert rest[0].startswith(second)
+    assert "  globex  " in rest[0]
+    assert all(not line.startswith("next page") for line in rest)
+
+
 async def test_three_processes_record_the_catalog_and_the_policy_exactly_once(
     tmp_path: Path,
 ) -> None:
