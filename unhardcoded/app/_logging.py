@@ -49,14 +49,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+_PACKAGES = ("unhardcoded", "router", "ledger", "reports")
+"""The logger trees of this project: the services log under `router.…` (a failed upstream
+attempt, an attempt that could not be recorded), not under `unhardcoded.…`."""
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for the `unhardcoded` loggers."""
+    """JSON lines on stderr for every logger of this project (one handler per package tree;
+    other libraries' loggers are left as they are)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("unhardcoded")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for package in _PACKAGES:
+        tree = logging.getLogger(package)
+        tree.handlers[:] = [handler]
+        tree.setLevel(level)
+        tree.propagate = False
 
 
 class AccessLog:
