@@ -122,6 +122,34 @@ async def test_forged_decision_id_and_foreign_policy_are_mismatches(backend: Bac
     assert report.position is None
 
 
+async def test_unreadable_payloads_and_unknown_catalogs_are_mismatches(backend: Backend) -> None:
+    recorded = await _recorded(backend)
+    a, b, c = recorded.ids[0], recorded.ids[1], recorded.ids[2]
+
+    def not_a_decision(payload: dict[str, Any]) -> None:
+        payload.clear()
+        payload["decision_id"] = str(a)  # readable id, nothing else: no decision record
+
+    def unknown_catalog(payload: dict[str, Any]) -> None:
+        payload["catalog_version"] = "f" * 64
+
+    def odd_tenant(payload: dict[str, Any]) -> None:
+        payload["tenant"] = 'acme "west"'  # a quote: the payload takes the slow path
+
+    await _forge(backend, (a, not_a_decision), (b, unknown_catalog), (c, odd_tenant))
+    async with backend.service() as service:
+        rows: list[dict[str, Any]] = []
+        report = await ReplayService(service).original(record=False, sink=rows.extend)
+    fields = {ex["decision_id"]: ex["field"] for ex in report.examples}
+    assert fields == {str(a): "payload", str(b): "catalog_version"}
+    assert report.mismatches == 2
+    # The slow path verifies what the fast path would: only the tenant changed, and the
+    # tenant is not part of the outcome.
+    (odd,) = [r for r in rows if r["decision_id"] == str(c)]
+    assert odd["ok"]
+    assert odd["tenant"] == 'acme "west"'
+
+
 async def test_one_price_change_moves_exactly_the_brute_force_decisions(backend: Backend) -> None:
     recorded = await _recorded(backend)
     doc = recorded.catalog.to_json()
