@@ -202,6 +202,22 @@ async def test_attempts_are_recorded_in_order_and_only_from_the_plan(backend: Ba
             await service.record_attempt(
                 decision, attempt=3, entry=decision.plan[2], status="error", latency_ms=1.0
             )
+        with pytest.raises(DecisionError) as every:  # each problem named, in one message
+            await service.record_attempt(
+                decision,
+                attempt=True,
+                entry=decision.plan[2],
+                status="maybe",  # type: ignore[arg-type]
+                latency_ms=float("nan"),
+                tokens_in=3,
+                cost_usd=-1.0,
+            )
+        assert str(every.value) == (
+            f"attempt of decision {decision.decision_id}: attempt must be a positive integer, "
+            "got True; status must be 'ok' or 'error', got 'maybe'; latency_ms must be a finite "
+            "non-negative number, got nan; give both tokens_in and tokens_out, or neither; "
+            "cost_usd must be a finite non-negative number, got -1.0"
+        )
         attempts = (await service.decision(decision.decision_id)).to_json()["attempts"]
     assert [(a["attempt"], a["entry"], a["status"], a["error_class"]) for a in attempts] == [
         (1, decision.plan[0], "error", "timeout"),
