@@ -229,13 +229,17 @@ def _check_one(request: Request, versions: dict[str, int], taken: set[bytes]) ->
     if clash is not None:
         request.error = InvalidEventError(f"event id {uuid.UUID(bytes=clash)} is already recorded")
         return
-    twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
-    if twice is not None:
-        request.error = InvalidEventError(
-            f"event id {uuid.UUID(bytes=twice)} is given twice in one append"
-        )
-        return
-    taken.update(ids)
+    unique = set(ids)
+    if len(unique) != len(ids):
+        seen: set[bytes] = set()
+        for twice in ids:
+            if twice in seen:
+                request.error = InvalidEventError(
+                    f"event id {uuid.UUID(bytes=twice)} is given twice in one append"
+                )
+                return
+            seen.add(twice)
+    taken.update(unique)
 
 
 def assign(
