@@ -260,6 +260,46 @@ def test_tool_choice(choice: Any, parallel: Any, expected: dict[str, Any]) -> No
         ({"messages": [{"role": "tool", "content": "r"}]}, "/messages/0/tool_call_id"),
         ({"messages": [{"role": "user", "content": ""}]}, "/messages/0/content"),
         ({"messages": [{"role": "assistant", "content": None}]}, "/messages/0/content"),
+        ({"messages": [{"role": "user", "content": 5}]}, "/messages/0/content"),
+        ({"messages": [{"role": "system", "content": 5}]}, "/messages/0/content"),
+        (
+            {"messages": [{"role": "system", "content": [{"type": "image_url"}]}]},
+            "/messages/0/content/0",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "/messages/0/content/0/image_url",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "ftp://x/a.png"}}],
+                    }
+                ]
+            },
+            "/messages/0/content/0/image_url/url",
+        ),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"type": "retrieval"}]}]},
+            "/messages/0/tool_calls/0",
+        ),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"id": "t", "function": {}}]}]},
+            "/messages/0/tool_calls/0/function",
+        ),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": {"id": "t"}}]},
+            "/messages/0/tool_calls",
+        ),
+        ({"tools": {}}, "/tools"),
+        ({"tools": [{"type": "function", "function": {}}]}, "/tools/0/function"),
+        ({"parallel_tool_calls": "yes"}, "/parallel_tool_calls"),
+        ({"top_p": 2}, "/top_p"),
+        ({"top_p": True}, "/top_p"),
+        ({"stop": ["a", 1]}, "/stop"),
+        ({"user": 5}, "/user"),
     ],
 )
 def test_untranslatable_requests_are_refused_with_a_pointer(
