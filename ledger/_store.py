@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -24,7 +25,13 @@ from ledger._errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SQLITE_SECURE_DELETE", "Store", "translate_errors"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "SQLITE_SECURE_DELETE",
+    "Store",
+    "enable_wal",
+    "translate_errors",
+]
 
 T = TypeVar("T")
 
@@ -34,6 +41,28 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_SECURE_DELETE = "PRAGMA secure_delete=ON"
 """Every ledger SQLite connection zeroes what it frees: erased attachment bytes must not linger
 in free space of the file (GDPR erasure)."""
+
+
+def enable_wal(execute: Callable[[str], object]) -> None:
+    """`PRAGMA journal_mode=WAL` through `execute`, retried while SQLite answers "database is
+    locked" at once.
+
+    Switching a file's journal mode takes its exclusive lock. When several connections open a
+    fresh file together, SQLite may refuse straight away instead of calling the busy handler
+    (it does so where waiting could deadlock: seen once in CI, three services opening one new
+    file). The pragma is retried with a growing pause, for at most the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _describe(exc: BaseException) -> str:
@@ -127,7 +156,7 @@ class Store:
             # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            enable_wal(cursor.execute)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute(SQLITE_SECURE_DELETE)

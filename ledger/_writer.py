@@ -24,7 +24,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger._committer import Request, assign
-from ledger._store import SQLITE_BUSY_TIMEOUT_MS, SQLITE_SECURE_DELETE, Store, translate_errors
+from ledger._store import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_SECURE_DELETE,
+    Store,
+    enable_wal,
+    translate_errors,
+)
 
 __all__ = ["make_writer"]
 
@@ -93,10 +99,17 @@ class SqliteWriter:
             check_same_thread=False,
             timeout=busy_timeout_ms / 1000,
         )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        conn.execute(SQLITE_SECURE_DELETE)
+        try:
+            if busy_timeout_ms:
+                enable_wal(conn.execute)
+            else:  # never waits (write_now): a busy file is "not now"
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            conn.execute(SQLITE_SECURE_DELETE)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _connection(self) -> sqlite3.Connection:
@@ -144,10 +157,10 @@ class SqliteWriter:
         """Commit the batch on the calling (event loop) thread if the database lock is free
         right now; False, having written nothing, when another connection holds it."""
         with translate_errors():
-            conn = self._inline
-            if conn is None:
-                conn = self._inline = self._open(0)
             try:
+                if self._inline is None:
+                    self._inline = self._open(0)
+                conn = self._inline
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
