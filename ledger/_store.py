@@ -30,6 +30,7 @@ __all__ = [
     "SQLITE_SECURE_DELETE",
     "Store",
     "enable_wal",
+    "is_busy",
     "translate_errors",
 ]
 
@@ -41,6 +42,12 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_SECURE_DELETE = "PRAGMA secure_delete=ON"
 """Every ledger SQLite connection zeroes what it frees: erased attachment bytes must not linger
 in free space of the file (GDPR erasure)."""
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (SQLITE_BUSY, any of
+    its extended codes)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def enable_wal(execute: Callable[[str], object]) -> None:
@@ -58,8 +65,7 @@ def enable_wal(execute: Callable[[str], object]) -> None:
             execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-            if not busy or time.monotonic() + pause > deadline:
+            if not is_busy(exc) or time.monotonic() + pause > deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.1)

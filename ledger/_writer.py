@@ -29,6 +29,7 @@ from ledger._store import (
     SQLITE_SECURE_DELETE,
     Store,
     enable_wal,
+    is_busy,
     translate_errors,
 )
 
@@ -163,7 +164,7 @@ class SqliteWriter:
                 conn = self._inline
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                if is_busy(exc):
                     return False
                 raise
             self._transaction(conn, requests)
