@@ -80,6 +80,9 @@ class Source:
 
 
 class _SqliteRows:
+    """A range's reads on SQLite. Blocking calls behind the same async face as `_PgRows`: a
+    range runs on a thread or in a process of its own, with an event loop of its own."""
+
     def __init__(self, conn: sqlite3.Connection, job: RangeJob, chunk: int) -> None:
         self._conn, self._chunk = conn, chunk
         sql = _EVENTS.format("?", "?")
@@ -97,6 +100,8 @@ class _SqliteRows:
 
 
 class _PgRows:
+    """A range's reads on PostgreSQL: one server-side cursor, one chunk read ahead."""
+
     def __init__(self, pg: Any, chunk: int) -> None:
         self._pg, self._chunk = pg, chunk
         self._cursor: Any = None
