@@ -38,8 +38,10 @@ def walk_commands(
     )
     yield path, command, ctx
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            yield from walk_commands(command.commands[name], (*path, name), ctx)
+        for name in sorted(command.list_commands(ctx)):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from walk_commands(sub, (*path, name), ctx)
 
 
 def render() -> str:

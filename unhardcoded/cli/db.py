@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import click
-from sqlalchemy.engine import make_url
 
-from ledger import Store, upgrade
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.settings import Settings
 
 
 async def _upgrade(url: str) -> None:
+    from ledger import Store, upgrade
+
     store = Store(url)
     try:
         await upgrade(store)
@@ -45,6 +44,10 @@ def upgrade_command(url: str | None) -> None:
     Example:
         unhardcoded db upgrade --db sqlite+aiosqlite:///./unhardcoded.db
     """
+    from sqlalchemy.engine import make_url
+
+    from unhardcoded.settings import Settings
+
     target = url or Settings().database_url
     asyncio.run(_upgrade(target))
     shown = make_url(target).render_as_string(hide_password=True)

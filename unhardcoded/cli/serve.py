@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from unhardcoded.settings import Settings
 
 _LOG_LEVEL_ENV = "UNHARDCODED_LOG_LEVEL"
 
@@ -121,6 +122,7 @@ def serve(
     import uvicorn
 
     from unhardcoded.app import configure_logging, create_app
+    from unhardcoded.settings import Settings
 
     overrides: dict[str, object] = {}
     if url is not None:
