@@ -5,7 +5,8 @@ Times `python -c pass` (the interpreter's own floor), `unhardcoded --help` and
 happen in an empty folder, so there is no ./unhardcoded.db to read a published catalog from),
 each a fresh process, interleaved run by run so that a noisy moment of a shared machine hits every
 case alike. Prints per case the median and the spread of the wall time, the ratio to
-`python -c pass`, and the peak RSS of the process (ru_maxrss).
+`python -c pass`, the median CPU time of the process (user + system: steadier than the wall time
+when other jobs share the cores) and its peak RSS (ru_maxrss).
 
 `--exe LABEL=PATH` adds another installation's `unhardcoded` script (e.g. a worktree of an older
 commit with its own venv) to the same interleaved runs, for before/after comparisons.
@@ -42,6 +43,7 @@ class Case:
     argv: list[str]
     wall_ms: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
 
     def run_once(self, cwd: Path, env: dict[str, str]) -> None:
         start = time.perf_counter()
@@ -55,6 +57,7 @@ class Case:
         if child.returncode != 0:
             raise SystemExit(f"{' '.join(self.argv)} failed: {stderr.decode(errors='replace')}")
         self.rss_kb.append(usage.ru_maxrss)  # KiB on Linux
+        self.cpu_ms.append((usage.ru_utime + usage.ru_stime) * 1000)
 
     def summary(self, floor_ms: float) -> dict[str, float | str]:
         median = statistics.median(self.wall_ms)
@@ -64,6 +67,7 @@ class Case:
             "min_ms": round(min(self.wall_ms), 1),
             "max_ms": round(max(self.wall_ms), 1),
             "ratio_to_python": round(median / floor_ms, 2),
+            "cpu_median_ms": round(statistics.median(self.cpu_ms), 1),
             "peak_rss_mb": round(max(self.rss_kb) / 1024, 1),
         }
 
@@ -104,6 +108,7 @@ def main() -> None:
             case.run_once(cwd, env)
             case.wall_ms.clear()
             case.rss_kb.clear()
+            case.cpu_ms.clear()
         for _ in range(args.runs):
             for case in measured:
                 case.run_once(cwd, env)
@@ -115,12 +120,12 @@ def main() -> None:
         print(json.dumps({"runs": args.runs, "load": load, "cases": rows}, indent=2))
         return
     print(f"{args.runs} interleaved runs per case; load average {load[0]:.1f} {load[1]:.1f}")
-    print(f"{'case':<34} {'median':>9} {'min–max':>15} {'× python':>9} {'peak RSS':>10}")
+    print(f"{'case':<34} {'median':>9} {'min–max':>15} {'× python':>9} {'CPU':>9} {'peak RSS':>10}")
     for row in rows:
         spread = f"{row['min_ms']}–{row['max_ms']}"
         print(
             f"{row['case']:<34} {row['median_ms']:>7} ms {spread:>15} "
-            f"{row['ratio_to_python']:>8}× {row['peak_rss_mb']:>7} MB"
+            f"{row['ratio_to_python']:>8}× {row['cpu_median_ms']:>6} ms {row['peak_rss_mb']:>7} MB"
         )
     print(f"target: --help and rank ≤ {TARGET_MS:.0f} ms each")
 

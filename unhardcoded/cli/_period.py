@@ -3,7 +3,6 @@ given), running a body on the ledger, and a progress bar on stderr."""
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import sys
 from collections.abc import Awaitable, Callable
@@ -86,6 +85,8 @@ def run_on_ledger(url: str | None, home: Path | None, body: Callable[[Ledger], A
     async def main() -> T:
         async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
             return await body(led)
+
+    import asyncio
 
     return asyncio.run(main())
 

@@ -4,7 +4,6 @@ root")."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -61,6 +60,8 @@ def with_service(
         async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
             service = DecisionService(led, store_request_bodies=settings.store_request_bodies)
             return await body(service)
+
+    import asyncio
 
     return asyncio.run(main())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from unhardcoded.cli._common import reports_errors
@@ -49,6 +47,8 @@ def upgrade_command(url: str | None) -> None:
     from unhardcoded.settings import Settings
 
     target = url or Settings().database_url
+    import asyncio
+
     asyncio.run(_upgrade(target))
     shown = make_url(target).render_as_string(hide_password=True)
     click.echo(f"database at head: {shown}")

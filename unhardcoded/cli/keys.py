@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -40,6 +39,8 @@ def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
             return await body(KeyStore(store))
         finally:
             await store.dispose()
+
+    import asyncio
 
     return asyncio.run(main())
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -47,6 +46,8 @@ def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[
         target = url or settings.database_url
         async with open_ledger(target, home=home or settings.home, migrate=False) as led:
             return await body(led)
+
+    import asyncio
 
     return asyncio.run(main())
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -144,6 +143,8 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return
+    import asyncio
+
     asyncio.run(_prepare(settings))
     # The processes are fresh interpreters: they read the settings from the environment.
     os.environ["UNHARDCODED_DATABASE_URL"] = settings.database_url
