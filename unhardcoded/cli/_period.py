@@ -76,6 +76,8 @@ def bounded_memory() -> None:
 
 def run_on_ledger(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[T]]) -> T:
     """Run `body` on the ledger at `url` (settings apply)."""
+    import asyncio
+
     from ledger import open_ledger
     from unhardcoded.settings import Settings
 
@@ -85,8 +87,6 @@ def run_on_ledger(url: str | None, home: Path | None, body: Callable[[Ledger], A
     async def main() -> T:
         async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
             return await body(led)
-
-    import asyncio
 
     return asyncio.run(main())
 

@@ -50,6 +50,8 @@ def with_service(
     url: str | None, home: Path | None, body: Callable[[DecisionService], Awaitable[T]]
 ) -> T:
     """Run `body` with a `DecisionService` on the ledger at `url` (settings apply)."""
+    import asyncio
+
     from ledger import open_ledger
     from router.services.decisions import DecisionService
     from unhardcoded.settings import Settings
@@ -60,8 +62,6 @@ def with_service(
         async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
             service = DecisionService(led, store_request_bodies=settings.store_request_bodies)
             return await body(service)
-
-    import asyncio
 
     return asyncio.run(main())
 

@@ -42,13 +42,13 @@ def upgrade_command(url: str | None) -> None:
     Example:
         unhardcoded db upgrade --db sqlite+aiosqlite:///./unhardcoded.db
     """
+    import asyncio
+
     from sqlalchemy.engine import make_url
 
     from unhardcoded.settings import Settings
 
     target = url or Settings().database_url
-    import asyncio
-
     asyncio.run(_upgrade(target))
     shown = make_url(target).render_as_string(hide_password=True)
     click.echo(f"database at head: {shown}")

@@ -28,6 +28,8 @@ _db_option = click.option(
 
 
 def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
+    import asyncio
+
     from ledger import Store, upgrade
     from router.services.gateway import KeyStore
     from unhardcoded.settings import Settings
@@ -39,8 +41,6 @@ def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
             return await body(KeyStore(store))
         finally:
             await store.dispose()
-
-    import asyncio
 
     return asyncio.run(main())
 

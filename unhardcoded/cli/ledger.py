@@ -37,6 +37,8 @@ _home_option = click.option(
 
 
 def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[T]]) -> T:
+    import asyncio
+
     from ledger import open_ledger
     from unhardcoded.settings import Settings
 
@@ -46,8 +48,6 @@ def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[
         target = url or settings.database_url
         async with open_ledger(target, home=home or settings.home, migrate=False) as led:
             return await body(led)
-
-    import asyncio
 
     return asyncio.run(main())
 

@@ -118,6 +118,8 @@ def serve(
         unhardcoded serve --echo --port 8000 --db sqlite+aiosqlite:///./unhardcoded.db
         unhardcoded serve --workers 2 --port 8000
     """
+    import asyncio
+
     import uvicorn
 
     from unhardcoded.app import configure_logging, create_app
@@ -143,8 +145,6 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return
-    import asyncio
-
     asyncio.run(_prepare(settings))
     # The processes are fresh interpreters: they read the settings from the environment.
     os.environ["UNHARDCODED_DATABASE_URL"] = settings.database_url
