@@ -241,7 +241,7 @@ def _cost(catalog: Catalog, index: int | None, tokens: Tokens | None) -> float |
     if index is None or tokens is None:
         return None
     value = cost_of(catalog.entries[index], tokens)
-    return value if math.isfinite(value) else None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def compare(record: Recorded, old_catalog: Catalog, new: Evaluated) -> Change:
