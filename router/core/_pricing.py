@@ -106,7 +106,7 @@ def parse_tiers(raw: object, pointer: str, bad: Complain) -> tuple[PriceTier, ..
             ok = False
             continue
         previous = above
-        prices: dict[str, float] = {}
+        prices: dict[str, int | float] = {}
         for name in TIER_PRICES:
             if name not in item:
                 continue
@@ -120,7 +120,7 @@ def parse_tiers(raw: object, pointer: str, bad: Complain) -> tuple[PriceTier, ..
                 bad(f"{base}/{name}", value, problem or "a non-negative price")
                 ok = False
                 continue
-            prices[name] = float(canonical_number(value))
+            prices[name] = canonical_number(value)
         if not prices:
             bad(base, item, "a tier setting at least one of " + ", ".join(TIER_PRICES))
             ok = False
