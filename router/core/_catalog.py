@@ -133,8 +133,9 @@ _SIMPLE_TYPES: dict[type, AttrType] = {
     float: "number",
 }
 
-# Attributes with checks beyond their type; they always take the full validation path.
-_CHECKED_ATTRIBUTES = frozenset({"id", "price_in", "price_out", "price_cached_in", "price_source"})
+# Attributes with checks beyond their type; they always take the full validation path. (Prices
+# are checked once the entry's attributes are read: a price is a plain number otherwise.)
+_CHECKED_ATTRIBUTES = frozenset({"id"})
 
 
 _PRICES = frozenset({"price_in", "price_out", "price_cached_in"})
@@ -144,10 +145,22 @@ def _prices_agree(
     attrs: Mapping[str, AttrValue],
     tiers: tuple[PriceTier, ...],
     base: str,
-    bad: Callable[[str, object, str, str], None],
+    bad: Callable[[str, object, str, str | None], None],
 ) -> bool:
-    """`price_source` agrees with the prices: `unknown` has no price and no tier, `free` costs 0."""
+    """`price_source` is a known value and agrees with the prices: `unknown` has no price and no
+    tier, `free` costs 0."""
     source = attrs.get("price_source")
+    if source is None or source == "priced":
+        return True
+    if source not in PRICE_SOURCES:
+        expected = "one of: " + ", ".join(PRICE_SOURCES)
+        bad(
+            join_pointer(base, "price_source"),
+            source,
+            expected,
+            f"expected {expected}, found {describe(source)}",
+        )
+        return False
     if source == UNKNOWN_PRICE:
         priced = sorted(a for a in _PRICES if a in attrs) + ([PRICE_TIERS] if tiers else [])
         if priced:
@@ -382,14 +395,6 @@ class Catalog:
                     )
                     ok = False
                     continue
-                if attr in _PRICES and cast(float, value) < 0:
-                    bad(pointer, value, "a non-negative price in USD per million tokens")
-                    ok = False
-                    continue
-                if attr == "price_source" and value not in PRICE_SOURCES:
-                    bad(pointer, value, "one of: " + ", ".join(PRICE_SOURCES))
-                    ok = False
-                    continue
                 if attr == "id" and (not value or len(cast(str, value)) > MAX_NAME_LENGTH):
                     bad(pointer, value, f"an entry id of 1 to {MAX_NAME_LENGTH} characters")
                     ok = False
@@ -400,6 +405,12 @@ class Catalog:
                     attrs[attr] = tuple(cast(list[str], value))
                 else:
                     attrs[attr] = cast(str | bool, value)
+            for attr in _PRICES:
+                price = attrs.get(attr)
+                if price is not None and cast(float, price) < 0:
+                    pointer = join_pointer(base, attr)
+                    bad(pointer, price, "a non-negative price in USD per million tokens")
+                    ok = False
             entry_id = attrs.get("id")
             if isinstance(entry_id, str):
                 if entry_id in seen_ids:
@@ -412,8 +423,8 @@ class Catalog:
                     )
                     continue
                 seen_ids[entry_id] = i
-            if ok and not _prices_agree(attrs, tiers, base, bad):
-                ok = False
+            if ok and "price_source" in attrs:
+                ok = _prices_agree(attrs, tiers, base, bad)
             if not ok or not isinstance(entry_id, str):
                 continue
             entries.append(

@@ -134,6 +134,8 @@ def _above_tiers(spec: Mapping[str, Any], base: str, issues: Issues) -> list[dic
     only: `_priority`, `_batches`, `_flex` prices are other services, not tiers)."""
     by_threshold: dict[int, dict[str, Any]] = {}
     for name in spec:
+        if "_above_" not in name:  # cheap filter: most keys are not tier prices
+            continue
         match = _TIER_KEY.fullmatch(name)
         if match is None:
             continue
@@ -379,9 +381,14 @@ def map_litellm(
             continue
         drafts.extend(map_entry(key, spec, as_of, issues, summary))
     issues.raise_if_any()
+    ids_of: dict[str, list[str]] = {}
     for draft in drafts:
-        names = aliases.get(draft.key)
-        if names:
+        ids_of.setdefault(draft.key, []).append(draft.id)
+    kept = resolve_duplicates(drafts, summary)
+    by_id = {draft.id: draft for draft in kept}
+    for target, names in sorted(aliases.items()):
+        for ident in ids_of.get(target, ()):
             # The alias resolves to this entry (its vendor, model, prices); the name is kept.
-            draft.attributes["alias"] = min(names)
-    return resolve_duplicates(drafts, summary), summary
+            attributes = by_id[ident].attributes
+            attributes["alias"] = min([*names, attributes.get("alias", names[0])])
+    return kept, summary
