@@ -1,5 +1,6 @@
 """The real LiteLLM price maps of two releases nine months apart (tests/catalogs/data/real):
-exact prices, tiers, prices that say what they are, one vocabulary, aliases."""
+exact prices, tiers, prices that say what they are, one vocabulary, aliases; and the example
+policies on the real imports with the sourced overlay of public facts."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ import gzip
 import json
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from router.core import Catalog, Policy, RequestFeatures, Tokens, cost_of, decide, evaluate
-from router.services.catalogs import import_litellm_document
+from router.core import Catalog, Policy, RequestFeatures, Tokens, Trace, cost_of, decide, evaluate
+from router.services.catalogs import (
+    BUNDLED_POLICIES,
+    bundled_policy_document,
+    import_litellm_document,
+    import_openrouter_document,
+    load_overlay,
+)
 from router.services.catalogs._imports import Source
-from tests.catalogs.support import DATA
+from tests.catalogs.support import DATA, OPENROUTER
 
 RELEASES = ("1.80.0", "1.110.2")
 AS_OF = dt.date(2026, 12, 7)
@@ -195,3 +203,71 @@ def test_deprecation_dates_set_the_status(release: str) -> None:
         date = entry.get("deprecation_date")
         expected = "deprecated" if date is not None and str(date) <= AS_OF.isoformat() else "active"
         assert entry.get("status") == expected
+
+
+FACTS = Path(__file__).resolve().parents[2] / "router" / "data" / "overlays" / "public-facts.yaml"
+
+
+@cache
+def with_facts(kind: str) -> Catalog:
+    overlay = load_overlay(FACTS)
+    if kind == "openrouter":
+        document = json.loads(OPENROUTER.read_bytes())
+        source = Source.of_bytes("openrouter", "models.json", OPENROUTER.read_bytes())
+        return import_openrouter_document(document, source, as_of=AS_OF, overlays=[overlay]).catalog
+    data = real_bytes("1.110.2")
+    source = Source.of_bytes("litellm", "model_prices_and_context_window.json", data)
+    return import_litellm_document(
+        json.loads(data), source, as_of=AS_OF, overlays=[overlay]
+    ).catalog
+
+
+def example(name: str, catalog: Catalog) -> Trace:
+    return decide(Policy.from_json(bundled_policy_document(name), catalog.schema), catalog)
+
+
+def test_every_overlay_value_names_its_source() -> None:
+    catalog = with_facts("litellm")
+    scored = [e for e in catalog if "bench_intelligence" in e.attributes]
+    assert len(scored) > 100
+    for entry in scored:
+        assert str(entry.get("bench_intelligence_source")).startswith("https://")
+    assert catalog.metadata["sources"]["overlay:public-facts"]["as_of"] == "2026-12-07"
+
+
+def test_the_example_policies_pick_sensible_winners_on_the_real_litellm_map() -> None:
+    catalog = with_facts("litellm")
+    winners = {name: example(name, catalog) for name in BUNDLED_POLICIES}
+    assert selected_id(winners["enterprise-eu"]) == "mistral/magistral-medium-latest@eu"
+    for name, floor in (("free-tier", 0.5), ("vip", 0.8)):
+        entry = winners[name].entry(winners[name].ranked[0])
+        assert float(entry.get("bench_intelligence") or 0) >= floor
+        assert entry.get("price_source") == "priced"
+    regulated = winners["regulated"].entry(winners["regulated"].ranked[0])
+    assert regulated.get("no_log") is True
+    assert regulated.get("no_log_source") == (
+        "https://docs.aws.amazon.com/bedrock/latest/userguide/data-protection.html"
+    )
+    assert "tools" in (regulated.get("capabilities") or ())
+
+
+def test_the_example_policies_run_on_the_openrouter_listing() -> None:
+    catalog = with_facts("openrouter")
+    assert selected_id(example("free-tier", catalog)) == (
+        "openrouter/deepseek/deepseek-r1-0528@unspecified"
+    )
+    assert selected_id(example("vip", catalog)) == (
+        "openrouter/deepseek/deepseek-r1-0528@unspecified"
+    )
+    # the listing names no region and no data policy: these fail closed, and say why
+    eu = example("enterprise-eu", catalog)
+    assert eu.selected is None
+    assert 'region = "unspecified"' in eu.explain_removal(0)
+    regulated = example("regulated", catalog)
+    assert regulated.selected is None
+    assert "no_log missing" in regulated.explain_removal(0)
+
+
+def selected_id(trace: Trace) -> str:
+    assert trace.selected is not None
+    return trace.entry(trace.selected).id

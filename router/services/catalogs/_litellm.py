@@ -110,12 +110,13 @@ def capabilities(spec: Mapping[str, Any]) -> list[str]:
     return sorted(names)
 
 
-def price_source(prices: list[float], spec: Mapping[str, Any], hosting: str) -> str:
-    """`priced`, or for 0 / 0: `free` when the source backs it (a self-hosted runtime, or a spec
-    citing its `source`), else `unknown` (a 0 the file writes without evidence is a placeholder)."""
+def price_source(prices: list[float], spec: Mapping[str, Any], hosting: str, variant: str) -> str:
+    """`priced`, or for 0 / 0: `free` when something backs it (a self-hosted runtime, a free
+    variant, or a spec citing its `source`), else `unknown` (a 0 the file writes without
+    evidence is a placeholder)."""
     if any(prices):
         return "priced"
-    if hosting != CLOUD_HOSTING or isinstance(spec.get("source"), str):
+    if hosting != CLOUD_HOSTING or variant == "free" or isinstance(spec.get("source"), str):
         return "free"
     return UNKNOWN_PRICE
 
@@ -307,7 +308,8 @@ def map_entry(
     if len(prices) != 2:
         return []
     hosting = litellm_hosting(raw_provider, model)
-    source = price_source(prices, spec, hosting)
+    variant = litellm_variant(model)
+    source = price_source(prices, spec, hosting, variant)
     common: dict[str, Any] = {
         "model": model,
         "provider": provider,
@@ -315,7 +317,7 @@ def map_entry(
         "capabilities": capabilities(spec),
         "status": status(deprecation, as_of),
         "upstream_model": key,
-        "variant": litellm_variant(model),
+        "variant": variant,
         "hosting": hosting,
     }
     if source != UNKNOWN_PRICE:
