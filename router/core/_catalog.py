@@ -10,8 +10,11 @@ A catalog document is JSON::
      "metadata": {...}}                       (optional; other top-level keys are folded in here)
 
 Prices are USD per million tokens. Attribute values are flat: a string, a finite number, a boolean
-or a list of strings. The version is the SHA-256 of the RFC 8785 form of `to_json()`, so the same
-content always has the same version however it was written (key order, entry order, 1.0 vs 1).
+or a list of strings. An entry may also carry `price_tiers` (prices above input-token thresholds,
+`router.core._pricing`), a key beside its attributes; `price_source: "unknown"` entries have no
+prices. The version is the SHA-256 of the RFC 8785 form of `to_json()`, so the same content always
+has the same version however it was written (key order, entry order, 1.0 vs 1); an entry without
+tiers has the form it had before tiers existed, so old catalogs keep their versions.
 """
 
 from __future__ import annotations
