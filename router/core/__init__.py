@@ -95,6 +95,7 @@ from router.core._trace import (
     TraceMismatchError,
     cost_of,
     pricing_of,
+    tokens_json,
     truth,
 )
 
@@ -174,5 +175,6 @@ __all__ = [
     "run_cost",
     "show_value",
     "tier_for",
+    "tokens_json",
     "truth",
 ]

@@ -285,7 +285,7 @@ class Trace:
             "policy_digest": self.policy.digest,
             "catalog_version": self.catalog.version,
             "features": None if self.features is None else self.features.to_json(),
-            "tokens": _tokens_json(self.tokens),
+            "tokens": tokens_json(self.tokens),
             "rule_ids": list(self.rule_ids),
             "failures": [base64.b64encode(bitmap).decode("ascii") for bitmap in self.failures],
             "ranked": list(self.ranked),
@@ -352,7 +352,7 @@ class Trace:
             "catalog_version": self.catalog.version,
             "catalog_name": self.catalog.name,
             "features": None if self.features is None else self.features.to_json(),
-            "tokens": _tokens_json(self.tokens),
+            "tokens": tokens_json(self.tokens),
             "rules": list(self.rule_ids),
             "selected": None if self.selected is None else self._ranked_json(self.selected),
             "why_selected": self.why_selected(),
@@ -371,7 +371,7 @@ class Trace:
         }
 
 
-def _tokens_json(tokens: Tokens | None) -> dict[str, int] | None:
+def tokens_json(tokens: Tokens | None) -> dict[str, int] | None:
     """`{"in", "out"}`, plus `cached` only when some input is cached (the form traces always had
     for requests without cached tokens)."""
     if tokens is None:

@@ -17,6 +17,8 @@ import pytest
 
 from router.core import Catalog, Policy, RequestFeatures, Trace, decide
 from router.services.catalogs import bundled_catalog
+from router.services.replay import ReplayService
+from tests.support.service_backends import Backend
 
 DATA = json.loads(
     (Path(__file__).parent / "data" / "before_price_tiers.json").read_text(encoding="utf-8")
@@ -59,3 +61,73 @@ def test_the_recording_covers_long_prompts_and_cost_rules() -> None:
     long_prompts = [d for d in DECISIONS if (d["features"] or {}).get("tokens_in") == 300_000]
     assert len(long_prompts) >= 10
     assert any("budget" in d["trace"]["rule_ids"] for d in DECISIONS)
+
+
+TIERED = {
+    "name": "tiered",
+    "entries": [
+        {
+            "id": "google/gemini-2.5-pro@unspecified",
+            "model": "gemini-2.5-pro",
+            "provider": "google",
+            "region": "unspecified",
+            "price_in": 1.25,
+            "price_out": 10,
+            "price_cached_in": 0.125,
+            "price_source": "priced",
+            "price_tiers": [{"above_tokens_in": 200_000, "price_in": 2.5, "price_out": 15}],
+            "status": "active",
+        },
+        {
+            "id": "openai/gpt-4.1@unspecified",
+            "model": "gpt-4.1",
+            "provider": "openai",
+            "region": "unspecified",
+            "price_in": 2,
+            "price_out": 8,
+            "price_source": "priced",
+            "status": "active",
+        },
+        {
+            "id": "volcengine/deepseek-v3-2@unspecified",
+            "model": "deepseek-v3-2",
+            "provider": "volcengine",
+            "region": "unspecified",
+            "price_source": "unknown",
+            "status": "active",
+        },
+    ],
+}
+
+
+async def test_decisions_with_tiers_cached_tokens_and_unknown_prices_replay_exactly(
+    backend: Backend,
+) -> None:
+    tiered = Catalog.from_json(TIERED)
+    policy = {"v": "sigma-pol/v1", "rules": [], "fallback": {"max_attempts": 3}}
+    requests = [
+        RequestFeatures(100_000, 1_000),
+        RequestFeatures(300_000, 1_000),
+        RequestFeatures(300_000, 1_000, tokens_cached=250_000),
+        RequestFeatures(150_000, 500, tokens_cached=140_000),
+    ]
+    async with backend.service() as service:
+        await service.publish_catalog(tiered)
+        recorded = [await service.decide("acme", policy, tiered, features=f) for f in requests]
+    winners = [r.trace.entry(r.trace.ranked[0]).id for r in recorded]
+    assert winners == [
+        "google/gemini-2.5-pro@unspecified",
+        "openai/gpt-4.1@unspecified",  # above 200k tokens the long-context price applies
+        "google/gemini-2.5-pro@unspecified",  # most of the prompt is cached
+        "google/gemini-2.5-pro@unspecified",
+    ]
+    assert all(r.trace.entry(r.trace.ranked[-1]).get("price_source") == "unknown" for r in recorded)
+    async with backend.service() as service:  # a fresh connection, like another process
+        report = await ReplayService(service).original(record=False)
+        assert report.decisions == 4
+        assert report.mismatches == 0, report.examples
+        again = await service.decision(recorded[2].decision_id)
+    assert again.trace.tokens == recorded[2].trace.tokens
+    assert again.trace.tokens is not None
+    assert again.trace.tokens.tokens_cached == 250_000
+    assert again.trace.ranked == recorded[2].trace.ranked
