@@ -1,4 +1,5 @@
-"""Reports (DESIGN §7): Parquet exports, compliance reports and self-verifying audit bundles.
+"""Reports (floor 4 of docs/architecture.md): Parquet exports, compliance reports and
+self-verifying audit bundles.
 
 ::
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_MAX_BODY_BYTES", "Settings"]
+from unhardcoded._defaults import DEFAULT_DATABASE_URL, DEFAULT_MAX_BODY_BYTES
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./unhardcoded.db"
-DEFAULT_MAX_BODY_BYTES = 1 << 20
+__all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_MAX_BODY_BYTES", "Settings"]
 
 
 class Settings(BaseSettings):

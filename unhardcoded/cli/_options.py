@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from router.core import Catalog
-from router.services.catalogs import bundled_catalog, load_catalog
+if TYPE_CHECKING:
+    from router.core import Catalog
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -42,6 +42,8 @@ def published_catalog_option(func: F) -> F:
 def open_catalog(catalog_file: str | None, other_file: str | None = None) -> Catalog:
     """The catalog named by `--catalog`, or the bundled one. `other_file` is the command's other
     input: stdin can feed only one of them."""
+    from router.services.catalogs import bundled_catalog, load_catalog
+
     if catalog_file == "-" and other_file == "-":
         raise click.UsageError("stdin ('-') can feed the policy or the catalog, not both")
     return bundled_catalog() if catalog_file is None else load_catalog(catalog_file)

@@ -3,19 +3,17 @@ given), running a body on the ledger, and a progress bar on stderr."""
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pyarrow as pa
 
-from ledger import Ledger, open_ledger
-from unhardcoded.settings import Settings
+if TYPE_CHECKING:
+    from ledger import Ledger
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
@@ -65,6 +63,8 @@ def bounded_memory() -> None:
     thread its own malloc arena; with the exporter's reader, parser and writer threads both
     hold on to memory that was freed long ago. The system allocator with at most two arenas
     keeps the resident set near what is live."""
+    import pyarrow as pa
+
     pa.set_memory_pool(pa.system_memory_pool())
     if sys.platform.startswith("linux"):
         try:
@@ -76,6 +76,11 @@ def bounded_memory() -> None:
 
 def run_on_ledger(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[T]]) -> T:
     """Run `body` on the ledger at `url` (settings apply)."""
+    import asyncio
+
+    from ledger import open_ledger
+    from unhardcoded.settings import Settings
+
     settings = Settings()
     bounded_memory()
 

@@ -1,33 +1,38 @@
 """What the commands that read or write the decision record share: `--db`, `--home`, opening the
-ledger with a `DecisionService`, and the default catalog (DESIGN §8)."""
+ledger with a `DecisionService`, and the default catalog (docs/architecture.md, "The composition
+root")."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from ledger import open_ledger
-from router.core import Catalog
-from router.services.catalogs import bundled_catalog, load_catalog
-from router.services.decisions import DecisionService
-from unhardcoded.settings import Settings
+from unhardcoded._defaults import DEFAULT_DATABASE_FILE
+
+if TYPE_CHECKING:
+    from router.core import Catalog
+    from router.services.decisions import DecisionService
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
 
+DATABASE_URL_ENV = "UNHARDCODED_DATABASE_URL"
+
 
 def db_option(func: F) -> F:
-    """`--db URL` (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db)."""
+    """`--db URL` (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).
+
+    Click reads the environment variable (as `--catalog` reads `$UNHARDCODED_CATALOG`), so a
+    command that only needs to know whether the default SQLite file exists does not build the
+    settings."""
     return click.option(
         "--db",
         "url",
         metavar="URL",
+        envvar=DATABASE_URL_ENV,
         help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
     )(func)
 
@@ -45,6 +50,12 @@ def with_service(
     url: str | None, home: Path | None, body: Callable[[DecisionService], Awaitable[T]]
 ) -> T:
     """Run `body` with a `DecisionService` on the ledger at `url` (settings apply)."""
+    import asyncio
+
+    from ledger import open_ledger
+    from router.services.decisions import DecisionService
+    from unhardcoded.settings import Settings
+
     settings = Settings()
 
     async def main() -> T:
@@ -55,7 +66,12 @@ def with_service(
     return asyncio.run(main())
 
 
-def _absent_sqlite_file(url: str) -> bool:
+def _absent_sqlite_file(url: str | None) -> bool:
+    if url is None:  # neither --db nor $UNHARDCODED_DATABASE_URL: the default SQLite file
+        return not Path(DEFAULT_DATABASE_FILE).exists()
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -68,6 +84,8 @@ def _absent_sqlite_file(url: str) -> bool:
 
 async def default_catalog(service: DecisionService | None) -> Catalog:
     """The latest published catalog version, else the bundled one."""
+    from router.services.catalogs import bundled_catalog
+
     latest = None if service is None else await service.latest_catalog()
     return latest if latest is not None else bundled_catalog()
 
@@ -77,8 +95,10 @@ def resolve_catalog(catalog_file: str | None, url: str | None, home: Path | None
 
     A SQLite database file that does not exist has no published version: it is not created just
     to look."""
+    from router.services.catalogs import bundled_catalog, load_catalog
+
     if catalog_file is not None:
         return load_catalog(catalog_file)
-    if _absent_sqlite_file(url or Settings().database_url):
+    if _absent_sqlite_file(url):
         return bundled_catalog()
     return with_service(url, home, default_catalog)

@@ -20,6 +20,29 @@ _HEADER = """# CLI reference
 
 Generated from the command line itself by `python -m unhardcoded.cli._reference --write`;
 the test suite fails when this file and the code disagree. Every command has a runnable example.
+
+## Shell completion
+
+Completion of commands, options and choices comes from click. Enable it once per shell:
+
+<!-- no-run -->
+```sh
+# bash (~/.bashrc)
+eval "$(_UNHARDCODED_COMPLETE=bash_source unhardcoded)"
+# zsh (~/.zshrc)
+eval "$(_UNHARDCODED_COMPLETE=zsh_source unhardcoded)"
+# fish
+_UNHARDCODED_COMPLETE=fish_source unhardcoded > ~/.config/fish/completions/unhardcoded.fish
+```
+
+Sourcing the script at every shell start is cheap: the command line loads a command's module only
+when that command runs or is listed, and imports no database driver, pandas or pyarrow to list
+them (`bench/bench_cli_startup.py` measures the start-up). To generate the script once instead:
+
+```sh
+_UNHARDCODED_COMPLETE=bash_source unhardcoded > unhardcoded-complete.bash
+grep -c "complete -o nosort -F _unhardcoded_completion unhardcoded" unhardcoded-complete.bash
+```
 """
 
 
@@ -38,8 +61,10 @@ def walk_commands(
     )
     yield path, command, ctx
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            yield from walk_commands(command.commands[name], (*path, name), ctx)
+        for name in sorted(command.list_commands(ctx)):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from walk_commands(sub, (*path, name), ctx)
 
 
 def render() -> str:

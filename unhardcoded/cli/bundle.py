@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ledger import Ledger
-from reports import BundleSummary, create_bundle, verify_bundle
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
 from unhardcoded.cli._records import db_option, home_option
+
+if TYPE_CHECKING:
+    from ledger import Ledger
+    from reports import BundleSummary
 
 EXIT_INVALID = 1
 
@@ -53,6 +56,8 @@ def create(
     Example:
         unhardcoded bundle create --tenant acme --since 2026-01-01 acme.zip --quiet
     """
+    from reports import create_bundle
+
     bar = ProgressBar("bundling", enabled=not quiet)
 
     async def body(ledger: Ledger) -> BundleSummary:
@@ -86,6 +91,8 @@ def verify(bundle_file: Path, key: str | None, as_json: bool) -> None:
     Example:
         unhardcoded bundle verify acme.zip --key "$(cat ledger.pub)"
     """
+    from reports import verify_bundle
+
     result = verify_bundle(bundle_file, key=key)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))

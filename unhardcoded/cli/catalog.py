@@ -1,26 +1,22 @@
 """`unhardcoded catalog …`: import public catalogs (with overlays), publish versions to the
-ledger, list them, and diff catalogs (files or published versions)."""
+ledger, sync a live source, list versions, and diff catalogs (files or published versions)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from router.core import Catalog
-from router.services.catalogs import (
-    ImportResult,
-    diff_catalogs,
-    import_litellm_file,
-    import_openrouter_file,
-    load_catalog,
-)
-from router.services.decisions import DecisionService
 from unhardcoded.cli._common import EXIT_BAD_INPUT, reports_errors
 from unhardcoded.cli._records import db_option, home_option, with_service
+
+if TYPE_CHECKING:
+    from router.core import Catalog
+    from router.services.catalogs import ImportResult
+    from router.services.decisions import DecisionService
 
 
 @click.group("catalog")
@@ -140,6 +136,8 @@ def litellm(
         unhardcoded catalog import litellm tests/catalogs/data/litellm.json \\
             --overlay docs/examples/overlay.yaml --as-of 2026-01-01 --out /tmp/catalog.json
     """
+    from router.services.catalogs import import_litellm_file
+
     cutoff, note = _cutoff(as_of)
     result = import_litellm_file(file, as_of=cutoff, overlays=overlays, name=name)
     _emit(result, out, [note], as_json)
@@ -167,6 +165,8 @@ def openrouter(
     Example:
         unhardcoded catalog import openrouter tests/catalogs/data/openrouter.json --out /tmp/or.json
     """
+    from router.services.catalogs import import_openrouter_file
+
     cutoff, note = _cutoff(as_of)
     result = import_openrouter_file(file, as_of=cutoff, overlays=overlays, name=name)
     _emit(result, out, [note], as_json)
@@ -241,6 +241,8 @@ def publish(file: str, url: str | None, home: Path | None, as_json: bool) -> Non
     Example:
         unhardcoded catalog publish router/data/catalog.json
     """
+    from router.services.catalogs import load_catalog
+
     catalog = load_catalog(file)
     result = with_service(url, home, lambda service: service.publish_catalog(catalog))
     if as_json:
@@ -288,6 +290,8 @@ def _is_file(ref: str) -> bool:
 
 
 async def _load_both(service: DecisionService, a: str, b: str) -> tuple[Catalog, Catalog]:
+    from router.services.catalogs import load_catalog
+
     first = load_catalog(a) if _is_file(a) else await service.catalog(a)
     second = load_catalog(b) if _is_file(b) else await service.catalog(b)
     return first, second
@@ -310,6 +314,8 @@ def diff(a: str, b: str, as_json: bool, url: str | None, home: Path | None) -> N
     Example:
         unhardcoded catalog diff router/data/catalog.json router/data/catalog.json --json
     """
+    from router.services.catalogs import diff_catalogs, load_catalog
+
     if _is_file(a) and _is_file(b):
         first, second = load_catalog(a), load_catalog(b)
     else:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
-from sqlalchemy.engine import make_url
 
-from ledger import Store, upgrade
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.settings import Settings
 
 
 async def _upgrade(url: str) -> None:
+    from ledger import Store, upgrade
+
     store = Store(url)
     try:
         await upgrade(store)
@@ -45,6 +42,12 @@ def upgrade_command(url: str | None) -> None:
     Example:
         unhardcoded db upgrade --db sqlite+aiosqlite:///./unhardcoded.db
     """
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+
+    from unhardcoded.settings import Settings
+
     target = url or Settings().database_url
     asyncio.run(_upgrade(target))
     shown = make_url(target).render_as_string(hide_password=True)

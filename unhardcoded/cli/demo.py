@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from unhardcoded._demo import DemoError, run_demo
 from unhardcoded.cli._common import EXIT_BAD_INPUT, reports_errors
 
 
@@ -49,6 +48,8 @@ def demo(folder: Path | None, requests: int, client: str) -> None:
     Example:
         unhardcoded demo --dir demo --requests 40
     """
+    from unhardcoded._demo import DemoError, run_demo
+
     try:
         run_demo(folder, requests, client=client, echo=click.echo)
     except DemoError as exc:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ledger import Ledger
-from reports import ExportSummary, export_parquet
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
 from unhardcoded.cli._records import db_option, home_option
+
+if TYPE_CHECKING:
+    from ledger import Ledger
+    from reports import ExportSummary
 
 
 @click.group()
@@ -50,6 +53,8 @@ def parquet(
     Example:
         unhardcoded export parquet exports/ --tenant acme --since 2026-01-01 --quiet
     """
+    from reports import export_parquet
+
     bar = ProgressBar("exporting", enabled=not quiet)
 
     async def body(ledger: Ledger) -> ExportSummary:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from ledger import Store, upgrade
-from router.services.gateway import SCOPES, KeyStore
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.settings import Settings
+
+if TYPE_CHECKING:
+    from router.services.gateway import KeyStore
 
 T = TypeVar("T")
+
+# The gateway's scopes (`router.services.gateway.SCOPES`), spelled out so that listing the
+# commands does not import the gateway; tests/test_cli_lazy.py checks the two are equal.
+SCOPE_CHOICES = ("route", "read:own", "read:all", "admin")
 
 _db_option = click.option(
     "--db",
@@ -25,6 +28,12 @@ _db_option = click.option(
 
 
 def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
+    import asyncio
+
+    from ledger import Store, upgrade
+    from router.services.gateway import KeyStore
+    from unhardcoded.settings import Settings
+
     async def main() -> T:
         store = Store(url or Settings().database_url)
         try:
@@ -56,7 +65,7 @@ def keys() -> None:
     "scopes",
     multiple=True,
     required=True,
-    type=click.Choice(SCOPES),
+    type=click.Choice(SCOPE_CHOICES),
     help="A scope (repeat for several).",
 )
 @click.option("--label", default="", help="A note to recognise the key by.")

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ledger import Envelope, Ledger, open_ledger
-from router.services.decisions import DECISION_MADE, DecisionService, RecordedDecision
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._records import with_service
 from unhardcoded.cli.rank import render_table
-from unhardcoded.settings import Settings
+
+if TYPE_CHECKING:
+    from ledger import Envelope, Ledger
+    from router.services.decisions import DecisionService, RecordedDecision
 
 T = TypeVar("T")
 
@@ -37,6 +37,11 @@ _home_option = click.option(
 
 
 def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[T]]) -> T:
+    import asyncio
+
+    from ledger import open_ledger
+    from unhardcoded.settings import Settings
+
     settings = Settings()
 
     async def main() -> T:
@@ -180,6 +185,8 @@ def show(ref: str, as_json: bool, raw: bool, url: str | None, home: Path | None)
     Example:
         unhardcoded ledger show 0 --raw
     """
+
+    from router.services.decisions import DECISION_MADE
 
     async def body(service: DecisionService) -> tuple[Envelope, RecordedDecision | None]:
         envelope = await service.ledger.get(ref)

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from router.services.catalogs import load_policy
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._options import catalog_option, open_catalog
 
@@ -37,6 +36,8 @@ def validate(file: str, catalog_file: str | None, as_json: bool) -> None:
     Example:
         unhardcoded policy validate router/data/policies/regulated.json
     """
+    from router.services.catalogs import load_policy
+
     catalog = open_catalog(catalog_file, file)
     policy = load_policy(file, catalog)
     if as_json:
@@ -69,6 +70,8 @@ def fingerprint(file: str, catalog_file: str | None, as_json: bool) -> None:
     Example:
         unhardcoded policy fingerprint router/data/policies/free-tier.json
     """
+    from router.services.catalogs import load_policy
+
     policy = load_policy(file, open_catalog(catalog_file, file))
     if as_json:
         click.echo(json.dumps({"fingerprint": policy.fingerprint, "digest": policy.digest}))

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from router.core import NoEntryPasses, RequestFeatures, Trace, evaluate, show_value
-from router.services.catalogs import load_catalog, load_policy
-from router.services.decisions import DecisionService, NoEntryPassesRecorded, RecordedDecision
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._options import published_catalog_option
 from unhardcoded.cli._records import (
@@ -21,11 +18,17 @@ from unhardcoded.cli._records import (
     with_service,
 )
 
+if TYPE_CHECKING:
+    from router.core import NoEntryPasses, RequestFeatures, Trace
+    from router.services.decisions import DecisionService, RecordedDecision
+
 EXIT_NO_ENTRY = 3
 
 
 def render_table(trace: Trace) -> str:
     """The readable form of a trace: passing entries in rank order, removals and why."""
+    from router.core import show_value
+
     catalog = trace.catalog
     lines = [
         f"policy   {trace.policy.fingerprint}",
@@ -125,6 +128,10 @@ def rank(
         unhardcoded rank --policy router/data/policies/vip.json --json
         unhardcoded rank --policy router/data/policies/vip.json --record --tenant acme
     """
+    # The services are imported here, not at the top: `unhardcoded --help` imports this module.
+    from router.core import NoEntryPasses, RequestFeatures, evaluate
+    from router.services.catalogs import load_policy
+
     if (tokens_in is None) != (tokens_out is None):
         raise click.UsageError("give both --tokens-in and --tokens-out, or neither")
     if tenant is not None and not record:
@@ -167,6 +174,9 @@ async def _record(
     features: RequestFeatures | None,
     tenant: str | None,
 ) -> tuple[RecordedDecision, NoEntryPasses | None]:
+    from router.services.catalogs import load_catalog, load_policy
+    from router.services.decisions import NoEntryPassesRecorded
+
     catalog = load_catalog(catalog_file) if catalog_file else await default_catalog(service)
     policy = load_policy(policy_file, catalog)
     try:

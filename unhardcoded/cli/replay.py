@@ -8,57 +8,21 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from router.core import Catalog
-from router.services.catalogs import load_catalog, load_policy
-from router.services.decisions import DecisionService
-from router.services.replay import DecisionFilter, ReplayReport, ReplayService, RowSink
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._records import db_option, home_option, with_service
 
+if TYPE_CHECKING:
+    from router.core import Catalog
+    from router.services.decisions import DecisionService
+    from router.services.replay import ReplayReport, RowSink
+    from unhardcoded.cli._replay_parquet import ParquetSink
+
 EXIT_MISMATCH = 1
 SHOWN = 10
-
-ORIGINAL_SCHEMA = pa.schema(
-    [
-        ("decision_id", pa.string()),
-        ("position", pa.int64()),
-        ("recorded_at_us", pa.int64()),
-        ("tenant", pa.string()),
-        ("fingerprint", pa.string()),
-        ("catalog_version", pa.string()),
-        ("ok", pa.bool_()),
-        ("field", pa.string()),
-        ("recorded", pa.string()),
-        ("replayed", pa.string()),
-    ]
-)
-AGAINST_SCHEMA = pa.schema(
-    [
-        ("decision_id", pa.string()),
-        ("position", pa.int64()),
-        ("recorded_at_us", pa.int64()),
-        ("tenant", pa.string()),
-        ("fingerprint", pa.string()),
-        ("catalog_version", pa.string()),
-        ("target_version", pa.string()),
-        ("previous", pa.string()),
-        ("selected", pa.string()),
-        ("changed", pa.bool_()),
-        ("previous_cost", pa.float64()),
-        ("cost", pa.float64()),
-        ("cost_delta", pa.float64()),
-        ("previous_status", pa.string()),
-        ("removed_by", pa.list_(pa.string())),
-        ("no_entry_passes", pa.bool_()),
-        ("error", pa.string()),
-    ]
-)
 
 
 def _time(_: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -96,18 +60,6 @@ class _Progress:
 
     def close(self) -> None:
         click.echo("", err=True)
-
-
-class _ParquetSink:
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.writer = pq.ParquetWriter(str(path), schema)
-        self.schema = schema
-
-    def __call__(self, rows: list[dict[str, Any]]) -> None:
-        self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def _usd(value: float) -> str:
@@ -294,6 +246,9 @@ def replay(
         raise click.UsageError("--against and --policy do not apply to --mode original")
     if mode == "against" and against_ref is None:
         raise click.UsageError("--mode against needs --against CATALOG")
+    from router.services.catalogs import load_catalog, load_policy
+    from router.services.replay import DecisionFilter, ReplayService
+
     flt = DecisionFilter(
         since=since,
         until=until,
@@ -310,7 +265,7 @@ def replay(
     async def run(service: DecisionService) -> ReplayReport:
         replayer = ReplayService(service)
         if mode == "original":
-            sink = None if parquet_out is None else _ParquetSink(parquet_out, ORIGINAL_SCHEMA)
+            sink = _parquet_sink(parquet_out, "original")
             try:
                 return await replayer.original(
                     flt, sink=_as_sink(sink), progress=meter, record=not no_record
@@ -321,7 +276,7 @@ def replay(
         assert against_ref is not None
         target = from_file or await service.catalog(against_ref)
         policy = None if policy_file is None else load_policy(policy_file, target)
-        sink = None if parquet_out is None else _ParquetSink(parquet_out, AGAINST_SCHEMA)
+        sink = _parquet_sink(parquet_out, "against")
         try:
             return await replayer.against(
                 target,
@@ -344,5 +299,13 @@ def replay(
         raise SystemExit(EXIT_MISMATCH)
 
 
-def _as_sink(sink: _ParquetSink | None) -> RowSink | None:
+def _parquet_sink(path: Path | None, mode: str) -> ParquetSink | None:
+    if path is None:
+        return None
+    from unhardcoded.cli._replay_parquet import AGAINST_SCHEMA, ORIGINAL_SCHEMA, ParquetSink
+
+    return ParquetSink(path, ORIGINAL_SCHEMA if mode == "original" else AGAINST_SCHEMA)
+
+
+def _as_sink(sink: ParquetSink | None) -> RowSink | None:
     return sink

@@ -6,14 +6,17 @@ import json
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ledger import Ledger
-from reports import ComplianceReport, build_report, export_parquet, render_html
 from unhardcoded.cli._common import reports_errors
 from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
 from unhardcoded.cli._records import db_option, home_option
+
+if TYPE_CHECKING:
+    from ledger import Ledger
+    from reports import ComplianceReport
 
 
 @click.group()
@@ -58,6 +61,8 @@ def compliance(
     Example:
         unhardcoded report compliance --tenant acme --since 2026-01-01 --out acme.html --quiet
     """
+    from reports import build_report, export_parquet, render_html
+
     bar = ProgressBar("reading", enabled=not quiet)
 
     async def body(ledger: Ledger) -> ComplianceReport:

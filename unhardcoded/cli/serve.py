@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -14,10 +13,11 @@ from typing import TYPE_CHECKING
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from unhardcoded.settings import Settings
 
 _LOG_LEVEL_ENV = "UNHARDCODED_LOG_LEVEL"
 
@@ -118,9 +118,12 @@ def serve(
         unhardcoded serve --echo --port 8000 --db sqlite+aiosqlite:///./unhardcoded.db
         unhardcoded serve --workers 2 --port 8000
     """
+    import asyncio
+
     import uvicorn
 
     from unhardcoded.app import configure_logging, create_app
+    from unhardcoded.settings import Settings
 
     overrides: dict[str, object] = {}
     if url is not None:
