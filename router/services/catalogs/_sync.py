@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from router.core import Catalog, InputError, Issue
 from router.services.catalogs._files import parse_json_text
@@ -24,6 +22,9 @@ from router.services.catalogs._pipeline import (
     import_litellm_document,
     import_openrouter_document,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 SOURCE_URLS: Mapping[str, str] = {
     "litellm": "https://raw.githubusercontent.com/BerriAI/litellm/main/"
@@ -96,6 +97,8 @@ class SyncOutcome:
 
 async def fetch_source(url: str, client: httpx.AsyncClient | None = None) -> bytes:
     """The body of a successful GET of `url`; `CatalogFetchError` on any failure."""
+    import httpx  # only a sync needs an HTTP client: commands that never fetch skip loading it
+
     own = client is None
     http = client or httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=True)
     try:
