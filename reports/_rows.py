@@ -216,8 +216,8 @@ class RowBuilder:
         cost = None
         if index is not None and tokens is not None:
             entry = info.catalog.entries[index]
-            if _num(entry.attributes.get("price_in")) is not None:
-                cost = cost_of(entry, Tokens(tokens["in"], tokens["out"]))
+            # None for an entry whose price is unknown; tiers and cached input apply.
+            cost = cost_of(entry, Tokens(tokens["in"], tokens["out"], tokens.get("cached", 0)))
         self._add(
             "decisions",
             {

@@ -77,6 +77,15 @@ from router.core._policy import (
     derived_rule_id,
     fingerprint_text,
 )
+from router.core._pricing import (
+    PRICE_SOURCES,
+    PRICE_TIERS,
+    TIER_PRICES,
+    UNKNOWN_PRICE,
+    PriceTier,
+    run_cost,
+    tier_for,
+)
 from router.core._trace import (
     BUILTIN_RULES,
     EVALUATOR_VERSION,
@@ -85,6 +94,8 @@ from router.core._trace import (
     Trace,
     TraceMismatchError,
     cost_of,
+    pricing_of,
+    tokens_json,
     truth,
 )
 
@@ -109,11 +120,15 @@ __all__ = [
     "MAX_STRING",
     "MAX_TOKENS",
     "POLICY_VERSION",
+    "PRICE_SOURCES",
+    "PRICE_TIERS",
     "REQUIRED_ATTRIBUTES",
     "RESERVED_RULE_PREFIX",
     "STATUS_RULE",
+    "TIER_PRICES",
     "TOKENS_PER_MESSAGE",
     "TOKENS_PER_REQUEST",
+    "UNKNOWN_PRICE",
     "AllOf",
     "AnyOf",
     "AttrType",
@@ -137,6 +152,7 @@ __all__ = [
     "Not",
     "Policy",
     "PolicyError",
+    "PriceTier",
     "RankKey",
     "RequestError",
     "RequestFeatures",
@@ -154,7 +170,11 @@ __all__ = [
     "fingerprint_text",
     "normalize",
     "parse_policy",
+    "pricing_of",
     "render",
+    "run_cost",
     "show_value",
+    "tier_for",
+    "tokens_json",
     "truth",
 ]

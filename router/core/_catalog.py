@@ -10,14 +10,17 @@ A catalog document is JSON::
      "metadata": {...}}                       (optional; other top-level keys are folded in here)
 
 Prices are USD per million tokens. Attribute values are flat: a string, a finite number, a boolean
-or a list of strings. The version is the SHA-256 of the RFC 8785 form of `to_json()`, so the same
-content always has the same version however it was written (key order, entry order, 1.0 vs 1).
+or a list of strings. An entry may also carry `price_tiers` (prices above input-token thresholds,
+`router.core._pricing`), a key beside its attributes; `price_source: "unknown"` entries have no
+prices. The version is the SHA-256 of the RFC 8785 form of `to_json()`, so the same content always
+has the same version however it was written (key order, entry order, 1.0 vs 1); an entry without
+tiers has the form it had before tiers existed, so old catalogs keep their versions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -30,6 +33,14 @@ from router.core._canonical import (
     sha256_hex,
 )
 from router.core._errors import CatalogError, EntryNotFoundError, Issue, join_pointer
+from router.core._pricing import (
+    FREE_PRICE,
+    PRICE_SOURCES,
+    PRICE_TIERS,
+    UNKNOWN_PRICE,
+    PriceTier,
+    parse_tiers,
+)
 
 AttrType = Literal["string", "number", "boolean", "string_list"]
 AttrValue = str | int | float | bool | tuple[str, ...]
@@ -44,7 +55,9 @@ REQUIRED_ATTRIBUTES: tuple[str, ...] = (
     "price_in",
     "price_out",
 )
-"""Every entry has these."""
+"""Every entry has these, except that an entry whose `price_source` is `unknown` has no prices."""
+
+PRICE_ATTRIBUTES: tuple[str, ...] = ("price_in", "price_out")
 
 KNOWN_ATTRIBUTE_TYPES: Mapping[str, AttrType] = MappingProxyType(
     {
@@ -55,7 +68,16 @@ KNOWN_ATTRIBUTE_TYPES: Mapping[str, AttrType] = MappingProxyType(
         "status": "string",
         "price_in": "number",
         "price_out": "number",
+        "price_cached_in": "number",
+        "price_source": "string",
+        "variant": "string",
+        "hosting": "string",
+        "vendor": "string",
+        "alias": "string",
+        "deprecation_date": "string",
+        "expiration_date": "string",
         "context_window": "number",
+        "max_output_tokens": "number",
         "no_log": "boolean",
         "capabilities": "string_list",
     }
@@ -75,21 +97,33 @@ _CATALOG_KEYS = ("name", "entries", "schema", "metadata")
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CatalogEntry:
-    """One routable endpoint: a model at a provider in a region. `attributes` includes `id`."""
+    """One routable endpoint: a model at a provider in a region. `attributes` includes `id`;
+    `tiers` are the entry's price tiers (`price_tiers` in JSON, see `router.core._pricing`)."""
 
     id: str
     attributes: Mapping[str, AttrValue]
+    tiers: tuple[PriceTier, ...] = ()
 
     def get(self, name: str) -> AttrValue | None:
         """The attribute's value, or None when the entry does not have it."""
         return self.attributes.get(name)
 
     def to_json(self) -> dict[str, Any]:
-        """The entry as a JSON object (lists for string lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.attributes.items()}
+        """The entry as a JSON object (lists for string lists; `price_tiers` only when it has
+        tiers, so an entry without tiers has the form it always had)."""
+        out: dict[str, Any] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.attributes.items()
+        }
+        if self.tiers:
+            out[PRICE_TIERS] = [tier.to_json() for tier in self.tiers]
+        return out
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CatalogEntry) and dict(self.attributes) == dict(other.attributes)
+        return (
+            isinstance(other, CatalogEntry)
+            and dict(self.attributes) == dict(other.attributes)
+            and self.tiers == other.tiers
+        )
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -102,8 +136,55 @@ _SIMPLE_TYPES: dict[type, AttrType] = {
     float: "number",
 }
 
-# Attributes with checks beyond their type; they always take the full validation path.
-_CHECKED_ATTRIBUTES = frozenset({"id", "price_in", "price_out"})
+# Attributes with checks beyond their type; they always take the full validation path. (Prices
+# are checked once the entry's attributes are read: a price is a plain number otherwise.)
+_CHECKED_ATTRIBUTES = frozenset({"id"})
+
+
+_PRICES = frozenset({"price_in", "price_out", "price_cached_in"})
+
+
+def _prices_agree(
+    attrs: Mapping[str, AttrValue],
+    tiers: tuple[PriceTier, ...],
+    base: str,
+    bad: Callable[[str, object, str, str | None], None],
+) -> bool:
+    """`price_source` is a known value and agrees with the prices: `unknown` has no price and no
+    tier, `free` costs 0."""
+    source = attrs.get("price_source")
+    if source is None or source == "priced":
+        return True
+    if source not in PRICE_SOURCES:
+        expected = "one of: " + ", ".join(PRICE_SOURCES)
+        bad(
+            join_pointer(base, "price_source"),
+            source,
+            expected,
+            f"expected {expected}, found {describe(source)}",
+        )
+        return False
+    if source == UNKNOWN_PRICE:
+        priced = sorted(a for a in _PRICES if a in attrs) + ([PRICE_TIERS] if tiers else [])
+        if priced:
+            bad(
+                join_pointer(base, priced[0]),
+                attrs.get(priced[0]),
+                "no price on an entry whose price_source is unknown",
+                f"price_source is unknown but the entry has {priced[0]}",
+            )
+            return False
+    elif source == FREE_PRICE:
+        for attr in PRICE_ATTRIBUTES:
+            if attrs.get(attr) != 0:
+                bad(
+                    join_pointer(base, attr),
+                    attrs.get(attr),
+                    "0 on an entry whose price_source is free",
+                    f"price_source is free but {attr} is {describe(attrs.get(attr))}",
+                )
+                return False
+    return True
 
 
 def _plain_number(value: object) -> bool:
@@ -225,7 +306,18 @@ class Catalog:
             attrs: dict[str, AttrValue] = {}
             ok = True
             known = _KNOWN
+            tiers: tuple[PriceTier, ...] = ()
+            if PRICE_TIERS in raw:
+                raw = dict(raw)
+                parsed = parse_tiers(raw.pop(PRICE_TIERS), join_pointer(base, PRICE_TIERS), bad)
+                if parsed is None:
+                    ok = False
+                else:
+                    tiers = parsed
+            unpriced = raw.get("price_source") == UNKNOWN_PRICE
             for attr in REQUIRED_ATTRIBUTES:
+                if unpriced and attr in PRICE_ATTRIBUTES:
+                    continue
                 if attr not in raw:
                     bad(
                         join_pointer(base, attr),
@@ -306,10 +398,6 @@ class Catalog:
                     )
                     ok = False
                     continue
-                if attr in ("price_in", "price_out") and cast(float, value) < 0:
-                    bad(pointer, value, "a non-negative price in USD per million tokens")
-                    ok = False
-                    continue
                 if attr == "id" and (not value or len(cast(str, value)) > MAX_NAME_LENGTH):
                     bad(pointer, value, f"an entry id of 1 to {MAX_NAME_LENGTH} characters")
                     ok = False
@@ -320,6 +408,12 @@ class Catalog:
                     attrs[attr] = tuple(cast(list[str], value))
                 else:
                     attrs[attr] = cast(str | bool, value)
+            for attr in _PRICES:
+                price = attrs.get(attr)
+                if price is not None and cast(float, price) < 0:
+                    pointer = join_pointer(base, attr)
+                    bad(pointer, price, "a non-negative price in USD per million tokens")
+                    ok = False
             entry_id = attrs.get("id")
             if isinstance(entry_id, str):
                 if entry_id in seen_ids:
@@ -332,9 +426,13 @@ class Catalog:
                     )
                     continue
                 seen_ids[entry_id] = i
+            if ok and "price_source" in attrs:
+                ok = _prices_agree(attrs, tiers, base, bad)
             if not ok or not isinstance(entry_id, str):
                 continue
-            entries.append(CatalogEntry(entry_id, MappingProxyType(dict(sorted(attrs.items())))))
+            entries.append(
+                CatalogEntry(entry_id, MappingProxyType(dict(sorted(attrs.items()))), tiers)
+            )
 
         if issues:
             raise CatalogError(issues)

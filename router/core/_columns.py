@@ -10,6 +10,7 @@ Every value is exactly representable: catalog integers are within ±(2**53 - 1).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,10 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from router.core._catalog import Catalog
+from router.core._pricing import PriceTier, run_cost, tier_for
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+CatalogEntryPrices = tuple[Mapping[str, object], tuple[PriceTier, ...]]
 
 _COST_CACHE_SIZE = 256
 
@@ -72,7 +75,7 @@ class Columns:
         self.every: BoolArray = np.ones(n, dtype=np.bool_)
         self.none.setflags(write=False)
         self.every.setflags(write=False)
-        self._costs: dict[tuple[int, int], FloatArray] = {}
+        self._costs: dict[tuple[int, int, int], FloatArray] = {}
         for attr, kind in catalog.schema.items():
             raw = [entry.attributes.get(attr) for entry in catalog.entries]
             present = np.fromiter((v is not None for v in raw), dtype=np.bool_, count=n)
@@ -108,13 +111,44 @@ class Columns:
                 self.lists[attr] = ListColumn(members, _frozen(present))
         self.price_in = self.numbers["price_in"].values
         self.price_out = self.numbers["price_out"].values
+        cached = self.numbers.get("price_cached_in")
+        # Cached input tokens cost price_cached_in where the entry has one, else price_in.
+        self.price_cached_in = (
+            self.price_in
+            if cached is None
+            else _frozen(np.where(cached.present, cached.values, self.price_in))
+        )
+        self.tiered: tuple[tuple[int, CatalogEntryPrices], ...] = tuple(
+            (i, (entry.attributes, entry.tiers))
+            for i, entry in enumerate(catalog.entries)
+            if entry.tiers
+        )
+        self._lowest_tier = min(
+            (tiers[0].above_tokens_in for _, (_, tiers) in self.tiered), default=None
+        )
 
-    def cost_per_run(self, tokens_in: int, tokens_out: int) -> FloatArray:
-        """USD per run for every entry: (tokens_in × price_in + tokens_out × price_out) / 1e6."""
-        key = (tokens_in, tokens_out)
+    def cost_per_run(self, tokens_in: int, tokens_out: int, tokens_cached: int = 0) -> FloatArray:
+        """USD per run for every entry (NaN where the price is unknown):
+        (uncached in × price_in + cached × cached price + out × price_out) / 1e6, with the prices
+        of the tier the input tokens fall in (`router.core._pricing.run_cost`, entry by entry)."""
+        key = (tokens_in, tokens_out, tokens_cached)
         cost = self._costs.get(key)
         if cost is None:
-            cost = _frozen((tokens_in * self.price_in + tokens_out * self.price_out) / 1e6)
+            cached = min(tokens_cached, tokens_in)
+            if cached == 0:
+                values = (tokens_in * self.price_in + tokens_out * self.price_out) / 1e6
+            else:
+                values = (
+                    (tokens_in - cached) * self.price_in
+                    + cached * self.price_cached_in
+                    + tokens_out * self.price_out
+                ) / 1e6
+            if self._lowest_tier is not None and tokens_in > self._lowest_tier:
+                for i, (attributes, tiers) in self.tiered:
+                    if tier_for(tiers, tokens_in) is not None:
+                        tiered = run_cost(attributes, tiers, tokens_in, tokens_out, tokens_cached)
+                        values[i] = np.nan if tiered is None else tiered
+            cost = _frozen(values)
             if len(self._costs) >= _COST_CACHE_SIZE:
                 self._costs.clear()  # simple and safe if threads race; refilled on demand
             self._costs[key] = cost

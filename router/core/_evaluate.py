@@ -23,6 +23,8 @@ from router.core._policy import Policy, Tokens
 from router.core._trace import BUILTIN_RULES, EVALUATOR_VERSION, Trace, failure_bitmap
 
 _Masks = tuple[BoolArray, BoolArray]
+_Cost = tuple[FloatArray, BoolArray]
+"""`cost_per_run` of every entry and where it is known (an unknown price is NaN, not known)."""
 
 _COMPARE: dict[str, Callable[[FloatArray, float], BoolArray]] = {
     "eq": np.equal,
@@ -34,7 +36,7 @@ _COMPARE: dict[str, Callable[[FloatArray, float], BoolArray]] = {
 }
 
 
-def _masks(expr: Expr, cols: Columns, cost: FloatArray | None) -> _Masks:
+def _masks(expr: Expr, cols: Columns, cost: _Cost | None) -> _Masks:
     match expr:
         case AllOf(operands):
             true, false = _masks(operands[0], cols, cost)
@@ -62,8 +64,9 @@ def _masks(expr: Expr, cols: Columns, cost: FloatArray | None) -> _Masks:
             if attr == COST_PER_RUN:
                 if cost is None:
                     return cols.none, cols.none
-                outcome = _COMPARE[op](cost, float(value))
-                return outcome, ~outcome
+                values, known = cost
+                outcome = _COMPARE[op](values, float(value))
+                return outcome & known, ~outcome & known
             number = cols.numbers.get(attr)
             if number is None:
                 return cols.none, cols.none
@@ -112,7 +115,7 @@ def effective_tokens(policy: Policy, features: RequestFeatures | None) -> Tokens
     if policy.tokens is not None:
         return policy.tokens
     if features is not None:
-        return Tokens(features.tokens_in, features.tokens_out)
+        return Tokens(features.tokens_in, features.tokens_out, features.tokens_cached)
     return None
 
 
@@ -128,7 +131,10 @@ def decide(policy: Policy, catalog: Catalog, features: RequestFeatures | None = 
         raise MissingTokensError(
             "cost_per_run needs token counts: the policy has no tokens and the request gave none"
         )
-    cost = None if tokens is None else cols.cost_per_run(tokens.tokens_in, tokens.tokens_out)
+    cost: _Cost | None = None
+    if tokens is not None:
+        values = cols.cost_per_run(tokens.tokens_in, tokens.tokens_out, tokens.tokens_cached)
+        cost = (values, ~np.isnan(values))
 
     passes = [_status_mask(cols)]
     passes.extend(_masks(rule.when, cols, cost)[0] for rule in policy.rules)
@@ -140,8 +146,9 @@ def decide(policy: Policy, catalog: Catalog, features: RequestFeatures | None = 
     for key in policy.rank:
         if key.attr == COST_PER_RUN:
             assert cost is not None  # uses_cost() guaranteed tokens
-            values = cost[candidates]
-            missing = cols.none[: len(candidates)]
+            known = cost[1][candidates]
+            missing = ~known  # an unknown price ranks after every priced entry
+            values = np.where(known, cost[0][candidates], 0.0)
         else:
             number = cols.numbers.get(key.attr)
             if number is None:

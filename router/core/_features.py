@@ -24,13 +24,15 @@ DEFAULT_OUTPUT_TOKENS = 512
 
 @dataclass(frozen=True, slots=True)
 class RequestFeatures:
-    """What a decision may depend on from the request: its token counts (input and output)."""
+    """What a decision may depend on from the request: its token counts (input and output) and
+    how many of the input tokens are cached (priced at the entry's cached-input price)."""
 
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("tokens_in", "tokens_out"):
+        for name in ("tokens_in", "tokens_out", "tokens_cached"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise RequestError(
@@ -43,10 +45,26 @@ class RequestFeatures:
                         )
                     ]
                 )
+        if self.tokens_cached > self.tokens_in:
+            raise RequestError(
+                [
+                    Issue(
+                        "/tokens_cached",
+                        describe(self.tokens_cached),
+                        f"at most tokens_in ({self.tokens_in})",
+                        f"tokens_cached ({self.tokens_cached}) exceeds tokens_in "
+                        f"({self.tokens_in}): cached tokens are part of the input",
+                    )
+                ]
+            )
 
     def to_json(self) -> dict[str, int]:
-        """`{"tokens_in": …, "tokens_out": …}`."""
-        return {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+        """`{"tokens_in": …, "tokens_out": …}`, plus `tokens_cached` when some input is cached
+        (so the features of a request without cached tokens keep the form they always had)."""
+        out = {"tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+        if self.tokens_cached:
+            out["tokens_cached"] = self.tokens_cached
+        return out
 
 
 def _text_length(content: object, pointer: str, issues: list[Issue]) -> int:

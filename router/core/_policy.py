@@ -59,10 +59,12 @@ class RankKey:
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """Token counts of one run, used for `cost_per_run`."""
+    """Token counts of one run, used for `cost_per_run`: input (cached ones included), output,
+    and how many of the input tokens the provider reads from its prompt cache."""
 
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = 0
 
 
 def derived_rule_id(when: Expr) -> str:

@@ -24,6 +24,7 @@ from router.core._errors import RouterError
 from router.core._expr import AllOf, AnyOf, Cmp, Eq, Expr, Has, In, Is, Not, render, show_value
 from router.core._features import RequestFeatures
 from router.core._policy import Policy, Rule, Tokens
+from router.core._pricing import BASE_TIER_LABEL, TIER_PRICES, run_cost, tier_for
 
 EVALUATOR_VERSION = "unhardcoded-eval/1"
 """Names the evaluation semantics; part of every trace. Bumped whenever a decision could change."""
@@ -46,11 +47,34 @@ _CMP = {
 }
 
 
-def cost_of(entry: CatalogEntry, tokens: Tokens) -> float:
-    """`cost_per_run` of one entry in USD: (in × price_in + out × price_out) / 1e6."""
-    price_in = float(entry.attributes["price_in"])  # type: ignore[arg-type]
-    price_out = float(entry.attributes["price_out"])  # type: ignore[arg-type]
-    return (tokens.tokens_in * price_in + tokens.tokens_out * price_out) / 1e6
+def cost_of(entry: CatalogEntry, tokens: Tokens) -> float | None:
+    """`cost_per_run` of one entry in USD, None when its price is unknown: (in × price_in +
+    out × price_out) / 1e6 with the tier and cached-input price that apply (`_pricing.run_cost`)."""
+    return run_cost(
+        entry.attributes, entry.tiers, tokens.tokens_in, tokens.tokens_out, tokens.tokens_cached
+    )
+
+
+def pricing_of(entry: CatalogEntry, tokens: Tokens) -> dict[str, Any] | None:
+    """How the entry's `cost_per_run` was priced for these tokens — the tier used and the prices
+    it applied — for entries with tiers, a cached-input price or a `price_source`; else None."""
+    attrs = entry.attributes
+    if not entry.tiers and "price_cached_in" not in attrs and "price_source" not in attrs:
+        return None
+    out: dict[str, Any] = {"price_source": attrs.get("price_source", "priced")}
+    if "price_in" not in attrs:
+        out["tier"] = None
+        out["note"] = "the price is unknown: cost rules are unknown, cost ranks it last"
+        return out
+    tier = tier_for(entry.tiers, tokens.tokens_in) if entry.tiers else None
+    out["tier"] = BASE_TIER_LABEL if tier is None else tier.label()
+    prices = {name: attrs.get(name) for name in TIER_PRICES if name in attrs}
+    if tier is not None:
+        prices.update({k: v for k, v in tier.to_json().items() if k != "above_tokens_in"})
+    out["prices"] = prices
+    if tokens.tokens_cached:
+        out["tokens_cached"] = min(tokens.tokens_cached, tokens.tokens_in)
+    return out
 
 
 def _value(entry: CatalogEntry, attr: str, tokens: Tokens | None) -> AttrValue | None:
@@ -174,6 +198,9 @@ class Trace:
         rule = self.policy.rules[self.policy.rule_index(rule_id)]
         attrs, needs = _words(rule)
         observed = {attr: _value(entry, attr, self.tokens) for attr in attrs}
+        if self.tokens is not None and COST_PER_RUN in observed and observed[COST_PER_RUN] is None:
+            # The reason a cost is missing: the entry's price is unknown.
+            observed["price_source"] = entry.attributes.get("price_source")
         return Failure(rule_id, truth(rule.when, entry, self.tokens), observed, needs)
 
     def failures_of(self, index: int) -> tuple[Failure, ...]:
@@ -213,14 +240,26 @@ class Trace:
                 continue
             relation = "<" if (a is not None and (b is None or a < b)) else ">"
             shown_b = "missing" if b is None else show_value(b)
+            if key.attr == COST_PER_RUN:
+                shown_b += self._cost_note(runner)
             return (
-                f"{winner} wins on {key.attr} ({key.direction}): {show_value(a)} {relation} "
-                f"{shown_b} of runner-up {runner_id}"
+                f"{winner} wins on {key.attr} ({key.direction}): {show_value(a)}"
+                f"{self._cost_note(self.selected) if key.attr == COST_PER_RUN else ''} "
+                f"{relation} {shown_b} of runner-up {runner_id}"
             )
         return (
             f"{winner} ties runner-up {runner_id} on every rank key; the tie is broken by entry id "
             f"({show_value(winner)} < {show_value(runner_id)})"
         )
+
+    def _cost_note(self, index: int) -> str:
+        """` (price unknown)` or ` (above 200,000 input tokens)` when it explains a cost."""
+        pricing = self.pricing(index)
+        if pricing is None:
+            return ""
+        if pricing["tier"] is None:
+            return " (price unknown)"
+        return "" if pricing["tier"] == BASE_TIER_LABEL else f" ({pricing['tier']})"
 
     def summary(self) -> str:
         """One line: the selection, or why nothing passed (each rule and how many it removed)."""
@@ -246,9 +285,7 @@ class Trace:
             "policy_digest": self.policy.digest,
             "catalog_version": self.catalog.version,
             "features": None if self.features is None else self.features.to_json(),
-            "tokens": None
-            if self.tokens is None
-            else {"in": self.tokens.tokens_in, "out": self.tokens.tokens_out},
+            "tokens": tokens_json(self.tokens),
             "rule_ids": list(self.rule_ids),
             "failures": [base64.b64encode(bitmap).decode("ascii") for bitmap in self.failures],
             "ranked": list(self.ranked),
@@ -279,20 +316,31 @@ class Trace:
             policy=policy,
             catalog=catalog,
             features=None if features is None else RequestFeatures(**features),
-            tokens=None if tokens is None else Tokens(tokens["in"], tokens["out"]),
+            tokens=None
+            if tokens is None
+            else Tokens(tokens["in"], tokens["out"], tokens.get("cached", 0)),
             rule_ids=tuple(data["rule_ids"]),
             failures=failures,
             ranked=ranked,
             plan=plan,
         )
 
+    def pricing(self, index: int) -> dict[str, Any] | None:
+        """How the entry's `cost_per_run` was priced (`pricing_of`): None without token counts or
+        when the entry has neither tiers, a cached-input price nor a `price_source`."""
+        return None if self.tokens is None else pricing_of(self.entry(index), self.tokens)
+
     def _ranked_json(self, index: int) -> dict[str, Any]:
         keys = self.sort_keys(index)
-        return {
+        out: dict[str, Any] = {
             "id": self.entry(index).id,
             "index": index,
             "keys": {key.attr: value for key, value in zip(self.policy.rank, keys, strict=True)},
         }
+        pricing = self.pricing(index)
+        if pricing is not None:
+            out["pricing"] = pricing
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The full human-readable trace: data and words (`fingerprint`, `catalog_version`,
@@ -304,9 +352,7 @@ class Trace:
             "catalog_version": self.catalog.version,
             "catalog_name": self.catalog.name,
             "features": None if self.features is None else self.features.to_json(),
-            "tokens": None
-            if self.tokens is None
-            else {"in": self.tokens.tokens_in, "out": self.tokens.tokens_out},
+            "tokens": tokens_json(self.tokens),
             "rules": list(self.rule_ids),
             "selected": None if self.selected is None else self._ranked_json(self.selected),
             "why_selected": self.why_selected(),
@@ -323,6 +369,17 @@ class Trace:
             "failed": [f.to_json() for f in failures],
             "text": _removal_text(failures),
         }
+
+
+def tokens_json(tokens: Tokens | None) -> dict[str, int] | None:
+    """`{"in", "out"}`, plus `cached` only when some input is cached (the form traces always had
+    for requests without cached tokens)."""
+    if tokens is None:
+        return None
+    out = {"in": tokens.tokens_in, "out": tokens.tokens_out}
+    if tokens.tokens_cached:
+        out["cached"] = tokens.tokens_cached
+    return out
 
 
 @lru_cache(maxsize=1024)

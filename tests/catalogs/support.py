@@ -47,9 +47,9 @@ def import_litellm(
     )
 
 
-def import_openrouter(document: object, *overlays: Overlay) -> ImportResult:
+def import_openrouter(document: object, *overlays: Overlay, as_of: dt.date = AS_OF) -> ImportResult:
     return import_openrouter_document(
-        document, source("openrouter", "models.json"), overlays=overlays
+        document, source("openrouter", "models.json"), as_of=as_of, overlays=overlays
     )
 
 

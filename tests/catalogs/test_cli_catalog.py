@@ -72,8 +72,8 @@ def test_the_example_policies_rank_on_an_imported_catalog(tmp_path: Path) -> Non
 def test_import_openrouter_from_stdin() -> None:
     result = run("catalog", "import", "openrouter", "-", stdin=OPENROUTER.read_text())
     assert result.exit_code == 0, result.stderr
-    assert len(json.loads(result.stdout)["entries"]) == 4
-    assert "imported 4 entries from stdin (openrouter" in result.stderr
+    assert len(json.loads(result.stdout)["entries"]) == 11
+    assert "imported 11 entries from stdin (openrouter" in result.stderr
 
 
 def test_bad_input_exits_2_with_file_and_pointer(tmp_path: Path) -> None:
@@ -165,4 +165,4 @@ def test_the_module_entry_point_runs_the_help_example(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
-    assert len(load_catalog(out).entries) == 4
+    assert len(load_catalog(out).entries) == 11

@@ -223,12 +223,12 @@ def test_skipped_entries_are_counted_by_reason() -> None:
     summary = import_litellm(litellm_fixture()).summary
     assert dict(summary.skipped) == {
         "sample_spec (the file's own schema example)": 1,
-        "alias (alias_of: the target key is imported itself)": 1,
+        "alias (alias_of: the target is imported, naming the alias)": 1,
         "no mode": 1,
         "mode embedding (not chat)": 1,
         "mode audio_speech (not chat)": 1,
         "mode responses (not chat)": 1,
-        "chat without a flat per-token price (no input_cost_per_token / output_cost_per_token)": 1,
+        "chat without a per-token price (no input_cost_per_token / output_cost_per_token)": 1,
     }
 
 

@@ -47,7 +47,7 @@ def test_variable_prices_are_skipped_with_a_reason() -> None:
 def test_models_without_text_output_are_skipped() -> None:
     result = import_openrouter(fixture())
     assert result.summary.skipped["no text output (output_modalities: image)"] == 1
-    assert result.summary.imported == 4
+    assert result.summary.imported == 11
 
 
 def test_context_length_and_top_provider_limits() -> None:
@@ -64,7 +64,8 @@ def test_a_null_max_completion_tokens_is_left_out() -> None:
 def test_supported_parameters_and_input_modalities_become_capabilities() -> None:
     assert entry("openai/gpt-4o").get("capabilities") == (
         "json",
-        "pdf",
+        "pdf_input",
+        "prompt_caching",
         "tool_choice",
         "tools",
         "vision",

@@ -143,6 +143,36 @@ def test_openrouter_numeric_prices_are_read_like_strings() -> None:
         ({"architecture": {"input_modalities": "text"}}, "/data/0/architecture/input_modalities"),
         ({"top_provider": {"is_moderated": "no"}}, "/data/0/top_provider/is_moderated"),
         ({"supported_parameters": [1, 2]}, "/data/0/supported_parameters"),
+        ({"expiration_date": "2026-13-01"}, "/data/0/expiration_date"),
+        ({"alias_target": {"name": "x"}}, "/data/0/alias_target"),
+        (
+            {"benchmarks": {"artificial_analysis": {"intelligence_index": 140}}},
+            "/data/0/benchmarks/artificial_analysis/intelligence_index",
+        ),
+        (
+            {"pricing": {"prompt": "0", "completion": "0", "overrides": {"prompt": "1"}}},
+            "/data/0/pricing/overrides",
+        ),
+        (
+            {
+                "pricing": {
+                    "prompt": "0.000001",
+                    "completion": "0.000002",
+                    "overrides": [{"min_prompt_tokens": 0, "prompt": "0.000002"}],
+                }
+            },
+            "/data/0/pricing/overrides/0/min_prompt_tokens",
+        ),
+        (
+            {
+                "pricing": {
+                    "prompt": "0.000001",
+                    "completion": "0.000002",
+                    "overrides": [{"min_prompt_tokens": 200001, "prompt": "cheap"}],
+                }
+            },
+            "/data/0/pricing/overrides/0/prompt",
+        ),
     ],
 )
 def test_openrouter_bad_fields_are_rejected_with_a_pointer(
@@ -157,3 +187,40 @@ def test_openrouter_document_needs_a_data_list() -> None:
     with pytest.raises(CatalogImportError) as caught:
         import_openrouter({"models": []})
     assert caught.value.pointer == "/data"
+
+
+def test_openrouter_model_without_prices_has_an_unknown_price() -> None:
+    document = {"data": [openrouter_model(pricing={"request": "0.01"})]}
+    [entry] = import_openrouter(document).catalog.entries
+    assert entry.get("price_source") == "unknown"
+    assert entry.get("price_in") is None
+
+
+@pytest.mark.parametrize(
+    ("tiered", "where"),
+    [
+        ("flat", "/m/tiered_pricing"),
+        ([], "/m/tiered_pricing"),
+        ([{"range": [0], "input_cost_per_token": 1e-06}], "/m/tiered_pricing/0"),
+        (
+            [{"range": [0, 10], "input_cost_per_token": -1, "output_cost_per_token": 1e-06}],
+            "/m/tiered_pricing/0/input_cost_per_token",
+        ),
+        (
+            [{"range": [5, 10], "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06}],
+            "/m/tiered_pricing",
+        ),
+    ],
+)
+def test_litellm_bad_tiered_pricing_is_rejected_with_a_pointer(tiered: Any, where: str) -> None:
+    spec = {"litellm_provider": "dashscope", "mode": "chat", "tiered_pricing": tiered}
+    with pytest.raises(CatalogImportError) as caught:
+        import_litellm({"m": spec})
+    assert caught.value.pointer == where
+
+
+def test_litellm_tier_prices_must_be_prices() -> None:
+    spec = chat("gemini", input_cost_per_token_above_200k_tokens="x")
+    with pytest.raises(CatalogImportError) as caught:
+        import_litellm({"gemini/m": spec})
+    assert caught.value.pointer == "/gemini~1m/input_cost_per_token_above_200k_tokens"

@@ -1,5 +1,5 @@
 """`unhardcoded catalog …`: import public catalogs (with overlays), publish versions to the
-ledger, list them, and diff catalogs (files or published versions)."""
+ledger, sync a live source, list versions, and diff catalogs (files or published versions)."""
 
 from __future__ import annotations
 
@@ -58,9 +58,28 @@ def _out_option(func: Any) -> Any:
     )(func)
 
 
-def _emit(result: ImportResult, out: str | None, notes: list[str]) -> None:
+def _json_option(func: Any) -> Any:
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print the import summary and health report as JSON instead of text.",
+    )(func)
+
+
+def _emit(result: ImportResult, out: str | None, notes: list[str], as_json: bool = False) -> None:
+    from router.services.catalogs import catalog_health
+
     text = json.dumps(result.catalog.to_json(), indent=1, ensure_ascii=False) + "\n"
-    report = "\n".join([result.summary.render(), *notes])
+    health = catalog_health(result.catalog, result.summary)
+    if as_json:
+        report = json.dumps(
+            {"summary": result.summary.to_json(), "health": health.to_json(), "notes": notes},
+            indent=1,
+            ensure_ascii=False,
+        )
+    else:
+        report = "\n".join([result.summary.render(), health.render(), *notes])
     if out is None or out == "-":
         click.echo(text, nl=False)
         click.echo(report, err=True)
@@ -71,7 +90,23 @@ def _emit(result: ImportResult, out: str | None, notes: list[str]) -> None:
         click.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
     click.echo(report)
-    click.echo(f"wrote {out}")
+    if not as_json:
+        click.echo(f"wrote {out}")
+
+
+def _as_of_option(func: Any) -> Any:
+    return click.option(
+        "--as-of",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        help="Entries whose deprecation or expiration date is on or before this date get "
+        "status deprecated (default: today, UTC).",
+    )(func)
+
+
+def _cutoff(as_of: dt.datetime | None) -> tuple[dt.date, str]:
+    cutoff = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    source = "--as-of" if as_of else "today, UTC; change with --as-of"
+    return cutoff, f"deprecation cut-off {cutoff.isoformat()} ({source})"
 
 
 @import_.command("litellm")
@@ -79,19 +114,22 @@ def _emit(result: ImportResult, out: str | None, notes: list[str]) -> None:
 @_overlay_option
 @_out_option
 @click.option("--name", default="litellm", show_default=True, help="Catalog name.")
-@click.option(
-    "--as-of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Entries whose deprecation_date is on or before this date get status deprecated "
-    "(default: today, UTC).",
-)
+@_as_of_option
+@_json_option
 @reports_errors
 def litellm(
-    file: str, overlays: tuple[str, ...], out: str | None, name: str, as_of: dt.datetime | None
+    file: str,
+    overlays: tuple[str, ...],
+    out: str | None,
+    name: str,
+    as_of: dt.datetime | None,
+    as_json: bool,
 ) -> None:
     """Import LiteLLM's model_prices_and_context_window.json (FILE, or - for stdin).
 
-    Only chat-mode entries become endpoints; skipped entries are counted by reason.
+    Only chat-mode entries become endpoints; skipped entries are counted by reason. The health
+    report lists what to look at: unpriced entries, variants, aliases, duplicates, entries
+    without region.
 
     \b
     Example:
@@ -100,10 +138,9 @@ def litellm(
     """
     from router.services.catalogs import import_litellm_file
 
-    cutoff = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    cutoff, note = _cutoff(as_of)
     result = import_litellm_file(file, as_of=cutoff, overlays=overlays, name=name)
-    source = "--as-of" if as_of else "today, UTC; change with --as-of"
-    _emit(result, out, [f"deprecation cut-off {cutoff.isoformat()} ({source})"])
+    _emit(result, out, [note], as_json)
 
 
 @import_.command("openrouter")
@@ -111,8 +148,17 @@ def litellm(
 @_overlay_option
 @_out_option
 @click.option("--name", default="openrouter", show_default=True, help="Catalog name.")
+@_as_of_option
+@_json_option
 @reports_errors
-def openrouter(file: str, overlays: tuple[str, ...], out: str | None, name: str) -> None:
+def openrouter(
+    file: str,
+    overlays: tuple[str, ...],
+    out: str | None,
+    name: str,
+    as_of: dt.datetime | None,
+    as_json: bool,
+) -> None:
     """Import a saved response of OpenRouter's GET /api/v1/models (FILE, or - for stdin).
 
     \b
@@ -121,7 +167,62 @@ def openrouter(file: str, overlays: tuple[str, ...], out: str | None, name: str)
     """
     from router.services.catalogs import import_openrouter_file
 
-    _emit(import_openrouter_file(file, overlays=overlays, name=name), out, [])
+    cutoff, note = _cutoff(as_of)
+    result = import_openrouter_file(file, as_of=cutoff, overlays=overlays, name=name)
+    _emit(result, out, [note], as_json)
+
+
+@catalog.command("sync")
+@click.argument("kind", type=click.Choice(["litellm", "openrouter"]))
+@click.option(
+    "--url",
+    "source_url",
+    metavar="URL",
+    help="Fetch from here instead of the source's public URL (e.g. an internal mirror).",
+)
+@_overlay_option
+@click.option("--name", help="Catalog name (default: the source kind).")
+@_as_of_option
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@db_option
+@home_option
+@reports_errors
+def sync(
+    kind: str,
+    source_url: str | None,
+    overlays: tuple[str, ...],
+    name: str | None,
+    as_of: dt.datetime | None,
+    as_json: bool,
+    url: str | None,
+    home: Path | None,
+) -> None:
+    """Fetch a source (LiteLLM's price map or OpenRouter's model list), import it with the
+    overlays and publish it; an unchanged source publishes nothing new.
+
+    \b
+    Example:
+        unhardcoded catalog sync litellm --url http://mirror.internal/prices.json
+    """
+    from router.services.catalogs import Published, load_overlay, sync_catalog
+
+    cutoff, _ = _cutoff(as_of)
+    loaded = [load_overlay(p) for p in overlays]
+
+    async def run(service: DecisionService) -> Any:
+        async def publish(catalog: Catalog) -> Published:
+            done = await service.publish_catalog(catalog)
+            return Published(done.version, done.created)
+
+        return await sync_catalog(
+            kind, publish, as_of=cutoff, url=source_url, overlays=loaded, name=name
+        )
+
+    outcome = with_service(url, home, run)
+    if as_json:
+        click.echo(json.dumps(outcome.to_json(), indent=1, ensure_ascii=False))
+    else:
+        click.echo(outcome.render())
 
 
 @catalog.command("publish")

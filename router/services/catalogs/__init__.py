@@ -1,6 +1,7 @@
 """Catalog and policy documents: files, stdin, the bundled illustrative catalog, and the importers
 that turn public catalogs (LiteLLM's price map, OpenRouter's model list) plus overlay files into
-validated catalogs, and the diff between two catalogs."""
+validated catalogs with one vocabulary, their health report, the sync of a live source, and the
+diff between two catalogs."""
 
 from router.services.catalogs._diff import CatalogDiff, FieldChange, diff_catalogs
 from router.services.catalogs._files import (
@@ -13,6 +14,7 @@ from router.services.catalogs._files import (
     parse_json_text,
     read_json,
 )
+from router.services.catalogs._health import CatalogHealth, catalog_health
 from router.services.catalogs._imports import (
     PRICE_SIGNIFICANT_DIGITS,
     UNSPECIFIED_REGION,
@@ -31,14 +33,34 @@ from router.services.catalogs._pipeline import (
     load_overlay,
 )
 from router.services.catalogs._regions import GEOGRAPHIES, location_region
+from router.services.catalogs._sync import (
+    SOURCE_URLS,
+    CatalogFetchError,
+    Published,
+    SyncOutcome,
+    fetch_source,
+    import_fetched,
+    sync_catalog,
+)
+from router.services.catalogs._vocabulary import (
+    CAPABILITIES,
+    VENDOR_SPELLINGS,
+    canonical_vendor,
+    vendor_of_model,
+)
 
 __all__ = [
     "BUNDLED_POLICIES",
+    "CAPABILITIES",
     "CAPABILITY_NAMES",
     "GEOGRAPHIES",
     "PRICE_SIGNIFICANT_DIGITS",
+    "SOURCE_URLS",
     "UNSPECIFIED_REGION",
+    "VENDOR_SPELLINGS",
     "CatalogDiff",
+    "CatalogFetchError",
+    "CatalogHealth",
     "CatalogImportError",
     "DocumentReadError",
     "FieldChange",
@@ -46,10 +68,16 @@ __all__ = [
     "ImportSummary",
     "Overlay",
     "OverlayRule",
+    "Published",
     "Source",
+    "SyncOutcome",
     "bundled_catalog",
     "bundled_policy_document",
+    "canonical_vendor",
+    "catalog_health",
     "diff_catalogs",
+    "fetch_source",
+    "import_fetched",
     "import_litellm_document",
     "import_litellm_file",
     "import_openrouter_document",
@@ -63,4 +91,6 @@ __all__ = [
     "parse_key",
     "parse_overlay",
     "read_json",
+    "sync_catalog",
+    "vendor_of_model",
 ]

@@ -35,12 +35,14 @@ MAX_ISSUES_SHOWN = 20
 @dataclass(frozen=True, slots=True)
 class Source:
     """One input file: its kind (`litellm`, `openrouter`, `overlay`), its base name, the SHA-256 of
-    its bytes, and for an overlay its `name` (default: the file's stem)."""
+    its bytes, for an overlay its `name` (default: the file's stem) and the date its values were
+    checked (`as_of`, when the overlay states one)."""
 
     kind: str
     file: str
     sha256: str
     label: str = ""
+    as_of: str = ""
 
     @classmethod
     def of_bytes(cls, kind: str, file: str, data: bytes, label: str = "") -> Source:
@@ -55,8 +57,11 @@ class Source:
         return f"{self.kind}:{self.sha256[:12]}"
 
     def to_json(self) -> dict[str, str]:
-        """How the catalog metadata records the source."""
-        return {"kind": self.kind, "file": self.file, "sha256": self.sha256}
+        """How the catalog metadata records the source (`as_of` only when stated)."""
+        out = {"kind": self.kind, "file": self.file, "sha256": self.sha256}
+        if self.as_of:
+            out["as_of"] = self.as_of
+        return out
 
 
 class CatalogImportError(InputError):

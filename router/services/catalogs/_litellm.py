@@ -8,9 +8,11 @@ rules are documented in docs/catalog.md; each is a small function here.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from router.core import PRICE_TIERS, UNKNOWN_PRICE
 from router.services.catalogs._imports import (
     UNSPECIFIED_REGION,
     CatalogImportError,
@@ -31,17 +33,28 @@ from router.services.catalogs._regions import (
     GLOBAL,
     location_region,
 )
+from router.services.catalogs._vocabulary import (
+    CLOUD_HOSTING,
+    LITELLM_CAPABILITIES,
+    litellm_hosting,
+    litellm_variant,
+    litellm_vendor,
+)
 
 SAMPLE_SPEC = "sample_spec"
 CHAT_MODES = frozenset({"chat"})
 
-CAPABILITY_NAMES: Mapping[str, str] = {
-    "supports_function_calling": "tools",
-    "supports_vision": "vision",
-    "supports_response_schema": "json",
-    "supports_reasoning": "reasoning",
+CAPABILITY_NAMES: Mapping[str, str] = LITELLM_CAPABILITIES
+"""`supports_*` flags → canonical capability names; any other `supports_<x>: true` becomes `<x>`."""
+
+_TIER_KEY = re.compile(
+    r"(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost)_above_(\d+)k_tokens"
+)
+_TIER_PRICE = {
+    "input_cost_per_token": "price_in",
+    "output_cost_per_token": "price_out",
+    "cache_read_input_token_cost": "price_cached_in",
 }
-"""`supports_*` flags with a short capability name; any other `supports_<x>: true` becomes `<x>`."""
 
 AZURE_PROVIDERS = frozenset({"azure", "azure_ai"})
 BEDROCK_PROVIDERS = frozenset({"bedrock", "bedrock_mantle"})
@@ -90,11 +103,100 @@ def parse_key(key: str, litellm_provider: str, provider: str) -> tuple[str, str 
 def capabilities(spec: Mapping[str, Any]) -> list[str]:
     """`supports_*: true` flags → sorted capability names (see `CAPABILITY_NAMES`)."""
     names = {
-        CAPABILITY_NAMES.get(flag, flag.removeprefix("supports_"))
+        LITELLM_CAPABILITIES.get(flag, flag.removeprefix("supports_"))
         for flag, value in spec.items()
         if flag.startswith("supports_") and value is True
     }
     return sorted(names)
+
+
+def price_source(prices: list[float], spec: Mapping[str, Any], hosting: str, variant: str) -> str:
+    """`priced`, or for 0 / 0: `free` when something backs it (a self-hosted runtime, a free
+    variant, or a spec citing its `source`), else `unknown` (a 0 the file writes without
+    evidence is a placeholder)."""
+    if any(prices):
+        return "priced"
+    if hosting != CLOUD_HOSTING or variant == "free" or isinstance(spec.get("source"), str):
+        return "free"
+    return UNKNOWN_PRICE
+
+
+def _price(spec: Mapping[str, Any], name: str, base: str, issues: Issues) -> float | None:
+    raw = spec[name]
+    value = price_decimal(raw) if not isinstance(raw, str) else None
+    if value is None or value < 0:
+        issues.add(f"{base}/{name}", raw, "a non-negative finite number (USD per token)")
+        return None
+    return per_million(value)
+
+
+def _above_tiers(spec: Mapping[str, Any], base: str, issues: Issues) -> list[dict[str, Any]]:
+    """`<price>_above_<N>k_tokens` keys → tiers above N × 1000 input tokens (the plain keys
+    only: `_priority`, `_batches`, `_flex` prices are other services, not tiers)."""
+    by_threshold: dict[int, dict[str, Any]] = {}
+    for name in spec:
+        if "_above_" not in name:  # cheap filter: most keys are not tier prices
+            continue
+        match = _TIER_KEY.fullmatch(name)
+        if match is None:
+            continue
+        value = _price(spec, name, base, issues)
+        if value is None:
+            continue
+        above = int(match.group(2)) * 1000
+        tier = by_threshold.setdefault(above, {"above_tokens_in": above})
+        tier[_TIER_PRICE[match.group(1)]] = value
+    return [by_threshold[k] for k in sorted(by_threshold)]
+
+
+def _range_tiers(
+    raw: object, base: str, issues: Issues
+) -> tuple[tuple[float, float] | None, list[dict[str, Any]]]:
+    """`tiered_pricing: [{range: [lo, hi], input_cost_per_token, output_cost_per_token}, …]` →
+    (the prices of the range starting at 0, a tier above `lo` for each other range)."""
+    if not isinstance(raw, list) or not raw:
+        issues.add(base, raw, "a list of priced token ranges")
+        return None, []
+    first: tuple[float, float] | None = None
+    tiers: list[dict[str, Any]] = []
+    before = len(issues.items)
+    for i, item in enumerate(raw):
+        where = f"{base}/{i}"
+        bounds = item.get("range") if isinstance(item, dict) else None
+        if (
+            not isinstance(item, dict)
+            or not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(is_whole(b) for b in bounds)
+        ):
+            issues.add(where, item, "a range [from, to] in tokens with its per-token prices")
+            continue
+        prices = [
+            _price(item, name, where, issues) if name in item else None
+            for name in ("input_cost_per_token", "output_cost_per_token")
+        ]
+        if None in prices:
+            if all(name in item for name in ("input_cost_per_token", "output_cost_per_token")):
+                continue
+            issues.add(where, item, "input_cost_per_token and output_cost_per_token")
+            continue
+        p_in, p_out = float(prices[0] or 0), float(prices[1] or 0)
+        low = int(bounds[0])
+        if low == 0:
+            first = (p_in, p_out)
+        else:
+            tiers.append({"above_tokens_in": low, "price_in": p_in, "price_out": p_out})
+    if first is None and len(issues.items) == before:
+        issues.add(base, raw, "a range starting at 0 tokens")
+    return first, tiers
+
+
+def _merged_tiers(tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One tier per threshold (a later one fills what an earlier one left out)."""
+    merged: dict[int, dict[str, Any]] = {}
+    for tier in tiers:
+        merged.setdefault(tier["above_tokens_in"], {}).update(tier)
+    return [merged[k] for k in sorted(merged)]
 
 
 def status(deprecation_date: dt.date | None, as_of: dt.date) -> str:
@@ -156,18 +258,36 @@ def map_entry(
     if not isinstance(raw_provider, str) or not raw_provider:
         issues.add(f"{base}/litellm_provider", raw_provider, "a provider name")
         return []
-    if "input_cost_per_token" not in spec or "output_cost_per_token" not in spec:
+    outputs = spec.get("supported_output_modalities")
+    if isinstance(outputs, list) and outputs and "text" not in outputs:
+        summary.skip(
+            f"no text output (supported_output_modalities: {', '.join(map(str, outputs))})"
+        )
+        return []
+    tiered = spec.get("tiered_pricing")
+    flat = "input_cost_per_token" in spec and "output_cost_per_token" in spec
+    if not flat and tiered is None:
         missing = [p for p in ("input_cost_per_token", "output_cost_per_token") if p not in spec]
-        summary.skip(f"chat without a flat per-token price (no {' / '.join(missing)})")
+        summary.skip(f"chat without a per-token price (no {' / '.join(missing)})")
         return []
     prices: list[float] = []
-    for name in ("input_cost_per_token", "output_cost_per_token"):
-        raw = spec[name]
-        value = price_decimal(raw) if not isinstance(raw, str) else None
-        if value is None or value < 0:
-            issues.add(f"{base}/{name}", raw, "a non-negative finite number (USD per token)")
-        else:
-            prices.append(per_million(value))
+    tiers: list[dict[str, Any]] = []
+    if flat:
+        for name in ("input_cost_per_token", "output_cost_per_token"):
+            value = _price(spec, name, base, issues)
+            if value is not None:
+                prices.append(value)
+        tiers = _above_tiers(spec, base, issues)
+    if tiered is not None:
+        base_prices, range_tiers = _range_tiers(tiered, f"{base}/tiered_pricing", issues)
+        if not flat and base_prices is not None:
+            prices = list(base_prices)
+        tiers = sorted(tiers + range_tiers, key=lambda t: t["above_tokens_in"])
+    cached_price = (
+        _price(spec, "cache_read_input_token_cost", base, issues)
+        if "cache_read_input_token_cost" in spec
+        else None
+    )
     context_window = _token_count(spec, "max_input_tokens", base, issues)
     max_output = _token_count(spec, "max_output_tokens", base, issues)
     for flag, value in spec.items():
@@ -187,15 +307,28 @@ def map_entry(
     endpoints = _endpoints(key, spec, region, location, base, issues, summary)
     if len(prices) != 2:
         return []
+    hosting = litellm_hosting(raw_provider, model)
+    variant = litellm_variant(model)
+    source = price_source(prices, spec, hosting, variant)
     common: dict[str, Any] = {
         "model": model,
         "provider": provider,
-        "price_in": prices[0],
-        "price_out": prices[1],
+        "price_source": source,
         "capabilities": capabilities(spec),
         "status": status(deprecation, as_of),
         "upstream_model": key,
+        "variant": variant,
+        "hosting": hosting,
     }
+    if source != UNKNOWN_PRICE:
+        common["price_in"], common["price_out"] = prices
+        if cached_price is not None:
+            common["price_cached_in"] = cached_price
+        if tiers:
+            common[PRICE_TIERS] = _merged_tiers(tiers)
+    vendor = litellm_vendor(raw_provider, model)
+    if vendor is not None:
+        common["vendor"] = vendor
     if context_window is not None:
         common["context_window"] = context_window
     if max_output is not None:
@@ -222,6 +355,7 @@ def map_litellm(
         issues.add("", document, "an object mapping model keys to specs")
         raise CatalogImportError(source.file, issues.items)
     drafts: list[Draft] = []
+    aliases: dict[str, list[str]] = {}
     for key, spec in document.items():
         if key == SAMPLE_SPEC:
             summary.skip("sample_spec (the file's own schema example)")
@@ -230,7 +364,12 @@ def map_litellm(
             issues.add(pointer(key), spec, "a model spec object")
             continue
         if "alias_of" in spec:
-            summary.skip("alias (alias_of: the target key is imported itself)")
+            target = spec["alias_of"]
+            if not isinstance(target, str) or not target:
+                issues.add(pointer(key, "alias_of"), target, "the key of the aliased model")
+                continue
+            aliases.setdefault(target, []).append(key)
+            summary.skip("alias (alias_of: the target is imported, naming the alias)")
             continue
         mode = spec.get("mode")
         if mode is None:
@@ -244,4 +383,14 @@ def map_litellm(
             continue
         drafts.extend(map_entry(key, spec, as_of, issues, summary))
     issues.raise_if_any()
-    return resolve_duplicates(drafts, summary), summary
+    ids_of: dict[str, list[str]] = {}
+    for draft in drafts:
+        ids_of.setdefault(draft.key, []).append(draft.id)
+    kept = resolve_duplicates(drafts, summary)
+    by_id = {draft.id: draft for draft in kept}
+    for target, names in sorted(aliases.items()):
+        for ident in ids_of.get(target, ()):
+            # The alias resolves to this entry (its vendor, model, prices); the name is kept.
+            attributes = by_id[ident].attributes
+            attributes["alias"] = min([*names, attributes.get("alias", names[0])])
+    return kept, summary

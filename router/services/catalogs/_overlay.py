@@ -41,8 +41,14 @@ from router.services.catalogs._imports import (
 ID_PARTS = ("provider", "model", "region", "location")
 """Attributes the id is built from; setting one rebuilds the id."""
 
-_OVERLAY_KEYS = ("name", "schema", "rules")
-_RULE_KEYS = ("match", "set")
+_OVERLAY_KEYS = ("name", "as_of", "schema", "rules")
+_RULE_KEYS = ("match", "set", "source")
+
+SOURCE_SUFFIX = "_source"
+"""A rule with a `source` URL also sets `<attr>_source` to that URL for each value it sets, so
+every sourced value carries its provenance in the entry itself."""
+_URL = re.compile(r"https?://\S+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,14 @@ class OverlayRule:
     patterns: tuple[str, ...]
     regex: re.Pattern[str]
     values: Mapping[str, Any]
+    source: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """What the rule sets: its values, and `<attr>_source` for each when it has a source."""
+        if self.source is None:
+            return dict(self.values)
+        sources = {f"{attr}{SOURCE_SUFFIX}": self.source for attr in self.values}
+        return {**self.values, **sources}
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,11 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
     if not isinstance(name, str) or not name:
         issues.add("/name", name, "a non-empty string")
         name = default_name
+    as_of = document.get("as_of")
+    if as_of is not None and (not isinstance(as_of, str) or not _DATE.fullmatch(as_of)):
+        hint = " (quote dates in YAML)" if type(as_of).__name__ == "date" else ""
+        issues.add("/as_of", as_of, "the date the values were checked, YYYY-MM-DD" + hint)
+        as_of = None
     schema = _parse_schema(document.get("schema"), issues)
     raw_rules = document.get("rules")
     rules: list[OverlayRule] = []
@@ -134,7 +153,8 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
             if rule is not None:
                 rules.append(rule)
     issues.raise_if_any()
-    return Overlay(Source("overlay", file, sha256, name), file, schema, tuple(rules))
+    source = Source("overlay", file, sha256, name, as_of or "")
+    return Overlay(source, file, schema, tuple(rules))
 
 
 def _parse_schema(raw: object, issues: Issues) -> dict[str, str]:
@@ -169,7 +189,12 @@ def _parse_rule(
     before = len(issues.items)
     for key in raw:
         if key not in _RULE_KEYS:
-            issues.add(f"{base}{pointer(str(key))}", key, "match or set", f"unknown key {key!r}")
+            issues.add(
+                f"{base}{pointer(str(key))}", key, "match, set or source", f"unknown key {key!r}"
+            )
+    source = raw.get("source")
+    if source is not None and (not isinstance(source, str) or not _URL.fullmatch(source)):
+        issues.add(f"{base}/source", source, "the URL the values come from")
     match = raw.get("match")
     patterns = [match] if isinstance(match, str) else match
     if (
@@ -215,7 +240,7 @@ def _parse_rule(
     if len(issues.items) != before:
         return None
     regex = re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
-    return OverlayRule(base, tuple(patterns), regex, dict(values))
+    return OverlayRule(base, tuple(patterns), regex, dict(values), source)
 
 
 def _types_of(drafts: Sequence[Draft]) -> dict[str, str]:
@@ -249,7 +274,8 @@ def apply_overlays(
             types[attr] = kind
             schema[attr] = kind
         for rule in overlay.rules:
-            for attr, value in rule.values.items():
+            settings = rule.settings()
+            for attr, value in settings.items():
                 value_kind = value_type(value)
                 if attr in types and types[attr] != value_kind:
                     issues.add(
@@ -269,9 +295,9 @@ def apply_overlays(
             tag = f"{overlay.source.tag}#{rule.pointer}"
             for draft in matched:
                 old_id = draft.id
-                draft.attributes.update(rule.values)
+                draft.attributes.update(settings)
                 record = overrides.pop(old_id, {})
-                record.update(dict.fromkeys(rule.values, tag))
+                record.update(dict.fromkeys(settings, tag))
                 if any(part in rule.values for part in ID_PARTS):
                     attrs = draft.attributes
                     new_id = entry_id(

@@ -83,11 +83,13 @@ def import_openrouter_document(
     document: object,
     source: Source,
     *,
+    as_of: dt.date,
     overlays: Sequence[Overlay] = (),
     name: str = "openrouter",
 ) -> ImportResult:
-    """A parsed OpenRouter `/api/v1/models` response (+ overlays) → catalog and summary."""
-    drafts, summary = map_openrouter(document, source)
+    """A parsed OpenRouter `/api/v1/models` response (+ overlays) → catalog and summary;
+    `as_of` is the cut-off for `expiration_date` (status `deprecated` from that date on)."""
+    drafts, summary = map_openrouter(document, source, as_of=as_of)
     return _finish(name, drafts, summary, source, overlays)
 
 
@@ -110,9 +112,13 @@ def import_litellm_file(
 
 
 def import_openrouter_file(
-    path: str | Path, *, overlays: Sequence[str | Path] = (), name: str = "openrouter"
+    path: str | Path,
+    *,
+    as_of: dt.date,
+    overlays: Sequence[str | Path] = (),
+    name: str = "openrouter",
 ) -> ImportResult:
     """Import a saved `GET /api/v1/models` response from OpenRouter with overlay files."""
     document, source = _read_source("openrouter", path)
     loaded = [load_overlay(p) for p in overlays]
-    return import_openrouter_document(document, source, overlays=loaded, name=name)
+    return import_openrouter_document(document, source, as_of=as_of, overlays=loaded, name=name)

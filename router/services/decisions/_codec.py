@@ -172,7 +172,11 @@ def rebuild_trace(
             f"{decision['filter']['passing']}"
         )
     tokens_doc = decision.get("tokens")
-    tokens = None if tokens_doc is None else Tokens(tokens_doc["in"], tokens_doc["out"])
+    tokens = (
+        None
+        if tokens_doc is None
+        else Tokens(tokens_doc["in"], tokens_doc["out"], tokens_doc.get("cached", 0))
+    )
     ranked = rank_order(policy, catalog, tokens, passing)
     if order_digest(ranked) != decision["rank"]["order_sha256"]:
         raise mismatch("the rebuilt rank order does not match its recorded digest")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger import NewEvent, canonical_json
-from router.core import AllOf, Catalog, Expr, Is, Policy, RequestFeatures, Trace
+from router.core import AllOf, Catalog, Expr, Is, Policy, RequestFeatures, Trace, tokens_json
 from router.services.decisions._codec import encode_outcome, order_digest, outcome_digest
 
 __all__ = [
@@ -159,9 +159,7 @@ def decision_event(
         "policy": {"fingerprint": trace.policy.fingerprint, "digest": trace.policy.digest},
         "catalog_version": trace.catalog.version,
         "evaluator_version": trace.evaluator_version,
-        "tokens": None
-        if trace.tokens is None
-        else {"in": trace.tokens.tokens_in, "out": trace.tokens.tokens_out},
+        "tokens": tokens_json(trace.tokens),
         "filter": {"outcome": outcome, "passing": len(trace.ranked)},
         "rank": {"order_sha256": order or order_digest(trace.ranked)},
         "selected": None

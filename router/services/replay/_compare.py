@@ -63,8 +63,8 @@ class Recorded:
     policy_digest: str
     catalog_version: str
     evaluator_version: str
-    features: tuple[int, int] | None
-    tokens: tuple[int, int] | None
+    features: tuple[int, int, int] | None
+    tokens: tuple[int, int, int] | None
     outcome: str
     passing: int
     order_sha256: str
@@ -88,8 +88,10 @@ def recorded_key(stream_id: str, payload: Mapping[str, Any]) -> Recorded:
         payload["policy"]["digest"],
         payload["catalog_version"],
         payload["evaluator_version"],
-        None if features is None else (features["tokens_in"], features["tokens_out"]),
-        None if tokens is None else (tokens["in"], tokens["out"]),
+        None
+        if features is None
+        else (features["tokens_in"], features["tokens_out"], features.get("tokens_cached", 0)),
+        None if tokens is None else (tokens["in"], tokens["out"], tokens.get("cached", 0)),
         payload["filter"]["outcome"],
         payload["filter"]["passing"],
         payload["rank"]["order_sha256"],
@@ -129,7 +131,11 @@ def evaluate_once(
     policy: Policy, catalog: Catalog, tokens: Tokens | None, with_outcome: bool = True
 ) -> Evaluated:
     """Evaluate with the evaluator (`decide`: no entry passing is an outcome, not an error)."""
-    features = None if tokens is None else RequestFeatures(tokens.tokens_in, tokens.tokens_out)
+    features = (
+        None
+        if tokens is None
+        else RequestFeatures(tokens.tokens_in, tokens.tokens_out, tokens.tokens_cached)
+    )
     trace = decide(policy, catalog, features)
     # --mode original needs the outcome digest, --against the per-rule bitmaps: not both.
     outcome = outcome_digest(encode_outcome(trace)) if with_outcome else ""
@@ -162,12 +168,16 @@ class Mismatch:
         return {"field": self.field, "recorded": self.recorded, "replayed": self.replayed}
 
 
-def _tokens_text(tokens: tuple[int, int] | Tokens | None) -> str:
+def _tokens_text(tokens: tuple[int, int, int] | Tokens | None) -> str:
     if tokens is None:
         return "none"
-    if isinstance(tokens, Tokens):
-        return f"in {tokens.tokens_in}, out {tokens.tokens_out}"
-    return f"in {tokens[0]}, out {tokens[1]}"
+    counts = (
+        (tokens.tokens_in, tokens.tokens_out, tokens.tokens_cached)
+        if isinstance(tokens, Tokens)
+        else tokens
+    )
+    cached = f", cached {counts[2]}" if counts[2] else ""
+    return f"in {counts[0]}, out {counts[1]}{cached}"
 
 
 def expected_tokens(policy: Policy, record: Recorded) -> Tokens | None:
@@ -241,7 +251,7 @@ def _cost(catalog: Catalog, index: int | None, tokens: Tokens | None) -> float |
     if index is None or tokens is None:
         return None
     value = cost_of(catalog.entries[index], tokens)
-    return value if math.isfinite(value) else None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def compare(record: Recorded, old_catalog: Catalog, new: Evaluated) -> Change:
