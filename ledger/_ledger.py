@@ -355,14 +355,13 @@ class Ledger:
         workers: int | None = 1,
     ) -> VerifyReport:
         """Recompute every digest, the chain, the leaves, the tree, the stored Merkle nodes and
-        every checkpoint signature, streaming the events in chunks (bounded memory).
+        every checkpoint signature, streaming the events in chunks of `chunk` (bounded memory).
 
-        SQLite: `workers` processes check segments of the log in parallel (1, the default: this
-        process only; None: one per CPU from 200,000 events on). A problem found in parallel is
-        named by a sequential re-run, so the first bad position is exact either way.
+        `workers` processes check ranges of the log in parallel (1, the default: this process
+        only; None: one per CPU from 200,000 events on). A problem found in parallel is named by
+        a re-run in one range, so the first bad position is exact either way. Raises
+        `InvalidEventError` for a `chunk` or `workers` that is not a positive int.
         """
-        if workers is not None and (isinstance(workers, bool) or workers < 1):
-            raise InvalidEventError(f"workers must be a positive int, got {workers!r}")
         return await verify_ledger(
             self._store, self.origin, chunk=chunk, trusted_keys=trusted_keys, workers=workers
         )

@@ -1,36 +1,56 @@
-"""Re-verification of a whole ledger from its rows (floor 1: pure; the store streams the rows in).
+"""Re-verification of a ledger from its rows, one position range at a time (pure: no I/O).
 
-Per event: position gapless from 0, stream version gapless per stream, payload digest, prev hash
-= previous chain hash, chain hash and leaf hash recomputed from the leaf data. Over the log: the
-RFC 6962 tree rebuilt from the leaves must give every signed checkpoint's root, every checkpoint
-signature must open with its key (named after the ledger's origin), and every stored Merkle node
-(what proofs are served from) must equal the recomputed one.
+Per event: position gapless, stream version gapless per stream, payload digest, prev hash =
+previous chain hash, chain hash and leaf hash recomputed from the leaf data (`ledger._envelope`,
+the one definition of the byte format). Over the log: every checkpoint note opens with its key
+(named after the ledger's origin); the RFC 6962 tree rebuilt from the leaves gives every signed
+root, and every stored Merkle node (what proofs are served from) equals the rebuilt one.
+
+`RangeCheck` checks the positions [low, high) (`ledger._verifyrun` streams the rows in, in
+chunks, and runs several ranges in worker processes). A range from position 0 knows everything
+before it, so it checks the whole log by itself and names the first problem exactly: that is the
+single-process verify. A range that starts later takes its first prev hash and each stream's
+first version as given and hands them back, with its last chain hash and stream versions, for
+`join_ranges` to link to the range before. Ranges are cut at multiples of ``2**level`` positions
+(blocks): each range compares the stored nodes up to that level, `join_ranges` builds the tree
+above the blocks from each block's root and compares the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ledger._checkpoint import open_checkpoint
-from ledger._envelope import GENESIS_HASH, LEAF_MAGIC
+from ledger._envelope import GENESIS_HASH, chain_hash, leaf_data
 from ledger._errors import LedgerError
 from ledger._tree import Frontier, NodeId, append_leaves
+from ledger.merkle import leaf_hash
 
-__all__ = ["CheckpointRow", "EventRow", "Problem", "Verifier", "VerifyReport"]
+__all__ = [
+    "NO_BLOCKS",
+    "NodeSpan",
+    "Problem",
+    "RangeCheck",
+    "RangeJob",
+    "RangeResult",
+    "VerifyReport",
+    "block_level",
+    "join_ranges",
+    "nodes_match",
+    "open_checkpoints",
+]
 
-EventRow = tuple[int, bytes, str, str, int, int, bytes, bytes, bytes, bytes, bytes, bytes]
-"""(position, event_id, type, stream_id, stream_version, recorded_at_us, payload,
-payload_digest, attachments, prev_hash, chain_hash, leaf_hash), as stored."""
+NO_BLOCKS = 64
+"""The block level of a range over the whole log: no block boundary inside any ledger."""
 
-CheckpointRow = tuple[int, bytes, str, str]
-"""(tree_size, root_hash, verifier_key, note), as stored."""
+_MAX_BLOCK_LEVEL = 16  # blocks of at most 65,536 positions: the tree above is 1/65,536 of it
 
-_HEAD = struct.Struct(">4sQ16sqQ32s32sH").pack
-_U16 = struct.Struct(">H").pack
-_U32 = struct.Struct(">I").pack
+NodeSpan = tuple[int, int, int, bytes]
+"""(level, first index, last index, the expected hashes of those stored nodes, concatenated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +75,8 @@ class VerifyReport:
     root_hash: bytes | None
     problem: Problem | None
     segments: int = field(default=1, compare=False)
-    """How many processes checked the events (1: sequentially, or a problem was named by the
-    sequential re-run)."""
+    """How many processes checked the events (1: one range, or a problem was named by the
+    one-range re-run)."""
 
     @property
     def ok(self) -> bool:
@@ -64,195 +84,298 @@ class VerifyReport:
         return self.problem is None
 
 
-class Verifier:
-    """Feed it the rows in position order, chunk by chunk; it keeps O(streams + log n) state."""
+def open_checkpoints(
+    rows: Iterable[Sequence[Any]], origin: str, trusted_keys: Iterable[str] | None
+) -> tuple[list[tuple[int, bytes]], Problem | None]:
+    """The (tree size, root) of each checkpoint row (tree_size, root_hash, verifier_key, note) in
+    size order whose note opens, up to the first that does not (and that problem)."""
+    trusted = None if trusted_keys is None else set(trusted_keys)
+    signed: list[tuple[int, bytes]] = []
+    for size, raw_root, key, note in rows:
+        root, where = bytes(raw_root), f"checkpoint at tree size {size}"
+        if trusted is not None and key not in trusted:
+            return signed, Problem(None, f"{where} is signed by an untrusted key {key}")
+        try:
+            opened = open_checkpoint(note, key, origin=origin)
+        except LedgerError as exc:
+            return signed, Problem(None, f"{where}: the signed note does not open: {exc}")
+        if (opened.size, opened.root) != (size, root):
+            return signed, Problem(
+                None,
+                f"{where}: the signed note says size {opened.size}, root {opened.root.hex()}, "
+                f"the row says root {root.hex()}",
+            )
+        signed.append((size, root))
+    return signed, None
 
-    def __init__(
-        self,
-        checkpoints: Sequence[CheckpointRow],
-        origin: str,
-        trusted_keys: Iterable[str] | None = None,
-    ) -> None:
+
+def block_level(count: int, workers: int) -> int:
+    """The block level of `workers` ranges over `count` events: at least eight blocks per
+    worker (ranges are whole blocks, so they stay within 1/16 of an even share)."""
+    return max(0, min(_MAX_BLOCK_LEVEL, (count // (8 * workers)).bit_length() - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class RangeJob:
+    """Positions [low, high) to check (high None: to the end of the log).
+
+    `low` is a multiple of ``2**level``. `signed` are the signed (tree size, root) pairs;
+    `sizes` the tree sizes within (low, high] whose frontier `join_ranges` needs; stored nodes
+    exist up to `sequenced_size` (the last signed tree size).
+    """
+
+    low: int
+    high: int | None
+    level: int
+    signed: tuple[tuple[int, bytes], ...]
+    sizes: tuple[int, ...]
+    sequenced_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    """What one range found: its first problem, or what links it to its neighbours."""
+
+    problem: Problem | None
+    end: int
+    """The position after the last event that passed its checks."""
+    root: bytes | None
+    """Position 0 only: the root of the tree of the events [0, end)."""
+    first_prev: bytes
+    last_chain: bytes
+    first_versions: dict[str, int]
+    last_versions: dict[str, int]
+    block_roots: bytes
+    """The root of each whole block, in order (32 bytes each)."""
+    prefixes: dict[int, tuple[bytes, ...]]
+    """Tree size -> the frontier hashes of the part of its last block below it."""
+
+
+def _event(eid: bytes) -> str:
+    return f"event {uuid.UUID(bytes=eid)}" if len(eid) == 16 else f"event id {eid.hex()}"
+
+
+class RangeCheck:
+    """Feed it the rows of its range in position order, chunk by chunk; it keeps O(streams +
+    log n) state besides the roots of the blocks it completed."""
+
+    def __init__(self, job: RangeJob, first_prev: bytes) -> None:
         self.problem: Problem | None = None
-        self._next = 0
-        self._prev = GENESIS_HASH
+        self._job = job
+        self._next = job.low
+        self._first_prev = self._prev = first_prev
         self._versions: dict[str, int] = {}
-        self.first_versions: dict[str, int] | None = None
-        """With `start_at`: each stream's first version seen (taken as given)."""
-        self._tails: dict[tuple[str, str], tuple[int, bytes]] = {}
-        self._frontier = Frontier.empty()
-        self._pending: list[tuple[int, bytes]] = []  # (tree size, root) still to reach
-        self.sequenced_size = checkpoints[-1][0] if checkpoints else 0
-        self._checkpoints = len(checkpoints)
-        trusted = None if trusted_keys is None else set(trusted_keys)
-        for size, root, key, note in checkpoints:
-            where = f"checkpoint at tree size {size}"
-            if trusted is not None and key not in trusted:
-                self._fail(None, f"{where} is signed by an untrusted key {key}")
-                break
-            try:
-                opened = open_checkpoint(note, key, origin=origin)
-            except LedgerError as exc:
-                self._fail(None, f"{where}: the signed note does not open: {exc}")
-                break
-            if (opened.size, opened.root) != (size, root):
-                self._fail(
-                    None,
-                    f"{where}: the signed note says size {opened.size}, root "
-                    f"{opened.root.hex()}, the row says root {root.hex()}",
-                )
-                break
-            self._pending.append((size, root))
-
-    def start_at(self, position: int, prev_hash: bytes) -> None:
-        """Check a segment of a longer log: from `position` on, after an event whose chain hash
-        is `prev_hash`. Each stream's first version in the segment is taken as given and kept in
-        `first_versions`, for whoever checks the segments before."""
-        self._next, self._prev, self.first_versions = position, prev_hash, {}
-
-    @property
-    def next_position(self) -> int:
-        """The position the next row fed must have."""
-        return self._next
-
-    @property
-    def last_chain_hash(self) -> bytes:
-        """The chain hash of the last event fed (the start's `prev_hash` before any)."""
-        return self._prev
-
-    @property
-    def stream_versions(self) -> dict[str, int]:
-        """Each stream's last version fed."""
-        return self._versions
-
-    @property
-    def signed(self) -> list[tuple[int, bytes]]:
-        """The (tree size, root) of each signed checkpoint whose note opened and that the rows fed
-        so far have not reached yet (all of them before the first `feed`)."""
-        return list(self._pending)
+        # From position 0 a stream's first version is 1; later, it is taken as given.
+        self._firsts: dict[str, int] | None = {} if job.low else None
+        self._names: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._frontier = Frontier.empty()  # over the positions [low, next)
+        self._stops = sorted({s for s, _ in job.signed if s > job.low} | set(job.sizes))
+        self._roots = dict(job.signed)
+        self._blocks: list[bytes] = []
+        self._prefixes: dict[int, tuple[bytes, ...]] = {}
 
     def _fail(self, position: int | None, message: str) -> None:
         if self.problem is None:
             self.problem = Problem(position, message)
 
-    def feed(self, rows: Sequence[EventRow]) -> dict[NodeId, bytes]:
-        """Check a chunk of rows (the next positions). Returns the Merkle nodes (level >= 1) it
-        completed within the signed tree, for `check_nodes` against the stored ones."""
+    def feed(self, rows: Iterable[Sequence[Any]]) -> list[NodeSpan]:
+        """Check a chunk of rows (the next positions). Returns the spans of stored Merkle nodes
+        its leaves completed, for `compare_nodes`."""
         if self.problem is not None:
-            return {}
-        sha = hashlib.sha256
-        head, u16, u32, magic = _HEAD, _U16, _U32, LEAF_MAGIC
-        expected, prev, versions, firsts = (
-            self._next,
-            self._prev,
-            self._versions,
-            self.first_versions,
-        )
+            return []
+        sha, expected, prev = hashlib.sha256, self._next, self._prev
+        versions, firsts, names = self._versions, self._firsts, self._names
         leaves: list[bytes] = []
-        add_leaf = leaves.append
-        # (type, stream) -> (len(type), type ‖ u16 len(stream) ‖ stream): few distinct pairs.
-        tails = self._tails
-        no_attachments = u32(0)
         for row in rows:
             pos, eid, typ, sid, ver, rec, payload, pdig, att, prv, chained, leaf = row
             if pos != expected:
                 what = "missing" if pos > expected else "out of order or duplicated"
                 self._fail(expected, f"event {what} (next row has position {pos})")
                 break
+            if len(eid) != 16:
+                self._fail(pos, f"{_event(eid)}: event_id is not 16 bytes ({len(eid)})")
+                break
             if sha(payload).digest() != pdig:
-                self._fail(pos, "payload digest does not match the payload")
+                self._fail(pos, f"{_event(eid)}: payload_digest does not match the payload")
                 break
             if prv != prev:
-                self._fail(pos, "prev hash is not the previous event's chain hash")
+                before = f"the chain_hash of position {pos - 1}" if pos else "the genesis hash"
+                self._fail(pos, f"{_event(eid)}: prev_hash is not {before}")
                 break
-            if len(eid) != 16:
-                self._fail(pos, "event id is not 16 bytes")
+            encoded = names.get((typ, sid))
+            if encoded is None:  # few distinct (type, stream) pairs: encode each once
+                if len(names) > 100_000:
+                    names.clear()
+                encoded = names[typ, sid] = (typ.encode(), sid.encode())
+            data = leaf_data(pos, eid, rec, ver, pdig, prv, encoded[0], encoded[1], att)
+            if chain_hash(prv, data) != chained:
+                self._fail(pos, f"{_event(eid)}: chain_hash does not match the envelope")
                 break
-            cached = tails.get((typ, sid))
-            if cached is None:
-                if len(tails) > 100_000:
-                    tails.clear()
-                tb, sb = typ.encode(), sid.encode()
-                cached = tails[typ, sid] = (len(tb), tb + u16(len(sb)) + sb)
-            data = head(magic, pos, eid, rec, ver, pdig, prv, cached[0]) + cached[1]
-            data += u32(len(att)) + att if att else no_attachments
-            if sha(prv + data).digest() != chained:
-                self._fail(pos, "chain hash does not match the envelope")
-                break
-            if sha(b"\x00" + data).digest() != leaf:
-                self._fail(pos, "leaf hash does not match the envelope")
+            if leaf_hash(data) != leaf:
+                self._fail(pos, f"{_event(eid)}: leaf_hash does not match the envelope")
                 break
             last = versions.get(sid)
             if last is None:
                 last = 0 if firsts is None else firsts.setdefault(sid, ver) - 1
             if ver != last + 1:
-                self._fail(pos, f"stream {sid!r} version {ver} follows version {last}")
+                self._fail(
+                    pos,
+                    f"{_event(eid)}: stream_version {ver} of stream {sid!r} follows version {last}",
+                )
                 break
             versions[sid] = ver
-            add_leaf(leaf)
+            leaves.append(leaf)
             prev = chained
             expected += 1
         self._next, self._prev = expected, prev
-        return self._grow(leaves)
+        spans = self._grow(leaves)
+        return [] if self.problem is not None else spans
 
-    def _reach_checkpoints(self) -> None:
-        while self._pending and self._pending[0][0] <= self._frontier.size:
-            tree_size, root = self._pending.pop(0)
-            if self._frontier.root() != root:
-                self._fail(
-                    None,
-                    f"the tree of the first {tree_size} events does not have the signed root "
-                    "(events were rewritten consistently with the chain)",
-                )
+    def _at_stop(self) -> None:
+        """Where the tree reached a size whose root or frontier is needed."""
+        job, size = self._job, self._frontier.size + self._job.low
+        self._stops.pop(0)
+        below = self._frontier.size & ((1 << job.level) - 1)
+        self._prefixes[size] = self._frontier.hashes[
+            len(self._frontier.hashes) - below.bit_count() :
+        ]
+        signed = self._roots.get(size)
+        if job.low == 0 and signed is not None and self._frontier.root() != signed:
+            self._fail(
+                None,
+                f"the tree of the first {size} events does not have the signed root "
+                "(events were rewritten consistently with the chain)",
+            )
 
-    def _grow(self, leaves: list[bytes]) -> dict[NodeId, bytes]:
+    def _grow(self, leaves: list[bytes]) -> list[NodeSpan]:
+        low, level = self._job.low, self._job.level
         nodes: dict[NodeId, bytes] = {}
         offset = 0
-        self._reach_checkpoints()
         while offset < len(leaves):
-            size = self._frontier.size
-            target = self._pending[0][0] if self._pending else size + len(leaves) - offset
-            take = min(target - size, len(leaves) - offset)
+            size = low + self._frontier.size
+            take = len(leaves) - offset
+            if self._stops:
+                take = min(take, self._stops[0] - size)
             self._frontier, made = append_leaves(self._frontier, leaves[offset : offset + take])
             offset += take
-            if size < self.sequenced_size:
+            if level >= NO_BLOCKS:  # from position 0: the range's nodes are the tree's
                 nodes.update(made)
-            self._reach_checkpoints()
-        limit = self.sequenced_size
-        if self._frontier.size <= limit:
-            return nodes
-        return {(lv, i): h for (lv, i), h in nodes.items() if (i + 1) << lv <= limit}
-
-    def check_nodes(self, computed: Mapping[NodeId, bytes], stored: Mapping[NodeId, bytes]) -> None:
-        """Compare recomputed Merkle nodes with the stored ones; the first difference fails."""
-        for (level, index), node in sorted(computed.items(), key=lambda kv: kv[0][1] << kv[0][0]):
-            if stored.get((level, index)) != node:
-                first = index << level
-                known = self.problem
-                if known is not None and known.position is not None and known.position <= first:
-                    return
-                last = ((index + 1) << level) - 1
-                self.problem = Problem(
-                    first,
-                    f"Merkle node (level {level}, index {index}) over positions {first}..{last} "
-                    "differs from the tree rebuilt from the events (rewritten events or node)",
+            else:  # node (lv, i) of the range is the tree's (lv, i + low / 2**lv) up to `level`
+                nodes.update(
+                    ((lv, i + (low >> lv)), h) for (lv, i), h in made.items() if lv <= level
                 )
-                return
-
-    def finish(self) -> VerifyReport:
-        """The report, once every row was fed."""
-        if self.problem is None:
-            self._reach_checkpoints()
-        if self.problem is None and self._pending:
-            size = self._pending[0][0]
-            self._fail(
-                self._next,
-                f"a checkpoint signs {size} events but the ledger ends at {self._next} events",
+            if self._stops and self._stops[0] == low + self._frontier.size:
+                self._at_stop()
+        start, end = low + self._frontier.size - len(leaves), low + self._frontier.size
+        if level == 0:
+            self._blocks += leaves
+        elif level < NO_BLOCKS:
+            self._blocks += [nodes[level, i] for i in range(start >> level, end >> level)]
+        # The nodes of a level completed by the leaves start..end-1, up to the signed tree.
+        end = min(end, self._job.sequenced_size)
+        spans: list[NodeSpan] = []
+        lv = 1
+        while lv <= level and (end >> lv) - 1 >= start >> lv:
+            first, last = start >> lv, (end >> lv) - 1
+            spans.append(
+                (lv, first, last, b"".join([nodes[lv, i] for i in range(first, last + 1)]))
             )
-        return VerifyReport(
-            events=self._next,
-            checkpoints=self._checkpoints,
-            tree_size=self._frontier.size,
-            root_hash=self._frontier.root() if self._frontier.size else None,
-            problem=self.problem,
+            lv += 1
+        return spans
+
+    def compare_nodes(
+        self, spans: Sequence[NodeSpan], stored: Sequence[Sequence[Sequence[Any]]]
+    ) -> None:
+        """Compare `spans` with the stored rows (hash, idx) of each; the first differing node
+        (in position order) is the problem."""
+        if nodes_match(spans, stored):
+            return
+        found = {
+            (span[0], r[1]): bytes(r[0])
+            for span, rows in zip(spans, stored, strict=True)
+            for r in rows
+        }
+        differ = [
+            (i << lv, lv, i)
+            for lv, first, last, hashes in spans
+            for k, i in enumerate(range(first, last + 1))
+            if found.get((lv, i)) != hashes[32 * k : 32 * k + 32]
+        ]
+        start, lv, i = min(differ)
+        self._fail(
+            start,
+            f"Merkle node (level {lv}, index {i}) over positions {start}..{((i + 1) << lv) - 1} "
+            "differs from the tree rebuilt from the events (rewritten events or node)",
         )
+
+    def finish(self, *, at_end: bool) -> RangeResult:
+        """The result, once every row was fed (`at_end`: the range reached the end of the log)."""
+        if self.problem is None and at_end and self._job.low == 0:
+            late = [size for size, _ in self._job.signed if size > self._next]
+            if late:
+                self._fail(
+                    self._next,
+                    f"a checkpoint signs {late[0]} events but the ledger ends at {self._next} "
+                    "events",
+                )
+        return RangeResult(
+            problem=self.problem,
+            end=self._next,
+            root=self._frontier.root() if self._job.low == 0 and self._next else None,
+            first_prev=self._first_prev,
+            last_chain=self._prev,
+            first_versions=self._firsts or {},
+            last_versions=self._versions,
+            block_roots=b"".join(self._blocks),
+            prefixes=self._prefixes,
+        )
+
+
+def nodes_match(spans: Sequence[NodeSpan], stored: Sequence[Sequence[Sequence[Any]]]) -> bool:
+    """Whether the stored rows (hash, idx) of each span are exactly its expected nodes."""
+    return all(
+        span[3] == b"".join([bytes(r[0]) for r in rows])
+        for span, rows in zip(spans, stored, strict=True)
+    )
+
+
+def join_ranges(
+    results: Sequence[RangeResult], jobs: Sequence[RangeJob], count: int
+) -> tuple[bytes, list[NodeSpan]] | None:
+    """The root of the log of `count` events checked by the intact `results` of `jobs`, and the
+    stored nodes above the blocks to compare; None when the ranges do not link up or a signed
+    root is not the one the blocks give (the one-range re-run then names the problem)."""
+    versions: dict[str, int] = {}
+    prev = GENESIS_HASH
+    for job, result in zip(jobs, results, strict=True):
+        if result.problem is not None or result.end != job.high or result.first_prev != prev:
+            return None
+        if any(v != versions.get(s, 0) + 1 for s, v in result.first_versions.items()):
+            return None
+        versions.update(result.last_versions)
+        prev = result.last_chain
+    job, level = jobs[0], jobs[0].level
+    blob = b"".join(r.block_roots for r in results)
+    roots = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+    prefixes = {size: hashes for r in results for size, hashes in r.prefixes.items()}
+    cuts = sorted({size >> level for size, _ in job.signed} | {count >> level})
+    frontier, nodes, done = Frontier.empty(), dict[NodeId, bytes](), 0
+    above: dict[int, tuple[bytes, ...]] = {0: ()}
+    for cut in cuts:
+        frontier, made = append_leaves(frontier, roots[done:cut])
+        nodes.update(((lv + level, i), h) for (lv, i), h in made.items())
+        above[cut], done = frontier.hashes, cut
+
+    def root(size: int) -> bytes:
+        low = prefixes[size] if size & ((1 << level) - 1) else ()
+        return Frontier(size, above[size >> level] + low).root()
+
+    if any(root(size) != signed for size, signed in job.signed):
+        return None
+    spans: list[NodeSpan] = []
+    top = level + 1
+    while job.sequenced_size >> top:
+        last = (job.sequenced_size >> top) - 1
+        spans.append((top, 0, last, b"".join(nodes[top, i] for i in range(last + 1))))
+        top += 1
+    return root(count), spans

@@ -72,14 +72,16 @@ def test_upgrade_checkpoint_verify_show_proof(backend: Backend) -> None:
 
 
 def test_verify_exits_non_zero_naming_the_first_bad_position(backend: Backend) -> None:
-    _fill(backend, 4)
+    ids = _fill(backend, 4)
     asyncio.run(backend.drop_guards())
     asyncio.run(
         backend.sql("UPDATE ledger_events SET payload = :p WHERE position = 2", {"p": b"{}"})
     )
     code, _, err = _cli(backend, "ledger", "verify")
     assert code == 1
-    assert "ledger TAMPERED: position 2: payload digest does not match the payload" in err
+    assert err == (
+        f"ledger TAMPERED: position 2: event {ids[2]}: payload_digest does not match the payload\n"
+    )
 
 
 def test_errors_are_one_line_without_traceback(backend: Backend) -> None:

@@ -93,6 +93,15 @@ def _forge(row: dict[str, Any], prev: bytes, payload: bytes) -> dict[str, Any]:
     )
 
 
+# The field each one-column tampering is refused on: the first check it fails.
+REFUSED_FIELD = {
+    "payload": "payload_digest does not match the payload",
+    "payload_digest": "payload_digest does not match the payload",
+    "prev_hash": f"prev_hash is not the chain_hash of position {TARGET - 1}",
+    "leaf_hash": "leaf_hash does not match the envelope",
+}
+
+
 def _column_case(column: str) -> Case:
     async def tamper(backend: Backend) -> None:
         value = (await _row(backend, TARGET))[column]
@@ -100,7 +109,8 @@ def _column_case(column: str) -> Case:
             f"UPDATE ledger_events SET {column} = :v WHERE position = {TARGET}", {"v": _flip(value)}
         )
 
-    return Case(f"one byte of {column}", tamper, (TARGET,), "")
+    text = REFUSED_FIELD.get(column, "chain_hash does not match the envelope")
+    return Case(f"one byte of {column}", tamper, (TARGET,), text)
 
 
 async def _delete(backend: Backend) -> None:
@@ -186,8 +196,9 @@ async def _drop_checkpoint_rows(backend: Backend) -> None:
     await backend.sql(f"DELETE FROM ledger_events WHERE position >= {SIGNED - 2}")
 
 
+COLUMN_CASES = [_column_case(c) for c in HASHED]
 CASES = [
-    *(_column_case(c) for c in HASHED),
+    *COLUMN_CASES,
     Case("a deleted row", _delete, (TARGET,), "missing"),
     Case("two swapped rows", _swap, (10,), ""),
     Case("a forged row at the end", _forged_tail, (TOTAL,), ""),
@@ -213,12 +224,12 @@ async def fill(led: Ledger) -> None:
         await led.append(decision(i, f"fp-{i % 3}"))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 class SweepContract:
     @pytest.fixture
     def backend(self) -> Backend:
         raise NotImplementedError
 
+    @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
     async def test_verify_catches_it(self, backend: Backend, case: Case) -> None:
         async with backend.open() as led:
             await fill(led)
@@ -232,6 +243,18 @@ class SweepContract:
         else:
             assert report.problem.position is None, report.problem
         assert case.text in str(report.problem)
+
+    @pytest.mark.parametrize("case", COLUMN_CASES, ids=lambda c: c.name)
+    async def test_a_refusal_names_the_event_and_the_field(
+        self, backend: Backend, case: Case
+    ) -> None:
+        async with backend.open() as led:
+            await fill(led)
+            await backend.drop_guards()
+            await case.tamper(backend)
+            report = await led.verify(chunk=7)
+        event = uuid.UUID(bytes=(await _row(backend, TARGET))["event_id"])
+        assert str(report.problem) == f"position {TARGET}: event {event}: {case.text}"
 
 
 class TestSweepSQLite(SweepContract):

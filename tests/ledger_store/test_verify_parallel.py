@@ -1,6 +1,6 @@
-"""`verify` split across worker processes (SQLite) gives exactly the sequential report: intact
-ledgers verify the same, and every tampering of the mutation sweep (and at a segment boundary)
-is named at the same position with the same message."""
+"""`verify` split into position ranges over worker processes gives exactly the one-process report,
+on SQLite and PostgreSQL: intact ledgers verify the same, and every tampering of the mutation
+sweep (and at a range boundary) is named at the same position with the same message."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import InvalidEventError, VerifyReport
+from tests.conftest import PgSchema
 from tests.ledger_store._backends import Backend, decision
 from tests.ledger_store.test_tamper import CASES, TOTAL, Case, _flip, _row, fill
 from unhardcoded.cli import main
@@ -18,6 +19,14 @@ from unhardcoded.cli import main
 
 def _sqlite(tmp_path: Path) -> Backend:
     return Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", None, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        return _sqlite(tmp_path)
+    schema: PgSchema = request.getfixturevalue("pg_schema")
+    return Backend("postgres", schema.url, schema.schema, tmp_path)
 
 
 async def _fill(backend: Backend) -> None:
@@ -30,8 +39,7 @@ async def _reports(backend: Backend, workers: tuple[int | None, ...]) -> list[Ve
         return [await led.verify(chunk=7, workers=w) for w in workers]
 
 
-async def test_an_intact_ledger_verifies_the_same_in_segments(tmp_path: Path) -> None:
-    backend = _sqlite(tmp_path)
+async def test_an_intact_ledger_verifies_the_same_in_ranges(backend: Backend) -> None:
     await _fill(backend)
     sequential, *parallel = await _reports(backend, (1, 2, 3, 4))
     assert sequential.ok
@@ -60,8 +68,7 @@ SWEEP = [c for c in CASES if not c.name.startswith("one byte of")] + [
 
 
 @pytest.mark.parametrize("case", [*SWEEP, *BOUNDARY], ids=lambda c: c.name)
-async def test_tampering_is_named_exactly_as_sequentially(tmp_path: Path, case: Case) -> None:
-    backend = _sqlite(tmp_path)
+async def test_tampering_is_named_exactly_as_in_one_process(backend: Backend, case: Case) -> None:
     await _fill(backend)
     await backend.drop_guards()
     await case.tamper(backend)
@@ -79,10 +86,9 @@ NODES = [(level, i) for level in range(1, 5) for i in range(30 >> level)]
 
 
 @pytest.mark.parametrize("node", NODES, ids=lambda n: f"level {n[0]} index {n[1]}")
-async def test_every_tampered_merkle_node_is_named_as_sequentially(
-    tmp_path: Path, node: tuple[int, int]
+async def test_every_tampered_merkle_node_is_named_as_in_one_process(
+    backend: Backend, node: tuple[int, int]
 ) -> None:
-    backend = _sqlite(tmp_path)
     await _fill(backend)
     await backend.drop_guards()
     await backend.sql(
@@ -96,12 +102,11 @@ async def test_every_tampered_merkle_node_is_named_as_sequentially(
 
 
 async def test_a_ledger_of_many_blocks_verifies_the_same_with_checkpoints_inside_blocks(
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
     # 1,000 events signed at sizes that are not block boundaries (blocks of 32),
     # with 7 unsigned events at the end: the roots are rebuilt from the tree above the blocks
     # and the frontier of the partial block under each signed size.
-    backend = _sqlite(tmp_path)
     async with backend.open() as led:
         for base, signed in ((0, 301), (301, 999)):
             await led.append([decision(i, f"fp-{i % 5}") for i in range(base, signed)])
@@ -114,11 +119,26 @@ async def test_a_ledger_of_many_blocks_verifies_the_same_with_checkpoints_inside
     assert [r.segments for r in parallel] == [2, 3]
 
 
-async def test_workers_must_be_positive(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        ({"workers": 0}, "workers must be a positive int or None, got 0"),
+        ({"workers": True}, "workers must be a positive int or None, got True"),
+        ({"workers": 1.5}, "workers must be a positive int or None, got 1.5"),
+        ({"chunk": 0}, "chunk must be a positive int (events per read), got 0"),
+        ({"chunk": -5}, "chunk must be a positive int (events per read), got -5"),
+        ({"chunk": "7"}, "chunk must be a positive int (events per read), got '7'"),
+    ],
+)
+async def test_chunk_and_workers_must_be_positive(
+    tmp_path: Path, options: dict[str, object], refusal: str
+) -> None:
     backend = _sqlite(tmp_path)
+    await _fill(backend)
     async with backend.open() as led:
-        with pytest.raises(InvalidEventError, match="workers must be a positive int"):
-            await led.verify(workers=0)
+        with pytest.raises(InvalidEventError) as raised:
+            await led.verify(**options)  # type: ignore[arg-type]
+    assert str(raised.value) == refusal
 
 
 def test_the_cli_verifies_with_workers(tmp_path: Path) -> None:
@@ -137,12 +157,16 @@ def test_the_cli_verifies_with_workers(tmp_path: Path) -> None:
         assert refused.exit_code == 2
         assert "--workers" in refused.output
         assert "positive integer or 'auto'" in refused.output
+    for bad in ("0", "-1"):  # an error, never a TAMPERED verdict on an intact ledger
+        refused = runner.invoke(main, [*args[:-1], "--chunk", bad], env=env)
+        assert refused.exit_code == 2, refused.output
+        assert "TAMPERED" not in refused.output
+        assert f"Invalid value for '--chunk': {bad} is not in the range x>=1." in refused.output
 
 
 async def test_auto_goes_parallel_only_from_the_threshold_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = _sqlite(tmp_path)
     await _fill(backend)
     (small,) = await _reports(backend, (None,))
     assert small.ok

@@ -91,14 +91,20 @@ _WORKERS = _Workers()
 @ledger.command()
 @_db_option
 @_home_option
-@click.option("--chunk", default=50_000, show_default=True, help="Events read per query.")
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Events read per query.",
+)
 @click.option(
     "--workers",
     type=_WORKERS,
     default="auto",
     show_default=True,
-    help="SQLite: processes that check segments of the log in parallel; auto: one per CPU "
-    "from 200,000 events on, else 1.",
+    help="Processes that check ranges of the log in parallel; auto: one per CPU from 200,000 "
+    "events on, else 1.",
 )
 @click.option(
     "--trust-key",
