@@ -33,7 +33,6 @@ from ledger._errors import (
 from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
 from ledger._ledger import DEFAULT_HOME, InclusionProofBundle, Ledger, open_ledger
-from ledger._migrate import upgrade
 from ledger._proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -106,7 +105,6 @@ __all__ = [
     "parse_verifier_key",
     "root_plan",
     "sign_checkpoint",
-    "upgrade",
     "verify_consistency_document",
     "verify_inclusion_document",
 ]

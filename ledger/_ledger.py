@@ -26,7 +26,6 @@ from ledger._errors import (
 )
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
-from ledger._migrate import upgrade
 from ledger._proofread import read_inclusion
 from ledger._proofs import ConsistencyProof, InclusionProof
 from ledger._store import Store
@@ -383,11 +382,14 @@ async def open_ledger(
     *,
     home: Path | str | None = None,
     search_path: str | None = None,
-    migrate: bool = True,
     max_batch_events: int = 2000,
     max_batch_bytes: int = 8 << 20,
 ) -> AsyncIterator[Ledger]:
-    """Open (and by default migrate) the ledger at `url`; the signing key lives in `home`.
+    """Open the ledger at `url`; the signing key lives in `home`.
+
+    The database must have been migrated (`unhardcoded db upgrade`, `unhardcoded.db.upgrade`):
+    `NotMigratedError` otherwise. The ledger never migrates, since its database holds the
+    tables of other packages too.
 
     `search_path` (PostgreSQL) puts the ledger's tables in that schema. `max_batch_events` and
     `max_batch_bytes` bound one group-commit transaction (1 = one commit per append).
@@ -396,9 +398,7 @@ async def open_ledger(
     shown = store.url.render_as_string(hide_password=True)
     not_migrated = f"{shown} is not an unhardcoded ledger yet: run `unhardcoded db upgrade`"
     try:
-        if migrate:
-            await upgrade(store)
-        elif store.is_sqlite and not await asyncio.to_thread(Path(store.url.database or "").exists):
+        if store.is_sqlite and not await asyncio.to_thread(Path(store.url.database or "").exists):
             raise NotMigratedError(f"{not_migrated} (no such file)")
         async with store.read() as conn:
             tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())

@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 
-from ledger import Ledger, open_ledger
+from ledger import Ledger
 from router.core import Catalog
 from router.services.gateway import Attempt, Decided, Gateway, LedgerDecisions, Metrics, Principal
 from router.services.upstream import ProviderRegistry, Upstream
+from unhardcoded.db import migrated_ledger
 
 CATALOG = {
     "name": "background",
@@ -68,7 +69,7 @@ async def _ledger_and_upstream(tmp_path: Path) -> AsyncIterator[tuple[Ledger, Up
     transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     async with (
-        open_ledger(url, home=tmp_path) as ledger,
+        migrated_ledger(url, home=tmp_path) as ledger,
         httpx.AsyncClient(transport=transport) as client,
     ):
         yield ledger, _upstream(client)

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from ledger import Ledger, LedgerError, Store, open_ledger
+from ledger import Ledger, LedgerError
 from router.core import Catalog
 from router.services.decisions import DecisionService
 from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecisions, Metrics
@@ -22,6 +22,7 @@ from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._fast import GatewayApp
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
+from unhardcoded.db import create_engine, migrated_ledger
 from unhardcoded.settings import Settings
 
 __all__ = ["DecisionsFactory", "create_app"]
@@ -80,10 +81,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             ledger = await stack.enter_async_context(
-                open_ledger(settings.database_url, home=settings.home.expanduser())
+                migrated_ledger(settings.database_url, home=settings.home.expanduser())
             )
-            store = Store(settings.database_url)
-            stack.push_async_callback(store.dispose)
+            engine = create_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=AiohttpTransport(max_connections=512))
             )
@@ -95,7 +96,7 @@ def create_app(
             )
             app.state.services = Services(
                 gateway=gateway,
-                keys=KeyStore(store, cache_ttl_s=settings.key_cache_ttl_s),
+                keys=KeyStore(engine, cache_ttl_s=settings.key_cache_ttl_s),
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
             )
