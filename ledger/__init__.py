@@ -32,7 +32,7 @@ from ledger._errors import (
 )
 from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
-from ledger._ledger import DEFAULT_HOME, InclusionProofBundle, Ledger, open_ledger
+from ledger._ledger import DEFAULT_HOME, EventRecord, InclusionProofBundle, Ledger, open_ledger
 from ledger._proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -63,6 +63,7 @@ __all__ = [
     "ConsistencyProofError",
     "Envelope",
     "EventNotFoundError",
+    "EventRecord",
     "Frontier",
     "ImmutableViolationError",
     "InclusionProof",

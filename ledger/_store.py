@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
@@ -245,28 +244,6 @@ class Store:
                             yield None
                             return
                     yield conn
-
-    async def fetch_raw(
-        self, conn: AsyncConnection, sql: str, *params: Any
-    ) -> Sequence[Sequence[Any]]:
-        """Rows of `sql` (`?` placeholders) straight from the driver, inside `conn`'s transaction.
-
-        For bulk reads (`verify`), where SQLAlchemy's per-row result processing would dominate.
-        """
-        with translate_errors():
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            if self.is_sqlite:
-                cursor = await driver.execute(sql, params)
-                try:
-                    rows: Sequence[Sequence[Any]] = await cursor.fetchall()
-                    return rows
-                finally:
-                    await cursor.close()
-            numbers = iter(range(1, len(params) + 1))
-            return await driver.fetch(  # type: ignore[no-any-return]
-                re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params
-            )
 
     async def purge_erased(self, table: str) -> None:
         """Make bytes erased from `table` physically unrecoverable where the backend allows it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from unhardcoded.db import upgrade
+
+REPO = Path(__file__).resolve().parents[2]
 
 _CHILD = """
 import asyncio, sys
@@ -46,3 +49,19 @@ async def test_open_ledger_refuses_a_database_that_was_not_migrated(tmp_path: Pa
     with pytest.raises(NotMigratedError, match="run `unhardcoded db upgrade`"):
         async with open_ledger(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", home=tmp_path):
             pass
+
+
+_LEDGER_TABLES = re.compile(r"\bledger_(events|merkle_nodes|checkpoints|attachments|meta)\b")
+
+
+def test_no_package_but_the_ledger_and_the_migrations_names_the_ledgers_tables() -> None:
+    """Everyone else reads events through `Ledger.select`/`scan`/`count`, never with SQL of its
+    own (import-linter forbids importing `ledger._tables`; this catches SQL written as text)."""
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for package in ("router", "reports", "unhardcoded")
+        for path in sorted((REPO / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _LEDGER_TABLES.search(line)
+    ]
+    assert offenders == []
