@@ -5,7 +5,6 @@ below are the pure core (tree algebra, signed checkpoints, proof documents) and 
 """
 
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from ledger._envelope import Envelope, NewEvent, canonical_json
 from ledger._errors import (
     CheckpointError,
     CheckpointFormatError,
@@ -30,6 +29,7 @@ from ledger._errors import (
     UnknownKeyError,
     VerifierKeyError,
 )
+from ledger._format import Envelope, NewEvent, canonical_json
 from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
 from ledger._ledger import DEFAULT_HOME, EventRecord, InclusionProofBundle, Ledger, open_ledger

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Select, and_, func, inspect, select, update
 
 from ledger._committer import GroupCommitter, prepare
-from ledger._envelope import Envelope, NewEvent, decode_attachment_digests
 from ledger._errors import (
     EventNotFoundError,
     InvalidEventError,
@@ -25,6 +24,7 @@ from ledger._errors import (
     NotMigratedError,
     NotSequencedError,
 )
+from ledger._format import Envelope, NewEvent, decode_attachment_digests
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
 from ledger._proofread import read_inclusion
@@ -532,7 +532,6 @@ async def open_ledger(
         writer = make_writer(store)
         committer = GroupCommitter(
             writer,
-            write_now=writer.write_now if isinstance(writer, SqliteWriter) else None,
             max_events=max_batch_events,
             max_bytes=max_batch_bytes,
         )

@@ -30,8 +30,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ledger._envelope import GENESIS_HASH
 from ledger._errors import InvalidEventError
+from ledger._format import GENESIS_HASH
 from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
 from ledger._verify import (
     NO_BLOCKS,

@@ -29,7 +29,6 @@ from ledger._store import (
     SQLITE_SECURE_DELETE,
     Store,
     enable_wal,
-    is_busy,
     translate_errors,
 )
 
@@ -74,48 +73,31 @@ def _streams_and_ids(requests: Sequence[Request]) -> tuple[list[str], list[bytes
 
 
 class SqliteWriter:
-    """Runs each batch's transaction on one dedicated thread with its own sqlite3 connection,
-    or, through `write_now`, right on the event loop's thread.
-
-    `write_now` exists for appends that arrive one at a time (a gateway serving one caller):
-    there is then nothing to overlap with the fsync, and the two thread hops of the writer
-    thread cost about as much as the fsync itself (measured: 370 vs 236-266 us per append). Its
-    connection never waits for the database lock (busy timeout 0): when another process holds
-    it, the batch goes to the writer thread, so the event loop is never blocked on someone
-    else's transaction. Its commits run SQLite's automatic WAL checkpoints like any other
-    connection (a few ms once per ~1,000 WAL pages): moving them to the writer thread left
-    the WAL growing between checkpoints, and every commit then cost ~60 us more system time.
-    """
+    """Runs each batch's transaction on one dedicated thread with its own sqlite3 connection
+    (the event loop never waits for the database lock or the fsync)."""
 
     def __init__(self, path: str) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
-        self._inline: sqlite3.Connection | None = None
-
-    def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._path,
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=busy_timeout_ms / 1000,
-        )
-        try:
-            if busy_timeout_ms:
-                enable_wal(conn.execute)
-            else:  # never waits (write_now): a busy file is "not now"
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-            conn.execute(SQLITE_SECURE_DELETE)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = self._open(SQLITE_BUSY_TIMEOUT_MS)
+            conn = sqlite3.connect(
+                self._path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            )
+            try:
+                enable_wal(conn.execute)
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                conn.execute(SQLITE_SECURE_DELETE)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     @staticmethod
@@ -154,22 +136,6 @@ class SqliteWriter:
             conn.execute("BEGIN IMMEDIATE")
             self._transaction(conn, requests)
 
-    def write_now(self, requests: Sequence[Request]) -> bool:
-        """Commit the batch on the calling (event loop) thread if the database lock is free
-        right now; False, having written nothing, when another connection holds it."""
-        with translate_errors():
-            try:
-                if self._inline is None:
-                    self._inline = self._open(0)
-                conn = self._inline
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if is_busy(exc):
-                    return False
-                raise
-            self._transaction(conn, requests)
-        return True
-
     def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
         # A plain function, not a coroutine: the batch reaches the writer thread right now, not
         # at the event loop's next turn (after every producer that is ready to run).
@@ -181,10 +147,7 @@ class SqliteWriter:
             self._conn = None
 
     async def close(self) -> None:
-        """Close the connections (the writer thread's on its thread) and stop the thread."""
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        """Close the connection (on its thread) and stop the thread."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from ledger import canonical_json
 from router.core import Catalog
 from router.services.decisions import DecisionService
-from tests.ledger_store._backends import Backend as RawBackend
+from tests.ledger._backends import Backend as RawBackend
 from tests.replay.support import POLICIES, Recorded, record_ledger
 from unhardcoded.cli import main
 from unhardcoded.db import migrated_ledger

@@ -27,7 +27,7 @@ from ledger import (
     verify_inclusion_document,
 )
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import IMMUTABLE, Backend, decision
+from tests.ledger._backends import IMMUTABLE, Backend, decision
 
 
 class LedgerContract:

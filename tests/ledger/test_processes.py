@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ledger import Store
 from ledger._tables import events
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import REPO, Backend
+from tests.ledger._backends import REPO, Backend
 
 KILLS = 10
 

@@ -1,8 +1,9 @@
-"""The event envelope and its byte formats (floor 1: pure, no I/O).
+"""The ledger's byte formats and hashes (floor 1: pure, no I/O): the one definition that every
+writer and verifier uses.
 
 Everything a third party needs to re-verify a ledger is defined here and in docs/ledger.md:
-the canonical payload bytes, the attachment digest list, the leaf data, the chain hash and the
-leaf hash.
+the canonical payload bytes (RFC 8785), the attachment digest list, the leaf data, the chain
+hash and the leaf hash; and the event types that carry them (`NewEvent`, `Envelope`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ledger._errors import InvalidEventError
 
 __all__ = [
     "GENESIS_HASH",
+    "LEAF_HEAD",
     "LEAF_MAGIC",
     "Envelope",
     "NewEvent",
@@ -32,6 +34,8 @@ __all__ = [
     "decode_attachment_digests",
     "encode_attachment_digests",
     "leaf_data",
+    "leaf_hash",
+    "leaf_tail",
 ]
 
 LEAF_MAGIC = b"UHL1"
@@ -40,11 +44,15 @@ LEAF_MAGIC = b"UHL1"
 GENESIS_HASH = bytes(32)
 """The prev hash of the event at position 0."""
 
-_HEAD = struct.Struct(">4sQ16sqQ32s32sH")
+LEAF_HEAD = struct.Struct(">4sQ16sqQ32s32sH")
+"""The leaf data's fixed-size head: magic, position, event id, recorded_at_us, stream version,
+payload digest, prev hash, u16 length of the type (docs/ledger.md)."""
+
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _MAX_NAME = 0xFFFF
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_sha256 = hashlib.sha256
 
 
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -251,6 +259,14 @@ def decode_attachment_digests(encoded: bytes) -> dict[str, bytes]:
     return out
 
 
+def leaf_tail(type_: bytes, stream_id: bytes, attachments: bytes) -> bytes:
+    """The leaf data after its head: type ‖ u16 len(stream id) ‖ stream id ‖ u32 len ‖
+    attachment digest list."""
+    return b"".join(
+        (type_, _U16.pack(len(stream_id)), stream_id, _U32.pack(len(attachments)), attachments)
+    )
+
+
 def leaf_data(
     position: int,
     event_id: bytes,
@@ -263,30 +279,27 @@ def leaf_data(
     attachments: bytes,
 ) -> bytes:
     """The exact bytes an event contributes to the chain and to the Merkle tree (docs/ledger.md)."""
-    return b"".join(
-        (
-            _HEAD.pack(
-                LEAF_MAGIC,
-                position,
-                event_id,
-                recorded_at_us,
-                stream_version,
-                payload_digest,
-                prev_hash,
-                len(type_),
-            ),
-            type_,
-            _U16.pack(len(stream_id)),
-            stream_id,
-            _U32.pack(len(attachments)),
-            attachments,
-        )
+    head = LEAF_HEAD.pack(
+        LEAF_MAGIC,
+        position,
+        event_id,
+        recorded_at_us,
+        stream_version,
+        payload_digest,
+        prev_hash,
+        len(type_),
     )
+    return head + leaf_tail(type_, stream_id, attachments)
 
 
 def chain_hash(prev_hash: bytes, data: bytes) -> bytes:
     """chain hash = SHA-256(prev chain hash ‖ leaf data)."""
-    return hashlib.sha256(prev_hash + data).digest()
+    return _sha256(prev_hash + data).digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """leaf hash = SHA-256(0x00 ‖ leaf data): the RFC 6962 leaf (`ledger.merkle.leaf_hash`)."""
+    return _sha256(b"\x00" + data).digest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, canonical_json
-from ledger._envelope import (
+from ledger._format import (
     _fast_canonical,
     _jcs_float,
     decode_attachment_digests,
