@@ -32,7 +32,14 @@ from ledger._errors import (
 from ledger._format import Envelope, NewEvent, canonical_json
 from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
-from ledger._ledger import DEFAULT_HOME, EventRecord, InclusionProofBundle, Ledger, open_ledger
+from ledger._ledger import (
+    DEFAULT_HOME,
+    EventRecord,
+    InclusionProofBundle,
+    Ledger,
+    open_ledger,
+    open_store,
+)
 from ledger._proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -102,6 +109,7 @@ __all__ = [
     "inclusion_proof_plan",
     "open_checkpoint",
     "open_ledger",
+    "open_store",
     "parse_signer_key",
     "parse_verifier_key",
     "root_plan",

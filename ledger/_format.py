@@ -55,29 +55,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _sha256 = hashlib.sha256
 
 
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-# Outside strings, Python's JSON numbers differ from RFC 8785's only with an exponent, for
-# integral floats ("1.0", "-0.0") and beyond 2**53 (16+ digits): those take the slow path.
-# They are found on the "shape" of the text outside the strings: every digit mapped to "0",
-# "e"/"E" to "e", "." kept, everything else to a space; then three substring searches.
-_SHAPE = bytes(
-    ord("0") if 0x30 <= b <= 0x39 else b if b == 0x2E else 0x65 if b in (0x45, 0x65) else 0x20
-    for b in range(256)
-)
-_SIXTEEN_DIGITS = b"0" * 16
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
-
-
-def _divergent(raw: bytes) -> bool:
-    """Whether the C encoder's bytes might differ from RFC 8785's (see above)."""
-    # Everything outside the JSON strings: split on quotes unless a string holds one.
-    outside = _STRINGS.sub(b"", raw) if b'\\"' in raw else b"".join(raw.split(b'"')[::2])
-    shape = outside.translate(_SHAPE)
-    return b"0e" in shape or b".0 " in shape or shape.endswith(b".0") or _SIXTEEN_DIGITS in shape
-
-
 _ASTRAL = re.compile(rb"[\xf0-\xf4]").search
 """A 4-byte UTF-8 sequence: a character outside the BMP (code point and UTF-16 orders differ)."""
 _LEAVES = frozenset((str, int, bool, type(None)))
@@ -199,25 +176,16 @@ def canonical_json(value: object) -> bytes:
     """RFC 8785 (JCS) canonical UTF-8 bytes of a JSON-able value.
 
     Plain values (strings, safe integers, finite floats, booleans, null, arrays and objects,
-    keys inside the Basic Multilingual Plane) are written by orjson (`_fast_canonical`, each
-    float laid out by `_jcs_float`). Otherwise the C JSON
-    encoder with sorted keys produces exactly the JCS bytes except for a few number forms and for
-    keys outside the BMP (UTF-16 vs code point order); those cases are detected on the output
-    and re-encoded with `rfc8785`. Several times faster than `rfc8785` alone on decision-sized
-    payloads.
+    keys inside the Basic Multilingual Plane: every payload the services write) are written by
+    orjson (`_fast_canonical`, each float laid out by `_jcs_float`), several times faster than
+    `rfc8785`; anything else by `rfc8785`, the reference, which also refuses what JSON cannot
+    say.
     """
     fast = _fast_canonical(value)
     if fast is not None:
         return fast
     try:
-        try:
-            text = _dumps(value)
-        except (TypeError, ValueError):
-            return rfc8785.dumps(value)  # type: ignore[arg-type]
-        raw = text.encode("utf-8")
-        if _divergent(raw) or (len(raw) != len(text) and max(text) > "\uffff"):
-            return rfc8785.dumps(value)  # type: ignore[arg-type]
-        return raw
+        return rfc8785.dumps(value)  # type: ignore[arg-type]
     except (UnicodeEncodeError, rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidEventError(f"payload is not canonical JSON material: {exc}") from exc
 

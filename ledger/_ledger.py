@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, and_, func, inspect, select, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
@@ -23,13 +25,15 @@ from ledger._errors import (
     LedgerError,
     NotMigratedError,
     NotSequencedError,
+    StoreUnavailableError,
 )
 from ledger._format import Envelope, NewEvent, decode_attachment_digests
 from ledger._keyfile import load_or_create_seed
 from ledger._keys import SigningKey
-from ledger._proofread import read_inclusion
+from ledger._postgres import PostgresStore
 from ledger._proofs import ConsistencyProof, InclusionProof
-from ledger._store import Store
+from ledger._sqlite import SqliteStore
+from ledger._store import BatchWriter, Store, translate_errors
 from ledger._tables import attachments, checkpoints, events, meta
 from ledger._tree import consistency_proof_plan
 from ledger._treestore import (
@@ -40,9 +44,15 @@ from ledger._treestore import (
 )
 from ledger._verify import VerifyReport
 from ledger._verifyrun import verify_ledger
-from ledger._writer import PgWriter, SqliteWriter, make_writer
 
-__all__ = ["DEFAULT_HOME", "EventRecord", "InclusionProofBundle", "Ledger", "open_ledger"]
+__all__ = [
+    "DEFAULT_HOME",
+    "EventRecord",
+    "InclusionProofBundle",
+    "Ledger",
+    "open_ledger",
+    "open_store",
+]
 
 DEFAULT_HOME = Path("~/.unhardcoded")
 
@@ -180,7 +190,7 @@ class Ledger:
         ledger_id: str,
         key: SigningKey,
         committer: GroupCommitter,
-        writer: SqliteWriter | PgWriter,
+        writer: BatchWriter,
     ) -> None:
         self._writer = writer
         self._store = store
@@ -381,7 +391,7 @@ class Ledger:
     async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
         """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
         column, value = _ref_column(ref)
-        found = await read_inclusion(self._store, column, value)
+        found = await self._store.read_inclusion(column, value)
         if found is None:
             raise EventNotFoundError(f"no event {ref}")
         position, event_id, leaf, head, path = found
@@ -495,6 +505,24 @@ class Ledger:
                 await self._store.dispose()
 
 
+def open_store(url: str | URL, *, search_path: str | None = None) -> Store:
+    """The store of the database at `url`: SQLite (`sqlite+aiosqlite:///path.db`) or PostgreSQL
+    (`postgresql+asyncpg://…`; `search_path` puts the tables in that schema). Its engine opens
+    connections lazily; `dispose()` closes them."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreUnavailableError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return SqliteStore(parsed)
+    if backend == "postgresql":
+        return PostgresStore(parsed, search_path=search_path)
+    raise StoreUnavailableError(
+        f"unsupported database {backend!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://"
+    )
+
+
 @asynccontextmanager
 async def open_ledger(
     url: str,
@@ -513,11 +541,12 @@ async def open_ledger(
     `search_path` (PostgreSQL) puts the ledger's tables in that schema. `max_batch_events` and
     `max_batch_bytes` bound one group-commit transaction (1 = one commit per append).
     """
-    store = Store(url, search_path=search_path)
+    with translate_errors():
+        store = open_store(url, search_path=search_path)
     shown = store.url.render_as_string(hide_password=True)
     not_migrated = f"{shown} is not an unhardcoded ledger yet: run `unhardcoded db upgrade`"
     try:
-        if store.is_sqlite and not await asyncio.to_thread(Path(store.url.database or "").exists):
+        if not await store.exists():
             raise NotMigratedError(f"{not_migrated} (no such file)")
         async with store.read() as conn:
             tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
@@ -529,7 +558,7 @@ async def open_ledger(
         store.bind_ledger(ledger_id)
         seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
         key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
-        writer = make_writer(store)
+        writer = store.writer()
         committer = GroupCommitter(
             writer,
             max_events=max_batch_events,

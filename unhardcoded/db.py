@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import migrations
-from ledger import Ledger, Store, open_ledger
+from ledger import Ledger, open_ledger, open_store
 
 __all__ = ["alembic_config", "create_engine", "migrated_ledger", "upgrade"]
 
@@ -49,7 +49,7 @@ async def upgrade(url: str, *, search_path: str | None = None, revision: str = "
     It runs on the ledger's store, whose write transaction is the lock (SQLite: `BEGIN
     IMMEDIATE`; PostgreSQL: an advisory lock); database errors are `ledger.LedgerError`s.
     """
-    store = Store(url, search_path=search_path)
+    store = open_store(url, search_path=search_path)
     try:
         async with store.locked("migrate") as conn:
             await conn.run_sync(_upgrade, revision)

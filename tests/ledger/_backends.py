@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ledger import Ledger, NewEvent, Store
+from ledger import Ledger, NewEvent, open_store
 from unhardcoded.db import migrated_ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ class Backend:
 
     async def sql(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Run raw SQL in its own committed transaction (errors come back translated)."""
-        store = Store(self.url, search_path=self.search_path)
+        store = open_store(self.url, search_path=self.search_path)
         try:
             async with store.write() as conn:
                 result = await conn.execute(text(statement), dict(params or {}))

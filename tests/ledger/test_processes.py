@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger import Store
+from ledger import open_store
 from ledger._tables import events
 from tests.conftest import PgSchema
 from tests.ledger._backends import REPO, Backend
@@ -28,7 +28,7 @@ async def _migrate(backend: Backend) -> None:
 
 
 async def _recorded(backend: Backend) -> list[tuple[int, uuid.UUID]]:
-    store = Store(backend.url, search_path=backend.search_path)
+    store = open_store(backend.url, search_path=backend.search_path)
     try:
         async with store.read() as conn:
             rows = await conn.execute(
