@@ -6,8 +6,9 @@ below are the pure core (tree algebra, signed checkpoints, proof documents) and 
 
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
-from ledger._envelope import Envelope, NewEvent, canonical_json
+from ledger._envelope import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._errors import (
+    CheckpointBodyError,
     CheckpointError,
     CheckpointFormatError,
     ConsistencyProofError,
@@ -57,8 +58,10 @@ from ledger._verify import Problem, VerifyReport
 
 __all__ = [
     "DEFAULT_HOME",
+    "GENESIS_HASH",
     "KEY_FILE_NAME",
     "Checkpoint",
+    "CheckpointBodyError",
     "CheckpointError",
     "CheckpointFormatError",
     "ConsistencyProof",
@@ -99,6 +102,7 @@ __all__ = [
     "append_leaves",
     "assemble",
     "canonical_json",
+    "chain_hash",
     "consistency_proof_plan",
     "inclusion_proof_plan",
     "open_checkpoint",
