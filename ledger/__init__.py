@@ -5,6 +5,7 @@ below are the pure core (tree algebra, signed checkpoints, proof documents) and 
 """
 
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger._committer import uuid7
 from ledger._envelope import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._errors import (
     CheckpointBodyError,
@@ -111,6 +112,7 @@ __all__ = [
     "root_plan",
     "sign_checkpoint",
     "upgrade",
+    "uuid7",
     "verify_consistency_document",
     "verify_inclusion_document",
 ]

@@ -1,11 +1,10 @@
 """The HTTP service (composition root): `create_app(settings)` builds the FastAPI app."""
 
 from unhardcoded.app._errors import error_body, translate
-from unhardcoded.app._factory import DecisionsFactory, create_app
+from unhardcoded.app._factory import create_app
 from unhardcoded.app._logging import JsonFormatter, configure_logging
 
 __all__ = [
-    "DecisionsFactory",
     "JsonFormatter",
     "configure_logging",
     "create_app",
