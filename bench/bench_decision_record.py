@@ -1,7 +1,8 @@
 """Benchmark of the decision record: storage per decision, encode/decode time, durable throughput.
 
 On a generated realistic catalog (2,500 endpoints: 30 providers, 6 regions, log-normal prices,
-bench scores with gaps, no_log on ~40 %, ~5 % inactive) and the 5-rule policy of DESIGN §3:
+bench scores with gaps, no_log on ~40 %, ~5 % inactive) and a
+5-rule policy (residency, no-log, capability, context, budget):
 
 1. Bytes per decision: the `DecisionMade` payload (canonical bytes, what the ledger stores), the
    content-addressed `OutcomeRecorded` payload (stored once per distinct outcome), against plain

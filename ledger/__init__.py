@@ -1,4 +1,4 @@
-"""The ledger: an append-only, tamper-evident event store (DESIGN §5).
+"""The ledger: an append-only, tamper-evident event store (docs/architecture.md, "The ledger").
 
 It knows nothing of routing. `ledger.merkle` is the public RFC 6962 reference module; the names
 below are the pure core (tree algebra, signed checkpoints, proof documents) and the store.

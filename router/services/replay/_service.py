@@ -73,7 +73,7 @@ class _UnreadableError(ReplayError):
 
 
 class ReplayService:
-    """Replay recorded decisions (DESIGN §6).
+    """Replay recorded decisions (docs/replay.md).
 
     `original`: re-evaluate every selected decision with the policy and catalog version it
     recorded and check each recorded field (`_compare.FIELDS`) is reproduced. `against`:
