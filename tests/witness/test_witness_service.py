@@ -32,9 +32,10 @@ async def _grow(ledger: Ledger, count: int, tag: str) -> tuple[int, str]:
     return signed.tree_size, signed.note
 
 
-def _post(url: str, old: int, proof: list[bytes], note: str) -> httpx.Response:
+async def _post(url: str, old: int, proof: list[bytes], note: str) -> httpx.Response:
     body = AddCheckpoint(old, tuple(proof), note).to_bytes()
-    return httpx.post(f"{url}/add-checkpoint", content=body, timeout=30)
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(f"{url}/add-checkpoint", content=body)
 
 
 async def test_cosign_refuse_and_restart(tmp_path: Path) -> None:
@@ -52,43 +53,46 @@ async def test_cosign_refuse_and_restart(tmp_path: Path) -> None:
         size6, note6 = await _grow(ledger, 3, "b")
         proof36, _, _ = await ledger.consistency_proof(size3, size6)
         with serving(["witness", "serve", "--dir", str(folder)], environ) as url:
-            assert httpx.get(url).text.strip() == vkey
-            first = _post(url, 0, [], note3)
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(url)).text.strip() == vkey
+                junk = await client.post(
+                    f"{url}/add-checkpoint", content=b"old 01\n\n" + note3.encode()
+                )
+            # Malformed: 400, naming the line.
+            assert junk.status_code == 400
+            assert "line 1" in junk.text
+            first = await _post(url, 0, [], note3)
             assert first.status_code == 200, first.text
             check = check_cosignatures(note3 + first.text, [witness_key])[0]
             assert check.status == "valid"
             # The witness is at 3: old size 0 is a conflict that tells the log where it is.
-            stale = _post(url, 0, [], note6)
+            stale = await _post(url, 0, [], note6)
             assert stale.status_code == 409
             assert stale.headers["content-type"] == "text/x.tlog.size"
             assert stale.text == "3\n"
-            grown = _post(url, size3, list(proof36.hashes), note6)
+            grown = await _post(url, size3, list(proof36.hashes), note6)
             assert grown.status_code == 200, grown.text
             assert check_cosignatures(note6 + grown.text, [witness_key])[0].status == "valid"
             # A smaller tree: refused, with the witness's size.
-            back = _post(url, size3, [], note3)
+            back = await _post(url, size3, [], note3)
             assert (back.status_code, back.text) == (409, "6\n")
             # A proof that does not connect: 422.
             size9, note9 = await _grow(ledger, 3, "c")
-            bad = _post(url, size6, [bytes(32)] * 2, note9)
+            bad = await _post(url, size6, [bytes(32)] * 2, note9)
             assert bad.status_code == 422, bad.text
             # Unknown origin: 404; a checkpoint signed by another key of the same name: 403.
             stranger = SigningKey.generate("unhardcoded/stranger")
             alien = sign_checkpoint(Checkpoint(stranger.name, 1, bytes(32)), stranger)
-            assert _post(url, 0, [], alien).status_code == 404
+            assert (await _post(url, 0, [], alien)).status_code == 404
             impostor = SigningKey.generate(ledger.origin)
             forged = sign_checkpoint(Checkpoint(ledger.origin, 12, bytes(32)), impostor)
-            assert _post(url, size6, [], forged).status_code == 403
-            # Malformed: 400, naming the line.
-            junk = httpx.post(f"{url}/add-checkpoint", content=b"old 01\n\n" + note9.encode())
-            assert junk.status_code == 400
-            assert "line 1" in junk.text
-            assert _post(url, size9 + 1, [], note9).status_code == 400
+            assert (await _post(url, size6, [], forged)).status_code == 403
+            assert (await _post(url, size9 + 1, [], note9)).status_code == 400
         # Restarted from its database: it still knows size 6 and refuses what does not follow.
         with serving(["witness", "serve", "--dir", str(folder)], environ) as url:
-            assert _post(url, size3, [], note3).text == "6\n"
+            assert (await _post(url, size3, [], note3)).text == "6\n"
             proof69, _, _ = await ledger.consistency_proof(size6, size9)
-            assert _post(url, size6, list(proof69.hashes), note9).status_code == 200
+            assert (await _post(url, size6, list(proof69.hashes), note9)).status_code == 200
     state = Witness(folder)
     assert state.cosigned_sizes(ledger.origin) == [3, 6, 9]
     refused = state.refusals(ledger.origin)
@@ -119,12 +123,12 @@ async def test_a_rewritten_log_is_refused(tmp_path: Path) -> None:
         fork6 = sign_checkpoint(Checkpoint(ledger.origin, 6, root(rewritten[:6])), key)
         fork8 = sign_checkpoint(Checkpoint(ledger.origin, 8, root(rewritten)), key)
         with serving(["witness", "serve", "--dir", str(folder)], environ) as url:
-            assert _post(url, 0, [], note).status_code == 200
+            assert (await _post(url, 0, [], note)).status_code == 200
             # Same size, another root: a fork (409). A proof made over the rewritten leaves
             # connects the rewritten trees, not the cosigned one (422).
-            assert _post(url, 6, [], fork6).status_code == 409
+            assert (await _post(url, 6, [], fork6)).status_code == 409
             proof = consistency_proof(6, rewritten)
-            assert _post(url, 6, proof, fork8).status_code == 422
+            assert (await _post(url, 6, proof, fork8)).status_code == 422
     assert [r.status for r in Witness(folder).refusals()] == [409, 422]
 
 
