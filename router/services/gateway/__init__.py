@@ -2,7 +2,6 @@
 fallback loop, streaming orchestration and metrics. `unhardcoded.app` puts HTTP in front."""
 
 from router.services.gateway._body import PROVIDER_KEY_HEADER, parse_json_body, provider_keys
-from router.services.gateway._decisions import LedgerDecisions
 from router.services.gateway._errors import (
     AllAttemptsFailedError,
     AuthenticationError,
@@ -18,6 +17,7 @@ from router.services.gateway._gateway import (
     Completed,
     Gateway,
     OpenedStream,
+    RoutingRequest,
     split_request,
 )
 from router.services.gateway._keys import (
@@ -31,7 +31,6 @@ from router.services.gateway._keys import (
     parse_scopes,
 )
 from router.services.gateway._metrics import MULTIPROCESS_DIR_ENV, Metrics
-from router.services.gateway._ports import Attempt, Decided, DecisionPort
 
 __all__ = [
     "KEY_PREFIX",
@@ -40,25 +39,22 @@ __all__ = [
     "SCOPES",
     "AllAttemptsFailedError",
     "ApiKey",
-    "Attempt",
     "AuthenticationError",
     "BadRequestError",
     "Completed",
     "CreatedKey",
-    "Decided",
-    "DecisionPort",
     "Gateway",
     "GatewayError",
     "KeyStore",
     "KeyStoreError",
     "KeyStoreUnavailableError",
-    "LedgerDecisions",
     "Metrics",
     "NotFoundError",
     "OpenedStream",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Principal",
+    "RoutingRequest",
     "Scope",
     "parse_json_body",
     "parse_scopes",
