@@ -252,19 +252,9 @@ def assign(
     make_envelope, make_uuid = _envelope, _uuid_from_bytes
     for request in requests:
         events = request.events
-        if request.expected_version is None and len(events) == 1:
-            # The common case, `_check_one` without its generality.
-            eid = events[0].event_id
-            if eid in taken:
-                request.error = InvalidEventError(
-                    f"event id {uuid.UUID(bytes=eid)} is already recorded"
-                )
-                continue
-            taken.add(eid)
-        else:
-            _check_one(request, versions, taken)
-            if request.error is not None:
-                continue
+        _check_one(request, versions, taken)
+        if request.error is not None:
+            continue
         add_envelope = request.result.append
         for p in events:
             stream_id = p.stream_id

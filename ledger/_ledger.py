@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import time
@@ -315,26 +316,21 @@ class Ledger:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise InvalidEventError(f"batch must be a positive int, got {batch!r}")
 
-        def fetch(after: int) -> asyncio.Future[list[EventRecord]]:
-            return asyncio.ensure_future(
-                self.select(
-                    after,
-                    batch,
-                    stop=stop,
-                    types=types,
-                    stream_id=stream_id,
-                    event_ids=event_ids,
-                    recorded_since_us=recorded_since_us,
-                    recorded_until_us=recorded_until_us,
-                )
-            )
-
-        pending = fetch(start)
+        select = functools.partial(
+            self.select,
+            stop=stop,
+            types=types,
+            stream_id=stream_id,
+            event_ids=event_ids,
+            recorded_since_us=recorded_since_us,
+            recorded_until_us=recorded_until_us,
+        )
+        pending = asyncio.ensure_future(select(start, batch))
         try:
             while True:
                 rows = await pending
                 if len(rows) == batch:
-                    pending = fetch(rows[-1].position + 1)
+                    pending = asyncio.ensure_future(select(rows[-1].position + 1, batch))
                 if rows:
                     yield rows
                 if len(rows) < batch:

@@ -70,7 +70,12 @@ def _crash_run(backend: Backend) -> None:
         for _ in range(rng.randint(1, 120)):  # let it run for a random number of acks
             seen += proc.stdout.readline()
         os.kill(proc.pid, signal.SIGKILL)
-        rest, _ = proc.communicate()
+        # Read the rest through the same buffered reader: `communicate()` reads the pipe's file
+        # descriptor directly and would lose what `readline` has already buffered.
+        rest = proc.stdout.read()
+        proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
         assert proc.returncode == -signal.SIGKILL
         acked |= _acknowledged(seen + rest)
     recorded = asyncio.run(_recorded(backend))
