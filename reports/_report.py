@@ -136,8 +136,7 @@ def _bind(
 
 
 def _one(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
-    row = con.execute(query).fetchone()
-    assert row is not None  # an aggregate without GROUP BY always returns one row
+    (row,) = con.execute(query).fetchall()  # an aggregate without GROUP BY: one row
     return tuple(row)
 
 
