@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import tempfile
-import uuid
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -21,16 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledger import (
-    Checkpoint,
-    Envelope,
-    InclusionProof,
-    LedgerError,
-    VerifierKey,
-    open_checkpoint,
-    parse_verifier_key,
-)
-from ledger.merkle import leaf_hash, verify_inclusion
+from ledger import Checkpoint, Envelope, LedgerError, VerifierKey, parse_verifier_key
 from reports._bundle import (
     BUNDLE_FORMAT,
     CHECKPOINT,
@@ -42,6 +32,7 @@ from reports._bundle import (
     REPORT_JSON,
 )
 from reports._errors import ReportsError
+from reports._events import open_bundle_checkpoint, read_events
 from reports._expect import ExpectedRows, compare_datasets
 from reports._html import render_html
 from reports._report import build_report
@@ -54,6 +45,8 @@ from router.services.decisions import (
     DECISION_MADE,
     OUTCOME_RECORDED,
     POLICY_RECORDED,
+    RecordMismatchError,
+    decode_decision,
     outcome_digest,
 )
 
@@ -195,99 +188,27 @@ class _Check:
             self.problem("the zip holds two files with the same name")
         return manifest
 
-    def checkpoint(self, key: VerifierKey) -> tuple[Checkpoint, bytes] | None:
+    def checkpoint(self, key: VerifierKey) -> Checkpoint | None:
         note = self.read(CHECKPOINT)
         if note is None:
             self.problem(f"{CHECKPOINT}: missing")
             return None
-        try:
-            return open_checkpoint(note, key), note
-        except LedgerError as exc:
-            self.problem(f"{CHECKPOINT}: does not verify with key {key}: {exc}")
-            return None
+        return open_bundle_checkpoint(CHECKPOINT, note, key, self.problem)
 
     def events(
         self, checkpoint: Checkpoint | None, problem: Callable[[str], None] | None = None
     ) -> Iterator[Envelope]:
-        """The bundled events whose bytes and inclusion proof check out against `checkpoint`
-        (all of them unchecked against a root when it is None), in file order; what fails goes
-        to `problem` (default: the verification's problems)."""
+        """The bundled events that pass every check (`reports._events`), read line by line, in
+        file order; what fails goes to `problem` (default: the verification's problems)."""
         report = self.problem if problem is None else problem
-        lines = self.lines(EVENTS)
-        if lines is None:
+        if EVENTS not in self.names:
             report(f"{EVENTS}: missing")
             return
-        last = -1
-        for number, text in lines:
-            where = f"{EVENTS} line {number}"
-            try:
-                line = json.loads(text)
-                payload = line["payload"].encode("utf-8")
-                envelope = Envelope(
-                    position=int(line["position"]),
-                    event_id=uuid.UUID(line["event_id"]),
-                    type=line["type"],
-                    stream_id=line["stream_id"],
-                    stream_version=int(line["stream_version"]),
-                    recorded_at_us=int(line["recorded_at_us"]),
-                    payload=payload,
-                    payload_digest=hashlib.sha256(payload).digest(),
-                    attachment_digests={
-                        k: bytes.fromhex(v) for k, v in line["attachments"].items()
-                    },
-                    prev_hash=bytes.fromhex(line["prev_hash"]),
-                    chain_hash=bytes.fromhex(line["chain_hash"]),
-                    leaf_hash=b"",
-                )
-                leaf = leaf_hash(envelope.leaf_data())
-                proof = InclusionProof.from_json(json.dumps(line["proof"]))
-            except (ValueError, KeyError, TypeError, AttributeError, LedgerError) as exc:
-                report(f"{where}: not a bundled event ({type(exc).__name__}: {exc})")
-                continue
-            name = f"{where} (event {envelope.event_id}, {envelope.type})"
-            if proof.leaf_hash != leaf:
-                report(
-                    f"{name}: its bytes hash to leaf {leaf.hex()}, the proof is for "
-                    f"leaf {proof.leaf_hash.hex()}"
-                )
-                continue
-            if proof.leaf_index != envelope.position:
-                report(
-                    f"{name}: the proof is for leaf {proof.leaf_index}, the event is "
-                    f"at position {envelope.position}"
-                )
-                continue
-            if checkpoint is not None:
-                failed = _inclusion_failure(proof, checkpoint)
-                if failed is not None:
-                    report(f"{name}: inclusion proof fails: {failed}")
-                    continue
-            # One event per position, in order: an event appearing twice breaks the order.
-            if envelope.position <= last:
-                report(
-                    f"{EVENTS}: event {envelope.event_id} at position {envelope.position} is "
-                    f"out of order or appears twice (after position {last})"
-                )
-                continue
-            last = envelope.position
-            yield envelope
-
-
-def _inclusion_failure(proof: InclusionProof, checkpoint: Checkpoint) -> str | None:
-    """Why `proof` does not lead to the root `checkpoint` signs (None: it does)."""
-    if proof.tree_size != checkpoint.size:
-        return (
-            f"the proof is for tree size {proof.tree_size}; the checkpoint signs size "
-            f"{checkpoint.size}"
-        )
-    if not verify_inclusion(
-        proof.leaf_hash, proof.leaf_index, proof.tree_size, proof.hashes, checkpoint.root
-    ):
-        return (
-            f"the inclusion path of leaf {proof.leaf_index} ({proof.leaf_hash.hex()}) does not "
-            f"lead to the root {checkpoint.root.hex()} signed at tree size {checkpoint.size}"
-        )
-    return None
+        try:
+            with self.archive.open(EVENTS) as raw:
+                yield from read_events(EVENTS, raw, checkpoint, report)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            report(f"{EVENTS}: unreadable in the zip ({exc})")
 
 
 def _micros(text: str | None) -> int | None:
@@ -321,15 +242,17 @@ class _Expect:
 
     def decision(self, envelope: Envelope) -> None:
         check, rows = self.check, self.rows
-        payload = envelope.payload_json()
         name = f"decision {envelope.event_id}"
-        if payload.get("decision_id") != str(envelope.event_id):
-            check.problem(f"{name}: its payload names decision {payload.get('decision_id')}")
+        try:
+            payload = decode_decision(envelope.payload)
+        except RecordMismatchError as exc:
+            check.problem(f"{name}: its payload is {exc}")
             return
-        if payload.get("tenant") != self.tenant:
-            check.problem(
-                f"{name}: tenant {payload.get('tenant')!r}, the bundle is {self.tenant!r}"
-            )
+        if payload.decision_id != str(envelope.event_id):
+            check.problem(f"{name}: its payload names decision {payload.decision_id}")
+            return
+        if payload.tenant != self.tenant:
+            check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {self.tenant!r}")
         at = envelope.recorded_at_us
         if (self.since is not None and at < self.since) or (
             self.until is not None and at >= self.until
@@ -354,10 +277,10 @@ class _Expect:
                 check.problem(f"{name}: policy {fingerprint} is not among the proven events")
                 return
             policy = Policy.from_json(found.payload_json()["policy"])
-            if policy.digest != payload["policy"]["digest"]:
+            if policy.digest != payload.policy_digest:
                 check.problem(
                     f"policy {fingerprint}: its proven content has digest "
-                    f"{policy.digest}, {name} names {payload['policy']['digest']}"
+                    f"{policy.digest}, {name} names {payload.policy_digest}"
                 )
                 return
             rows.add_policy(policy, found.recorded_at_us)
@@ -404,8 +327,11 @@ class _Expect:
         keys: dict[str, DecisionKey] = {}
         for envelope in self.check.events(checkpoint, problem=lambda _: None):
             if envelope.type == DECISION_MADE and str(envelope.event_id) in wanted:
-                payload = envelope.payload_json()
-                if payload.get("decision_id") == str(envelope.event_id):
+                try:
+                    payload = decode_decision(envelope.payload)
+                except RecordMismatchError:
+                    continue  # named by the first pass
+                if payload.decision_id == str(envelope.event_id):
                     keys[str(envelope.event_id)] = decision_key(payload, envelope.recorded_at_us)
         for envelope in self.late:
             decision_id = envelope.payload_json().get("decision_id")
@@ -480,20 +406,25 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
         result.key = str(verifier)
         opened = check.checkpoint(verifier)
         if opened is not None:
-            result.tree_size = opened[0].size
-            if manifest is not None and manifest.get("tree_size") != opened[0].size:
+            result.tree_size = opened.size
+            if manifest is not None and manifest.get("tree_size") != opened.size:
                 check.problem(
                     f"{MANIFEST}/tree_size: {manifest.get('tree_size')} is not the "
-                    f"checkpoint's {opened[0].size}"
+                    f"checkpoint's {opened.size}"
+                )
+            if manifest is not None and manifest.get("origin") != opened.origin:
+                check.problem(
+                    f"{MANIFEST}/origin: {manifest.get('origin')!r} is not the "
+                    f"checkpoint's {opened.origin!r}"
                 )
         if opened is None or manifest is None:
-            result.events = sum(1 for _ in check.events(None if opened is None else opened[0]))
+            result.events = sum(1 for _ in check.events(opened))
             return result
         work = Path(tmp)
         expected = ExpectedRows(work / "expected")
         expect = _Expect(check, manifest, expected)
         try:
-            expect.run(opened[0])
+            expect.run(opened)
         except (RouterError, LedgerError, ReportsError, KeyError, TypeError) as exc:
             check.problem(f"{EVENTS}: the proven events do not make a decision record: {exc}")
             return result
