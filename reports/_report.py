@@ -119,8 +119,9 @@ WITH tried AS (
     SELECT outcome_digest, list({'rule': rule, 'entries': removed} ORDER BY rule_index) AS rules
     FROM outcome_rules GROUP BY outcome_digest
 )
-SELECT d.decision_id, epoch_us(d.recorded_at), d.position, d.preview, d.policy_fingerprint,
-       d.catalog_version, d.selected_id, d.selected_cost_usd, tried.attempts, removed.rules
+SELECT d.decision_id, epoch_us(d.recorded_at) AS recorded_at_us, d.position, d.preview,
+       d.policy_fingerprint, d.catalog_version, d.selected_id, d.selected_cost_usd,
+       tried.attempts, removed.rules
 FROM d LEFT JOIN tried USING (decision_id) LEFT JOIN removed USING (outcome_digest)
 ORDER BY d.position
 """
@@ -191,19 +192,19 @@ def _figures(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], dict[str, 
     return figures, covered
 
 
-def _listing_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    (decision_id, at, position, preview, policy, version, selected, cost, attempts, rules) = row
+def _listing_row(row: dict[str, Any]) -> dict[str, Any]:
+    cost = row["selected_cost_usd"]
     return {
-        "decision_id": decision_id,
-        "recorded_at": iso_us(at),
-        "position": position,
-        "preview": bool(preview),
-        "policy": policy,
-        "catalog_version": version,
-        "selected": selected,
+        "decision_id": row["decision_id"],
+        "recorded_at": iso_us(row["recorded_at_us"]),
+        "position": row["position"],
+        "preview": bool(row["preview"]),
+        "policy": row["policy_fingerprint"],
+        "catalog_version": row["catalog_version"],
+        "selected": row["selected_id"],
         "selected_cost_usd": None if cost is None else _money(cost),
-        "attempts": list(attempts or []),
-        "removed": list(rules or []),
+        "attempts": row["attempts"] or [],
+        "removed": row["rules"] or [],
     }
 
 
@@ -220,10 +221,9 @@ class ComplianceReport:
         """The per-decision list, in ledger position order (streamed)."""
         with connect(self.export) as con:
             _bind(con, *self._bounds)
-            cursor = con.execute(_LISTING)
-            while rows := cursor.fetchmany(_FETCH):
-                for row in rows:
-                    yield _listing_row(tuple(row))
+            for batch in con.sql(_LISTING).to_arrow_reader(_FETCH):
+                for row in batch.to_pylist():
+                    yield _listing_row(row)
 
     def to_json(self) -> dict[str, Any]:
         """The whole machine-readable report in memory (fine for a small one; `write_json`
