@@ -14,12 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ledger import Ledger, open_ledger
 from router.core import Catalog
 from router.services.gateway import Attempt, Decided, Gateway, LedgerDecisions, Metrics, Principal
-from router.services.upstream import ProviderRegistry, Upstream
+from router.services.upstream import MockTransport, ProviderRegistry, Response, Upstream
 
 CATALOG = {
     "name": "background",
@@ -65,16 +63,13 @@ class GatedDecisions(LedgerDecisions):
 @asynccontextmanager
 async def _ledger_and_upstream(tmp_path: Path) -> AsyncIterator[tuple[Ledger, Upstream]]:
     """A SQLite ledger, and an upstream whose every call answers `ANSWER` (no network)."""
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=ANSWER))
+    transport = MockTransport(lambda _: Response(200, json=ANSWER))
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    async with (
-        open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=transport) as client,
-    ):
-        yield ledger, _upstream(client)
+    async with open_ledger(url, home=tmp_path) as ledger:
+        yield ledger, _upstream(transport)
 
 
-def _upstream(client: httpx.AsyncClient) -> Upstream:
+def _upstream(client: MockTransport) -> Upstream:
     registry = ProviderRegistry.from_env(
         {
             "UNHARDCODED_PROVIDER_FAKEOAI_BASE_URL": "http://fake.test/v1",

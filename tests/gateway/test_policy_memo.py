@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import copy
 
-import httpx
 import pytest
 
 from router.core import Catalog, PolicyError
 from router.services.gateway import Gateway, LedgerDecisions, Metrics
-from router.services.upstream import ProviderRegistry, Upstream
+from router.services.upstream import MockTransport, ProviderRegistry, Response, Upstream
 from tests.gateway.test_background_attempts import CATALOG, POLICY
 
 
 def _gateway() -> Gateway:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(500)))
+    client = MockTransport(lambda _: Response(500))
     # The memo needs no ledger: the decision port is never called here.
     decisions = LedgerDecisions.__new__(LedgerDecisions)
     return Gateway(decisions, Upstream(client, ProviderRegistry.from_env({})), Metrics())

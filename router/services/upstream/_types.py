@@ -138,7 +138,7 @@ class UpstreamStream(ABC):
 
 
 class UpstreamAdapter(Protocol):
-    """One provider protocol; HTTP only through the `httpx.AsyncClient` it was given."""
+    """One provider protocol; HTTP only through the `Transport` it was given."""
 
     async def complete(
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials
