@@ -5,7 +5,8 @@ its own process, so it does not share this process's GIL: `bench/fast_upstream.p
 canned-answer server), through one pooled client,
 at concurrency 1 and 32. Many short rounds alternate bare/adapter so machine noise hits both alike;
 each figure is the median over rounds. Reported per mode: requests/s, p50/p99 latency, client and
-server CPU ms per request, and the adapter/bare ratios.
+server CPU ms per request, and the adapter/bare ratios; and, for the choice of library, the same
+bare POST through `httpx.AsyncClient` (its own transport, httpcore).
 
     python bench/bench_upstream.py [--requests 300] [--rounds 10] [--uvloop]
                                    [--json FILE]
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -101,9 +103,11 @@ def merge(samples: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def bench(base_url: str, pid: int, requests: int, rounds: int) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with (
         AiohttpTransport(max_connections=64) as transport,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as client,
+        httpx.AsyncClient(limits=limits, timeout=30) as other,
     ):
         registry = ProviderRegistry.from_env(
             {
@@ -124,18 +128,25 @@ async def bench(base_url: str, pid: int, requests: int, rounds: int) -> dict[str
         async def adapter() -> None:
             await upstream.complete(BODY, "fake", "bench-model")
 
+        async def bare_httpx() -> None:
+            response = await other.post(url, content=payload, headers=headers)
+            response.raise_for_status()
+
         results: dict[str, Any] = {}
         for concurrency in (1, 32):
             await run(bare, 200, concurrency, pid)  # warm the pool and both code paths
             await run(adapter, 200, concurrency, pid)
-            samples: dict[str, list[dict[str, float]]] = {"bare": [], "adapter": []}
+            await run(bare_httpx, 200, concurrency, pid)
+            samples: dict[str, list[dict[str, float]]] = {"bare": [], "adapter": [], "httpx": []}
             for _ in range(rounds):
                 samples["bare"].append(await run(bare, requests, concurrency, pid))
                 samples["adapter"].append(await run(adapter, requests, concurrency, pid))
+                samples["httpx"].append(await run(bare_httpx, requests, concurrency, pid))
             b, a = merge(samples["bare"]), merge(samples["adapter"])
             results[f"c{concurrency}"] = {
                 "bare": b,
                 "adapter": a,
+                "httpx": merge(samples["httpx"]),
                 "ratio_rps": a["rps"] / b["rps"],
                 "ratio_p50": a["p50_ms"] / b["p50_ms"],
                 "added_p50_ms": a["p50_ms"] - b["p50_ms"],
@@ -232,7 +243,7 @@ def main() -> None:
         f"{'server cpu':>10}"
     )
     for name, row in results.items():
-        for mode in ("bare", "adapter"):
+        for mode in ("bare", "adapter", "httpx"):
             r = row[mode]
             print(
                 f"{name[1:]:>4} {mode:>8} {r['rps']:8.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "

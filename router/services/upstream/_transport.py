@@ -149,6 +149,11 @@ class _AiohttpResponse(Response):
         self._response.release()
 
 
+@functools.lru_cache(maxsize=256)
+def _url(url: str) -> yarl.URL:
+    return yarl.URL(url)  # parsed once per endpoint: the adapters send to a few URLs only
+
+
 @functools.lru_cache(maxsize=64)
 def _timeout(connect_s: float, read_s: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=read_s)
@@ -181,7 +186,7 @@ class AiohttpTransport:
     async def send(self, request: Request) -> Response:
         """POST `request` over the pool; see `Transport.send`."""
         try:
-            url = yarl.URL(request.url)
+            url = _url(request.url)
         except ValueError as exc:
             raise TransportError("url", type(exc).__name__) from exc
         try:
