@@ -380,6 +380,7 @@ class Gateway:
     ) -> Completed:
         """Call the plan's entries in order until one answers; `AllAttemptsFailedError` if none."""
         attempts: list[Attempt] = []
+        last: UpstreamError | None = None
         for tried in self._tries(decided, body, provider_keys):
             try:
                 response = await self.upstream.complete(
@@ -390,6 +391,7 @@ class Gateway:
                     region=tried.region,
                 )
             except UpstreamError as exc:
+                last = exc
                 if not await self._failed(decided, attempts, tried, exc):
                     break
                 continue
@@ -404,7 +406,9 @@ class Gateway:
             attempts.append(attempt)
             self._background.later(decided, attempt)
             return Completed(decided, tried.entry, response, tuple(attempts))
-        raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
+        raise AllAttemptsFailedError(
+            decided.decision_id or "-", [a.to_json() for a in attempts], last
+        )
 
     async def settle(self, decision_id: str) -> None:
         """Wait until the attempts of `decision_id` recorded in the background are durable (a
@@ -423,6 +427,7 @@ class Gateway:
     ) -> OpenedStream:
         """Open the plan's entries in order until one yields its first event."""
         attempts: list[Attempt] = []
+        last: UpstreamError | None = None
         for tried in self._tries(decided, body, provider_keys):
             exits = contextlib.AsyncExitStack()
             try:
@@ -444,6 +449,7 @@ class Gateway:
                     if isinstance(exc, UpstreamError)
                     else _empty_stream(tried.provider, tried.model)
                 )
+                last = error
                 if not await self._failed(decided, attempts, tried, error, streamed=True):
                     break
                 continue
@@ -463,7 +469,9 @@ class Gateway:
                 tried.key_source,
                 tuple(attempts),
             )
-        raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
+        raise AllAttemptsFailedError(
+            decided.decision_id or "-", [a.to_json() for a in attempts], last
+        )
 
     async def finish_stream(self, opened: OpenedStream, error: UpstreamError | None) -> None:
         """Record the attempt of a relayed stream (ended, failed mid-way, or abandoned)."""
