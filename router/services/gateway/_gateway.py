@@ -26,6 +26,7 @@ from router.services.gateway._background import ATTEMPT_BATCH_DELAY_S, Backgroun
 from router.services.gateway._errors import AllAttemptsFailedError, BadRequestError
 from router.services.gateway._keys import Principal
 from router.services.gateway._metrics import Metrics
+from router.services.gateway._openrouter import openrouter_preferences
 from router.services.gateway._ports import Attempt, Decided, DecisionPort
 from router.services.upstream import (
     Upstream,
@@ -329,13 +330,17 @@ class Gateway:
         for number, entry in enumerate(decided.plan, start=1):
             provider, model, _ = self.target(entry)
             tenant_key = self._tenant_key(provider, provider_keys)
+            config = self.upstream.registry.get(provider)
             if tenant_key is not None:
                 key_source = "tenant"
             else:
-                config = self.upstream.registry.get(provider)
                 has_key = config is not None and config.api_key is not None
                 key_source = "operator" if has_key else "none"
             call_body = {**body, "model": model}
+            if config is not None and config.kind == "openrouter":
+                call_body["provider"] = openrouter_preferences(
+                    decided.trace.policy, entry, body.get("provider")
+                )
             region = entry.get("region")
             yield _Try(
                 number,

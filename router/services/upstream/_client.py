@@ -40,8 +40,10 @@ class Upstream:
         anthropic_default_max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
         self.registry = registry
+        chat_completions = OpenAICompatibleAdapter(transport, clock=clock)
         self._adapters: dict[ProviderKind, UpstreamAdapter] = {
-            "openai_compatible": OpenAICompatibleAdapter(transport, clock=clock),
+            "openai_compatible": chat_completions,
+            "openrouter": chat_completions,
             "anthropic": AnthropicAdapter(
                 transport, clock=clock, default_max_tokens=anthropic_default_max_tokens
             ),
