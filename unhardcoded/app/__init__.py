@@ -3,11 +3,13 @@
 from unhardcoded.app._errors import error_body, translate
 from unhardcoded.app._factory import create_app
 from unhardcoded.app._logging import JsonFormatter, configure_logging
+from unhardcoded.app._witness import create_witness_app
 
 __all__ = [
     "JsonFormatter",
     "configure_logging",
     "create_app",
+    "create_witness_app",
     "error_body",
     "translate",
 ]
