@@ -25,10 +25,11 @@ async def ledger_floor(
     """In-process `DecisionService.decide` + `record_attempt` (the two durable appends every
     gateway request makes), `concurrency` at a time: (requests/s, p50 ms, CPU ms per request)."""
     from ledger import open_ledger
-    from router.core import Catalog
+    from router.core import Catalog, Policy
     from router.services.decisions import Attempt, DecisionService
 
     catalog = Catalog.from_json(catalog_json)
+    parsed = Policy.from_json(policy, catalog.schema)  # as the HTTP edge parses it, once
     body = {"model": "auto", "messages": messages}
     folder = Path(tempfile.mkdtemp(dir=tmp))
     async with open_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
@@ -38,7 +39,7 @@ async def ledger_floor(
         async def one_caller(count: int) -> None:
             for _ in range(count):
                 started = time.perf_counter()
-                decision = await service.decide("bench", policy, catalog, request_body=body)
+                decision = await service.decide("bench", parsed, catalog, request_body=body)
                 await service.record_attempt(
                     decision, Attempt(number=1, entry=decision.plan[0], status="ok", latency_ms=0.1)
                 )
