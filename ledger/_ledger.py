@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +141,7 @@ class Ledger:
         self._committer = committer
         self._sequenced = asyncio.Condition()
         self._sequenced_size = 0
+        self._checkpoint_listeners: list[Callable[[SignedCheckpoint], None]] = []
 
     @property
     def store(self) -> Store:
@@ -235,10 +236,18 @@ class Ledger:
                 async with self._sequenced:
                     self._sequenced_size = max(self._sequenced_size, latest.tree_size)
                     self._sequenced.notify_all()
+                if added:
+                    for listener in self._checkpoint_listeners:
+                        listener(latest)
             if added < max_leaves:
                 return latest
 
     checkpoint = sequence
+
+    def add_checkpoint_listener(self, listener: Callable[[SignedCheckpoint], None]) -> None:
+        """Call `listener(checkpoint)` after each new checkpoint this process signs (e.g. to
+        submit it to witnesses). It runs on the sequencer's path: it must return at once."""
+        self._checkpoint_listeners.append(listener)
 
     async def run_sequencer(self, interval: float = 1.0, max_leaves: int = 100_000) -> None:
         """Sequence and sign every `interval` seconds, forever: run it as a background task of a

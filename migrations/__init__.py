@@ -19,8 +19,9 @@ def target_metadata() -> list[MetaData]:
     from ledger._tables import metadata as ledger_tables
     from router.services.decisions._projection import metadata as decision_projection
     from router.services.gateway._keys import key_metadata as gateway_keys
+    from router.services.witness._tables import witness_metadata
 
-    return [ledger_tables, decision_projection, gateway_keys]
+    return [ledger_tables, decision_projection, gateway_keys, witness_metadata]
 
 
 __all__ = ["SCRIPT_LOCATION", "target_metadata"]

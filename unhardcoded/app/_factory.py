@@ -17,6 +17,7 @@ from router.core import Catalog
 from router.services.decisions import DecisionService
 from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecisions, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
+from router.services.witness import CosignatureStore, WitnessSubmitter, parse_witnesses
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._fast import GatewayApp
@@ -75,6 +76,7 @@ def create_app(
 
     make_decisions = decisions_factory or _default_decisions
     metrics = Metrics()
+    witnesses = parse_witnesses(settings.witnesses)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,18 +100,30 @@ def create_app(
                 keys=KeyStore(store, cache_ttl_s=settings.key_cache_ttl_s),
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
+                cosignatures=CosignatureStore(ledger.store),
             )
-            sequencer = asyncio.create_task(
-                _sequence_forever(ledger, settings.checkpoint_interval_s)
-            )
+            background = [
+                asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
+            ]
+            if witnesses:
+                submitter = WitnessSubmitter(
+                    ledger,
+                    witnesses,
+                    await stack.enter_async_context(httpx.AsyncClient()),
+                    timeout_s=settings.witness_timeout_s,
+                    on_outcome=metrics.witness_outcome,
+                )
+                ledger.add_checkpoint_listener(submitter.notify)
+                background.append(asyncio.create_task(submitter.run()))
             try:
                 yield
             finally:
                 # Attempts recorded after their answer went out: durable before the ledger closes.
                 await gateway.drain()
-                sequencer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sequencer
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = GatewayApp(
         title="unhardcoded gateway",
