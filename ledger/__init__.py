@@ -5,6 +5,7 @@ below are the pure core (tree algebra, signed checkpoints, proof documents) and 
 """
 
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger._committer import uuid7
 from ledger._cosignature import (
     CosignatureCheck,
     CosignerKey,
@@ -15,8 +16,9 @@ from ledger._cosignature import (
     parse_cosigner_secret,
     signature_line,
 )
-from ledger._envelope import Envelope, NewEvent, canonical_json
+from ledger._envelope import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._errors import (
+    CheckpointBodyError,
     CheckpointError,
     CheckpointFormatError,
     ConsistencyProofError,
@@ -67,8 +69,10 @@ from ledger._verify import Problem, VerifyReport
 
 __all__ = [
     "DEFAULT_HOME",
+    "GENESIS_HASH",
     "KEY_FILE_NAME",
     "Checkpoint",
+    "CheckpointBodyError",
     "CheckpointError",
     "CheckpointFormatError",
     "ConsistencyProof",
@@ -113,6 +117,7 @@ __all__ = [
     "append_leaves",
     "assemble",
     "canonical_json",
+    "chain_hash",
     "check_cosignatures",
     "consistency_proof_plan",
     "cosignature_message",
@@ -128,6 +133,7 @@ __all__ = [
     "sign_checkpoint",
     "signature_line",
     "upgrade",
+    "uuid7",
     "verify_consistency_document",
     "verify_inclusion_document",
 ]
