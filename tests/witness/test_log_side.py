@@ -51,8 +51,12 @@ async def test_serve_submits_checkpoints_and_shows_witness_failures(tmp_path: Pa
                 await wait_for(cosigned, "the witness's cosignature on the latest checkpoint")
                 latest = (await client.get("/x/checkpoints/latest")).json()
                 assert latest["cosignatures"][0].startswith("\u2014 witness.test/w1 ")
-                metrics = (await client.get("/metrics")).text
-                assert 'unhardcoded_witness_submissions_total{outcome="cosigned"' in metrics
+
+                async def counted() -> bool:
+                    metrics = (await client.get("/metrics")).text
+                    return 'unhardcoded_witness_submissions_total{outcome="cosigned"' in metrics
+
+                await wait_for(counted, "the cosigned submission in /metrics")
     # The witness is down: decisions go on, the failure shows in /metrics and `ledger verify`.
     with serving(["serve", "--echo"], environ) as url:
         async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as client:
