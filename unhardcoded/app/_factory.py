@@ -19,7 +19,6 @@ from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstrea
 from router.services.witness import CosignatureStore, WitnessSubmitter, parse_witnesses
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
-from unhardcoded.app._fast import GatewayApp
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
 from unhardcoded.settings import Settings
@@ -52,7 +51,7 @@ def create_app(
     *,
     environ: dict[str, str] | None = None,
 ) -> FastAPI:
-    """The FastAPI app. Resources (ledger, key store, HTTP client) open in its lifespan.
+    """The FastAPI app. Resources (ledger, key store, upstream transport) open in its lifespan.
 
     Provider settings come from `environ` (default: the process environment), see
     docs/providers.md.
@@ -76,12 +75,10 @@ def create_app(
             )
             store = Store(settings.database_url)
             stack.push_async_callback(store.dispose)
-            client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=AiohttpTransport(max_connections=512))
-            )
+            transport = await stack.enter_async_context(AiohttpTransport(max_connections=512))
             gateway = Gateway(
                 DecisionService(ledger, store_request_bodies=settings.store_request_bodies),
-                Upstream(client, registry),
+                Upstream(transport, registry),
                 metrics,
                 catalog=catalog,
                 echo_all=settings.echo_all,
@@ -114,7 +111,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
-    app = GatewayApp(
+    app = FastAPI(
         title="unhardcoded gateway",
         version=__version__,
         description=_DESCRIPTION,
@@ -123,5 +120,4 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(AccessLog, metrics=metrics)
-    app.serve_chat_directly(lambda handler: AccessLog(handler, metrics=metrics))
     return app
