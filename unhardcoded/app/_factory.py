@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from ledger import Ledger, LedgerError, Store, open_ledger
@@ -94,6 +93,8 @@ def create_app(
                 asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
             ]
             if witnesses:
+                import httpx  # the witness client's library, only when witnesses are set
+
                 submitter = WitnessSubmitter(
                     ledger,
                     witnesses,
