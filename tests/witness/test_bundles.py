@@ -110,7 +110,7 @@ def _line_of(note: str, name: str) -> str:
 @pytest.fixture
 async def cosigned_bundles(tmp_path: Path) -> tuple[Path, Path, CosignerKey, CosignerKey]:
     """Two bundles of one ledger at two checkpoints, each cosigned by two witnesses."""
-    from ledger import open_ledger
+    from unhardcoded.db import migrated_ledger
 
     w1, w2 = CosignerKey.generate("witness.test/w1"), CosignerKey.generate("witness.test/w2")
 
@@ -120,7 +120,7 @@ async def cosigned_bundles(tmp_path: Path) -> tuple[Path, Path, CosignerKey, Cos
         return checkpoint.note + "".join(lines)
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-    async with open_ledger(url, home=tmp_path / "home") as ledger:
+    async with migrated_ledger(url, home=tmp_path / "home") as ledger:
         service = DecisionService(ledger)
         await populate(service, rounds=1)
         first = tmp_path / "first.zip"

@@ -28,7 +28,7 @@ async def test_concurrent_routers_never_double_cosign(pg_database: str, tmp_path
     vkey = witness_init(folder, "witness.test/w1", log_key, base)
     witness = parse_cosigner_key(vkey)
     auth = {"authorization": f"Bearer {api_key(base)}"}
-    async with open_ledger(pg_database, home=tmp_path / "home", migrate=False) as ledger:
+    async with open_ledger(pg_database, home=tmp_path / "home") as ledger:
         with serving(["witness", "serve", "--dir", str(folder)], base) as witness_url:
             environ = {
                 **base,

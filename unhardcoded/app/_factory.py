@@ -94,12 +94,12 @@ def create_app(
                 asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
             ]
             if witnesses:
-                import httpx  # the witness client's library, only when witnesses are set
+                import aiohttp  # the witness client's library, only when witnesses are set
 
                 submitter = WitnessSubmitter(
                     ledger,
                     witnesses,
-                    await stack.enter_async_context(httpx.AsyncClient()),
+                    await stack.enter_async_context(aiohttp.ClientSession()),
                     timeout_s=settings.witness_timeout_s,
                     on_outcome=metrics.witness_outcome,
                 )

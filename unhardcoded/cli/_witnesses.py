@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 @contextlib.asynccontextmanager
 async def cosigner(ledger: Ledger) -> AsyncIterator[Callable[[SignedCheckpoint], Awaitable[str]]]:
     """A function from a checkpoint to its cosigned note, for the time of the block."""
-    import httpx
+    import aiohttp
 
     from router.services.witness import (
         CosignatureStore,
@@ -27,7 +27,7 @@ async def cosigner(ledger: Ledger) -> AsyncIterator[Callable[[SignedCheckpoint],
     settings = Settings()
     witnesses = parse_witnesses(settings.witnesses)
     store = CosignatureStore(ledger.store)
-    async with httpx.AsyncClient() as client:
+    async with aiohttp.ClientSession() as client:
         submitter = None
         if witnesses:
             submitter = WitnessSubmitter(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -215,7 +215,7 @@ class WitnessSubmitter:
         self,
         ledger: Ledger,
         witnesses: Sequence[WitnessEndpoint],
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         *,
         timeout_s: float = 10.0,
         on_outcome: OutcomeListener | None = None,
@@ -266,7 +266,7 @@ class WitnessSubmitter:
     async def _one(self, witness: WitnessEndpoint, checkpoint: SignedCheckpoint) -> Outcome:
         try:
             outcome, error, size = await self._exchange(witness, checkpoint)
-        except (httpx.HTTPError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             outcome, error, size = "unreachable", f"{type(exc).__name__}: {exc}", None
         except LedgerError as exc:
             outcome, error, size = "refused", f"no consistency proof to offer: {exc}", None
@@ -295,13 +295,17 @@ class WitnessSubmitter:
             if 0 < old < checkpoint.tree_size:
                 proof = (await self._ledger.consistency_proof(old, checkpoint.tree_size))[0].hashes
             body = AddCheckpoint(old, proof, checkpoint.note).to_bytes()
-            answer = await self._client.post(
-                f"{witness.url}/add-checkpoint", content=body, timeout=self._timeout
-            )
-            if answer.status_code == 409:
-                size = parse_conflict_size(answer.content)
+            async with self._client.post(
+                f"{witness.url}/add-checkpoint",
+                data=body,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as response:
+                status, content = response.status, await response.read()
+            text = content.decode("utf-8", "replace")
+            if status == 409:
+                size = parse_conflict_size(content)
                 if size is None:
-                    return "refused", f"409 without a tree size: {answer.text[:200]!r}", None
+                    return "refused", f"409 without a tree size: {text[:200]!r}", None
                 if size > checkpoint.tree_size:
                     return "superseded", None, size
                 if size == old:
@@ -309,10 +313,10 @@ class WitnessSubmitter:
                 # Our old size was stale: the witness says which it holds (the protocol's way).
                 old = size
                 continue
-            if answer.status_code != 200:
-                outcome: Outcome = "unreachable" if answer.status_code >= 500 else "refused"
-                return outcome, f"{answer.status_code}: {answer.text[:300]!r}", None
-            return await self._keep(witness, checkpoint, answer.text)
+            if status != 200:
+                outcome: Outcome = "unreachable" if status >= 500 else "refused"
+                return outcome, f"{status}: {text[:300]!r}", None
+            return await self._keep(witness, checkpoint, text)
         return "refused", f"the witness's size kept moving ({old})", old
 
     async def _keep(
