@@ -26,6 +26,7 @@ __all__ = [
     "Response",
     "Transport",
     "TransportError",
+    "TransportErrorKind",
 ]
 
 #: connect: no connection (refused, unreachable, DNS); timeout: connect or read timeout;
