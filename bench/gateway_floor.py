@@ -24,15 +24,15 @@ async def ledger_floor(
 ) -> tuple[float, float, float]:
     """In-process `DecisionService.decide` + `record_attempt` (the two durable appends every
     gateway request makes), `concurrency` at a time: (requests/s, p50 ms, CPU ms per request)."""
-    from ledger import open_ledger
     from router.core import Catalog, Policy
     from router.services.decisions import Attempt, DecisionService
+    from unhardcoded.db import migrated_ledger
 
     catalog = Catalog.from_json(catalog_json)
     parsed = Policy.from_json(policy, catalog.schema)  # as the HTTP edge parses it, once
     body = {"model": "auto", "messages": messages}
     folder = Path(tempfile.mkdtemp(dir=tmp))
-    async with open_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
         service = DecisionService(ledger)
         latencies: list[float] = []
 

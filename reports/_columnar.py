@@ -1,8 +1,8 @@
 """The exporter's fast path: decision rows built column-wise with Arrow, a chunk at a time.
 
 Reading a million `Envelope`s one by one costs more than everything else put together, so the
-exporter reads only the five columns it needs straight from the ledger's event table
-(`ledger_events`, docs/ledger.md), parses the canonical JSON payloads of a whole chunk with
+exporter reads events through the ledger's bulk read (`Ledger.select`: position, type, time and
+payload bytes, no hashes), parses the canonical JSON payloads of a whole chunk with
 Arrow's multithreaded JSON reader, and maps entry indices to ids, providers, regions and prices
 with vectorized takes. Outcomes, rank orders, catalogs and policies stay per distinct value (few)
 and go through `RowBuilder`, like the per-event path the bundle uses; tests check both paths
@@ -17,7 +17,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
-from sqlalchemy import text
 
 from ledger import Ledger
 from reports._rows import CatalogInfo
@@ -42,12 +41,6 @@ _PAYLOAD = pa.schema(
     ]
 )
 
-_QUERY = text(
-    "SELECT position, type, recorded_at_us, payload FROM ledger_events "
-    "WHERE position >= :low AND position < :high AND type IN (:decision, :attempt) "
-    "ORDER BY position"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class EventChunk:
@@ -63,14 +56,14 @@ async def read_chunk(
     ledger: Ledger, low: int, high: int, decision_type: str, attempt_type: str
 ) -> EventChunk:
     """The decision and attempt events at positions [low, high), in position order."""
-    params = {"low": low, "high": high, "decision": decision_type, "attempt": attempt_type}
-    async with ledger.store.read() as conn:
-        rows = (await conn.execute(_QUERY, params)).all()
+    rows = await ledger.select(
+        low, max(high - low, 1), stop=high, types=(decision_type, attempt_type)
+    )
     return EventChunk(
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [bytes(r[3]) for r in rows],
+        [r.position for r in rows],
+        [r.type for r in rows],
+        [r.recorded_at_us for r in rows],
+        [bytes(r.payload) for r in rows],
     )
 
 
