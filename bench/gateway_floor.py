@@ -29,7 +29,7 @@ async def ledger_floor(
     from unhardcoded.db import migrated_ledger
 
     catalog = Catalog.from_json(catalog_json)
-    parsed = Policy.from_json(policy, catalog.schema)  # as the HTTP edge parses it, once
+    parsed = Policy.from_json(policy, catalog.schema)  # once, as the gateway's edge does
     body = {"model": "auto", "messages": messages}
     folder = Path(tempfile.mkdtemp(dir=tmp))
     async with migrated_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:

@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +199,7 @@ class Ledger:
         self.origin = key.name
         self._key = key
         self._committer = committer
+        self._checkpoint_listeners: list[Callable[[SignedCheckpoint], None]] = []
 
     @property
     def store(self) -> Store:
@@ -376,8 +377,16 @@ class Ledger:
                 if conn is None:
                     return latest
                 latest, added = await sequence_batch(conn, self._key, self.origin, max_leaves)
+            if latest is not None and added:
+                for listener in self._checkpoint_listeners:
+                    listener(latest)
             if added < max_leaves:
                 return latest
+
+    def add_checkpoint_listener(self, listener: Callable[[SignedCheckpoint], None]) -> None:
+        """Call `listener(checkpoint)` after each new checkpoint this process signs (e.g. to
+        submit it to witnesses). It runs on the sequencer's path: it must return at once."""
+        self._checkpoint_listeners.append(listener)
 
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         """The latest signed checkpoint (None before the first `sequence`)."""
