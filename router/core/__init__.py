@@ -77,6 +77,7 @@ from router.core._policy import (
     derived_rule_id,
     fingerprint_text,
 )
+from router.core._policy_schema import POLICY_SCHEMA_PATH, policy_json_schema
 from router.core._pricing import (
     PRICE_SOURCES,
     PRICE_TIERS,
@@ -119,6 +120,7 @@ __all__ = [
     "MAX_RULE_ID",
     "MAX_STRING",
     "MAX_TOKENS",
+    "POLICY_SCHEMA_PATH",
     "POLICY_VERSION",
     "PRICE_SOURCES",
     "PRICE_TIERS",
@@ -170,6 +172,7 @@ __all__ = [
     "fingerprint_text",
     "normalize",
     "parse_policy",
+    "policy_json_schema",
     "pricing_of",
     "render",
     "run_cost",

@@ -21,6 +21,8 @@ from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._fast import GatewayApp
 from unhardcoded.app._logging import AccessLog
+from unhardcoded.app._models import models_router
+from unhardcoded.app._openapi import install_openapi
 from unhardcoded.app._routes import Services, router
 from unhardcoded.settings import Settings
 
@@ -116,9 +118,12 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        redoc_url=None,  # one documentation page: /docs
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(models_router)
+    install_openapi(app)
     app.add_middleware(AccessLog, metrics=metrics)
     app.serve_chat_directly(lambda handler: AccessLog(handler, metrics=metrics))
     return app

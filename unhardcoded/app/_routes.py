@@ -199,7 +199,9 @@ async def get_proof(request: Request, decision_id: str) -> JSONResponse:
 async def list_decisions(
     request: Request,
     limit: int = Query(default=50, ge=1, le=500),
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: int | None = Query(
+        default=None, ge=0, le=2**63 - 1, description="A page's next_cursor (a ledger position)"
+    ),
     tenant: str | None = Query(default=None, max_length=128),
 ) -> JSONResponse:
     """A page of decisions: a tenant-scoped key sees its own tenant's only."""
@@ -209,7 +211,7 @@ async def list_decisions(
             return JSONResponse({"data": [], "next_cursor": None})
         tenant = principal.tenant
     page, next_cursor = await _services(request).gateway.decisions.decisions(
-        tenant=tenant, limit=limit, cursor=cursor
+        tenant=tenant, limit=limit, cursor=None if cursor is None else str(cursor)
     )
     return JSONResponse({"data": [dict(d) for d in page], "next_cursor": next_cursor})
 
