@@ -62,7 +62,7 @@ def _model(entry: CatalogEntry, catalog_version: str) -> dict[str, Any]:
 
 async def _routable(request: Request) -> tuple[list[CatalogEntry], str]:
     await _principal(request, "route")
-    catalog = await _services(request).gateway.decisions.catalog()
+    catalog = await _services(request).gateway.catalog()
     return routable_entries(catalog), catalog.version
 
 
