@@ -8,6 +8,7 @@ Typical use::
     catalog.entries[trace.selected].id, [catalog.entries[i].id for i in trace.plan]
 """
 
+from router.core._canonical import extended_canonical_bytes
 from router.core._catalog import (
     ATTRIBUTE_TYPES,
     COST_PER_RUN,
@@ -167,6 +168,7 @@ __all__ = [
     "effective_tokens",
     "estimate_features",
     "evaluate",
+    "extended_canonical_bytes",
     "fingerprint_text",
     "normalize",
     "parse_policy",

@@ -4,6 +4,7 @@ in OpenAI's shape on a connection that stays usable."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -167,3 +168,81 @@ def test_a_client_that_goes_away_is_logged_at_info_without_a_traceback(gateway: 
     assert [r.levelno for r in gone] == [logging.INFO]
     assert all(r.levelno < logging.ERROR for r in waiter.records)
     assert all(r.exc_info is None for r in waiter.records)
+
+
+# -- what the OpenAI API accepts is accepted; duplicate keys are refused where they are --------
+
+HI = '"messages": [{"role": "user", "content": "hi"}]'
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ('"seed": 9007199254740993', {"seed": 2**53 + 1}),
+        ('"seed": -9223372036854775808', {"seed": -(2**63)}),
+        ('"temperature": 1e999', {"temperature": float("inf")}),
+        ('"user": "\\ud800"', {"user": "\ud800"}),
+    ],
+)
+def test_valid_json_beyond_i_json_is_routed_and_digested(
+    gateway: Gateway, fragment: str, expected: dict[str, object]
+) -> None:
+    from router.core import extended_canonical_bytes
+
+    body = f'{{"model": "x", {HI}, {fragment}, "policy": {json.dumps(EU_POLICY)}}}'
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=body.encode(),
+        headers={**gateway.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    decision = httpx.get(
+        f"{gateway.root}/x/decisions/{response.headers['x-decision-id']}", headers=gateway.auth()
+    ).json()
+    upstream = {"model": "x", "messages": [{"role": "user", "content": "hi"}], **expected}
+    digest = hashlib.sha256(extended_canonical_bytes(upstream)).hexdigest()
+    assert decision["request_digest"] == digest
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        (f'{{{HI}, "policy": {{}}, "policy": {json.dumps(EU_POLICY)}}}', "/policy"),
+        (
+            f'{{{HI}, "policy": {{"v": "sigma-pol/v1", "rules": [{{"id": "a", "id": "b", '
+            '"when": ["is", "no_log"]}]}}',
+            "/policy/rules/0/id",
+        ),
+        ('{"messages": [{"role": "user", "role": "system"}], "policy": {}}', "/messages/0/role"),
+    ],
+)
+def test_a_key_held_twice_is_refused_where_it_is(gateway: Gateway, body: str, pointer: str) -> None:
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=body.encode(),
+        headers={**gateway.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = strict_json(response)["error"]
+    assert error == {
+        "message": f"{pointer}: a key appears twice in the same object",
+        "type": "invalid_request_error",
+        "param": pointer,
+        "code": "duplicate_key",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"messages": [], "policy": EU_POLICY}, "/messages"),
+        ({"policy": EU_POLICY}, "/messages"),
+        ([{"role": "user"}], ""),
+    ],
+)
+def test_errors_about_the_body_point_at_it(gateway: Gateway, body: object, pointer: str) -> None:
+    response = httpx.post(f"{gateway.base_url}/chat/completions", json=body, headers=gateway.auth())
+    assert response.status_code == 400
+    error = strict_json(response)["error"]
+    assert isinstance(error, dict)
+    assert (error["param"], error["code"]) == (pointer, "invalid_request")

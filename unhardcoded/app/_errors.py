@@ -133,7 +133,7 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
         )
     if isinstance(exc, BadRequestError):
         return 400, error_body(
-            str(exc), "invalid_request_error", param=exc.pointer or None, code="invalid_request"
+            str(exc), "invalid_request_error", param=exc.pointer, code=exc.code
         )
     if isinstance(exc, PayloadTooLargeError):
         return 413, error_body(str(exc), "invalid_request_error", code="payload_too_large")

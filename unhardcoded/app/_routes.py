@@ -143,7 +143,7 @@ async def rank(request: Request) -> JSONResponse:
     principal = await _principal(request, "route")
     body = await _read_body(request)
     if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
+        raise BadRequestError("the request body must be a JSON object", pointer="")
     unknown = sorted(set(body) - {"policy", "request", "record"})
     if unknown:
         raise BadRequestError(
@@ -328,7 +328,7 @@ async def replay(request: Request) -> JSONResponse:
     await _principal(request, "admin")
     body = await _read_body(request)
     if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
+        raise BadRequestError("the request body must be a JSON object", pointer="")
     unknown = sorted(set(body) - set(_REPLAY_FIELDS))
     if unknown:
         raise BadRequestError(
