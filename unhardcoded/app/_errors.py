@@ -132,9 +132,7 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
             str(exc), "invalid_request_error", param="/policy/tokens", code="missing_tokens"
         )
     if isinstance(exc, BadRequestError):
-        return 400, error_body(
-            str(exc), "invalid_request_error", param=exc.pointer, code=exc.code
-        )
+        return 400, error_body(str(exc), "invalid_request_error", param=exc.pointer, code=exc.code)
     if isinstance(exc, PayloadTooLargeError):
         return 413, error_body(str(exc), "invalid_request_error", code="payload_too_large")
     if isinstance(exc, AuthenticationError):
