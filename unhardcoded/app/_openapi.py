@@ -58,7 +58,9 @@ _STATUS_TEXT = {
     404: "Not found (another tenant's decision is not found either)",
     409: "The decision is not in a signed checkpoint yet: retry shortly",
     413: "The request body is larger than the configured limit",
-    422: "No catalog entry passes the policy (the error carries the trace's counts)",
+    422: "No catalog entry passes the policy (the error carries the trace's counts), or the "
+    "provider refused the request with a 422",
+    429: "Every attempt was rate limited by its provider (`retry-after` when it said when)",
     500: "Internal error",
     502: "Every attempt of the plan failed (the error lists the attempts)",
     503: "The ledger database is unavailable",
@@ -70,7 +72,9 @@ _KEYED = (401, 403, 500, 503)
 _BODY = (400, 413)
 
 ROUTE_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
-    ("post", "/v1/chat/completions"): (*_BODY, *_KEYED, 422, 502, 504),
+    # 404/422 (and 400/401/403/413) also when the provider refused the request or the caller's
+    # own provider key; 429 when every attempt was rate limited.
+    ("post", "/v1/chat/completions"): (*_BODY, *_KEYED, 404, 422, 429, 502, 504),
     ("get", "/v1/models"): _KEYED,
     ("get", "/v1/models/{model_id}"): (*_KEYED, 404),
     ("post", "/x/rank"): (*_BODY, *_KEYED, 422),
