@@ -33,9 +33,9 @@ def worker_app() -> FastAPI:
 async def _prepare(settings: Settings) -> None:
     """Migrate the database and create the signing key once, before the processes start (they
     would race for both)."""
-    from ledger import open_ledger
+    from unhardcoded.db import migrated_ledger
 
-    async with open_ledger(settings.database_url, home=settings.home.expanduser()):
+    async with migrated_ledger(settings.database_url, home=settings.home.expanduser()):
         pass
 
 
