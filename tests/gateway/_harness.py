@@ -104,6 +104,7 @@ async def _create_keys(url: str) -> dict[str, str]:
             "globex": await keys.create("globex", ["route", "read:own"]),
             "auditor": await keys.create("audit", ["read:all"]),
             "reader": await keys.create("acme", ["read:own"]),
+            "admin": await keys.create("ops", ["admin"]),
         }
         return {name: created.secret for name, created in made.items()}
     finally:

@@ -19,6 +19,8 @@ from router.services.witness import CosignatureStore, WitnessSubmitter, parse_wi
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._logging import AccessLog
+from unhardcoded.app._models import models_router
+from unhardcoded.app._openapi import install_openapi
 from unhardcoded.app._routes import Services, router
 from unhardcoded.db import create_engine, migrated_ledger
 from unhardcoded.settings import Settings
@@ -118,8 +120,11 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        redoc_url=None,  # one documentation page: /docs
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(models_router)
+    install_openapi(app)
     app.add_middleware(AccessLog, metrics=metrics)
     return app

@@ -145,7 +145,7 @@ async def rank(request: Request) -> JSONResponse:
     principal = await _principal(request, "route")
     body = await _read_body(request)
     if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
+        raise BadRequestError("the request body must be a JSON object", pointer="")
     unknown = sorted(set(body) - {"policy", "request", "record"})
     if unknown:
         raise BadRequestError(
@@ -220,7 +220,9 @@ async def get_proof(request: Request, decision_id: str) -> JSONResponse:
 async def list_decisions(
     request: Request,
     limit: int = Query(default=50, ge=1, le=500),
-    cursor: str | None = Query(default=None, max_length=200),
+    cursor: int | None = Query(
+        default=None, ge=0, le=2**63 - 1, description="A page's next_cursor (a ledger position)"
+    ),
     tenant: str | None = Query(default=None, max_length=128),
 ) -> JSONResponse:
     """A page of decisions: a tenant-scoped key sees its own tenant's only."""
@@ -230,7 +232,7 @@ async def list_decisions(
             return JSONResponse({"data": [], "next_cursor": None})
         tenant = principal.tenant
     page = await _services(request).gateway.decisions.decisions(
-        tenant=tenant, limit=limit, cursor=cursor
+        tenant=tenant, limit=limit, cursor=None if cursor is None else str(cursor)
     )
     return JSONResponse(
         {"data": [d.to_json() for d in page.decisions], "next_cursor": page.next_cursor}
@@ -350,7 +352,7 @@ async def replay(request: Request) -> JSONResponse:
     await _principal(request, "admin")
     body = await _read_body(request)
     if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
+        raise BadRequestError("the request body must be a JSON object", pointer="")
     unknown = sorted(set(body) - set(_REPLAY_FIELDS))
     if unknown:
         raise BadRequestError(

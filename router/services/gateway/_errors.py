@@ -38,11 +38,16 @@ class NotFoundError(GatewayError):
 
 
 class BadRequestError(GatewayError):
-    """The request body is not usable: bad JSON, wrong types. `pointer` is into the body."""
+    """The request body is not usable: bad JSON, wrong types. `pointer` is into the body (`""`
+    is the whole body; None when there is no node to point at, e.g. a syntax error); `code` is
+    the documented error code (docs/gateway.md)."""
 
-    def __init__(self, message: str, *, pointer: str = "") -> None:
+    def __init__(
+        self, message: str, *, pointer: str | None = None, code: str = "invalid_request"
+    ) -> None:
         super().__init__(f"{pointer}: {message}" if pointer else message)
         self.pointer = pointer
+        self.code = code
 
 
 class PayloadTooLargeError(GatewayError):
