@@ -363,7 +363,7 @@ async def export_parquet(
     until: datetime | None = None,
     progress: Progress | None = None,
     sink: EventSink | None = None,
-    chunk: int = 20_000,
+    chunk: int = 5_000,
     window: int = _WINDOW,
 ) -> ExportSummary:
     """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with
