@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.request
@@ -29,7 +31,8 @@ _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mu
 def _browser() -> Iterator[str]:
     """A headless Chromium; yields the DevTools websocket URL of its first page."""
     assert CHROMIUM is not None
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as the browser exits.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 CHROMIUM,
@@ -41,6 +44,7 @@ def _browser() -> Iterator[str]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: its helpers end with it
         )
         try:
             assert process.stderr is not None
@@ -56,6 +60,8 @@ def _browser() -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def rendered_text(page: Path) -> str:
