@@ -20,7 +20,7 @@ from ledger import Envelope, Ledger, SignedCheckpoint
 from reports._errors import ReportsError
 from reports._export import Progress, export_parquet
 from reports._html import render_html
-from reports._report import build_report
+from reports._report import build_report, ledger_context
 from router.services.decisions import (
     ATTEMPT_FINISHED,
     CATALOG_PUBLISHED,
@@ -225,7 +225,10 @@ async def create_bundle(
                 files[f"catalogs/{payload['version']}.json"] = _pretty(payload["catalog"])
         for path in sorted(export.rglob("*.parquet")):
             files[DATA + path.relative_to(export).as_posix()] = path
-        report = build_report(export, tenant=tenant, since=since, until=until)
+        created_at = _iso(datetime.now(UTC))
+        assert created_at is not None
+        context = ledger_context(head.note, head.verifier_key, created_at)
+        report = build_report(export, tenant=tenant, since=since, until=until, context=context)
         report_json = work / "report.json"
         with report_json.open("w", encoding="utf-8") as handle:
             report.write_json(handle)
@@ -236,7 +239,7 @@ async def create_bundle(
             "tenant": tenant,
             "since": _iso(since),
             "until": _iso(until),
-            "created_at": _iso(datetime.now(UTC)),
+            "created_at": created_at,
             "origin": ledger.origin,
             "tree_size": head.tree_size,
             "decisions": summary.decisions,

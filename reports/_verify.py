@@ -44,7 +44,7 @@ from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
 from reports._expect import ExpectedRows, compare_datasets
 from reports._html import render_html
-from reports._report import REPORT_SCHEMA, build_report
+from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS
 from router.core import Catalog, Policy, RouterError
@@ -544,11 +544,13 @@ def verify_bundle(
             )
             return result
         since, until = manifest.get("since"), manifest.get("until")
+        note = (check.read(CHECKPOINT) or b"").decode("utf-8", "replace")
         report = build_report(
             data,
             tenant=str(manifest.get("tenant")),
             since=None if since is None else datetime.fromisoformat(since.replace("Z", "+00:00")),
             until=None if until is None else datetime.fromisoformat(until.replace("Z", "+00:00")),
+            context=ledger_context(note, str(verifier), str(manifest.get("created_at"))),
         )
         rebuilt = work / "report.json"
         with rebuilt.open("w", encoding="utf-8") as handle:
