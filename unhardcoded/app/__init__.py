@@ -2,7 +2,7 @@
 
 from unhardcoded.app._errors import error_body, translate
 from unhardcoded.app._factory import DecisionsFactory, create_app
-from unhardcoded.app._logging import JsonFormatter, configure_logging
+from unhardcoded.app._logging import JsonFormatter, configure_logging, uvicorn_log_config
 
 __all__ = [
     "DecisionsFactory",
@@ -11,4 +11,5 @@ __all__ = [
     "create_app",
     "error_body",
     "translate",
+    "uvicorn_log_config",
 ]

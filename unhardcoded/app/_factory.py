@@ -20,6 +20,7 @@ from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstrea
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._fast import GatewayApp
+from unhardcoded.app._health import Readiness, health_router, migration_heads
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
 from unhardcoded.settings import Settings
@@ -99,6 +100,7 @@ def create_app(
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
             )
+            app.state.readiness = Readiness(store, ledger, gateway, migration_heads())
             sequencer = asyncio.create_task(
                 _sequence_forever(ledger, settings.checkpoint_interval_s)
             )
@@ -118,6 +120,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.include_router(health_router)
     app.include_router(router)
     app.add_middleware(AccessLog, metrics=metrics)
     app.serve_chat_directly(lambda handler: AccessLog(handler, metrics=metrics))

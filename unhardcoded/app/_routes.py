@@ -232,13 +232,6 @@ async def latest_checkpoint(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/healthz", summary="Liveness and the catalog version in use")
-async def healthz(request: Request) -> JSONResponse:
-    """`{"status": "ok", "catalog_version": …}`."""
-    catalog = await _services(request).gateway.decisions.catalog()
-    return JSONResponse({"status": "ok", "catalog_version": catalog.version})
-
-
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(request: Request) -> Response:
     """Requests, decisions, attempts by error class, latency histograms."""

@@ -22,18 +22,37 @@ F = TypeVar("F", bound=Callable[..., object])
 DATABASE_URL_ENV = "UNHARDCODED_DATABASE_URL"
 
 
+def _async_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The URL with its scheme mapped to the async driver (`unhardcoded._database_url`); the
+    mapping is said once on stderr."""
+    if value is None:
+        return None
+    from unhardcoded._database_url import DatabaseUrlError, normalize_database_url
+
+    try:
+        url, note = normalize_database_url(value)
+    except DatabaseUrlError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+    if note is not None:
+        click.echo(f"note: {note}", err=True)
+    return url
+
+
 def db_option(func: F) -> F:
     """`--db URL` (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).
 
     Click reads the environment variable (as `--catalog` reads `$UNHARDCODED_CATALOG`), so a
     command that only needs to know whether the default SQLite file exists does not build the
-    settings."""
+    settings. `sqlite://`, `postgres://` and `postgresql://` URLs (and a plain file path) are read
+    as the async driver's URL, with a note."""
     return click.option(
         "--db",
         "url",
         metavar="URL",
         envvar=DATABASE_URL_ENV,
-        help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
+        callback=_async_url,
+        help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db); "
+        "sqlite:// and postgres[ql]:// URLs and plain paths are read as the async driver's.",
     )(func)
 
 
@@ -46,10 +65,40 @@ def home_option(func: F) -> F:
     )(func)
 
 
+# A database holding any of these is this project's (or an older version of it).
+_OWN_TABLES = frozenset({"alembic_version", "ledger_meta", "ledger_events"})
+
+
+async def migrate_own_database(url: str) -> None:
+    """Create or migrate the database at `url`, unless it is someone else's: a database whose
+    tables are all foreign is refused (`unhardcoded db upgrade` adds the tables on purpose)."""
+    from sqlalchemy import inspect
+
+    from ledger import Store, upgrade
+    from unhardcoded.cli._common import CliError
+
+    store = Store(url)
+    try:
+        async with store.read() as conn:
+            tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+        if tables and not tables & _OWN_TABLES:
+            shown = store.url.render_as_string(hide_password=True)
+            listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+            raise CliError(
+                f"{shown} is not an unhardcoded database (it holds other tables: {listed}); "
+                f"use a new database, or add the ledger's tables to this one on purpose with "
+                f"`unhardcoded db upgrade --db {shown}`"
+            )
+        await upgrade(store)
+    finally:
+        await store.dispose()
+
+
 def with_service(
     url: str | None, home: Path | None, body: Callable[[DecisionService], Awaitable[T]]
 ) -> T:
-    """Run `body` with a `DecisionService` on the ledger at `url` (settings apply)."""
+    """Run `body` with a `DecisionService` on the ledger at `url` (settings apply), created or
+    migrated first (`migrate_own_database`)."""
     import asyncio
 
     from ledger import open_ledger
@@ -59,7 +108,9 @@ def with_service(
     settings = Settings()
 
     async def main() -> T:
-        async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
+        target = url or settings.database_url
+        await migrate_own_database(target)
+        async with open_ledger(target, home=home or settings.home, migrate=False) as led:
             service = DecisionService(led, store_request_bodies=settings.store_request_bodies)
             return await body(service)
 
