@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +21,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import DEFAULT_PG_URL
 from tests.gateway._harness import EU_POLICY, TEST_CATALOG, provider_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -281,36 +279,6 @@ def test_serve_warns_about_a_home_folder_others_can_read(tmp_path: Path) -> None
     assert any("chmod 700" in w["msg"] and str(home) in w["msg"] for w in warnings), lines
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh database on the PostgreSQL test server, as the libpq URL people paste."""
-    import asyncio
-
-    base = make_url(os.environ.get("UNHARDCODED_TEST_PG_URL", DEFAULT_PG_URL))
-    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"serve_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(dsn, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("UNHARDCODED_TEST_REQUIRE_PG") == "1":
-            pytest.fail(f"PostgreSQL at {base} is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {base} is unreachable: {exc}")
-    try:
-        yield base.set(drivername="postgresql", database=name).render_as_string(
-            hide_password=False
-        )
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 STARTS = 10
 
 
@@ -337,7 +305,8 @@ def test_two_server_processes_start_on_postgresql_every_time(
             server.send_signal(signal.SIGTERM)
             rest = server.communicate(timeout=120)[1]
         logs = "".join(lines) + rest
-        assert "died" not in logs and "failed to start" not in logs, (start, logs)
+        assert "died" not in logs, (start, logs)
+        assert "failed to start" not in logs, (start, logs)
         assert server.returncode == 0, (start, logs)
     note = "note: read the database URL scheme 'postgresql' as 'postgresql+asyncpg'"
     assert note in logs
