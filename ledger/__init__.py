@@ -1,12 +1,24 @@
-"""The ledger: an append-only, tamper-evident event store (DESIGN §5).
+"""The ledger: an append-only, tamper-evident event store (docs/architecture.md, "The ledger").
 
 It knows nothing of routing. `ledger.merkle` is the public RFC 6962 reference module; the names
 below are the pure core (tree algebra, signed checkpoints, proof documents) and the store.
 """
 
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from ledger._envelope import Envelope, NewEvent, canonical_json
+from ledger._committer import uuid7
+from ledger._cosignature import (
+    CosignatureCheck,
+    CosignerKey,
+    CosignerVerifier,
+    check_cosignatures,
+    cosignature_message,
+    parse_cosigner_key,
+    parse_cosigner_secret,
+    signature_line,
+)
+from ledger._envelope import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._errors import (
+    CheckpointBodyError,
     CheckpointError,
     CheckpointFormatError,
     ConsistencyProofError,
@@ -34,6 +46,7 @@ from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
 from ledger._ledger import DEFAULT_HOME, InclusionProofBundle, Ledger, open_ledger
 from ledger._migrate import upgrade
+from ledger._note import NoteSignature, parse_note
 from ledger._proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -56,12 +69,17 @@ from ledger._verify import Problem, VerifyReport
 
 __all__ = [
     "DEFAULT_HOME",
+    "GENESIS_HASH",
     "KEY_FILE_NAME",
     "Checkpoint",
+    "CheckpointBodyError",
     "CheckpointError",
     "CheckpointFormatError",
     "ConsistencyProof",
     "ConsistencyProofError",
+    "CosignatureCheck",
+    "CosignerKey",
+    "CosignerVerifier",
     "Envelope",
     "EventNotFoundError",
     "Frontier",
@@ -78,6 +96,7 @@ __all__ = [
     "NodeId",
     "NotMigratedError",
     "NotSequencedError",
+    "NoteSignature",
     "OriginMismatchError",
     "Problem",
     "ProofError",
@@ -98,15 +117,23 @@ __all__ = [
     "append_leaves",
     "assemble",
     "canonical_json",
+    "chain_hash",
+    "check_cosignatures",
     "consistency_proof_plan",
+    "cosignature_message",
     "inclusion_proof_plan",
     "open_checkpoint",
     "open_ledger",
+    "parse_cosigner_key",
+    "parse_cosigner_secret",
+    "parse_note",
     "parse_signer_key",
     "parse_verifier_key",
     "root_plan",
     "sign_checkpoint",
+    "signature_line",
     "upgrade",
+    "uuid7",
     "verify_consistency_document",
     "verify_inclusion_document",
 ]

@@ -11,7 +11,7 @@ import base64
 import re
 from dataclasses import dataclass
 
-from ledger._errors import CheckpointFormatError, OriginMismatchError
+from ledger._errors import CheckpointBodyError, CheckpointFormatError, OriginMismatchError
 from ledger._keys import SigningKey, VerifierKey, decode_b64, parse_verifier_key
 from ledger._note import open_note, sign_note
 
@@ -91,11 +91,21 @@ def open_checkpoint(
     """Verify a signed checkpoint note with ``verifier`` and return the checkpoint.
 
     ``origin`` is the origin the caller expects; it defaults to the verifier's key name. Raises
-    `CheckpointFormatError`, `VerifierKeyError`, `UnknownKeyError`, `SignatureError` or
+    `CheckpointFormatError` (`CheckpointBodyError` when the signature verifies but the body is
+    malformed), `VerifierKeyError`, `UnknownKeyError`, `SignatureError` or
     `OriginMismatchError` (all `CheckpointError`s).
     """
     key = parse_verifier_key(verifier) if isinstance(verifier, str) else verifier
-    checkpoint = Checkpoint.parse_body(open_note(note, key))
+    text = open_note(note, key)
+    try:
+        checkpoint = Checkpoint.parse_body(text)
+    except CheckpointFormatError as exc:
+        # A valid signature over a malformed body is the signer's bug or a key misused to sign
+        # something else: either way not a checkpoint, and not a forged signature.
+        raise CheckpointBodyError(
+            f"the signature by key {key.name}+{key.key_id:08x} verifies, but the signed text is "
+            f"not a checkpoint body: {exc}"
+        ) from None
     expected = key.name if origin is None else origin
     if checkpoint.origin != expected:
         raise OriginMismatchError(

@@ -21,6 +21,11 @@ class CheckpointFormatError(CheckpointError):
     """The note or its checkpoint body does not follow C2SP signed-note / tlog-checkpoint syntax."""
 
 
+class CheckpointBodyError(CheckpointFormatError):
+    """The note's signature verifies, but its text is not a tlog-checkpoint body (the message
+    names the line at fault)."""
+
+
 class VerifierKeyError(CheckpointError):
     """A verifier key (`<name>+<hex id>+<base64 key>`) or signer key string is malformed."""
 

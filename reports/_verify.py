@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,17 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ledger import (
-    Checkpoint,
-    Envelope,
-    InclusionProof,
-    LedgerError,
-    VerifierKey,
-    open_checkpoint,
-    parse_verifier_key,
-    verify_inclusion_document,
-)
-from ledger.merkle import leaf_hash
+from ledger import Checkpoint, Envelope, LedgerError, VerifierKey, parse_verifier_key
 from reports._bundle import (
     BUNDLE_FORMAT,
     CHECKPOINT,
@@ -42,6 +31,7 @@ from reports._bundle import (
     REPORT_JSON,
 )
 from reports._errors import ReportsError
+from reports._events import open_bundle_checkpoint, read_events
 from reports._html import render_html
 from reports._report import build_report
 from reports._rows import RowBuilder, decision_key
@@ -54,6 +44,8 @@ from router.services.decisions import (
     DECISION_MADE,
     OUTCOME_RECORDED,
     POLICY_RECORDED,
+    RecordMismatchError,
+    decode_decision,
     outcome_digest,
 )
 
@@ -159,70 +151,19 @@ class _Check:
             self.problem("the zip holds two files with the same name")
         return manifest
 
-    def checkpoint(self, key: VerifierKey) -> tuple[Checkpoint, bytes] | None:
+    def checkpoint(self, key: VerifierKey) -> Checkpoint | None:
         note = self.read(CHECKPOINT)
         if note is None:
             self.problem(f"{CHECKPOINT}: missing")
             return None
-        try:
-            return open_checkpoint(note, key), note
-        except LedgerError as exc:
-            self.problem(f"{CHECKPOINT}: does not verify with key {key}: {exc}")
-            return None
+        return open_bundle_checkpoint(CHECKPOINT, note, key, self.problem)
 
-    def events(self, note: bytes | None, key: VerifierKey) -> list[Envelope]:
+    def events(self, checkpoint: Checkpoint | None) -> list[Envelope]:
         raw = self.read(EVENTS)
         if raw is None:
             self.problem(f"{EVENTS}: missing")
             return []
-        proven: list[Envelope] = []
-        for number, text in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
-            where = f"{EVENTS} line {number}"
-            try:
-                line = json.loads(text)
-                payload = line["payload"].encode("utf-8")
-                envelope = Envelope(
-                    position=int(line["position"]),
-                    event_id=uuid.UUID(line["event_id"]),
-                    type=line["type"],
-                    stream_id=line["stream_id"],
-                    stream_version=int(line["stream_version"]),
-                    recorded_at_us=int(line["recorded_at_us"]),
-                    payload=payload,
-                    payload_digest=hashlib.sha256(payload).digest(),
-                    attachment_digests={
-                        k: bytes.fromhex(v) for k, v in line["attachments"].items()
-                    },
-                    prev_hash=bytes.fromhex(line["prev_hash"]),
-                    chain_hash=bytes.fromhex(line["chain_hash"]),
-                    leaf_hash=b"",
-                )
-                leaf = leaf_hash(envelope.leaf_data())
-                proof = InclusionProof.from_json(json.dumps(line["proof"]))
-            except (ValueError, KeyError, TypeError, AttributeError, LedgerError) as exc:
-                self.problem(f"{where}: not a bundled event ({type(exc).__name__}: {exc})")
-                continue
-            name = f"{where} (event {envelope.event_id}, {envelope.type})"
-            if proof.leaf_hash != leaf:
-                self.problem(
-                    f"{name}: its bytes hash to leaf {leaf.hex()}, the proof is for "
-                    f"leaf {proof.leaf_hash.hex()}"
-                )
-                continue
-            if proof.leaf_index != envelope.position:
-                self.problem(
-                    f"{name}: the proof is for leaf {proof.leaf_index}, the event is "
-                    f"at position {envelope.position}"
-                )
-                continue
-            if note is not None:
-                try:
-                    verify_inclusion_document(proof, note, key)
-                except LedgerError as exc:
-                    self.problem(f"{name}: inclusion proof fails: {exc}")
-                    continue
-            proven.append(envelope)
-        return proven
+        return read_events(EVENTS, raw, checkpoint, self.problem)
 
 
 def _micros(text: str | None) -> int | None:
@@ -250,13 +191,17 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
     for envelope in proven:
         if envelope.type != DECISION_MADE:
             continue
-        payload = envelope.payload_json()
         name = f"decision {envelope.event_id}"
-        if payload.get("decision_id") != str(envelope.event_id):
-            check.problem(f"{name}: its payload names decision {payload.get('decision_id')}")
+        try:
+            payload = decode_decision(envelope.payload)
+        except RecordMismatchError as exc:
+            check.problem(f"{name}: its payload is {exc}")
             continue
-        if payload.get("tenant") != tenant:
-            check.problem(f"{name}: tenant {payload.get('tenant')!r}, the bundle is {tenant!r}")
+        if payload.decision_id != str(envelope.event_id):
+            check.problem(f"{name}: its payload names decision {payload.decision_id}")
+            continue
+        if payload.tenant != tenant:
+            check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {tenant!r}")
         at = envelope.recorded_at_us
         if (since is not None and at < since) or (until is not None and at >= until):
             check.problem(f"{name}: recorded outside the bundle's period")
@@ -279,10 +224,10 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
                 check.problem(f"{name}: policy {fingerprint} is not among the proven events")
                 continue
             policy = Policy.from_json(found.payload_json()["policy"])
-            if policy.digest != payload["policy"]["digest"]:
+            if policy.digest != payload.policy_digest:
                 check.problem(
                     f"policy {fingerprint}: its proven content has digest "
-                    f"{policy.digest}, {name} names {payload['policy']['digest']}"
+                    f"{policy.digest}, {name} names {payload.policy_digest}"
                 )
                 continue
             rows.add_policy(policy, found.recorded_at_us)
@@ -394,13 +339,18 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
         result.key = str(verifier)
         opened = check.checkpoint(verifier)
         if opened is not None:
-            result.tree_size = opened[0].size
-            if manifest is not None and manifest.get("tree_size") != opened[0].size:
+            result.tree_size = opened.size
+            if manifest is not None and manifest.get("tree_size") != opened.size:
                 check.problem(
                     f"{MANIFEST}/tree_size: {manifest.get('tree_size')} is not the "
-                    f"checkpoint's {opened[0].size}"
+                    f"checkpoint's {opened.size}"
                 )
-        proven = check.events(None if opened is None else opened[1], verifier)
+            if manifest is not None and manifest.get("origin") != opened.origin:
+                check.problem(
+                    f"{MANIFEST}/origin: {manifest.get('origin')!r} is not the "
+                    f"checkpoint's {opened.origin!r}"
+                )
+        proven = check.events(opened)
         result.events = len(proven)
         if opened is None or manifest is None:
             return result

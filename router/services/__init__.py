@@ -1,1 +1,4 @@
-"""Services (DESIGN §2 floor 3): the policy core combined with the ledger and the network."""
+"""Services: the policy core combined with the ledger and the network.
+
+Floor 3 of the layers in docs/architecture.md.
+"""

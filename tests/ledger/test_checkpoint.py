@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import (
     Checkpoint,
+    CheckpointBodyError,
     CheckpointError,
     CheckpointFormatError,
     OriginMismatchError,
@@ -257,8 +258,11 @@ def _signed(body: str) -> str:
     ],
 )
 def test_malformed_checkpoint_bodies_say_what_is_wrong(body: str, message: str) -> None:
-    with pytest.raises(CheckpointFormatError, match=re.escape(message)):
+    """The signature over each body is valid: the error says so, and names the body's fault."""
+    with pytest.raises(CheckpointBodyError, match=re.escape(message)) as raised:
         open_checkpoint(_signed(body), SigningKey.from_private_bytes("o", bytes(32)).verifier())
+    assert "the signature by key o+" in str(raised.value)
+    assert "verifies, but the signed text is not a checkpoint body" in str(raised.value)
 
 
 def test_key_names_and_sizes_are_validated() -> None:

@@ -1,6 +1,6 @@
 """Fail closed: a missing attribute makes an atom UNKNOWN, and only TRUE passes a rule.
 
-DESIGN §3 said "the atom is false"; with two-valued logic `not` of that false is true, so
+Two-valued logic would make such an atom false, and `not` of that false is true, so
 `["not", ["in", attr, […]]]` would pass an entry that lacks the attribute (fail open). These tests
 pin the three-valued semantics instead.
 """

@@ -79,7 +79,7 @@ class Readiness:
         checks["signing_key"] = "ok" if self.ledger.public_key() else "not loaded"
         try:
             async with asyncio.timeout(_CHECK_TIMEOUT_S):
-                catalog = await self.gateway.decisions.catalog()
+                catalog = await self.gateway.catalog()
         except (LedgerError, RouterError, TimeoutError, OSError) as exc:
             checks["catalog"] = f"not loaded: {exc or 'no answer in time'}"
         else:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,9 +165,6 @@ def serve(
         unhardcoded serve --workers 2 --port 8000 --home /var/lib/unhardcoded
     """
     import asyncio
-    import signal
-
-    import uvicorn
 
     from unhardcoded.app import configure_logging, create_app, uvicorn_log_config
     from unhardcoded.settings import Settings
@@ -194,39 +191,39 @@ def serve(
         "lifespan": "on",
         "timeout_graceful_shutdown": 5,
     }
-    terminated = _Terminated()
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        if workers == 1:
-            _run_server(uvicorn.run, create_app(settings), options)
-            return
-        # The processes are fresh interpreters: they read the settings from the environment.
-        os.environ["UNHARDCODED_DATABASE_URL"] = settings.database_url
-        os.environ["UNHARDCODED_HOME"] = str(settings.home)
-        os.environ["UNHARDCODED_ECHO_ALL"] = "1" if settings.echo_all else "0"
-        if settings.catalog is not None:
-            os.environ["UNHARDCODED_CATALOG"] = str(settings.catalog)
-        os.environ[_LOG_LEVEL_ENV] = log_level.upper()
-        with _shared_metrics():
-            _run_server(
-                uvicorn.run,
-                f"{__name__}:worker_app",
-                {
-                    **options,
-                    "factory": True,
-                    "workers": workers,
-                    "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_S,
-                },
-            )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if workers == 1:
+        run_server(create_app(settings), options)
+        return
+    # The processes are fresh interpreters: they read the settings from the environment.
+    os.environ["UNHARDCODED_DATABASE_URL"] = settings.database_url
+    os.environ["UNHARDCODED_HOME"] = str(settings.home)
+    os.environ["UNHARDCODED_ECHO_ALL"] = "1" if settings.echo_all else "0"
+    if settings.catalog is not None:
+        os.environ["UNHARDCODED_CATALOG"] = str(settings.catalog)
+    os.environ[_LOG_LEVEL_ENV] = log_level.upper()
+    with _shared_metrics():
+        run_server(
+            f"{__name__}:worker_app",
+            {
+                **options,
+                "factory": True,
+                "workers": workers,
+                "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_S,
+            },
+        )
 
 
-def _run_server(run: Callable[..., None], app: object, options: dict[str, object]) -> None:
-    """`uvicorn.run`; its "did not start" exit (already logged by uvicorn, e.g. the port is in
-    use) becomes one `error:` line."""
+def run_server(app: object, options: dict[str, object]) -> None:
+    """`uvicorn.run(app, **options)` as a service runs: SIGTERM drains and ends with status 0,
+    and uvicorn's "did not start" exit (already logged by uvicorn, e.g. the port is in use)
+    becomes one `error:` line."""
+    import signal
+
+    import uvicorn
+
+    previous = signal.signal(signal.SIGTERM, _Terminated())
     try:
-        run(app, **options)
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
     except SystemExit as exc:
         if exc.code in (None, 0):
             return
@@ -234,3 +231,5 @@ def _run_server(run: Callable[..., None], app: object, options: dict[str, object
             f"the server did not start on {options['host']}:{options['port']} (the reason is "
             "in the log line above)"
         ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

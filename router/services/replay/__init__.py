@@ -1,6 +1,6 @@
 """Replay: re-evaluate recorded decisions against their own catalog version (proof: is every
 recorded outcome reproduced exactly?) or against another catalog and/or policy (impact: what
-would change?). DESIGN §6; docs/replay.md has the CLI and the output formats.
+would change?). docs/replay.md has the CLI and the output formats.
 
     async with open_ledger(url) as ledger:
         replay = ReplayService(DecisionService(ledger))
