@@ -281,3 +281,35 @@ def test_usage_errors_are_one_line_naming_the_help(runner: CliRunner) -> None:
         result = runner.invoke(main, args)
         assert result.exit_code == 2
         assert "--help" in _one_error_line(result)
+
+
+def test_a_mistyped_trust_key_is_bad_input_not_a_tampered_ledger(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    db = _ledger(runner, tmp_path)
+    assert runner.invoke(main, ["ledger", "checkpoint", "--db", db]).exit_code == 0
+    result = runner.invoke(main, ["ledger", "verify", "--trust-key", "abc", "--db", db])
+    assert result.exit_code == 2
+    assert "is not a verifier key" in _one_error_line(result)
+    assert "TAMPERED" not in result.output
+    key = runner.invoke(main, ["ledger", "checkpoint", "--public-key", "--db", db]).stdout
+    trusted = runner.invoke(main, ["ledger", "verify", "--trust-key", key.strip(), "--db", db])
+    assert trusted.exit_code == 0, trusted.output
+
+
+def test_a_page_cursor_beyond_64_bits_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    db = _ledger(runner, tmp_path)
+    for cursor in ("99999999999999999999999", "²"):
+        result = runner.invoke(main, ["ledger", "decisions", "--cursor", cursor, "--db", db])
+        assert result.exit_code == 2
+        assert "not a decision page cursor" in _one_error_line(result)
+
+
+def test_an_overlay_nested_too_deeply_is_one_error_line(runner: CliRunner, tmp_path: Path) -> None:
+    overlay = tmp_path / "deep.yaml"
+    overlay.write_text("[" * 100_000 + "]" * 100_000)
+    prices = str(REPO / "tests" / "catalogs" / "data" / "litellm.json")
+    args = ["catalog", "import", "litellm", prices, "--overlay", str(overlay)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert "nested too deeply" in _one_error_line(result)

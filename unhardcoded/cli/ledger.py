@@ -80,6 +80,22 @@ class _Workers(click.ParamType):  # type: ignore[type-arg]
 _WORKERS = _Workers()
 
 
+def _verifier_keys(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Each `--trust-key` must be a verifier key: a typo is bad input, not a tampered ledger."""
+    if not values:
+        return values
+    from ledger import LedgerError, parse_verifier_key
+
+    for value in values:
+        try:
+            parse_verifier_key(value)
+        except (LedgerError, ValueError) as exc:
+            raise click.BadParameter(f"{value[:80]!r} is not a verifier key: {exc}") from None
+    return values
+
+
 @ledger.command()
 @_db_option
 @_home_option
@@ -103,6 +119,7 @@ _WORKERS = _Workers()
     "trusted",
     multiple=True,
     metavar="VKEY",
+    callback=_verifier_keys,
     help="Accept only checkpoints signed by these verifier keys (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

@@ -410,8 +410,9 @@ class DecisionService:
             raise DecisionError(f"limit must be within 1..10000, got {limit}")
         after = -1
         if cursor is not None:
-            if not cursor.isdigit():
-                raise DecisionError(f"not a decision page cursor: {cursor!r}")
+            # A cursor is a ledger position: ASCII digits, below 2^63 (a 64-bit column).
+            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= 1 << 63:
+                raise DecisionError(f"not a decision page cursor: {cursor[:40]!r}")
             after = int(cursor)
         await catch_up(self.ledger)
         return await query_decisions(
