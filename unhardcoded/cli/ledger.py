@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 EXIT_TAMPERED = 1
+MAX_CHUNK = 1_000_000
+"""The most events one verify query reads (a bound on its memory)."""
+MAX_VERIFY_WORKERS = 256
 
 _db_option = db_option
 _home_option = home_option
@@ -72,8 +75,12 @@ class _Workers(click.ParamType):  # type: ignore[type-arg]
             count = int(str(value))
         except ValueError:
             count = 0
-        if count < 1:
-            self.fail(f"{value!r} is not a positive integer or 'auto'", param, ctx)
+        if not 1 <= count <= MAX_VERIFY_WORKERS:
+            self.fail(
+                f"{value!r} is not 'auto' or a process count from 1 to {MAX_VERIFY_WORKERS}",
+                param,
+                ctx,
+            )
         return count
 
 
@@ -101,7 +108,7 @@ def _verifier_keys(
 @_home_option
 @click.option(
     "--chunk",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_CHUNK),
     default=50_000,
     show_default=True,
     help="Events read per query.",

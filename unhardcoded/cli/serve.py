@@ -132,7 +132,7 @@ def _shared_metrics() -> Iterator[None]:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 256),
     default=1,
     show_default=True,
     help="Server processes, each with its own event loop, sharing the database (one per core "
