@@ -24,10 +24,13 @@ _LOG_LEVEL_ENV = "UNHARDCODED_LOG_LEVEL"
 
 
 _WORKER_HEALTHCHECK_S = 60
-"""How long uvicorn's supervisor waits for a server process to answer its health check before it
-kills the process. uvicorn's default (5 s) is shorter than a server process takes to import the
-service and open the database on a busy machine (measured: 6 s of import alone, on two shared
-cores), and a process killed then is started again only to meet the same deadline."""
+"""How long uvicorn's supervisor waits for a server process to answer a health-check ping before
+it kills the process as hung. The supervisor pings the processes in order, the first one 0.5 s
+after they were spawned, and a process answers only once its interpreter has started and
+imported uvicorn (the answering thread starts then): 2-2.6 s on two shared cores at load 19,
+more under heavier load. With uvicorn's default of 5 s the first process, pinged first, was
+killed as "died" on a busy machine and started again; the later ones, pinged after it, had the
+time. 60 s still catches a process that really hangs."""
 
 _PRIVATE_BITS = 0o077
 
