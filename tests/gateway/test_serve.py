@@ -144,10 +144,14 @@ def slow_upstream() -> Iterator[_SlowUpstream]:
 
 
 def _read_until(stream: IO[str], lines: list[str], marker: str) -> str:
+    """Read log lines up to the one holding `marker`; a server process that died first fails
+    the test (rather than waiting for a start that never comes)."""
     for line in stream:
         lines.append(line)
         if marker in line:
             return line
+        if "died" in line:
+            raise AssertionError(f"a server process died:\n{''.join(lines)}")
     raise AssertionError(f"the server ended before logging {marker!r}:\n{''.join(lines)}")
 
 
@@ -345,3 +349,41 @@ def test_readyz_says_when_the_database_is_gone(tmp_path: Path, pg_database: str)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+
+
+_SLOW_BOOTSTRAP = """
+import sys, time
+# A server process of `serve --workers` (a multiprocessing spawn child) that takes longer than
+# uvicorn's default 5 s health check to start, as on a busy machine.
+if "--multiprocessing-fork" in sys.argv:
+    time.sleep({delay})
+"""
+
+
+def test_a_server_process_slow_to_start_is_not_killed_as_dead(tmp_path: Path) -> None:
+    """The cause of "Child process died" at start: uvicorn's supervisor pings the first process
+    0.5 s after spawning it and kills it when no answer comes within its health-check timeout,
+    and a process answers only once its interpreter has started. Here that takes 7 s."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_SLOW_BOOTSTRAP.format(delay=7))
+    env = _env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO)])
+    db = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
+    server = subprocess.Popen(
+        [*CLI, "serve", "--echo", "--port", "0", "--workers", "2", "--db", db],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert server.stderr is not None
+        _read_until(server.stderr, lines, "Application startup complete")
+        _read_until(server.stderr, lines, "Application startup complete")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        rest = server.communicate(timeout=120)[1]
+    logs = "".join(lines) + rest
+    assert "died" not in logs, logs
+    assert server.returncode == 0, logs
