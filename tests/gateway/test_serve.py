@@ -67,7 +67,8 @@ def _start_failures(tmp_path: Path) -> list[tuple[list[str], str]]:
     key.chmod(0o644)
     return [
         (["--db", "mysql://u@localhost/x"], "unsupported database URL scheme 'mysql'"),
-        (["--db", str(tmp_path / "no-such-folder" / "x.db")], "unable to open database file"),
+        (["--db", str(tmp_path / "no-such-folder" / "x.db")], "no-such-folder does not exist"),
+        (["--db", str(shared_home)], "unable to open database file"),  # a folder
         (["--db", str(text_db)], "file is not a database"),
         (["--db", "postgresql://postgres@127.0.0.1:1/nowhere"], "127.0.0.1"),
         (["--db", str(tmp_path / "k.db"), "--home", str(shared_home)], "chmod 600"),

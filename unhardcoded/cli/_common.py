@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -165,8 +166,27 @@ def print_error(message: str, *, kind: str, as_json: bool) -> None:
     click.echo(f"error: {one_line}", err=True)
 
 
+def _quiet_closed_loop_handoffs(args: threading.ExceptHookArgs) -> None:
+    """aiosqlite's worker thread hands the result of a connection that failed to open back to
+    the event loop after `asyncio.run` closed it (omnilib/aiosqlite#241) and dies with "Event
+    loop is closed": the failure itself was already reported, so that is not printed again."""
+    import traceback
+
+    if (
+        isinstance(args.exc_value, RuntimeError)
+        and str(args.exc_value) == "Event loop is closed"
+        and any(
+            f"{os.sep}aiosqlite{os.sep}" in frame.filename
+            for frame in traceback.extract_tb(args.exc_traceback)
+        )
+    ):
+        return
+    threading.__excepthook__(args)
+
+
 def run_main(invoke: Callable[[], Any], args: Sequence[str]) -> None:
     """Run the root group (click's non-standalone mode) and exit with one error line on failure."""
+    threading.excepthook = _quiet_closed_loop_handoffs
     as_json = wants_json(args)
     try:
         result = invoke()

@@ -69,6 +69,26 @@ def home_option(func: F) -> F:
 _OWN_TABLES = frozenset({"alembic_version", "ledger_meta", "ledger_events"})
 
 
+def refuse_missing_sqlite_folder(url: str) -> None:
+    """A SQLite file whose folder does not exist cannot be created: say so before connecting
+    (the driver's own message is "unable to open database file")."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from unhardcoded.cli._common import CliError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    folder = Path(database).parent
+    if not folder.is_dir():
+        raise CliError(f"cannot create the database {database}: the folder {folder} does not exist")
+
+
 async def migrate_own_database(url: str) -> None:
     """Create or migrate the database at `url`, unless it is someone else's: a database whose
     tables are all foreign is refused (`unhardcoded db upgrade` adds the tables on purpose)."""
@@ -77,6 +97,7 @@ async def migrate_own_database(url: str) -> None:
     from ledger import Store, upgrade
     from unhardcoded.cli._common import CliError
 
+    refuse_missing_sqlite_folder(url)
     store = Store(url)
     try:
         async with store.read() as conn:

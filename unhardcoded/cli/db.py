@@ -7,12 +7,13 @@ import json
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._records import db_option
+from unhardcoded.cli._records import db_option, refuse_missing_sqlite_folder
 
 
 async def _upgrade(url: str) -> None:
     from ledger import Store, upgrade
 
+    refuse_missing_sqlite_folder(url)
     store = Store(url)
     try:
         await upgrade(store)
