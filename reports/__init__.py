@@ -17,7 +17,7 @@ from reports._bundle import BUNDLE_FORMAT, BundleSummary, create_bundle
 from reports._errors import ReportsError
 from reports._export import ExportSummary, Progress, export_parquet
 from reports._html import render_html
-from reports._report import REPORT_SCHEMA, ComplianceReport, build_report
+from reports._report import REPORT_SCHEMA, ComplianceReport, build_report, ledger_context
 from reports._schema import DATASETS, PARTITIONS, SCHEMAS
 from reports._verify import BundleVerification, verify_bundle
 from reports._writer import read_dataset
@@ -37,6 +37,7 @@ __all__ = [
     "build_report",
     "create_bundle",
     "export_parquet",
+    "ledger_context",
     "read_dataset",
     "render_html",
     "verify_bundle",

@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from ledger import Envelope, Ledger, SignedCheckpoint
 from reports._errors import ReportsError
 from reports._export import Progress, export_parquet
 from reports._html import render_html
-from reports._report import build_report
+from reports._report import build_report, ledger_context
 from router.services.decisions import (
     ATTEMPT_FINISHED,
     CATALOG_PUBLISHED,
@@ -181,8 +181,12 @@ async def create_bundle(
     since: datetime | None = None,
     until: datetime | None = None,
     progress: Progress | None = None,
+    cosigned: Callable[[SignedCheckpoint], Awaitable[str]] | None = None,
 ) -> BundleSummary:
-    """Write the audit bundle of `tenant`'s decisions in [`since`, `until`) to `out` (a zip)."""
+    """Write the audit bundle of `tenant`'s decisions in [`since`, `until`) to `out` (a zip).
+
+    `cosigned` gives the checkpoint's note with its witness cosignatures (docs/witness.md);
+    without it `checkpoint.txt` holds the log's signature only."""
     target = Path(out)
     if target.suffix.lower() != ".zip":
         raise ReportsError(f"{target}: the bundle file name must end in .zip")
@@ -209,7 +213,8 @@ async def create_bundle(
         else:
             head, count = await _checkpoint_covering(ledger, -1), 0
             proofs.write_bytes(b"")
-        files[CHECKPOINT] = head.note.encode("utf-8")
+        note = head.note if cosigned is None else await cosigned(head)
+        files[CHECKPOINT] = note.encode("utf-8")
         files[PUBLIC_KEY] = (head.verifier_key + "\n").encode("utf-8")
         files[EVENTS] = proofs
         for envelope in events.references.values():
@@ -220,7 +225,10 @@ async def create_bundle(
                 files[f"catalogs/{payload['version']}.json"] = _pretty(payload["catalog"])
         for path in sorted(export.rglob("*.parquet")):
             files[DATA + path.relative_to(export).as_posix()] = path
-        report = build_report(export, tenant=tenant, since=since, until=until)
+        created_at = _iso(datetime.now(UTC))
+        assert created_at is not None
+        context = ledger_context(head.note, head.verifier_key, created_at)
+        report = build_report(export, tenant=tenant, since=since, until=until, context=context)
         report_json = work / "report.json"
         with report_json.open("w", encoding="utf-8") as handle:
             report.write_json(handle)
@@ -231,7 +239,7 @@ async def create_bundle(
             "tenant": tenant,
             "since": _iso(since),
             "until": _iso(until),
-            "created_at": _iso(datetime.now(UTC)),
+            "created_at": created_at,
             "origin": ledger.origin,
             "tree_size": head.tree_size,
             "decisions": summary.decisions,

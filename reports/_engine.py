@@ -1,8 +1,8 @@
 """The columnar engine the reports aggregate in: DuckDB over an export folder's datasets.
 
-Each dataset is registered as a view over its Arrow dataset (the hive partitions decoded by the
-same partitioning that wrote them), so DuckDB scans the Parquet files batch by batch with
-projection and filter pushdown; joins and aggregations run under a fixed memory limit and spill
+Each dataset is a view over DuckDB's own Parquet reader (the hive partition values decoded from
+the file paths), so DuckDB scans the files row group by row group with projection and filter
+pushdown; joins and aggregations run under a fixed memory limit and spill
 to a temporary folder beyond it. Memory therefore does not grow with the number of decisions."""
 
 from __future__ import annotations
@@ -14,13 +14,30 @@ from pathlib import Path
 
 import duckdb
 
-from reports._schema import DATASETS
-from reports._writer import open_dataset
+from reports._errors import ReportsError
+from reports._schema import DATASETS, PARTITIONS, SCHEMAS
 
 __all__ = ["MEMORY_LIMIT", "connect"]
 
-MEMORY_LIMIT = "192MB"
+MEMORY_LIMIT = "128MB"
 """DuckDB's working memory (it spills to disk beyond it)."""
+
+
+def _view(con: duckdb.DuckDBPyConnection, export: Path, name: str) -> None:
+    """Dataset `name` as a view: DuckDB's own Parquet reader (it streams under the memory
+    limit), the hive partition columns decoded from each file's path, in schema order."""
+    folder = export / name
+    if not folder.is_dir():
+        raise ReportsError(f"{folder}: no {name} dataset (not an export folder?)")
+    files = sorted(str(p) for p in folder.rglob("*.parquet"))
+    if not files:
+        con.from_arrow(SCHEMAS[name].empty_table()).create_view(name)
+        return
+    decoded = [
+        f"url_decode(regexp_extract(filename, '/{c}=([^/]*)/', 1)) AS {c}" for c in PARTITIONS[name]
+    ]
+    relation = con.read_parquet(files, filename=True)
+    relation.project(", ".join(["* EXCLUDE (filename)", *decoded])).create_view(name)
 
 
 @contextlib.contextmanager
@@ -39,8 +56,7 @@ def connect(
         )
         try:
             for name in DATASETS:
-                con.register(f"{name}_arrow", open_dataset(export, name))
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_arrow")
+                _view(con, export, name)
             yield con
         finally:
             con.close()

@@ -44,7 +44,7 @@ Progress = Callable[[int, int], None]
 
 EventSink = Callable[[Envelope], None]
 
-_OUTCOME_DATASETS = ("eliminations", "rankings")
+_OUTCOME_DATASETS = ("eliminations", "rankings", "explanations")
 _SPILL_ROWS = 65_536
 
 _WINDOW = 65_536
@@ -228,17 +228,20 @@ class _Scan:
         outcomes = pc.struct_field(table.column("filter"), "outcome").to_pylist()
         orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
         dates = pc.strftime(stamps.cast(TIMESTAMP), format="%Y-%m-%d").to_pylist()
-        seen: set[tuple[str, str, str, str]] = set()
+        tokens = table.column("tokens").to_pylist()
+        seen: set[tuple[str, str, str, str, str]] = set()
         for i, tenant in enumerate(tenants):
-            ref = (versions[i], digests[i], outcomes[i], orders[i])
-            if (tenant, *ref[2:], ref[1]) in seen:
+            group = (tenant, outcomes[i], orders[i], digests[i], str(tokens[i]))
+            if group in seen:
                 continue
-            seen.add((tenant, *ref[2:], ref[1]))
-            # One decision per distinct (tenant, outcome, order, policy) is decoded in full.
+            seen.add(group)
+            # One decision per distinct (tenant, outcome, order, policy, tokens) is decoded in
+            # full: its group's rows (eliminations, rankings, explanation) come from it.
             payload = decode_decision(raw[i])
             await fetch_references(self.ledger, self.rows, payload, None)
             self.columns.add(self.rows.catalogs[versions[i]])
             self.rows.add_outcome_rows(tenant, outcomes[i], orders[i], payload)
+            self.rows.add_explanation(tenant, payload)
             await self.spill()
         keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
         self.remember_many(ids, [next(keys) if w else None for w in wanted])
@@ -360,7 +363,7 @@ async def export_parquet(
     until: datetime | None = None,
     progress: Progress | None = None,
     sink: EventSink | None = None,
-    chunk: int = 20_000,
+    chunk: int = 5_000,
     window: int = _WINDOW,
 ) -> ExportSummary:
     """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with

@@ -9,6 +9,7 @@ list is streamed out of it, so memory does not grow with the number of decisions
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+import pyarrow.parquet as pq
 
+from ledger import LedgerError, open_checkpoint
 from reports._engine import connect
 from reports._errors import ReportsError
 
-__all__ = ["REPORT_SCHEMA", "ComplianceReport", "build_report"]
+__all__ = ["REPORT_SCHEMA", "ComplianceReport", "build_report", "iso_us", "ledger_context"]
 
 REPORT_SCHEMA = "unhardcoded.compliance-report/2"
 
@@ -115,15 +118,36 @@ WITH tried AS (
            list({'entry': entry_id, 'provider': provider, 'region': region, 'no_log': no_log,
                  'status': status, 'cost_usd': cost_usd} ORDER BY attempt) AS attempts
     FROM a GROUP BY decision_id
-), removed AS (
-    SELECT outcome_digest, list({'rule': rule, 'entries': removed} ORDER BY rule_index) AS rules
-    FROM outcome_rules GROUP BY outcome_digest
+), why AS (
+    SELECT * FROM explanations WHERE tenant = getvariable('report_tenant')
 )
 SELECT d.decision_id, epoch_us(d.recorded_at) AS recorded_at_us, d.position, d.preview,
        d.policy_fingerprint, d.catalog_version, d.selected_id, d.selected_cost_usd,
-       tried.attempts, removed.rules
-FROM d LEFT JOIN tried USING (decision_id) LEFT JOIN removed USING (outcome_digest)
+       tried.attempts, why.removals, why.why_selected
+FROM d
+LEFT JOIN tried USING (decision_id)
+LEFT JOIN why ON why.outcome_digest = d.outcome_digest AND why.order_digest = d.order_digest
+    AND why.policy_digest = d.policy_digest
+    AND why.tokens_in IS NOT DISTINCT FROM d.tokens_in
+    AND why.tokens_out IS NOT DISTINCT FROM d.tokens_out
 ORDER BY d.position
+"""
+_POLICIES = """
+SELECT p.fingerprint, p.digest, p.document, p.rules, count(*) AS decisions,
+       epoch_us(min(d.recorded_at)), epoch_us(max(d.recorded_at))
+FROM d JOIN policies p ON p.digest = d.policy_digest
+GROUP BY p.fingerprint, p.digest, p.document, p.rules ORDER BY min(d.position)
+"""
+_PER_DAY_MODEL = """
+SELECT date, coalesce(selected_id, '(no entry passed)') AS model, count(*)
+FROM d GROUP BY date, model ORDER BY date, model
+"""
+_COST_PER_DAY = """
+WITH estimated AS (
+    SELECT date, sum(coalesce(selected_cost_usd, 0)) AS usd FROM d GROUP BY date
+), billed AS (SELECT date, sum(coalesce(cost_usd, 0)) AS usd FROM a GROUP BY date)
+SELECT date, estimated.usd, coalesce(billed.usd, 0)
+FROM estimated LEFT JOIN billed USING (date) ORDER BY date
 """
 
 
@@ -183,6 +207,14 @@ def _figures(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], dict[str, 
             {"key": "every attempt failed", "decisions": failed},
         ],
     }
+    figures["decisions_per_day_by_model"] = [
+        {"key": day, "model": model, "decisions": n}
+        for day, model, n in con.execute(_PER_DAY_MODEL).fetchall()
+    ]
+    figures["cost_per_day"] = [
+        {"key": day, "estimated_usd": _money(estimated), "billed_usd": _money(billed)}
+        for day, estimated, billed in con.execute(_COST_PER_DAY).fetchall()
+    ]
     covered = {
         "first_decision_at": None if first_at is None else iso_us(first_at),
         "last_decision_at": None if last_at is None else iso_us(last_at),
@@ -190,6 +222,23 @@ def _figures(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], dict[str, 
         "last_position": high,
     }
     return figures, covered
+
+
+def _policies(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return [
+        {
+            "fingerprint": fingerprint,
+            "digest": digest,
+            "rules": list(rules),
+            "normalized": json.dumps(json.loads(document), indent=2, sort_keys=True),
+            "decisions": n,
+            "first_used": iso_us(first),
+            "last_used": iso_us(last),
+        }
+        for fingerprint, digest, document, rules, n, first, last in con.execute(
+            _POLICIES
+        ).fetchall()
+    ]
 
 
 def _listing_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -203,8 +252,9 @@ def _listing_row(row: dict[str, Any]) -> dict[str, Any]:
         "catalog_version": row["catalog_version"],
         "selected": row["selected_id"],
         "selected_cost_usd": None if cost is None else _money(cost),
+        "why_selected": row["why_selected"],
+        "removed": row["removals"] or [],
         "attempts": row["attempts"] or [],
-        "removed": row["rules"] or [],
     }
 
 
@@ -218,10 +268,16 @@ class ComplianceReport:
     _bounds: tuple[str, int | None, int | None] = field(repr=False)
 
     def decisions(self) -> Iterator[dict[str, Any]]:
-        """The per-decision list, in ledger position order (streamed)."""
-        with connect(self.export) as con:
-            _bind(con, *self._bounds)
-            for batch in con.sql(_LISTING).to_arrow_reader(_FETCH):
+        """The per-decision list, in ledger position order (streamed: DuckDB sorts it into a
+        scratch Parquet file, spilling to disk beyond its memory limit, and it is read back a
+        batch at a time)."""
+        with tempfile.TemporaryDirectory(prefix="unhardcoded-listing-") as tmp:
+            sorted_rows = Path(tmp) / "decisions.parquet"
+            with connect(self.export) as con:
+                _bind(con, *self._bounds)
+                con.execute("SET preserve_insertion_order = true")
+                con.execute(f"COPY ({_LISTING}) TO '{sorted_rows}' (FORMAT parquet)")
+            for batch in pq.ParquetFile(sorted_rows).iter_batches(_FETCH):
                 for row in batch.to_pylist():
                     yield _listing_row(row)
 
@@ -243,6 +299,35 @@ class ComplianceReport:
         out.write("\n  ]\n}\n" if not first else "]\n}\n")
 
 
+def ledger_context(checkpoint_note: str, verifier_key: str, generated_at: str) -> dict[str, Any]:
+    """What a report says of the ledger it was built from: its signed checkpoint (origin, tree
+    size = events recorded, root, key) and how to check it; `generated_at` is ISO 8601 UTC."""
+    try:
+        checkpoint = open_checkpoint(checkpoint_note, verifier_key)
+    except LedgerError as exc:
+        raise ReportsError(f"the report's checkpoint does not open with its key: {exc}") from None
+    name, key_hash = verifier_key.split("+")[:2]
+    return {
+        "generated_at": generated_at,
+        "origin": checkpoint.origin,
+        "events": checkpoint.size,
+        "checkpoint": {
+            "tree_size": checkpoint.size,
+            "root_sha256": checkpoint.root.hex(),
+            "key_id": f"{name}+{key_hash}",
+            "verifier_key": verifier_key,
+            "note": checkpoint_note,
+        },
+        "verify": [
+            "unhardcoded ledger checkpoint --public-key   # must print the verifier_key above",
+            "unhardcoded ledger verify                    # the whole ledger, against its roots",
+            "unhardcoded ledger proof DECISION_ID         # one decision's inclusion proof",
+            "unhardcoded bundle create --tenant TENANT bundle.zip && "
+            "unhardcoded bundle verify bundle.zip --key VERIFIER_KEY   # offline",
+        ],
+    }
+
+
 def build_report(
     export: Path | str,
     *,
@@ -260,6 +345,7 @@ def build_report(
     with connect(base) as con:
         _bind(con, *bounds)
         figures, covered = _figures(con)
+        policies = _policies(con)
     document: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "tenant": tenant,
@@ -267,6 +353,7 @@ def build_report(
         "until": _iso(until),
         "covered": covered,
         "figures": figures,
+        "policies": policies,
     }
     if context is not None:
         document["ledger"] = context

@@ -18,7 +18,13 @@ import pyarrow as pa
 from reports._errors import ReportsError
 from reports._schema import SCHEMAS
 from router.core import Catalog, Policy, cost_of
-from router.services.decisions import DecisionPayload, decode_failures, order_digest, rank_order
+from router.services.decisions import (
+    DecisionPayload,
+    decode_failures,
+    order_digest,
+    rank_order,
+    rebuild_trace,
+)
 
 __all__ = ["CatalogInfo", "DecisionKey", "RowBuilder", "decision_key", "utc_date"]
 
@@ -98,6 +104,9 @@ class RowBuilder:
     _columns: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     _emitted: set[tuple[str, ...]] = field(default_factory=set)
     _failures: OrderedDict[str, tuple[tuple[int, ...], ...]] = field(default_factory=OrderedDict)
+    _explained: OrderedDict[tuple[str, ...], tuple[str | None, str, list[dict[str, Any]]]] = field(
+        default_factory=OrderedDict
+    )
 
     def __post_init__(self) -> None:
         for name in SCHEMAS:
@@ -254,6 +263,31 @@ class RowBuilder:
             },
         )
         self.add_outcome_rows(tenant, outcome, order, payload)
+        self.add_explanation(tenant, payload)
+
+    def _explain(self, payload: DecisionPayload) -> tuple[str | None, str, list[dict[str, Any]]]:
+        """(selected entry id, why it won, per rule what it removed) of a decision's group."""
+        policy, _ = self.policies[payload.policy_digest]
+        info = self.catalogs[payload.catalog_version]
+        trace = rebuild_trace(payload, self.outcomes[payload.outcome], policy, info.catalog)
+        removals = []
+        for rule_index, rule in enumerate(trace.rule_ids):
+            failed = trace.failed_entries(rule)
+            if not failed:
+                continue
+            example = trace.failure(failed[0], rule)
+            removals.append(
+                {
+                    "rule": rule,
+                    "rule_index": rule_index,
+                    "removed": len(failed),
+                    "needs": example.needs,
+                    "example_entry": info.ids[failed[0]],
+                    "example": str(example),
+                }
+            )
+        selected = None if trace.selected is None else info.ids[trace.selected]
+        return selected, trace.why_selected(), removals
 
     def add_outcome_rows(
         self, tenant: str, outcome: str, order: str, payload: DecisionPayload
@@ -268,6 +302,41 @@ class RowBuilder:
             self._eliminations(tenant, outcome, info)
         self._emitted.add(("r", tenant, outcome, order))
         self._rankings(tenant, outcome, order, payload, info)
+
+    def add_explanation(self, tenant: str, payload: DecisionPayload) -> None:
+        """Add the `explanations` row of a decision's group (outcome, order, tokens, policy) for
+        `tenant` unless it is there already: per rule what it removed, with one removed entry's
+        observed values against the requirement, and why the winner won (as `ledger show`)."""
+        tokens = payload.tokens
+        counts = None if tokens is None else (tokens.tokens_in, tokens.tokens_out)
+        group = (payload.outcome, payload.order_sha256, str(counts), payload.policy_digest)
+        key = ("x", tenant, *group)
+        if key in self._emitted:
+            return
+        self._emitted.add(key)
+        found = self._explained.get(group)
+        if found is None:
+            found = self._explain(payload)
+            # Tenants share groups: explain each once while it is recent (bounded memory).
+            self._explained[group] = found
+            if len(self._explained) > _DECODED:
+                self._explained.popitem(last=False)
+        selected, why, removals = found
+        self._add(
+            "explanations",
+            {
+                "outcome_digest": payload.outcome,
+                "order_digest": payload.order_sha256,
+                "catalog_version": payload.catalog_version,
+                "policy_digest": payload.policy_digest,
+                "tokens_in": None if counts is None else counts[0],
+                "tokens_out": None if counts is None else counts[1],
+                "selected_id": selected,
+                "why_selected": why,
+                "removals": removals,
+                "tenant": tenant,
+            },
+        )
 
     def _eliminations(self, tenant: str, digest: str, info: CatalogInfo) -> None:
         rules = self.outcomes[digest]["rules"]

@@ -70,6 +70,34 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("tenant", pa.string()),
         ]
     ),
+    "explanations": pa.schema(
+        [
+            ("outcome_digest", _DICT),
+            ("order_digest", _DICT),
+            ("catalog_version", _DICT),
+            ("policy_digest", _DICT),
+            ("tokens_in", pa.int64()),
+            ("tokens_out", pa.int64()),
+            ("selected_id", _DICT),
+            ("why_selected", pa.string()),
+            (
+                "removals",
+                pa.list_(
+                    pa.struct(
+                        [
+                            ("rule", pa.string()),
+                            ("rule_index", pa.int16()),
+                            ("removed", pa.int32()),
+                            ("needs", pa.string()),
+                            ("example_entry", pa.string()),
+                            ("example", pa.string()),
+                        ]
+                    )
+                ),
+            ),
+            ("tenant", pa.string()),
+        ]
+    ),
     "attempts": pa.schema(
         [
             ("decision_id", pa.string()),
@@ -128,6 +156,7 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "attempts": ("date", "tenant"),
     "eliminations": ("tenant",),
     "rankings": ("tenant",),
+    "explanations": ("tenant",),
     "catalogs": (),
     "policies": (),
 }

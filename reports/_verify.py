@@ -14,13 +14,22 @@ import shutil
 import tempfile
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledger import Checkpoint, Envelope, LedgerError, VerifierKey, parse_verifier_key
+from ledger import (
+    Checkpoint,
+    CosignerVerifier,
+    Envelope,
+    LedgerError,
+    VerifierKey,
+    check_cosignatures,
+    parse_cosigner_key,
+    parse_verifier_key,
+)
 from reports._bundle import (
     BUNDLE_FORMAT,
     CHECKPOINT,
@@ -35,7 +44,7 @@ from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
 from reports._expect import ExpectedRows, compare_datasets
 from reports._html import render_html
-from reports._report import build_report
+from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS
 from router.core import Catalog, Policy, RouterError
@@ -59,11 +68,14 @@ class BundleVerification:
 
     bundle: str
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     decisions: int = 0
     events: int = 0
     tree_size: int | None = None
     key: str | None = None
     key_source: str = "bundle"
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
+    quorum: int = 0
 
     @property
     def ok(self) -> bool:
@@ -76,11 +88,14 @@ class BundleVerification:
             "bundle": self.bundle,
             "ok": self.ok,
             "problems": list(self.problems),
+            "notes": list(self.notes),
             "decisions": self.decisions,
             "events": self.events,
             "tree_size": self.tree_size,
             "verifier_key": self.key,
             "key_source": self.key_source,
+            "witnesses": list(self.witnesses),
+            "quorum": self.quorum,
         }
 
 
@@ -99,6 +114,75 @@ def _key(text: str) -> VerifierKey:
         return parse_verifier_key(candidate)
     except LedgerError as exc:
         raise ReportsError(f"--key: {exc}") from None
+
+
+def _witness_key(text: str) -> CosignerVerifier:
+    """A witness vkey given as the string itself or as a file holding it."""
+    candidate = text.strip()
+    path = Path(candidate)
+    if "+" not in candidate or path.is_file():
+        try:
+            candidate = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ReportsError(
+                f"--witness-key {text!r}: not a witness key, and unreadable: {exc}"
+            ) from None
+    try:
+        return parse_cosigner_key(candidate)
+    except LedgerError as exc:
+        raise ReportsError(f"--witness-key: {exc}") from None
+
+
+def _witness_quorum(witness_keys: Sequence[str], quorum: int | None) -> list[CosignerVerifier]:
+    """Parse the witness keys and check the quorum against them (bad input: `ReportsError`)."""
+    keys = [_witness_key(k) for k in witness_keys]
+    if len({str(k) for k in keys}) != len(keys):
+        raise ReportsError("--witness-key: a witness key is given twice")
+    if quorum is not None and not keys:
+        raise ReportsError("--quorum needs at least one --witness-key")
+    if quorum is not None and not 1 <= quorum <= len(keys):
+        raise ReportsError(f"--quorum {quorum}: expected 1 to {len(keys)} (the witness keys given)")
+    return keys
+
+
+def _check_witnesses(
+    check: _Check, note: bytes, witnesses: Sequence[CosignerVerifier], quorum: int
+) -> None:
+    """At least `quorum` of `witnesses` must have cosigned the checkpoint; a line naming one of
+    them that does not verify over this checkpoint (forged, or moved from another) fails."""
+    try:
+        checks = check_cosignatures(note, witnesses)
+    except LedgerError as exc:
+        check.problem(f"{CHECKPOINT}: {exc}")
+        return
+    valid = 0
+    for found in checks:
+        check.result.witnesses.append(
+            {"witness_key": str(found.witness), "status": found.status, "time": found.timestamp}
+        )
+        if found.status == "valid":
+            valid += 1
+        elif found.status == "invalid":
+            check.problem(
+                f"{CHECKPOINT}: the cosignature by witness {found.witness.name}+"
+                f"{found.witness.key_id:08x} does not verify over this checkpoint"
+            )
+    if valid < quorum:
+        absent = [c.witness.name for c in checks if c.status == "absent"]
+        check.problem(
+            f"{CHECKPOINT}: {valid} valid witness cosignature(s), the quorum is {quorum}"
+            + (f" (none by {', '.join(absent)})" if absent else "")
+        )
+
+
+def _log_note(note: str, log_name: str) -> str:
+    """The checkpoint note with the log's own signature only, as the report was built over it:
+    witness cosignature lines (added or dropped later) are no part of the report."""
+    body, blank, signatures = note.partition("\n\n")
+    own = [
+        line for line in signatures.splitlines(keepends=True) if line.startswith(f"— {log_name} ")
+    ]
+    return body + blank + "".join(own)
 
 
 class _Check:
@@ -374,12 +458,23 @@ def _referenced_files(check: _Check, rows: RowBuilder) -> None:
             check.problem(f"{name}: its version is {found}")
 
 
-def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerification:
+def verify_bundle(
+    path: Path | str,
+    *,
+    key: str | None = None,
+    witness_keys: Sequence[str] = (),
+    quorum: int | None = None,
+) -> BundleVerification:
     """Check an audit bundle (see the module docstring); `key` is the verifier key string or a
     file holding it (default: the bundle's own `public_key.txt`, which proves only that the
-    bundle is self-consistent: pass the ledger operator's published key)."""
+    bundle is self-consistent: pass the ledger operator's published key).
+
+    `witness_keys` (vkeys or files holding one) and `quorum` (default: all of them): the
+    checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
+    (docs/witness.md)."""
     source = Path(path)
-    result = BundleVerification(str(source))
+    witnesses = _witness_quorum(witness_keys, quorum)
+    result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
     try:
         archive = zipfile.ZipFile(source)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -405,6 +500,8 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
                 return result
         result.key = str(verifier)
         opened = check.checkpoint(verifier)
+        if opened is not None and witnesses:
+            _check_witnesses(check, check.read(CHECKPOINT) or b"", witnesses, result.quorum)
         if opened is not None:
             result.tree_size = opened.size
             if manifest is not None and manifest.get("tree_size") != opened.size:
@@ -446,12 +543,24 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
         )
         if result.problems:
             return result
+        made_by = _report_schema(check.read(REPORT_JSON))
+        if made_by != REPORT_SCHEMA:
+            # A report is rebuilt byte for byte by the code that knows its layout; an earlier
+            # release's layout is not kept. Its data and events are proven above all the same.
+            result.notes.append(
+                f"{REPORT_JSON} and {REPORT_HTML} have the layout {made_by!r}, not "
+                f"{REPORT_SCHEMA!r}: they are not rebuilt; the data and events they summarize "
+                "are proven"
+            )
+            return result
         since, until = manifest.get("since"), manifest.get("until")
+        note = _log_note((check.read(CHECKPOINT) or b"").decode("utf-8", "replace"), verifier.name)
         report = build_report(
             data,
             tenant=str(manifest.get("tenant")),
             since=None if since is None else datetime.fromisoformat(since.replace("Z", "+00:00")),
             until=None if until is None else datetime.fromisoformat(until.replace("Z", "+00:00")),
+            context=ledger_context(note, str(verifier), str(manifest.get("created_at"))),
         )
         rebuilt = work / "report.json"
         with rebuilt.open("w", encoding="utf-8") as handle:
@@ -463,3 +572,15 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
         if check.read(REPORT_HTML) != render_html(report).encode("utf-8"):
             check.problem(f"{REPORT_HTML}: not the report of the proven data")
     return result
+
+
+def _report_schema(document: bytes | None) -> str | None:
+    """The `schema` member of a bundled report.json, or None when it has none or is not JSON."""
+    if document is None:
+        return None
+    try:
+        value = json.loads(document)
+    except ValueError:
+        return None
+    schema = value.get("schema") if isinstance(value, dict) else None
+    return schema if isinstance(schema, str) else None

@@ -186,10 +186,10 @@ def _policy_doc_section(title: str) -> str:
 def test_policy_reference_names_every_operator_the_validator_knows() -> None:
     # The validator's own operator table (private: the docs test checks it against the page).
     from router.core import CMP_OPS
-    from router.core._parse import _OPERATORS
+    from router.core._parse import OPERATORS
 
     section = _policy_doc_section("Operators")
-    for operator in _OPERATORS:
+    for operator in OPERATORS:
         assert f'["{operator}"' in section, f"docs/policy.md does not document {operator!r}"
     comparison = next(line for line in section.splitlines() if '["cmp"' in line)
     for op in CMP_OPS:

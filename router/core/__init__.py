@@ -8,6 +8,7 @@ Typical use::
     catalog.entries[trace.selected].id, [catalog.entries[i].id for i in trace.plan]
 """
 
+from router.core._canonical import extended_canonical_bytes
 from router.core._catalog import (
     ATTRIBUTE_TYPES,
     COST_PER_RUN,
@@ -77,6 +78,7 @@ from router.core._policy import (
     derived_rule_id,
     fingerprint_text,
 )
+from router.core._policy_schema import POLICY_SCHEMA_PATH, policy_json_schema
 from router.core._pricing import (
     PRICE_SOURCES,
     PRICE_TIERS,
@@ -118,6 +120,7 @@ __all__ = [
     "MAX_RULE_ID",
     "MAX_STRING",
     "MAX_TOKENS",
+    "POLICY_SCHEMA_PATH",
     "POLICY_VERSION",
     "PRICE_SOURCES",
     "PRICE_TIERS",
@@ -165,9 +168,11 @@ __all__ = [
     "effective_tokens",
     "estimate_features",
     "evaluate",
+    "extended_canonical_bytes",
     "fingerprint_text",
     "normalize",
     "parse_policy",
+    "policy_json_schema",
     "pricing_of",
     "render",
     "run_cost",

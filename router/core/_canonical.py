@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import rfc8785
@@ -70,6 +71,59 @@ def canonical_bytes(value: Any) -> bytes:
         return "".join(out).encode("utf-8")
     except (UnicodeEncodeError, AttributeError, TypeError):
         return rfc8785.dumps(value)  # raises the reference error (surrogates, non-string keys…)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _extended_string(text: str) -> str:
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", _encode_string(text))
+
+
+def _write_extended(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(_extended_string(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        ordered = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        for i, key in enumerate(ordered):
+            out.append("," if i else "")
+            out.append(_extended_string(key) + ":")
+            _write_extended(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append("," if i else "")
+            _write_extended(item, out)
+        out.append("]")
+    elif isinstance(value, bool) or value is None:
+        out.append(json.dumps(value))
+    elif isinstance(value, int):
+        out.append(str(value))  # exact, beyond ±(2**53 - 1) too
+    elif isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            raise ValueError("NaN is not a JSON number")
+        out.append("1e999" if value > 0 else "-1e999")  # what overflows a double parses to ±inf
+    else:
+        out.append(rfc8785.dumps(value).decode("utf-8"))
+
+
+def extended_canonical_bytes(value: Any) -> bytes:
+    """RFC 8785 bytes of any JSON value a JSON parser can produce, beyond I-JSON too.
+
+    Where RFC 8785 can carry the value (I-JSON: integers within ±(2⁵³ − 1), finite doubles,
+    well-formed strings) the bytes are exactly `canonical_bytes`. Beyond it the same rules are
+    extended: integers are written exactly, a number that overflows a double as `1e999` or
+    `-1e999`, a lone surrogate as its `\\udxxx` escape (keys still sorted by UTF-16 code
+    units). So every valid JSON document has one canonical form, and the form of an I-JSON
+    document never changed."""
+    try:
+        return canonical_bytes(value)
+    except (UnicodeEncodeError, ValueError, TypeError, rfc8785.CanonicalizationError):
+        out: list[str] = []
+        _write_extended(value, out)
+        return "".join(out).encode("utf-8")
 
 
 def sha256_hex(value: Any) -> str:

@@ -63,9 +63,22 @@ RULE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 RESERVED_RULE_PREFIX = "catalog."
 """Rule ids starting with this are the evaluator's built-in rules (e.g. `catalog.status`)."""
 
-_TOP_KEYS = ("v", "rules", "rank", "tokens", "fallback")
-_OPERATORS = ("all", "any", "not", "is", "cmp", "eq", "ne", "in", "nin", "has")
-_ATTR_KIND = {
+# The validator's tables; `router.core._policy_schema` generates the JSON Schema from them.
+TOP_KEYS = ("v", "rules", "rank", "tokens", "fallback")
+"""The keys of a policy object."""
+RULE_KEYS = ("id", "when")
+"""The keys of a rule object."""
+TOKENS_KEYS = ("in", "out")
+"""The keys of `tokens` (both required)."""
+FALLBACK_KEYS = ("max_attempts",)
+"""The keys of `fallback`."""
+DIRECTIONS = ("asc", "desc")
+"""The directions of a rank key."""
+OPERATORS = ("all", "any", "not", "is", "cmp", "eq", "ne", "in", "nin", "has")
+"""Every expression operator."""
+OPERAND_COUNTS = {"not": 1, "is": 1, "cmp": 3, "eq": 2, "ne": 2, "has": 2, "in": 2, "nin": 2}
+"""The number of operands of each fixed-arity operator (`all` and `any` take one or more)."""
+ATTRIBUTE_KINDS = {
     "is": "boolean",
     "cmp": "number",
     "eq": "string",
@@ -74,6 +87,7 @@ _ATTR_KIND = {
     "nin": "string",
     "has": "string_list",
 }
+"""The attribute type each atom's first operand must have."""
 
 
 class _Context:
@@ -108,6 +122,14 @@ class _Context:
     def string(self, pointer: str, value: object, what: str) -> str | None:
         if not isinstance(value, str) or not value:
             self.bad(pointer, value, what)
+            return None
+        if not value.isascii() and not _encodable(value):
+            self.bad(
+                pointer,
+                value,
+                f"{what} of Unicode characters",
+                "a lone surrogate (an unpaired \\ud800-\\udfff escape) is not a character",
+            )
             return None
         if len(value) > MAX_STRING:
             self.bad(
@@ -161,6 +183,14 @@ class _Context:
         return attr
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _listing(names: list[str], limit: int = 24) -> str:
     if not names:
         return "none in this catalog"
@@ -186,12 +216,12 @@ def _expr(raw: object, pointer: str, depth: int, ctx: _Context) -> Expr | None:
         return None
     op = raw[0]
     op_pointer = pointer + "/0"
-    if op not in _OPERATORS:
+    if op not in OPERATORS:
         ctx.bad(
             op_pointer,
             op,
-            "an operator: " + ", ".join(_OPERATORS),
-            f"unknown operator {describe(op)} (expected one of: {', '.join(_OPERATORS)})",
+            "an operator: " + ", ".join(OPERATORS),
+            f"unknown operator {describe(op)} (expected one of: {', '.join(OPERATORS)})",
         )
         return None
     args = raw[1:]
@@ -222,17 +252,17 @@ def _expr(raw: object, pointer: str, depth: int, ctx: _Context) -> Expr | None:
         kept = tuple(cast(list[Expr], operands))
         return AllOf(kept) if op == "all" else AnyOf(kept)
     if op == "not":
-        if not arity(1, '["not", expr]'):
+        if not arity(OPERAND_COUNTS[op], '["not", expr]'):
             return None
         inner = _expr(args[0], pointer + "/1", depth + 1, ctx)
         return None if inner is None else Not(inner)
     if op == "is":
-        if not arity(1, '["is", attr]'):
+        if not arity(OPERAND_COUNTS[op], '["is", attr]'):
             return None
         attr = ctx.attribute(pointer + "/1", args[0], "boolean", op)
         return None if attr is None else Is(attr)
     if op == "cmp":
-        if not arity(3, '["cmp", attr, op, number]'):
+        if not arity(OPERAND_COUNTS[op], '["cmp", attr, op, number]'):
             return None
         attr = ctx.attribute(pointer + "/1", args[0], "number", op)
         cmp_op = args[1]
@@ -253,9 +283,9 @@ def _expr(raw: object, pointer: str, depth: int, ctx: _Context) -> Expr | None:
             return None
         return Cmp(cast(str, attr), cast(CmpOp, cmp_op), canonical_number(value))
     if op in ("eq", "ne", "has"):
-        if not arity(2, f'["{op}", attr, "value"]'):
+        if not arity(OPERAND_COUNTS[op], f'["{op}", attr, "value"]'):
             return None
-        attr = ctx.attribute(pointer + "/1", args[0], _ATTR_KIND[op], op)
+        attr = ctx.attribute(pointer + "/1", args[0], ATTRIBUTE_KINDS[op], op)
         value = ctx.string(pointer + "/2", args[1], "a string value")
         if attr is None or value is None:
             return None
@@ -263,7 +293,7 @@ def _expr(raw: object, pointer: str, depth: int, ctx: _Context) -> Expr | None:
             return Has(attr, value)
         return Eq(attr, value) if op == "eq" else Not(Eq(attr, value))
     # in / nin
-    if not arity(2, f'["{op}", attr, ["value", …]]'):
+    if not arity(OPERAND_COUNTS[op], f'["{op}", attr, ["value", …]]'):
         return None
     attr = ctx.attribute(pointer + "/1", args[0], "string", op)
     values_raw = args[1]
@@ -310,7 +340,7 @@ def _rules(raw: object, ctx: _Context) -> list[Rule]:
         id_pointer = pointer
         if isinstance(item, dict):
             for key in item:
-                if key not in ("id", "when"):
+                if key not in RULE_KEYS:
                     ctx.bad(
                         join_pointer(pointer, key),
                         key,
@@ -374,7 +404,7 @@ def _rank(raw: object, ctx: _Context) -> tuple[RankKey, ...]:
             ctx.bad(pointer, item, '["asc" or "desc", attr]')
             continue
         direction, attr_raw = item
-        if direction not in ("asc", "desc"):
+        if direction not in DIRECTIONS:
             ctx.bad(pointer + "/0", direction, '"asc" or "desc"')
         attr = ctx.attribute(pointer + "/1", attr_raw, "number", "rank")
         if attr is not None and attr in seen:
@@ -382,7 +412,7 @@ def _rank(raw: object, ctx: _Context) -> tuple[RankKey, ...]:
                 pointer + "/1", attr, "each attribute once", f"{describe(attr)} is ranked twice"
             )
             continue
-        if attr is not None and direction in ("asc", "desc"):
+        if attr is not None and direction in DIRECTIONS:
             seen.add(attr)
             keys.append(RankKey(cast(Direction, direction), attr))
     return tuple(keys)
@@ -423,12 +453,12 @@ def parse_policy(obj: object, schema: Mapping[str, str] | None = None) -> Policy
         ctx.bad("", obj, 'a policy object {"v": "sigma-pol/v1", "rules": […], …}')
         raise PolicyError(ctx.issues)
     for key in obj:
-        if key not in _TOP_KEYS:
+        if key not in TOP_KEYS:
             ctx.bad(
                 join_pointer("", key),
                 key,
-                "one of the keys " + ", ".join(_TOP_KEYS),
-                f"unknown key {describe(key)} (expected one of: {', '.join(_TOP_KEYS)})",
+                "one of the keys " + ", ".join(TOP_KEYS),
+                f"unknown key {describe(key)} (expected one of: {', '.join(TOP_KEYS)})",
             )
     if obj.get("v") != POLICY_VERSION:
         ctx.bad("/v", obj.get("v"), f'"{POLICY_VERSION}"')
@@ -438,10 +468,10 @@ def parse_policy(obj: object, schema: Mapping[str, str] | None = None) -> Policy
     rank = _rank(obj.get("rank"), ctx)
     tokens: Tokens | None = None
     if "tokens" in obj:
-        raw = _object("/tokens", obj["tokens"], ("in", "out"), ctx)
+        raw = _object("/tokens", obj["tokens"], TOKENS_KEYS, ctx)
         if raw is not None:
             counts: list[int | None] = []
-            for key in ("in", "out"):
+            for key in TOKENS_KEYS:
                 if key not in raw:
                     ctx.bad("/tokens", raw, f'a "{key}" count', f'missing key "{key}"')
                     counts.append(None)
@@ -451,7 +481,7 @@ def parse_policy(obj: object, schema: Mapping[str, str] | None = None) -> Policy
                 tokens = Tokens(counts[0], counts[1])
     max_attempts = DEFAULT_MAX_ATTEMPTS
     if "fallback" in obj:
-        raw = _object("/fallback", obj["fallback"], ("max_attempts",), ctx)
+        raw = _object("/fallback", obj["fallback"], FALLBACK_KEYS, ctx)
         if raw is not None and "max_attempts" in raw:
             count = _count(
                 "/fallback/max_attempts", raw["max_attempts"], 1, MAX_FALLBACK_ATTEMPTS, ctx

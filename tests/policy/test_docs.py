@@ -22,8 +22,8 @@ def blocks(language: str) -> list[str]:
 
 
 def test_python_examples_run() -> None:
-    (code,) = blocks("python")
-    exec(compile(code, "docs/policy.md", "exec"), {})
+    for code in blocks("python"):
+        exec(compile(code, "docs/policy.md", "exec"), {})
 
 
 @pytest.mark.parametrize("command", [line for b in blocks("sh") for line in b.splitlines() if line])

@@ -74,7 +74,14 @@ async def test_figures_equal_the_recorded_decisions(backend: Backend, tmp_path: 
                 rules.setdefault(rule, set()).add(decision_id)
                 removals[rule] = removals.get(rule, 0) + len(failed)
                 removed[rule] = len(failed)
-        assert {r["rule"]: r["entries"] for r in listing[decision_id]["removed"]} == removed
+        shown = listing[decision_id]["removed"]
+        assert {r["rule"]: r["removed"] for r in shown} == removed
+        for r in shown:  # the `ledger show` explanation of one removed entry per rule
+            entry = recorded.trace.catalog.entries
+            first = recorded.trace.failed_entries(r["rule"])[0]
+            assert r["example_entry"] == entry[first].id
+            assert r["example"] == str(recorded.trace.failure(first, r["rule"]))
+        assert listing[decision_id]["why_selected"] == recorded.trace.why_selected()
     assert {k: v["decisions"] for k, v in _figure(doc, "rules").items()} == {
         k: len(v) for k, v in rules.items()
     }

@@ -12,9 +12,12 @@ from router.services.upstream import (
     AiohttpTransport,
     Credentials,
     MockTransport,
+    ProviderConfigError,
     ProviderRegistry,
     Request,
     Response,
+    TransportError,
+    TransportErrorKind,
     Upstream,
     UpstreamConnectError,
     UpstreamError,
@@ -322,3 +325,25 @@ async def test_a_stream_that_ends_cleanly_but_early_is_a_protocol_error(
         with pytest.raises(UpstreamProtocolError, match=re.escape(missing)):
             await consume()
     assert len(received) == 1  # the one event was passed on before the end was noticed
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("connect", UpstreamConnectError),
+        ("timeout", UpstreamTimeoutError),
+        ("broken", UpstreamConnectError),
+        ("url", ProviderConfigError),
+    ],
+)
+async def test_the_fake_transport_fails_the_way_the_real_one_does(
+    kind: TransportErrorKind, expected: type[UpstreamError]
+) -> None:
+    def handler(request: Request) -> Response:
+        raise TransportError(kind, "ScriptedFailure")
+
+    registry = ProviderRegistry.from_env({"UNHARDCODED_PROVIDER_X_BASE_URL": "http://x.invalid/v1"})
+    async with MockTransport(handler) as transport:
+        with pytest.raises(expected, match="ScriptedFailure") as caught:
+            await Upstream(transport, registry).complete(BODY, "x", "m")
+    assert caught.value.latency_s is not None

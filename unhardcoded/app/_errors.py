@@ -2,7 +2,8 @@
 
 `{"error": {"message", "type", "param", "code"}}`: `param` is a JSON pointer into the request body
 where there is one (for policy errors, `/policy/...`). Messages come from the packages' errors,
-which never hold a provider key or a request body; unexpected exceptions get a generic 500.
+which never hold a provider key or a request body; unexpected exceptions get a generic 500, in
+the same shape, on a connection that stays usable (`CatchErrors`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger import (
     EventNotFoundError,
@@ -41,6 +44,7 @@ from router.services.gateway import (
     AuthenticationError,
     BadRequestError,
     KeyStoreError,
+    KeyStoreUnavailableError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -52,16 +56,47 @@ from router.services.upstream import (
     UpstreamRateLimitedError,
 )
 
-__all__ = ["answer", "error_body", "install_error_handlers", "retry_headers", "translate"]
+__all__ = [
+    "CatchErrors",
+    "answer",
+    "error_body",
+    "install_error_handlers",
+    "retry_headers",
+    "translate",
+]
 
 log = logging.getLogger("unhardcoded.app")
+
+
+#: What a client that went away before its answer is counted as (nginx's "client closed request").
+CLIENT_CLOSED_REQUEST = 499
+
+
+def _printable(value: Any) -> Any:
+    """`value` with every string encodable as UTF-8: a lone surrogate taken from the request
+    (JSON can escape one, UTF-8 cannot carry it) is shown as its escape, `\\ud800`."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def error_body(
     message: str, type_: str, *, param: str | None = None, code: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """The OpenAI error object."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code, **extra}}
+    """The OpenAI error object (every string in it encodable, whatever the request held)."""
+    return {
+        "error": _printable(
+            {"message": message, "type": type_, "param": param, "code": code, **extra}
+        )
+    }
 
 
 def _input_error(exc: InputError, prefix: str, code: str) -> tuple[int, dict[str, Any]]:
@@ -150,6 +185,11 @@ def answer(exc: Exception) -> JSONResponse:
 
 def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     """HTTP status and body for an error raised while handling a request."""
+    if isinstance(exc, ClientDisconnect):
+        log.info("the client went away before its answer")
+        return CLIENT_CLOSED_REQUEST, error_body(
+            "client closed the request", "invalid_request_error", code="client_closed_request"
+        )
     if isinstance(exc, PolicyError):
         return _input_error(exc, "/policy", "invalid_policy")
     if isinstance(exc, InputError):
@@ -177,9 +217,7 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
             str(exc), "invalid_request_error", param="/policy/tokens", code="missing_tokens"
         )
     if isinstance(exc, BadRequestError):
-        return 400, error_body(
-            str(exc), "invalid_request_error", param=exc.pointer or None, code="invalid_request"
-        )
+        return 400, error_body(str(exc), "invalid_request_error", param=exc.pointer, code=exc.code)
     if isinstance(exc, PayloadTooLargeError):
         return 413, error_body(str(exc), "invalid_request_error", code="payload_too_large")
     if isinstance(exc, AuthenticationError):
@@ -188,6 +226,9 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
         return 403, error_body(str(exc), "permission_error", code="insufficient_scope")
     if isinstance(exc, NotFoundError | EventNotFoundError | DecisionNotFoundError):
         return 404, error_body(str(exc), "not_found_error", code="not_found")
+    if isinstance(exc, KeyStoreUnavailableError):
+        log.error("%s", exc)
+        return 503, error_body("the API key database is unavailable", "server_error", code=None)
     if isinstance(exc, KeyStoreError):
         return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
     if isinstance(exc, AllAttemptsFailedError):
@@ -245,10 +286,44 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+class CatchErrors:
+    """Pure ASGI middleware: any exception a handler let through becomes its translation here.
+
+    Starlette's own last resort (the `Exception` handler) answers and then re-raises, and the
+    server closes a connection whose application raised — so the client's *next* request on
+    that keep-alive connection failed. Here nothing is re-raised once an answer went out whole;
+    only an exception in the middle of a response already started (a broken stream) still
+    propagates, because closing the connection is then the only way to tell the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except Exception as exc:
+            if started:
+                raise
+            await answer(exc)(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the translations on `app`."""
+    """Register the translations on `app` (call before adding the access log, so that the log
+    sees the status of a translated 500)."""
     app.add_exception_handler(RouterError, _package_error)
     app.add_exception_handler(LedgerError, _package_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _package_error)
+    app.add_middleware(CatchErrors)

@@ -11,15 +11,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from ledger import Ledger, LedgerError, Store, open_ledger
+from ledger import Ledger, LedgerError
 from router.services.decisions import DecisionService
 from router.services.gateway import Gateway, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
+from router.services.witness import CosignatureStore, WitnessSubmitter, parse_witnesses
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._health import Readiness, health_router, migration_heads
 from unhardcoded.app._logging import AccessLog
+from unhardcoded.app._models import models_router
+from unhardcoded.app._openapi import install_openapi
 from unhardcoded.app._routes import Services, router
+from unhardcoded.db import create_engine, migrated_ledger
 from unhardcoded.settings import Settings
 
 __all__ = ["create_app"]
@@ -64,15 +68,16 @@ def create_app(
         catalog = load_catalog(str(settings.catalog))
 
     metrics = Metrics()
+    witnesses = parse_witnesses(settings.witnesses)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             ledger = await stack.enter_async_context(
-                open_ledger(settings.database_url, home=settings.home.expanduser())
+                migrated_ledger(settings.database_url, home=settings.home.expanduser())
             )
-            store = Store(settings.database_url)
-            stack.push_async_callback(store.dispose)
+            engine = create_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
             transport = await stack.enter_async_context(AiohttpTransport(max_connections=512))
             gateway = Gateway(
                 DecisionService(ledger, store_request_bodies=settings.store_request_bodies),
@@ -83,29 +88,46 @@ def create_app(
             )
             app.state.services = Services(
                 gateway=gateway,
-                keys=KeyStore(store, cache_ttl_s=settings.key_cache_ttl_s),
+                keys=KeyStore(engine, cache_ttl_s=settings.key_cache_ttl_s),
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
+                cosignatures=CosignatureStore(ledger.store),
             )
-            app.state.readiness = Readiness(store, ledger, gateway, migration_heads())
-            sequencer = asyncio.create_task(
-                _sequence_forever(ledger, settings.checkpoint_interval_s)
-            )
+            app.state.readiness = Readiness(ledger.store, ledger, gateway, migration_heads())
+            background = [
+                asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
+            ]
+            if witnesses:
+                import aiohttp  # the witness client's library, only when witnesses are set
+
+                submitter = WitnessSubmitter(
+                    ledger,
+                    witnesses,
+                    await stack.enter_async_context(aiohttp.ClientSession()),
+                    timeout_s=settings.witness_timeout_s,
+                    on_outcome=metrics.witness_outcome,
+                )
+                ledger.add_checkpoint_listener(submitter.notify)
+                background.append(asyncio.create_task(submitter.run()))
             try:
                 yield
             finally:
-                sequencer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sequencer
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = FastAPI(
         title="unhardcoded gateway",
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        redoc_url=None,  # one documentation page: /docs
     )
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(router)
+    app.include_router(models_router)
+    install_openapi(app)
     app.add_middleware(AccessLog, metrics=metrics)
     return app

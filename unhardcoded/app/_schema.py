@@ -7,14 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CHAT_BODY", "RANK_BODY"]
+__all__ = ["CHAT_BODY", "POLICY_REF", "RANK_BODY"]
 
 _POLICY = (
     "The routing policy for this request: a sigma-pol/v1 document "
     '(`{"v": "sigma-pol/v1", "rules": [...], "rank": [...], "tokens": {...}, '
     '"fallback": {"max_attempts": N}}`). It decides which catalog entry serves the request and '
     "the fallback plan; the request's `model` is replaced by the routed entry's model. With the "
-    'official openai package: `extra_body={"policy": ...}`. Errors point into it as `/policy/...`.'
+    'official openai package: `extra_body={"policy": ...}`. Errors point into it as `/policy/...`. '
+    "Its JSON Schema: /x/schema/sigma-pol-v1.json."
 )
 
 
@@ -26,7 +27,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = Field(
         default="auto", description="Ignored for routing (the policy decides); any string."
     )
-    messages: list[dict[str, Any]] = Field(description="OpenAI chat messages.")
+    messages: list[dict[str, Any]] = Field(min_length=1, description="OpenAI chat messages.")
     stream: bool = Field(default=False, description="Server-sent events, as OpenAI's.")
     policy: dict[str, Any] = Field(description=_POLICY)
 
@@ -49,10 +50,17 @@ class RankRequest(BaseModel):
     )
 
 
+#: The policy's JSON Schema, as `unhardcoded.app._openapi` places it among the components.
+POLICY_REF = "#/components/schemas/sigma_pol_v1"
+
+
 def _body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    policy = schema["properties"]["policy"]
+    schema["properties"]["policy"] = {"$ref": POLICY_REF, "description": policy["description"]}
     return {
         "required": True,
-        "content": {"application/json": {"schema": model.model_json_schema()}},
+        "content": {"application/json": {"schema": schema}},
     }
 
 

@@ -37,6 +37,7 @@ _ERROR_ROOTS = (
     ("router.core", "RouterError"),
     ("ledger", "LedgerError"),
     ("reports", "ReportsError"),
+    ("unhardcoded.db", "UnusableDatabaseError"),
 )
 
 

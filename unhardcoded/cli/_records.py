@@ -65,73 +65,21 @@ def home_option(func: F) -> F:
     )(func)
 
 
-# A database holding any of these is this project's (or an older version of it).
-_OWN_TABLES = frozenset({"alembic_version", "ledger_meta", "ledger_events"})
-
-
-def refuse_missing_sqlite_folder(url: str) -> None:
-    """A SQLite file whose folder does not exist cannot be created: say so before connecting
-    (the driver's own message is "unable to open database file")."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from unhardcoded.cli._common import CliError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return
-    folder = Path(database).parent
-    if not folder.is_dir():
-        raise CliError(f"cannot create the database {database}: the folder {folder} does not exist")
-
-
-async def migrate_own_database(url: str) -> None:
-    """Create or migrate the database at `url`, unless it is someone else's: a database whose
-    tables are all foreign is refused (`unhardcoded db upgrade` adds the tables on purpose)."""
-    from sqlalchemy import inspect
-
-    from ledger import Store, upgrade
-    from unhardcoded.cli._common import CliError
-
-    refuse_missing_sqlite_folder(url)
-    store = Store(url)
-    try:
-        async with store.read() as conn:
-            tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
-        if tables and not tables & _OWN_TABLES:
-            shown = store.url.render_as_string(hide_password=True)
-            listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
-            raise CliError(
-                f"{shown} is not an unhardcoded database (it holds other tables: {listed}); "
-                f"use a new database, or add the ledger's tables to this one on purpose with "
-                f"`unhardcoded db upgrade --db {shown}`"
-            )
-        await upgrade(store)
-    finally:
-        await store.dispose()
-
-
 def with_service(
     url: str | None, home: Path | None, body: Callable[[DecisionService], Awaitable[T]]
 ) -> T:
     """Run `body` with a `DecisionService` on the ledger at `url` (settings apply), created or
-    migrated first (`migrate_own_database`)."""
+    migrated first (`unhardcoded.db.upgrade`, which refuses someone else's database)."""
     import asyncio
 
-    from ledger import open_ledger
     from router.services.decisions import DecisionService
+    from unhardcoded.db import migrated_ledger
     from unhardcoded.settings import Settings
 
     settings = Settings()
 
     async def main() -> T:
-        target = url or settings.database_url
-        await migrate_own_database(target)
-        async with open_ledger(target, home=home or settings.home, migrate=False) as led:
+        async with migrated_ledger(url or settings.database_url, home=home or settings.home) as led:
             service = DecisionService(led, store_request_bodies=settings.store_request_bodies)
             return await body(service)
 

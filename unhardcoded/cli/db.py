@@ -7,18 +7,7 @@ import json
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._records import db_option, refuse_missing_sqlite_folder
-
-
-async def _upgrade(url: str) -> None:
-    from ledger import Store, upgrade
-
-    refuse_missing_sqlite_folder(url)
-    store = Store(url)
-    try:
-        await upgrade(store)
-    finally:
-        await store.dispose()
+from unhardcoded.cli._records import db_option
 
 
 @click.group()
@@ -50,10 +39,11 @@ def upgrade_command(url: str | None, as_json: bool) -> None:
 
     from sqlalchemy.engine import make_url
 
+    from unhardcoded.db import upgrade
     from unhardcoded.settings import Settings
 
     target = url or Settings().database_url
-    asyncio.run(_upgrade(target))
+    asyncio.run(upgrade(target, adopt=True))
     shown = make_url(target).render_as_string(hide_password=True)
     if as_json:
         click.echo(json.dumps({"database": shown, "at_head": True}))

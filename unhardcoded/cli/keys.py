@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._records import db_option, migrate_own_database
+from unhardcoded.cli._records import db_option
 
 if TYPE_CHECKING:
     from router.services.gateway import KeyStore
@@ -26,18 +26,18 @@ _db_option = db_option
 def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
     import asyncio
 
-    from ledger import Store
     from router.services.gateway import KeyStore
+    from unhardcoded.db import create_engine, upgrade
     from unhardcoded.settings import Settings
 
     async def main() -> T:
         target = url or Settings().database_url
-        await migrate_own_database(target)
-        store = Store(target)
+        await upgrade(target)
+        engine = create_engine(target)
         try:
-            return await body(KeyStore(store))
+            return await body(KeyStore(engine))
         finally:
-            await store.dispose()
+            await engine.dispose()
 
     return asyncio.run(main())
 

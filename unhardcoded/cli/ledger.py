@@ -17,7 +17,7 @@ from unhardcoded.cli._records import db_option, home_option, with_service
 from unhardcoded.cli.rank import render_table
 
 if TYPE_CHECKING:
-    from ledger import Envelope, Ledger, SignedCheckpoint
+    from ledger import Envelope, Ledger, SignedCheckpoint, VerifyReport
     from router.services.decisions import Decision, DecisionService
 
 T = TypeVar("T")
@@ -41,7 +41,7 @@ def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[
 
     async def main() -> T:
         target = url or settings.database_url
-        async with open_ledger(target, home=home or settings.home, migrate=False) as led:
+        async with open_ledger(target, home=home or settings.home) as led:
             return await body(led)
 
     return asyncio.run(main())
@@ -142,19 +142,23 @@ def verify(
     """Recompute every digest, the hash chain, the Merkle tree and every checkpoint signature.
 
     Exit 0 when intact; exit 1 naming the first bad position otherwise (--json: `intact`,
-    `events`, `checkpoints`, `tree_size`, `root`, `problem`). Exit 2 when the ledger cannot be
-    read at all (bad input, not a ledger): that is not a verdict on its integrity.
+    `events`, `checkpoints`, `tree_size`, `root`, `problem`, `witnesses`). Then one line per
+    witness: the tree size it cosigned and its last submission's outcome (docs/witness.md).
+    Exit 2 when the ledger cannot be read at all (bad input, not a ledger): that is not a
+    verdict on its integrity.
 
     \b
     Example:
         unhardcoded ledger verify --db sqlite+aiosqlite:///./unhardcoded.db
         unhardcoded ledger verify --workers 2 --db sqlite+aiosqlite:///./unhardcoded.db
     """
-    report = _run(
-        url,
-        home,
-        lambda led: led.verify(chunk=chunk, trusted_keys=trusted or None, workers=workers),
-    )
+    from unhardcoded.cli._witnesses import witness_lines
+
+    async def body(led: Ledger) -> tuple[VerifyReport, list[str]]:
+        report = await led.verify(chunk=chunk, trusted_keys=trusted or None, workers=workers)
+        return report, await witness_lines(led)
+
+    report, witnesses = _run(url, home, body)
     if as_json:
         _print_json(
             {
@@ -164,10 +168,14 @@ def verify(
                 "tree_size": report.tree_size,
                 "root": report.root_hash.hex() if report.root_hash else None,
                 "problem": None if report.problem is None else str(report.problem),
+                "witnesses": witnesses,
             }
         )
     if report.problem is not None:
         click.echo(f"ledger TAMPERED: {report.problem}", err=True)
+        if not as_json:
+            for line in witnesses:
+                click.echo(line, err=True)
         sys.exit(EXIT_TAMPERED)
     if as_json:
         return
@@ -176,6 +184,8 @@ def verify(
         f"ledger intact: {report.events} events, {report.checkpoints} signed checkpoints, "
         f"root {root}"
     )
+    for line in witnesses:
+        click.echo(line)
 
 
 @ledger.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,7 @@ def compliance(
         unhardcoded report compliance --tenant acme --since 2026-01-01 --out acme.html --no-progress
     """
     writable_file(out)
-    from reports import build_report, export_parquet, render_html
+    from reports import build_report, export_parquet, ledger_context, render_html
 
     bar = ProgressBar("reading", enabled=show_progress(progress))
 
@@ -78,7 +78,14 @@ def compliance(
                 )
             finally:
                 bar.close()
-            built = build_report(Path(tmp) / "data", tenant=tenant, since=since, until=until)
+            head = await ledger.sequence() or await ledger.latest_checkpoint()
+            context = None
+            if head is not None:
+                now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                context = ledger_context(head.note, head.verifier_key, now)
+            built = build_report(
+                Path(tmp) / "data", tenant=tenant, since=since, until=until, context=context
+            )
             # Written while the export folder exists: the per-decision list streams from it.
             with out.open("w", encoding="utf-8") as handle:
                 if as_json:

@@ -47,14 +47,12 @@ async def _prepare(settings: Settings) -> None:
     """Everything the server processes would otherwise fail on in their start-up, checked once,
     before uvicorn starts, so that a failure is one line: the database (created or migrated,
     refused when it is someone else's), the signing key, the catalog file."""
-    from ledger import open_ledger
     from router.services.catalogs import load_catalog
-    from unhardcoded.cli._records import migrate_own_database
+    from unhardcoded.db import migrated_ledger
 
     if settings.catalog is not None:
         load_catalog(str(settings.catalog))
-    await migrate_own_database(settings.database_url)
-    async with open_ledger(settings.database_url, home=settings.home.expanduser(), migrate=False):
+    async with migrated_ledger(settings.database_url, home=settings.home.expanduser()):
         pass
 
 

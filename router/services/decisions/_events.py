@@ -8,8 +8,18 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ledger import NewEvent, canonical_json
-from router.core import AllOf, Catalog, Expr, Is, Policy, RequestFeatures, Trace, tokens_json
+from ledger import InvalidEventError, NewEvent, canonical_json
+from router.core import (
+    AllOf,
+    Catalog,
+    Expr,
+    Is,
+    Policy,
+    RequestFeatures,
+    Trace,
+    extended_canonical_bytes,
+    tokens_json,
+)
 from router.services.decisions._codec import encode_outcome, order_digest, outcome_digest
 
 __all__ = [
@@ -66,8 +76,13 @@ def attempt_stream(decision_id: uuid.UUID) -> str:
 
 
 def request_digest(body: Mapping[str, Any]) -> tuple[str, bytes]:
-    """The request's canonical bytes (RFC 8785) and their SHA-256 hex."""
-    raw = canonical_json(body)
+    """The request's canonical bytes and their SHA-256 hex: RFC 8785, extended to every valid
+    JSON body (`router.core.extended_canonical_bytes`: integers beyond ±(2⁵³ − 1), numbers
+    beyond a double, lone surrogates), so an I-JSON body has the digest it always had."""
+    try:
+        raw = canonical_json(body)
+    except InvalidEventError:
+        raw = extended_canonical_bytes(body)
     return hashlib.sha256(raw).hexdigest(), raw
 
 

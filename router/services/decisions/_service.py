@@ -191,8 +191,7 @@ class DecisionService:
         `policy` was parsed against `catalog.schema` where the request entered (the HTTP or CLI
         edge). `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
         (a `NoEntryPasses`, carrying the recorded decision) when no entry passes. Invalid input
-        (`PolicyError`, `RequestError`, `MissingTokensError`) is raised before anything is
-        recorded."""
+        (`RequestError`, `MissingTokensError`) is raised before anything is recorded."""
         tenant = _check_tenant(tenant)
         digest: str | None = None
         body: bytes | None = None
@@ -410,8 +409,8 @@ class DecisionService:
             raise DecisionError(f"limit must be within 1..10000, got {limit}")
         after = -1
         if cursor is not None:
-            # A cursor is a ledger position: ASCII digits, below 2^63 (a 64-bit column).
-            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= 1 << 63:
+            # isdigit() alone lets "²" through; a position is a 64-bit integer in the database.
+            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= 2**63:
                 raise DecisionError(f"not a decision page cursor: {cursor[:40]!r}")
             after = int(cursor)
         await catch_up(self.ledger)

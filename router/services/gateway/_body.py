@@ -22,13 +22,60 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# What `json.loads(text, parse_constant=…)` builds on every call, built once.
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKeyError
+    return obj
+
+
+class _Duplicated(dict[str, Any]):
+    """An object of the body that holds a key twice (`duplicate`): built only to find where."""
+
+    duplicate: str
+
+
+def _mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            obj = _Duplicated(pairs)
+            obj.duplicate = key
+            return obj
+        seen.add(key)
+    return dict(pairs)
+
+
+def _duplicate_pointer(value: Any, pointer: str = "") -> str | None:
+    """The pointer of the first key held twice, depth first in document order."""
+    if isinstance(value, dict):
+        if isinstance(value, _Duplicated):
+            return pointer + "/" + value.duplicate.replace("~", "~0").replace("/", "~1")
+        items: Iterable[tuple[str, Any]] = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _duplicate_pointer(item, pointer + "/" + key.replace("~", "~0").replace("/", "~1"))
+        if found is not None:
+            return found
+    return None
+
+
+# What `json.loads(text, parse_constant=…, object_pairs_hook=…)` builds on every call, built once.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_refuse_duplicates)
+_LOCATOR = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_mark_duplicates)
 
 
 def parse_json_body(raw: bytes) -> Any:
     """The parsed JSON body; `BadRequestError` for anything that is not strict JSON (bad UTF-8,
-    syntax, NaN/Infinity, nesting too deep for the parser)."""
+    syntax, NaN/Infinity, nesting too deep for the parser) and for a key held twice by one
+    object (code `duplicate_key`, with the pointer of the second one)."""
     if not raw.strip():
         raise BadRequestError("the request body is empty: send a JSON object")
     try:
@@ -39,6 +86,12 @@ def parse_json_body(raw: bytes) -> Any:
         if text.startswith("\ufeff"):  # what json.loads itself refuses before decoding
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
         return _DECODER.decode(text)
+    except _DuplicateKeyError:
+        # JSON parsers disagree on which of the two values wins: refuse, saying where.
+        pointer = _duplicate_pointer(_LOCATOR.decode(text))
+        raise BadRequestError(
+            "a key appears twice in the same object", pointer=pointer, code="duplicate_key"
+        ) from None
     except json.JSONDecodeError as exc:
         raise BadRequestError(
             f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

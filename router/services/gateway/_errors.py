@@ -14,6 +14,7 @@ __all__ = [
     "BadRequestError",
     "GatewayError",
     "KeyStoreError",
+    "KeyStoreUnavailableError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -37,11 +38,16 @@ class NotFoundError(GatewayError):
 
 
 class BadRequestError(GatewayError):
-    """The request body is not usable: bad JSON, wrong types. `pointer` is into the body."""
+    """The request body is not usable: bad JSON, wrong types. `pointer` is into the body (`""`
+    is the whole body; None when there is no node to point at, e.g. a syntax error); `code` is
+    the documented error code (docs/gateway.md)."""
 
-    def __init__(self, message: str, *, pointer: str = "") -> None:
+    def __init__(
+        self, message: str, *, pointer: str | None = None, code: str = "invalid_request"
+    ) -> None:
         super().__init__(f"{pointer}: {message}" if pointer else message)
         self.pointer = pointer
+        self.code = code
 
 
 class PayloadTooLargeError(GatewayError):
@@ -54,6 +60,10 @@ class PayloadTooLargeError(GatewayError):
 
 class KeyStoreError(GatewayError):
     """An API-key operation was given bad input (unknown scope, empty tenant, unknown key id)."""
+
+
+class KeyStoreUnavailableError(GatewayError):
+    """The database of the API keys could not be reached or is not migrated (HTTP 503)."""
 
 
 class AllAttemptsFailedError(GatewayError):

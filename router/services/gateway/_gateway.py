@@ -71,6 +71,12 @@ def split_request(body: object) -> tuple[object, dict[str, Any]]:
             "missing policy: send a sigma-pol/v1 policy object (openai SDK: extra_body)",
             pointer="/policy",
         )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        # What the OpenAI API refuses too: no provider answers a request without messages.
+        raise BadRequestError(
+            "messages must be a non-empty list of chat messages", pointer="/messages"
+        )
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise BadRequestError("stream must be a boolean", pointer="/stream")

@@ -48,6 +48,7 @@ from router.services.upstream._transport import (
     Response,
     Transport,
     TransportError,
+    TransportErrorKind,
 )
 from router.services.upstream._types import (
     PROVIDER_KINDS,
@@ -89,6 +90,7 @@ __all__ = [
     "StreamTranslator",
     "Transport",
     "TransportError",
+    "TransportErrorKind",
     "UnsupportedRequestError",
     "Upstream",
     "UpstreamAdapter",

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from router.core import extended_canonical_bytes
 from router.services.upstream._errors import (
     ProviderConfigError,
     UpstreamConnectError,
@@ -30,8 +31,15 @@ DONE_EVENT = b"data: [DONE]\n\n"
 
 
 def dump_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as sent upstream and to the caller."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as sent upstream and to the caller. A body that only JSON's escapes
+    can carry (a lone surrogate) or with a number beyond a double (parsed from `1e999`) is
+    written in its extended canonical form, which writes them as JSON text again."""
+    try:
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except (UnicodeEncodeError, ValueError):
+        return extended_canonical_bytes(value)
 
 
 def sse_event(value: Any) -> bytes:

@@ -26,6 +26,7 @@ __all__ = [
     "Response",
     "Transport",
     "TransportError",
+    "TransportErrorKind",
 ]
 
 #: connect: no connection (refused, unreachable, DNS); timeout: connect or read timeout;
@@ -179,8 +180,11 @@ class AiohttpTransport:
             keepalive_timeout=keepalive_expiry_s,
             ssl=ssl_context if ssl_context is not None else True,
         )
+        # No cookie jar: a cookie one tenant's call received must never ride along on another's.
         self._session = aiohttp.ClientSession(
-            connector=connector, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent",),
         )
 
     async def send(self, request: Request) -> Response:
