@@ -161,14 +161,18 @@ def _ref_column(ref: uuid.UUID | str | int) -> tuple[str, object]:
     """(column, value) of an event given by id (UUID or its text) or by position (int)."""
     if isinstance(ref, bool):
         raise InvalidEventError(f"not an event id or position: {ref!r}")
-    if isinstance(ref, int):
-        return "position", ref
     if isinstance(ref, str):
         text = ref.strip()
-        if text.isdigit():
-            return "position", int(text)
+        if text.isascii() and text.isdigit():
+            ref = int(text)
+    if isinstance(ref, int):
+        # Positions are 64-bit signed integers in both databases.
+        if not 0 <= ref < 1 << 63:
+            raise InvalidEventError(f"not an event position (0 to 2^63 - 1): {ref}")
+        return "position", ref
+    if isinstance(ref, str):
         try:
-            ref = uuid.UUID(text)
+            ref = uuid.UUID(ref.strip())
         except ValueError:
             raise InvalidEventError(f"not an event id (UUID) or position: {ref!r}") from None
     if not isinstance(ref, uuid.UUID):

@@ -175,6 +175,16 @@ def _check_witnesses(
         )
 
 
+def _log_note(note: str, log_name: str) -> str:
+    """The checkpoint note with the log's own signature only, as the report was built over it:
+    witness cosignature lines (added or dropped later) are no part of the report."""
+    body, blank, signatures = note.partition("\n\n")
+    own = [
+        line for line in signatures.splitlines(keepends=True) if line.startswith(f"— {log_name} ")
+    ]
+    return body + blank + "".join(own)
+
+
 class _Check:
     def __init__(self, archive: zipfile.ZipFile, result: BundleVerification) -> None:
         self.archive = archive
@@ -544,7 +554,7 @@ def verify_bundle(
             )
             return result
         since, until = manifest.get("since"), manifest.get("until")
-        note = (check.read(CHECKPOINT) or b"").decode("utf-8", "replace")
+        note = _log_note((check.read(CHECKPOINT) or b"").decode("utf-8", "replace"), verifier.name)
         report = build_report(
             data,
             tenant=str(manifest.get("tenant")),

@@ -5,9 +5,10 @@ with the reason, unless UNHARDCODED_TEST_REQUIRE_PG=1 (CI), which makes it a fai
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -59,3 +60,38 @@ async def pg_schema() -> AsyncIterator[PgSchema]:
     finally:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL test server, as the libpq URL people paste."""
+    base = make_url(_pg_url())
+    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"serve_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("UNHARDCODED_TEST_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL at {base} is required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {base} is unreachable: {exc}")
+    try:
+        yield base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(autouse=True)
+def _restore_umask() -> Iterator[None]:
+    """The CLI sets the process's umask (files private by default); tests run it in-process."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    yield
+    os.umask(mask)

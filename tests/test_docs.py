@@ -2,10 +2,14 @@
 
 - `docs/cli.md` must equal what the CLI renders (`python -m unhardcoded.cli._reference --write`).
 - Every command's help ends in a runnable example that names the command itself.
-- Every ```sh and ```python block of README.md and docs/*.md runs and exits 0: the blocks of one
-  file run in order, in one scratch folder (that links the repository's top-level folders), with a
-  fresh `UNHARDCODED_HOME` and SQLite database, and `unhardcoded` meaning this source tree. A block
+- Every ```sh and ```python block of docs/*.md runs and exits 0: the blocks of one file run in
+  order, in one scratch folder (that links the repository's top-level folders), with a fresh
+  `UNHARDCODED_HOME` and SQLite database, and `unhardcoded` meaning this source tree. A block
   preceded by `<!-- no-run -->` (or a `<!-- readme:… -->` marker: CI runs those) is not run.
+- README.md runs as a newcomer pastes it into one terminal after its install step: its blocks in
+  one shell, in order, each from the folder the previous one left, with nothing on PATH but what
+  that install made (`.venv/bin/`, reached by activating the environment) and no database
+  settings.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import pytest
 from unhardcoded.cli._reference import REFERENCE_PATH, render, walk_commands
 
 REPO = Path(__file__).resolve().parents[1]
-DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+README = REPO / "README.md"
+DOC_FILES = sorted((REPO / "docs").glob("*.md"))
 _FENCE = re.compile(r"(?P<marker><!--[^>]*-->\s*\n)?```(?P<lang>sh|python)\n(?P<body>.*?)```", re.S)
 BLOCK_TIMEOUT_S = 300
 
@@ -61,17 +66,27 @@ def _runnable_blocks(doc: Path) -> list[tuple[str, str, int]]:
     return blocks
 
 
-def _scratch_folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def _shim(folder: Path) -> None:
+    """`folder/unhardcoded`: this source tree's command line."""
+    folder.mkdir(parents=True)
+    shim = folder / "unhardcoded"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unhardcoded "$@"\n', encoding="utf-8")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+
+
+def _linked_checkout(tmp_path: Path) -> Path:
     work = tmp_path / "work"
     work.mkdir()
     for entry in REPO.iterdir():
         if not entry.name.startswith(".") and entry.name not in {"unhardcoded.db"}:
             (work / entry.name).symlink_to(entry)
+    return work
+
+
+def _scratch_folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    work = _linked_checkout(tmp_path)
     shim_dir = tmp_path / "bin"
-    shim_dir.mkdir()
-    shim = shim_dir / "unhardcoded"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unhardcoded "$@"\n', encoding="utf-8")
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    _shim(shim_dir)
     env = {
         **os.environ,
         "PATH": os.pathsep.join([str(shim_dir), os.environ["PATH"]]),
@@ -80,6 +95,49 @@ def _scratch_folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "UNHARDCODED_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'docs.db'}",
     }
     return work, env
+
+
+_BLOCK_DONE = "::readme-block-done::"
+
+
+def test_readme_runs_as_a_newcomer_pastes_it(tmp_path: Path) -> None:
+    """The README's blocks in one shell, in order, after its install step (`.venv` with the
+    `unhardcoded` command, not on PATH until activated), with no `UNHARDCODED_` settings but a
+    private home."""
+    blocks = _runnable_blocks(README)
+    assert blocks
+    assert all(lang == "sh" for lang, _, _ in blocks)
+    work = _linked_checkout(tmp_path)
+    venv = work / ".venv"
+    _shim(venv / "bin")
+    (venv / "bin" / "activate").write_text(
+        f'VIRTUAL_ENV="{venv}"\nexport VIRTUAL_ENV\nPATH="$VIRTUAL_ENV/bin:$PATH"\nexport PATH\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNHARDCODED_")}
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "unhardcoded").exists()
+    )
+    env["PYTHONPATH"] = str(REPO)
+    env["UNHARDCODED_HOME"] = str(tmp_path / "home")
+    script = "".join(f"{body}echo '{_BLOCK_DONE}{i}'\n" for i, (_, body, _) in enumerate(blocks))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT_S * len(blocks),
+    )
+    done = result.stdout.count(_BLOCK_DONE)
+    if result.returncode != 0:
+        _, body, line = blocks[done]
+        raise AssertionError(
+            f"README.md:{line}: the block exited {result.returncode} (after {done} blocks ran)\n"
+            f"--- block ---\n{body}--- stdout ---\n{result.stdout[-3000:]}"
+            f"--- stderr ---\n{result.stderr[-3000:]}"
+        )
+    assert done == len(blocks)
 
 
 @pytest.mark.parametrize(

@@ -350,7 +350,7 @@ class _Demo:
             ),
             (
                 "another tenant's compliance report",
-                "unhardcoded report compliance --tenant vip --out reports/vip.html --quiet "
+                "unhardcoded report compliance --tenant vip --out reports/vip.html --no-progress "
                 f"{db} --home home",
             ),
         ]

@@ -16,13 +16,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import migrations
 from ledger import Ledger, open_ledger, open_store
 
-__all__ = ["alembic_config", "create_engine", "migrated_ledger", "upgrade"]
+__all__ = ["UnusableDatabaseError", "alembic_config", "create_engine", "migrated_ledger", "upgrade"]
 
 _SQLITE_BUSY_TIMEOUT_S = 60.0
 """How long a write waits for SQLite's writer lock, as long as the ledger's own writes wait."""
@@ -37,22 +39,69 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+# A database holding any of these is this project's (or an older version of it).
+_OWN_TABLES = frozenset({"alembic_version", "ledger_meta", "ledger_events"})
+
+
+class UnusableDatabaseError(ValueError):
+    """The database given cannot be ours: someone else's, or a SQLite file that cannot be
+    created. Nothing was written to it."""
+
+
+def _refuse_missing_sqlite_folder(url: str) -> None:
+    """A SQLite file whose folder does not exist cannot be created: say so before connecting
+    (the driver's own message is "unable to open database file")."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the store reports a malformed URL itself
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    folder = Path(database).parent
+    if not folder.is_dir():
+        raise UnusableDatabaseError(
+            f"cannot create the database {database}: the folder {folder} does not exist"
+        )
+
+
+def _refuse_foreign(connection: Connection) -> None:
+    """A database whose tables are all someone else's is not migrated by accident."""
+    tables = set(inspect(connection).get_table_names())
+    if tables and not tables & _OWN_TABLES:
+        shown = connection.engine.url.render_as_string(hide_password=True)
+        listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise UnusableDatabaseError(
+            f"{shown} is not an unhardcoded database (it holds other tables: {listed}); "
+            f"use a new database, or add the ledger's tables to this one on purpose with "
+            f"`unhardcoded db upgrade --db {shown}`"
+        )
+
+
+def _upgrade(connection: Connection, revision: str, adopt: bool) -> None:
+    if not adopt:
+        _refuse_foreign(connection)
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 
 
-async def upgrade(url: str, *, search_path: str | None = None, revision: str = "head") -> None:
+async def upgrade(
+    url: str, *, search_path: str | None = None, revision: str = "head", adopt: bool = False
+) -> None:
     """Bring the database at `url` to `revision`, serialised against concurrent upgrades.
 
     It runs on the ledger's store, whose write transaction is the lock (SQLite: `BEGIN
-    IMMEDIATE`; PostgreSQL: an advisory lock); database errors are `ledger.LedgerError`s.
+    IMMEDIATE`; PostgreSQL: an advisory lock); database errors are `ledger.LedgerError`s. A
+    database holding only other tables is refused (`UnusableDatabaseError`) unless `adopt` is
+    set (`unhardcoded db upgrade` adds the tables on purpose), and so is a SQLite file whose
+    folder does not exist.
     """
+    _refuse_missing_sqlite_folder(url)
     store = open_store(url, search_path=search_path)
     try:
         async with store.locked("migrate") as conn:
-            await conn.run_sync(_upgrade, revision)
+            await conn.run_sync(_upgrade, revision, adopt)
     finally:
         await store.dispose()
 

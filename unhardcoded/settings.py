@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from unhardcoded._database_url import normalize_database_url
 from unhardcoded._defaults import DEFAULT_DATABASE_URL, DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_MAX_BODY_BYTES", "Settings"]
@@ -18,7 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UNHARDCODED_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    """SQLAlchemy async URL of the ledger database (SQLite file or PostgreSQL)."""
+    """SQLAlchemy async URL of the ledger database (SQLite file or PostgreSQL). `sqlite://`,
+    `postgres://`, `postgresql://` and other drivers' URLs are read as the async driver's."""
 
     home: Path = Path("~/.unhardcoded")
     """Folder of the process's private state: the checkpoint signing key (mode 0700)."""
@@ -50,3 +52,8 @@ class Settings(BaseSettings):
 
     witness_timeout_s: float = Field(default=10.0, gt=0)
     """How long one submission to a witness may take before it counts as unreachable."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_database_url(value)[0]

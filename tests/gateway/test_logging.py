@@ -14,11 +14,13 @@ from unhardcoded.app import configure_logging
 @pytest.fixture
 def restored() -> Iterator[None]:
     """The loggers' configuration as it was before the test."""
-    trees = [logging.getLogger(n) for n in ("unhardcoded", "router", "ledger", "reports")]
+    names = ("unhardcoded", "router", "ledger", "reports")
+    trees = [logging.getLogger(n) for n in names] + [logging.getLogger()]
     saved = [(t.handlers[:], t.level, t.propagate) for t in trees]
     yield
     for tree, (handlers, level, propagate) in zip(trees, saved, strict=True):
         tree.handlers[:], tree.level, tree.propagate = handlers, level, propagate
+    logging.captureWarnings(False)
 
 
 def test_a_service_logger_writes_json_lines_with_the_exception_class(
@@ -38,3 +40,19 @@ def test_a_service_logger_writes_json_lines_with_the_exception_class(
     ]
     assert lines[0]["exception"] == "TimeoutError"
     assert "the ledger did not answer" not in json.dumps(lines)  # the class, not the text
+
+
+def test_other_libraries_and_python_warnings_write_json_lines_too(
+    restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    configure_logging("INFO")
+    logging.getLogger("asyncio").error("Task exception was never retrieved")
+    logging.getLogger("some.library").info("below the root's level")
+    warnings.warn("a deprecated call", DeprecationWarning, stacklevel=1)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["logger"], r["level"]) for r in lines] == [
+        ("asyncio", "error"),
+        ("py.warnings", "warning"),
+    ]

@@ -95,7 +95,7 @@ def test_errors_are_one_line_without_traceback(backend: Backend) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["ledger", "verify", "--db", "mysql://x/y"])
     assert result.exit_code == 2
-    assert "unsupported database 'mysql'" in result.stderr
+    assert "unsupported database URL scheme 'mysql'" in result.stderr
 
 
 def test_ledger_commands_refuse_a_database_without_a_ledger(backend: Backend) -> None:

@@ -152,16 +152,16 @@ def test_the_cli_verifies_with_workers(tmp_path: Path) -> None:
     assert f"ledger intact: {TOTAL} events, 4 signed checkpoints" in done.stdout
     assert runner.invoke(main, [*args, "auto"], env=env).exit_code == 0
     assert runner.invoke(main, args[:-1], env=env).exit_code == 0  # auto, the default
-    for bad in ("0", "two"):
+    for bad in ("0", "two", "257"):
         refused = runner.invoke(main, [*args, bad], env=env)
         assert refused.exit_code == 2
         assert "--workers" in refused.output
-        assert "positive integer or 'auto'" in refused.output
-    for bad in ("0", "-1"):  # an error, never a TAMPERED verdict on an intact ledger
+        assert "'auto' or a process count from 1 to 256" in refused.output
+    for bad in ("0", "-1", str(2**80)):  # an error, never a TAMPERED verdict on an intact ledger
         refused = runner.invoke(main, [*args[:-1], "--chunk", bad], env=env)
         assert refused.exit_code == 2, refused.output
         assert "TAMPERED" not in refused.output
-        assert f"Invalid value for '--chunk': {bad} is not in the range x>=1." in refused.output
+        assert f"'--chunk': {bad} is not in the range 1<=x<=1000000." in refused.output
 
 
 async def test_auto_goes_parallel_only_from_the_threshold_on(

@@ -2,7 +2,7 @@
 
 from unhardcoded.app._errors import answer, error_body, retry_headers, translate
 from unhardcoded.app._factory import create_app
-from unhardcoded.app._logging import JsonFormatter, configure_logging
+from unhardcoded.app._logging import JsonFormatter, configure_logging, uvicorn_log_config
 from unhardcoded.app._witness import create_witness_app
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "error_body",
     "retry_headers",
     "translate",
+    "uvicorn_log_config",
 ]

@@ -18,6 +18,7 @@ from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstrea
 from router.services.witness import CosignatureStore, WitnessSubmitter, parse_witnesses
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
+from unhardcoded.app._health import Readiness, health_router, migration_heads
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._models import models_router
 from unhardcoded.app._openapi import install_openapi
@@ -92,6 +93,7 @@ def create_app(
                 max_body_bytes=settings.max_body_bytes,
                 cosignatures=CosignatureStore(ledger.store),
             )
+            app.state.readiness = Readiness(ledger.store, ledger, gateway, migration_heads())
             background = [
                 asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
             ]
@@ -123,6 +125,7 @@ def create_app(
         redoc_url=None,  # one documentation page: /docs
     )
     install_error_handlers(app)
+    app.include_router(health_router)
     app.include_router(router)
     app.include_router(models_router)
     install_openapi(app)

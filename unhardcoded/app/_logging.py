@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.services.gateway import Metrics
 
-__all__ = ["AccessLog", "JsonFormatter", "configure_logging"]
+__all__ = ["AccessLog", "JsonFormatter", "configure_logging", "uvicorn_log_config"]
 
 access_log = logging.getLogger("unhardcoded.access")
 
@@ -55,8 +55,9 @@ attempt, an attempt that could not be recorded), not under `unhardcoded.…`."""
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for every logger of this project (one handler per package tree;
-    other libraries' loggers are left as they are)."""
+    """JSON lines on stderr for every logger of this project (one handler per package tree), and
+    for what reaches the root logger from other libraries (warnings and above) and Python's
+    warnings, so that no plain-text line lands between the JSON lines."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     for package in _PACKAGES:
@@ -64,6 +65,34 @@ def configure_logging(level: str = "INFO") -> None:
         tree.handlers[:] = [handler]
         tree.setLevel(level)
         tree.propagate = False
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    if root.level == logging.NOTSET or root.level < logging.WARNING:
+        root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
+def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's `log_config` (a `logging.config.dictConfig`): its own loggers write the same
+    JSON lines as the project's. Given to uvicorn rather than applied here, because uvicorn
+    applies it in every server process it starts."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["json"], "level": level, "propagate": False},
+        },
+    }
 
 
 class AccessLog:

@@ -84,6 +84,8 @@ ROUTE_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/x/checkpoints/latest"): (*_KEYED, 404),
     ("get", "/x/checkpoint"): (*_KEYED, 404),
     ("post", "/x/replay"): (*_BODY, *_KEYED, 404),
+    # 503 in its own shape (which check failed), declared by the route itself.
+    ("get", "/readyz"): (500, 503),
 }
 """The statuses each route answers besides its success, by (method, path template); a route not
 listed answers 500 only when something breaks."""
@@ -140,7 +142,9 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
             if operation.get("parameters"):
                 statuses = tuple(sorted({400, *statuses}))
             for status in sorted(statuses):
-                responses[str(status)] = _error_response(status)
+                # A status the route declares itself keeps its own description and shape.
+                responses.setdefault(str(status), _error_response(status))
+            operation["responses"] = dict(sorted(responses.items()))
     return document
 
 

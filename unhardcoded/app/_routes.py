@@ -279,13 +279,6 @@ async def cosigned_checkpoint(request: Request) -> Response:
     return PlainTextResponse(note)
 
 
-@router.get("/healthz", summary="Liveness and the catalog version in use")
-async def healthz(request: Request) -> JSONResponse:
-    """`{"status": "ok", "catalog_version": …}`."""
-    catalog = await _services(request).gateway.catalog()
-    return JSONResponse({"status": "ok", "catalog_version": catalog.version})
-
-
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(request: Request) -> Response:
     """Requests, decisions, attempts by error class, latency histograms."""

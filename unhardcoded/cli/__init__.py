@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from unhardcoded.cli._common import private_files
 from unhardcoded.cli._lazy import LazyGroup
 
 _COMMANDS = {
@@ -57,10 +58,14 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 def main() -> None:
     """unhardcoded: per-request LLM routing policies with a tamper-evident audit ledger.
 
+    Files it creates (database, signing key, exports, bundles, reports) are private to the user
+    (0600, folders 0700) unless $UNHARDCODED_UMASK says otherwise (e.g. 027).
+
     \b
     Example:
         unhardcoded --help
     """
+    private_files()
 
 
 __all__ = ["main"]

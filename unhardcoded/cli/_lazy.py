@@ -11,10 +11,13 @@ help, which imports every command module.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
+
+from unhardcoded.cli._common import run_main
 
 __all__ = ["LazyGroup"]
 
@@ -25,6 +28,26 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy_subcommands: Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_subcommands = dict(lazy_subcommands)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's `main`; in standalone mode every error ends as one `error: …` line
+        (`unhardcoded.cli._common.run_main`) instead of click's usage block or a traceback."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        run_main(
+            lambda: super(LazyGroup, self).main(
+                argv, prog_name, complete_var, standalone_mode=False, **extra
+            ),
+            argv,
+        )
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_subcommands})

@@ -1,12 +1,11 @@
-"""What the report commands share: `--tenant`, `--since`/`--until` (UTC unless an offset is
-given), running a body on the ledger, and a progress bar on stderr."""
+"""What the report commands share: running a body on the ledger with bounded memory, and a
+progress bar on stderr (`--since`/`--until` and `--progress` are in `unhardcoded.cli._options`)."""
 
 from __future__ import annotations
 
 import ctypes
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,40 +16,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
-
-
-class Instant(click.ParamType):  # type: ignore[type-arg]
-    """An ISO 8601 date or date-time; without an offset it is UTC (a date is its midnight)."""
-
-    name = "TIME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(
-                f"{value!r} is not an ISO 8601 date or date-time (e.g. 2026-11-01 or "
-                "2026-11-01T12:00:00Z)",
-                param,
-                ctx,
-            )
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def period_options(func: F) -> F:
-    """`--since TIME` (included) and `--until TIME` (excluded)."""
-    func = click.option(
-        "--until",
-        type=Instant(),
-        help="Decisions recorded before this time (UTC unless an offset is given; excluded).",
-    )(func)
-    return click.option(
-        "--since",
-        type=Instant(),
-        help="Decisions recorded at or after this time (UTC unless an offset is given).",
-    )(func)
 
 
 _M_ARENA_MAX = -8

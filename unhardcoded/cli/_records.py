@@ -22,18 +22,37 @@ F = TypeVar("F", bound=Callable[..., object])
 DATABASE_URL_ENV = "UNHARDCODED_DATABASE_URL"
 
 
+def _async_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The URL with its scheme mapped to the async driver (`unhardcoded._database_url`); the
+    mapping is said once on stderr."""
+    if value is None:
+        return None
+    from unhardcoded._database_url import DatabaseUrlError, normalize_database_url
+
+    try:
+        url, note = normalize_database_url(value)
+    except DatabaseUrlError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+    if note is not None:
+        click.echo(f"note: {note}", err=True)
+    return url
+
+
 def db_option(func: F) -> F:
     """`--db URL` (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).
 
     Click reads the environment variable (as `--catalog` reads `$UNHARDCODED_CATALOG`), so a
     command that only needs to know whether the default SQLite file exists does not build the
-    settings."""
+    settings. `sqlite://`, `postgres://` and `postgresql://` URLs (and a plain file path) are read
+    as the async driver's URL, with a note."""
     return click.option(
         "--db",
         "url",
         metavar="URL",
         envvar=DATABASE_URL_ENV,
-        help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
+        callback=_async_url,
+        help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db); "
+        "sqlite:// and postgres[ql]:// URLs and plain paths are read as the async driver's.",
     )(func)
 
 
@@ -49,7 +68,8 @@ def home_option(func: F) -> F:
 def with_service(
     url: str | None, home: Path | None, body: Callable[[DecisionService], Awaitable[T]]
 ) -> T:
-    """Run `body` with a `DecisionService` on the ledger at `url` (settings apply)."""
+    """Run `body` with a `DecisionService` on the ledger at `url` (settings apply), created or
+    migrated first (`unhardcoded.db.upgrade`, which refuses someone else's database)."""
     import asyncio
 
     from router.services.decisions import DecisionService

@@ -21,6 +21,25 @@ _HEADER = """# CLI reference
 Generated from the command line itself by `python -m unhardcoded.cli._reference --write`;
 the test suite fails when this file and the code disagree. Every command has a runnable example.
 
+## Conventions
+
+- **Errors**: every bad input — a usage mistake, an invalid file, a database that cannot be opened,
+  an output folder that cannot be written (refused before any work), an invalid setting — is one
+  `error: …` line on stderr and exit code 2, never a traceback (other codes are verdicts, given
+  in each command's help: `ledger verify` 1 when tampered, `rank` 3 when no entry passes). An
+  unexpected error is one line with exit code 70; `UNHARDCODED_DEBUG=1` shows its traceback.
+- **`--json`**: every command a script calls prints JSON with `--json`, and then prints its
+  errors as JSON too, on stdout: `{"error": {"type", "message"}}` (besides the `error:` line).
+- **`--db URL`**: `sqlite://` URLs and plain paths are read as `sqlite+aiosqlite://`,
+  `postgres://`, `postgresql://` and other drivers' PostgreSQL URLs as `postgresql+asyncpg://`,
+  with a `note:` on stderr.
+- **Times** (`--since`, `--until`, `--as-of`): ISO 8601 dates or date-times, `2026-12-01`,
+  `2026-12-01T10:00Z`, `2026-12-01T10:00:00+01:00`; without an offset they are UTC.
+- **Progress**: `--progress/--no-progress` on every long command; by default progress shows when
+  stderr is a terminal.
+- **Files** are created private to the user (0600, folders 0700); `UNHARDCODED_UMASK` (octal,
+  e.g. `027`) changes that (docs/operations.md).
+
 ## Shell completion
 
 Completion of commands, options and choices comes from click. Enable it once per shell:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
+from unhardcoded.cli._options import period_options, progress_option, show_progress, writable_file
+from unhardcoded.cli._period import ProgressBar, run_on_ledger
 from unhardcoded.cli._records import db_option, home_option
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def bundle() -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @home_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option
 @reports_errors
 def create(
     tenant: str,
@@ -45,7 +46,7 @@ def create(
     out: Path,
     url: str | None,
     home: Path | None,
-    quiet: bool,
+    progress: bool | None,
 ) -> None:
     """Write OUT (a .zip): the tenant's decisions in the period as Parquet, the ledger events
     behind them with one inclusion proof each against a signed checkpoint (the ledger is
@@ -56,11 +57,12 @@ def create(
 
     \b
     Example:
-        unhardcoded bundle create --tenant acme --since 2026-01-01 acme.zip --quiet
+        unhardcoded bundle create --tenant acme --since 2026-01-01 acme.zip --no-progress
     """
+    writable_file(out)
     from reports import create_bundle
 
-    bar = ProgressBar("bundling", enabled=not quiet)
+    bar = ProgressBar("bundling", enabled=show_progress(progress))
 
     async def body(ledger: Ledger) -> BundleSummary:
         from unhardcoded.cli._witnesses import cosigner

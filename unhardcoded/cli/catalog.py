@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from unhardcoded.cli._common import EXIT_BAD_INPUT, reports_errors
+from unhardcoded.cli._options import INSTANT
 from unhardcoded.cli._records import db_option, home_option, with_service
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _emit(result: ImportResult, out: str | None, notes: list[str], as_json: bool
 def _as_of_option(func: Any) -> Any:
     return click.option(
         "--as-of",
-        type=click.DateTime(formats=["%Y-%m-%d"]),
+        type=INSTANT,
         help="Entries whose deprecation or expiration date is on or before this date get "
         "status deprecated (default: today, UTC).",
     )(func)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._records import db_option
 
 
 @click.group()
@@ -18,19 +21,19 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option(
-    "--db",
-    "url",
-    metavar="URL",
-    help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
-)
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @reports_errors
-def upgrade_command(url: str | None) -> None:
+def upgrade_command(url: str | None, as_json: bool) -> None:
     """Create or migrate the database to the latest schema, immutability guards included.
+
+    This is also how the ledger's tables are added on purpose to a database that holds other
+    tables (the other commands refuse such a database).
 
     \b
     Example:
         unhardcoded db upgrade --db sqlite+aiosqlite:///./unhardcoded.db
+        unhardcoded db upgrade --json
     """
     import asyncio
 
@@ -40,6 +43,9 @@ def upgrade_command(url: str | None) -> None:
     from unhardcoded.settings import Settings
 
     target = url or Settings().database_url
-    asyncio.run(upgrade(target))
+    asyncio.run(upgrade(target, adopt=True))
     shown = make_url(target).render_as_string(hide_password=True)
-    click.echo(f"database at head: {shown}")
+    if as_json:
+        click.echo(json.dumps({"database": shown, "at_head": True}))
+    else:
+        click.echo(f"database at head: {shown}")

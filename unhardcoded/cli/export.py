@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
+from unhardcoded.cli._options import period_options, progress_option, show_progress, writable_folder
+from unhardcoded.cli._period import ProgressBar, run_on_ledger
 from unhardcoded.cli._records import db_option, home_option
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def export() -> None:
 @period_options
 @db_option
 @home_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option
 @reports_errors
 def parquet(
     out: Path,
@@ -43,19 +44,20 @@ def parquet(
     until: datetime | None,
     url: str | None,
     home: Path | None,
-    quiet: bool,
+    progress: bool | None,
 ) -> None:
     """Write the datasets decisions, eliminations, rankings, attempts, catalogs and policies
     under OUT (a new or empty folder), hive-partitioned, in streaming batches. Prints the rows
-    written per dataset as JSON; the progress bar goes to stderr.
+    written per dataset as JSON; the progress bar goes to stderr (when it is a terminal).
 
     \b
     Example:
-        unhardcoded export parquet exports/ --tenant acme --since 2026-01-01 --quiet
+        unhardcoded export parquet exports/ --tenant acme --since 2026-01-01 --no-progress
     """
+    writable_folder(out)
     from reports import export_parquet
 
-    bar = ProgressBar("exporting", enabled=not quiet)
+    bar = ProgressBar("exporting", enabled=show_progress(progress))
 
     async def body(ledger: Ledger) -> ExportSummary:
         try:

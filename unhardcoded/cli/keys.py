@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._records import db_option
 
 if TYPE_CHECKING:
     from router.services.gateway import KeyStore
@@ -19,12 +20,7 @@ T = TypeVar("T")
 # commands does not import the gateway; tests/test_cli_lazy.py checks the two are equal.
 SCOPE_CHOICES = ("route", "read:own", "read:all", "admin")
 
-_db_option = click.option(
-    "--db",
-    "url",
-    metavar="URL",
-    help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
-)
+_db_option = db_option
 
 
 def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
@@ -70,17 +66,29 @@ def keys() -> None:
     help="A scope (repeat for several).",
 )
 @click.option("--label", default="", help="A note to recognise the key by.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the key and its record as one JSON object ({secret, key_id, tenant, …}).",
+)
 @_db_option
 @reports_errors
-def create(tenant: str, scopes: tuple[str, ...], label: str, url: str | None) -> None:
+def create(
+    tenant: str, scopes: tuple[str, ...], label: str, as_json: bool, url: str | None
+) -> None:
     """Create a key and print it — once: only its digest is stored.
 
     \b
     Example:
         unhardcoded keys create --tenant acme --scope route --scope read:own --label backend
+        unhardcoded keys create --tenant acme --scope route --json
     """
     created = _run(url, lambda store: store.create(tenant, scopes, label))
-    click.echo(created.secret)
+    if as_json:
+        click.echo(json.dumps({"secret": created.secret, **created.key.to_json()}))
+    else:
+        click.echo(created.secret)
     click.echo(
         f"key {created.key.key_id} for tenant {tenant} ({' '.join(created.key.scopes)}): "
         "store it now, it is not shown again",
@@ -113,9 +121,10 @@ def list_keys(tenant: str | None, as_json: bool, url: str | None) -> None:
 
 @keys.command("revoke")
 @click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the revoked key as JSON.")
 @_db_option
 @reports_errors
-def revoke(key_id: str, url: str | None) -> None:
+def revoke(key_id: str, as_json: bool, url: str | None) -> None:
     """Revoke a key by its id (the 12 hex digits after `uhk_`). Running servers stop accepting
     it within their key cache time (2 s by default).
 
@@ -124,4 +133,7 @@ def revoke(key_id: str, url: str | None) -> None:
         unhardcoded keys revoke "$(unhardcoded keys create --tenant t --scope route | cut -c5-16)"
     """
     key = _run(url, lambda store: store.revoke(key_id))
-    click.echo(f"revoked {key.key_id} (tenant {key.tenant})")
+    if as_json:
+        click.echo(json.dumps(key.to_json()))
+    else:
+        click.echo(f"revoked {key.key_id} (tenant {key.tenant})")

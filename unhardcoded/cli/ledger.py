@@ -12,28 +12,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._records import with_service
+from unhardcoded.cli._options import period_options
+from unhardcoded.cli._records import db_option, home_option, with_service
 from unhardcoded.cli.rank import render_table
 
 if TYPE_CHECKING:
-    from ledger import Envelope, Ledger, VerifyReport
+    from ledger import Envelope, Ledger, SignedCheckpoint, VerifyReport
     from router.services.decisions import Decision, DecisionService
 
 T = TypeVar("T")
 
 EXIT_TAMPERED = 1
+MAX_CHUNK = 1_000_000
+"""The most events one verify query reads (a bound on its memory)."""
+MAX_VERIFY_WORKERS = 256
 
-_db_option = click.option(
-    "--db",
-    "url",
-    metavar="URL",
-    help="Database URL (default: $UNHARDCODED_DATABASE_URL, else ./unhardcoded.db).",
-)
-_home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the signing key (default: $UNHARDCODED_HOME, else ~/.unhardcoded).",
-)
+_db_option = db_option
+_home_option = home_option
 
 
 def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[T]]) -> T:
@@ -80,12 +75,32 @@ class _Workers(click.ParamType):  # type: ignore[type-arg]
             count = int(str(value))
         except ValueError:
             count = 0
-        if count < 1:
-            self.fail(f"{value!r} is not a positive integer or 'auto'", param, ctx)
+        if not 1 <= count <= MAX_VERIFY_WORKERS:
+            self.fail(
+                f"{value!r} is not 'auto' or a process count from 1 to {MAX_VERIFY_WORKERS}",
+                param,
+                ctx,
+            )
         return count
 
 
 _WORKERS = _Workers()
+
+
+def _verifier_keys(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Each `--trust-key` must be a verifier key: a typo is bad input, not a tampered ledger."""
+    if not values:
+        return values
+    from ledger import LedgerError, parse_verifier_key
+
+    for value in values:
+        try:
+            parse_verifier_key(value)
+        except (LedgerError, ValueError) as exc:
+            raise click.BadParameter(f"{value[:80]!r} is not a verifier key: {exc}") from None
+    return values
 
 
 @ledger.command()
@@ -93,7 +108,7 @@ _WORKERS = _Workers()
 @_home_option
 @click.option(
     "--chunk",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_CHUNK),
     default=50_000,
     show_default=True,
     help="Events read per query.",
@@ -111,8 +126,10 @@ _WORKERS = _Workers()
     "trusted",
     multiple=True,
     metavar="VKEY",
+    callback=_verifier_keys,
     help="Accept only checkpoints signed by these verifier keys (repeatable).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @reports_errors
 def verify(
     url: str | None,
@@ -120,11 +137,15 @@ def verify(
     chunk: int,
     workers: int | None,
     trusted: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Recompute every digest, the hash chain, the Merkle tree and every checkpoint signature.
 
-    Exit 0 when intact; exit 1 naming the first bad position otherwise. Then one line per
+    Exit 0 when intact; exit 1 naming the first bad position otherwise (--json: `intact`,
+    `events`, `checkpoints`, `tree_size`, `root`, `problem`, `witnesses`). Then one line per
     witness: the tree size it cosigned and its last submission's outcome (docs/witness.md).
+    Exit 2 when the ledger cannot be read at all (bad input, not a ledger): that is not a
+    verdict on its integrity.
 
     \b
     Example:
@@ -138,11 +159,26 @@ def verify(
         return report, await witness_lines(led)
 
     report, witnesses = _run(url, home, body)
+    if as_json:
+        _print_json(
+            {
+                "intact": report.problem is None,
+                "events": report.events,
+                "checkpoints": report.checkpoints,
+                "tree_size": report.tree_size,
+                "root": report.root_hash.hex() if report.root_hash else None,
+                "problem": None if report.problem is None else str(report.problem),
+                "witnesses": witnesses,
+            }
+        )
     if report.problem is not None:
         click.echo(f"ledger TAMPERED: {report.problem}", err=True)
-        for line in witnesses:
-            click.echo(line, err=True)
+        if not as_json:
+            for line in witnesses:
+                click.echo(line, err=True)
         sys.exit(EXIT_TAMPERED)
+    if as_json:
+        return
     root = report.root_hash.hex() if report.root_hash else "(empty)"
     click.echo(
         f"ledger intact: {report.events} events, {report.checkpoints} signed checkpoints, "
@@ -156,27 +192,52 @@ def verify(
 @_db_option
 @_home_option
 @click.option("--public-key", is_flag=True, help="Only print this ledger's verifier key.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the checkpoint as JSON (tree_size, root, note, verifier_key).",
+)
 @reports_errors
-def checkpoint(url: str | None, home: Path | None, public_key: bool) -> None:
+def checkpoint(url: str | None, home: Path | None, public_key: bool, as_json: bool) -> None:
     """Sequence every new event into the Merkle tree, sign a checkpoint and print its note.
 
     \b
     Example:
         unhardcoded ledger checkpoint --db sqlite+aiosqlite:///./unhardcoded.db
         unhardcoded ledger checkpoint --public-key
+        unhardcoded ledger checkpoint --json
     """
 
-    async def body(led: Ledger) -> str:
+    async def body(led: Ledger) -> tuple[str, SignedCheckpoint | None]:
         if public_key:
-            return led.public_key()
+            return led.public_key(), None
         signed = await led.sequence()
         if signed is None:
             signed = await led.latest_checkpoint()
-        if signed is None:
-            return "(another process is sequencing; nothing signed yet)"
-        return signed.note.rstrip("\n")
+        return led.public_key(), signed
 
-    click.echo(_run(url, home, body))
+    key, signed = _run(url, home, body)
+    if as_json:
+        document: dict[str, Any] = {"verifier_key": key}
+        if not public_key:
+            document["checkpoint"] = None if signed is None else _checkpoint_json(signed)
+        _print_json(document)
+    elif public_key:
+        click.echo(key)
+    elif signed is None:
+        click.echo("(another process is sequencing; nothing signed yet)")
+    else:
+        click.echo(signed.note.rstrip("\n"))
+
+
+def _checkpoint_json(signed: SignedCheckpoint) -> dict[str, Any]:
+    return {
+        "tree_size": signed.tree_size,
+        "root": signed.root_hash.hex(),
+        "signed_at_us": signed.signed_at_us,
+        "note": signed.note,
+    }
 
 
 @ledger.command()
@@ -255,10 +316,7 @@ def erase_body(decision_id: str, url: str | None, home: Path | None) -> None:
 @ledger.command("decisions")
 @click.option("--tenant", metavar="NAME", help="Only this tenant's decisions.")
 @click.option("--fingerprint", metavar="FP", help="Only decisions under this policy fingerprint.")
-@click.option(
-    "--since", type=click.DateTime(), help="Recorded at or after (UTC; e.g. 2026-11-25T10:00)."
-)
-@click.option("--until", type=click.DateTime(), help="Recorded before (UTC).")
+@period_options
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--cursor", metavar="CURSOR", help="The next_cursor of the previous page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
@@ -288,8 +346,8 @@ def decisions(
         lambda service: service.decisions(
             tenant=tenant,
             fingerprint=fingerprint,
-            since=None if since is None else since.replace(tzinfo=dt.UTC),
-            until=None if until is None else until.replace(tzinfo=dt.UTC),
+            since=since,
+            until=until,
             cursor=cursor,
             limit=limit,
         ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from datetime import datetime
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from unhardcoded.cli._common import reports_errors
+from unhardcoded.cli._options import period_options, progress_option, show_progress, writable_file
 from unhardcoded.cli._records import db_option, home_option, with_service
 
 if TYPE_CHECKING:
@@ -23,18 +23,6 @@ if TYPE_CHECKING:
 
 EXIT_MISMATCH = 1
 SHOWN = 10
-
-
-def _time(_: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no time zone (add Z or +00:00)")
-    return parsed
 
 
 def _ids(
@@ -170,8 +158,7 @@ def render_report(doc: dict[str, Any]) -> str:
     default=None,
     help="With --against: re-evaluate with this policy instead of the recorded ones.",
 )
-@click.option("--since", callback=_time, metavar="TIME", help="Decisions recorded at or after.")
-@click.option("--until", callback=_time, metavar="TIME", help="Decisions recorded before.")
+@period_options
 @click.option("--tenant", metavar="NAME", default=None, help="Only this tenant's decisions.")
 @click.option(
     "--fingerprint", metavar="FP", default=None, help="Only decisions of this policy fingerprint."
@@ -192,11 +179,7 @@ def render_report(doc: dict[str, Any]) -> str:
     default=None,
     help="Write one row per replayed decision to this Parquet file.",
 )
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress on stderr (default: when stderr is a terminal).",
-)
+@progress_option
 @click.option("--no-record", is_flag=True, help="Do not record the run as a ReplayRun event.")
 @db_option
 @home_option
@@ -259,8 +242,9 @@ def replay(
     from_file: Catalog | None = None
     if against_ref is not None and (against_ref == "-" or Path(against_ref).exists()):
         from_file = load_catalog(against_ref)
-    show_progress = sys.stderr.isatty() if progress is None else progress
-    meter = _Progress() if show_progress else None
+    if parquet_out is not None:
+        writable_file(parquet_out)
+    meter = _Progress() if show_progress(progress) else None
 
     async def run(service: DecisionService) -> ReplayReport:
         replayer = ReplayService(service)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._period import ProgressBar, period_options, run_on_ledger
+from unhardcoded.cli._options import period_options, progress_option, show_progress, writable_file
+from unhardcoded.cli._period import ProgressBar, run_on_ledger
 from unhardcoded.cli._records import db_option, home_option
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def report() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Write the machine-readable JSON instead.")
 @db_option
 @home_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option
 @reports_errors
 def compliance(
     tenant: str,
@@ -49,7 +50,7 @@ def compliance(
     as_json: bool,
     url: str | None,
     home: Path | None,
-    quiet: bool,
+    progress: bool | None,
 ) -> None:
     """Requests, providers and regions that received data, the share under no_log, rule hits,
     fallbacks and cost of TENANT's decisions in the period, with charts; every figure links to
@@ -57,11 +58,12 @@ def compliance(
 
     \b
     Example:
-        unhardcoded report compliance --tenant acme --since 2026-01-01 --out acme.html --quiet
+        unhardcoded report compliance --tenant acme --since 2026-01-01 --out acme.html --no-progress
     """
+    writable_file(out)
     from reports import build_report, export_parquet, ledger_context, render_html
 
-    bar = ProgressBar("reading", enabled=not quiet)
+    bar = ProgressBar("reading", enabled=show_progress(progress))
 
     async def body(ledger: Ledger) -> int:
         with tempfile.TemporaryDirectory(prefix="unhardcoded-report-") as tmp:

@@ -117,14 +117,17 @@ def serve(folder: Path, host: str, port: int, log_level: str) -> None:
     Example:
         unhardcoded witness serve --dir ./w1 --port 8100
     """
-    import uvicorn
+    from unhardcoded.app import configure_logging, create_witness_app, uvicorn_log_config
+    from unhardcoded.cli.serve import run_server
 
-    from unhardcoded.app import create_witness_app
-
-    uvicorn.run(
+    configure_logging(log_level.upper())
+    run_server(
         create_witness_app(folder),
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_graceful_shutdown=5,
+        {
+            "host": host,
+            "port": port,
+            "log_level": log_level,
+            "log_config": uvicorn_log_config(log_level.upper()),
+            "timeout_graceful_shutdown": 5,
+        },
     )

@@ -50,6 +50,9 @@ def parse_json_text(text: str, source: str = "<text>") -> Any:
         ) from None
     except ValueError as exc:
         raise DocumentReadError(source, f"invalid JSON: {exc}") from None
+    except RecursionError:
+        # The standard library's decoder recurses once per nesting level.
+        raise DocumentReadError(source, "invalid JSON: nested too deeply") from None
 
 
 def read_json(source: str | Path) -> Any:

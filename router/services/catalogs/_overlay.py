@@ -104,6 +104,10 @@ def load_yaml_text(text: str, file: str) -> Any:
         problem = getattr(exc, "problem", None) or str(exc)
         issue = Issue("", "text", "YAML", f"invalid YAML{where}: {problem}")
         raise CatalogImportError(file, [issue]) from None
+    except RecursionError:
+        # PyYAML's composer and constructor recurse once per nesting level.
+        issue = Issue("", "text", "YAML", "invalid YAML: nested too deeply")
+        raise CatalogImportError(file, [issue]) from None
 
 
 def value_type(value: object) -> str | None:
