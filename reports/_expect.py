@@ -96,11 +96,12 @@ def compare_datasets(
     problem: Callable[[str], None],
     prefix: str,
     unreadable: Callable[[str, Exception], None],
+    datasets: tuple[str, ...] = DATASETS,
 ) -> None:
-    """Compare every dataset under `found` with the expected rows; `problem` gets each
+    """Compare each of `datasets` under `found` with the expected rows; `problem` gets each
     difference, `unreadable` each dataset that cannot be read."""
     with _engine(expected.folder) as con:
-        for name in DATASETS:
+        for name in datasets:
             try:
                 con.register("found", open_dataset(found, name))
                 con.register("expected", expected.dataset(name))
