@@ -71,6 +71,7 @@ def test_old_bundle_still_verifies(old: Path) -> None:
     assert (
         "note: report.json and report.html have the layout 'unhardcoded.compliance-report/1'" in out
     )
+    assert "note: data/explanations: not in this bundle" in out
 
 
 def test_upgraded_ledger_takes_new_events_and_still_verifies(old: Path) -> None:
