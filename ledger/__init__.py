@@ -25,6 +25,7 @@ from ledger._errors import (
     ProofFormatError,
     ProofSizeError,
     SignatureError,
+    SigningKeyError,
     StoreIntegrityError,
     StoreUnavailableError,
     StreamVersionConflictError,
@@ -41,6 +42,7 @@ from ledger._proofs import (
     verify_consistency_document,
     verify_inclusion_document,
 )
+from ledger._rotation import KEY_ROTATED, KEY_STREAM
 from ledger._store import Store
 from ledger._tree import (
     Frontier,
@@ -59,6 +61,8 @@ __all__ = [
     "DEFAULT_HOME",
     "GENESIS_HASH",
     "KEY_FILE_NAME",
+    "KEY_ROTATED",
+    "KEY_STREAM",
     "Checkpoint",
     "CheckpointBodyError",
     "CheckpointError",
@@ -90,6 +94,7 @@ __all__ = [
     "SignatureError",
     "SignedCheckpoint",
     "SigningKey",
+    "SigningKeyError",
     "Store",
     "StoreIntegrityError",
     "StoreUnavailableError",

@@ -31,12 +31,12 @@ def worker_app() -> FastAPI:
 
 
 async def _prepare(settings: Settings) -> None:
-    """Migrate the database and create the signing key once, before the processes start (they
-    would race for both)."""
+    """Migrate the database and check the signing key once, before the processes start (they
+    would race for both): a home folder whose key is not the ledger's stops `serve` here."""
     from ledger import open_ledger
 
-    async with open_ledger(settings.database_url, home=settings.home.expanduser()):
-        pass
+    async with open_ledger(settings.database_url, home=settings.home.expanduser()) as led:
+        await led.check_signing_key()
 
 
 @contextlib.contextmanager
