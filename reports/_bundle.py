@@ -43,6 +43,13 @@ DATA = "data/"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+def _utc(at: datetime | None) -> datetime | None:
+    """`at` in UTC (a naive time is taken as UTC)."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -135,6 +142,9 @@ async def create_bundle(
     target = Path(out)
     if target.suffix.lower() != ".zip":
         raise ReportsError(f"{target}: the bundle file name must end in .zip")
+    # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
+    # report from the manifest's: both must be built from the same UTC instants.
+    since, until = _utc(since), _utc(until)
     collected: dict[int, Envelope] = {}
     with tempfile.TemporaryDirectory(prefix="unhardcoded-bundle-") as tmp:
         export = Path(tmp) / "data"
