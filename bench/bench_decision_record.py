@@ -7,11 +7,10 @@ bench scores with gaps, no_log on ~40 %, ~5 % inactive) and a
 1. Bytes per decision: the `DecisionMade` payload (canonical bytes, what the ledger stores), the
    content-addressed `OutcomeRecorded` payload (stored once per distinct outcome), against plain
    JSON of the same outcome (every rule's failed entries, the ranked entries and the plan as
-   lists of catalog indices, no spaces) — the ratio is plain / compact. Also against the core's
-   own `Trace.compact()` (failure bitmaps in base64, ranked list), and the size of the rejected
-   layout (a failed-rule mask per entry + zlib).
-2. Encode time (outcome + decision event, uncached) and decode time (rebuild the full `Trace`
-   from the two payloads, checked against every digest) per decision.
+   lists of catalog indices, no spaces) — the ratio is plain / compact — and the size of the
+   rejected layout (a failed-rule mask per entry + zlib).
+2. Encode time (outcome + decision event, uncached) and decode time (decode the payload and
+   rebuild the full `Trace` from the two payloads, checked against every digest) per decision.
 3. Durable recorded decisions/s through `DecisionService.decide` on SQLite with 32 concurrent
    producers, next to bare `Ledger.append` of same-size payloads with 32 producers in the same
    run (ratio = service / bare).
@@ -36,9 +35,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ledger import NewEvent, canonical_json, open_ledger
-from router.core import Catalog, Policy, RequestFeatures, Trace, evaluate
-from router.services.decisions import DecisionService, rebuild_trace, uuid7
+from ledger import NewEvent, canonical_json, open_ledger, uuid7
+from router.core import Catalog, Policy, RequestFeatures, Trace, evaluate, tokens_json
+from router.services.decisions import DecisionService, decode_decision, rebuild_trace
 from router.services.decisions._events import decision_event, outcome_event
 
 PROVIDERS = [
@@ -107,9 +106,17 @@ def plain_outcome(trace: Trace) -> dict[str, Any]:
     """The outcome as plain JSON: every rule's failed entries and the ranked entries as lists of
     catalog indices, plus the plan and the header fields (what a straightforward recorder
     writes; the baseline of the ratio)."""
-    doc = trace.compact()
-    doc["failures"] = [list(trace.failed_entries(rule_id)) for rule_id in trace.rule_ids]
-    return doc
+    return {
+        "evaluator_version": trace.evaluator_version,
+        "policy_digest": trace.policy.digest,
+        "catalog_version": trace.catalog.version,
+        "features": None if trace.features is None else trace.features.to_json(),
+        "tokens": tokens_json(trace.tokens),
+        "rule_ids": list(trace.rule_ids),
+        "failures": [list(trace.failed_entries(rule_id)) for rule_id in trace.rule_ids],
+        "ranked": list(trace.ranked),
+        "plan": list(trace.plan),
+    }
 
 
 def _median_us(fn: Any, repeat: int) -> float:
@@ -144,11 +151,11 @@ def storage(catalog: Catalog, policy: Policy, repeat: int) -> dict[str, Any]:
 
     decision, outcome = encode()
     plain = len(json.dumps(plain_outcome(trace), separators=(",", ":")).encode())
-    core_compact = len(json.dumps(trace.compact(), separators=(",", ":")).encode())
     human = len(json.dumps(trace.to_json(), separators=(",", ":"), ensure_ascii=False).encode())
     decision_bytes = len(canonical_json(decision))
     outcome_bytes = len(canonical_json(outcome))
-    rebuilt = rebuild_trace(decision, outcome, policy, catalog)
+    raw = canonical_json(decision)
+    rebuilt = rebuild_trace(decode_decision(raw), outcome, policy, catalog)
     assert rebuilt.to_json() == trace.to_json(), "decode lost information"
     return {
         "entries": len(catalog.entries),
@@ -156,8 +163,6 @@ def storage(catalog: Catalog, policy: Policy, repeat: int) -> dict[str, Any]:
         "passing": len(trace.ranked),
         "plain_json_bytes": plain,
         "human_trace_json_bytes": human,
-        "core_compact_json_bytes": core_compact,
-        "ratio_repeat_vs_core_compact": core_compact / decision_bytes,
         "decision_bytes": decision_bytes,
         "outcome_bytes": outcome_bytes,
         "first_decision_bytes": decision_bytes + outcome_bytes,
@@ -166,7 +171,9 @@ def storage(catalog: Catalog, policy: Policy, repeat: int) -> dict[str, Any]:
         "rule_bitmaps_bytes": len(outcome["masks"]),
         "alt_entry_masks_bytes": entry_masks_size(trace),
         "encode_us": _median_us(encode, repeat),
-        "decode_us": _median_us(lambda: rebuild_trace(decision, outcome, policy, catalog), repeat),
+        "decode_us": _median_us(
+            lambda: rebuild_trace(decode_decision(raw), outcome, policy, catalog), repeat
+        ),
     }
 
 
@@ -243,11 +250,9 @@ def main() -> None:
     print(
         f"catalog {s['entries']} entries × {s['rules']} rules ({s['passing']} pass)\n"
         f"plain JSON of the outcome (index lists): {s['plain_json_bytes']:,} B "
-        f"(Trace.compact() {s['core_compact_json_bytes']:,} B, "
-        f"human trace JSON {s['human_trace_json_bytes']:,} B)\n"
+        f"(human trace JSON {s['human_trace_json_bytes']:,} B)\n"
         f"DecisionMade payload: {s['decision_bytes']} B per decision "
-        f"→ {s['ratio_repeat']:.0f}× smaller than plain JSON "
-        f"({s['ratio_repeat_vs_core_compact']:.1f}× smaller than Trace.compact())\n"
+        f"→ {s['ratio_repeat']:.0f}× smaller than plain JSON\n"
         f"OutcomeRecorded payload (once per distinct outcome): {s['outcome_bytes']} B; "
         f"first decision of an outcome {s['first_decision_bytes']} B "
         f"→ {s['ratio_first']:.1f}× smaller\n"

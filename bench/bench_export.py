@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_decision_record import POLICY, generate_catalog
-from ledger import NewEvent, open_ledger
+from ledger import NewEvent, open_ledger, uuid7
 from router.core import Policy, RequestFeatures
 from router.services.decisions import (
     ATTEMPT_FINISHED,
@@ -45,7 +45,6 @@ from router.services.decisions import (
     DECISION_MADE,
     DecisionService,
     attempt_stream,
-    uuid7,
 )
 from router.services.decisions._events import decision_event, outcome_event
 

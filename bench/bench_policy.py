@@ -112,7 +112,6 @@ def main() -> None:
     evaluator.evaluate(policy, catalog, features)
 
     decision = median_seconds(lambda: decide(policy, catalog, features), batch=20)
-    with_compact = median_seconds(lambda: decide(policy, catalog, features).compact(), batch=20)
     memo = median_seconds(lambda: evaluator.evaluate(policy, catalog, features), batch=2000)
     loop = median_seconds(floor, batch=10)
     words = median_seconds(first.to_json, batch=1, rounds=5)
@@ -124,7 +123,6 @@ def main() -> None:
         "catalog_load_ms": round(load * 1e3, 1),
         "first_decision_ms": round(cold * 1e3, 2),
         "decision_us": round(decision * 1e6, 1),
-        "decision_with_compact_trace_us": round(with_compact * 1e6, 1),
         "memoized_us": round(memo * 1e6, 2),
         "floor_loop_us": round(loop * 1e6, 1),
         "decision_over_floor": round(decision / loop, 3),
@@ -138,7 +136,6 @@ def main() -> None:
         ("catalog load + validation", f"{figures['catalog_load_ms']} ms", "once per version"),
         ("first decision (builds the index)", f"{figures['first_decision_ms']} ms", "once"),
         ("decision with trace (median)", f"{figures['decision_us']} µs", "target ≤ 500 µs"),
-        ("  + compact trace for the ledger", f"{figures['decision_with_compact_trace_us']} µs", ""),
         ("memoized decision (median)", f"{figures['memoized_us']} µs", "target ≤ 20 µs"),
         ("floor: bare loop reading 1 attribute", f"{figures['floor_loop_us']} µs", "same run"),
         ("decision / floor", str(figures["decision_over_floor"]), ""),

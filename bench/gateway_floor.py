@@ -26,7 +26,7 @@ async def ledger_floor(
     gateway request makes), `concurrency` at a time: (requests/s, p50 ms, CPU ms per request)."""
     from ledger import open_ledger
     from router.core import Catalog
-    from router.services.decisions import DecisionService
+    from router.services.decisions import Attempt, DecisionService
 
     catalog = Catalog.from_json(catalog_json)
     body = {"model": "auto", "messages": messages}
@@ -40,7 +40,7 @@ async def ledger_floor(
                 started = time.perf_counter()
                 decision = await service.decide("bench", policy, catalog, request_body=body)
                 await service.record_attempt(
-                    decision, attempt=1, entry=decision.plan[0], status="ok", latency_ms=0.1
+                    decision, Attempt(number=1, entry=decision.plan[0], status="ok", latency_ms=0.1)
                 )
                 latencies.append(time.perf_counter() - started)
 

@@ -44,9 +44,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_decision_record import CAPABILITIES, PROVIDERS, REGIONS, generate_catalog
-from ledger import Ledger, NewEvent, open_ledger
+from ledger import Ledger, NewEvent, open_ledger, uuid7
 from router.core import Catalog, Policy, RequestFeatures, Trace, decide
-from router.services.decisions import DecisionService, NoEntryPassesRecorded, catch_up, uuid7
+from router.services.decisions import DecisionService, NoEntryPassesRecorded, catch_up
 from router.services.decisions._events import (
     catalog_event,
     decision_event,

@@ -5,6 +5,17 @@ below are the pure core (tree algebra, signed checkpoints, proof documents) and 
 """
 
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger._committer import uuid7
+from ledger._cosignature import (
+    CosignatureCheck,
+    CosignerKey,
+    CosignerVerifier,
+    check_cosignatures,
+    cosignature_message,
+    parse_cosigner_key,
+    parse_cosigner_secret,
+    signature_line,
+)
 from ledger._envelope import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._errors import (
     CheckpointBodyError,
@@ -36,6 +47,7 @@ from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
 from ledger._ledger import DEFAULT_HOME, InclusionProofBundle, Ledger, open_ledger
 from ledger._migrate import upgrade
+from ledger._note import NoteSignature, parse_note
 from ledger._proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -69,6 +81,9 @@ __all__ = [
     "CheckpointFormatError",
     "ConsistencyProof",
     "ConsistencyProofError",
+    "CosignatureCheck",
+    "CosignerKey",
+    "CosignerVerifier",
     "Envelope",
     "EventNotFoundError",
     "Frontier",
@@ -85,6 +100,7 @@ __all__ = [
     "NodeId",
     "NotMigratedError",
     "NotSequencedError",
+    "NoteSignature",
     "OriginMismatchError",
     "Problem",
     "ProofError",
@@ -107,15 +123,22 @@ __all__ = [
     "assemble",
     "canonical_json",
     "chain_hash",
+    "check_cosignatures",
     "consistency_proof_plan",
+    "cosignature_message",
     "inclusion_proof_plan",
     "open_checkpoint",
     "open_ledger",
+    "parse_cosigner_key",
+    "parse_cosigner_secret",
+    "parse_note",
     "parse_signer_key",
     "parse_verifier_key",
     "root_plan",
     "sign_checkpoint",
+    "signature_line",
     "upgrade",
+    "uuid7",
     "verify_consistency_document",
     "verify_inclusion_document",
 ]

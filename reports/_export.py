@@ -30,7 +30,9 @@ from router.core import Catalog, Policy
 from router.services.decisions import (
     ATTEMPT_FINISHED,
     DECISION_MADE,
+    DecisionPayload,
     catalog_stream,
+    decode_decision,
     outcome_digest,
     outcome_stream,
 )
@@ -80,7 +82,7 @@ async def _first(ledger: Ledger, stream: str, what: str) -> Envelope:
 
 
 async def fetch_references(
-    ledger: Ledger, rows: RowBuilder, payload: dict[str, Any], sink: EventSink | None
+    ledger: Ledger, rows: RowBuilder, payload: DecisionPayload, sink: EventSink | None
 ) -> None:
     """Load into `rows` the catalog, policy and outcome a decision payload refers to (each
     checked against the digest the decision records) unless it holds them already."""
@@ -94,12 +96,12 @@ async def fetch_references(
         if sink is not None:
             sink(envelope)
     if fingerprint is not None:
-        digest = payload["policy"]["digest"]
+        digest = payload.policy_digest
         envelope = await _first(ledger, fingerprint, f"policy {fingerprint}")
         policy = Policy.from_json(envelope.payload_json()["policy"])
         if policy.digest != digest:
             raise ReportsError(
-                f"decision {payload['decision_id']}: policy {fingerprint} is recorded with "
+                f"decision {payload.decision_id}: policy {fingerprint} is recorded with "
                 f"digest {policy.digest}, the decision names {digest}"
             )
         rows.add_policy(policy, envelope.recorded_at_us)
@@ -137,8 +139,8 @@ class _Scan:
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
         self.columns = CatalogColumns()
 
-    def wanted(self, payload: dict[str, Any], at: int) -> bool:
-        if self.tenant is not None and payload["tenant"] != self.tenant:
+    def wanted(self, tenant: str, at: int) -> bool:
+        if self.tenant is not None and tenant != self.tenant:
             return False
         if self.since is not None and at < self.since:
             return False
@@ -164,8 +166,8 @@ class _Scan:
             raise ReportsError(
                 f"an attempt refers to decision {decision_id}, not recorded"
             ) from None
-        payload = envelope.payload_json()
-        if not self.wanted(payload, envelope.recorded_at_us):
+        payload = decode_decision(envelope.payload)
+        if not self.wanted(payload.tenant, envelope.recorded_at_us):
             return None
         return decision_key(payload, envelope.recorded_at_us)
 
@@ -196,25 +198,22 @@ class _Scan:
         ids = table.column("decision_id").to_pylist()
         if mask is not None:
             wanted = mask.to_pylist()
+            raw = [payload for payload, keep in zip(payloads, wanted, strict=True) if keep]
             table = table.filter(mask)
             stamps = stamps.filter(mask)
             kept = pa.array(positions, pa.int64()).filter(mask)
         else:
             wanted = [True] * len(ids)
+            raw = payloads
             kept = pa.array(positions, pa.int64())
         if table.num_rows == 0:
             self.remember_many(ids, [None] * len(ids))
             return None
         tenants = table.column("tenant").to_pylist()
         versions = table.column("catalog_version").to_pylist()
-        policy = table.column("policy")
-        fingerprints = pc.struct_field(policy, "fingerprint").to_pylist()
-        digests = pc.struct_field(policy, "digest").to_pylist()
-        flt = table.column("filter")
-        outcomes = pc.struct_field(flt, "outcome").to_pylist()
+        digests = pc.struct_field(table.column("policy"), "digest").to_pylist()
+        outcomes = pc.struct_field(table.column("filter"), "outcome").to_pylist()
         orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
-        tokens = table.column("tokens").to_pylist()
-        kept_ids = table.column("decision_id").to_pylist()
         dates = pc.strftime(stamps.cast(TIMESTAMP), format="%Y-%m-%d").to_pylist()
         seen: set[tuple[str, str, str, str]] = set()
         for i, tenant in enumerate(tenants):
@@ -222,14 +221,8 @@ class _Scan:
             if (tenant, *ref[2:], ref[1]) in seen:
                 continue
             seen.add((tenant, *ref[2:], ref[1]))
-            payload = {
-                "decision_id": kept_ids[i],
-                "catalog_version": versions[i],
-                "policy": {"fingerprint": fingerprints[i], "digest": digests[i]},
-                "filter": {"outcome": outcomes[i]},
-                "rank": {"order_sha256": orders[i]},
-                "tokens": tokens[i],
-            }
+            # One decision per distinct (tenant, outcome, order, policy) is decoded in full.
+            payload = decode_decision(raw[i])
             await fetch_references(self.ledger, self.rows, payload, None)
             self.columns.add(self.rows.catalogs[versions[i]])
             self.rows.add_outcome_rows(tenant, outcomes[i], orders[i], payload)
@@ -239,10 +232,10 @@ class _Scan:
 
     async def feed(self, envelope: Envelope) -> None:
         if envelope.type == DECISION_MADE:
-            payload = json.loads(envelope.payload)
+            payload = decode_decision(envelope.payload)
             at = envelope.recorded_at_us
-            decision_id = payload["decision_id"]
-            if not self.wanted(payload, at):
+            decision_id = payload.decision_id
+            if not self.wanted(payload.tenant, at):
                 self.remember(decision_id, None)
                 return
             await fetch_references(self.ledger, self.rows, payload, self.sink)

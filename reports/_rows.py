@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from reports._errors import ReportsError
 from reports._schema import SCHEMAS
-from router.core import Catalog, Policy, Tokens, cost_of
-from router.services.decisions import decode_failures, order_digest, rank_order
+from router.core import Catalog, Policy, cost_of
+from router.services.decisions import DecisionPayload, decode_failures, order_digest, rank_order
 
 __all__ = ["CatalogInfo", "DecisionKey", "RowBuilder", "decision_key", "utc_date"]
 
@@ -69,9 +69,9 @@ class DecisionKey:
     catalog_version: str
 
 
-def decision_key(payload: Mapping[str, Any], recorded_at_us: int) -> DecisionKey:
-    """The `DecisionKey` of a `DecisionMade` payload."""
-    return DecisionKey(payload["tenant"], utc_date(recorded_at_us), payload["catalog_version"])
+def decision_key(payload: DecisionPayload, recorded_at_us: int) -> DecisionKey:
+    """The `DecisionKey` of a decoded `DecisionMade` payload."""
+    return DecisionKey(payload.tenant, utc_date(recorded_at_us), payload.catalog_version)
 
 
 def _num(value: object) -> float | None:
@@ -120,15 +120,14 @@ class RowBuilder:
         self._reset(name)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
-    def missing(self, payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-        """(catalog version, policy fingerprint, outcome digest) a decision payload refers to
-        that this builder does not hold yet (None for each one it holds)."""
-        version = payload["catalog_version"]
-        policy = payload["policy"]
-        outcome = payload["filter"]["outcome"]
+    def missing(self, payload: DecisionPayload) -> tuple[str | None, str | None, str | None]:
+        """(catalog version, policy fingerprint, outcome digest) a decision refers to that this
+        builder does not hold yet (None for each one it holds)."""
+        version = payload.catalog_version
+        outcome = payload.outcome
         return (
             None if version in self.catalogs else version,
-            None if policy["digest"] in self.policies else policy["fingerprint"],
+            None if payload.policy_digest in self.policies else payload.fingerprint,
             None if outcome in self.outcomes else outcome,
         )
 
@@ -201,47 +200,46 @@ class RowBuilder:
         return found
 
     def add_decision(
-        self, position: int, event_id: str, recorded_at_us: int, payload: Mapping[str, Any]
+        self, position: int, event_id: str, recorded_at_us: int, payload: DecisionPayload
     ) -> None:
         """Add a `DecisionMade` event's row, and its outcome's eliminations and its rank order
         the first time the tenant meets them."""
-        tenant = payload["tenant"]
-        version = payload["catalog_version"]
+        tenant = payload.tenant
+        version = payload.catalog_version
         info = self.catalogs[version]
-        outcome = payload["filter"]["outcome"]
-        order = payload["rank"]["order_sha256"]
-        tokens = payload.get("tokens")
-        selected = payload.get("selected")
-        index = None if selected is None else int(selected["index"])
+        outcome = payload.outcome
+        order = payload.order_sha256
+        tokens = payload.tokens
+        index = None if payload.selected is None else payload.selected[0]
         cost = None
         if index is not None and tokens is not None:
             entry = info.catalog.entries[index]
             # None for an entry whose price is unknown; tiers and cached input apply.
-            cost = cost_of(entry, Tokens(tokens["in"], tokens["out"], tokens.get("cached", 0)))
+            cost = cost_of(entry, tokens)
         self._add(
             "decisions",
             {
                 "decision_id": event_id,
                 "position": position,
                 "recorded_at": recorded_at_us,
-                "preview": payload["preview"],
-                "policy_fingerprint": payload["policy"]["fingerprint"],
-                "policy_digest": payload["policy"]["digest"],
+                "preview": payload.preview,
+                "policy_fingerprint": payload.fingerprint,
+                "policy_digest": payload.policy_digest,
                 "catalog_version": version,
-                "evaluator_version": payload["evaluator_version"],
-                "request_digest": payload.get("request_digest"),
-                "tokens_in": None if tokens is None else tokens["in"],
-                "tokens_out": None if tokens is None else tokens["out"],
+                "evaluator_version": payload.evaluator_version,
+                "request_digest": payload.request_digest,
+                "tokens_in": None if tokens is None else tokens.tokens_in,
+                "tokens_out": None if tokens is None else tokens.tokens_out,
                 "outcome_digest": outcome,
                 "order_digest": order,
-                "passing": payload["filter"]["passing"],
+                "passing": payload.passing,
                 "selected_index": index,
                 "selected_id": None if index is None else info.ids[index],
                 "selected_provider": None if index is None else info.providers[index],
                 "selected_region": None if index is None else info.regions[index],
                 "selected_no_log": None if index is None else info.no_log[index],
                 "selected_cost_usd": cost,
-                "plan": [info.ids[i] for i in payload["plan"]],
+                "plan": [info.ids[i] for i in payload.plan],
                 "date": utc_date(recorded_at_us),
                 "tenant": tenant,
             },
@@ -249,13 +247,13 @@ class RowBuilder:
         self.add_outcome_rows(tenant, outcome, order, payload)
 
     def add_outcome_rows(
-        self, tenant: str, outcome: str, order: str, payload: Mapping[str, Any]
+        self, tenant: str, outcome: str, order: str, payload: DecisionPayload
     ) -> None:
         """Add the eliminations of `outcome` and the rank order `order` for `tenant` unless
         they are there already; `payload` is one decision (of that tenant) with them."""
         if ("r", tenant, outcome, order) in self._emitted:
             return
-        info = self.catalogs[payload["catalog_version"]]
+        info = self.catalogs[payload.catalog_version]
         if ("e", tenant, outcome) not in self._emitted:
             self._emitted.add(("e", tenant, outcome))
             self._eliminations(tenant, outcome, info)
@@ -282,20 +280,18 @@ class RowBuilder:
         tenant: str,
         outcome: str,
         order: str,
-        payload: Mapping[str, Any],
+        payload: DecisionPayload,
         info: CatalogInfo,
     ) -> None:
-        policy, _ = self.policies[payload["policy"]["digest"]]
+        policy, _ = self.policies[payload.policy_digest]
         removed: set[int] = set()
         for failed in self._failures_of(outcome):
             removed.update(failed)
         passing = [i for i in range(len(info.ids)) if i not in removed]
-        tokens_doc = payload.get("tokens")
-        tokens = None if tokens_doc is None else Tokens(tokens_doc["in"], tokens_doc["out"])
-        ranked = rank_order(policy, info.catalog, tokens, passing)
+        ranked = rank_order(policy, info.catalog, payload.tokens, passing)
         if order_digest(ranked) != order:
             raise ReportsError(
-                f"decision {payload['decision_id']}: the rank order rebuilt from outcome "
+                f"decision {payload.decision_id}: the rank order rebuilt from outcome "
                 f"{outcome} does not hash to the recorded order digest {order}"
             )
         for rank, entry in enumerate(ranked, start=1):

@@ -44,6 +44,8 @@ from router.services.decisions import (
     DECISION_MADE,
     OUTCOME_RECORDED,
     POLICY_RECORDED,
+    RecordMismatchError,
+    decode_decision,
     outcome_digest,
 )
 
@@ -189,13 +191,17 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
     for envelope in proven:
         if envelope.type != DECISION_MADE:
             continue
-        payload = envelope.payload_json()
         name = f"decision {envelope.event_id}"
-        if payload.get("decision_id") != str(envelope.event_id):
-            check.problem(f"{name}: its payload names decision {payload.get('decision_id')}")
+        try:
+            payload = decode_decision(envelope.payload)
+        except RecordMismatchError as exc:
+            check.problem(f"{name}: its payload is {exc}")
             continue
-        if payload.get("tenant") != tenant:
-            check.problem(f"{name}: tenant {payload.get('tenant')!r}, the bundle is {tenant!r}")
+        if payload.decision_id != str(envelope.event_id):
+            check.problem(f"{name}: its payload names decision {payload.decision_id}")
+            continue
+        if payload.tenant != tenant:
+            check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {tenant!r}")
         at = envelope.recorded_at_us
         if (since is not None and at < since) or (until is not None and at >= until):
             check.problem(f"{name}: recorded outside the bundle's period")
@@ -218,10 +224,10 @@ def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]
                 check.problem(f"{name}: policy {fingerprint} is not among the proven events")
                 continue
             policy = Policy.from_json(found.payload_json()["policy"])
-            if policy.digest != payload["policy"]["digest"]:
+            if policy.digest != payload.policy_digest:
                 check.problem(
                     f"policy {fingerprint}: its proven content has digest "
-                    f"{policy.digest}, {name} names {payload['policy']['digest']}"
+                    f"{policy.digest}, {name} names {payload.policy_digest}"
                 )
                 continue
             rows.add_policy(policy, found.recorded_at_us)

@@ -91,7 +91,7 @@ def test_bash_completion_script_and_command_names_import_no_heavy_package(
 def test_every_lazy_command_loads_under_its_own_name() -> None:
     ctx = click.Context(main)
     names = main.list_commands(ctx)
-    assert len(names) == 12
+    assert len(names) == 13
     for name in names:
         command = main.get_command(ctx, name)
         assert command is not None

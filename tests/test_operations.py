@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ledger import Store, open_ledger, upgrade
+from router.core import Policy
 from router.services.catalogs import bundled_catalog, bundled_policy_document
-from router.services.decisions import DecisionService
+from router.services.decisions import Attempt, DecisionService
 from router.services.gateway import KeyStore
 from tests.conftest import PgSchema
 
@@ -49,12 +50,12 @@ async def test_the_documented_append_only_role_runs_the_service_and_cannot_rewri
             catalog = bundled_catalog()
             decision = await service.decide(
                 "acme",
-                bundled_policy_document("vip"),
+                Policy.from_json(bundled_policy_document("vip"), catalog.schema),
                 catalog,
                 request_body={"messages": [{"role": "user", "content": "hi"}]},
             )
             await service.record_attempt(
-                decision, attempt=1, entry=decision.plan[0], status="ok", latency_ms=1.0
+                decision, Attempt(number=1, entry=decision.plan[0], status="ok", latency_ms=1.0)
             )
             await service.erase_request_body(decision.decision_id)
             assert await service.request_body(decision.decision_id) is None

@@ -1,16 +1,15 @@
 """The trace of one decision: compact, index-based data, and the words rendered from it on demand.
 
-Data (what the ledger stores): the evaluator version, the policy digest, the catalog version, the
-token counts used, the rule ids (built-in rules first, then the policy's rules in normalized order),
-per rule a bitmap of the entries that did not pass it (`failure_bitmap`; base64 in `compact()`),
-the ranked passing entries and the plan.
+Data: the evaluator version, the policy, the catalog version, the token counts used, the rule ids
+(built-in rules first, then the policy's rules in normalized order), per rule a bitmap of the
+entries that did not pass it (`failure_bitmap`), the ranked passing entries and the plan (the
+decision record stores it compactly, docs/decisions.md).
 Entries are indices into `catalog.entries`. Everything else (observed values, sort keys, "why the
 winner won") is derived from that data plus the policy and the catalog.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +19,6 @@ import numpy as np
 
 from router.core._catalog import COST_PER_RUN, AttrValue, Catalog, CatalogEntry
 from router.core._columns import BoolArray
-from router.core._errors import RouterError
 from router.core._expr import AllOf, AnyOf, Cmp, Eq, Expr, Has, In, Is, Not, render, show_value
 from router.core._features import RequestFeatures
 from router.core._policy import Policy, Rule, Tokens
@@ -278,53 +276,6 @@ class Trace:
             f"{len(self.catalog.entries)} entries"
         )
 
-    def compact(self) -> dict[str, Any]:
-        """The trace as compact JSON (entries and rules by index); `from_compact` rebuilds it."""
-        return {
-            "evaluator_version": self.evaluator_version,
-            "policy_digest": self.policy.digest,
-            "catalog_version": self.catalog.version,
-            "features": None if self.features is None else self.features.to_json(),
-            "tokens": tokens_json(self.tokens),
-            "rule_ids": list(self.rule_ids),
-            "failures": [base64.b64encode(bitmap).decode("ascii") for bitmap in self.failures],
-            "ranked": list(self.ranked),
-            "plan": list(self.plan),
-        }
-
-    @classmethod
-    def from_compact(cls, data: Mapping[str, Any], policy: Policy, catalog: Catalog) -> Trace:
-        """Rebuild a trace from `compact()` data and the policy and catalog it names."""
-        if data["policy_digest"] != policy.digest or data["catalog_version"] != catalog.version:
-            raise TraceMismatchError(
-                "the compact trace names another policy or catalog version than the ones given"
-            )
-        features = data.get("features")
-        tokens = data.get("tokens")
-        size = len(catalog.entries)
-        failures = tuple(base64.b64decode(bitmap, validate=True) for bitmap in data["failures"])
-        ranked, plan = tuple(data["ranked"]), tuple(data["plan"])
-        if (
-            len(failures) != len(data["rule_ids"])
-            or any(len(bitmap) != (size + 7) // 8 for bitmap in failures)
-            or any(not 0 <= i < size for i in ranked)
-            or plan != ranked[: len(plan)]
-        ):
-            raise TraceMismatchError("the compact trace does not fit the catalog it names")
-        return cls(
-            evaluator_version=str(data["evaluator_version"]),
-            policy=policy,
-            catalog=catalog,
-            features=None if features is None else RequestFeatures(**features),
-            tokens=None
-            if tokens is None
-            else Tokens(tokens["in"], tokens["out"], tokens.get("cached", 0)),
-            rule_ids=tuple(data["rule_ids"]),
-            failures=failures,
-            ranked=ranked,
-            plan=plan,
-        )
-
     def pricing(self, index: int) -> dict[str, Any] | None:
         """How the entry's `cost_per_run` was priced (`pricing_of`): None without token counts or
         when the entry has neither tiers, a cached-input price nor a `price_source`."""
@@ -389,10 +340,6 @@ def _words(rule: Rule) -> tuple[tuple[str, ...], str]:
 
 def _removal_text(failures: tuple[Failure, ...]) -> str:
     return "removed by " + "; ".join(str(f) for f in failures)
-
-
-class TraceMismatchError(RouterError):
-    """Compact trace data does not belong to the policy or catalog it is combined with."""
 
 
 def failure_bitmap(failed: BoolArray) -> bytes:

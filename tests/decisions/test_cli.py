@@ -13,8 +13,9 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from ledger import open_ledger
+from router.core import Policy
 from router.services.catalogs import bundled_catalog, bundled_policy_document
-from router.services.decisions import DecisionService
+from router.services.decisions import Attempt, DecisionService
 from unhardcoded.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,9 +143,9 @@ def test_erase_body_keeps_verify_green(tmp_path: Path) -> None:
         async with open_ledger(db.url, home=db.home) as led:
             service = DecisionService(led, store_request_bodies=True)
             body = {"messages": [{"role": "user", "content": "my name is Ada"}]}
-            decision = await service.decide(
-                "acme", bundled_policy_document("vip"), bundled_catalog(), request_body=body
-            )
+            catalog = bundled_catalog()
+            policy = Policy.from_json(bundled_policy_document("vip"), catalog.schema)
+            decision = await service.decide("acme", policy, catalog, request_body=body)
             return str(decision.decision_id)
 
     decision_id = asyncio.run(record())
@@ -169,19 +170,18 @@ def test_show_prints_the_attempts_and_decisions_lists_page_by_page(tmp_path: Pat
     async def record() -> list[str]:
         async with open_ledger(db.url, home=db.home) as led:
             service = DecisionService(led)
-            policy, catalog = bundled_policy_document("vip"), bundled_catalog()
+            catalog = bundled_catalog()
+            policy = Policy.from_json(bundled_policy_document("vip"), catalog.schema)
             first = await service.decide("acme", policy, catalog)
             plan = list(first.plan)
             await service.record_attempt(
                 first,
-                attempt=1,
-                entry=plan[0],
-                status="error",
-                latency_ms=31.5,
-                error_class="timeout",
+                Attempt(
+                    number=1, entry=plan[0], status="error", latency_ms=31.5, error_class="timeout"
+                ),
             )
             await service.record_attempt(
-                first, attempt=2, entry=plan[1], status="ok", latency_ms=12.0
+                first, Attempt(number=2, entry=plan[1], status="ok", latency_ms=12.0)
             )
             second = await service.decide("globex", policy, catalog)
             return [str(first.decision_id), plan[0], plan[1], str(second.decision_id)]

@@ -22,6 +22,7 @@ from router.services.decisions import (
     OUTCOME_RECORDED,
     POLICY_RECORDED,
     REQUEST_BODY,
+    Attempt,
     DecisionError,
     DecisionNotFoundError,
     NoEntryPassesRecorded,
@@ -51,9 +52,7 @@ async def test_a_recorded_decision_rereads_equal_in_this_and_a_fresh_process(
     backend: Backend,
 ) -> None:
     async with backend.service() as service:
-        live = await service.decide(
-            "acme", bundled_policy_document("enterprise-eu"), catalog(), request_body=BODY
-        )
+        live = await service.decide("acme", policy(), catalog(), request_body=BODY)
         envelope = await service.ledger.get(live.decision_id)
         assert envelope.type == DECISION_MADE
         assert envelope.stream_id == live.trace.policy.fingerprint
@@ -132,7 +131,7 @@ async def test_no_entry_passes_is_recorded_too(backend: Backend) -> None:
     }
     async with backend.service() as service:
         with pytest.raises(NoEntryPassesRecorded) as caught:
-            await service.decide("acme", nothing, catalog())
+            await service.decide("acme", Policy.from_json(nothing, catalog().schema), catalog())
         recorded = caught.value.decision
         reread = await service.decision(recorded.decision_id)
     assert reread.to_json() == recorded.to_json()
@@ -151,14 +150,16 @@ async def test_a_recorded_attempt_is_returned_as_it_reads_back(backend: Backend)
             returned.append(
                 await service.record_attempt(
                     decision,
-                    attempt=number,
-                    entry=decision.plan[0],
-                    status="error" if cost is None else "ok",
-                    error_class="timeout" if cost is None else None,
-                    latency_ms=latency,
-                    tokens_in=None if cost is None else 3,
-                    tokens_out=None if cost is None else 1,
-                    cost_usd=cost,
+                    Attempt(
+                        number=number,
+                        entry=decision.plan[0],
+                        status="error" if cost is None else "ok",
+                        error_class="timeout" if cost is None else None,
+                        latency_ms=latency,
+                        tokens_in=None if cost is None else 3,
+                        tokens_out=None if cost is None else 1,
+                        cost_usd=cost,
+                    ),
                 )
             )
         reread = (await service.decision(decision.decision_id)).attempts
@@ -172,48 +173,55 @@ async def test_attempts_are_recorded_in_order_and_only_from_the_plan(backend: Ba
         decision = await service.decide("acme", policy(), catalog())
         await service.record_attempt(
             decision,
-            attempt=1,
-            entry=decision.plan[0],
-            status="error",
-            error_class="timeout",
-            latency_ms=30000.0,
-            http_status=None,
+            Attempt(
+                number=1,
+                entry=decision.plan[0],
+                status="error",
+                error_class="timeout",
+                latency_ms=30000.0,
+                http_status=None,
+            ),
         )
         await service.record_attempt(
             decision,
-            attempt=2,
-            entry=decision.plan[1],
-            status="ok",
-            latency_ms=412.5,
-            tokens_in=15,
-            tokens_out=80,
-            cost_usd=0.00012,
-            http_status=200,
+            Attempt(
+                number=2,
+                entry=decision.plan[1],
+                status="ok",
+                latency_ms=412.5,
+                tokens_in=15,
+                tokens_out=80,
+                cost_usd=0.00012,
+                http_status=200,
+            ),
         )
         with pytest.raises(StreamVersionConflictError):
             await service.record_attempt(
-                decision, attempt=2, entry=decision.plan[1], status="ok", latency_ms=1.0
+                decision, Attempt(number=2, entry=decision.plan[1], status="ok", latency_ms=1.0)
             )
         with pytest.raises(DecisionError, match="not in the decision's plan"):
             await service.record_attempt(
-                decision, attempt=3, entry="deepseek/deepseek-v3@cn", status="ok", latency_ms=1.0
+                decision,
+                Attempt(number=3, entry="deepseek/deepseek-v3@cn", status="ok", latency_ms=1.0),
             )
         with pytest.raises(DecisionError, match="error_class is required"):
             await service.record_attempt(
-                decision, attempt=3, entry=decision.plan[2], status="error", latency_ms=1.0
+                decision, Attempt(number=3, entry=decision.plan[2], status="error", latency_ms=1.0)
             )
         with pytest.raises(DecisionError) as every:  # each problem named, in one message
             await service.record_attempt(
                 decision,
-                attempt=True,
-                entry=decision.plan[2],
-                status="maybe",  # type: ignore[arg-type]
-                latency_ms=float("nan"),
-                tokens_in=3,
-                cost_usd=-1.0,
+                Attempt(
+                    number=True,
+                    entry=decision.plan[2],
+                    status="maybe",  # type: ignore[arg-type]
+                    latency_ms=float("nan"),
+                    tokens_in=3,
+                    cost_usd=-1.0,
+                ),
             )
         assert str(every.value) == (
-            f"attempt of decision {decision.decision_id}: attempt must be a positive integer, "
+            f"attempt True (entry {decision.plan[2]!r}): attempt must be a positive integer, "
             "got True; status must be 'ok' or 'error', got 'maybe'; latency_ms must be a finite "
             "non-negative number, got nan; give both tokens_in and tokens_out, or neither; "
             "cost_usd must be a finite non-negative number, got -1.0"
@@ -315,10 +323,11 @@ async def test_bad_input_and_unknown_ids_are_precise_errors(backend: Backend) ->
 async def test_tokens_from_the_request_are_recorded_and_reproduced(backend: Backend) -> None:
     document: dict[str, Any] = dict(bundled_policy_document("vip"))
     document.pop("tokens", None)
+    untokened = Policy.from_json(document, catalog().schema)
     async with backend.service() as service:
-        small = await service.decide("acme", document, catalog(), features=RequestFeatures(10, 5))
+        small = await service.decide("acme", untokened, catalog(), features=RequestFeatures(10, 5))
         large = await service.decide(
-            "acme", document, catalog(), features=RequestFeatures(90000, 20000)
+            "acme", untokened, catalog(), features=RequestFeatures(90000, 20000)
         )
         for live in (small, large):
             assert (await service.decision(live.decision_id)).to_json() == live.to_json()

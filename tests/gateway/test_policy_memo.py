@@ -1,55 +1,68 @@
-"""`Gateway.policy`: parsed policies are memoized by document content and catalog version."""
+"""`Gateway.parse`: the policy is parsed once where the request enters, and parsed policies are
+memoized by document content and catalog version."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
+from ledger import open_ledger
 from router.core import Catalog, PolicyError
-from router.services.gateway import Gateway, LedgerDecisions, Metrics
+from router.services.decisions import DecisionService
+from router.services.gateway import Gateway, Metrics
 from router.services.upstream import ProviderRegistry, Upstream
-from tests.gateway.test_background_attempts import CATALOG, POLICY
+from tests.gateway.test_attempts import CATALOG, POLICY
 
 
-def _gateway() -> Gateway:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(500)))
-    # The memo needs no ledger: the decision port is never called here.
-    decisions = LedgerDecisions.__new__(LedgerDecisions)
-    return Gateway(decisions, Upstream(client, ProviderRegistry.from_env({})), Metrics())
+@asynccontextmanager
+async def _gateway(tmp_path: Path, catalog: Catalog) -> AsyncIterator[Gateway]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    transport = httpx.MockTransport(lambda _: httpx.Response(500))
+    async with (
+        open_ledger(url, home=tmp_path) as ledger,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        upstream = Upstream(client, ProviderRegistry.from_env({}))
+        yield Gateway(DecisionService(ledger), upstream, Metrics(), catalog=catalog)
 
 
-def test_same_content_same_policy_object_other_catalog_parsed_again() -> None:
-    gateway = _gateway()
+async def test_same_content_same_policy_object_other_catalog_parsed_again(
+    tmp_path: Path,
+) -> None:
     catalog = Catalog.from_json(CATALOG)
-    first = gateway.policy(POLICY, catalog)
-    assert gateway.policy(copy.deepcopy(POLICY), catalog) is first
-    reordered = dict(reversed(list(POLICY.items())))
-    assert gateway.policy(reordered, catalog) is first
-    other = Catalog.from_json({**CATALOG, "name": "other"})
-    assert other.version != catalog.version
-    again = gateway.policy(POLICY, other)
-    assert again is not first
-    assert again == first
+    async with _gateway(tmp_path, catalog) as gateway:
+        first = await gateway.parse(POLICY, None)
+        assert first.catalog is catalog
+        assert (await gateway.parse(copy.deepcopy(POLICY), None)).policy is first.policy
+        reordered = dict(reversed(list(POLICY.items())))
+        assert (await gateway.parse(reordered, None)).policy is first.policy
+        other = Catalog.from_json({**CATALOG, "name": "other"})
+        assert other.version != catalog.version
+        again = gateway.policy(POLICY, other)
+        assert again is not first.policy
+        assert again == first.policy
 
 
-def test_close_but_different_documents_are_not_confused() -> None:
-    gateway = _gateway()
-    catalog = Catalog.from_json(CATALOG)
-    three = {**POLICY, "fallback": {"max_attempts": 3}}
-    assert gateway.policy(three, catalog).max_attempts == 3
-    assert gateway.policy({**POLICY, "fallback": {"max_attempts": 2}}, catalog).max_attempts == 2
+async def test_close_but_different_documents_are_not_confused(tmp_path: Path) -> None:
+    async with _gateway(tmp_path, Catalog.from_json(CATALOG)) as gateway:
+        three = {**POLICY, "fallback": {"max_attempts": 3}}
+        assert (await gateway.parse(three, None)).policy.max_attempts == 3
+        two = {**POLICY, "fallback": {"max_attempts": 2}}
+        assert (await gateway.parse(two, None)).policy.max_attempts == 2
 
 
-def test_invalid_documents_raise_every_time() -> None:
-    gateway = _gateway()
-    catalog = Catalog.from_json(CATALOG)
+async def test_invalid_documents_raise_every_time(tmp_path: Path) -> None:
     bad = {**POLICY, "rules": [{"id": "x", "when": ["eq", "no_such_attribute", 1]}]}
-    for _ in range(2):
-        with pytest.raises(PolicyError) as caught:
-            gateway.policy(bad, catalog)
-        assert caught.value.issues[0].pointer.startswith("/rules/0/when")
+    async with _gateway(tmp_path, Catalog.from_json(CATALOG)) as gateway:
+        for _ in range(2):
+            with pytest.raises(PolicyError) as caught:
+                await gateway.parse(bad, None)
+            assert caught.value.issues[0].pointer.startswith("/rules/0/when")
 
 
 def test_the_memo_text_tells_apart_what_orjson_would_confuse() -> None:

@@ -298,8 +298,9 @@ def test_evaluation_is_deterministic(document: dict[str, Any], catalog: Catalog)
     first = decide(policy, catalog)
     twin = Catalog.from_json(copy.deepcopy(catalog.to_json()))
     second = decide(Policy.from_json(copy.deepcopy(document)), twin)
-    assert first.compact() == second.compact()
-    assert Trace.from_compact(first.compact(), policy, catalog).to_json() == first.to_json()
+    fields = ("evaluator_version", "rule_ids", "failures", "ranked", "plan", "tokens")
+    assert [getattr(first, f) for f in fields] == [getattr(second, f) for f in fields]
+    assert first.to_json() == second.to_json()
 
 
 @SETTINGS

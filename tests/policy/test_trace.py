@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from router.core import (
@@ -14,8 +12,6 @@ from router.core import (
     Policy,
     RequestError,
     RequestFeatures,
-    Trace,
-    TraceMismatchError,
     decide,
     estimate_features,
     evaluate,
@@ -34,23 +30,6 @@ def test_removal_is_explained_with_observed_values() -> None:
         "removed by tier.enterprise.floor "
         "(bench_intelligence = 0.52, needs bench_intelligence ≥ 0.6)"
     )
-
-
-def test_compact_trace_round_trips_through_json() -> None:
-    catalog = bundled_catalog()
-    policy = example_policy("regulated")
-    trace = evaluate(policy, catalog, RequestFeatures(10, 20))
-    data = json.loads(json.dumps(trace.compact()))
-    assert data["evaluator_version"] == EVALUATOR_VERSION
-    rebuilt = Trace.from_compact(data, policy, catalog)
-    assert rebuilt.to_json() == trace.to_json()
-    assert rebuilt.features == RequestFeatures(10, 20)
-    with pytest.raises(TraceMismatchError):
-        Trace.from_compact(data, example_policy("vip"), catalog)
-    with pytest.raises(TraceMismatchError):
-        Trace.from_compact(data | {"failures": data["failures"][1:]}, policy, catalog)
-    with pytest.raises(TraceMismatchError):
-        Trace.from_compact(data | {"ranked": [99]}, policy, catalog)
 
 
 def test_failures_are_bitmaps_of_entry_indices() -> None:

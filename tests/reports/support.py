@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger import open_ledger
-from router.core import NoEntryPasses
+from router.core import NoEntryPasses, Policy
 from router.services.catalogs import BUNDLED_POLICIES, bundled_catalog, bundled_policy_document
-from router.services.decisions import DecisionService, RecordedDecision
+from router.services.decisions import Attempt, Decision, DecisionService
 
 TENANTS = ("acme", "globex", "initech")
 
@@ -19,7 +19,7 @@ TENANTS = ("acme", "globex", "initech")
 class Populated:
     """What `populate` recorded, for the tests to compare exports with."""
 
-    decisions: list[RecordedDecision] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
     attempts: int = 0
 
 
@@ -30,7 +30,7 @@ async def populate(service: DecisionService, rounds: int = 3) -> Populated:
     done = Populated()
     for round_ in range(rounds):
         for p, name in enumerate(sorted(BUNDLED_POLICIES)):
-            document = bundled_policy_document(name)
+            document = Policy.from_json(bundled_policy_document(name), catalog.schema)
             for t, tenant in enumerate(TENANTS):
                 size = 40 + 9000 * ((round_ + p + t) % 4) ** 3
                 body = {
@@ -47,15 +47,17 @@ async def populate(service: DecisionService, rounds: int = 3) -> Populated:
                     last = attempt == min(len(decision.plan), 1 + (round_ + t) % 3)
                     await service.record_attempt(
                         decision,
-                        attempt=attempt,
-                        entry=entry,
-                        status="ok" if last else "error",
-                        error_class=None if last else "rate_limited",
-                        http_status=200 if last else 429,
-                        latency_ms=120.5 * attempt,
-                        tokens_in=size // 4 if last else None,
-                        tokens_out=80 if last else None,
-                        cost_usd=0.00125 * attempt if last else None,
+                        Attempt(
+                            number=attempt,
+                            entry=entry,
+                            status="ok" if last else "error",
+                            error_class=None if last else "rate_limited",
+                            http_status=200 if last else 429,
+                            latency_ms=120.5 * attempt,
+                            tokens_in=size // 4 if last else None,
+                            tokens_out=80 if last else None,
+                            cost_usd=0.00125 * attempt if last else None,
+                        ),
                     )
                     done.attempts += 1
     return done

@@ -6,16 +6,15 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
 from ledger import Ledger, LedgerError, Store, open_ledger
-from router.core import Catalog
 from router.services.decisions import DecisionService
-from router.services.gateway import DecisionPort, Gateway, KeyStore, LedgerDecisions, Metrics
+from router.services.gateway import Gateway, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
@@ -24,12 +23,9 @@ from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
 from unhardcoded.settings import Settings
 
-__all__ = ["DecisionsFactory", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("unhardcoded.app")
-
-#: Builds the decision service on the open ledger, with an optional catalog file override.
-DecisionsFactory = Callable[[Ledger, Catalog | None], DecisionPort]
 
 _DESCRIPTION = """
 OpenAI-compatible gateway: every request carries a routing **policy** (sigma-pol/v1, in the body
@@ -53,7 +49,6 @@ async def _sequence_forever(ledger: Ledger, interval_s: float) -> None:
 def create_app(
     settings: Settings | None = None,
     *,
-    decisions_factory: DecisionsFactory | None = None,
     environ: dict[str, str] | None = None,
 ) -> FastAPI:
     """The FastAPI app. Resources (ledger, key store, HTTP client) open in its lifespan.
@@ -69,11 +64,6 @@ def create_app(
 
         catalog = load_catalog(str(settings.catalog))
 
-    def _default_decisions(ledger: Ledger, fixed: Catalog | None) -> DecisionPort:
-        service = DecisionService(ledger, store_request_bodies=settings.store_request_bodies)
-        return LedgerDecisions(ledger, fixed, service=service)
-
-    make_decisions = decisions_factory or _default_decisions
     metrics = Metrics()
 
     @asynccontextmanager
@@ -88,9 +78,10 @@ def create_app(
                 httpx.AsyncClient(transport=AiohttpTransport(max_connections=512))
             )
             gateway = Gateway(
-                make_decisions(ledger, catalog),
+                DecisionService(ledger, store_request_bodies=settings.store_request_bodies),
                 Upstream(client, registry),
                 metrics,
+                catalog=catalog,
                 echo_all=settings.echo_all,
             )
             app.state.services = Services(
@@ -105,8 +96,6 @@ def create_app(
             try:
                 yield
             finally:
-                # Attempts recorded after their answer went out: durable before the ledger closes.
-                await gateway.drain()
                 sequencer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sequencer

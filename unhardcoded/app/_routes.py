@@ -11,11 +11,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ledger import Ledger
-from router.core import Catalog, Policy
-from router.services.decisions import DecisionService
+from router.core import Catalog, Policy, Trace
+from router.services.decisions import Decision, DecisionNotFoundError, DecisionService
 from router.services.gateway import (
     BadRequestError,
-    Decided,
     Gateway,
     KeyStore,
     NotFoundError,
@@ -78,14 +77,17 @@ async def _read_body(request: Request) -> Any:
 
 
 def _decision_headers(
-    decided: Decided, routed: str | None = None, upstream: str | None = None
+    trace: Trace,
+    decision_id: str | None,
+    routed: str | None = None,
+    upstream: str | None = None,
 ) -> dict[str, str]:
     headers = {
-        "x-policy-fingerprint": decided.fingerprint,
-        "x-catalog-version": decided.catalog_version,
+        "x-policy-fingerprint": trace.policy.fingerprint,
+        "x-catalog-version": trace.catalog.version,
     }
-    if decided.decision_id is not None:
-        headers["x-decision-id"] = decided.decision_id
+    if decision_id is not None:
+        headers["x-decision-id"] = decision_id
     if routed is not None:
         headers["x-routed-model"] = routed
     if upstream is not None:
@@ -105,11 +107,12 @@ async def chat_completions(request: Request) -> Response:
     principal = await _principal(request, "route")
     policy_document, body = split_request(await _read_body(request))
     keys = provider_keys(request.headers.items())
-    services = _services(request)
-    decided = await services.gateway.decide(principal, policy_document, body)
-    request.state.decision_id = decided.decision_id
+    gateway = _services(request).gateway
+    decision = await gateway.decide(principal, await gateway.parse(policy_document, body))
+    decision_id = str(decision.decision_id)
+    request.state.decision_id = decision_id
     if body.get("stream"):
-        opened = await services.gateway.open_stream(decided, body, keys)
+        opened = await gateway.open_stream(decision, body, keys)
         request.state.routed = opened.entry.id
         request.state.attempts = len(opened.attempts) + 1
         return StreamingResponse(
@@ -117,19 +120,19 @@ async def chat_completions(request: Request) -> Response:
             media_type="text/event-stream",
             headers={
                 **_decision_headers(
-                    decided, opened.entry.id, services.gateway.target(opened.entry)[0]
+                    decision.trace, decision_id, opened.entry.id, opened.tried.provider
                 ),
                 "cache-control": "no-cache",
             },
         )
-    completed = await services.gateway.complete(decided, body, keys)
+    completed = await gateway.complete(decision, body, keys)
     request.state.routed = completed.entry.id
     request.state.attempts = len(completed.attempts)
     return Response(
         completed.response.content,
         media_type="application/json",
         headers=_decision_headers(
-            decided, completed.entry.id, services.gateway.target(completed.entry)[0]
+            decision.trace, decision_id, completed.entry.id, gateway.target(completed.entry)[0]
         ),
     )
 
@@ -154,25 +157,41 @@ async def rank(request: Request) -> JSONResponse:
     chat = body.get("request")
     if chat is not None and not isinstance(chat, dict):
         raise BadRequestError("request must be an OpenAI chat request object", pointer="/request")
-    decided = await _services(request).gateway.rank(principal, body["policy"], chat, record=record)
-    request.state.decision_id = decided.decision_id
+    gateway = _services(request).gateway
+    routing = await gateway.parse(body["policy"], chat)
+    decision_id: str | None = None
+    if record:
+        decision = await gateway.decide(principal, routing, preview=True)
+        trace, decision_id = decision.trace, str(decision.decision_id)
+    else:
+        trace = gateway.evaluate(routing)
+    request.state.decision_id = decision_id
+    selected = trace.selected
     return JSONResponse(
         {
-            "decision_id": decided.decision_id,
-            "recorded": decided.decision_id is not None,
-            "preview": decided.decision_id is not None,
-            "trace": decided.trace.to_json(),
+            "decision_id": decision_id,
+            "recorded": decision_id is not None,
+            "preview": decision_id is not None,
+            "trace": trace.to_json(),
         },
-        headers=_decision_headers(decided, decided.plan[0].id if decided.plan else None),
+        headers=_decision_headers(
+            trace, decision_id, None if selected is None else trace.catalog.entries[selected].id
+        ),
     )
 
 
-async def _visible_decision(request: Request, decision_id: str) -> dict[str, Any]:
+async def _visible_decision(request: Request, decision_id: str) -> Decision:
     principal = await _principal(request, "read:own")
-    gateway = _services(request).gateway
-    await gateway.settle(decision_id)
-    found = dict(await gateway.decisions.decision(decision_id))
-    if not principal.sees_tenant(str(found.get("tenant"))):
+    try:
+        # Only UUIDs name decisions here (a bare position would reach any event).
+        ref = uuid.UUID(decision_id)
+    except ValueError:
+        raise NotFoundError(f"no decision {decision_id!r} (decision ids are UUIDs)") from None
+    try:
+        found = await _services(request).gateway.decisions.decision(ref)
+    except DecisionNotFoundError:
+        raise NotFoundError(f"no decision {decision_id}") from None
+    if not principal.sees_tenant(found.tenant):
         raise NotFoundError(f"no decision {decision_id}")
     request.state.decision_id = decision_id
     return found
@@ -181,7 +200,7 @@ async def _visible_decision(request: Request, decision_id: str) -> dict[str, Any
 @router.get("/x/decisions/{decision_id}", summary="A recorded decision: full trace and attempts")
 async def get_decision(request: Request, decision_id: str) -> JSONResponse:
     """The decision's full trace with its attempts (404 for another tenant's decision)."""
-    return JSONResponse(await _visible_decision(request, decision_id))
+    return JSONResponse((await _visible_decision(request, decision_id)).to_json())
 
 
 @router.get(
@@ -190,9 +209,9 @@ async def get_decision(request: Request, decision_id: str) -> JSONResponse:
 )
 async def get_proof(request: Request, decision_id: str) -> JSONResponse:
     """The RFC 6962 inclusion proof of the DecisionMade event, with the checkpoint it leads to."""
-    await _visible_decision(request, decision_id)
-    proof = await _services(request).gateway.decisions.proof(decision_id)
-    return JSONResponse(dict(proof))
+    decision = await _visible_decision(request, decision_id)
+    proof = await _services(request).gateway.decisions.proof(decision.decision_id)
+    return JSONResponse(proof.to_json())
 
 
 @router.get("/x/decisions", summary="Recorded decisions, newest first, paginated")
@@ -208,10 +227,12 @@ async def list_decisions(
         if tenant is not None and tenant != principal.tenant:
             return JSONResponse({"data": [], "next_cursor": None})
         tenant = principal.tenant
-    page, next_cursor = await _services(request).gateway.decisions.decisions(
+    page = await _services(request).gateway.decisions.decisions(
         tenant=tenant, limit=limit, cursor=cursor
     )
-    return JSONResponse({"data": [dict(d) for d in page], "next_cursor": next_cursor})
+    return JSONResponse(
+        {"data": [d.to_json() for d in page.decisions], "next_cursor": page.next_cursor}
+    )
 
 
 @router.get("/x/checkpoints/latest", summary="The latest signed checkpoint of the ledger")
@@ -235,7 +256,7 @@ async def latest_checkpoint(request: Request) -> JSONResponse:
 @router.get("/healthz", summary="Liveness and the catalog version in use")
 async def healthz(request: Request) -> JSONResponse:
     """`{"status": "ok", "catalog_version": …}`."""
-    catalog = await _services(request).gateway.decisions.catalog()
+    catalog = await _services(request).gateway.catalog()
     return JSONResponse({"status": "ok", "catalog_version": catalog.version})
 
 

@@ -27,6 +27,7 @@ _COMMANDS = {
     "replay": "unhardcoded.cli.replay.replay",
     "report": "unhardcoded.cli.report.report",
     "serve": "unhardcoded.cli.serve.serve",
+    "witness": "unhardcoded.cli.witness.witness",
 }
 
 

@@ -17,7 +17,7 @@ from unhardcoded.cli.rank import render_table
 
 if TYPE_CHECKING:
     from ledger import Envelope, Ledger
-    from router.services.decisions import DecisionService, RecordedDecision
+    from router.services.decisions import Decision, DecisionService
 
 T = TypeVar("T")
 
@@ -231,7 +231,7 @@ def show(ref: str, as_json: bool, raw: bool, url: str | None, home: Path | None)
 
     from router.services.decisions import DECISION_MADE
 
-    async def body(service: DecisionService) -> tuple[Envelope, RecordedDecision | None]:
+    async def body(service: DecisionService) -> tuple[Envelope, Decision | None]:
         envelope = await service.ledger.get(ref)
         if raw or envelope.type != DECISION_MADE:
             return envelope, None
@@ -246,7 +246,7 @@ def show(ref: str, as_json: bool, raw: bool, url: str | None, home: Path | None)
         click.echo(_decision_text(decision))
 
 
-def _decision_text(decision: RecordedDecision) -> str:
+def _decision_text(decision: Decision) -> str:
     lines = [
         f"decision {decision.decision_id}{' (preview)' if decision.preview else ''}",
         f"tenant   {decision.tenant}",
@@ -259,7 +259,7 @@ def _decision_text(decision: RecordedDecision) -> str:
         lines.append(f"attempts ({len(decision.attempts)})")
         for a in decision.attempts:
             outcome = a.status if a.error_class is None else f"{a.status} ({a.error_class})"
-            lines.append(f"  {a.attempt}. {a.entry}: {outcome}, {a.latency_ms:g} ms")
+            lines.append(f"  {a.number}. {a.entry}: {outcome}, {a.latency_ms:g} ms")
     return "\n".join(lines)
 
 

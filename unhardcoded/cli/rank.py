@@ -20,7 +20,7 @@ from unhardcoded.cli._records import (
 
 if TYPE_CHECKING:
     from router.core import NoEntryPasses, RequestFeatures, Trace
-    from router.services.decisions import DecisionService, RecordedDecision
+    from router.services.decisions import Decision, DecisionService
 
 EXIT_NO_ENTRY = 3
 
@@ -173,7 +173,7 @@ async def _record(
     catalog_file: str | None,
     features: RequestFeatures | None,
     tenant: str | None,
-) -> tuple[RecordedDecision, NoEntryPasses | None]:
+) -> tuple[Decision, NoEntryPasses | None]:
     from router.services.catalogs import load_catalog, load_policy
     from router.services.decisions import NoEntryPassesRecorded
 

@@ -7,20 +7,22 @@ and the encoding)::
     async with open_ledger(url) as ledger:
         service = DecisionService(ledger, store_request_bodies=settings.store_request_bodies)
 
-        # Hot path: validate, evaluate (memoized), record, return once DecisionMade is durable.
+        # Hot path: evaluate (memoized), record, return once DecisionMade is durable. The policy
+        # is a parsed `Policy`: parsing happens once, where the request enters.
         # CatalogPublished / PolicyRecorded / OutcomeRecorded are recorded the first time they are
         # needed (once across processes: each is the first event of its own stream, appended
         # with expected_version=0), then remembered in-process: no extra query per decision.
         try:
-            decision = await service.decide(tenant, policy_document, catalog,
+            decision = await service.decide(tenant, policy, catalog,
                                             request_body=body, preview=False)
         except NoEntryPassesRecorded as exc:      # a NoEntryPasses: the decision IS recorded
             exc.decision.decision_id, exc.trace.summary()
         decision.decision_id, decision.selected, decision.plan, decision.trace
 
-        # Each upstream attempt, numbered from 1, entries only from the plan:
-        await service.record_attempt(decision, attempt=1, entry=decision.plan[0], status="error",
-                                     error_class="timeout", latency_ms=30_000.0)
+        # Each upstream attempt, numbered from 1, entries only from the plan; durable on return
+        # (concurrent appends share the ledger's group commit):
+        await service.record_attempt(decision, Attempt(1, decision.plan[0], "error",
+                                                       latency_ms=30_000.0, error_class="timeout"))
 
         # Read models (any process): the human trace (`unhardcoded rank --json` shape plus
         # decision_id, tenant, recorded_at, preview, attempts, …), and paginated listings.
@@ -51,6 +53,8 @@ date before every query, so a fresh process sees every decision.
 from router.services.decisions._codec import (
     MASK_ENCODING,
     OUTCOME_SCHEMA,
+    DecisionPayload,
+    decode_decision,
     decode_failures,
     encode_outcome,
     order_digest,
@@ -80,7 +84,6 @@ from router.services.decisions._events import (
     catalog_stream,
     has_no_log_rule,
     outcome_stream,
-    uuid7,
 )
 from router.services.decisions._projection import (
     CatalogVersionInfo,
@@ -89,7 +92,7 @@ from router.services.decisions._projection import (
     catch_up,
     rebuild_projection,
 )
-from router.services.decisions._records import AttemptRecord, PublishedCatalog, RecordedDecision
+from router.services.decisions._records import Attempt, Decision, PublishedCatalog
 from router.services.decisions._service import MAX_TENANT, DecisionService
 
 __all__ = [
@@ -106,21 +109,23 @@ __all__ = [
     "POLICY_RECORDED",
     "POLICY_SCHEMA",
     "REQUEST_BODY",
-    "AttemptRecord",
+    "Attempt",
     "CatalogVersionInfo",
+    "Decision",
     "DecisionError",
     "DecisionNotFoundError",
     "DecisionPage",
+    "DecisionPayload",
     "DecisionService",
     "DecisionSummary",
     "NoEntryPassesRecorded",
     "PublishedCatalog",
     "RecordMismatchError",
-    "RecordedDecision",
     "UnknownCatalogError",
     "attempt_stream",
     "catalog_stream",
     "catch_up",
+    "decode_decision",
     "decode_failures",
     "encode_outcome",
     "has_no_log_rule",
@@ -130,5 +135,4 @@ __all__ = [
     "rank_order",
     "rebuild_projection",
     "rebuild_trace",
-    "uuid7",
 ]

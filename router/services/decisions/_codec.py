@@ -15,15 +15,20 @@ a pure function of (passing set, rank keys, catalog, tokens). So:
   list (`order_digest`); decoding rebuilds the order with `rank_order` (the evaluator's documented
   sort) and raises `RecordMismatchError` unless it hashes to the recorded digest;
 - the **plan** (indices) and the selected entry are stored as they are.
+
+`decode_decision` is the one reader of a `DecisionMade` payload: the decision service, replay
+and the reports all take its `DecisionPayload`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ from router.core import (
     BUILTIN_RULES,
     COST_PER_RUN,
     Catalog,
+    InputError,
     Policy,
     RequestFeatures,
     Tokens,
@@ -44,6 +50,8 @@ from router.services.decisions._errors import RecordMismatchError
 __all__ = [
     "MASK_ENCODING",
     "OUTCOME_SCHEMA",
+    "DecisionPayload",
+    "decode_decision",
     "decode_failures",
     "encode_outcome",
     "order_digest",
@@ -58,6 +66,63 @@ OUTCOME_SCHEMA = "unhardcoded.outcome/1"
 MASK_ENCODING = "rule-bitmaps-msb+zlib/1"
 """Per rule a bitmap of ceil(entries/8) bytes (entry i = bit 7 - i % 8 of byte i // 8, MSB
 first); concatenated, zlib, base64."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPayload:
+    """A `DecisionMade` payload, decoded (docs/decisions.md, "DecisionMade")."""
+
+    decision_id: str
+    tenant: str
+    preview: bool
+    request_digest: str | None
+    features: RequestFeatures | None
+    fingerprint: str
+    policy_digest: str
+    catalog_version: str
+    evaluator_version: str
+    tokens: Tokens | None
+    outcome: str
+    passing: int
+    order_sha256: str
+    selected: tuple[int, str] | None
+    plan: tuple[int, ...]
+
+
+def decode_decision(payload: bytes | Mapping[str, Any]) -> DecisionPayload:
+    """Decode a `DecisionMade` payload (its canonical JSON bytes or the parsed object).
+
+    The ledger accepts any payload, so nothing here trusts it: a payload that is not a
+    well-formed decision raises `RecordMismatchError` saying what is wrong, never a bare
+    KeyError."""
+    try:
+        p = json.loads(payload) if isinstance(payload, bytes | bytearray) else payload
+        features = p["features"]
+        tokens = p["tokens"]
+        selected = p["selected"]
+        return DecisionPayload(
+            decision_id=str(p["decision_id"]),
+            tenant=p["tenant"],
+            preview=p["preview"],
+            request_digest=p["request_digest"],
+            features=None if features is None else RequestFeatures(**features),
+            fingerprint=p["policy"]["fingerprint"],
+            policy_digest=p["policy"]["digest"],
+            catalog_version=p["catalog_version"],
+            evaluator_version=str(p["evaluator_version"]),
+            tokens=None
+            if tokens is None
+            else Tokens(tokens["in"], tokens["out"], tokens.get("cached", 0)),
+            outcome=p["filter"]["outcome"],
+            passing=p["filter"]["passing"],
+            order_sha256=p["rank"]["order_sha256"],
+            selected=None if selected is None else (selected["index"], selected["id"]),
+            plan=tuple(p["plan"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+        raise RecordMismatchError(
+            f"not a well-formed decision ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def encode_outcome(trace: Trace) -> dict[str, Any]:
@@ -138,20 +203,20 @@ def order_digest(indices: Sequence[int]) -> str:
 
 
 def rebuild_trace(
-    decision: Mapping[str, Any], outcome: Mapping[str, Any], policy: Policy, catalog: Catalog
+    decision: DecisionPayload, outcome: Mapping[str, Any], policy: Policy, catalog: Catalog
 ) -> Trace:
-    """The `Trace` a `DecisionMade` payload and its `OutcomeRecorded` payload describe, checked
-    against every digest they carry; `RecordMismatchError` names the first inconsistency."""
-    decision_id = decision.get("decision_id")
+    """The `Trace` a decoded `DecisionMade` payload and its `OutcomeRecorded` payload describe,
+    checked against every digest they carry; `RecordMismatchError` names the first
+    inconsistency."""
 
     def mismatch(what: str) -> RecordMismatchError:
-        return RecordMismatchError(f"decision {decision_id}: {what}")
+        return RecordMismatchError(f"decision {decision.decision_id}: {what}")
 
-    if decision["policy"]["digest"] != policy.digest:
+    if decision.policy_digest != policy.digest:
         raise mismatch("the recorded policy digest is not the given policy's")
-    if decision["catalog_version"] != catalog.version:
+    if decision.catalog_version != catalog.version:
         raise mismatch("the recorded catalog version is not the given catalog's")
-    if outcome_digest(outcome) != decision["filter"]["outcome"]:
+    if outcome_digest(outcome) != decision.outcome:
         raise mismatch("the outcome does not hash to the digest the decision records")
     rule_ids = (*BUILTIN_RULES, *(rule.id for rule in policy.rules))
     if tuple(outcome["rules"]) != rule_ids or outcome["catalog_version"] != catalog.version:
@@ -166,32 +231,23 @@ def rebuild_trace(
             np.bool_
         )
     passing = np.flatnonzero(~removed).tolist()
-    if len(passing) != decision["filter"]["passing"]:
+    if len(passing) != decision.passing:
         raise mismatch(
-            f"{len(passing)} entries pass the outcome, the decision records "
-            f"{decision['filter']['passing']}"
+            f"{len(passing)} entries pass the outcome, the decision records {decision.passing}"
         )
-    tokens_doc = decision.get("tokens")
-    tokens = (
-        None
-        if tokens_doc is None
-        else Tokens(tokens_doc["in"], tokens_doc["out"], tokens_doc.get("cached", 0))
-    )
-    ranked = rank_order(policy, catalog, tokens, passing)
-    if order_digest(ranked) != decision["rank"]["order_sha256"]:
+    ranked = rank_order(policy, catalog, decision.tokens, passing)
+    if order_digest(ranked) != decision.order_sha256:
         raise mismatch("the rebuilt rank order does not match its recorded digest")
-    plan = tuple(decision["plan"])
-    if plan != ranked[: policy.max_attempts]:
+    if decision.plan != ranked[: policy.max_attempts]:
         raise mismatch("the recorded plan is not the head of the rebuilt rank order")
-    features_doc = decision.get("features")
     return Trace(
-        evaluator_version=str(decision["evaluator_version"]),
+        evaluator_version=decision.evaluator_version,
         policy=policy,
         catalog=catalog,
-        features=None if features_doc is None else RequestFeatures(**features_doc),
-        tokens=tokens,
+        features=decision.features,
+        tokens=decision.tokens,
         rule_ids=rule_ids,
         failures=failures,
         ranked=ranked,
-        plan=plan,
+        plan=decision.plan,
     )

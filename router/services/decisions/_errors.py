@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from router.core import NoEntryPasses, RouterError
 
 if TYPE_CHECKING:
-    from router.services.decisions._records import RecordedDecision
+    from router.services.decisions._records import Decision
 
 __all__ = [
     "DecisionError",
@@ -40,6 +40,6 @@ class NoEntryPassesRecorded(NoEntryPasses):
     """No entry passed, and the decision saying so is durably recorded: `decision` is it (its
     `decision_id` goes into error responses; `trace` says why each entry was removed)."""
 
-    def __init__(self, decision: RecordedDecision) -> None:
+    def __init__(self, decision: Decision) -> None:
         self.decision = decision
         super().__init__(decision.trace)

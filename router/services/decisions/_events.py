@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -34,7 +32,6 @@ __all__ = [
     "outcome_stream",
     "policy_event",
     "request_digest",
-    "uuid7",
 ]
 
 CATALOG_PUBLISHED = "CatalogPublished"
@@ -66,15 +63,6 @@ def outcome_stream(digest: str) -> str:
 def attempt_stream(decision_id: uuid.UUID) -> str:
     """`attempts/{decision id}`: a decision's upstream attempts, in order (version = attempt)."""
     return f"attempts/{decision_id}"
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    return uuid.UUID(int=value)
 
 
 def request_digest(body: Mapping[str, Any]) -> tuple[str, bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,10 +12,13 @@ from typing import Any
 from ledger import (
     Envelope,
     EventNotFoundError,
+    InclusionProofBundle,
     Ledger,
     NewEvent,
+    NotSequencedError,
     StreamVersionConflictError,
     canonical_json,
+    uuid7,
 )
 from router.core import (
     Catalog,
@@ -29,7 +31,12 @@ from router.core import (
     Trace,
     estimate_features,
 )
-from router.services.decisions._codec import order_digest, rebuild_trace
+from router.services.decisions._codec import (
+    DecisionPayload,
+    decode_decision,
+    order_digest,
+    rebuild_trace,
+)
 from router.services.decisions._errors import (
     DecisionError,
     DecisionNotFoundError,
@@ -51,7 +58,6 @@ from router.services.decisions._events import (
     outcome_stream,
     policy_event,
     request_digest,
-    uuid7,
 )
 from router.services.decisions._projection import (
     CatalogVersionInfo,
@@ -60,13 +66,7 @@ from router.services.decisions._projection import (
     query_catalogs,
     query_decisions,
 )
-from router.services.decisions._records import (
-    AttemptRecord,
-    AttemptStatus,
-    BodyState,
-    PublishedCatalog,
-    RecordedDecision,
-)
+from router.services.decisions._records import Attempt, BodyState, Decision, PublishedCatalog
 
 __all__ = ["DecisionService"]
 
@@ -171,36 +171,29 @@ class DecisionService:
         return created
 
     def evaluate(
-        self,
-        policy: Policy | Mapping[str, Any],
-        catalog: Catalog,
-        features: RequestFeatures | None = None,
+        self, policy: Policy, catalog: Catalog, features: RequestFeatures | None = None
     ) -> Trace:
         """Evaluate without recording (memoized); `NoEntryPasses` when nothing passes."""
-        if not isinstance(policy, Policy):
-            policy = Policy.from_json(policy, catalog.schema)
         return self.evaluator.evaluate(policy, catalog, features)
 
     async def decide(
         self,
         tenant: str,
-        policy: Policy | Mapping[str, Any],
+        policy: Policy,
         catalog: Catalog,
         *,
         request_body: Mapping[str, Any] | None = None,
         features: RequestFeatures | None = None,
         preview: bool = False,
-    ) -> RecordedDecision:
-        """Validate, evaluate, record, and return once the `DecisionMade` event is durable.
+    ) -> Decision:
+        """Evaluate, record, and return once the `DecisionMade` event is durable.
 
-        `policy` is a `Policy` or a policy document (validated against `catalog.schema`).
-        `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
+        `policy` was parsed against `catalog.schema` where the request entered (the HTTP or CLI
+        edge). `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
         (a `NoEntryPasses`, carrying the recorded decision) when no entry passes. Invalid input
         (`PolicyError`, `RequestError`, `MissingTokensError`) is raised before anything is
         recorded."""
         tenant = _check_tenant(tenant)
-        if not isinstance(policy, Policy):
-            policy = Policy.from_json(policy, catalog.schema)
         digest: str | None = None
         body: bytes | None = None
         if request_body is not None:
@@ -235,7 +228,7 @@ class DecisionService:
             body=body,
         )
         (envelope,) = await self.ledger.append(event)
-        recorded = RecordedDecision(
+        recorded = Decision(
             decision_id=decision_id,
             tenant=tenant,
             preview=preview,
@@ -249,62 +242,20 @@ class DecisionService:
             raise NoEntryPassesRecorded(recorded)
         return recorded
 
-    async def record_attempt(
-        self,
-        decision: RecordedDecision,
-        *,
-        attempt: int,
-        entry: str,
-        status: AttemptStatus,
-        latency_ms: float,
-        error_class: str | None = None,
-        http_status: int | None = None,
-        tokens_in: int | None = None,
-        tokens_out: int | None = None,
-        cost_usd: float | None = None,
-    ) -> AttemptRecord:
-        """Record `AttemptFinished` number `attempt` (1-based, consecutive) of a decision.
+    async def record_attempt(self, decision: Decision, attempt: Attempt) -> Attempt:
+        """Record `attempt` as the decision's `AttemptFinished` number `attempt.number`
+        (1-based, consecutive), durable on return; the attempt as the ledger holds it.
 
-        `entry` must be in the decision's plan (fallback never leaves it); `error_class` is set
-        exactly when `status` is "error"."""
-        problems = []
-        if entry not in decision.plan:
-            problems.append(f"entry {entry!r} is not in the decision's plan {list(decision.plan)}")
-        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-            problems.append(f"attempt must be a positive integer, got {attempt!r}")
-        if status not in ("ok", "error"):
-            problems.append(f"status must be 'ok' or 'error', got {status!r}")
-        if (status == "error") != (error_class is not None):
-            problems.append("error_class is required for status 'error' and only then")
-        if not math.isfinite(latency_ms) or latency_ms < 0:
-            problems.append(f"latency_ms must be a finite non-negative number, got {latency_ms}")
-        if (tokens_in is None) != (tokens_out is None):
-            problems.append("give both tokens_in and tokens_out, or neither")
-        if cost_usd is not None and (not math.isfinite(cost_usd) or cost_usd < 0):
-            problems.append(f"cost_usd must be a finite non-negative number, got {cost_usd}")
-        if problems:
+        `attempt.entry` must be in the decision's plan (fallback never leaves it)."""
+        if attempt.entry not in decision.plan:
             raise DecisionError(
-                f"attempt of decision {decision.decision_id}: {'; '.join(problems)}"
+                f"attempt {attempt.number} of decision {decision.decision_id}: entry "
+                f"{attempt.entry!r} is not in the decision's plan {list(decision.plan)}"
             )
-        payload = {
-            "schema": ATTEMPT_SCHEMA,
-            "decision_id": str(decision.decision_id),
-            "attempt": attempt,
-            "entry": entry,
-            "status": status,
-            "error_class": error_class,
-            "http_status": http_status,
-            "latency_ms": latency_ms,
-            "usage": None if tokens_in is None else {"in": tokens_in, "out": tokens_out},
-            "cost_usd": cost_usd,
-        }
+        payload = attempt.payload(decision.decision_id, ATTEMPT_SCHEMA)
         event = NewEvent(ATTEMPT_FINISHED, attempt_stream(decision.decision_id), payload)
-        (envelope,) = await self.ledger.append(event, expected_version=attempt - 1)
-        # What `from_envelope` would read back, without parsing the payload again: canonical
-        # JSON writes an integral float as an integer (RFC 8785), which JSON reads as an int.
-        if isinstance(cost_usd, float) and cost_usd.is_integer() and abs(cost_usd) < 1e21:
-            payload = {**payload, "cost_usd": int(cost_usd)}
-        return AttemptRecord.from_payload(payload, envelope.recorded_at)
+        (envelope,) = await self.ledger.append(event, expected_version=attempt.number - 1)
+        return attempt.recorded(envelope.recorded_at)
 
     async def erase_request_body(self, decision_id: uuid.UUID | str) -> None:
         """Erase a decision's stored request body for good (GDPR); `verify` stays green."""
@@ -376,14 +327,20 @@ class DecisionService:
             raise DecisionNotFoundError(f"event {ref} is a {envelope.type}, not a decision")
         return envelope
 
-    async def decision_from(self, envelope: Envelope) -> RecordedDecision:
+    async def decision_from(self, envelope: Envelope) -> Decision:
         """Rebuild a recorded decision from its `DecisionMade` envelope (plus the ledger).
 
         A payload that is not a well-formed decision raises `RecordMismatchError` naming the
-        event, never a bare KeyError: the ledger accepts any payload, the decoder must not trust it.
-        """
+        event: the ledger accepts any payload, the decoder must not trust it."""
         try:
-            return await self._decision_from(envelope)
+            payload = decode_decision(envelope.payload)
+        except RecordMismatchError as exc:
+            raise RecordMismatchError(
+                f"event {envelope.event_id} at position {envelope.position} is a "
+                f"{envelope.type} whose payload is {exc}"
+            ) from None
+        try:
+            return await self._decision_from(envelope, payload)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RecordMismatchError(
                 f"event {envelope.event_id} at position {envelope.position} is a "
@@ -391,18 +348,17 @@ class DecisionService:
                 f"({type(exc).__name__}: {exc})"
             ) from None
 
-    async def _decision_from(self, envelope: Envelope) -> RecordedDecision:
-        payload = envelope.payload_json()
-        policy = await self.policy(payload["policy"]["fingerprint"], payload["policy"]["digest"])
-        catalog = await self.catalog_version(payload["catalog_version"])
-        digest = payload["filter"]["outcome"]
+    async def _decision_from(self, envelope: Envelope, payload: DecisionPayload) -> Decision:
+        policy = await self.policy(payload.fingerprint, payload.policy_digest)
+        catalog = await self.catalog_version(payload.catalog_version)
+        digest = payload.outcome
 
         async def load_outcome() -> Any:
             return (await self._first(outcome_stream(digest), f"outcome {digest}")).payload_json()
 
         outcome = await self._cached(self._outcomes, digest, load_outcome)
         trace = rebuild_trace(payload, outcome, policy, catalog)
-        decision_id = uuid.UUID(payload["decision_id"])
+        decision_id = uuid.UUID(payload.decision_id)
         if decision_id != envelope.event_id:
             raise RecordMismatchError(
                 f"decision {decision_id} is recorded as event {envelope.event_id}"
@@ -412,21 +368,31 @@ class DecisionService:
             stored = await self.ledger.attachment(envelope.event_id, REQUEST_BODY)
             body = "erased" if stored is None else "stored"
         attempts = await self.ledger.stream(attempt_stream(decision_id), 1, 10_000)
-        return RecordedDecision(
+        return Decision(
             decision_id=decision_id,
-            tenant=payload["tenant"],
-            preview=payload["preview"],
+            tenant=payload.tenant,
+            preview=payload.preview,
             trace=trace,
-            request_digest=payload["request_digest"],
+            request_digest=payload.request_digest,
             body=body,
             position=envelope.position,
             recorded_at=envelope.recorded_at,
-            attempts=tuple(AttemptRecord.from_envelope(a) for a in attempts),
+            attempts=tuple(Attempt.from_envelope(a) for a in attempts),
         )
 
-    async def decision(self, ref: uuid.UUID | str | int) -> RecordedDecision:
+    async def decision(self, ref: uuid.UUID | str | int) -> Decision:
         """A decision by id (its event id) or ledger position, with its trace and attempts."""
         return await self.decision_from(await self._decision_envelope(ref))
+
+    async def proof(self, decision_id: uuid.UUID) -> InclusionProofBundle:
+        """The inclusion proof of a decision's event, signing a checkpoint first when none
+        covers it yet."""
+        envelope = await self._decision_envelope(decision_id)
+        try:
+            return await self.ledger.inclusion_proof(envelope.event_id)
+        except NotSequencedError:
+            await self.ledger.sequence()
+            return await self.ledger.inclusion_proof(envelope.event_id)
 
     async def decisions(
         self,

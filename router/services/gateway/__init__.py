@@ -2,7 +2,6 @@
 fallback loop, streaming orchestration and metrics. `unhardcoded.app` puts HTTP in front."""
 
 from router.services.gateway._body import PROVIDER_KEY_HEADER, parse_json_body, provider_keys
-from router.services.gateway._decisions import LedgerDecisions
 from router.services.gateway._errors import (
     AllAttemptsFailedError,
     AuthenticationError,
@@ -17,6 +16,7 @@ from router.services.gateway._gateway import (
     Completed,
     Gateway,
     OpenedStream,
+    RoutingRequest,
     split_request,
 )
 from router.services.gateway._keys import (
@@ -32,7 +32,6 @@ from router.services.gateway._keys import (
     parse_scopes,
 )
 from router.services.gateway._metrics import MULTIPROCESS_DIR_ENV, Metrics
-from router.services.gateway._ports import Attempt, Decided, DecisionPort
 
 __all__ = [
     "KEY_PREFIX",
@@ -41,24 +40,21 @@ __all__ = [
     "SCOPES",
     "AllAttemptsFailedError",
     "ApiKey",
-    "Attempt",
     "AuthenticationError",
     "BadRequestError",
     "Completed",
     "CreatedKey",
-    "Decided",
-    "DecisionPort",
     "Gateway",
     "GatewayError",
     "KeyStore",
     "KeyStoreError",
-    "LedgerDecisions",
     "Metrics",
     "NotFoundError",
     "OpenedStream",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Principal",
+    "RoutingRequest",
     "Scope",
     "api_keys",
     "key_metadata",

@@ -1,4 +1,4 @@
-"""The routing and fallback loop: decide (durably), then call the plan's entries in order.
+"""The routing and fallback loop: parse, decide (durably), then call the plan's entries in order.
 
 A retryable failure (connect, timeout, 429, 5xx, protocol) moves on to the next entry of the
 plan, up to the policy's `max_attempts` (the plan's length); a non-retryable one stops. Every
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -21,12 +22,20 @@ import anyio
 import orjson
 from pydantic import SecretStr
 
-from router.core import Catalog, CatalogEntry, Evaluator, NoEntryPasses, Policy, estimate_features
-from router.services.gateway._background import ATTEMPT_BATCH_DELAY_S, BackgroundAttempts
+from router.core import (
+    Catalog,
+    CatalogEntry,
+    NoEntryPasses,
+    Policy,
+    RequestFeatures,
+    Trace,
+    estimate_features,
+)
+from router.services.catalogs import bundled_catalog
+from router.services.decisions import Attempt, Decision, DecisionService
 from router.services.gateway._errors import AllAttemptsFailedError, BadRequestError
 from router.services.gateway._keys import Principal
 from router.services.gateway._metrics import Metrics
-from router.services.gateway._ports import Attempt, Decided, DecisionPort
 from router.services.upstream import (
     Upstream,
     UpstreamError,
@@ -36,13 +45,17 @@ from router.services.upstream import (
     cost_usd,
 )
 
-__all__ = ["Completed", "Gateway", "OpenedStream", "split_request"]
+__all__ = ["Completed", "Gateway", "OpenedStream", "RoutingRequest", "split_request"]
+
+log = logging.getLogger("router.services.gateway")
 
 #: Fields of the request body that are the gateway's, not the upstream's.
 GATEWAY_FIELDS = ("policy",)
 ECHO_PROVIDER = "echo"
 #: Parsed policies kept per process (most callers send a handful of policies over and over).
 POLICY_MEMO_SIZE = 1024
+#: How long the latest published catalog version is used before it is looked up again.
+CATALOG_TTL_S = 5.0
 
 
 def split_request(body: object) -> tuple[object, dict[str, Any]]:
@@ -82,10 +95,22 @@ def _memo_text(document: object) -> bytes | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Completed:
-    """A successful non-streaming request: the decision, the winning entry, the upstream answer."""
+class RoutingRequest:
+    """A request as parsed at the edge (`Gateway.parse`): its policy, parsed and validated
+    against the catalog version it is decided on, that catalog, and the chat body (without the
+    gateway's fields; None for a rank without a request)."""
 
-    decided: Decided
+    policy: Policy
+    catalog: Catalog
+    body: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A successful non-streaming request: the decision, the winning entry, the upstream answer
+    and the recorded attempts (the last one is the answer's, durable before it goes out)."""
+
+    decision: Decision
     entry: CatalogEntry
     response: UpstreamResponse
     attempts: tuple[Attempt, ...]
@@ -100,28 +125,23 @@ class OpenedStream:
     def __init__(
         self,
         gateway: Gateway,
-        decided: Decided,
-        entry: CatalogEntry,
-        number: int,
+        decision: Decision,
+        tried: _Try,
         stream: UpstreamStream,
         iterator: AsyncIterator[bytes],
         exits: contextlib.AsyncExitStack,
         first: bytes,
-        started: float,
-        key_source: str,
         attempts: tuple[Attempt, ...],
     ) -> None:
-        self.decided = decided
-        self.entry = entry
+        self.decision = decision
+        self.entry = tried.entry
         self.attempts = attempts
         self._gateway = gateway
-        self._number = number
+        self._tried = tried
         self._stream = stream
         self._iterator = iterator
         self._exits = exits
         self._first = first
-        self._started = started
-        self._key_source = key_source
 
     async def events(self) -> AsyncIterator[bytes]:
         """The SSE events, the first one included; an in-stream failure ends with an error event."""
@@ -146,19 +166,9 @@ class OpenedStream:
         return self._stream
 
     @property
-    def number(self) -> int:
-        """This attempt's number (1 = the selected entry)."""
-        return self._number
-
-    @property
-    def started(self) -> float:
-        """When the attempt started (the gateway clock)."""
-        return self._started
-
-    @property
-    def key_source(self) -> str:
-        """Whose key the attempt used."""
-        return self._key_source
+    def tried(self) -> _Try:
+        """The plan entry this stream comes from, as it was prepared for its call."""
+        return self._tried
 
 
 def _error_event(exc: UpstreamError) -> bytes:
@@ -174,6 +184,7 @@ class _Try:
     entry: CatalogEntry
     provider: str
     model: str
+    echo: bool
     region: str | None
     body: dict[str, Any]
     tenant_key: SecretStr | None
@@ -181,79 +192,80 @@ class _Try:
     started: float
 
 
-class Gateway:
-    """Decide, record, call upstream with fallback. One per process; safe across tasks.
+def _failure_json(
+    attempt: Attempt, tried: _Try, error: UpstreamError, *, streamed: bool
+) -> dict[str, Any]:
+    """A failed attempt as the HTTP error body and the logs show it — never a key, never a
+    body: what was recorded, plus the provider called, whose key (`operator`, `tenant` or
+    `none`), whether it was the echo provider, and what went wrong."""
+    return {
+        "attempt": attempt.number,
+        "entry": attempt.entry,
+        "provider": tried.provider,
+        "model": tried.model,
+        "status": attempt.status,
+        "error_class": attempt.error_class,
+        "http_status": attempt.http_status,
+        "latency_ms": round(attempt.latency_ms, 3),
+        "usage": None
+        if attempt.tokens_in is None
+        else {"prompt_tokens": attempt.tokens_in, "completion_tokens": attempt.tokens_out},
+        "cost_usd": attempt.cost_usd,
+        "key_source": tried.key_source,
+        "echo": tried.echo,
+        "streamed": streamed,
+        "message": str(error),
+    }
 
-    `attempt_batch_delay_s`: how long a successful attempt's record may wait to share the
-    commit of the next append (`BackgroundAttempts`)."""
+
+class Gateway:
+    """Parse, decide, record, call upstream with fallback. One per process; safe across tasks.
+
+    The catalog for new decisions: the `catalog` given (a `--catalog` file), else the latest
+    published version (looked up again every few seconds), else the bundled catalog."""
 
     def __init__(
         self,
-        decisions: DecisionPort,
+        decisions: DecisionService,
         upstream: Upstream,
         metrics: Metrics,
         *,
+        catalog: Catalog | None = None,
         echo_all: bool = False,
         clock: Callable[[], float] = time.perf_counter,
-        attempt_batch_delay_s: float = ATTEMPT_BATCH_DELAY_S,
     ) -> None:
         self.decisions = decisions
         self.upstream = upstream
         self.metrics = metrics
         self.echo_all = echo_all
+        self._fixed = catalog
+        self._current: tuple[float, Catalog] | None = None
         self._clock = clock
-        self._evaluator = Evaluator()
         self._policies: OrderedDict[bytes, Policy] = OrderedDict()
-        self._background = BackgroundAttempts(decisions, metrics, attempt_batch_delay_s)
 
-    async def rank(
-        self,
-        principal: Principal,
-        policy_document: object,
-        request_body: Mapping[str, Any] | None,
-        *,
-        record: bool,
-    ) -> Decided:
-        """The decision without an upstream call: recorded as a preview, or not recorded at all
-        (then evaluated here with the same core: validate, estimate features, evaluate)."""
-        catalog = await self.decisions.catalog()
-        if record:
-            self._background.flush()
-            decided = await self.decisions.decide(
-                principal.tenant, policy_document, catalog, request_body or {}, preview=True
-            )
-            self.metrics.labelled(self.metrics.decisions, "preview").inc()
-            return decided
-        policy = self.policy(policy_document, catalog)
-        features = None if request_body is None else estimate_features(request_body)
-        trace = self._evaluator.evaluate(policy, catalog, features)
-        self.metrics.labelled(self.metrics.decisions, "unrecorded").inc()
-        return Decided(None, trace)
+    async def catalog(self) -> Catalog:
+        """The catalog version new decisions use."""
+        if self._fixed is not None:
+            return self._fixed
+        now = time.monotonic()
+        if self._current is not None and self._current[0] > now:
+            return self._current[1]
+        catalog = await self.decisions.latest_catalog() or bundled_catalog()
+        self._current = (now + CATALOG_TTL_S, catalog)
+        return catalog
 
-    async def decide(
-        self, principal: Principal, policy_document: object, body: Mapping[str, Any]
-    ) -> Decided:
-        """Evaluate and durably record the decision (before any upstream byte)."""
-        catalog = await self.decisions.catalog()
-        started = self._clock()
-        self._background.flush()
-        try:
-            decided = await self.decisions.decide(
-                principal.tenant, self.policy(policy_document, catalog), catalog, body
-            )
-        except NoEntryPasses:
-            self.metrics.labelled(self.metrics.decisions, "no_entry").inc()
-            raise
-        self.metrics.decide_latency.observe(self._clock() - started)
-        self.metrics.labelled(self.metrics.decisions, "routed").inc()
-        return decided
+    async def parse(
+        self, policy_document: object, body: Mapping[str, Any] | None
+    ) -> RoutingRequest:
+        """Parse and validate the policy against the catalog new decisions use (`PolicyError`
+        with JSON pointers into the policy): the one place a request's policy is parsed."""
+        catalog = await self.catalog()
+        return RoutingRequest(self.policy(policy_document, catalog), catalog, body)
 
     def policy(self, document: object, catalog: Catalog) -> Policy:
         """`Policy.from_json(document, catalog.schema)`, memoized by the SHA-256 of the document's
         sorted-key JSON (`_memo_text`) and the catalog version (a pure function of both). Invalid
         documents are never memoized: each one raises its `PolicyError` again."""
-        if isinstance(document, Policy):
-            return document
         text = _memo_text(document)
         if text is None:  # not JSON data: let the parser say where and why
             return Policy.from_json(document, catalog.schema)
@@ -268,6 +280,38 @@ class Gateway:
             self._policies.move_to_end(key)
         return policy
 
+    def evaluate(self, request: RoutingRequest) -> Trace:
+        """The decision without recording it (`POST /x/rank` without `record`); `NoEntryPasses`
+        when no entry passes."""
+        trace = self.decisions.evaluate(request.policy, request.catalog, _features(request))
+        self.metrics.labelled(self.metrics.decisions, "unrecorded").inc()
+        return trace
+
+    async def decide(
+        self, principal: Principal, request: RoutingRequest, *, preview: bool = False
+    ) -> Decision:
+        """Evaluate and durably record the decision (before any upstream byte); a `preview` is
+        recorded as such and never goes upstream."""
+        started = self._clock()
+        try:
+            decision = await self.decisions.decide(
+                principal.tenant,
+                request.policy,
+                request.catalog,
+                request_body=request.body or {},
+                preview=preview,
+            )
+        except NoEntryPasses:
+            if not preview:
+                self.metrics.labelled(self.metrics.decisions, "no_entry").inc()
+            raise
+        if preview:
+            self.metrics.labelled(self.metrics.decisions, "preview").inc()
+        else:
+            self.metrics.decide_latency.observe(self._clock() - started)
+            self.metrics.labelled(self.metrics.decisions, "routed").inc()
+        return decision
+
     def target(self, entry: CatalogEntry) -> tuple[str, str, bool]:
         """(provider actually called, model, whether it is the echo provider) for an entry."""
         provider = str(entry.get("provider") or "")
@@ -275,75 +319,59 @@ class Gateway:
         echo = self.echo_all or provider == ECHO_PROVIDER
         return (ECHO_PROVIDER if echo else provider), model, echo
 
-    def _tenant_key(
-        self, provider: str, provider_keys: Mapping[str, SecretStr]
-    ) -> SecretStr | None:
-        return provider_keys.get(provider.lower().replace("-", "_"))
-
     def _attempt(
         self,
-        number: int,
-        entry: CatalogEntry,
-        started: float,
+        tried: _Try,
         *,
         usage: Usage | None = None,
         error: UpstreamError | None = None,
-        key_source: str = "none",
-        streamed: bool = False,
         http_status: int | None = None,
     ) -> Attempt:
-        provider, model, echo = self.target(entry)
         cost = None
         if usage is not None:
-            price_in, price_out = entry.get("price_in"), entry.get("price_out")
+            price_in, price_out = tried.entry.get("price_in"), tried.entry.get("price_out")
             if isinstance(price_in, int | float) and isinstance(price_out, int | float):
-                cost = 0.0 if echo else cost_usd(usage, float(price_in), float(price_out))
-        latency = self._clock() - started
+                cost = 0.0 if tried.echo else cost_usd(usage, float(price_in), float(price_out))
+        latency = self._clock() - tried.started
         attempt = Attempt(
-            number=number,
-            entry_id=entry.id,
-            provider=provider,
-            model=model,
+            number=tried.number,
+            entry=tried.entry.id,
             status="error" if error is not None else "ok",
+            latency_ms=latency * 1000,
             error_class=None if error is None else error.error_class,
             http_status=error.status if error is not None else http_status,
-            latency_ms=latency * 1000,
-            prompt_tokens=None if usage is None else usage.prompt_tokens,
-            completion_tokens=None if usage is None else usage.completion_tokens,
+            tokens_in=None if usage is None else usage.prompt_tokens,
+            tokens_out=None if usage is None else usage.completion_tokens,
             cost_usd=cost,
-            key_source=key_source,
-            echo=echo,
-            streamed=streamed,
-            message=None if error is None else str(error),
         )
         metrics = self.metrics
-        metrics.labelled(metrics.attempts, provider, attempt.error_class or "ok").inc()
-        metrics.labelled(metrics.attempt_latency, provider).observe(latency)
+        metrics.labelled(metrics.attempts, tried.provider, attempt.error_class or "ok").inc()
+        metrics.labelled(metrics.attempt_latency, tried.provider).observe(latency)
         return attempt
 
     def _tries(
-        self, decided: Decided, body: Mapping[str, Any], provider_keys: Mapping[str, SecretStr]
+        self, decision: Decision, body: Mapping[str, Any], provider_keys: Mapping[str, SecretStr]
     ) -> Iterator[_Try]:
         """The plan's entries in order, each prepared for one upstream call; lazy, so each
         attempt's clock starts just before its call."""
-        for number, entry in enumerate(decided.plan, start=1):
-            provider, model, _ = self.target(entry)
-            tenant_key = self._tenant_key(provider, provider_keys)
+        for number, entry in enumerate(decision.plan_entries, start=1):
+            provider, model, echo = self.target(entry)
+            tenant_key = provider_keys.get(provider.lower().replace("-", "_"))
             if tenant_key is not None:
                 key_source = "tenant"
             else:
                 config = self.upstream.registry.get(provider)
                 has_key = config is not None and config.api_key is not None
                 key_source = "operator" if has_key else "none"
-            call_body = {**body, "model": model}
             region = entry.get("region")
             yield _Try(
                 number,
                 entry,
                 provider,
                 model,
+                echo,
                 region if isinstance(region, str) else None,
-                call_body,
+                {**body, "model": model},
                 tenant_key,
                 key_source,
                 self._clock(),
@@ -351,7 +379,8 @@ class Gateway:
 
     async def _failed(
         self,
-        decided: Decided,
+        decision: Decision,
+        failures: list[dict[str, Any]],
         attempts: list[Attempt],
         tried: _Try,
         error: UpstreamError,
@@ -359,28 +388,22 @@ class Gateway:
         streamed: bool = False,
     ) -> bool:
         """Record a failed attempt before anything else is tried; whether the plan may go on."""
-        attempt = self._attempt(
-            tried.number,
-            tried.entry,
-            tried.started,
-            error=error,
-            key_source=tried.key_source,
-            streamed=streamed,
-        )
-        attempts.append(attempt)
-        self._background.flush()
-        await self.decisions.record_attempt(decided, attempt)
+        attempt = self._attempt(tried, error=error)
+        attempts.append(await self.decisions.record_attempt(decision, attempt))
+        failures.append(_failure_json(attempt, tried, error, streamed=streamed))
         return error.retryable
 
     async def complete(
         self,
-        decided: Decided,
+        decision: Decision,
         body: Mapping[str, Any],
         provider_keys: Mapping[str, SecretStr],
     ) -> Completed:
-        """Call the plan's entries in order until one answers; `AllAttemptsFailedError` if none."""
+        """Call the plan's entries in order until one answers; `AllAttemptsFailedError` if none.
+        Every attempt is durable when this returns or raises."""
         attempts: list[Attempt] = []
-        for tried in self._tries(decided, body, provider_keys):
+        failures: list[dict[str, Any]] = []
+        for tried in self._tries(decision, body, provider_keys):
             try:
                 response = await self.upstream.complete(
                     tried.body,
@@ -390,40 +413,24 @@ class Gateway:
                     region=tried.region,
                 )
             except UpstreamError as exc:
-                if not await self._failed(decided, attempts, tried, exc):
+                if not await self._failed(decision, failures, attempts, tried, exc):
                     break
                 continue
-            attempt = self._attempt(
-                tried.number,
-                tried.entry,
-                tried.started,
-                usage=response.usage,
-                key_source=tried.key_source,
-                http_status=response.status,
-            )
-            attempts.append(attempt)
-            self._background.later(decided, attempt)
-            return Completed(decided, tried.entry, response, tuple(attempts))
-        raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
-
-    async def settle(self, decision_id: str) -> None:
-        """Wait until the attempts of `decision_id` recorded in the background are durable (a
-        read of the decision then sees every attempt the caller was answered from)."""
-        await self._background.settle(decision_id)
-
-    async def drain(self) -> None:
-        """Wait for every attempt still being recorded (on shutdown, before the ledger closes)."""
-        await self._background.drain()
+            attempt = self._attempt(tried, usage=response.usage, http_status=response.status)
+            attempts.append(await self.decisions.record_attempt(decision, attempt))
+            return Completed(decision, tried.entry, response, tuple(attempts))
+        raise AllAttemptsFailedError(str(decision.decision_id), failures)
 
     async def open_stream(
         self,
-        decided: Decided,
+        decision: Decision,
         body: Mapping[str, Any],
         provider_keys: Mapping[str, SecretStr],
     ) -> OpenedStream:
         """Open the plan's entries in order until one yields its first event."""
         attempts: list[Attempt] = []
-        for tried in self._tries(decided, body, provider_keys):
+        failures: list[dict[str, Any]] = []
+        for tried in self._tries(decision, body, provider_keys):
             exits = contextlib.AsyncExitStack()
             try:
                 stream = await exits.enter_async_context(
@@ -444,43 +451,41 @@ class Gateway:
                     if isinstance(exc, UpstreamError)
                     else _empty_stream(tried.provider, tried.model)
                 )
-                if not await self._failed(decided, attempts, tried, error, streamed=True):
+                if not await self._failed(
+                    decision, failures, attempts, tried, error, streamed=True
+                ):
                     break
                 continue
             except BaseException:
                 await exits.aclose()
                 raise
             return OpenedStream(
-                self,
-                decided,
-                tried.entry,
-                tried.number,
-                stream,
-                iterator,
-                exits,
-                first,
-                tried.started,
-                tried.key_source,
-                tuple(attempts),
+                self, decision, tried, stream, iterator, exits, first, tuple(attempts)
             )
-        raise AllAttemptsFailedError(decided.decision_id or "-", [a.to_json() for a in attempts])
+        raise AllAttemptsFailedError(str(decision.decision_id), failures)
 
     async def finish_stream(self, opened: OpenedStream, error: UpstreamError | None) -> None:
-        """Record the attempt of a relayed stream (ended, failed mid-way, or abandoned)."""
+        """Record the attempt of a relayed stream (ended, failed mid-way, or abandoned). Its
+        bytes already went out: a record that fails is counted and logged."""
         stream = opened.upstream
         if error is None and stream.latency_s is None:
             error = _abandoned(opened)
         attempt = self._attempt(
-            opened.number,
-            opened.entry,
-            opened.started,
-            usage=stream.usage,
-            error=error,
-            key_source=opened.key_source,
-            streamed=True,
-            http_status=stream.status,
+            opened.tried, usage=stream.usage, error=error, http_status=stream.status
         )
-        await self.decisions.record_attempt(opened.decided, attempt)
+        try:
+            await self.decisions.record_attempt(opened.decision, attempt)
+        except Exception:
+            self.metrics.attempt_record_failures.inc()
+            log.exception(
+                "recording attempt %d of decision %s failed",
+                attempt.number,
+                opened.decision.decision_id,
+            )
+
+
+def _features(request: RoutingRequest) -> RequestFeatures | None:
+    return None if request.body is None else estimate_features(request.body)
 
 
 def _empty_stream(provider: str, model: str) -> UpstreamError:

@@ -9,9 +9,8 @@ per decision only the id and the aggregates remain (see `_service`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +25,7 @@ from router.core import (
     decide,
     effective_tokens,
 )
-from router.services.decisions import encode_outcome, order_digest, outcome_digest
+from router.services.decisions import decode_decision, encode_outcome, order_digest, outcome_digest
 
 __all__ = [
     "FIELDS",
@@ -77,26 +76,26 @@ class Recorded:
         return None if self.features is None else RequestFeatures(*self.features)
 
 
-def recorded_key(stream_id: str, payload: Mapping[str, Any]) -> Recorded:
-    """The group key of a `DecisionMade` payload (KeyError/TypeError when it is malformed)."""
-    features = payload["features"]
-    tokens = payload["tokens"]
-    selected = payload["selected"]
+def recorded_key(stream_id: str, payload: bytes) -> Recorded:
+    """The group key of a `DecisionMade` payload (`RecordMismatchError` when it is malformed)."""
+    decision = decode_decision(payload)
+    features = decision.features
+    tokens = decision.tokens
     return Recorded(
         stream_id,
-        payload["policy"]["fingerprint"],
-        payload["policy"]["digest"],
-        payload["catalog_version"],
-        payload["evaluator_version"],
+        decision.fingerprint,
+        decision.policy_digest,
+        decision.catalog_version,
+        decision.evaluator_version,
         None
         if features is None
-        else (features["tokens_in"], features["tokens_out"], features.get("tokens_cached", 0)),
-        None if tokens is None else (tokens["in"], tokens["out"], tokens.get("cached", 0)),
-        payload["filter"]["outcome"],
-        payload["filter"]["passing"],
-        payload["rank"]["order_sha256"],
-        None if selected is None else (selected["index"], selected["id"]),
-        tuple(payload["plan"]),
+        else (features.tokens_in, features.tokens_out, features.tokens_cached),
+        None if tokens is None else (tokens.tokens_in, tokens.tokens_out, tokens.tokens_cached),
+        decision.outcome,
+        decision.passing,
+        decision.order_sha256,
+        decision.selected,
+        decision.plan,
     )
 
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from ledger import NewEvent
+from ledger import NewEvent, uuid7
 from router.core import Catalog, MissingTokensError, Policy, Tokens, effective_tokens
 from router.services.decisions import (
     DecisionError,
     DecisionService,
+    RecordMismatchError,
     decode_failures,
     outcome_stream,
-    uuid7,
 )
 from router.services.replay._compare import (
     Change,
@@ -267,9 +267,9 @@ class ReplayService:
     ) -> tuple[Recorded | None, Mismatch | None]:
         report.groups += 1
         try:
-            record = recorded_key(stream_id, json.loads(raw))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            return None, Mismatch("payload", "a decision payload", f"unreadable: {exc!r}")
+            record = recorded_key(stream_id, raw)
+        except RecordMismatchError as exc:
+            return None, Mismatch("payload", "a decision payload", f"unreadable: {exc}")
         try:
             policy = await self._policy(record)
             catalog = await self._catalog(record.catalog_version)
@@ -395,9 +395,9 @@ class ReplayService:
     ) -> tuple[Recorded | None, Change | None, str | None]:
         report.groups += 1
         try:
-            record = recorded_key(row[2], json.loads(row[4]))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            return None, None, f"unreadable decision payload: {exc!r}"
+            record = recorded_key(row[2], row[4])
+        except RecordMismatchError as exc:
+            return None, None, f"unreadable decision payload: {exc}"
         try:
             old_policy = await self._policy(record)
             old_catalog = await self._catalog(record.catalog_version)

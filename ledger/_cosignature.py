@@ -1,0 +1,247 @@
+"""C2SP tlog-cosignature v1 (https://c2sp.org/tlog-cosignature), the Ed25519 type.
+
+A cosignature is a note signature line on a checkpoint by a witness:
+``— <witness name> base64(key ID || timestamp || signature)`` where
+
+- the key ID is the first 4 bytes of ``SHA-256(name || 0x0A || 0x04 || 32-byte public key)``
+  (signature type 0x04, so a witness key never has the ID of a log key of the same bytes);
+- the timestamp is 8 bytes, big-endian, POSIX seconds, at most 2^63 - 1;
+- the signature is Ed25519 over ``cosignature/v1\\ntime <timestamp>\\n`` followed by the whole
+  checkpoint note text (final newline included, signature lines excluded).
+
+A witness key is published as a C2SP vkey ``<name>+<hex key ID>+<base64(0x04 || public key)>``.
+The cosigner's secret is kept as ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 || seed)>``, the
+signer-key shape of golang.org/x/mod/sumdb/note with the cosignature type byte.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from ledger._errors import CheckpointFormatError, VerifierKeyError
+from ledger._keys import decode_b64, valid_key_name
+from ledger._note import SIGNATURE_PREFIX, NoteSignature, parse_note
+
+__all__ = [
+    "COSIGNATURE_V1_TYPE",
+    "CosignatureCheck",
+    "CosignerKey",
+    "CosignerVerifier",
+    "check_cosignatures",
+    "cosignature_message",
+    "parse_cosigner_key",
+    "parse_cosigner_secret",
+    "signature_line",
+]
+
+COSIGNATURE_V1_TYPE = 0x04
+"""The C2SP signature type byte of Ed25519 cosignature/v1 keys."""
+
+_MAX_TIMESTAMP = 2**63 - 1
+_SECRET_PREFIX = "PRIVATE+KEY+"
+_SIGNATURE_BYTES = 8 + 64
+
+
+def cosigner_key_id(name: str, public_key: bytes) -> int:
+    """The key ID of an Ed25519 cosignature/v1 key."""
+    digest = sha256(
+        name.encode("utf-8") + b"\n" + bytes([COSIGNATURE_V1_TYPE]) + public_key
+    ).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def cosignature_message(body: str, timestamp: int) -> bytes:
+    """The bytes a cosignature/v1 signs: the header line, the time line and the checkpoint's
+    whole note text."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise CheckpointFormatError(f"cosignature timestamp {timestamp!r} is not an integer")
+    if not 0 <= timestamp <= _MAX_TIMESTAMP:
+        raise CheckpointFormatError(f"cosignature timestamp {timestamp} is outside 0..2^63-1")
+    if not body.endswith("\n"):
+        raise CheckpointFormatError("the cosigned checkpoint text must end with a newline")
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+
+def signature_line(signature: NoteSignature) -> str:
+    """The note signature line (with its final newline) of ``signature``."""
+    raw = signature.key_id.to_bytes(4, "big") + signature.signature
+    return f"{SIGNATURE_PREFIX}{signature.name} {base64.b64encode(raw).decode('ascii')}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class CosignerVerifier:
+    """A witness's public key: name, key ID and the 32-byte Ed25519 public key."""
+
+    name: str
+    key_id: int
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        if not valid_key_name(self.name):
+            raise VerifierKeyError(f"key name {self.name!r} is empty or holds a space or '+'")
+        if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
+            raise VerifierKeyError("an Ed25519 public key is 32 bytes")
+        expected = cosigner_key_id(self.name, self.public_key)
+        if self.key_id != expected:
+            raise VerifierKeyError(
+                f"key ID {self.key_id:08x} is not the ID of cosigner key {self.name!r} "
+                f"({expected:08x})"
+            )
+
+    def __str__(self) -> str:
+        """The vkey ``<name>+<hex key ID>+<base64(0x04 || public key)>``."""
+        encoded = base64.b64encode(bytes([COSIGNATURE_V1_TYPE]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id:08x}+{encoded}"
+
+    def matches(self, signature: NoteSignature) -> bool:
+        """Whether a signature line names this key (same name and key ID)."""
+        return signature.name == self.name and signature.key_id == self.key_id
+
+    def verify(self, body: str, signature: NoteSignature) -> int | None:
+        """The cosignature's timestamp if ``signature`` is this key's valid cosignature/v1 of
+        the checkpoint text ``body``, else None."""
+        if not self.matches(signature) or len(signature.signature) != _SIGNATURE_BYTES:
+            return None
+        timestamp = int.from_bytes(signature.signature[:8], "big")
+        if timestamp > _MAX_TIMESTAMP:
+            return None
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(
+                signature.signature[8:], cosignature_message(body, timestamp)
+            )
+        except (InvalidSignature, CheckpointFormatError):
+            return None
+        return timestamp
+
+
+class CosignerKey:
+    """A witness's Ed25519 cosigning key with its name."""
+
+    __slots__ = ("_key", "_public", "key_id", "name")
+
+    def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
+        if not valid_key_name(name):
+            raise VerifierKeyError(f"key name {name!r} is empty or holds a space or '+'")
+        self.name = name
+        self._key = key
+        self._public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.key_id = cosigner_key_id(name, self._public)
+
+    @classmethod
+    def generate(cls, name: str) -> CosignerKey:
+        """A fresh random key named ``name``."""
+        return cls(name, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_private_bytes(cls, name: str, seed: bytes) -> CosignerKey:
+        """The key with the 32-byte Ed25519 seed ``seed``."""
+        if not isinstance(seed, bytes) or len(seed) != 32:
+            raise VerifierKeyError("an Ed25519 private key is a 32-byte seed")
+        return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
+
+    def verifier(self) -> CosignerVerifier:
+        """The public half."""
+        return CosignerVerifier(self.name, self.key_id, self._public)
+
+    def secret(self) -> str:
+        """``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 || seed)>`` (keep it secret)."""
+        seed = self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        encoded = base64.b64encode(bytes([COSIGNATURE_V1_TYPE]) + seed).decode("ascii")
+        return f"{_SECRET_PREFIX}{self.name}+{self.key_id:08x}+{encoded}"
+
+    def cosign(self, body: str, timestamp: int) -> NoteSignature:
+        """The cosignature/v1 of the checkpoint note text ``body`` at POSIX time ``timestamp``."""
+        message = cosignature_message(body, timestamp)
+        raw = timestamp.to_bytes(8, "big") + self._key.sign(message)
+        return NoteSignature(self.name, self.key_id, raw)
+
+    def __repr__(self) -> str:
+        return f"CosignerKey({self.name!r}, key_id={self.key_id:08x})"
+
+
+def _split(text: str, what: str) -> tuple[str, int, bytes]:
+    name, sep1, rest = text.partition("+")
+    hex_id, sep2, encoded = rest.partition("+")
+    if not (sep1 and sep2):
+        raise VerifierKeyError(f"{what} is not '<name>+<hex key ID>+<base64 key>'")
+    if not valid_key_name(name):
+        raise VerifierKeyError(f"{what}: key name {name!r} is empty or holds a space")
+    if len(hex_id) != 8 or any(c not in "0123456789abcdefABCDEF" for c in hex_id):
+        raise VerifierKeyError(f"{what}: key ID {hex_id!r} is not 8 hex digits")
+    raw = decode_b64(encoded)
+    if raw is None:
+        raise VerifierKeyError(f"{what}: the key part is not canonical standard base64")
+    if len(raw) != 33 or raw[0] != COSIGNATURE_V1_TYPE:
+        kind = f"type 0x{raw[0]:02x}" if raw else "empty"
+        raise VerifierKeyError(
+            f"{what}: not an Ed25519 cosignature/v1 key (type byte 0x04 and 32 bytes; "
+            f"got {kind}, {max(len(raw) - 1, 0)} bytes)"
+        )
+    return name, int(hex_id, 16), raw[1:]
+
+
+def parse_cosigner_key(text: str) -> CosignerVerifier:
+    """Parse a witness vkey ``<name>+<hex key ID>+<base64(0x04 || public key)>``."""
+    if not isinstance(text, str):
+        raise VerifierKeyError("a witness key is a string")
+    name, key_id, public = _split(text.strip(), "witness key")
+    return CosignerVerifier(name, key_id, public)
+
+
+def parse_cosigner_secret(text: str) -> CosignerKey:
+    """Parse ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 || seed)>``."""
+    if not isinstance(text, str) or not text.strip().startswith(_SECRET_PREFIX):
+        raise VerifierKeyError("a witness secret key starts with 'PRIVATE+KEY+'")
+    name, key_id, seed = _split(text.strip()[len(_SECRET_PREFIX) :], "witness secret key")
+    key = CosignerKey.from_private_bytes(name, seed)
+    if key.key_id != key_id:
+        raise VerifierKeyError(
+            f"witness secret key: key ID {key_id:08x} is not the ID of this key ({key.key_id:08x})"
+        )
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class CosignatureCheck:
+    """What a note holds for one witness key: a ``valid`` cosignature (with its timestamp), an
+    ``invalid`` one (a line naming the key whose signature does not verify over this note's
+    text), or none (``absent``)."""
+
+    witness: CosignerVerifier
+    status: Literal["valid", "invalid", "absent"]
+    timestamp: int | None = None
+
+
+def check_cosignatures(
+    note: str | bytes, witnesses: Sequence[CosignerVerifier]
+) -> list[CosignatureCheck]:
+    """The cosignature status of each witness key on the signed note ``note`` (lines by other
+    keys are ignored). The note's syntax must hold (`CheckpointFormatError` otherwise); the
+    log's own signature is for `open_checkpoint` to check."""
+    text, signatures = parse_note(note)
+    checks: list[CosignatureCheck] = []
+    for witness in witnesses:
+        lines = [s for s in signatures if witness.matches(s)]
+        if not lines:
+            checks.append(CosignatureCheck(witness, "absent"))
+            continue
+        stamps = [witness.verify(text, s) for s in lines]
+        valid = [stamp for stamp in stamps if stamp is not None]
+        if len(valid) != len(stamps):
+            checks.append(CosignatureCheck(witness, "invalid"))
+        else:
+            checks.append(CosignatureCheck(witness, "valid", max(valid)))
+    return checks

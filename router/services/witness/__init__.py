@@ -1,0 +1,38 @@
+"""Witnesses: independent parties that cosign a log's checkpoints (docs/witness.md).
+
+The witness side is `Witness` (c2sp.org/tlog-witness v1 over its own key and SQLite state);
+the log side submits each new checkpoint with its consistency proof to the configured witnesses
+and stores the cosignatures they answer with.
+"""
+
+from router.services.witness._errors import (
+    WitnessBadRequestError,
+    WitnessConflictError,
+    WitnessError,
+    WitnessForbiddenError,
+    WitnessInconsistentError,
+    WitnessUnknownLogError,
+)
+from router.services.witness._protocol import (
+    MAX_PROOF_LINES,
+    SIZE_CONTENT_TYPE,
+    AddCheckpoint,
+    parse_conflict_size,
+)
+from router.services.witness._witness import CosignedHead, Refusal, Witness
+
+__all__ = [
+    "MAX_PROOF_LINES",
+    "SIZE_CONTENT_TYPE",
+    "AddCheckpoint",
+    "CosignedHead",
+    "Refusal",
+    "Witness",
+    "WitnessBadRequestError",
+    "WitnessConflictError",
+    "WitnessError",
+    "WitnessForbiddenError",
+    "WitnessInconsistentError",
+    "WitnessUnknownLogError",
+    "parse_conflict_size",
+]
