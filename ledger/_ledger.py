@@ -166,11 +166,15 @@ class Ledger:
         return self._signer.key.verifier_key()
 
     async def verifier_key(self) -> str:
-        """The verifier key this ledger signs its checkpoints with now (the home folder's key
-        before the first checkpoint)."""
+        """The verifier key this ledger signs its checkpoints with now. A ledger that has never
+        signed signs with the home folder's key, created here if the home holds none (as its
+        first checkpoint would)."""
         async with self._store.read() as conn:
             current = await self._signer.current(conn)
-        return current if current is not None else self.public_key()
+            if current is None:
+                key, _ = await self._signer.for_batch(conn, 0, 1)
+                return key.verifier_key()
+        return current
 
     async def check_signing_key(self) -> None:
         """Raise `SigningKeyError` unless this process can sign the next checkpoint (creating the
