@@ -1,13 +1,14 @@
-"""How much the upstream adapter layer costs, next to a bare `httpx.AsyncClient.post`.
+"""How much the upstream adapter layer costs, next to a bare `aiohttp.ClientSession.post`.
 
 Both paths send the same chat request to the same loopback OpenAI-compatible upstream (started in
-its own process, so it does not share this process's GIL; `--server fast`, the default, is the
-minimal canned-answer server, `--server fake` the full scriptable fake), through one pooled client,
+its own process, so it does not share this process's GIL: `bench/fast_upstream.py`, a minimal
+canned-answer server), through one pooled client,
 at concurrency 1 and 32. Many short rounds alternate bare/adapter so machine noise hits both alike;
 each figure is the median over rounds. Reported per mode: requests/s, p50/p99 latency, client and
-server CPU ms per request, and the adapter/bare ratios.
+server CPU ms per request, and the adapter/bare ratios; and, for the choice of library, the same
+bare POST through `httpx.AsyncClient` (its own transport, httpcore).
 
-    python bench/bench_upstream.py [--server fast|fake] [--requests 300] [--rounds 10] [--uvloop]
+    python bench/bench_upstream.py [--requests 300] [--rounds 10] [--uvloop]
                                    [--json FILE]
 """
 
@@ -25,12 +26,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from router.services.upstream import ProviderRegistry, Upstream  # noqa: E402
+from router.services.upstream import (  # noqa: E402
+    AiohttpTransport,
+    MockTransport,
+    ProviderRegistry,
+    Request,
+    Response,
+    Upstream,
+)
 
 KEY = "sk-bench-0000000000000000"
 BODY: dict[str, Any] = {
@@ -43,13 +52,9 @@ BODY: dict[str, Any] = {
 }
 
 
-def start_fake(server: str) -> tuple[subprocess.Popen[str], str]:
-    command = {
-        "fast": ["tests.support.fast_upstream"],
-        "fake": ["tests.support.fake_providers", "openai", "--api-key", KEY],
-    }[server]
+def start_fake() -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", *command],
+        [sys.executable, str(ROOT / "bench" / "fast_upstream.py")],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -99,37 +104,49 @@ def merge(samples: list[dict[str, float]]) -> dict[str, float]:
 
 async def bench(base_url: str, pid: int, requests: int, rounds: int) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with (
+        AiohttpTransport(max_connections=64) as transport,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as client,
+        httpx.AsyncClient(limits=limits, timeout=30) as other,
+    ):
         registry = ProviderRegistry.from_env(
             {
                 "UNHARDCODED_PROVIDER_FAKE_BASE_URL": base_url,
                 "UNHARDCODED_PROVIDER_FAKE_API_KEY": KEY,
             }
         )
-        upstream = Upstream(client, registry)
+        upstream = Upstream(transport, registry)
         url = f"{base_url}/chat/completions"
         payload = json.dumps(BODY).encode()
         headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
 
         async def bare() -> None:
-            response = await client.post(url, content=payload, headers=headers)
-            response.raise_for_status()
+            async with client.post(url, data=payload, headers=headers) as response:
+                await response.read()
+                response.raise_for_status()
 
         async def adapter() -> None:
             await upstream.complete(BODY, "fake", "bench-model")
+
+        async def bare_httpx() -> None:
+            response = await other.post(url, content=payload, headers=headers)
+            response.raise_for_status()
 
         results: dict[str, Any] = {}
         for concurrency in (1, 32):
             await run(bare, 200, concurrency, pid)  # warm the pool and both code paths
             await run(adapter, 200, concurrency, pid)
-            samples: dict[str, list[dict[str, float]]] = {"bare": [], "adapter": []}
+            await run(bare_httpx, 200, concurrency, pid)
+            samples: dict[str, list[dict[str, float]]] = {"bare": [], "adapter": [], "httpx": []}
             for _ in range(rounds):
                 samples["bare"].append(await run(bare, requests, concurrency, pid))
                 samples["adapter"].append(await run(adapter, requests, concurrency, pid))
+                samples["httpx"].append(await run(bare_httpx, requests, concurrency, pid))
             b, a = merge(samples["bare"]), merge(samples["adapter"])
             results[f"c{concurrency}"] = {
                 "bare": b,
                 "adapter": a,
+                "httpx": merge(samples["httpx"]),
                 "ratio_rps": a["rps"] / b["rps"],
                 "ratio_p50": a["p50_ms"] / b["p50_ms"],
                 "added_p50_ms": a["p50_ms"] - b["p50_ms"],
@@ -139,8 +156,9 @@ async def bench(base_url: str, pid: int, requests: int, rounds: int) -> dict[str
 
 
 async def in_process(requests: int, rounds: int) -> dict[str, Any]:
-    """The adapter layer's own CPU cost: both paths against an in-process `httpx.MockTransport`
-    answering a canned completion, so no socket and no server noise is in the figure."""
+    """The adapter layer's own CPU cost: the adapter against an in-process `MockTransport`
+    answering a canned completion, next to calling the transport directly, so no socket and no
+    server noise is in the figure."""
     canned = json.dumps(
         {
             "id": "chatcmpl-1",
@@ -158,10 +176,10 @@ async def in_process(requests: int, rounds: int) -> dict[str, Any]:
         }
     ).encode()
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=canned, headers={"content-type": "application/json"})
+    def handler(request: Request) -> Response:
+        return Response(200, content=canned, headers={"content-type": "application/json"})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with MockTransport(handler) as client:
         registry = ProviderRegistry.from_env(
             {
                 "UNHARDCODED_PROVIDER_FAKE_BASE_URL": "http://mock.invalid/v1",
@@ -173,10 +191,10 @@ async def in_process(requests: int, rounds: int) -> dict[str, Any]:
         headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
 
         async def bare() -> None:
-            response = await client.post(
-                "http://mock.invalid/v1/chat/completions", content=payload, headers=headers
-            )
-            response.raise_for_status()
+            request = Request("http://mock.invalid/v1/chat/completions", payload, headers)
+            response = await client.send(request)
+            await response.read()
+            await response.aclose()
 
         async def adapter() -> None:
             await upstream.complete(BODY, "fake", "bench-model")
@@ -207,12 +225,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
-        "--server",
-        choices=["fast", "fake"],
-        default="fast",
-        help="fast: tests.support.fast_upstream (canned answer); fake: the full h11 fake",
-    )
-    parser.add_argument(
         "--uvloop", action="store_true", help="run the client on uvloop (as uvicorn[standard] does)"
     )
     args = parser.parse_args()
@@ -220,7 +232,7 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    process, base_url = start_fake(args.server)
+    process, base_url = start_fake()
     try:
         results = asyncio.run(bench(base_url, process.pid, args.requests, args.rounds))
     finally:
@@ -231,7 +243,7 @@ def main() -> None:
         f"{'server cpu':>10}"
     )
     for name, row in results.items():
-        for mode in ("bare", "adapter"):
+        for mode in ("bare", "adapter", "httpx"):
             r = row[mode]
             print(
                 f"{name[1:]:>4} {mode:>8} {r['rps']:8.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "

@@ -151,7 +151,14 @@ class Traffic:
 
 
 def plan_traffic(
-    *, tenants: int, policies: int, catalogs: int, entries: int, seed: int, token_sizes: int
+    *,
+    tenants: int,
+    policies: int,
+    catalogs: int,
+    entries: int,
+    seed: int,
+    token_sizes: int,
+    largest_share: float | None = None,
 ) -> Traffic:
     """Catalogs, policies and tenants of a generated ledger (see the module docstring)."""
     versions = catalog_versions(entries, catalogs, seed)
@@ -162,6 +169,9 @@ def plan_traffic(
         sorted(rng.sample(range(policies), min(policies, rng.choice([1, 1, 2])))) for _ in names
     ]
     weights = [1.0 / (i + 1) ** 0.8 for i in range(tenants)]
+    if largest_share is not None and tenants > 1:
+        # The first tenant takes that share; the others keep their Zipf proportions.
+        weights[0] = largest_share / (1 - largest_share) * sum(weights[1:])
     sizes = sorted({int(rng.lognormvariate(6.5, 1.1)) + 20 for _ in range(token_sizes * 4)})
     tokens_in = sorted(rng.sample(sizes, min(token_sizes, len(sizes))))
     return Traffic(versions, pols, names, assigned, weights, tokens_in)
@@ -210,6 +220,7 @@ async def generate(
     path: str = "bulk",
     batch: int = 2000,
     token_sizes: int = 24,
+    largest_share: float | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Record a generated ledger into `led`; returns figures (counts, seconds, rates)."""
@@ -220,6 +231,7 @@ async def generate(
         entries=entries,
         seed=seed,
         token_sizes=token_sizes,
+        largest_share=largest_share,
     )
     service = DecisionService(led, cache_size=100_000)
     traces: dict[tuple[int, int, RequestFeatures], Trace] = {}
@@ -339,12 +351,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--entries", type=int, default=DEFAULTS["entries"])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token-sizes", type=int, default=24, help="distinct input sizes")
+    parser.add_argument(
+        "--largest-share",
+        type=float,
+        default=None,
+        help="share of the decisions the first tenant makes (default: its Zipf share, ~10 %%)",
+    )
     parser.add_argument("--db", required=True, metavar="URL", help="SQLAlchemy async URL")
     parser.add_argument("--home", default=None, help="signing key folder (default: next to it)")
     parser.add_argument("--path", choices=["bulk", "service"], default="bulk")
     parser.add_argument("--batch", type=int, default=2000, help="events per bulk append")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.largest_share is not None and not 0 < args.largest_share < 1:
+        parser.error(f"--largest-share: {args.largest_share} is not between 0 and 1 (exclusive)")
+    return args
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
@@ -361,6 +382,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             path=args.path,
             batch=args.batch,
             token_sizes=args.token_sizes,
+            largest_share=args.largest_share,
             progress=not args.quiet,
         )
 

@@ -5,21 +5,28 @@ policies and catalogs referenced, the verifier key, the report, and a manifest o
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
+import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ledger import Envelope, Ledger, SignedCheckpoint
 from reports._errors import ReportsError
 from reports._export import Progress, export_parquet
 from reports._html import render_html
 from reports._report import build_report
-from router.services.decisions import CATALOG_PUBLISHED, POLICY_RECORDED
+from router.services.decisions import (
+    ATTEMPT_FINISHED,
+    CATALOG_PUBLISHED,
+    DECISION_MADE,
+    POLICY_RECORDED,
+)
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -41,6 +48,7 @@ REPORT_HTML = "report.html"
 DATA = "data/"
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+_COPY = 1 << 20
 
 
 def _utc(at: datetime | None) -> datetime | None:
@@ -110,22 +118,65 @@ async def _checkpoint_covering(ledger: Ledger, last: int) -> SignedCheckpoint:
     return head
 
 
-async def _proofs(
-    ledger: Ledger, envelopes: Iterable[Envelope], last: int
-) -> tuple[SignedCheckpoint, list[dict[str, Any]]]:
-    """Inclusion proofs of every event against one checkpoint (retried while a concurrent
-    sequencer moves the latest checkpoint under us)."""
-    events = list(envelopes)
+class _Events:
+    """The exported events, kept in position order without holding them all: decisions and
+    attempts arrive in position order and go to a file (as their `events.jsonl` line without the
+    proof); the catalogs, policies and outcomes they refer to (few, and fetched out of order)
+    stay in memory until the merge."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "events.partial.jsonl"
+        self._file: IO[bytes] | None = self.path.open("wb")
+        self.references: dict[int, Envelope] = {}
+        self.last = -1
+
+    def __call__(self, envelope: Envelope) -> None:
+        if envelope.type in (DECISION_MADE, ATTEMPT_FINISHED):
+            assert self._file is not None
+            self._file.write(_compact(event_line(envelope, {})) + b"\n")
+        else:
+            self.references[envelope.position] = envelope
+        self.last = max(self.last, envelope.position)
+
+    def close(self) -> None:
+        """Finish the file of decisions and attempts."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _recorded(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as handle:
+            for line in handle:
+                yield json.loads(line)
+
+    def in_order(self) -> Iterator[dict[str, Any]]:
+        """Every event's line (without its proof), by position."""
+        references = (event_line(self.references[p], {}) for p in sorted(self.references))
+        return heapq.merge(references, self._recorded(), key=lambda line: line["position"])
+
+
+def _compact(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+async def _write_proofs(
+    ledger: Ledger, events: _Events, last: int, target: Path
+) -> tuple[SignedCheckpoint, int]:
+    """`ledger/events.jsonl` into `target`: every event with its inclusion proof against one
+    checkpoint (written again while a concurrent sequencer moves the latest checkpoint)."""
     for _ in range(5):
         head = await _checkpoint_covering(ledger, last)
-        lines = []
-        for envelope in events:
-            bundle = await ledger.inclusion_proof(envelope.position)
-            if bundle.checkpoint.tree_size != head.tree_size:
-                break
-            lines.append(event_line(envelope, json.loads(bundle.proof.to_json())))
-        else:
-            return head, lines
+        count = 0
+        with target.open("wb") as out:
+            for line in events.in_order():
+                bundle = await ledger.inclusion_proof(line["position"])
+                if bundle.checkpoint.tree_size != head.tree_size:
+                    break
+                line["proof"] = json.loads(bundle.proof.to_json())
+                out.write(_compact(line) + b"\n")
+                count += 1
+            else:
+                return head, count
     raise ReportsError("the ledger's checkpoint kept moving while proofs were taken: run again")
 
 
@@ -145,32 +196,33 @@ async def create_bundle(
     # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
     # report from the manifest's: both must be built from the same UTC instants.
     since, until = _utc(since), _utc(until)
-    collected: dict[int, Envelope] = {}
     with tempfile.TemporaryDirectory(prefix="unhardcoded-bundle-") as tmp:
-        export = Path(tmp) / "data"
-        summary = await export_parquet(
-            ledger,
-            export,
-            tenant=tenant,
-            since=since,
-            until=until,
-            progress=progress,
-            sink=lambda e: collected.__setitem__(e.position, e),
-        )
-        envelopes = [collected[p] for p in sorted(collected)]
+        work = Path(tmp)
+        export = work / "data"
+        events = _Events(work)
+        try:
+            summary = await export_parquet(
+                ledger,
+                export,
+                tenant=tenant,
+                since=since,
+                until=until,
+                progress=progress,
+                sink=events,
+            )
+        finally:
+            events.close()
         files: dict[str, bytes | Path] = {}
-        last = envelopes[-1].position if envelopes else -1
-        if envelopes:
-            head, lines = await _proofs(ledger, envelopes, last)
+        proofs = work / "events.jsonl"
+        if events.last >= 0:
+            head, count = await _write_proofs(ledger, events, events.last, proofs)
         else:
-            head, lines = await _checkpoint_covering(ledger, last), []
+            head, count = await _checkpoint_covering(ledger, -1), 0
+            proofs.write_bytes(b"")
         files[CHECKPOINT] = head.note.encode("utf-8")
         files[PUBLIC_KEY] = (head.verifier_key + "\n").encode("utf-8")
-        files[EVENTS] = b"".join(
-            (json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
-            for line in lines
-        )
-        for envelope in envelopes:
+        files[EVENTS] = proofs
+        for envelope in events.references.values():
             payload = envelope.payload_json()
             if envelope.type == POLICY_RECORDED:
                 files[f"policies/{payload['digest']}.json"] = _pretty(payload["policy"])
@@ -179,7 +231,10 @@ async def create_bundle(
         for path in sorted(export.rglob("*.parquet")):
             files[DATA + path.relative_to(export).as_posix()] = path
         report = build_report(export, tenant=tenant, since=since, until=until)
-        files[REPORT_JSON] = _pretty(report.to_json())
+        report_json = work / "report.json"
+        with report_json.open("w", encoding="utf-8") as handle:
+            report.write_json(handle)
+        files[REPORT_JSON] = report_json
         files[REPORT_HTML] = render_html(report).encode("utf-8")
         manifest = {
             "format": BUNDLE_FORMAT,
@@ -197,7 +252,7 @@ async def create_bundle(
             _write(archive, MANIFEST, manifest_bytes(manifest))
             for name, content in sorted(files.items()):
                 _write(archive, name, content)
-    return BundleSummary(target, summary.decisions, len(lines), head.tree_size, len(files) + 1)
+    return BundleSummary(target, summary.decisions, count, head.tree_size, len(files) + 1)
 
 
 def _pretty(document: Any) -> bytes:
@@ -205,13 +260,18 @@ def _pretty(document: Any) -> bytes:
 
 
 def _sha256(content: bytes | Path) -> str:
-    data = content.read_bytes() if isinstance(content, Path) else content
-    return hashlib.sha256(data).hexdigest()
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    with content.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _write(archive: zipfile.ZipFile, name: str, content: bytes | Path) -> None:
-    data = content.read_bytes() if isinstance(content, Path) else content
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
     # Parquet files are compressed already; the text files deflate well.
     info.compress_type = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
-    archive.writestr(info, data)
+    if isinstance(content, bytes):
+        archive.writestr(info, content)
+        return
+    with content.open("rb") as source, archive.open(info, "w", force_zip64=True) as sink:
+        shutil.copyfileobj(source, sink, _COPY)

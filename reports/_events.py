@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -170,18 +170,20 @@ class _Previous:
 
 
 def read_events(
-    file: str, raw: bytes, checkpoint: Checkpoint | None, problem: Problem
-) -> list[Envelope]:
-    """The events of `file` that pass every check (against `checkpoint` when it opened); a
-    problem for each that does not."""
-    proven: list[Envelope] = []
+    file: str, raw: Iterable[bytes], checkpoint: Checkpoint | None, problem: Problem
+) -> Iterator[Envelope]:
+    """The events of `file` (its lines as bytes, read as they come) that pass every check
+    (against `checkpoint` when it opened), in file order; a problem for each that does not."""
     previous: _Previous | None = None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        problem(f"{file}: not UTF-8 (byte offset {exc.start})")
-        return proven
-    for number, source in enumerate(text.splitlines(), start=1):
+    offset = 0
+    for number, line in enumerate(raw, start=1):
+        try:
+            source = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem(f"{file}: not UTF-8 (byte offset {offset + exc.start})")
+            return
+        offset += len(line)
+        source = source.rstrip("\r\n")
         where = f"{file} line {number}"
         try:
             envelope, chained, leaf, document = _envelope(json.loads(source))
@@ -279,5 +281,4 @@ def read_events(
         if previous is None or envelope.position > previous.position:
             previous = _Previous(number, envelope.position, envelope.chain_hash)
         if not found:
-            proven.append(envelope)
-    return proven
+            yield envelope

@@ -44,6 +44,9 @@ Progress = Callable[[int, int], None]
 
 EventSink = Callable[[Envelope], None]
 
+_OUTCOME_DATASETS = ("eliminations", "rankings")
+_SPILL_ROWS = 65_536
+
 _WINDOW = 65_536
 """Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
 
@@ -138,6 +141,16 @@ class _Scan:
         self.ids: list[str] | None = [] if sink is not None else None
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
         self.columns = CatalogColumns()
+        self.writers: dict[str, DatasetWriter] = {}
+
+    async def spill(self) -> None:
+        """Hand the outcome rows over once they pile up: a chunk of decisions can meet thousands
+        of new (tenant, outcome) pairs, each with thousands of removed entries."""
+        for name in _OUTCOME_DATASETS:
+            if self.rows.pending(name) >= _SPILL_ROWS:
+                taken = self.rows.take(name)
+                if taken is not None:
+                    await self.writers[name].put(taken)
 
     def wanted(self, tenant: str, at: int) -> bool:
         if self.tenant is not None and tenant != self.tenant:
@@ -226,6 +239,7 @@ class _Scan:
             await fetch_references(self.ledger, self.rows, payload, None)
             self.columns.add(self.rows.catalogs[versions[i]])
             self.rows.add_outcome_rows(tenant, outcomes[i], orders[i], payload)
+            await self.spill()
         keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
         self.remember_many(ids, [next(keys) if w else None for w in wanted])
         return decision_batch(table, kept, stamps, self.columns)
@@ -276,6 +290,7 @@ async def _envelope_pass(
             return
         for envelope in batch:
             await scan.feed(envelope)
+            await scan.spill()
         await _flush(scan, writers)
         position = batch[-1].position + 1
         if progress is not None:
@@ -359,6 +374,7 @@ async def export_parquet(
     scan = _Scan(ledger, tenant, _micros(since), _micros(until), sink, window)
     total = await ledger.count()
     writers = {name: DatasetWriter(base, name) for name in DATASETS}
+    scan.writers = writers
     try:
         if sink is None:
             await _columnar_pass(scan, writers, total, chunk, progress)

@@ -4,13 +4,17 @@ decision ids it counts, and every listed id to its row in the decisions appendix
 
 from __future__ import annotations
 
+import itertools
 import re
 from html import escape
 from typing import Any
 
 from reports._report import ComplianceReport
 
-__all__ = ["render_html"]
+__all__ = ["HTML_DECISIONS", "render_html"]
+
+HTML_DECISIONS = 500
+"""Decisions listed in the HTML (the JSON report lists them all)."""
 
 _TITLES = {
     "summary": "Summary",
@@ -77,21 +81,20 @@ def _chart(figure: str, rows: list[dict[str, Any]], measure: str) -> str:
 def _table(figure: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
-    columns = [c for c in rows[0] if c not in ("key", "decision_ids")]
+    columns = [c for c in rows[0] if c != "key"]
     head = "".join(f"<th>{escape(c)}</th>" for c in ["", *columns])
     body = []
     for i, row in enumerate(rows):
         cells = "".join(f"<td>{escape(_number(row[c]))}</td>" for c in columns)
         body.append(
-            f'<tr><td><a href="#{_anchor(figure, row["key"], i)}">{escape(row["key"])}</a></td>'
-            f"{cells}</tr>"
+            f'<tr id="{_anchor(figure, row["key"], i)}"><td>{escape(row["key"])}</td>{cells}</tr>'
         )
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def render_html(report: ComplianceReport) -> str:
     """The report as a standalone HTML document (deterministic: same report, same bytes)."""
-    doc = report.to_json()
+    doc = report.document
     figures: dict[str, list[dict[str, Any]]] = doc["figures"]
     period = f"{doc['since'] or 'the beginning'} to {doc['until'] or 'now'}"
     out = [
@@ -111,27 +114,24 @@ def render_html(report: ComplianceReport) -> str:
         out.append(f"<h2 id='fig-{figure}'>{escape(_TITLES[figure])}</h2>")
         out.append(_chart(figure, rows, "decisions"))
         out.append(_table(figure, rows))
-    out.append("<h2>Appendix A: decision ids per figure</h2>")
-    for figure, rows in figures.items():
-        for i, row in enumerate(rows):
-            ids = row["decision_ids"]
-            links = "".join(f'<li><a href="#d-{d}">{d}</a></li>' for d in ids)
-            out.append(
-                f'<h3 id="{_anchor(figure, row["key"], i)}">{escape(_TITLES[figure])}: '
-                f"{escape(row['key'])} ({len(ids)})</h3><ul class='ids'>{links}</ul>"
-            )
-    out.append("<h2>Appendix B: decisions</h2><table>")
+    total = int(figures["summary"][0]["value"])
+    listed = min(total, HTML_DECISIONS)
+    out.append(
+        f"<h2>Appendix: decisions</h2><p>{listed} of {total} decisions listed here, in ledger "
+        "order; the JSON report and the Parquet export list every one.</p><table>"
+    )
     out.append(
         "<tr><th>decision id</th><th>recorded at</th><th>position</th><th>preview</th>"
         "<th>policy</th><th>selected</th><th>attempts</th></tr>"
     )
-    for d in doc["decisions"]:
+    for d in itertools.islice(report.decisions(), HTML_DECISIONS):
+        tried = "; ".join(f"{a['entry']}: {a['status']}" for a in d["attempts"])
         out.append(
             f'<tr id="d-{d["decision_id"]}"><td><code>{d["decision_id"]}</code></td>'
             f"<td>{escape(d['recorded_at'])}</td><td>{d['position']}</td>"
             f"<td>{'yes' if d['preview'] else 'no'}</td><td>{escape(d['policy'])}</td>"
             f"<td>{escape(d['selected'] or 'no entry passed')}</td>"
-            f"<td>{escape('; '.join(d['attempts']))}</td></tr>"
+            f"<td>{escape(tried)}</td></tr>"
         )
     out.append("</table></body></html>\n")
     return "\n".join(out)

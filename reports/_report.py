@@ -1,82 +1,246 @@
-"""The compliance report's figures, computed with pandas from an export (docs/reports.md).
+"""The compliance report's figures, aggregated in DuckDB from an export (docs/reports.md).
 
-Every figure is a list of rows `{key, value…, decision_ids}`: the decision ids are what the figure
-counts, so an auditor can trace any number back to the decisions (and their ledger proofs)."""
+Every figure is a list of small rows `{key, value…}`; the per-decision list (`decisions`, in
+position order) carries what each figure counts — the decision's attempts with their provider,
+region and no_log, and the rules that removed entries — so any number traces back to the
+decisions (and their ledger proofs). The figures are aggregated by the columnar engine and the
+list is streamed out of it, so memory does not grow with the number of decisions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import pandas as pd
-import pyarrow as pa
+import duckdb
 
-from reports._writer import read_dataset
+from reports._engine import connect
+from reports._errors import ReportsError
 
 __all__ = ["REPORT_SCHEMA", "ComplianceReport", "build_report"]
 
-REPORT_SCHEMA = "unhardcoded.compliance-report/1"
+REPORT_SCHEMA = "unhardcoded.compliance-report/2"
 
 _ROUND = 9
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FETCH = 4096
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    """A data frame with dictionary columns decoded to plain strings (so groupby sees values)."""
-    fields = [
-        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-        for f in table.schema
-    ]
-    frame: pd.DataFrame = table.cast(pa.schema(fields)).to_pandas()
-    return frame
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def _ids(series: pd.Series) -> list[str]:
-    return sorted(set(series.tolist()))
-
-
-def _money(value: float) -> float:
-    return round(float(value), _ROUND)
+def _money(value: float | None) -> float:
+    return round(float(value or 0.0), _ROUND)
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat().replace("+00:00", "Z")
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_us(micros: int) -> str:
+    """A ledger timestamp (Unix microseconds) as ISO 8601 UTC with a `Z`."""
+    return (_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
+
+
+def _micros(at: datetime | None) -> int | None:
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise ReportsError(f"time {at.isoformat()} has no time zone: give one (e.g. Z)")
+    return int((at - _EPOCH) / timedelta(microseconds=1))
+
+
+# The tenant's decisions in the period, and their attempts. `getvariable` carries the bounds so
+# the views stay plain SQL (no values spliced into the text).
+_VIEWS = """
+CREATE TEMP VIEW d AS
+SELECT * FROM decisions
+WHERE tenant = getvariable('report_tenant')
+  AND (getvariable('report_since') IS NULL OR epoch_us(recorded_at) >= getvariable('report_since'))
+  AND (getvariable('report_until') IS NULL OR epoch_us(recorded_at) < getvariable('report_until'));
+CREATE TEMP VIEW a AS
+SELECT * FROM attempts
+WHERE tenant = getvariable('report_tenant') AND decision_id IN (SELECT decision_id FROM d);
+CREATE TEMP VIEW per_decision AS
+SELECT decision_id,
+       bool_and(coalesce(no_log, false)) AS under_no_log,
+       max(attempt) AS tries,
+       bool_or(status = 'ok') AS succeeded
+FROM a GROUP BY decision_id;
+CREATE TEMP VIEW outcome_rules AS
+SELECT outcome_digest, rule, min(rule_index) AS rule_index, count(DISTINCT entry_index) AS removed
+FROM eliminations
+WHERE tenant = getvariable('report_tenant')
+  AND outcome_digest IN (SELECT DISTINCT outcome_digest FROM d)
+GROUP BY outcome_digest, rule;
+"""
+
+_SUMMARY = """
+SELECT count(*), count(*) FILTER (WHERE NOT preview), count(*) FILTER (WHERE preview),
+       count(*) FILTER (WHERE selected_id IS NULL), sum(coalesce(selected_cost_usd, 0)),
+       count(*) FILTER (WHERE selected_cost_usd IS NOT NULL),
+       epoch_us(min(recorded_at)), epoch_us(max(recorded_at)), min(position), max(position)
+FROM d
+"""
+_ATTEMPTS = """
+SELECT count(*), sum(coalesce(cost_usd, 0)), count(DISTINCT decision_id) FILTER (
+    WHERE cost_usd IS NOT NULL) FROM a
+"""
+_PER_DECISION = """
+SELECT count(*), count(*) FILTER (WHERE under_no_log), count(*) FILTER (WHERE tries > 1),
+       count(*) FILTER (WHERE NOT succeeded)
+FROM per_decision
+"""
+_PER_DAY = "SELECT date, count(*) FROM d GROUP BY date ORDER BY date"
+_PROVIDERS = """
+SELECT coalesce(provider, '(none)') AS key, count(DISTINCT decision_id), count(*),
+       sum(coalesce(cost_usd, 0))
+FROM a GROUP BY key ORDER BY key
+"""
+_REGIONS = """
+SELECT coalesce(region, '(none)') AS key, count(DISTINCT decision_id), count(*)
+FROM a GROUP BY key ORDER BY key
+"""
+# Decisions share outcomes: a rule's hits are its per-outcome removals times the decisions with
+# that outcome (outcomes × rules rows, never decisions × removed entries).
+_RULES = """
+WITH per_outcome AS (SELECT outcome_digest, count(*) AS decisions FROM d GROUP BY outcome_digest)
+SELECT r.rule, sum(p.decisions), sum(p.decisions * r.removed)
+FROM outcome_rules r JOIN per_outcome p USING (outcome_digest)
+GROUP BY r.rule ORDER BY r.rule
+"""
+_LISTING = """
+WITH tried AS (
+    SELECT decision_id,
+           list({'entry': entry_id, 'provider': provider, 'region': region, 'no_log': no_log,
+                 'status': status, 'cost_usd': cost_usd} ORDER BY attempt) AS attempts
+    FROM a GROUP BY decision_id
+), removed AS (
+    SELECT outcome_digest, list({'rule': rule, 'entries': removed} ORDER BY rule_index) AS rules
+    FROM outcome_rules GROUP BY outcome_digest
+)
+SELECT d.decision_id, epoch_us(d.recorded_at) AS recorded_at_us, d.position, d.preview,
+       d.policy_fingerprint, d.catalog_version, d.selected_id, d.selected_cost_usd,
+       tried.attempts, removed.rules
+FROM d LEFT JOIN tried USING (decision_id) LEFT JOIN removed USING (outcome_digest)
+ORDER BY d.position
+"""
+
+
+def _bind(
+    con: duckdb.DuckDBPyConnection, tenant: str, since: int | None, until: int | None
+) -> None:
+    con.execute("SET VARIABLE report_tenant = ?", [tenant])
+    con.execute("SET VARIABLE report_since = ?::BIGINT", [since])
+    con.execute("SET VARIABLE report_until = ?::BIGINT", [until])
+    con.execute(_VIEWS)
+
+
+def _one(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
+    (row,) = con.execute(query).fetchall()  # an aggregate without GROUP BY: one row
+    return tuple(row)
+
+
+def _figures(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], dict[str, Any]]:
+    (total, live, previews, no_entry, estimate, _, first_at, last_at, low, high) = _one(
+        con, _SUMMARY
+    )
+    _, billed, _ = _one(con, _ATTEMPTS)
+    sent, under, fell_back, failed = _one(con, _PER_DECISION)
+    summary = [
+        {"key": "decisions", "value": total},
+        {"key": "live decisions", "value": live},
+        {"key": "previews (not sent upstream)", "value": previews},
+        {"key": "no entry passed", "value": no_entry},
+        {"key": "decisions that sent data upstream", "value": sent},
+        {"key": "share under no_log", "value": round(under / sent, 6) if sent else None},
+        {"key": "cost billed (USD, attempts)", "value": _money(billed)},
+        {"key": "cost estimated (USD, selected entries)", "value": _money(estimate)},
+    ]
+    figures = {
+        "summary": summary,
+        "requests_per_day": [
+            {"key": day, "decisions": n} for day, n in con.execute(_PER_DAY).fetchall()
+        ],
+        "providers": [
+            {"key": key, "decisions": n, "attempts": tries, "cost_usd": _money(cost)}
+            for key, n, tries, cost in con.execute(_PROVIDERS).fetchall()
+        ],
+        "regions": [
+            {"key": key, "decisions": n, "attempts": tries}
+            for key, n, tries in con.execute(_REGIONS).fetchall()
+        ],
+        "no_log": [
+            {"key": "no_log", "decisions": under},
+            {"key": "logging allowed", "decisions": sent - under},
+        ],
+        "rules": [
+            {"key": rule, "decisions": int(n), "eliminations": int(removed)}
+            for rule, n, removed in con.execute(_RULES).fetchall()
+        ],
+        "fallbacks": [
+            {"key": "fell back", "decisions": fell_back},
+            {"key": "every attempt failed", "decisions": failed},
+        ],
+    }
+    covered = {
+        "first_decision_at": None if first_at is None else iso_us(first_at),
+        "last_decision_at": None if last_at is None else iso_us(last_at),
+        "first_position": low,
+        "last_position": high,
+    }
+    return figures, covered
+
+
+def _listing_row(row: dict[str, Any]) -> dict[str, Any]:
+    cost = row["selected_cost_usd"]
+    return {
+        "decision_id": row["decision_id"],
+        "recorded_at": iso_us(row["recorded_at_us"]),
+        "position": row["position"],
+        "preview": bool(row["preview"]),
+        "policy": row["policy_fingerprint"],
+        "catalog_version": row["catalog_version"],
+        "selected": row["selected_id"],
+        "selected_cost_usd": None if cost is None else _money(cost),
+        "attempts": row["attempts"] or [],
+        "removed": row["rules"] or [],
+    }
 
 
 @dataclass(frozen=True)
 class ComplianceReport:
-    """The report's document (see `to_json`); render it with `render_html`."""
+    """The report: `document` (header and figures: small) and the per-decision list, streamed
+    from the export folder it was built from (which must outlive the report's use)."""
 
     document: dict[str, Any]
+    export: Path
+    _bounds: tuple[str, int | None, int | None] = field(repr=False)
+
+    def decisions(self) -> Iterator[dict[str, Any]]:
+        """The per-decision list, in ledger position order (streamed)."""
+        with connect(self.export) as con:
+            _bind(con, *self._bounds)
+            for batch in con.sql(_LISTING).to_arrow_reader(_FETCH):
+                for row in batch.to_pylist():
+                    yield _listing_row(row)
 
     def to_json(self) -> dict[str, Any]:
-        """The machine-readable report: `figures` name → rows with `decision_ids`."""
-        return self.document
+        """The whole machine-readable report in memory (fine for a small one; `write_json`
+        streams a large one)."""
+        return {**self.document, "decisions": list(self.decisions())}
 
-
-def _grouped(
-    frame: pd.DataFrame, key: str, id_column: str, extra: Mapping[str, tuple[str, str]]
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    if frame.empty:
-        return rows
-    filled = frame.assign(**{key: frame[key].fillna("(none)")})
-    for value, group in filled.groupby(key, sort=True):
-        row: dict[str, Any] = {"key": str(value), "decisions": int(group[id_column].nunique())}
-        for name, (column, how) in extra.items():
-            if how == "count":
-                row[name] = len(group)
-            elif how == "sum":
-                row[name] = _money(group[column].fillna(0.0).sum())
-        row["decision_ids"] = _ids(group[id_column])
-        rows.append(row)
-    return rows
+    def write_json(self, out: IO[str]) -> None:
+        """Write the JSON report: the document with sorted keys, then `decisions`, one per line
+        (deterministic: the same report gives the same bytes)."""
+        head = json.dumps(self.document, indent=2, sort_keys=True, ensure_ascii=False)
+        out.write(head[: head.rindex("}")].rstrip() + ',\n  "decisions": [')
+        first = True
+        for row in self.decisions():
+            out.write("\n    " if first else ",\n    ")
+            out.write(json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+            first = False
+        out.write("\n  ]\n}\n" if not first else "]\n}\n")
 
 
 def build_report(
@@ -85,144 +249,25 @@ def build_report(
     tenant: str,
     since: datetime | None = None,
     until: datetime | None = None,
+    context: dict[str, Any] | None = None,
 ) -> ComplianceReport:
-    """The compliance report of `tenant`'s decisions in [`since`, `until`) in an export folder."""
+    """The compliance report of `tenant`'s decisions in [`since`, `until`) in an export folder.
+
+    `context` adds what the export alone does not know (generation time, the ledger's size and
+    signed checkpoint): it is stored under `ledger` in the document."""
     base = Path(export)
-    decisions = _frame(read_dataset(base, "decisions"))
-    decisions = decisions[decisions["tenant"] == tenant]
-    if since is not None:
-        decisions = decisions[decisions["recorded_at"] >= pd.Timestamp(since)]
-    if until is not None:
-        decisions = decisions[decisions["recorded_at"] < pd.Timestamp(until)]
-    decisions = decisions.sort_values("position")
-    chosen = set(decisions["decision_id"])
-    attempts = _frame(read_dataset(base, "attempts"))
-    attempts = attempts[attempts["decision_id"].isin(chosen)].sort_values("position")
-    eliminations = _frame(read_dataset(base, "eliminations"))
-    eliminations = eliminations[eliminations["tenant"] == tenant]
-
-    live = decisions[~decisions["preview"]]
-    no_entry = decisions[decisions["selected_id"].isna()]
-    per_day = [
-        {"key": str(day), "decisions": len(group), "decision_ids": _ids(group["decision_id"])}
-        for day, group in decisions.groupby("date", sort=True)
-    ]
-
-    sent = attempts.copy()
-    providers = _grouped(
-        sent,
-        "provider",
-        "decision_id",
-        {"attempts": ("", "count"), "cost_usd": ("cost_usd", "sum")},
-    )
-    regions = _grouped(sent, "region", "decision_id", {"attempts": ("", "count")})
-
-    by_decision = attempts.groupby("decision_id")
-    all_no_log = by_decision["no_log"].agg(lambda s: bool(s.fillna(False).all()))
-    under = sorted(all_no_log[all_no_log].index.tolist())
-    not_under = sorted(all_no_log[~all_no_log].index.tolist())
-    sent_count = len(all_no_log)
-    no_log = [
-        {"key": "no_log", "decisions": len(under), "decision_ids": under},
-        {"key": "logging allowed", "decisions": len(not_under), "decision_ids": not_under},
-    ]
-
-    hits = decisions[["decision_id", "outcome_digest"]].merge(
-        eliminations[["outcome_digest", "rule", "entry_index"]].drop_duplicates(),
-        on="outcome_digest",
-    )
-    rules = []
-    for rule, group in hits.groupby("rule", sort=True):
-        per = group.groupby("decision_id")["entry_index"].nunique()
-        rules.append(
-            {
-                "key": str(rule),
-                "decisions": int(per.size),
-                "eliminations": int(per.sum()),
-                "decision_ids": sorted(per.index.tolist()),
-            }
-        )
-
-    counts = by_decision["attempt"].max() if not attempts.empty else pd.Series(dtype="int64")
-    fallback_ids = sorted(counts[counts > 1].index.tolist())
-    succeeded = set(attempts.loc[attempts["status"] == "ok", "decision_id"])
-    failed_ids = sorted(set(attempts["decision_id"]) - succeeded)
-    fallbacks = [
-        {"key": "fell back", "decisions": len(fallback_ids), "decision_ids": fallback_ids},
-        {"key": "every attempt failed", "decisions": len(failed_ids), "decision_ids": failed_ids},
-    ]
-
-    cost_actual = _money(attempts["cost_usd"].fillna(0.0).sum())
-    cost_estimate = _money(decisions["selected_cost_usd"].fillna(0.0).sum())
-    summary = [
-        {
-            "key": "decisions",
-            "value": len(decisions),
-            "decision_ids": _ids(decisions["decision_id"]),
-        },
-        {"key": "live decisions", "value": len(live), "decision_ids": _ids(live["decision_id"])},
-        {
-            "key": "previews (not sent upstream)",
-            "value": int(decisions["preview"].sum()),
-            "decision_ids": _ids(decisions.loc[decisions["preview"], "decision_id"]),
-        },
-        {
-            "key": "no entry passed",
-            "value": len(no_entry),
-            "decision_ids": _ids(no_entry["decision_id"]),
-        },
-        {
-            "key": "decisions that sent data upstream",
-            "value": sent_count,
-            "decision_ids": sorted(all_no_log.index.tolist()),
-        },
-        {
-            "key": "share under no_log",
-            "value": round(len(under) / sent_count, 6) if sent_count else None,
-            "decision_ids": under,
-        },
-        {
-            "key": "cost billed (USD, attempts)",
-            "value": cost_actual,
-            "decision_ids": _ids(attempts.loc[attempts["cost_usd"].notna(), "decision_id"]),
-        },
-        {
-            "key": "cost estimated (USD, selected entries)",
-            "value": cost_estimate,
-            "decision_ids": _ids(
-                decisions.loc[decisions["selected_cost_usd"].notna(), "decision_id"]
-            ),
-        },
-    ]
-    tried: dict[str, list[str]] = {}
-    for a in _records(attempts):
-        tried.setdefault(a["decision_id"], []).append(f"{a['entry_id']}: {a['status']}")
-    listing = [
-        {
-            "decision_id": row["decision_id"],
-            "recorded_at": row["recorded_at"].isoformat().replace("+00:00", "Z"),
-            "preview": bool(row["preview"]),
-            "policy": row["policy_fingerprint"],
-            "selected": None if pd.isna(row["selected_id"]) else row["selected_id"],
-            "attempts": tried.get(row["decision_id"], []),
-            "position": int(row["position"]),
-        }
-        for row in _records(decisions)
-    ]
-    document = {
+    bounds = (tenant, _micros(since), _micros(until))
+    with connect(base) as con:
+        _bind(con, *bounds)
+        figures, covered = _figures(con)
+    document: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "tenant": tenant,
         "since": _iso(since),
         "until": _iso(until),
-        "figures": {
-            "summary": summary,
-            "requests_per_day": per_day,
-            "providers": providers,
-            "regions": regions,
-            "no_log": no_log,
-            "rules": rules,
-            "fallbacks": fallbacks,
-        },
-        "decisions": listing,
+        "covered": covered,
+        "figures": figures,
     }
-    return ComplianceReport(document)
+    if context is not None:
+        document["ledger"] = context
+    return ComplianceReport(document, base, bounds)

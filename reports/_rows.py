@@ -6,6 +6,7 @@ bundle proves, and compares what it builds with the bundled Parquet data."""
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ from router.core import Catalog, Policy, cost_of
 from router.services.decisions import DecisionPayload, decode_failures, order_digest, rank_order
 
 __all__ = ["CatalogInfo", "DecisionKey", "RowBuilder", "decision_key", "utc_date"]
+
+
+_DECODED = 64
+"""Outcomes whose decoded removals are kept."""
 
 
 def utc_date(recorded_at_us: int) -> str:
@@ -92,7 +97,7 @@ class RowBuilder:
     outcomes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _columns: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     _emitted: set[tuple[str, ...]] = field(default_factory=set)
-    _failures: dict[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict)
+    _failures: OrderedDict[str, tuple[tuple[int, ...], ...]] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         for name in SCHEMAS:
@@ -197,6 +202,10 @@ class RowBuilder:
                 for bitmap in decode_failures(self.outcomes[digest])
             )
             self._failures[digest] = found
+            # Decoded removals are large (entry indexes per rule) and each is used by a few
+            # tenants and orders in a row: keep the recent ones only, so memory stays bounded.
+            if len(self._failures) > _DECODED:
+                self._failures.popitem(last=False)
         return found
 
     def add_decision(

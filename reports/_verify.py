@@ -8,16 +8,17 @@ The manifest only catches accidents: it is not signed, so nothing is trusted bec
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
 
 from ledger import Checkpoint, Envelope, LedgerError, VerifierKey, parse_verifier_key
 from reports._bundle import (
@@ -32,11 +33,11 @@ from reports._bundle import (
 )
 from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
+from reports._expect import ExpectedRows, compare_datasets
 from reports._html import render_html
 from reports._report import build_report
-from reports._rows import RowBuilder, decision_key
+from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS
-from reports._writer import read_dataset
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
     ATTEMPT_FINISHED,
@@ -118,6 +119,45 @@ class _Check:
             self.problem(f"{name}: unreadable in the zip ({exc})")
             return None
 
+    def sha256(self, name: str) -> str | None:
+        """The SHA-256 of a file in the zip, read in blocks."""
+        try:
+            digest = hashlib.sha256()
+            with self.archive.open(name) as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+            return digest.hexdigest()
+        except KeyError:
+            return None
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            self.problem(f"{name}: unreadable in the zip ({exc})")
+            return None
+
+    def lines(self, name: str) -> Iterator[tuple[int, str]] | None:
+        """The numbered lines of a text file in the zip, read as they come (None: missing)."""
+        if name not in self.names:
+            return None
+
+        def read() -> Iterator[tuple[int, str]]:
+            try:
+                with self.archive.open(name) as raw:
+                    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+                    for number, line in enumerate(text, start=1):
+                        yield number, line.rstrip("\r\n")
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                self.problem(f"{name}: unreadable in the zip ({exc})")
+
+        return read()
+
+    def extract(self, name: str, target: Path) -> None:
+        """Copy a file out of the zip in blocks."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self.archive.open(name) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            self.problem(f"{name}: unreadable in the zip ({exc})")
+
     def manifest(self) -> dict[str, Any] | None:
         raw = self.read(MANIFEST)
         if raw is None:
@@ -141,12 +181,9 @@ class _Check:
         for name in sorted(present - set(files)):
             self.problem(f"{name}: in the bundle but not listed in the manifest")
         for name in sorted(present & set(files)):
-            data = self.read(name)
-            if data is not None and hashlib.sha256(data).hexdigest() != files[name]:
-                self.problem(
-                    f"{name}: SHA-256 {hashlib.sha256(data).hexdigest()} is not the "
-                    f"manifest's {files[name]}"
-                )
+            digest = self.sha256(name)
+            if digest is not None and digest != files[name]:
+                self.problem(f"{name}: SHA-256 {digest} is not the manifest's {files[name]}")
         if len(self.names) != len(set(self.names)):
             self.problem("the zip holds two files with the same name")
         return manifest
@@ -158,12 +195,20 @@ class _Check:
             return None
         return open_bundle_checkpoint(CHECKPOINT, note, key, self.problem)
 
-    def events(self, checkpoint: Checkpoint | None) -> list[Envelope]:
-        raw = self.read(EVENTS)
-        if raw is None:
-            self.problem(f"{EVENTS}: missing")
-            return []
-        return read_events(EVENTS, raw, checkpoint, self.problem)
+    def events(
+        self, checkpoint: Checkpoint | None, problem: Callable[[str], None] | None = None
+    ) -> Iterator[Envelope]:
+        """The bundled events that pass every check (`reports._events`), read line by line, in
+        file order; what fails goes to `problem` (default: the verification's problems)."""
+        report = self.problem if problem is None else problem
+        if EVENTS not in self.names:
+            report(f"{EVENTS}: missing")
+            return
+        try:
+            with self.archive.open(EVENTS) as raw:
+                yield from read_events(EVENTS, raw, checkpoint, report)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            report(f"{EVENTS}: unreadable in the zip ({exc})")
 
 
 def _micros(text: str | None) -> int | None:
@@ -172,110 +217,132 @@ def _micros(text: str | None) -> int | None:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
 
 
-def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    fields = [
-        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-        for f in table.schema
-    ]
-    plain = table.cast(pa.schema(fields)).to_pylist()
-    return sorted(tuple(json.dumps(v, default=str) for v in row.values()) for row in plain)
+_WINDOW = 65_536
+"""Recent decisions remembered for their attempts (an attempt of an older one costs a second
+pass over the events, for the few such decisions only)."""
 
 
-def _expected(check: _Check, proven: list[Envelope], manifest: Mapping[str, Any]) -> RowBuilder:
-    """The rows the proven events say the data holds; problems for anything inconsistent."""
-    rows = RowBuilder()
-    by_stream = {(e.stream_id, e.stream_version): e for e in proven}
-    tenant = manifest.get("tenant")
-    since, until = _micros(manifest.get("since")), _micros(manifest.get("until"))
-    keys = {}
-    for envelope in proven:
-        if envelope.type != DECISION_MADE:
-            continue
+class _Expect:
+    """Streams the proven events into the rows the bundled data must hold."""
+
+    def __init__(self, check: _Check, manifest: Mapping[str, Any], rows: ExpectedRows) -> None:
+        self.check = check
+        self.expected = rows
+        self.rows = rows.rows
+        self.tenant = manifest.get("tenant")
+        self.since = _micros(manifest.get("since"))
+        self.until = _micros(manifest.get("until"))
+        self.references: dict[tuple[str, int], Envelope] = {}
+        self.recent: OrderedDict[str, DecisionKey] = OrderedDict()
+        self.late: list[Envelope] = []
+
+    def _reference(self, stream: str, kind: str) -> Envelope | None:
+        found = self.references.get((stream, 1))
+        return found if found is not None and found.type == kind else None
+
+    def decision(self, envelope: Envelope) -> None:
+        check, rows = self.check, self.rows
         name = f"decision {envelope.event_id}"
         try:
             payload = decode_decision(envelope.payload)
         except RecordMismatchError as exc:
             check.problem(f"{name}: its payload is {exc}")
-            continue
+            return
         if payload.decision_id != str(envelope.event_id):
             check.problem(f"{name}: its payload names decision {payload.decision_id}")
-            continue
-        if payload.tenant != tenant:
-            check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {tenant!r}")
+            return
+        if payload.tenant != self.tenant:
+            check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {self.tenant!r}")
         at = envelope.recorded_at_us
-        if (since is not None and at < since) or (until is not None and at >= until):
+        if (self.since is not None and at < self.since) or (
+            self.until is not None and at >= self.until
+        ):
             check.problem(f"{name}: recorded outside the bundle's period")
         version, fingerprint, digest = rows.missing(payload)
         if version is not None:
-            found = by_stream.get((f"catalog/{version}", 1))
-            if found is None or found.type != CATALOG_PUBLISHED:
+            found = self._reference(f"catalog/{version}", CATALOG_PUBLISHED)
+            if found is None:
                 check.problem(f"{name}: catalog {version} is not among the proven events")
-                continue
+                return
             catalog = Catalog.from_json(found.payload_json()["catalog"])
             if catalog.version != version:
                 check.problem(
                     f"catalog {version}: its proven content has version {catalog.version}"
                 )
-                continue
+                return
             rows.add_catalog(catalog, found.recorded_at_us)
         if fingerprint is not None:
-            found = by_stream.get((fingerprint, 1))
-            if found is None or found.type != POLICY_RECORDED:
+            found = self._reference(fingerprint, POLICY_RECORDED)
+            if found is None:
                 check.problem(f"{name}: policy {fingerprint} is not among the proven events")
-                continue
+                return
             policy = Policy.from_json(found.payload_json()["policy"])
             if policy.digest != payload.policy_digest:
                 check.problem(
                     f"policy {fingerprint}: its proven content has digest "
                     f"{policy.digest}, {name} names {payload.policy_digest}"
                 )
-                continue
+                return
             rows.add_policy(policy, found.recorded_at_us)
         if digest is not None:
-            found = by_stream.get((f"outcome/{digest}", 1))
-            if found is None or found.type != OUTCOME_RECORDED:
+            found = self._reference(f"outcome/{digest}", OUTCOME_RECORDED)
+            if found is None:
                 check.problem(f"{name}: outcome {digest} is not among the proven events")
-                continue
+                return
             document = found.payload_json()
             if outcome_digest(document) != digest:
                 check.problem(f"outcome {digest}: its proven content has another digest")
-                continue
+                return
             rows.add_outcome(digest, document)
         rows.add_decision(envelope.position, str(envelope.event_id), at, payload)
-        keys[str(envelope.event_id)] = decision_key(payload, at)
+        self.recent[str(envelope.event_id)] = decision_key(payload, at)
+        if len(self.recent) > _WINDOW:
+            self.recent.popitem(last=False)
         check.result.decisions += 1
-    for envelope in proven:
-        if envelope.type == ATTEMPT_FINISHED:
-            payload = envelope.payload_json()
-            key = keys.get(payload.get("decision_id"))
+
+    def attempt(self, envelope: Envelope, key: DecisionKey | None) -> None:
+        payload = envelope.payload_json()
+        if key is None:
+            key = self.recent.get(payload.get("decision_id"))
+        if key is None:
+            self.late.append(envelope)
+            return
+        self.rows.add_attempt(envelope.position, envelope.recorded_at_us, payload, key)
+
+    def run(self, checkpoint: Checkpoint) -> None:
+        """One pass over the proven events; a second one, for the decisions of the attempts
+        whose decision was not among the recent ones."""
+        for envelope in self.check.events(checkpoint):
+            self.check.result.events += 1
+            if envelope.type == DECISION_MADE:
+                self.decision(envelope)
+            elif envelope.type == ATTEMPT_FINISHED:
+                self.attempt(envelope, None)
+            else:
+                self.references.setdefault((envelope.stream_id, envelope.stream_version), envelope)
+            self.expected.spill()
+        if not self.late:
+            return
+        wanted = {e.payload_json().get("decision_id") for e in self.late}
+        keys: dict[str, DecisionKey] = {}
+        for envelope in self.check.events(checkpoint, problem=lambda _: None):
+            if envelope.type == DECISION_MADE and str(envelope.event_id) in wanted:
+                try:
+                    payload = decode_decision(envelope.payload)
+                except RecordMismatchError:
+                    continue  # named by the first pass
+                if payload.decision_id == str(envelope.event_id):
+                    keys[str(envelope.event_id)] = decision_key(payload, envelope.recorded_at_us)
+        for envelope in self.late:
+            decision_id = envelope.payload_json().get("decision_id")
+            key = keys.get(decision_id)
             if key is None:
-                check.problem(
-                    f"attempt event {envelope.event_id}: its decision "
-                    f"{payload.get('decision_id')} is not in the bundle"
+                self.check.problem(
+                    f"attempt event {envelope.event_id}: its decision {decision_id} is not in "
+                    "the bundle"
                 )
                 continue
-            rows.add_attempt(envelope.position, envelope.recorded_at_us, payload, key)
-    return rows
-
-
-def _compare(check: _Check, name: str, expected: pa.Table | None, found: pa.Table) -> None:
-    want = _rows(expected) if expected is not None else []
-    have = _rows(found)
-    if want == have:
-        return
-    if name in ("decisions", "attempts"):
-        wanted = {r[0] for r in want}
-        held = {r[0] for r in have}
-        for d in sorted(held - wanted):
-            check.problem(f"{DATA}{name}: decision {json.loads(d)} has no proven event")
-        for d in sorted(wanted - held):
-            check.problem(f"{DATA}{name}: proven decision {json.loads(d)} is missing")
-        if wanted == held:
-            check.problem(f"{DATA}{name}: rows differ from what the proven events say")
-    else:
-        check.problem(
-            f"{DATA}{name}: {len(have)} rows differ from the {len(want)} the proven events say"
-        )
+            self.attempt(envelope, key)
 
 
 def _referenced_files(check: _Check, rows: RowBuilder) -> None:
@@ -350,35 +417,33 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
                     f"{MANIFEST}/origin: {manifest.get('origin')!r} is not the "
                     f"checkpoint's {opened.origin!r}"
                 )
-        proven = check.events(opened)
-        result.events = len(proven)
         if opened is None or manifest is None:
+            result.events = sum(1 for _ in check.events(opened))
             return result
-        seen: set[str] = set()
-        for envelope in proven:
-            if str(envelope.event_id) in seen:
-                check.problem(f"{EVENTS}: event {envelope.event_id} appears twice")
-            seen.add(str(envelope.event_id))
+        work = Path(tmp)
+        expected = ExpectedRows(work / "expected")
+        expect = _Expect(check, manifest, expected)
         try:
-            rows = _expected(check, proven, manifest)
+            expect.run(opened)
         except (RouterError, LedgerError, ReportsError, KeyError, TypeError) as exc:
             check.problem(f"{EVENTS}: the proven events do not make a decision record: {exc}")
             return result
-        _referenced_files(check, rows)
-        data = Path(tmp) / "data"
+        finally:
+            expected.close()
+        _referenced_files(check, expect.rows)
+        data = work / "data"
         for name in check.names:
             if name.startswith(DATA) and name.endswith(".parquet"):
-                target = data / name[len(DATA) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(check.read(name) or b"")
+                check.extract(name, data / name[len(DATA) :])
         for dataset in DATASETS:
             (data / dataset).mkdir(parents=True, exist_ok=True)
-            try:
-                found = read_dataset(data, dataset)
-            except (OSError, pa.ArrowException, ReportsError) as exc:
-                check.problem(f"{DATA}{dataset}: unreadable Parquet ({exc})")
-                continue
-            _compare(check, dataset, rows.take(dataset), found)
+        compare_datasets(
+            expected,
+            data,
+            check.problem,
+            DATA,
+            lambda name, exc: check.problem(f"{DATA}{name}: unreadable Parquet ({exc})"),
+        )
         if result.problems:
             return result
         since, until = manifest.get("since"), manifest.get("until")
@@ -388,12 +453,12 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
             since=None if since is None else datetime.fromisoformat(since.replace("Z", "+00:00")),
             until=None if until is None else datetime.fromisoformat(until.replace("Z", "+00:00")),
         )
-        shown = check.read(REPORT_JSON)
-        try:
-            same = shown is not None and json.loads(shown) == report.to_json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            same = False
-        if not same:
+        rebuilt = work / "report.json"
+        with rebuilt.open("w", encoding="utf-8") as handle:
+            report.write_json(handle)
+        with rebuilt.open("rb") as handle:
+            want = hashlib.file_digest(handle, "sha256").hexdigest()
+        if check.sha256(REPORT_JSON) != want:
             check.problem(f"{REPORT_JSON}: not the report of the proven data")
         if check.read(REPORT_HTML) != render_html(report).encode("utf-8"):
             check.problem(f"{REPORT_HTML}: not the report of the proven data")

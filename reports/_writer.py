@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 from reports._errors import ReportsError
 from reports._schema import PARTITIONS, SCHEMAS
 
-__all__ = ["DatasetWriter", "partitioning", "read_dataset"]
+__all__ = ["DatasetWriter", "open_dataset", "partitioning", "read_dataset"]
 
 _QUEUE = 4
 _ROWS_PER_GROUP = 128 * 1024
@@ -86,19 +86,24 @@ class DatasetWriter:
         self.path.mkdir(parents=True, exist_ok=True)
 
 
-def read_dataset(base: Path, name: str) -> pa.Table:
-    """A dataset written by `DatasetWriter` (partition columns included, schema exact)."""
+def open_dataset(base: Path, name: str) -> ds.Dataset:
+    """A dataset written by `DatasetWriter`, opened lazily (partition columns included, schema
+    exact): scans read it batch by batch."""
     path = base / name
     if not path.is_dir():
         raise ReportsError(f"{path}: no {name} dataset (not an export folder?)")
     files = sorted(str(p) for p in path.rglob("*.parquet"))
     if not files:
-        return SCHEMAS[name].empty_table()
-    dataset = ds.dataset(
+        return ds.dataset(SCHEMAS[name].empty_table())
+    return ds.dataset(
         files,
         schema=SCHEMAS[name],
         format="parquet",
         partitioning=partitioning(name),
         partition_base_dir=str(path),
     )
-    return dataset.to_table()
+
+
+def read_dataset(base: Path, name: str) -> pa.Table:
+    """A dataset written by `DatasetWriter`, read whole (partition columns included)."""
+    return open_dataset(base, name).to_table()

@@ -119,6 +119,7 @@ class Gateway:
     echo_all: bool = False
     max_body_bytes: int = 64 * 1024
     store_request_bodies: bool = False
+    catalog: dict[str, Any] = field(default_factory=lambda: TEST_CATALOG)
     keys: dict[str, str] = field(default_factory=dict)
     app: FastAPI | None = None
     _server: uvicorn.Server | None = None
@@ -149,7 +150,7 @@ class Gateway:
         """Migrate, create keys, bind the socket, serve in a thread (requests queue until the
         lifespan finished starting, so no waiting is needed)."""
         catalog_file = self.tmp / "catalog.json"
-        catalog_file.write_text(json.dumps(TEST_CATALOG))
+        catalog_file.write_text(json.dumps(self.catalog))
         self.keys = asyncio.run(_create_keys(self.db_url))
         settings = Settings(
             database_url=self.db_url,

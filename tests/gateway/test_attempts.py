@@ -1,7 +1,8 @@
 """Every attempt is a plain append, durable before the answer that depends on it goes out.
 
-The gateway service runs here over a real SQLite ledger and an upstream behind httpx's mock
-transport (no network); what it recorded is read back through a second, fresh ledger handle.
+The gateway service runs here over a real SQLite ledger and an upstream behind the upstream
+package's `MockTransport` (no network); what it recorded is read back through a second, fresh
+ledger handle.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ledger import NewEvent, StreamVersionConflictError, open_ledger
@@ -25,7 +25,7 @@ from router.services.decisions import (
     attempt_stream,
 )
 from router.services.gateway import Gateway, Metrics, Principal
-from router.services.upstream import ProviderRegistry, Upstream
+from router.services.upstream import MockTransport, ProviderRegistry, Request, Response, Upstream
 
 CATALOG = {
     "name": "attempts",
@@ -61,11 +61,11 @@ CHUNK = {
 PRINCIPAL = Principal("acme", frozenset({"route"}), "k1")
 
 
-def _answer(request: httpx.Request) -> httpx.Response:
-    if json.loads(request.content).get("stream"):
+def _answer(request: Request) -> Response:
+    if request.json().get("stream"):
         events = f"data: {json.dumps(CHUNK)}\n\ndata: [DONE]\n\n".encode()
-        return httpx.Response(200, content=events, headers={"content-type": "text/event-stream"})
-    return httpx.Response(200, json=ANSWER)
+        return Response(200, content=events, headers={"content-type": "text/event-stream"})
+    return Response(200, json=ANSWER)
 
 
 @asynccontextmanager
@@ -81,7 +81,7 @@ async def _gateway(tmp_path: Path, metrics: Metrics | None = None) -> AsyncItera
     )
     async with (
         open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=httpx.MockTransport(_answer)) as client,
+        MockTransport(_answer) as client,
     ):
         yield Gateway(
             DecisionService(ledger),

@@ -8,24 +8,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ledger import open_ledger
 from router.core import Catalog, PolicyError
 from router.services.decisions import DecisionService
 from router.services.gateway import Gateway, Metrics
-from router.services.upstream import ProviderRegistry, Upstream
+from router.services.upstream import MockTransport, ProviderRegistry, Response, Upstream
 from tests.gateway.test_attempts import CATALOG, POLICY
 
 
 @asynccontextmanager
 async def _gateway(tmp_path: Path, catalog: Catalog) -> AsyncIterator[Gateway]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    transport = httpx.MockTransport(lambda _: httpx.Response(500))
     async with (
         open_ledger(url, home=tmp_path) as ledger,
-        httpx.AsyncClient(transport=transport) as client,
+        MockTransport(lambda _: Response(500)) as client,
     ):
         upstream = Upstream(client, ProviderRegistry.from_env({}))
         yield Gateway(DecisionService(ledger), upstream, Metrics(), catalog=catalog)

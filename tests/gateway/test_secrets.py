@@ -91,9 +91,9 @@ def test_no_key_and_no_no_log_body_anywhere(
         assert secret not in logs, secret
         for text in texts:
             assert secret not in text, secret
-    # The third request's tenant key is refused by the fake (401, not retryable): an error
+    # The third request's tenant key is refused by the fake: the caller's own 401, an error
     # response that still must not hold the key it was sent.
-    assert [r.status_code for r in responses] == [200, 200, 502]
+    assert [r.status_code for r in responses] == [200, 200, 401]
 
 
 def test_byok_header_replaces_the_operator_key_for_that_request(

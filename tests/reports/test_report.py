@@ -3,6 +3,7 @@ the HTML is self-contained (no script, no external resource) and every link reso
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -19,7 +20,9 @@ def _figure(doc: dict, name: str) -> dict[str, dict]:
     return {row["key"]: row for row in doc["figures"][name]}
 
 
-async def test_figures_trace_back_to_decisions(backend: Backend, tmp_path: Path) -> None:
+async def test_figures_equal_the_recorded_decisions(backend: Backend, tmp_path: Path) -> None:
+    """Every figure equals what the recorded traces say, and the per-decision list carries what
+    each figure counts (so every number traces back to decision ids)."""
     async with backend.service() as service:
         done = await populate(service, rounds=2)
         await export_parquet(service.ledger, tmp_path / "x")
@@ -28,13 +31,17 @@ async def test_figures_trace_back_to_decisions(backend: Backend, tmp_path: Path)
             for d in done.decisions
             if d.tenant == "initech"
         }
-    doc = build_report(tmp_path / "x", tenant="initech").to_json()
+    report = build_report(tmp_path / "x", tenant="initech")
+    doc = report.to_json()
     summary = _figure(doc, "summary")
     assert summary["decisions"]["value"] == len(traces)
-    assert summary["decisions"]["decision_ids"] == sorted(traces)
+    listing = {d["decision_id"]: d for d in doc["decisions"]}
+    assert list(listing) == sorted(traces, key=lambda d: listing[d]["position"])
+    assert set(listing) == set(traces)
 
     providers: dict[str, set[str]] = {}
     regions: dict[str, set[str]] = {}
+    tried: dict[str, int] = {}
     cost = 0.0
     for decision_id, recorded in traces.items():
         catalog = recorded.trace.catalog
@@ -42,22 +49,46 @@ async def test_figures_trace_back_to_decisions(backend: Backend, tmp_path: Path)
             entry = catalog[attempt.entry]
             providers.setdefault(str(entry.get("provider")), set()).add(decision_id)
             regions.setdefault(str(entry.get("region")), set()).add(decision_id)
+            tried[str(entry.get("provider"))] = tried.get(str(entry.get("provider")), 0) + 1
             cost += attempt.cost_usd or 0.0
-    assert {k: set(v["decision_ids"]) for k, v in _figure(doc, "providers").items()} == providers
-    assert {k: set(v["decision_ids"]) for k, v in _figure(doc, "regions").items()} == regions
+        shown = listing[decision_id]["attempts"]
+        assert [a["entry"] for a in shown] == [a.entry for a in recorded.attempts]
+        assert [a["provider"] for a in shown] == [
+            catalog[a.entry].get("provider") for a in recorded.attempts
+        ]
+    assert {k: v["decisions"] for k, v in _figure(doc, "providers").items()} == {
+        k: len(v) for k, v in providers.items()
+    }
+    assert {k: v["attempts"] for k, v in _figure(doc, "providers").items()} == tried
+    assert {k: v["decisions"] for k, v in _figure(doc, "regions").items()} == {
+        k: len(v) for k, v in regions.items()
+    }
     assert abs(summary["cost billed (USD, attempts)"]["value"] - cost) < 1e-9
 
     rules: dict[str, set[str]] = {}
+    removals: dict[str, int] = {}
     for decision_id, recorded in traces.items():
+        removed = {}
         for rule in recorded.trace.rule_ids:
-            if recorded.trace.failed_entries(rule):
+            if failed := recorded.trace.failed_entries(rule):
                 rules.setdefault(rule, set()).add(decision_id)
-    assert {k: set(v["decision_ids"]) for k, v in _figure(doc, "rules").items()} == rules
+                removals[rule] = removals.get(rule, 0) + len(failed)
+                removed[rule] = len(failed)
+        assert {r["rule"]: r["entries"] for r in listing[decision_id]["removed"]} == removed
+    assert {k: v["decisions"] for k, v in _figure(doc, "rules").items()} == {
+        k: len(v) for k, v in rules.items()
+    }
+    assert {k: v["eliminations"] for k, v in _figure(doc, "rules").items()} == removals
 
     fell_back = {d for d, r in traces.items() if len(r.attempts) > 1}
-    assert set(_figure(doc, "fallbacks")["fell back"]["decision_ids"]) == fell_back
+    assert _figure(doc, "fallbacks")["fell back"]["decisions"] == len(fell_back)
+    assert {d for d, row in listing.items() if len(row["attempts"]) > 1} == fell_back
 
-    html = render_html(build_report(tmp_path / "x", tenant="initech"))
+    streamed = io.StringIO()
+    report.write_json(streamed)
+    assert json.loads(streamed.getvalue()) == doc
+
+    html = render_html(report)
     assert "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<svg" in html

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
-from router.services.upstream._wire import LeanWire
 from tests.support.fake_providers import (
     FAKE_ANTHROPIC_KEY,
     FAKE_OPENAI_KEY,
@@ -35,26 +33,14 @@ def registry(fake_openai: FakeProvider, fake_anthropic: FakeProvider) -> Provide
     )
 
 
-@pytest.fixture(params=["httpcore", "aiohttp"])
-async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    """The one injected client, over each wire: httpx's own transport, and the aiohttp one
-    the gateway serves with (every adapter test, failures included, runs on both)."""
-    transport = AiohttpTransport() if request.param == "aiohttp" else None
-    async with httpx.AsyncClient(transport=transport) as client:
-        yield client
+@pytest.fixture
+async def transport() -> AsyncIterator[AiohttpTransport]:
+    """The transport the gateway serves with, closed after the test."""
+    async with AiohttpTransport() as pool:
+        yield pool
 
 
 @pytest.fixture
-def upstream(http: httpx.AsyncClient, registry: ProviderRegistry) -> Upstream:
+def upstream(transport: AiohttpTransport, registry: ProviderRegistry) -> Upstream:
     """The facade over both fakes and the echo provider."""
-    return Upstream(http, registry)
-
-
-@pytest.fixture
-async def wire() -> AsyncIterator[LeanWire]:
-    """A `LeanWire` closed after the test."""
-    client = LeanWire()
-    try:
-        yield client
-    finally:
-        await client.aclose()
+    return Upstream(transport, registry)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from router.services.upstream import (
     DEFAULT_PROVIDERS,
+    MockTransport,
     PricingError,
     ProviderConfigError,
     ProviderRegistry,
+    Request,
+    Response,
     Upstream,
     UpstreamError,
     Usage,
@@ -80,10 +82,10 @@ def test_unknown_provider_names_the_variable_to_set() -> None:
 
 
 async def test_the_facade_refuses_unknown_or_keyless_providers_before_sending() -> None:
-    def no_network(request: httpx.Request) -> httpx.Response:
+    def no_network(request: Request) -> Response:
         raise AssertionError("nothing may be sent")
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(no_network)) as client:
+    async with MockTransport(no_network) as client:
         upstream = Upstream(client, ProviderRegistry.from_env({}))
         with pytest.raises(ProviderConfigError, match="unknown provider 'acme'"):
             await upstream.complete({"messages": []}, "acme", "m")
@@ -119,15 +121,15 @@ def test_an_entry_in_a_region_goes_only_to_an_endpoint_known_to_be_there() -> No
 async def test_the_facade_sends_a_regional_entry_to_its_regional_endpoint() -> None:
     seen: list[str] = []
 
-    def record(request: httpx.Request) -> httpx.Response:
+    def record(request: Request) -> Response:
         seen.append(str(request.url))
-        return httpx.Response(503)
+        return Response(503)
 
     environ = {
         "UNHARDCODED_PROVIDER_OPENAI_API_KEY": "sk-op",
         "UNHARDCODED_PROVIDER_OPENAI_BASE_URL_EU": "https://eu.api.example/v1",
     }
-    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+    async with MockTransport(record) as client:
         upstream = Upstream(client, ProviderRegistry.from_env(environ))
         body = {"messages": [{"role": "user", "content": "hi"}]}
         with pytest.raises(UpstreamError):

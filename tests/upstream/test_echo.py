@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from router.services.upstream import (
     DEFAULT_PROVIDERS,
     ECHO_PREFIX,
+    MockTransport,
     ProviderRegistry,
+    Request,
+    Response,
     UnsupportedRequestError,
     Upstream,
     Usage,
@@ -27,12 +29,12 @@ BODY = {
 }
 
 
-def no_network(request: httpx.Request) -> httpx.Response:
+def no_network(request: Request) -> Response:
     raise AssertionError(f"echo must not use the network: {request.url}")
 
 
 def echo_upstream() -> Upstream:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(no_network))
+    client = MockTransport(no_network)
     return Upstream(client, ProviderRegistry(DEFAULT_PROVIDERS))
 
 

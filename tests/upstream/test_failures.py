@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 
-import httpx
 import pytest
 
 from router.services.upstream import (
+    AiohttpTransport,
     Credentials,
+    MockTransport,
     ProviderRegistry,
+    Request,
+    Response,
     Upstream,
     UpstreamConnectError,
     UpstreamError,
@@ -25,6 +29,7 @@ from tests.support.fake_providers import (
     FakeProvider,
     Fault,
 )
+from tests.support.raw_http import RawServer, response, serving
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "one two three four"}]}
 STREAM = {**BODY, "stream": True}
@@ -33,7 +38,7 @@ PROVIDERS = ["openai", "anthropic"]
 
 @pytest.fixture
 def quick(
-    http: httpx.AsyncClient, fake_openai: FakeProvider, fake_anthropic: FakeProvider
+    transport: AiohttpTransport, fake_openai: FakeProvider, fake_anthropic: FakeProvider
 ) -> Upstream:
     """Both fakes with a 1 s timeout, so hangs and stalls end quickly in a timeout. (0.3 s was
     once too short for the connect, which uses the same figure: a loopback connect of a test
@@ -48,7 +53,7 @@ def quick(
             "UNHARDCODED_PROVIDER_ANTHROPIC_TIMEOUT": "1.0",
         }
     )
-    return Upstream(http, registry)
+    return Upstream(transport, registry)
 
 
 def fake_for(
@@ -68,12 +73,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_refused_connection_is_a_retryable_connect_error(http: httpx.AsyncClient) -> None:
+async def test_refused_connection_is_a_retryable_connect_error(transport: AiohttpTransport) -> None:
     registry = ProviderRegistry.from_env(
         {"UNHARDCODED_PROVIDER_LOCAL_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}
     )
     with pytest.raises(UpstreamConnectError) as caught:
-        await Upstream(http, registry).complete(BODY, "local", "m")
+        await Upstream(transport, registry).complete(BODY, "local", "m")
     assert (caught.value.error_class, caught.value.retryable, caught.value.status) == (
         "connect",
         True,
@@ -187,12 +192,12 @@ async def test_anthropic_overloaded_529_is_retryable(
 
 
 async def test_a_2xx_that_is_not_a_chat_completion_is_a_protocol_error(
-    http: httpx.AsyncClient,
+    transport: AiohttpTransport,
 ) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"object": "list", "data": []})
+    def handler(request: Request) -> Response:
+        return Response(200, json={"object": "list", "data": []})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with MockTransport(handler) as client:
         registry = ProviderRegistry.from_env(
             {"UNHARDCODED_PROVIDER_ODD_BASE_URL": "http://odd.invalid/v1"}
         )
@@ -222,13 +227,13 @@ class Ticks:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_latency_comes_from_the_injected_clock_on_success_and_failure(
-    http: httpx.AsyncClient,
+    transport: AiohttpTransport,
     registry: ProviderRegistry,
     fake_openai: FakeProvider,
     fake_anthropic: FakeProvider,
     provider: str,
 ) -> None:
-    upstream = Upstream(http, registry, clock=Ticks())
+    upstream = Upstream(transport, registry, clock=Ticks())
     response = await upstream.complete(BODY, provider, "m")
     assert response.latency_s == 1.0  # one reading before sending, one after the last byte
 
@@ -251,19 +256,20 @@ async def test_nothing_sent_means_no_latency(upstream: Upstream) -> None:
     assert caught.value.latency_s is None
 
 
-async def test_a_body_that_fails_to_decode_is_a_protocol_error() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=b"not gzip at all", headers={"content-encoding": "gzip"})
+async def test_a_body_that_fails_to_decode_is_a_protocol_error(
+    transport: AiohttpTransport,
+) -> None:
+    async def answer(server: RawServer, index: int, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(b"not gzip at all", headers="content-encoding: gzip\r\n"))
+        return False
 
-    registry = ProviderRegistry.from_env(
-        {"UNHARDCODED_PROVIDER_ZIP_BASE_URL": "http://zip.invalid/v1"}
-    )
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(UpstreamProtocolError, match="DecodingError"):
-            await Upstream(client, registry).complete(BODY, "zip", "m")
+    async with serving(answer) as server:
+        registry = ProviderRegistry.from_env({"UNHARDCODED_PROVIDER_ZIP_BASE_URL": server.url})
+        with pytest.raises(UpstreamProtocolError, match="cut off mid-way"):
+            await Upstream(transport, registry).complete(BODY, "zip", "m")
 
 
-async def test_an_unusable_base_url_is_a_config_error(http: httpx.AsyncClient) -> None:
+async def test_an_unusable_base_url_is_a_config_error(transport: AiohttpTransport) -> None:
     from router.services.upstream import (
         OpenAICompatibleAdapter,
         ProviderConfigError,
@@ -272,7 +278,7 @@ async def test_an_unusable_base_url_is_a_config_error(http: httpx.AsyncClient) -
 
     target = UpstreamTarget(provider="odd", model="m", base_url="http://[::1")
     with pytest.raises(ProviderConfigError, match="not a valid URL"):
-        await OpenAICompatibleAdapter(http).complete(BODY, target, Credentials())
+        await OpenAICompatibleAdapter(transport).complete(BODY, target, Credentials())
 
 
 @pytest.mark.parametrize(
@@ -295,8 +301,8 @@ async def test_an_unusable_base_url_is_a_config_error(http: httpx.AsyncClient) -
 async def test_a_stream_that_ends_cleanly_but_early_is_a_protocol_error(
     kind: str, events: bytes, missing: str
 ) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=events, headers={"content-type": "text/event-stream"})
+    def handler(request: Request) -> Response:
+        return Response(200, content=events, headers={"content-type": "text/event-stream"})
 
     registry = ProviderRegistry.from_env(
         {
@@ -304,7 +310,7 @@ async def test_a_stream_that_ends_cleanly_but_early_is_a_protocol_error(
             "UNHARDCODED_PROVIDER_SHORT_KIND": kind,
         }
     )
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with MockTransport(handler) as client:
         upstream = Upstream(client, registry)
         received: list[bytes] = []
 

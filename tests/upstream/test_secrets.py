@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import traceback
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from router.services.upstream import (
+    MockTransport,
     ProviderRegistry,
+    Request,
+    Response,
     Upstream,
     UpstreamClientError,
     UpstreamError,
@@ -81,9 +83,9 @@ async def test_no_key_in_errors_tracebacks_or_logs(
 
 
 async def test_an_upstream_that_echoes_the_key_is_redacted() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Request) -> Response:
         key = request.headers["authorization"].removeprefix("Bearer ")
-        return httpx.Response(400, json={"error": {"message": f"bad key {key}", "code": key}})
+        return Response(400, json={"error": {"message": f"bad key {key}", "code": key}})
 
     registry = ProviderRegistry.from_env(
         {
@@ -91,7 +93,7 @@ async def test_an_upstream_that_echoes_the_key_is_redacted() -> None:
             "UNHARDCODED_PROVIDER_LEAKY_API_KEY": FAKE_OPENAI_KEY,
         }
     )
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with MockTransport(handler) as client:
         with pytest.raises(UpstreamClientError) as caught:
             await Upstream(client, registry).complete(BODY, "leaky", "m")
     assert caught.value.detail == "bad key [REDACTED]"
@@ -101,14 +103,14 @@ async def test_an_upstream_that_echoes_the_key_is_redacted() -> None:
 async def test_an_upstream_that_echoes_the_body_keeps_it_out_of_the_message() -> None:
     secret_prompt = "my diagnosis is confidential-7f3a"
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(422, json={"detail": [{"input": request.content.decode()}]})
+    def handler(request: Request) -> Response:
+        return Response(422, json={"detail": [{"input": request.content.decode()}]})
 
     registry = ProviderRegistry.from_env(
         {"UNHARDCODED_PROVIDER_VLLM_BASE_URL": "http://v.invalid/v1"}
     )
     body = {"messages": [{"role": "user", "content": secret_prompt}]}
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with MockTransport(handler) as client:
         with pytest.raises(UpstreamClientError) as caught:
             await Upstream(client, registry).complete(body, "vllm", "m")
     assert caught.value.detail is not None

@@ -8,6 +8,7 @@ which never hold a provider key or a request body; unexpected exceptions get a g
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,9 +45,14 @@ from router.services.gateway import (
     PayloadTooLargeError,
     PermissionDeniedError,
 )
-from router.services.upstream import UnsupportedRequestError, UpstreamError
+from router.services.upstream import (
+    UnsupportedRequestError,
+    UpstreamClientError,
+    UpstreamError,
+    UpstreamRateLimitedError,
+)
 
-__all__ = ["error_body", "install_error_handlers", "translate"]
+__all__ = ["answer", "error_body", "install_error_handlers", "retry_headers", "translate"]
 
 log = logging.getLogger("unhardcoded.app")
 
@@ -69,6 +75,77 @@ def _input_error(exc: InputError, prefix: str, code: str) -> tuple[int, dict[str
         code=code,
         issues=issues,
     )
+
+
+#: The provider's own 4xx statuses passed to the caller when the request (or the caller's own
+#: provider key) was refused, with OpenAI's error type for each.
+_CALLERS_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+}
+
+
+def _callers_fault(exc: AllAttemptsFailedError) -> bool:
+    """Whether the failure that ended the plan was the caller's doing: the provider refused the
+    request, or refused the key the caller brought (a refused operator key is ours)."""
+    last = exc.last_error
+    if not isinstance(last, UpstreamClientError) or last.retryable:
+        return False
+    if last.status in (401, 403):
+        return bool(exc.attempts) and exc.attempts[-1].get("key_source") == "tenant"
+    return last.status in _CALLERS_STATUS
+
+
+def _plan_failed(exc: AllAttemptsFailedError) -> tuple[int, dict[str, Any]]:
+    last = exc.last_error
+    extra: dict[str, Any] = {"decision_id": exc.decision_id, "attempts": exc.attempts}
+    if isinstance(last, UnsupportedRequestError):
+        return 400, error_body(
+            str(last), "invalid_request_error", param=last.pointer, code="unsupported", **extra
+        )
+    if last is not None and last.status is not None and _callers_fault(exc):
+        message = f"{last}: {last.detail}" if last.detail else str(last)
+        return last.status, error_body(
+            message, _CALLERS_STATUS[last.status], code="upstream_refused_request", **extra
+        )
+    if exc.attempts and all(a.get("error_class") == "rate_limited" for a in exc.attempts):
+        return 429, error_body(str(exc), "rate_limit_error", code="upstream_rate_limited", **extra)
+    if exc.all_timed_out:
+        return 504, error_body(str(exc), "upstream_error", code="all_attempts_timed_out", **extra)
+    return 502, error_body(str(exc), "upstream_error", code="all_attempts_failed", **extra)
+
+
+def retry_headers(exc: Exception, status: int) -> dict[str, str]:
+    """`x-should-retry` for every error answer (the OpenAI and Anthropic SDKs obey it before
+    their own status rules), and `retry-after`/`retry-after-ms` when the provider said when.
+
+    Transient: a plan that ended on a retryable upstream failure (429, 5xx, timeouts, connection
+    failures), the database unavailable (503), a proof asked before sequencing (409). Everything
+    else is final: the caller's mistakes (4xx) and ours (500, a misconfigured or refused
+    provider), which the same request would only hit again, recording another decision.
+    """
+    if isinstance(exc, AllAttemptsFailedError):
+        retry = exc.last_error is None or exc.last_error.retryable
+    elif isinstance(exc, UpstreamError):
+        retry = exc.retryable
+    else:
+        retry = status in (409, 503)
+    headers = {"x-should-retry": "true" if retry else "false"}
+    last = exc.last_error if isinstance(exc, AllAttemptsFailedError) else exc
+    if retry and isinstance(last, UpstreamRateLimitedError) and last.retry_after is not None:
+        headers["retry-after"] = str(math.ceil(last.retry_after))
+        headers["retry-after-ms"] = str(round(last.retry_after * 1000))
+    return headers
+
+
+def answer(exc: Exception) -> JSONResponse:
+    """The HTTP answer to an error raised while handling a request."""
+    status, body = translate(exc)
+    return JSONResponse(body, status_code=status, headers=retry_headers(exc, status))
 
 
 def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
@@ -114,14 +191,7 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, KeyStoreError):
         return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
     if isinstance(exc, AllAttemptsFailedError):
-        status = 504 if exc.all_timed_out else 502
-        return status, error_body(
-            str(exc),
-            "upstream_error",
-            code="all_attempts_timed_out" if exc.all_timed_out else "all_attempts_failed",
-            decision_id=exc.decision_id,
-            attempts=exc.attempts,
-        )
+        return _plan_failed(exc)
     if isinstance(exc, UnsupportedRequestError):
         return 400, error_body(
             str(exc), "invalid_request_error", param=exc.pointer, code="unsupported"
@@ -147,12 +217,8 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     return 500, error_body("internal server error", "server_error")
 
 
-def _respond(status: int, body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
-
-
 async def _package_error(request: Request, exc: Exception) -> JSONResponse:
-    return _respond(*translate(exc))
+    return answer(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -162,14 +228,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     location = [str(p) for p in first.get("loc", ())]
     param = "/" + "/".join(location[1:]) if len(location) > 1 else None
     message = f"{'.'.join(location)}: {first.get('msg', 'invalid')}"
-    return _respond(400, error_body(message, "invalid_request_error", param=param))
+    return JSONResponse(
+        error_body(message, "invalid_request_error", param=param),
+        status_code=400,
+        headers={"x-should-retry": "false"},
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
     return JSONResponse(
-        error_body(str(exc.detail), kind), status_code=exc.status_code, headers=exc.headers
+        error_body(str(exc.detail), kind),
+        status_code=exc.status_code,
+        headers={**(exc.headers or {}), "x-should-retry": "false"},
     )
 
 

@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from ledger import Ledger, LedgerError, Store, open_ledger
@@ -18,7 +17,6 @@ from router.services.gateway import Gateway, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
-from unhardcoded.app._fast import GatewayApp
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
 from unhardcoded.settings import Settings
@@ -51,7 +49,7 @@ def create_app(
     *,
     environ: dict[str, str] | None = None,
 ) -> FastAPI:
-    """The FastAPI app. Resources (ledger, key store, HTTP client) open in its lifespan.
+    """The FastAPI app. Resources (ledger, key store, upstream transport) open in its lifespan.
 
     Provider settings come from `environ` (default: the process environment), see
     docs/providers.md.
@@ -74,12 +72,10 @@ def create_app(
             )
             store = Store(settings.database_url)
             stack.push_async_callback(store.dispose)
-            client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=AiohttpTransport(max_connections=512))
-            )
+            transport = await stack.enter_async_context(AiohttpTransport(max_connections=512))
             gateway = Gateway(
                 DecisionService(ledger, store_request_bodies=settings.store_request_bodies),
-                Upstream(client, registry),
+                Upstream(transport, registry),
                 metrics,
                 catalog=catalog,
                 echo_all=settings.echo_all,
@@ -100,7 +96,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await sequencer
 
-    app = GatewayApp(
+    app = FastAPI(
         title="unhardcoded gateway",
         version=__version__,
         description=_DESCRIPTION,
@@ -109,5 +105,4 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(AccessLog, metrics=metrics)
-    app.serve_chat_directly(lambda handler: AccessLog(handler, metrics=metrics))
     return app

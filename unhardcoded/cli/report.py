@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,6 @@ from unhardcoded.cli._records import db_option, home_option
 
 if TYPE_CHECKING:
     from ledger import Ledger
-    from reports import ComplianceReport
 
 
 @click.group()
@@ -65,7 +63,7 @@ def compliance(
 
     bar = ProgressBar("reading", enabled=not quiet)
 
-    async def body(ledger: Ledger) -> ComplianceReport:
+    async def body(ledger: Ledger) -> int:
         with tempfile.TemporaryDirectory(prefix="unhardcoded-report-") as tmp:
             try:
                 await export_parquet(
@@ -78,12 +76,14 @@ def compliance(
                 )
             finally:
                 bar.close()
-            return build_report(Path(tmp) / "data", tenant=tenant, since=since, until=until)
+            built = build_report(Path(tmp) / "data", tenant=tenant, since=since, until=until)
+            # Written while the export folder exists: the per-decision list streams from it.
+            with out.open("w", encoding="utf-8") as handle:
+                if as_json:
+                    built.write_json(handle)
+                else:
+                    handle.write(render_html(built))
+            return int(built.document["figures"]["summary"][0]["value"])
 
-    built = run_on_ledger(url, home, body)
-    if as_json:
-        out.write_text(json.dumps(built.to_json(), indent=2, sort_keys=True) + "\n")
-    else:
-        out.write_text(render_html(built), encoding="utf-8")
-    figures = built.to_json()["figures"]["summary"]
-    click.echo(f"wrote {out}: {figures[0]['value']} decisions of tenant {tenant}")
+    decisions = run_on_ledger(url, home, body)
+    click.echo(f"wrote {out}: {decisions} decisions of tenant {tenant}")

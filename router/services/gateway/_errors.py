@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from router.core import RouterError
+from router.services.upstream import UpstreamError
 
 __all__ = [
     "AllAttemptsFailedError",
@@ -57,11 +58,19 @@ class KeyStoreError(GatewayError):
 
 class AllAttemptsFailedError(GatewayError):
     """Every attempt of the fallback plan failed. `attempts` are their JSON summaries (no keys,
-    no bodies); `all_timed_out` selects 504 over 502."""
+    no bodies); `last_error` is the failure that ended the plan (None if nothing was tried):
+    whether it was retryable says whether the caller may try again; `all_timed_out` selects 504
+    over 502."""
 
-    def __init__(self, decision_id: str, attempts: Sequence[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        decision_id: str,
+        attempts: Sequence[dict[str, Any]],
+        last_error: UpstreamError | None = None,
+    ) -> None:
         self.decision_id = decision_id
         self.attempts = list(attempts)
+        self.last_error = last_error
         self.all_timed_out = bool(attempts) and all(
             a.get("error_class") == "timeout" for a in attempts
         )

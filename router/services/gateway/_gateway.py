@@ -36,6 +36,7 @@ from router.services.decisions import Attempt, Decision, DecisionService
 from router.services.gateway._errors import AllAttemptsFailedError, BadRequestError
 from router.services.gateway._keys import Principal
 from router.services.gateway._metrics import Metrics
+from router.services.gateway._openrouter import openrouter_preferences
 from router.services.upstream import (
     Upstream,
     UpstreamError,
@@ -357,12 +358,17 @@ class Gateway:
         for number, entry in enumerate(decision.plan_entries, start=1):
             provider, model, echo = self.target(entry)
             tenant_key = provider_keys.get(provider.lower().replace("-", "_"))
+            config = self.upstream.registry.get(provider)
             if tenant_key is not None:
                 key_source = "tenant"
             else:
-                config = self.upstream.registry.get(provider)
                 has_key = config is not None and config.api_key is not None
                 key_source = "operator" if has_key else "none"
+            call_body = {**body, "model": model}
+            if config is not None and config.kind == "openrouter":
+                call_body["provider"] = openrouter_preferences(
+                    decision.trace.policy, entry, body.get("provider")
+                )
             region = entry.get("region")
             yield _Try(
                 number,
@@ -371,7 +377,7 @@ class Gateway:
                 model,
                 echo,
                 region if isinstance(region, str) else None,
-                {**body, "model": model},
+                call_body,
                 tenant_key,
                 key_source,
                 self._clock(),
@@ -403,6 +409,7 @@ class Gateway:
         Every attempt is durable when this returns or raises."""
         attempts: list[Attempt] = []
         failures: list[dict[str, Any]] = []
+        last: UpstreamError | None = None
         for tried in self._tries(decision, body, provider_keys):
             try:
                 response = await self.upstream.complete(
@@ -413,13 +420,14 @@ class Gateway:
                     region=tried.region,
                 )
             except UpstreamError as exc:
+                last = exc
                 if not await self._failed(decision, failures, attempts, tried, exc):
                     break
                 continue
             attempt = self._attempt(tried, usage=response.usage, http_status=response.status)
             attempts.append(await self.decisions.record_attempt(decision, attempt))
             return Completed(decision, tried.entry, response, tuple(attempts))
-        raise AllAttemptsFailedError(str(decision.decision_id), failures)
+        raise AllAttemptsFailedError(str(decision.decision_id), failures, last)
 
     async def open_stream(
         self,
@@ -430,6 +438,7 @@ class Gateway:
         """Open the plan's entries in order until one yields its first event."""
         attempts: list[Attempt] = []
         failures: list[dict[str, Any]] = []
+        last: UpstreamError | None = None
         for tried in self._tries(decision, body, provider_keys):
             exits = contextlib.AsyncExitStack()
             try:
@@ -451,6 +460,7 @@ class Gateway:
                     if isinstance(exc, UpstreamError)
                     else _empty_stream(tried.provider, tried.model)
                 )
+                last = error
                 if not await self._failed(
                     decision, failures, attempts, tried, error, streamed=True
                 ):
@@ -462,7 +472,7 @@ class Gateway:
             return OpenedStream(
                 self, decision, tried, stream, iterator, exits, first, tuple(attempts)
             )
-        raise AllAttemptsFailedError(str(decision.decision_id), failures)
+        raise AllAttemptsFailedError(str(decision.decision_id), failures, last)
 
     async def finish_stream(self, opened: OpenedStream, error: UpstreamError | None) -> None:
         """Record the attempt of a relayed stream (ended, failed mid-way, or abandoned). Its

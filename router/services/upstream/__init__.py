@@ -1,12 +1,12 @@
 """Upstream provider adapters (floor 3): OpenAI-compatible, Anthropic Messages and the local echo.
 
-Every adapter talks HTTP only through the `httpx.AsyncClient` it is given and returns
+Every adapter talks HTTP only through the `Transport` it is given (`AiohttpTransport` in
+service, `MockTransport` in tests) and returns
 OpenAI-shaped responses and SSE events. Failures are typed `UpstreamError`s with a stable
 `error_class` and a `retryable` flag; no error, log line or repr ever holds a provider key.
 See docs/providers.md.
 """
 
-from router.services.upstream._aiohttp import AiohttpTransport, direct_wire
 from router.services.upstream._anthropic import (
     ANTHROPIC_VERSION,
     AnthropicAdapter,
@@ -41,6 +41,14 @@ from router.services.upstream._errors import (
     UpstreamTimeoutError,
 )
 from router.services.upstream._openai import OpenAICompatibleAdapter, OpenAIStream
+from router.services.upstream._transport import (
+    AiohttpTransport,
+    MockTransport,
+    Request,
+    Response,
+    Transport,
+    TransportError,
+)
 from router.services.upstream._types import (
     PROVIDER_KINDS,
     Credentials,
@@ -67,6 +75,7 @@ __all__ = [
     "Credentials",
     "EchoAdapter",
     "EchoStream",
+    "MockTransport",
     "OpenAICompatibleAdapter",
     "OpenAIStream",
     "PricingError",
@@ -74,8 +83,12 @@ __all__ = [
     "ProviderConfigError",
     "ProviderKind",
     "ProviderRegistry",
+    "Request",
     "RequestBody",
+    "Response",
     "StreamTranslator",
+    "Transport",
+    "TransportError",
     "UnsupportedRequestError",
     "Upstream",
     "UpstreamAdapter",
@@ -91,7 +104,6 @@ __all__ = [
     "UpstreamTimeoutError",
     "Usage",
     "cost_usd",
-    "direct_wire",
     "request_to_anthropic",
     "response_to_openai",
 ]

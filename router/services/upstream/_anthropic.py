@@ -6,8 +6,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
-
 from router.services.upstream._anthropic_translate import (
     DEFAULT_MAX_TOKENS,
     finish_reason,
@@ -21,14 +19,15 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
-    Sender,
-    build_request,
     dump_json,
     parse_json,
+    post,
+    request_for,
     sse_event,
     timed,
 )
 from router.services.upstream._openai import caller_wants_usage
+from router.services.upstream._transport import Request, Transport
 from router.services.upstream._types import (
     Credentials,
     RequestBody,
@@ -50,15 +49,14 @@ class AnthropicAdapter:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: Transport,
         *,
         clock: Clock = time.perf_counter,
         wall_clock: Callable[[], float] = time.time,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         version: str = ANTHROPIC_VERSION,
     ) -> None:
-        self._client = client
-        self._sender = Sender(client)
+        self._transport = transport
         self._clock = clock
         self._wall_clock = wall_clock
         self._default_max_tokens = default_max_tokens
@@ -82,8 +80,12 @@ class AnthropicAdapter:
     ) -> UpstreamResponse:
         """One non-streaming completion, translated both ways."""
         url, payload, headers = self._payload(request_body, target, credentials, stream=False)
-        status, raw, latency = await self._sender.post(
-            url, payload, headers, target, credentials, self._clock
+        status, raw, latency = await post(
+            self._transport,
+            request_for(url, payload, headers, target),
+            target,
+            credentials,
+            self._clock,
         )
         try:
             message = parse_json(raw, target, "response body")
@@ -104,9 +106,9 @@ class AnthropicAdapter:
     ) -> AnthropicStream:
         """A streaming completion: Anthropic SSE events become `chat.completion.chunk` events."""
         url, payload, headers = self._payload(request_body, target, credentials, stream=True)
-        request = build_request(self._client, url, payload, headers, target)
+        request = request_for(url, payload, headers, target)
         return AnthropicStream(
-            self._client,
+            self._transport,
             request,
             target,
             credentials,
@@ -233,8 +235,8 @@ class AnthropicStream(HttpStream):
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
-        request: httpx.Request,
+        transport: Transport,
+        request: Request,
         target: UpstreamTarget,
         credentials: Credentials,
         clock: Clock,
@@ -242,7 +244,9 @@ class AnthropicStream(HttpStream):
         include_usage: bool,
         created: int,
     ) -> None:
-        super().__init__(client, request, target, credentials, clock, include_usage=include_usage)
+        super().__init__(
+            transport, request, target, credentials, clock, include_usage=include_usage
+        )
         self._translator = StreamTranslator(target, created=created, include_usage=include_usage)
 
     async def _events(self) -> AsyncIterator[bytes]:

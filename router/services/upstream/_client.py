@@ -1,10 +1,9 @@
-"""`Upstream`: what the gateway holds — provider registry, an adapter per kind, one client."""
+"""`Upstream`: what the gateway holds — provider registry, an adapter per kind, one transport."""
 
 from __future__ import annotations
 
 import time
 
-import httpx
 from pydantic import SecretStr
 
 from router.services.upstream._anthropic import AnthropicAdapter
@@ -13,6 +12,7 @@ from router.services.upstream._config import ProviderRegistry
 from router.services.upstream._echo import EchoAdapter
 from router.services.upstream._http import Clock
 from router.services.upstream._openai import OpenAICompatibleAdapter
+from router.services.upstream._transport import Transport
 from router.services.upstream._types import (
     Credentials,
     ProviderKind,
@@ -27,30 +27,28 @@ from router.services.upstream._types import (
 class Upstream:
     """Calls a provider's model by name: looks up its configuration, key and protocol adapter.
 
-    All HTTP goes through `client` (one pooled `httpx.AsyncClient`, owned by the caller). A
-    `tenant_key` (BYOK) replaces the operator's key for that call.
+    All HTTP goes through `transport` (an `AiohttpTransport`, owned by the caller; a
+    `MockTransport` in tests). A `tenant_key` (BYOK) replaces the operator's key for that call.
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: Transport,
         registry: ProviderRegistry,
         *,
         clock: Clock = time.perf_counter,
         anthropic_default_max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
         self.registry = registry
+        chat_completions = OpenAICompatibleAdapter(transport, clock=clock)
         self._adapters: dict[ProviderKind, UpstreamAdapter] = {
-            "openai_compatible": OpenAICompatibleAdapter(client, clock=clock),
+            "openai_compatible": chat_completions,
+            "openrouter": chat_completions,
             "anthropic": AnthropicAdapter(
-                client, clock=clock, default_max_tokens=anthropic_default_max_tokens
+                transport, clock=clock, default_max_tokens=anthropic_default_max_tokens
             ),
             "echo": EchoAdapter(clock=clock),
         }
-
-    def adapter(self, kind: ProviderKind) -> UpstreamAdapter:
-        """The adapter speaking `kind`."""
-        return self._adapters[kind]
 
     def prepare(
         self,

@@ -131,7 +131,7 @@ DEFAULT_PROVIDERS: Mapping[str, ProviderConfig] = {
         _hosted("together", "https://api.together.xyz/v1", "us"),
         _hosted("fireworks", "https://api.fireworks.ai/inference/v1", "us"),
         _hosted("deepinfra", "https://api.deepinfra.com/v1/openai", "us"),
-        _hosted("openrouter", "https://openrouter.ai/api/v1", None),
+        _hosted("openrouter", "https://openrouter.ai/api/v1", None, "openrouter"),
         _hosted("deepseek", "https://api.deepseek.com/v1", None),
         _hosted("xai", "https://api.x.ai/v1", "us"),
         _hosted("google", "https://generativelanguage.googleapis.com/v1beta/openai", None),

@@ -1,18 +1,15 @@
-"""What the HTTP adapters share: sending through the injected client, typed errors, SSE framing."""
+"""What the HTTP adapters share: sending through the transport, typed errors, SSE framing."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import orjson
 
-from router.services.upstream._aiohttp import direct_wire
 from router.services.upstream._errors import (
     ProviderConfigError,
     UpstreamConnectError,
@@ -23,51 +20,13 @@ from router.services.upstream._errors import (
     redact,
     short_code,
 )
+from router.services.upstream._transport import Request, Response, Transport, TransportError
 from router.services.upstream._types import Credentials, UpstreamStream, UpstreamTarget
 
 logger = logging.getLogger("router.services.upstream")
 
 Clock = Callable[[], float]
 DONE_EVENT = b"data: [DONE]\n\n"
-
-
-def timeout_for(target: UpstreamTarget) -> httpx.Timeout:
-    """Read/write/pool timeouts from the target, with its (shorter) connect timeout."""
-    return _timeout(target.timeout_s, target.connect_timeout_s)
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(timeout_s: float, connect_s: float) -> httpx.Timeout:
-    return httpx.Timeout(timeout_s, connect=connect_s)
-
-
-@functools.lru_cache(maxsize=256)
-def _usable_url(url: str) -> bool:
-    try:
-        httpx.URL(url)
-    except httpx.InvalidURL:
-        return False
-    return True
-
-
-def build_request(
-    client: httpx.AsyncClient,
-    url: str,
-    payload: Any,
-    headers: dict[str, str],
-    target: UpstreamTarget,
-) -> httpx.Request:
-    """The POST request for one attempt; an unusable URL is a `config` error, not an httpx one."""
-    try:
-        return client.build_request(
-            "POST", url, content=dump_json(payload), headers=headers, timeout=timeout_for(target)
-        )
-    except httpx.InvalidURL:
-        raise ProviderConfigError(
-            f"base URL {target.base_url!r} is not a valid URL",
-            provider=target.provider,
-            model=target.model,
-        ) from None
 
 
 def dump_json(value: Any) -> bytes:
@@ -108,25 +67,35 @@ def parse_json(raw: bytes | str, target: UpstreamTarget, what: str) -> Any:
         ) from None
 
 
+def request_for(url: str, payload: Any, headers: dict[str, str], target: UpstreamTarget) -> Request:
+    """The POST of one attempt, with the target's timeouts."""
+    return Request(
+        url,
+        dump_json(payload),
+        headers,
+        connect_timeout_s=target.connect_timeout_s,
+        timeout_s=target.timeout_s,
+    )
+
+
 def _transport_error(
-    exc: httpx.RequestError, target: UpstreamTarget, *, started: bool
+    exc: TransportError, target: UpstreamTarget, *, started: bool
 ) -> UpstreamError:
     # The exception text never holds headers (so never the key); the class name says enough.
-    what = type(exc).__name__
+    what = str(exc)
     provider, model = target.provider, target.model
-    if isinstance(exc, httpx.TimeoutException):
+    if exc.kind == "timeout":
         phase = "while reading the response" if started else "before a response"
         return UpstreamTimeoutError(f"timed out {phase} ({what})", provider=provider, model=model)
-    if started or not isinstance(exc, httpx.TransportError):  # e.g. a body that fails to decode
-        return UpstreamProtocolError(
-            f"response cut off mid-way ({what})", provider=provider, model=model
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return UpstreamConnectError(
-            f"base URL {target.base_url!r} is not usable ({what})",
+    if exc.kind == "url":
+        return ProviderConfigError(
+            f"base URL {target.base_url!r} is not a valid URL ({what})",
             provider=provider,
             model=model,
-            retryable=False,
+        )
+    if started:
+        return UpstreamProtocolError(
+            f"response cut off mid-way ({what})", provider=provider, model=model
         )
     return UpstreamConnectError(
         f"connection failed before a response ({what})", provider=provider, model=model
@@ -152,33 +121,37 @@ def _error_fields(raw: bytes, secret: str | None) -> tuple[str | None, str | Non
 
 
 async def send(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
-    target: UpstreamTarget,
-    credentials: Credentials,
-    *,
-    stream: bool,
-) -> httpx.Response:
+    transport: Transport, request: Request, target: UpstreamTarget, credentials: Credentials
+) -> Response:
     """Send `request`; a transport failure or a non-2xx status becomes the typed `UpstreamError`.
 
-    With `stream=True` the body of a 2xx response is left unread for the caller to iterate.
+    The body of a 2xx answer is left unread for the caller (who closes the response).
     """
     try:
-        response = await client.send(request, stream=stream)
-    except httpx.RequestError as exc:
+        response = await transport.send(request)
+    except TransportError as exc:
         raise _failed(_transport_error(exc, target, started=False)) from exc
-    if response.is_success:
+    if 200 <= response.status < 300:
         logger.debug(
-            "upstream %s/%s answered HTTP %d", target.provider, target.model, response.status_code
+            "upstream %s/%s answered HTTP %d", target.provider, target.model, response.status
         )
         return response
     try:
-        raw = await response.aread()
-    except httpx.RequestError:
+        raw = await response.read()
+    except TransportError:
         raw = b""
     finally:
         await response.aclose()
-    raise _status_error(response.status_code, response.headers, raw, target, credentials)
+    code, detail = _error_fields(raw, credentials.reveal())
+    error = error_for_status(
+        response.status,
+        response.headers,
+        provider=target.provider,
+        model=target.model,
+        code=code,
+        detail=detail,
+    )
+    raise _failed(error)
 
 
 def _failed(error: UpstreamError) -> UpstreamError:
@@ -186,99 +159,28 @@ def _failed(error: UpstreamError) -> UpstreamError:
     return error
 
 
-def _status_error(
-    status: int,
-    headers: Mapping[str, str],
-    raw: bytes,
-    target: UpstreamTarget,
-    credentials: Credentials,
-) -> UpstreamError:
-    code, detail = _error_fields(raw, credentials.reveal())
-    error = error_for_status(
-        status, headers, provider=target.provider, model=target.model, code=code, detail=detail
-    )
-    return _failed(error)
-
-
-class Sender:
-    """Sends an adapter's non-streaming requests through the injected client — or, when that
-    client's transport is the `AiohttpTransport`, straight over its `LeanWire` (same headers,
-    same typed errors, no httpx objects: see `router.services.upstream._aiohttp`)."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self.wire = direct_wire(client)
-        # The headers the client adds to each request (accept, user-agent, …), sent as well.
-        self._defaults = dict(client.headers.items())
-
-    async def post(
-        self,
-        url: str,
-        payload: Any,
-        headers: dict[str, str],
-        target: UpstreamTarget,
-        credentials: Credentials,
-        clock: Clock,
-    ) -> tuple[int, bytes, float]:
-        """POST `payload` as JSON and read the whole answer: (status, body, latency). Non-2xx
-        statuses and transport failures raise the typed `UpstreamError` with its latency."""
-        wire = self.wire
-        if wire is None:
-            request = build_request(self.client, url, payload, headers, target)
-            answered, body, latency = await fetch(self.client, request, target, credentials, clock)
-            return answered.status_code, body, latency
-        if not _usable_url(url):
-            raise ProviderConfigError(
-                f"base URL {target.base_url!r} is not a valid URL",
-                provider=target.provider,
-                model=target.model,
-            )
-        content = dump_json(payload)
-        started = clock()
-        try:
-            try:
-                response = await wire.post(
-                    url,
-                    content,
-                    {**self._defaults, **headers},
-                    connect_s=target.connect_timeout_s,
-                    read_s=target.timeout_s,
-                )
-            except httpx.RequestError as exc:
-                raise _failed(_transport_error(exc, target, started=False)) from exc
-            try:
-                raw = await response.read()
-            except httpx.RequestError as exc:
-                if 200 <= response.status < 300:
-                    raise _failed(_transport_error(exc, target, started=True)) from exc
-                raw = b""
-            if not 200 <= response.status < 300:
-                raise _status_error(response.status, response.headers, raw, target, credentials)
-        except UpstreamError as error:
-            error.latency_s = clock() - started
-            raise
-        logger.debug(
-            "upstream %s/%s answered HTTP %d", target.provider, target.model, response.status
-        )
-        return response.status, raw, clock() - started
-
-
-async def fetch(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
+async def post(
+    transport: Transport,
+    request: Request,
     target: UpstreamTarget,
     credentials: Credentials,
     clock: Clock,
-) -> tuple[httpx.Response, bytes, float]:
-    """Send `request` and read the whole body: (response, body, latency); errors carry latency."""
+) -> tuple[int, bytes, float]:
+    """Send `request` and read the whole answer: (status, body, latency). Non-2xx statuses and
+    transport failures raise the typed `UpstreamError` with its latency."""
     started = clock()
     try:
-        response = await send(client, request, target, credentials, stream=True)
-        content = await read_body(response, target)
+        response = await send(transport, request, target, credentials)
+        try:
+            content = await response.read()
+        except TransportError as exc:
+            raise _failed(_transport_error(exc, target, started=True)) from exc
+        finally:
+            await response.aclose()
     except UpstreamError as error:
         error.latency_s = clock() - started
         raise
-    return response, content, clock() - started
+    return response.status, content, clock() - started
 
 
 def timed(latency_s: float, error: UpstreamError) -> UpstreamError:
@@ -287,23 +189,37 @@ def timed(latency_s: float, error: UpstreamError) -> UpstreamError:
     return error
 
 
-async def read_body(response: httpx.Response, target: UpstreamTarget) -> bytes:
-    """The whole body of a streamed or unread response, with typed errors."""
-    try:
-        return await response.aread()
-    except httpx.RequestError as exc:
-        raise _transport_error(exc, target, started=True) from exc
-    finally:
-        await response.aclose()
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """Text lines of an SSE body, split at `\\n`, `\\r\\n` or `\\r`, without their ends."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        # A `\r` at the very end may be the first half of `\r\n`: it waits for the next chunk.
+        end = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
+        cut = max(pending.rfind(b"\n", 0, end), pending.rfind(b"\r", 0, end))
+        if cut < 0:
+            continue
+        complete, pending = pending[: cut + 1], pending[cut + 1 :]
+        for line in _LINE_END.split(complete)[:-1]:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        lines = _LINE_END.split(pending)
+        if not lines[-1]:
+            lines.pop()
+        for line in lines:
+            yield line.decode("utf-8", "replace")
 
 
 class HttpStream(UpstreamStream):
-    """A streaming attempt over the injected client; subclasses turn SSE into OpenAI events."""
+    """A streaming attempt over the transport; subclasses turn SSE into OpenAI events."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
-        request: httpx.Request,
+        transport: Transport,
+        request: Request,
         target: UpstreamTarget,
         credentials: Credentials,
         clock: Clock,
@@ -311,25 +227,25 @@ class HttpStream(UpstreamStream):
         include_usage: bool,
     ) -> None:
         super().__init__()
-        self._client = client
+        self._transport = transport
         self._request = request
         self._target = target
         self._credentials = credentials
         self._clock = clock
         self._include_usage = include_usage
-        self._response: httpx.Response | None = None
+        self._response: Response | None = None
         self._started_at = 0.0
 
     async def _open(self) -> None:
         self._started_at = self._clock()
         try:
             self._response = await send(
-                self._client, self._request, self._target, self._credentials, stream=True
+                self._transport, self._request, self._target, self._credentials
             )
         except UpstreamError as error:
             error.latency_s = self._clock() - self._started_at
             raise
-        self.status = self._response.status_code
+        self.status = self._response.status
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._timed()
@@ -365,13 +281,13 @@ class HttpStream(UpstreamStream):
             raise RuntimeError("iterate the stream inside `async with`")
         event: str | None = None
         data: list[str] = []
-        lines = self._response.aiter_lines()
+        lines = _lines(self._response.iter_chunks())
         while True:
             try:
                 line = await anext(lines)
             except StopAsyncIteration:
                 return  # an unterminated last event is dropped, as the SSE spec says
-            except httpx.RequestError as exc:
+            except TransportError as exc:
                 error = _transport_error(exc, self._target, started=True)
                 logger.info("upstream stream failed: %s [%s]", error, error.error_class)
                 raise error from exc

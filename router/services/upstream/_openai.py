@@ -6,8 +6,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
-
 from router.services.upstream._errors import (
     UnsupportedRequestError,
     UpstreamError,
@@ -21,11 +19,12 @@ from router.services.upstream._http import (
     DONE_EVENT,
     Clock,
     HttpStream,
-    Sender,
-    build_request,
     parse_json,
+    post,
+    request_for,
     timed,
 )
+from router.services.upstream._transport import Transport
 from router.services.upstream._types import (
     Credentials,
     RequestBody,
@@ -99,9 +98,8 @@ class OpenAICompatibleAdapter:
     `stream_options.include_usage` so usage can always be recorded.
     """
 
-    def __init__(self, client: httpx.AsyncClient, *, clock: Clock = time.perf_counter) -> None:
-        self._client = client
-        self._sender = Sender(client)
+    def __init__(self, transport: Transport, *, clock: Clock = time.perf_counter) -> None:
+        self._transport = transport
         self._clock = clock
 
     def _payload(
@@ -135,8 +133,12 @@ class OpenAICompatibleAdapter:
     ) -> UpstreamResponse:
         """One non-streaming completion; the upstream's bytes come back unchanged as `content`."""
         url, payload, headers = self._payload(request_body, target, credentials, stream=False)
-        status, content, latency = await self._sender.post(
-            url, payload, headers, target, credentials, self._clock
+        status, content, latency = await post(
+            self._transport,
+            request_for(url, payload, headers, target),
+            target,
+            credentials,
+            self._clock,
         )
         try:
             body = parse_json(content, target, "response body")
@@ -163,9 +165,9 @@ class OpenAICompatibleAdapter:
     ) -> OpenAIStream:
         """A streaming completion, events passed through (the usage chunk only if asked for)."""
         url, payload, headers = self._payload(request_body, target, credentials, stream=True)
-        request = build_request(self._client, url, payload, headers, target)
+        request = request_for(url, payload, headers, target)
         return OpenAIStream(
-            self._client,
+            self._transport,
             request,
             target,
             credentials,

@@ -10,8 +10,10 @@ from typing import Any, Literal, Protocol, Self
 
 from pydantic import SecretStr
 
-ProviderKind = Literal["openai_compatible", "anthropic", "echo"]
-PROVIDER_KINDS: tuple[ProviderKind, ...] = ("openai_compatible", "anthropic", "echo")
+#: `openrouter` speaks Chat Completions like `openai_compatible`; the gateway adds OpenRouter's
+#: `provider` routing preferences to its calls (docs/providers.md, OpenRouter).
+ProviderKind = Literal["openai_compatible", "openrouter", "anthropic", "echo"]
+PROVIDER_KINDS: tuple[ProviderKind, ...] = ("openai_compatible", "openrouter", "anthropic", "echo")
 
 #: A chat request body in OpenAI's Chat Completions shape (already stripped of gateway-only fields).
 RequestBody = Mapping[str, Any]
@@ -138,7 +140,7 @@ class UpstreamStream(ABC):
 
 
 class UpstreamAdapter(Protocol):
-    """One provider protocol; HTTP only through the `httpx.AsyncClient` it was given."""
+    """One provider protocol; HTTP only through the `Transport` it was given."""
 
     async def complete(
         self, request_body: RequestBody, target: UpstreamTarget, credentials: Credentials

@@ -1,11 +1,10 @@
 """A minimal, fast loopback OpenAI-compatible upstream for benchmarks.
 
 It answers every POST with the same small `chat.completion` (HTTP/1.1 keep-alive, requests with a
-`content-length`; no chunked requests, no streaming, no scripting, no recording). Use
-`fake_providers.FakeProvider` for tests; use this where the upstream must not be the bottleneck
-(~tens of µs of CPU per request instead of the h11 fake's ~0.6 ms).
+`content-length`; no chunked requests, no streaming, no scripting, no recording), for benchmarks
+where the upstream must not be the bottleneck (~tens of µs of CPU per request).
 
-    python -m tests.support.fast_upstream [--port 0]      # prints the base URL, serves until killed
+    python bench/fast_upstream.py [--port 0]      # prints the base URL, serves until killed
 """
 
 from __future__ import annotations

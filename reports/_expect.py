@@ -1,0 +1,138 @@
+"""What a bundle's data must hold, built from its proven events and compared in DuckDB.
+
+The bundle verifier streams the proven events through a `RowBuilder`; the rows it builds go to one
+Parquet file per dataset in a scratch folder as they come (never all in memory), and each dataset
+is then compared with the bundled one as multisets of rows (`EXCEPT ALL` both ways) by the
+columnar engine, which names the decisions that differ."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from reports._engine import MEMORY_LIMIT
+from reports._rows import RowBuilder
+from reports._schema import DATASETS, SCHEMAS
+from reports._writer import open_dataset
+
+__all__ = ["ExpectedRows", "compare_datasets"]
+
+_SPILL_ROWS = 32_768
+_NAMED = 20
+"""Decisions named per kind of difference (the count of the rest follows)."""
+
+
+class ExpectedRows:
+    """A `RowBuilder` whose rows are spilled to `folder/<dataset>.parquet` as they pile up."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.rows = RowBuilder()
+        self._writers: dict[str, pq.ParquetWriter] = {}
+
+    def spill(self, *, everything: bool = False) -> None:
+        """Write the rows built so far (of the datasets with many pending, or all of them)."""
+        for name in DATASETS:
+            if not everything and self.rows.pending(name) < _SPILL_ROWS:
+                continue
+            batch = self.rows.take(name)
+            if batch is None:
+                continue
+            writer = self._writers.get(name)
+            if writer is None:
+                path = self.folder / f"{name}.parquet"
+                writer = self._writers[name] = pq.ParquetWriter(path, SCHEMAS[name])
+            writer.write_batch(batch)
+
+    def close(self) -> None:
+        """Write what is left and finish the files."""
+        self.spill(everything=True)
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def dataset(self, name: str) -> ds.Dataset:
+        """The expected rows of dataset `name`."""
+        path = self.folder / f"{name}.parquet"
+        if not path.exists():
+            return ds.dataset(SCHEMAS[name].empty_table())
+        return ds.dataset(str(path), schema=SCHEMAS[name], format="parquet")
+
+
+@contextlib.contextmanager
+def _engine(spill: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(
+        config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": str(spill)}
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    rows = con.execute(query).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def _ids(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[list[str], int]:
+    """Up to `_NAMED` decision ids in `left` and not in `right`, and how many there are."""
+    query = f"SELECT DISTINCT decision_id FROM {left} EXCEPT SELECT decision_id FROM {right}"
+    total = _count(con, f"SELECT count(*) FROM ({query})")
+    named = [str(r[0]) for r in con.execute(f"{query} ORDER BY 1 LIMIT {_NAMED}").fetchall()]
+    return named, total
+
+
+def compare_datasets(
+    expected: ExpectedRows,
+    found: Path,
+    problem: Callable[[str], None],
+    prefix: str,
+    unreadable: Callable[[str, Exception], None],
+) -> None:
+    """Compare every dataset under `found` with the expected rows; `problem` gets each
+    difference, `unreadable` each dataset that cannot be read."""
+    with _engine(expected.folder) as con:
+        for name in DATASETS:
+            try:
+                con.register("found", open_dataset(found, name))
+                con.register("expected", expected.dataset(name))
+                extra = _count(con, "SELECT count(*) FROM (FROM found EXCEPT ALL FROM expected)")
+                missing = _count(con, "SELECT count(*) FROM (FROM expected EXCEPT ALL FROM found)")
+            except (OSError, pa.ArrowException, duckdb.Error) as exc:
+                unreadable(name, exc)
+                continue
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister("found")
+                    con.unregister("expected")
+            if not extra and not missing:
+                continue
+            if name in ("decisions", "attempts"):
+                con.register("found", open_dataset(found, name))
+                con.register("expected", expected.dataset(name))
+                forged, forged_total = _ids(con, "found", "expected")
+                lost, lost_total = _ids(con, "expected", "found")
+                con.unregister("found")
+                con.unregister("expected")
+                for d in forged:
+                    problem(f"{prefix}{name}: decision {d} has no proven event")
+                for d in lost:
+                    problem(f"{prefix}{name}: proven decision {d} is missing")
+                more = forged_total + lost_total - len(forged) - len(lost)
+                if more:
+                    problem(f"{prefix}{name}: {more} more decisions differ")
+                if not forged_total and not lost_total:
+                    problem(f"{prefix}{name}: rows differ from what the proven events say")
+            else:
+                problem(
+                    f"{prefix}{name}: {extra} rows the proven events do not make, and "
+                    f"{missing} rows they make are missing"
+                )
