@@ -158,6 +158,7 @@ class Ledger:
     def public_key(self) -> str:
         """The C2SP verifier key string of the home folder's signing key (`SigningKeyError`
         when the home holds none: it is created by the first checkpoint of a new ledger)."""
+        self._signer.reread()
         if self._signer.key is None:
             raise SigningKeyError(
                 f"{key_file(self._signer.home)}: no signing key (a new ledger creates it when it "

@@ -58,6 +58,14 @@ class Signer:
         key = None if seed is None else SigningKey.from_private_bytes(origin, seed)
         return cls(home, origin, key)
 
+    def reread(self) -> None:
+        """Another process (or ledger object) on the same home may have created the key since
+        this one opened: read it again while there is none."""
+        if self.key is None:
+            seed = read_seed(self.home)
+            if seed is not None:
+                self.key = SigningKey.from_private_bytes(self.origin, seed)
+
     def _create(self) -> SigningKey:
         self.key = SigningKey.from_private_bytes(self.origin, create_seed(self.home))
         return self.key
@@ -81,6 +89,7 @@ class Signer:
         """The key to sign the next batch from tree size `size` with, and how many leaves the
         batch may take (more than `max_leaves` when a rotation to this key is pending further
         on: its checkpoint must cover the rotation)."""
+        self.reread()
         rotations = await read_rotations(conn)
         mine = None if self.key is None else self.key.verifier_key()
         pending = [r for r in rotations if r.position >= size]
@@ -106,6 +115,7 @@ class Signer:
         """(the current key, the home's key — created if the home has none) for a rotation;
         `SigningKeyError` when the home's key already is the current key."""
         current = await self.current(conn)
+        self.reread()
         key = self.key or self._create()
         if key.verifier_key() == current:
             raise SigningKeyError(
