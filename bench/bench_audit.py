@@ -64,7 +64,7 @@ def _largest_tenant(db: str, home: str) -> tuple[str, int, int]:
         "from ledger import open_ledger\n"
         "from router.services.decisions import DecisionService\n"
         "async def main():\n"
-        "    async with open_ledger(sys.argv[1], home=sys.argv[2], migrate=False) as led:\n"
+        "    async with open_ledger(sys.argv[1], home=sys.argv[2]) as led:\n"
         "        service = DecisionService(led)\n"
         "        counts = Counter(); after = None\n"
         "        while True:\n"

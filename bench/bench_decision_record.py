@@ -35,10 +35,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ledger import NewEvent, canonical_json, open_ledger, uuid7
+from ledger import NewEvent, canonical_json, uuid7
 from router.core import Catalog, Policy, RequestFeatures, Trace, evaluate, tokens_json
 from router.services.decisions import DecisionService, decode_decision, rebuild_trace
 from router.services.decisions._events import decision_event, outcome_event
+from unhardcoded.db import migrated_ledger
 
 PROVIDERS = [
     "openai", "anthropic", "google", "mistral", "deepseek", "xai", "meta", "cohere", "groq",
@@ -183,7 +184,7 @@ async def throughput(
     """Durable decisions/s through the service and bare appends/s, same run, same machine."""
     per = decisions // producers
     features = RequestFeatures(1200, 400)
-    async with open_ledger(f"sqlite+aiosqlite:///{workdir}/bare.db", home=workdir) as led:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{workdir}/bare.db", home=workdir) as led:
         payload = dict(
             decision_event(
                 decision_id=uuid7(),
@@ -205,7 +206,7 @@ async def throughput(
         await asyncio.gather(*(bare(w) for w in range(producers)))
         bare_s = time.perf_counter() - start
 
-    async with open_ledger(f"sqlite+aiosqlite:///{workdir}/service.db", home=workdir) as led:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{workdir}/service.db", home=workdir) as led:
         service = DecisionService(led)
         await service.decide("warmup", policy, catalog, features=features)
 

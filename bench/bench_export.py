@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_decision_record import POLICY, generate_catalog
-from ledger import NewEvent, open_ledger, uuid7
+from ledger import NewEvent, uuid7
 from router.core import Policy, RequestFeatures
 from router.services.decisions import (
     ATTEMPT_FINISHED,
@@ -47,6 +47,7 @@ from router.services.decisions import (
     attempt_stream,
 )
 from router.services.decisions._events import decision_event, outcome_event
+from unhardcoded.db import migrated_ledger
 
 TENANTS = [f"tenant-{i}" for i in range(8)]
 
@@ -72,7 +73,7 @@ async def generate(db: Path, decisions: int, entries: int) -> None:
     policies = _policies(catalog)
     classes = [RequestFeatures(200 + 37 * i, 100 + 13 * (i % 17)) for i in range(200)]
     rng = random.Random(7)
-    async with open_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
         service = DecisionService(led)
         seeds = {}
         for p, policy in enumerate(policies):
@@ -137,7 +138,7 @@ async def phase_export(db: Path, out: Path) -> dict[str, Any]:
 
     bounded_memory()  # as the CLI does
     base = _rss_mb()
-    async with open_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
         start = time.perf_counter()
         summary = await export_parquet(led, out)
         seconds = time.perf_counter() - start
@@ -148,7 +149,7 @@ async def phase_naive(db: Path, out: Path, sample: int) -> dict[str, Any]:
     import pandas as pd
 
     base = _rss_mb()
-    async with open_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{db}", home=db.parent / "home") as led:
         start = time.perf_counter()
         rows: list[dict[str, Any]] = []
         position = 0

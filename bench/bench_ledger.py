@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
-from ledger import Ledger, NewEvent, open_ledger
+from ledger import Ledger, NewEvent
+from unhardcoded.db import migrated_ledger
 
 PG_URL = os.environ.get(
     "UNHARDCODED_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -107,7 +108,7 @@ class Target:
             await _drop_pg_schema(self.schema)
 
     def open(self, **options: object):  # type: ignore[no-untyped-def]
-        return open_ledger(
+        return migrated_ledger(
             self.url,
             home=self.workdir / "home",
             search_path=self.schema,
@@ -193,7 +194,7 @@ async def _engine_floor(
 
     async def fresh() -> Path:
         path = workdir / f"floor-{uuid.uuid4().hex}.db"
-        async with open_ledger(f"sqlite+aiosqlite:///{path}", home=workdir / "home"):
+        async with migrated_ledger(f"sqlite+aiosqlite:///{path}", home=workdir / "home"):
             pass  # the migrations
         return path
 

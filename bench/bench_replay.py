@@ -36,6 +36,7 @@ from ledger import open_ledger
 from router.core import RequestFeatures, Tokens, decide, effective_tokens
 from router.services.decisions import DecisionService, encode_outcome, outcome_digest
 from router.services.replay import ReplayService
+from unhardcoded.db import migrated_ledger
 
 HOME = "/tmp/.bench_replay_home"
 
@@ -50,7 +51,7 @@ def _peak_mb() -> float:
 
 
 async def _child(mode: str, url: str, sample: int) -> dict[str, Any]:
-    async with open_ledger(url, home=HOME, migrate=False) as led:
+    async with open_ledger(url, home=HOME) as led:
         service = DecisionService(led)
         if mode == "baseline":
             return await _baseline(service, sample)
@@ -143,7 +144,7 @@ def main() -> None:
             url = f"sqlite+aiosqlite:///{tmp}/ledger.db"
 
             async def make() -> None:
-                async with open_ledger(url, home=HOME) as led:
+                async with migrated_ledger(url, home=HOME) as led:
                     await generate(
                         led, decisions=args.decisions, tenants=50, policies=20, catalogs=5,
                         entries=2500,

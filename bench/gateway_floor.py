@@ -24,21 +24,22 @@ async def ledger_floor(
 ) -> tuple[float, float, float]:
     """In-process `DecisionService.decide` + `record_attempt` (the two durable appends every
     gateway request makes), `concurrency` at a time: (requests/s, p50 ms, CPU ms per request)."""
-    from ledger import open_ledger
-    from router.core import Catalog
+    from router.core import Catalog, Policy
     from router.services.decisions import Attempt, DecisionService
+    from unhardcoded.db import migrated_ledger
 
     catalog = Catalog.from_json(catalog_json)
+    parsed = Policy.from_json(policy, catalog.schema)  # once, as the gateway's edge does
     body = {"model": "auto", "messages": messages}
     folder = Path(tempfile.mkdtemp(dir=tmp))
-    async with open_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{folder / 'floor.db'}", home=folder) as ledger:
         service = DecisionService(ledger)
         latencies: list[float] = []
 
         async def one_caller(count: int) -> None:
             for _ in range(count):
                 started = time.perf_counter()
-                decision = await service.decide("bench", policy, catalog, request_body=body)
+                decision = await service.decide("bench", parsed, catalog, request_body=body)
                 await service.record_attempt(
                     decision, Attempt(number=1, entry=decision.plan[0], status="ok", latency_ms=0.1)
                 )

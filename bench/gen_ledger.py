@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_decision_record import CAPABILITIES, PROVIDERS, REGIONS, generate_catalog
-from ledger import Ledger, NewEvent, open_ledger, uuid7
+from ledger import Ledger, NewEvent, uuid7
 from router.core import Catalog, Policy, RequestFeatures, Trace, decide
 from router.services.decisions import DecisionService, NoEntryPassesRecorded, catch_up
 from router.services.decisions._events import (
@@ -54,6 +54,7 @@ from router.services.decisions._events import (
     policy_event,
     request_digest,
 )
+from unhardcoded.db import migrated_ledger
 
 DEFAULTS = {"decisions": 1_000_000, "tenants": 50, "policies": 20, "catalogs": 5, "entries": 2500}
 TOKENS_OUT = (64, 128, 256, 512, 1024, 2048)
@@ -370,7 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     home = args.home or str(Path.cwd() / ".gen_ledger_home")
-    async with open_ledger(args.db, home=home) as led:
+    async with migrated_ledger(args.db, home=home) as led:
         return await generate(
             led,
             decisions=args.decisions,

@@ -16,7 +16,6 @@ from ledger._cosignature import (
     parse_cosigner_secret,
     signature_line,
 )
-from ledger._envelope import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._errors import (
     CheckpointBodyError,
     CheckpointError,
@@ -43,10 +42,17 @@ from ledger._errors import (
     UnknownKeyError,
     VerifierKeyError,
 )
+from ledger._format import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
-from ledger._ledger import DEFAULT_HOME, InclusionProofBundle, Ledger, open_ledger
-from ledger._migrate import upgrade
+from ledger._ledger import (
+    DEFAULT_HOME,
+    EventRecord,
+    InclusionProofBundle,
+    Ledger,
+    open_ledger,
+    open_store,
+)
 from ledger._note import NoteSignature, parse_note
 from ledger._proofs import (
     ConsistencyProof,
@@ -86,6 +92,7 @@ __all__ = [
     "CosignerVerifier",
     "Envelope",
     "EventNotFoundError",
+    "EventRecord",
     "Frontier",
     "ImmutableViolationError",
     "InclusionProof",
@@ -129,6 +136,7 @@ __all__ = [
     "inclusion_proof_plan",
     "open_checkpoint",
     "open_ledger",
+    "open_store",
     "parse_cosigner_key",
     "parse_cosigner_secret",
     "parse_note",
@@ -137,7 +145,6 @@ __all__ = [
     "root_plan",
     "sign_checkpoint",
     "signature_line",
-    "upgrade",
     "uuid7",
     "verify_consistency_document",
     "verify_inclusion_document",

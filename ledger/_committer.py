@@ -13,47 +13,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import struct
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
 
-from ledger._envelope import (
-    GENESIS_HASH,
-    LEAF_MAGIC,
-    Envelope,
-    NewEvent,
-    canonical_json,
-    encode_attachment_digests,
-)
 from ledger._errors import (
     InvalidEventError,
     LedgerError,
     StoreUnavailableError,
     StreamVersionConflictError,
 )
+from ledger._format import (
+    GENESIS_HASH,
+    LEAF_HEAD,
+    LEAF_MAGIC,
+    Envelope,
+    NewEvent,
+    canonical_json,
+    chain_hash,
+    encode_attachment_digests,
+    leaf_hash,
+    leaf_tail,
+)
 
 __all__ = ["GroupCommitter", "Prepared", "Request", "assign", "prepare", "uuid7"]
 
 BatchWriter = Callable[[Sequence["Request"]], Awaitable[None]]
-InlineWriter = Callable[[Sequence["Request"]], bool]
-"""Commits a batch on the calling thread, or returns False, having written nothing, when it
-cannot do so without waiting (then the batch goes to the `BatchWriter`)."""
-
-INLINE_MAX_REQUESTS = 2
-"""The largest batch committed inline: a decision and the previous decision's last attempt."""
-
-INLINE_SLOW_S = 0.002
-"""An inline commit slower than this (a slow disk, a WAL checkpoint) sends the next batch to the
-writer thread: while the loop was blocked it could not see appends arrive."""
+"""Writes one batch in one durable transaction (the backend's `write_batch`)."""
 
 _sha256 = hashlib.sha256
-# The leaf data's fixed-size head (docs/ledger.md; `ledger._envelope.leaf_data` is the reference).
-_HEAD = struct.Struct(">4sQ16sqQ32s32sH")
-_U16 = struct.Struct(">H").pack
-_U32 = struct.Struct(">I").pack
 
 
 def _uuid7_bytes() -> bytes:
@@ -135,8 +125,7 @@ _envelope = _envelope_maker()
 class Prepared:
     """An event ready for the write transaction: everything that does not need the lock.
 
-    `type_length` and `tail` are the leaf data after its fixed-size head (docs/ledger.md):
-    the u16 type length, then type ‖ u16 len(stream id) ‖ stream id ‖ u32 len ‖ attachments.
+    `type_length` and `tail` complete the leaf data after its fixed-size head (`leaf_tail`).
     """
 
     event_id: bytes
@@ -161,8 +150,7 @@ def _tail(type_: str, stream_id: str, encoded: bytes) -> tuple[int, bytes]:
         stream_bytes = stream_id.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidEventError(f"type or stream id is not valid UTF-8 text: {exc}") from exc
-    tail = (type_bytes, _U16(len(stream_bytes)), stream_bytes, _U32(len(encoded)), encoded)
-    return len(type_bytes), b"".join(tail)
+    return len(type_bytes), leaf_tail(type_bytes, stream_bytes, encoded)
 
 
 def prepare(new: NewEvent) -> Prepared:
@@ -260,23 +248,13 @@ def assign(
     position, prev = (head[0] + 1, head[1]) if head else (0, GENESIS_HASH)
     rows: list[tuple[object, ...]] = []
     blob_rows: list[tuple[object, ...]] = []
-    add_row, sha, pack, magic = rows.append, _sha256, _HEAD.pack, LEAF_MAGIC
+    add_row, pack, magic = rows.append, LEAF_HEAD.pack, LEAF_MAGIC
     make_envelope, make_uuid = _envelope, _uuid_from_bytes
     for request in requests:
         events = request.events
-        if request.expected_version is None and len(events) == 1:
-            # The common case, `_check_one` without its generality.
-            eid = events[0].event_id
-            if eid in taken:
-                request.error = InvalidEventError(
-                    f"event id {uuid.UUID(bytes=eid)} is already recorded"
-                )
-                continue
-            taken.add(eid)
-        else:
-            _check_one(request, versions, taken)
-            if request.error is not None:
-                continue
+        _check_one(request, versions, taken)
+        if request.error is not None:
+            continue
         add_envelope = request.result.append
         for p in events:
             stream_id = p.stream_id
@@ -287,8 +265,8 @@ def assign(
                 pack(magic, position, eid, recorded_at_us, version, digest, prev, p.type_length)
                 + p.tail
             )
-            chained = sha(prev + data).digest()
-            leaf = sha(b"\x00" + data).digest()
+            chained = chain_hash(prev, data)
+            leaf = leaf_hash(data)
             add_row(
                 (
                     position,
@@ -338,30 +316,18 @@ class GroupCommitter:
     turn of the event loop) are flushed together at the end of that turn. (Splitting producers
     that come back together into two alternating groups, one committing while the other
     prepares, was measured and dropped: it doubles the fsyncs, and lost on a quiet machine.)
-
-    Appends that come one at a time: when no append arrived while the last batch was in
-    flight, and the next batch is small (`INLINE_MAX_REQUESTS`), it is committed by
-    `write_now` on the event loop's thread, saving the two thread hops; it blocks the loop
-    for one commit, which is what the callers are waiting for anyway. As soon as appends
-    arrive during a flight, or an inline commit was slow (`INLINE_SLOW_S`), batches go to the
-    writer again.
     """
 
     def __init__(
         self,
         write: BatchWriter,
         *,
-        write_now: InlineWriter | None = None,
         max_events: int = 2000,
         max_bytes: int = 8 << 20,
     ) -> None:
         if max_events < 1 or max_bytes < 1:
             raise InvalidEventError("batch limits must be positive")
         self._write = write
-        self._write_now = write_now
-        self._contended = False
-        self.inline_slow_s = INLINE_SLOW_S
-        """Inline commits slower than this send the next batch to the writer (`INLINE_SLOW_S`)."""
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._queue: deque[Request] = deque()
@@ -370,8 +336,6 @@ class GroupCommitter:
         self._closed = False
         self.batches = 0
         """How many transactions committed (a measure of batching)."""
-        self.inline_batches = 0
-        """How many of them were committed on the event loop's thread (`write_now`)."""
 
     async def submit(
         self, prepared: Sequence[Prepared], expected_version: int | None
@@ -387,9 +351,7 @@ class GroupCommitter:
         )
         queue = self._queue
         queue.append(request)
-        if self._inflight is not None:
-            self._contended = True
-        elif not self._kick_scheduled:
+        if self._inflight is None and not self._kick_scheduled:
             self._kick_scheduled = True
             asyncio.get_running_loop().call_soon(self._kick)
         return await request.future
@@ -399,7 +361,7 @@ class GroupCommitter:
         if self._inflight is None and self._queue:
             self._start()
 
-    def _start(self, *, may_inline: bool = True) -> None:
+    def _start(self) -> None:
         queue, batch = self._queue, list[Request]()
         count = nbytes = 0
         while queue:
@@ -411,40 +373,14 @@ class GroupCommitter:
             batch.append(queue.popleft())
             count += len(nxt.events)
             nbytes += nxt.nbytes
-        if may_inline and self._commit_inline(batch):
-            if queue:  # the batch limits left appends behind
-                self._kick_scheduled = True
-                asyncio.get_running_loop().call_soon(self._kick)
-            return
-        self._contended = False
         inflight = asyncio.ensure_future(self._write(batch))
         self._inflight = inflight
         inflight.add_done_callback(lambda done: self._finish(batch, done))
 
-    def _commit_inline(self, batch: list[Request]) -> bool:
-        """Commit the batch on this thread when appends come one at a time (class docstring);
-        whether the batch is settled (committed or failed). False: it still has to be written."""
-        inline = self._write_now
-        if inline is None or self._contended or len(batch) > INLINE_MAX_REQUESTS:
-            return False
-        started = time.perf_counter()
-        try:
-            if not inline(batch):
-                return False  # the database lock is taken: the writer thread will wait for it
-        except BaseException as exc:
-            self._settle(batch, exc)
-            if not isinstance(exc, Exception):
-                raise
-            return True
-        self.inline_batches += 1
-        self._contended = time.perf_counter() - started > self.inline_slow_s
-        self._settle(batch, None)
-        return True
-
     def _finish(self, batch: list[Request], done: asyncio.Future[None]) -> None:
         self._inflight = None
         if self._queue:
-            self._start(may_inline=False)  # an inline commit would delay waking the batch below
+            self._start()
         self._settle(batch, asyncio.CancelledError() if done.cancelled() else done.exception())
 
     def _settle(self, batch: list[Request], failure: BaseException | None) -> None:

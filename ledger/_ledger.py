@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, and_, func, inspect, select, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ledger._committer import GroupCommitter, prepare
-from ledger._envelope import Envelope, NewEvent, decode_attachment_digests
 from ledger._errors import (
     EventNotFoundError,
     InvalidEventError,
@@ -24,14 +27,16 @@ from ledger._errors import (
     NotMigratedError,
     NotSequencedError,
     SigningKeyError,
+    StoreUnavailableError,
 )
+from ledger._format import Envelope, NewEvent, decode_attachment_digests
 from ledger._keyfile import key_file
-from ledger._migrate import upgrade
-from ledger._proofread import read_inclusion
+from ledger._postgres import PostgresStore
 from ledger._proofs import ConsistencyProof, InclusionProof
 from ledger._rotation import KEY_ROTATED, KEY_STREAM
 from ledger._signer import Signer
-from ledger._store import Store
+from ledger._sqlite import SqliteStore
+from ledger._store import BatchWriter, Store, translate_errors
 from ledger._tables import attachments, checkpoints, events, meta
 from ledger._tree import consistency_proof_plan
 from ledger._treestore import (
@@ -42,9 +47,15 @@ from ledger._treestore import (
 )
 from ledger._verify import VerifyReport
 from ledger._verifyrun import verify_ledger
-from ledger._writer import PgWriter, SqliteWriter, make_writer
 
-__all__ = ["DEFAULT_HOME", "InclusionProofBundle", "Ledger", "open_ledger"]
+__all__ = [
+    "DEFAULT_HOME",
+    "EventRecord",
+    "InclusionProofBundle",
+    "Ledger",
+    "open_ledger",
+    "open_store",
+]
 
 DEFAULT_HOME = Path("~/.unhardcoded")
 
@@ -79,6 +90,55 @@ def _envelope(row: Sequence[Any]) -> Envelope:
         chain_hash=bytes(row[10]),
         leaf_hash=bytes(row[11]),
     )
+
+
+class EventRecord(NamedTuple):
+    """One event as `Ledger.select` and `Ledger.scan` return it: what readers of many events
+    need, straight from the database (no hashes; `Ledger.get` has the whole `Envelope`)."""
+
+    position: int
+    event_id: bytes
+    """The event id's 16 bytes (`uuid.UUID(bytes=…)`)."""
+    type: str
+    stream_id: str
+    recorded_at_us: int
+    payload: bytes
+    """The payload's canonical JSON bytes."""
+
+
+_RECORD = (
+    events.c.position,
+    events.c.event_id,
+    events.c.type,
+    events.c.stream_id,
+    events.c.recorded_at_us,
+    events.c.payload,
+)
+
+
+def _conditions(
+    start: int,
+    stop: int | None,
+    types: Collection[str] | None,
+    stream_id: str | None,
+    event_ids: Collection[uuid.UUID] | None,
+    recorded_since_us: int | None,
+    recorded_until_us: int | None,
+) -> list[Any]:
+    where: list[Any] = [events.c.position >= start]
+    if stop is not None:
+        where.append(events.c.position < stop)
+    if types is not None:
+        where.append(events.c.type.in_(list(types)))
+    if stream_id is not None:
+        where.append(events.c.stream_id == stream_id)
+    if event_ids is not None:
+        where.append(events.c.event_id.in_([e.bytes for e in event_ids]))
+    if recorded_since_us is not None:
+        where.append(events.c.recorded_at_us >= recorded_since_us)
+    if recorded_until_us is not None:
+        where.append(events.c.recorded_at_us < recorded_until_us)
+    return where
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +193,7 @@ class Ledger:
         ledger_id: str,
         signer: Signer,
         committer: GroupCommitter,
-        writer: SqliteWriter | PgWriter,
+        writer: BatchWriter,
     ) -> None:
         self._writer = writer
         self._store = store
@@ -141,8 +201,6 @@ class Ledger:
         self.origin = signer.origin
         self._signer = signer
         self._committer = committer
-        self._sequenced = asyncio.Condition()
-        self._sequenced_size = 0
 
     @property
     def store(self) -> Store:
@@ -262,10 +320,97 @@ class Ledger:
         )
         return await self._rows(query.order_by(events.c.stream_version).limit(limit))
 
-    async def count(self) -> int:
-        """How many events are recorded."""
+    async def select(
+        self,
+        start: int = 0,
+        limit: int = 1000,
+        *,
+        stop: int | None = None,
+        types: Collection[str] | None = None,
+        stream_id: str | None = None,
+        event_ids: Collection[uuid.UUID] | None = None,
+        recorded_since_us: int | None = None,
+        recorded_until_us: int | None = None,
+    ) -> list[EventRecord]:
+        """At most `limit` events from position `start` on (before `stop`), in position order,
+        that match every filter given: one of `types`, the stream `stream_id`, one of
+        `event_ids`, recorded in [`recorded_since_us`, `recorded_until_us`).
+
+        The public way to read events in bulk (exports, replay); `scan` streams them."""
+        where = _conditions(
+            start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
+        )
+        query = select(*_RECORD).where(*where).order_by(events.c.position).limit(limit)
         async with self._store.read() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(events)) or 0)
+            return cast(list[EventRecord], (await conn.execute(query)).all())
+
+    async def scan(
+        self,
+        start: int = 0,
+        *,
+        stop: int | None = None,
+        types: Collection[str] | None = None,
+        stream_id: str | None = None,
+        event_ids: Collection[uuid.UUID] | None = None,
+        recorded_since_us: int | None = None,
+        recorded_until_us: int | None = None,
+        batch: int = 5000,
+    ) -> AsyncIterator[list[EventRecord]]:
+        """Every event `select` would return without a limit, `batch` at a time, in position
+        order, in bounded memory. The next batch is read while the caller works on this one
+        (the database works in its own thread or server), so reading and processing overlap."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidEventError(f"batch must be a positive int, got {batch!r}")
+
+        select = functools.partial(
+            self.select,
+            stop=stop,
+            types=types,
+            stream_id=stream_id,
+            event_ids=event_ids,
+            recorded_since_us=recorded_since_us,
+            recorded_until_us=recorded_until_us,
+        )
+        pending = asyncio.ensure_future(select(start, batch))
+        try:
+            while True:
+                rows = await pending
+                if len(rows) == batch:
+                    pending = asyncio.ensure_future(select(rows[-1].position + 1, batch))
+                if rows:
+                    yield rows
+                if len(rows) < batch:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+
+    async def count(
+        self,
+        start: int = 0,
+        *,
+        stop: int | None = None,
+        types: Collection[str] | None = None,
+        stream_id: str | None = None,
+        event_ids: Collection[uuid.UUID] | None = None,
+        recorded_since_us: int | None = None,
+        recorded_until_us: int | None = None,
+    ) -> int:
+        """How many events are recorded (that match the filters of `select`)."""
+        where = _conditions(
+            start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
+        )
+        async with self._store.read() as conn:
+            query = select(func.count()).select_from(events).where(*where)
+            return int(await conn.scalar(query) or 0)
+
+    async def last_position(self) -> int:
+        """The position of the last recorded event (-1 while the ledger is empty)."""
+        async with self._store.read() as conn:
+            value = await conn.scalar(select(func.max(events.c.position)))
+        return -1 if value is None else int(value)
 
     async def sequence(self, max_leaves: int = 100_000) -> SignedCheckpoint | None:
         """Integrate every recorded event into the Merkle tree, signing one checkpoint per batch
@@ -290,29 +435,8 @@ class Ledger:
                 latest, added = await sequence_batch(conn, key, self.origin, limit)
                 if added and latest is not None:
                     await self._signer.confirm(conn, latest)
-            if latest is not None:
-                async with self._sequenced:
-                    self._sequenced_size = max(self._sequenced_size, latest.tree_size)
-                    self._sequenced.notify_all()
             if added < limit:
                 return latest
-
-    checkpoint = sequence
-
-    async def run_sequencer(self, interval: float = 1.0, max_leaves: int = 100_000) -> None:
-        """Sequence and sign every `interval` seconds, forever: run it as a background task of a
-        long-lived process (`serve`) and cancel it on shutdown. Several processes may run one;
-        only one sequences at a time."""
-        if interval <= 0:
-            raise InvalidEventError(f"the sequencing interval must be positive, got {interval}")
-        while True:
-            await self.sequence(max_leaves)
-            await asyncio.sleep(interval)
-
-    async def wait_until_sequenced(self, tree_size: int) -> None:
-        """Wait until this process has signed a checkpoint covering `tree_size` events."""
-        async with self._sequenced:
-            await self._sequenced.wait_for(lambda: self._sequenced_size >= tree_size)
 
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         """The latest signed checkpoint (None before the first `sequence`)."""
@@ -322,7 +446,7 @@ class Ledger:
     async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
         """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
         column, value = _ref_column(ref)
-        found = await read_inclusion(self._store, column, value)
+        found = await self._store.read_inclusion(column, value)
         if found is None:
             raise EventNotFoundError(f"no event {ref}")
         position, event_id, leaf, head, path = found
@@ -436,28 +560,48 @@ class Ledger:
                 await self._store.dispose()
 
 
+def open_store(url: str | URL, *, search_path: str | None = None) -> Store:
+    """The store of the database at `url`: SQLite (`sqlite+aiosqlite:///path.db`) or PostgreSQL
+    (`postgresql+asyncpg://…`; `search_path` puts the tables in that schema). Its engine opens
+    connections lazily; `dispose()` closes them."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreUnavailableError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return SqliteStore(parsed)
+    if backend == "postgresql":
+        return PostgresStore(parsed, search_path=search_path)
+    raise StoreUnavailableError(
+        f"unsupported database {backend!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://"
+    )
+
+
 @asynccontextmanager
 async def open_ledger(
     url: str,
     *,
     home: Path | str | None = None,
     search_path: str | None = None,
-    migrate: bool = True,
     max_batch_events: int = 2000,
     max_batch_bytes: int = 8 << 20,
 ) -> AsyncIterator[Ledger]:
-    """Open (and by default migrate) the ledger at `url`; the signing key lives in `home`.
+    """Open the ledger at `url`; the signing key lives in `home`.
+
+    The database must have been migrated (`unhardcoded db upgrade`, `unhardcoded.db.upgrade`):
+    `NotMigratedError` otherwise. The ledger never migrates, since its database holds the
+    tables of other packages too.
 
     `search_path` (PostgreSQL) puts the ledger's tables in that schema. `max_batch_events` and
     `max_batch_bytes` bound one group-commit transaction (1 = one commit per append).
     """
-    store = Store(url, search_path=search_path)
+    with translate_errors():
+        store = open_store(url, search_path=search_path)
     shown = store.url.render_as_string(hide_password=True)
     not_migrated = f"{shown} is not an unhardcoded ledger yet: run `unhardcoded db upgrade`"
     try:
-        if migrate:
-            await upgrade(store)
-        elif store.is_sqlite and not await asyncio.to_thread(Path(store.url.database or "").exists):
+        if not await store.exists():
             raise NotMigratedError(f"{not_migrated} (no such file)")
         async with store.read() as conn:
             tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
@@ -470,10 +614,9 @@ async def open_ledger(
         signer = Signer.open(
             Path(home) if home is not None else DEFAULT_HOME, f"unhardcoded/{ledger_id}"
         )
-        writer = make_writer(store)
+        writer = store.writer()
         committer = GroupCommitter(
             writer,
-            write_now=writer.write_now if isinstance(writer, SqliteWriter) else None,
             max_events=max_batch_events,
             max_bytes=max_batch_bytes,
         )

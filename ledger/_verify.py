@@ -1,7 +1,7 @@
 """Re-verification of a ledger from its rows, one position range at a time (pure: no I/O).
 
 Per event: position gapless, stream version gapless per stream, payload digest, prev hash =
-previous chain hash, chain hash and leaf hash recomputed from the leaf data (`ledger._envelope`,
+previous chain hash, chain hash and leaf hash recomputed from the leaf data (`ledger._format`,
 the one definition of the byte format). Over the log: every checkpoint note opens with its key
 (named after the ledger's origin); the RFC 6962 tree rebuilt from the leaves gives every signed
 root, and every stored Merkle node (what proofs are served from) equals the rebuilt one.
@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger._checkpoint import open_checkpoint
-from ledger._envelope import GENESIS_HASH, chain_hash, leaf_data
 from ledger._errors import LedgerError, StoreIntegrityError
+from ledger._format import GENESIS_HASH, chain_hash, leaf_data, leaf_hash
 from ledger._rotation import designated_key, parse_rotation
 from ledger._tree import Frontier, NodeId, append_leaves
-from ledger.merkle import leaf_hash
 
 __all__ = [
     "NO_BLOCKS",

@@ -25,15 +25,15 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 
-from ledger._envelope import GENESIS_HASH
 from ledger._errors import InvalidEventError
+from ledger._format import GENESIS_HASH
 from ledger._rotation import KEY_STREAM
-from ledger._store import SQLITE_BUSY_TIMEOUT_MS, Store, translate_errors
+from ledger._sqlite import SQLITE_BUSY_TIMEOUT_MS
+from ledger._store import Source, Store, translate_errors
 from ledger._verify import (
     NO_BLOCKS,
     RangeCheck,
@@ -72,16 +72,6 @@ _NODES = (
 )
 _SPAN = ("level", "first", "last")
 _NO_END = 1 << 62
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a range reads: a SQLite file, or PostgreSQL (DSN, search path, shared snapshot)."""
-
-    sqlite_path: str | None = None
-    dsn: str | None = None
-    search_path: str | None = None
-    snapshot: str | None = None
 
 
 class _SqliteRows:
@@ -242,14 +232,7 @@ async def verify_ledger(
         signed, problem = open_checkpoints(rows, origin, trusted_keys, rotations)
         if problem is not None:
             return VerifyReport(0, len(rows), 0, None, problem)
-        if store.is_sqlite:
-            source = Source(sqlite_path=store.url.database or "")
-        else:
-            source = Source(
-                dsn=store.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                search_path=await conn.scalar(text("SELECT current_setting('search_path')")),
-                snapshot=await conn.scalar(text("SELECT pg_export_snapshot()")),
-            )
+        source = await store.verify_source(conn)
         sequenced = signed[-1][0] if signed else 0
         ranges = (os.cpu_count() or 1) if workers is None else workers
         if ranges > 1:

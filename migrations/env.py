@@ -1,7 +1,7 @@
 """alembic environment: async, with every package's table metadata as the target.
 
 Run from code, the caller hands over an open connection in `config.attributes["connection"]`
-(that is what `ledger.upgrade` does inside its own event loop). Run by the `alembic` command, it
+(what `unhardcoded.db.upgrade` does inside its own event loop). Run by `alembic`, it
 opens an async engine on `sqlalchemy.url` itself.
 """
 

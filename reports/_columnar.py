@@ -1,12 +1,14 @@
 """The exporter's fast path: decision rows built column-wise with Arrow, a chunk at a time.
 
 Reading a million `Envelope`s one by one costs more than everything else put together, so the
-exporter reads only the five columns it needs straight from the ledger's event table
-(`ledger_events`, docs/ledger.md), parses the canonical JSON payloads of a whole chunk with
+exporter reads events through the ledger's bulk read (`Ledger.select`: position, type, time and
+payload bytes, no hashes), parses the canonical JSON payloads of a whole chunk with
 Arrow's multithreaded JSON reader, and maps entry indices to ids, providers, regions and prices
-with vectorized takes. Outcomes, rank orders, catalogs and policies stay per distinct value (few)
-and go through `RowBuilder`, like the per-event path the bundle uses; tests check both paths
-write the same rows."""
+with vectorized takes. `_PAYLOAD` reads the fields of `decode_decision`'s `DecisionPayload` that
+the rows need, column-wise (tests check both read the same values). Outcomes, rank orders,
+catalogs, policies and costs stay per distinct value (few) and go through the decision record's
+own functions (`RowBuilder`, `cost_of`), like the per-event path the bundle uses; tests check
+both paths write the same rows."""
 
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
-from sqlalchemy import text
 
 from ledger import Ledger
 from reports._rows import CatalogInfo
 from reports._schema import SCHEMAS, TIMESTAMP
+from router.core import CatalogEntry, Tokens, cost_of
 
 __all__ = ["CatalogColumns", "EventChunk", "decision_batch", "parse_decisions", "read_chunk"]
 
@@ -34,18 +36,12 @@ _PAYLOAD = pa.schema(
         ("policy", pa.struct([("fingerprint", pa.string()), ("digest", pa.string())])),
         ("catalog_version", pa.string()),
         ("evaluator_version", pa.string()),
-        ("tokens", pa.struct([("in", pa.int64()), ("out", pa.int64())])),
+        ("tokens", pa.struct([("in", pa.int64()), ("out", pa.int64()), ("cached", pa.int64())])),
         ("filter", pa.struct([("outcome", pa.string()), ("passing", pa.int32())])),
         ("rank", pa.struct([("order_sha256", pa.string())])),
         ("selected", pa.struct([("index", pa.int32()), ("id", pa.string())])),
         ("plan", pa.list_(pa.int32())),
     ]
-)
-
-_QUERY = text(
-    "SELECT position, type, recorded_at_us, payload FROM ledger_events "
-    "WHERE position >= :low AND position < :high AND type IN (:decision, :attempt) "
-    "ORDER BY position"
 )
 
 
@@ -63,14 +59,14 @@ async def read_chunk(
     ledger: Ledger, low: int, high: int, decision_type: str, attempt_type: str
 ) -> EventChunk:
     """The decision and attempt events at positions [low, high), in position order."""
-    params = {"low": low, "high": high, "decision": decision_type, "attempt": attempt_type}
-    async with ledger.store.read() as conn:
-        rows = (await conn.execute(_QUERY, params)).all()
+    rows = await ledger.select(
+        low, max(high - low, 1), stop=high, types=(decision_type, attempt_type)
+    )
     return EventChunk(
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [bytes(r[3]) for r in rows],
+        [r.position for r in rows],
+        [r.type for r in rows],
+        [r.recorded_at_us for r in rows],
+        [bytes(r.payload) for r in rows],
     )
 
 
@@ -89,6 +85,7 @@ class CatalogColumns:
 
     offsets: dict[str, int] = field(default_factory=dict)
     _parts: list[dict[str, list[Any]]] = field(default_factory=list)
+    entries: list[CatalogEntry] = field(default_factory=list)
     _arrays: dict[str, pa.Array] | None = None
     _size: int = 0
 
@@ -97,12 +94,8 @@ class CatalogColumns:
         if info.catalog.version in self.offsets:
             return
 
-        def price(entry: Any, name: str) -> float | None:
-            value = entry.attributes.get(name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return float(value) if ok else None
-
         entries = info.catalog.entries
+        self.entries.extend(entries)
         self.offsets[info.catalog.version] = self._size
         self._size += len(entries)
         self._parts.append(
@@ -111,8 +104,6 @@ class CatalogColumns:
                 "provider": list(info.providers),
                 "region": list(info.regions),
                 "no_log": list(info.no_log),
-                "price_in": [price(e, "price_in") for e in entries],
-                "price_out": [price(e, "price_out") for e in entries],
             }
         )
         self._arrays = None
@@ -120,7 +111,7 @@ class CatalogColumns:
     def arrays(self) -> dict[str, pa.Array]:
         """The concatenated columns."""
         if self._arrays is None:
-            names = ("id", "provider", "region", "no_log", "price_in", "price_out")
+            names = ("id", "provider", "region", "no_log")
             self._arrays = {
                 name: pa.array([v for part in self._parts for v in part[name]]) for name in names
             }
@@ -141,13 +132,7 @@ def decision_batch(
     tokens = table.column("tokens").combine_chunks()
     tokens_in = pc.struct_field(tokens, "in")
     tokens_out = pc.struct_field(tokens, "out")
-    cost = pc.divide(
-        pc.add(
-            pc.multiply(pc.cast(tokens_in, pa.float64()), pc.take(arrays["price_in"], where)),
-            pc.multiply(pc.cast(tokens_out, pa.float64()), pc.take(arrays["price_out"], where)),
-        ),
-        1e6,
-    )
+    cost = _costs(columns.entries, where, tokens_in, tokens_out, pc.struct_field(tokens, "cached"))
     plan = table.column("plan").combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(plan), 0)
     parents = pc.list_parent_indices(plan)
@@ -186,6 +171,29 @@ def decision_batch(
     }
     schema = SCHEMAS["decisions"]
     return pa.RecordBatch.from_arrays([_as(values[f.name], f.type) for f in schema], schema=schema)
+
+
+def _costs(
+    entries: list[CatalogEntry],
+    where: pa.Array,
+    tokens_in: pa.Array,
+    tokens_out: pa.Array,
+    cached: pa.Array,
+) -> pa.Array:
+    """The selected entry's `cost_of` per row (tiers and cached input priced like the decision
+    did), computed once per distinct (entry, tokens)."""
+    memo: dict[tuple[int, int, int, int], float | None] = {}
+    out: list[float | None] = []
+    columns = (where.to_pylist(), tokens_in.to_pylist(), tokens_out.to_pylist(), cached.to_pylist())
+    for index, t_in, t_out, t_cached in zip(*columns, strict=True):
+        if index is None or t_in is None or t_out is None:
+            out.append(None)
+            continue
+        key = (index, t_in, t_out, t_cached or 0)
+        if key not in memo:
+            memo[key] = cost_of(entries[index], Tokens(t_in, t_out, t_cached or 0))
+        out.append(memo[key])
+    return pa.array(out, pa.float64())
 
 
 def _as(array: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:

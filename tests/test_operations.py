@@ -12,12 +12,13 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from ledger import Store, open_ledger, upgrade
+from ledger import open_ledger
 from router.core import Policy
 from router.services.catalogs import bundled_catalog, bundled_policy_document
 from router.services.decisions import Attempt, DecisionService
 from router.services.gateway import KeyStore
 from tests.conftest import PgSchema
+from unhardcoded.db import create_engine, upgrade
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 DOC_ROLE = "unhardcoded_router"
@@ -33,11 +34,7 @@ def _role_sql(role: str, schema: str) -> str:
 async def test_the_documented_append_only_role_runs_the_service_and_cannot_rewrite(
     pg_schema: PgSchema, tmp_path: Path
 ) -> None:
-    owner = Store(pg_schema.url, search_path=pg_schema.schema)
-    try:
-        await upgrade(owner)
-    finally:
-        await owner.dispose()
+    await upgrade(pg_schema.url, search_path=pg_schema.schema)
     role = f"r_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_schema.dsn)
     try:
@@ -64,13 +61,13 @@ async def test_the_documented_append_only_role_runs_the_service_and_cannot_rewri
             assert report.problem is None
             assert (await service.decision(decision.decision_id)).tenant == "acme"
 
-        keys_store = Store(url, search_path=pg_schema.schema)
+        keys_engine = create_engine(url, search_path=pg_schema.schema)
         try:
-            keys = KeyStore(keys_store)
+            keys = KeyStore(keys_engine)
             created = await keys.create("acme", ["route"])
             await keys.revoke(created.key.key_id)
         finally:
-            await keys_store.dispose()
+            await keys_engine.dispose()
 
         as_role = await asyncpg.connect(
             make_url(pg_schema.dsn).set(username=role).render_as_string(hide_password=False)

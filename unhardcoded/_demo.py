@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger import open_ledger
 from reports import build_report, create_bundle, export_parquet, render_html, verify_bundle
 from router.core import Catalog
 from router.services.catalogs import bundled_catalog, bundled_policy_document
@@ -34,6 +33,7 @@ from unhardcoded._demo_traffic import (
     serving,
     write_json,
 )
+from unhardcoded.db import migrated_ledger
 from unhardcoded.settings import Settings
 
 __all__ = [
@@ -228,7 +228,7 @@ class _Demo:
     async def after(self) -> None:
         changed = _changed_catalog()
         self.keep("catalog v2", write_json(self.folder / "catalog-v2.json", changed))
-        async with open_ledger(self.url, home=self.home) as ledger:
+        async with migrated_ledger(self.url, home=self.home) as ledger:
             service = DecisionService(ledger)
             await ledger.sequence()
             published = await service.publish_catalog(Catalog.from_json(changed))

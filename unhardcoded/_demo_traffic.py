@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from ledger import Store, upgrade
 from router.services.gateway import KeyStore
 from unhardcoded.app import create_app
+from unhardcoded.db import create_engine, upgrade
 from unhardcoded.settings import Settings
 
 __all__ = ["DemoError", "Reply", "Sender", "create_keys", "pick_client", "serving"]
@@ -63,17 +63,17 @@ def pick_client(requested: str) -> str:
 
 
 async def _create_keys(url: str, tenants: tuple[str, ...]) -> dict[str, str]:
-    store = Store(url)
+    await upgrade(url)
+    engine = create_engine(url)
     try:
-        await upgrade(store)
-        keys = KeyStore(store)
+        keys = KeyStore(engine)
         out = {}
         for tenant in tenants:
             created = await keys.create(tenant, ["route", "read:own"], label="demo")
             out[tenant] = created.secret
         return out
     finally:
-        await store.dispose()
+        await engine.dispose()
 
 
 def create_keys(url: str, tenants: tuple[str, ...]) -> dict[str, str]:

@@ -9,12 +9,12 @@ import asyncio
 import json
 import sys
 
-from ledger import open_ledger
 from router.services.decisions import DecisionService
+from unhardcoded.db import migrated_ledger
 
 
 async def main(url: str, home: str, search_path: str, decision_id: str) -> None:
-    async with open_ledger(url, home=home, search_path=search_path or None) as led:
+    async with migrated_ledger(url, home=home, search_path=search_path or None) as led:
         decision = await DecisionService(led).decision(decision_id)
         print(json.dumps(decision.to_json(), sort_keys=True))
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from ledger import open_ledger
 from router.core import Policy
 from router.services.catalogs import bundled_catalog, bundled_policy_document
 from router.services.decisions import Attempt, DecisionService
 from unhardcoded.cli import main
+from unhardcoded.db import migrated_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = str(ROOT / "router" / "data" / "policies" / "enterprise-eu.json")
@@ -140,7 +140,7 @@ def test_erase_body_keeps_verify_green(tmp_path: Path) -> None:
     db = Db(tmp_path)
 
     async def record() -> str:
-        async with open_ledger(db.url, home=db.home) as led:
+        async with migrated_ledger(db.url, home=db.home) as led:
             service = DecisionService(led, store_request_bodies=True)
             body = {"messages": [{"role": "user", "content": "my name is Ada"}]}
             catalog = bundled_catalog()
@@ -168,7 +168,7 @@ def test_show_prints_the_attempts_and_decisions_lists_page_by_page(tmp_path: Pat
     db = Db(tmp_path)
 
     async def record() -> list[str]:
-        async with open_ledger(db.url, home=db.home) as led:
+        async with migrated_ledger(db.url, home=db.home) as led:
             service = DecisionService(led)
             catalog = bundled_catalog()
             policy = Policy.from_json(bundled_policy_document("vip"), catalog.schema)
@@ -211,7 +211,7 @@ async def test_three_processes_record_the_catalog_and_the_policy_exactly_once(
     document["name"] = "fresh"
     fresh = tmp_path / "fresh.json"
     fresh.write_text(json.dumps(document))
-    async with open_ledger(db.url, home=db.home):
+    async with migrated_ledger(db.url, home=db.home):
         pass  # migrated and keyed up front: the processes race on recording only
     processes = [
         await asyncio.create_subprocess_exec(
@@ -236,7 +236,7 @@ async def test_three_processes_record_the_catalog_and_the_policy_exactly_once(
     for process in processes:
         _, stderr = await process.communicate()
         assert process.returncode == 0, stderr
-    async with open_ledger(db.url, home=db.home) as led:
+    async with migrated_ledger(db.url, home=db.home) as led:
         types = [e.type for e in await led.read(0, 1000)]
     assert sorted(types) == sorted(
         ["CatalogPublished", "PolicyRecorded", "OutcomeRecorded", *["DecisionMade"] * 3]

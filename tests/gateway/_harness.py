@@ -15,9 +15,9 @@ from typing import Any, Self
 import uvicorn
 from fastapi import FastAPI
 
-from ledger import Store, upgrade
 from router.services.gateway import KeyStore
 from unhardcoded.app import create_app
+from unhardcoded.db import create_engine, upgrade
 from unhardcoded.settings import Settings
 
 OPENAI_PROVIDER = "fakeoai"
@@ -95,10 +95,10 @@ def provider_env(
 
 
 async def _create_keys(url: str) -> dict[str, str]:
-    store = Store(url)
+    await upgrade(url)
+    engine = create_engine(url)
     try:
-        await upgrade(store)
-        keys = KeyStore(store)
+        keys = KeyStore(engine)
         made = {
             "acme": await keys.create("acme", ["route", "read:own"]),
             "globex": await keys.create("globex", ["route", "read:own"]),
@@ -107,7 +107,7 @@ async def _create_keys(url: str) -> dict[str, str]:
         }
         return {name: created.secret for name, created in made.items()}
     finally:
-        await store.dispose()
+        await engine.dispose()
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ledger import NewEvent, StreamVersionConflictError, open_ledger
+from ledger import NewEvent, StreamVersionConflictError
 from router.core import Catalog
 from router.services.decisions import (
     ATTEMPT_FINISHED,
@@ -26,6 +26,7 @@ from router.services.decisions import (
 )
 from router.services.gateway import Gateway, Metrics, Principal
 from router.services.upstream import MockTransport, ProviderRegistry, Request, Response, Upstream
+from unhardcoded.db import migrated_ledger
 
 CATALOG = {
     "name": "attempts",
@@ -80,7 +81,7 @@ async def _gateway(tmp_path: Path, metrics: Metrics | None = None) -> AsyncItera
         }
     )
     async with (
-        open_ledger(url, home=tmp_path) as ledger,
+        migrated_ledger(url, home=tmp_path) as ledger,
         MockTransport(_answer) as client,
     ):
         yield Gateway(
@@ -94,7 +95,7 @@ async def _gateway(tmp_path: Path, metrics: Metrics | None = None) -> AsyncItera
 async def _reread(tmp_path: Path, decision: Decision) -> Decision:
     """The decision as another process reads it: a fresh ledger handle on the same file."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    async with open_ledger(url, home=tmp_path) as ledger:
+    async with migrated_ledger(url, home=tmp_path) as ledger:
         return await DecisionService(ledger).decision(decision.decision_id)
 
 

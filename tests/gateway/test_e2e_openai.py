@@ -10,10 +10,10 @@ import httpx
 import openai
 import pytest
 
-from ledger import open_ledger
 from router.services.decisions import ATTEMPT_FINISHED, DECISION_MADE
 from tests.gateway._harness import EU_POLICY, Gateway
 from tests.support.fake_providers import FakeProvider, Fault
+from unhardcoded.db import migrated_ledger
 
 
 def _client(gateway: Gateway, name: str = "acme") -> openai.OpenAI:
@@ -21,7 +21,7 @@ def _client(gateway: Gateway, name: str = "acme") -> openai.OpenAI:
 
 
 async def _events(gateway: Gateway, kind: str) -> list[dict[str, Any]]:
-    async with open_ledger(gateway.db_url, home=gateway.tmp / "home") as ledger:
+    async with migrated_ledger(gateway.db_url, home=gateway.tmp / "home") as ledger:
         return [e.payload_json() for e in await ledger.read(0, 10_000) if e.type == kind]
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ledger import Store, upgrade
 from router.services.gateway import AuthenticationError, KeyStore
+from unhardcoded.db import create_engine, upgrade
 
 
 class CountingKeyStore(KeyStore):
@@ -25,10 +25,11 @@ class CountingKeyStore(KeyStore):
 async def test_concurrent_misses_share_one_lookup_and_revocation_still_applies(
     tmp_path: Path,
 ) -> None:
-    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+    await upgrade(url)
+    engine = create_engine(url)
     try:
-        await upgrade(store)
-        keys = CountingKeyStore(store, cache_ttl_s=0.0)  # every call is a cache miss
+        keys = CountingKeyStore(engine, cache_ttl_s=0.0)  # every call is a cache miss
         created = await keys.create("acme", ["route"])
         principals = await asyncio.gather(*(keys.authenticate(created.secret) for _ in range(32)))
         assert {p.tenant for p in principals} == {"acme"}
@@ -50,4 +51,4 @@ async def test_concurrent_misses_share_one_lookup_and_revocation_still_applies(
         assert isinstance(results[1], AuthenticationError)
         assert keys.lookups == 3
     finally:
-        await store.dispose()
+        await engine.dispose()

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from ledger import open_ledger
 from router.core import Catalog, PolicyError
 from router.services.decisions import DecisionService
 from router.services.gateway import Gateway, Metrics
 from router.services.upstream import MockTransport, ProviderRegistry, Response, Upstream
 from tests.gateway.test_attempts import CATALOG, POLICY
+from unhardcoded.db import migrated_ledger
 
 
 @asynccontextmanager
 async def _gateway(tmp_path: Path, catalog: Catalog) -> AsyncIterator[Gateway]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     async with (
-        open_ledger(url, home=tmp_path) as ledger,
+        migrated_ledger(url, home=tmp_path) as ledger,
         MockTransport(lambda _: Response(500)) as client,
     ):
         upstream = Upstream(client, ProviderRegistry.from_env({}))

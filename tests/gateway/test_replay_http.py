@@ -7,18 +7,18 @@ import copy
 
 import httpx
 
-from ledger import Store
 from router.services.gateway import KeyStore
 from tests.gateway._harness import TEST_CATALOG, Gateway
 from tests.gateway.test_http_api import error_of, routed
+from unhardcoded.db import create_engine
 
 
 async def _admin_key(url: str) -> str:
-    store = Store(url)
+    engine = create_engine(url)
     try:
-        return (await KeyStore(store).create("ops", ["admin"])).secret
+        return (await KeyStore(engine).create("ops", ["admin"])).secret
     finally:
-        await store.dispose()
+        await engine.dispose()
 
 
 def test_replay_needs_admin_and_reports_original_and_against(gateway: Gateway) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 import pyarrow.parquet as pq
 from click.testing import CliRunner, Result
 
-from ledger import canonical_json, open_ledger
+from ledger import canonical_json
 from router.core import Catalog
 from router.services.decisions import DecisionService
-from tests.ledger_store._backends import Backend as RawBackend
+from tests.ledger._backends import Backend as RawBackend
 from tests.replay.support import POLICIES, Recorded, record_ledger
 from unhardcoded.cli import main
+from unhardcoded.db import migrated_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ class Db:
         )
 
     async def _record(self) -> Recorded:
-        async with open_ledger(self.url, home=self.home) as led:
+        async with migrated_ledger(self.url, home=self.home) as led:
             return await record_ledger(DecisionService(led))
 
     def record(self) -> Recorded:
@@ -43,7 +44,7 @@ class Db:
 
     def publish(self, catalog: Catalog) -> None:
         async def go() -> None:
-            async with open_ledger(self.url, home=self.home) as led:
+            async with migrated_ledger(self.url, home=self.home) as led:
                 await DecisionService(led).publish_catalog(catalog)
 
         asyncio.run(go())

@@ -8,13 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 from bench.gen_ledger import generate
-from ledger import open_ledger
 from router.services.decisions import DecisionService
 from router.services.replay import ReplayService
+from unhardcoded.db import migrated_ledger
 
 
 async def _events(url: str, home: Path, path: str) -> Counter[tuple[str, bytes]]:
-    async with open_ledger(url, home=home) as led:
+    async with migrated_ledger(url, home=home) as led:
         await generate(
             led, decisions=60, tenants=4, policies=3, catalogs=2, entries=40, seed=5, path=path
         )

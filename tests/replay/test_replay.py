@@ -21,7 +21,7 @@ from router.services.replay import (
     ReplayService,
     summary_digest,
 )
-from tests.ledger_store._backends import Backend as RawBackend
+from tests.ledger._backends import Backend as RawBackend
 from tests.replay.support import POLICIES, Recorded, brute_force_selected, record_ledger
 from tests.support.service_backends import Backend
 

@@ -7,10 +7,10 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger import open_ledger
 from router.core import NoEntryPasses, Policy
 from router.services.catalogs import BUNDLED_POLICIES, bundled_catalog, bundled_policy_document
 from router.services.decisions import Attempt, Decision, DecisionService
+from unhardcoded.db import migrated_ledger
 
 TENANTS = ("acme", "globex", "initech")
 
@@ -67,7 +67,7 @@ def populate_sqlite(url: str, home: Path, rounds: int = 1) -> Populated:
     """`populate` a ledger from synchronous code (CLI tests)."""
 
     async def run() -> Populated:
-        async with open_ledger(url, home=home) as led:
+        async with migrated_ledger(url, home=home) as led:
             return await populate(DecisionService(led), rounds)
 
     return asyncio.run(run())

@@ -190,3 +190,83 @@ async def test_attempts_of_decisions_out_of_the_window_are_looked_up(
         acme = {str(d.decision_id) for d in done.decisions if d.tenant == "acme"}
         assert {a["decision_id"] for a in attempts} == acme
         assert {a["tenant"] for a in attempts} == {"acme"}
+
+
+async def test_both_paths_price_tiers_and_cached_tokens_like_the_decision(
+    backend: Backend, tmp_path: Path
+) -> None:
+    from router.core import Catalog, Policy, RequestFeatures, cost_of
+    from tests.replay.test_before_price_tiers import TIERED
+
+    tiered = Catalog.from_json(TIERED)
+    policy = Policy.from_json({"v": "sigma-pol/v1", "rules": []}, tiered.schema)
+    requests = [
+        RequestFeatures(100_000, 1_000),
+        RequestFeatures(300_000, 1_000),
+        RequestFeatures(300_000, 1_000, tokens_cached=250_000),
+    ]
+    async with backend.service() as service:
+        made = [await service.decide("acme", policy, tiered, features=f) for f in requests]
+        await export_parquet(service.ledger, tmp_path / "fast", chunk=7)
+        await export_parquet(service.ledger, tmp_path / "slow", chunk=5, sink=lambda _: None)
+    expected = {
+        str(d.decision_id): cost_of(tiered.entries[d.trace.selected or 0], d.trace.tokens)  # type: ignore[arg-type]
+        for d in made
+    }
+    for path in ("fast", "slow"):
+        rows = read_dataset(tmp_path / path, "decisions").to_pylist()
+        assert {r["decision_id"]: r["selected_cost_usd"] for r in rows} == pytest.approx(
+            expected
+        ), path
+
+
+def test_the_columnar_reader_reads_what_the_decoder_reads() -> None:
+    from ledger import canonical_json, uuid7
+    from reports._columnar import parse_decisions
+    from router.core import Catalog, Policy, RequestFeatures, decide
+    from router.services.decisions import decode_decision, encode_outcome, outcome_digest
+    from router.services.decisions._events import decision_event
+    from tests.replay.test_before_price_tiers import TIERED
+
+    tiered = Catalog.from_json(TIERED)
+    payloads = []
+    for rules, features in [
+        ([], RequestFeatures(300_000, 1_000, tokens_cached=250_000)),
+        ([{"id": "none", "when": ["eq", "region", "mars"]}], None),
+        ([], RequestFeatures(10, 5)),
+    ]:
+        document = {"v": "sigma-pol/v1", "rules": rules, "tokens": {"in": 7, "out": 3}}
+        if features is not None:
+            del document["tokens"]
+        trace = decide(Policy.from_json(document, tiered.schema), tiered, features)
+        event = decision_event(
+            decision_id=uuid7(),
+            tenant="acme",
+            preview=features is None,
+            trace=trace,
+            outcome=outcome_digest(encode_outcome(trace)),
+            features=features,
+            digest=None,
+            body=None,
+        )
+        payloads.append(canonical_json(event.payload))
+    for row, raw in zip(parse_decisions(payloads).to_pylist(), payloads, strict=True):
+        d = decode_decision(raw)
+        tokens = None if d.tokens is None else (d.tokens.tokens_in, d.tokens.tokens_out)
+        selected = None if d.selected is None else {"index": d.selected[0], "id": d.selected[1]}
+        assert row == {
+            "decision_id": d.decision_id,
+            "tenant": d.tenant,
+            "preview": d.preview,
+            "request_digest": d.request_digest,
+            "policy": {"fingerprint": d.fingerprint, "digest": d.policy_digest},
+            "catalog_version": d.catalog_version,
+            "evaluator_version": d.evaluator_version,
+            "tokens": None
+            if tokens is None
+            else {"in": tokens[0], "out": tokens[1], "cached": d.tokens.tokens_cached or None},  # type: ignore[union-attr]
+            "filter": {"outcome": d.outcome, "passing": d.passing},
+            "rank": {"order_sha256": d.order_sha256},
+            "selected": selected,
+            "plan": list(d.plan),
+        }

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from ledger import SigningKey, merkle, open_ledger
+from ledger import SigningKey, merkle
 from reports import create_bundle
 from router.services.decisions import DecisionService
 from tests.reports.support import populate
+from unhardcoded.db import migrated_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 Files = dict[str, bytes]
@@ -40,7 +41,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Files, str]:
     tmp = tmp_path_factory.mktemp("reference")
 
     async def run() -> tuple[Path, str]:
-        async with open_ledger(f"sqlite+aiosqlite:///{tmp}/l.db", home=tmp / "home") as led:
+        async with migrated_ledger(f"sqlite+aiosqlite:///{tmp}/l.db", home=tmp / "home") as led:
             await populate(DecisionService(led), rounds=1)
             out = tmp / "acme.zip"
             await create_bundle(led, out, tenant="acme")

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from ledger import Checkpoint, Envelope, SigningKey, merkle, open_ledger, sign_checkpoint
+from ledger import Checkpoint, Envelope, SigningKey, merkle, sign_checkpoint
 from reports import create_bundle, verify_bundle
 from router.services.decisions import DecisionService
 from tests.reports.support import populate
+from unhardcoded.db import migrated_ledger
 
 Files = dict[str, bytes]
 Lines = list[dict[str, Any]]
@@ -32,7 +33,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("strict")
 
     async def run() -> tuple[Path, str]:
-        async with open_ledger(f"sqlite+aiosqlite:///{tmp}/l.db", home=tmp / "home") as led:
+        async with migrated_ledger(f"sqlite+aiosqlite:///{tmp}/l.db", home=tmp / "home") as led:
             await populate(DecisionService(led), rounds=1)
             out = tmp / "acme.zip"
             await create_bundle(led, out, tenant="acme")

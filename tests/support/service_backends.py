@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledger import Ledger, open_ledger
+from ledger import Ledger
 from router.services.decisions import DecisionService
+from unhardcoded.db import migrated_ledger
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Backend:
     @asynccontextmanager
     async def ledger(self) -> AsyncIterator[Ledger]:
         """The ledger on this backend."""
-        async with open_ledger(self.url, home=self.home, search_path=self.search_path) as led:
+        async with migrated_ledger(self.url, home=self.home, search_path=self.search_path) as led:
             yield led
 
 

@@ -16,13 +16,13 @@ from ledger import (
     NewEvent,
     SigningKey,
     check_cosignatures,
-    open_ledger,
     parse_cosigner_key,
     sign_checkpoint,
 )
 from ledger.merkle import consistency_proof, leaf_hash, root
 from router.services.witness import AddCheckpoint, Witness
 from tests.witness._processes import env, serving, witness_init
+from unhardcoded.db import migrated_ledger
 
 
 async def _grow(ledger: Ledger, count: int, tag: str) -> tuple[int, str]:
@@ -43,7 +43,7 @@ async def test_cosign_refuse_and_restart(tmp_path: Path) -> None:
     home = tmp_path / "home"
     db = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     folder = tmp_path / "w1"
-    async with open_ledger(db, home=home) as ledger:
+    async with migrated_ledger(db, home=home) as ledger:
         vkey = witness_init(folder, "witness.test/w1", await ledger.verifier_key(), environ)
         witness_key = parse_cosigner_key(vkey)
         assert (folder / "witness.key").stat().st_mode & 0o777 == 0o600
@@ -106,7 +106,7 @@ async def test_a_rewritten_log_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "home"
     db = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     folder = tmp_path / "w1"
-    async with open_ledger(db, home=home) as ledger:
+    async with migrated_ledger(db, home=home) as ledger:
         witness_init(folder, "witness.test/w1", await ledger.verifier_key(), environ)
         size, note = await _grow(ledger, 6, "honest")
         leaves = [e.leaf_hash for e in await ledger.read(0, size)]

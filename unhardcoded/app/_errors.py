@@ -41,6 +41,7 @@ from router.services.gateway import (
     AuthenticationError,
     BadRequestError,
     KeyStoreError,
+    KeyStoreUnavailableError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -188,6 +189,9 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
         return 403, error_body(str(exc), "permission_error", code="insufficient_scope")
     if isinstance(exc, NotFoundError | EventNotFoundError | DecisionNotFoundError):
         return 404, error_body(str(exc), "not_found_error", code="not_found")
+    if isinstance(exc, KeyStoreUnavailableError):
+        log.error("%s", exc)
+        return 503, error_body("the API key database is unavailable", "server_error", code=None)
     if isinstance(exc, KeyStoreError):
         return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
     if isinstance(exc, AllAttemptsFailedError):

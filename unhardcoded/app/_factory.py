@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from ledger import Ledger, LedgerError, Store, open_ledger
+from ledger import Ledger, LedgerError
 from router.services.decisions import DecisionService
 from router.services.gateway import Gateway, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
@@ -19,6 +19,7 @@ from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._routes import Services, router
+from unhardcoded.db import create_engine, migrated_ledger
 from unhardcoded.settings import Settings
 
 __all__ = ["create_app"]
@@ -68,10 +69,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             ledger = await stack.enter_async_context(
-                open_ledger(settings.database_url, home=settings.home.expanduser())
+                migrated_ledger(settings.database_url, home=settings.home.expanduser())
             )
-            store = Store(settings.database_url)
-            stack.push_async_callback(store.dispose)
+            engine = create_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
             transport = await stack.enter_async_context(AiohttpTransport(max_connections=512))
             gateway = Gateway(
                 DecisionService(ledger, store_request_bodies=settings.store_request_bodies),
@@ -82,7 +83,7 @@ def create_app(
             )
             app.state.services = Services(
                 gateway=gateway,
-                keys=KeyStore(store, cache_ttl_s=settings.key_cache_ttl_s),
+                keys=KeyStore(engine, cache_ttl_s=settings.key_cache_ttl_s),
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
             )

@@ -78,14 +78,14 @@ def run_on_ledger(url: str | None, home: Path | None, body: Callable[[Ledger], A
     """Run `body` on the ledger at `url` (settings apply)."""
     import asyncio
 
-    from ledger import open_ledger
+    from unhardcoded.db import migrated_ledger
     from unhardcoded.settings import Settings
 
     settings = Settings()
     bounded_memory()
 
     async def main() -> T:
-        async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
+        async with migrated_ledger(url or settings.database_url, home=home or settings.home) as led:
             return await body(led)
 
     return asyncio.run(main())

@@ -52,14 +52,14 @@ def with_service(
     """Run `body` with a `DecisionService` on the ledger at `url` (settings apply)."""
     import asyncio
 
-    from ledger import open_ledger
     from router.services.decisions import DecisionService
+    from unhardcoded.db import migrated_ledger
     from unhardcoded.settings import Settings
 
     settings = Settings()
 
     async def main() -> T:
-        async with open_ledger(url or settings.database_url, home=home or settings.home) as led:
+        async with migrated_ledger(url or settings.database_url, home=home or settings.home) as led:
             service = DecisionService(led, store_request_bodies=settings.store_request_bodies)
             return await body(service)
 

@@ -102,6 +102,8 @@ def verify(bundle_file: Path, key: str | None, as_json: bool) -> None:
             f"checkpoint at tree size {result.tree_size} signed by {result.key} "
             f"({'given key' if result.key_source == 'given' else 'key inside the bundle'})"
         )
+        for note in result.notes:
+            click.echo(f"note: {note}")
     else:
         for problem in result.problems:
             click.echo(f"problem: {problem}", err=True)

@@ -7,16 +7,6 @@ import click
 from unhardcoded.cli._common import reports_errors
 
 
-async def _upgrade(url: str) -> None:
-    from ledger import Store, upgrade
-
-    store = Store(url)
-    try:
-        await upgrade(store)
-    finally:
-        await store.dispose()
-
-
 @click.group()
 def db() -> None:
     """Database administration (migrations).
@@ -46,9 +36,10 @@ def upgrade_command(url: str | None) -> None:
 
     from sqlalchemy.engine import make_url
 
+    from unhardcoded.db import upgrade
     from unhardcoded.settings import Settings
 
     target = url or Settings().database_url
-    asyncio.run(_upgrade(target))
+    asyncio.run(upgrade(target))
     shown = make_url(target).render_as_string(hide_password=True)
     click.echo(f"database at head: {shown}")

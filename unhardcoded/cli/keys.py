@@ -30,17 +30,18 @@ _db_option = click.option(
 def _run(url: str | None, body: Callable[[KeyStore], Awaitable[T]]) -> T:
     import asyncio
 
-    from ledger import Store, upgrade
     from router.services.gateway import KeyStore
+    from unhardcoded.db import create_engine, upgrade
     from unhardcoded.settings import Settings
 
     async def main() -> T:
-        store = Store(url or Settings().database_url)
+        target = url or Settings().database_url
+        await upgrade(target)
+        engine = create_engine(target)
         try:
-            await upgrade(store)
-            return await body(KeyStore(store))
+            return await body(KeyStore(engine))
         finally:
-            await store.dispose()
+            await engine.dispose()
 
     return asyncio.run(main())
 

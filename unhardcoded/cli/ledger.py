@@ -46,7 +46,7 @@ def _run(url: str | None, home: Path | None, body: Callable[[Ledger], Awaitable[
 
     async def main() -> T:
         target = url or settings.database_url
-        async with open_ledger(target, home=home or settings.home, migrate=False) as led:
+        async with open_ledger(target, home=home or settings.home) as led:
             return await body(led)
 
     return asyncio.run(main())

@@ -33,9 +33,9 @@ def worker_app() -> FastAPI:
 async def _prepare(settings: Settings) -> None:
     """Migrate the database and check the signing key once, before the processes start (they
     would race for both): a home folder whose key is not the ledger's stops `serve` here."""
-    from ledger import open_ledger
+    from unhardcoded.db import migrated_ledger
 
-    async with open_ledger(settings.database_url, home=settings.home.expanduser()) as led:
+    async with migrated_ledger(settings.database_url, home=settings.home.expanduser()) as led:
         await led.check_signing_key()
 
 

@@ -191,8 +191,7 @@ class DecisionService:
         `policy` was parsed against `catalog.schema` where the request entered (the HTTP or CLI
         edge). `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
         (a `NoEntryPasses`, carrying the recorded decision) when no entry passes. Invalid input
-        (`PolicyError`, `RequestError`, `MissingTokensError`) is raised before anything is
-        recorded."""
+        (`RequestError`, `MissingTokensError`) is raised before anything is recorded."""
         tenant = _check_tenant(tenant)
         digest: str | None = None
         body: bytes | None = None

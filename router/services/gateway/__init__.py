@@ -8,6 +8,7 @@ from router.services.gateway._errors import (
     BadRequestError,
     GatewayError,
     KeyStoreError,
+    KeyStoreUnavailableError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -27,8 +28,6 @@ from router.services.gateway._keys import (
     KeyStore,
     Principal,
     Scope,
-    api_keys,
-    key_metadata,
     parse_scopes,
 )
 from router.services.gateway._metrics import MULTIPROCESS_DIR_ENV, Metrics
@@ -48,6 +47,7 @@ __all__ = [
     "GatewayError",
     "KeyStore",
     "KeyStoreError",
+    "KeyStoreUnavailableError",
     "Metrics",
     "NotFoundError",
     "OpenedStream",
@@ -56,8 +56,6 @@ __all__ = [
     "Principal",
     "RoutingRequest",
     "Scope",
-    "api_keys",
-    "key_metadata",
     "parse_json_body",
     "parse_scopes",
     "provider_keys",

@@ -14,6 +14,7 @@ __all__ = [
     "BadRequestError",
     "GatewayError",
     "KeyStoreError",
+    "KeyStoreUnavailableError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -54,6 +55,10 @@ class PayloadTooLargeError(GatewayError):
 
 class KeyStoreError(GatewayError):
     """An API-key operation was given bad input (unknown scope, empty tenant, unknown key id)."""
+
+
+class KeyStoreUnavailableError(GatewayError):
+    """The database of the API keys could not be reached or is not migrated (HTTP 503)."""
 
 
 class AllAttemptsFailedError(GatewayError):

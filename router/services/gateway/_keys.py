@@ -12,16 +12,23 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
-import sqlalchemy as sa
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger import Store
-from router.services.gateway._errors import AuthenticationError, KeyStoreError
+from router.services.gateway._errors import (
+    AuthenticationError,
+    KeyStoreError,
+    KeyStoreUnavailableError,
+)
+from router.services.gateway._tables import api_keys
 
 __all__ = [
     "KEY_PREFIX",
@@ -31,8 +38,6 @@ __all__ = [
     "KeyStore",
     "Principal",
     "Scope",
-    "api_keys",
-    "key_metadata",
     "parse_scopes",
 ]
 
@@ -43,20 +48,6 @@ SCOPES: Final[tuple[Scope, ...]] = get_args(Scope)
 KEY_PREFIX: Final = "uhk_"
 _KEY = re.compile(r"^uhk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-
-key_metadata = sa.MetaData()
-api_keys = sa.Table(
-    "gateway_api_keys",
-    key_metadata,
-    sa.Column("key_id", sa.String(12), primary_key=True),
-    sa.Column("tenant", sa.String(128), nullable=False),
-    sa.Column("scopes", sa.String(200), nullable=False),
-    sa.Column("secret_sha256", sa.LargeBinary(32), nullable=False),
-    sa.Column("label", sa.String(200), nullable=False),
-    sa.Column("created_at_us", sa.BigInteger(), nullable=False),
-    sa.Column("revoked_at_us", sa.BigInteger(), nullable=True),
-    sa.Index("ix_gateway_api_keys_tenant", "tenant"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +131,36 @@ def _row_key(row: Any) -> ApiKey:
     )
 
 
+@asynccontextmanager
+async def _database() -> AsyncIterator[None]:
+    """Driver errors (unreachable, not migrated) become `KeyStoreUnavailableError`."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise KeyStoreUnavailableError(_describe(exc)) from exc
+    except Exception as exc:
+        # asyncpg's errors do not share a base with the others; recognise them by module.
+        if type(exc).__module__.startswith("asyncpg"):
+            raise KeyStoreUnavailableError(_describe(exc)) from exc
+        raise
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return f"the API keys are unavailable: {lines[0] if lines else type(exc).__name__}"
+
+
 class KeyStore:
-    """The API keys of one database (the ledger's: its migrations create the table).
+    """The API keys of one database, over the engine the composition root opened on it (the
+    table comes from the migrations; keys never touch the ledger's write lock).
 
     `authenticate` caches positive lookups for `cache_ttl_s` seconds, so a key revoked from another
     process stops working within that time (immediately in this process).
     """
 
-    def __init__(self, store: Store, *, cache_ttl_s: float = 2.0) -> None:
-        self._store = store
+    def __init__(self, engine: AsyncEngine, *, cache_ttl_s: float = 2.0) -> None:
+        self._engine = engine
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, bytes, Principal]] = {}
         # One lookup per key id at a time: concurrent requests whose cache entry expired together
@@ -168,7 +180,7 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         created = time.time_ns() // 1000
-        async with self._store.write() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 api_keys.insert().values(
                     key_id=key_id,
@@ -187,12 +199,12 @@ class KeyStore:
         query = select(api_keys).order_by(api_keys.c.created_at_us, api_keys.c.key_id)
         if tenant is not None:
             query = query.where(api_keys.c.tenant == tenant)
-        async with self._store.read() as conn:
+        async with self._read() as conn:
             return [_row_key(row) for row in (await conn.execute(query)).all()]
 
     async def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key for good (idempotent); `KeyStoreError` if there is no such key."""
-        async with self._store.write() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at_us.is_(None))
@@ -244,6 +256,16 @@ class KeyStore:
         if not done.cancelled():
             done.exception()  # retrieved here; every waiter re-raises it itself
 
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with _database(), self._engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with _database(), self._engine.begin() as conn:
+            yield conn
+
     async def _lookup(self, key_id: str) -> Any:
-        async with self._store.read() as conn:
+        async with self._read() as conn:
             return (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from ledger import Ledger, NewEvent, merkle
-from ledger._envelope import chain_hash, leaf_data
+from ledger._format import chain_hash, leaf_data
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import Backend, decision
+from tests.ledger._backends import Backend, decision
 
 SIGNED = 30  # events covered by the checkpoint
 TOTAL = 36  # six more after it (chain-checked, not yet in the tree)

@@ -11,7 +11,7 @@ import pytest
 
 from ledger import NewEvent
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import Backend, decision
+from tests.ledger._backends import Backend, decision
 
 # A small body lives in the row's own page; a large one spills into overflow pages.
 SMALL = b'{"messages":[{"role":"user","content":"ERASE-ME-small-7f3a9c"}]}'

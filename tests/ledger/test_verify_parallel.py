@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from ledger import InvalidEventError, VerifyReport
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import Backend, decision
-from tests.ledger_store.test_tamper import CASES, TOTAL, Case, _flip, _row, fill
+from tests.ledger._backends import Backend, decision
+from tests.ledger.test_tamper import CASES, TOTAL, Case, _flip, _row, fill
 from unhardcoded.cli import main
 
 

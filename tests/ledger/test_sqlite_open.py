@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger._store import enable_wal
+from ledger._sqlite import enable_wal
 
 
 def test_the_switch_to_wal_waits_out_a_lock_sqlite_refuses_at_once(tmp_path: Path) -> None:

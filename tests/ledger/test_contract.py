@@ -6,11 +6,14 @@ import asyncio
 import hashlib
 import itertools
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger import (
+    Envelope,
     EventNotFoundError,
     ImmutableViolationError,
     InvalidEventError,
@@ -24,7 +27,7 @@ from ledger import (
     verify_inclusion_document,
 )
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import IMMUTABLE, Backend, decision
+from tests.ledger._backends import IMMUTABLE, Backend, decision
 
 
 class LedgerContract:
@@ -306,20 +309,70 @@ class LedgerContract:
             report = await one.verify()
             assert report.ok, report.problem
 
-    async def test_background_sequencer_signs_what_is_appended(self, backend: Backend) -> None:
+    async def test_select_scan_and_count_filter_by_position_type_stream_id_and_time(
+        self, backend: Backend
+    ) -> None:
         async with backend.open() as led:
-            task = asyncio.create_task(led.run_sequencer(interval=0.01))
-            try:
-                envs = [e for i in range(7) for e in await led.append(decision(i))]
-                await asyncio.wait_for(led.wait_until_sequenced(7), timeout=60)
-                bundle = await led.inclusion_proof(envs[-1].event_id)
-                assert bundle.checkpoint.tree_size >= 7
-            finally:
-                task.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-            with pytest.raises(InvalidEventError, match="interval must be positive"):
-                await led.run_sequencer(interval=0)
+            assert await led.last_position() == -1
+            assert [b async for b in led.scan()] == []
+            written = []
+            for i in range(23):
+                kind = "Attempt" if i % 3 == 0 else "DecisionMade"
+                written += await led.append(NewEvent(kind, f"s-{i % 2}", {"i": i}))
+            by_position = {e.position: e for e in written}
+            assert await led.last_position() == written[-1].position
+
+            every = [r async for batch in led.scan(batch=5) for r in batch]
+            assert [r.position for r in every] == sorted(by_position)
+            for record in every:
+                envelope = by_position[record.position]
+                assert record == (
+                    envelope.position,
+                    envelope.event_id.bytes,
+                    envelope.type,
+                    envelope.stream_id,
+                    envelope.recorded_at_us,
+                    envelope.payload,
+                )
+            batches = [len(b) async for b in led.scan(batch=5)]
+            assert batches == [5, 5, 5, 5, 3]
+
+            def expected(keep: Callable[[Envelope], bool]) -> list[int]:
+                return [e.position for e in written if keep(e)]
+
+            start, stop = written[4].position, written[17].position
+            since, until = written[6].recorded_at_us, written[20].recorded_at_us
+            picked = [e.event_id for e in written[::4]]
+            cases: list[tuple[dict[str, Any], Callable[[Envelope], bool]]] = [
+                ({"types": ["Attempt"]}, lambda e: e.type == "Attempt"),
+                ({"stream_id": "s-1"}, lambda e: e.stream_id == "s-1"),
+                ({"stop": stop}, lambda e: e.position < stop),
+                ({"event_ids": picked}, lambda e: e.event_id in picked),
+                (
+                    {"recorded_since_us": since, "recorded_until_us": until},
+                    lambda e: since <= e.recorded_at_us < until,
+                ),
+                (
+                    {"start": start, "stop": stop, "types": ["DecisionMade"], "stream_id": "s-0"},
+                    lambda e: (
+                        start <= e.position < stop
+                        and e.type == "DecisionMade"
+                        and e.stream_id == "s-0"
+                    ),
+                ),
+            ]
+            for filters, keep in cases:
+                first = filters.pop("start", 0)
+                want = expected(lambda e, k=keep, f=first: e.position >= f and k(e))
+                scanned = [r.position async for b in led.scan(first, batch=4, **filters) for r in b]
+                assert scanned == want, filters
+                assert [r.position for r in await led.select(first, 100, **filters)] == want
+                assert await led.count(first, **filters) == len(want), filters
+            assert [r.position for r in await led.select(start, 3)] == expected(
+                lambda e: e.position >= start
+            )[:3]
+            with pytest.raises(InvalidEventError, match="batch must be a positive int"):
+                _ = [b async for b in led.scan(batch=0)]
 
 
 class TestSQLite(LedgerContract):

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from ledger import InvalidEventError, KeyFileError, Ledger, NewEvent, open_ledger
+from ledger import InvalidEventError, KeyFileError, Ledger, NewEvent
 from ledger._keyfile import KEY_FILE_NAME
+from unhardcoded.db import migrated_ledger
 
 
 @pytest.fixture
 async def led(tmp_path: Path) -> AsyncIterator[Ledger]:
-    async with open_ledger(f"sqlite+aiosqlite:///{tmp_path / 'bad.db'}", home=tmp_path) as led:
+    async with migrated_ledger(f"sqlite+aiosqlite:///{tmp_path / 'bad.db'}", home=tmp_path) as led:
         yield led
 
 
@@ -104,7 +105,7 @@ async def test_a_damaged_key_file_is_refused_not_replaced(
     tmp_path: Path, what: str, content: str | None, reason: str
 ) -> None:
     home = tmp_path / "home"
-    async with open_ledger(
+    async with migrated_ledger(
         f"sqlite+aiosqlite:///{tmp_path / 'first.db'}", home=tmp_path / "ok"
     ) as led:
         await led.sequence()  # a new ledger's first checkpoint creates a key file: its first line
@@ -114,6 +115,6 @@ async def test_a_damaged_key_file_is_refused_not_replaced(
         content = f"{header}\n{body}\n"
     _key_file(home, content)
     with pytest.raises(KeyFileError, match=reason):
-        async with open_ledger(f"sqlite+aiosqlite:///{tmp_path / 'k.db'}", home=home):
+        async with migrated_ledger(f"sqlite+aiosqlite:///{tmp_path / 'k.db'}", home=home):
             pass
     assert (home / KEY_FILE_NAME).read_text(encoding="ascii") == content  # left for the operator

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ledger import Ledger, NewEvent, Store, open_ledger
+from ledger import Ledger, NewEvent, open_store
+from unhardcoded.db import migrated_ledger
 
 REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().parent / "_appender.py"
@@ -31,14 +32,14 @@ class Backend:
     @asynccontextmanager
     async def open(self, **options: Any) -> AsyncIterator[Ledger]:
         """The ledger on this backend (migrated on first open)."""
-        async with open_ledger(
+        async with migrated_ledger(
             self.url, home=self.home, search_path=self.search_path, **options
         ) as led:
             yield led
 
     async def sql(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Run raw SQL in its own committed transaction (errors come back translated)."""
-        store = Store(self.url, search_path=self.search_path)
+        store = open_store(self.url, search_path=self.search_path)
         try:
             async with store.write() as conn:
                 result = await conn.execute(text(statement), dict(params or {}))

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import InclusionProof, NewEvent, verify_inclusion_document
-from tests.ledger_store._backends import Backend
+from tests.ledger._backends import Backend
 from unhardcoded.cli import main
 
 

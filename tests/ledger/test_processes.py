@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger import Store
+from ledger import open_store
 from ledger._tables import events
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import REPO, Backend
+from tests.ledger._backends import REPO, Backend
 
 KILLS = 10
 
@@ -28,7 +28,7 @@ async def _migrate(backend: Backend) -> None:
 
 
 async def _recorded(backend: Backend) -> list[tuple[int, uuid.UUID]]:
-    store = Store(backend.url, search_path=backend.search_path)
+    store = open_store(backend.url, search_path=backend.search_path)
     try:
         async with store.read() as conn:
             rows = await conn.execute(
@@ -70,7 +70,12 @@ def _crash_run(backend: Backend) -> None:
         for _ in range(rng.randint(1, 120)):  # let it run for a random number of acks
             seen += proc.stdout.readline()
         os.kill(proc.pid, signal.SIGKILL)
-        rest, _ = proc.communicate()
+        # Read the rest through the same buffered reader: `communicate()` reads the pipe's file
+        # descriptor directly and would lose what `readline` has already buffered.
+        rest = proc.stdout.read()
+        proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
         assert proc.returncode == -signal.SIGKILL
         acked |= _acknowledged(seen + rest)
     recorded = asyncio.run(_recorded(backend))

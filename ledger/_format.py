@@ -1,8 +1,9 @@
-"""The event envelope and its byte formats (floor 1: pure, no I/O).
+"""The ledger's byte formats and hashes (floor 1: pure, no I/O): the one definition that every
+writer and verifier uses.
 
 Everything a third party needs to re-verify a ledger is defined here and in docs/ledger.md:
-the canonical payload bytes, the attachment digest list, the leaf data, the chain hash and the
-leaf hash.
+the canonical payload bytes (RFC 8785), the attachment digest list, the leaf data, the chain
+hash and the leaf hash; and the event types that carry them (`NewEvent`, `Envelope`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ledger._errors import InvalidEventError
 
 __all__ = [
     "GENESIS_HASH",
+    "LEAF_HEAD",
     "LEAF_MAGIC",
     "Envelope",
     "NewEvent",
@@ -32,6 +34,8 @@ __all__ = [
     "decode_attachment_digests",
     "encode_attachment_digests",
     "leaf_data",
+    "leaf_hash",
+    "leaf_tail",
 ]
 
 LEAF_MAGIC = b"UHL1"
@@ -40,34 +44,15 @@ LEAF_MAGIC = b"UHL1"
 GENESIS_HASH = bytes(32)
 """The prev hash of the event at position 0."""
 
-_HEAD = struct.Struct(">4sQ16sqQ32s32sH")
+LEAF_HEAD = struct.Struct(">4sQ16sqQ32s32sH")
+"""The leaf data's fixed-size head: magic, position, event id, recorded_at_us, stream version,
+payload digest, prev hash, u16 length of the type (docs/ledger.md)."""
+
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _MAX_NAME = 0xFFFF
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-# Outside strings, Python's JSON numbers differ from RFC 8785's only with an exponent, for
-# integral floats ("1.0", "-0.0") and beyond 2**53 (16+ digits): those take the slow path.
-# They are found on the "shape" of the text outside the strings: every digit mapped to "0",
-# "e"/"E" to "e", "." kept, everything else to a space; then three substring searches.
-_SHAPE = bytes(
-    ord("0") if 0x30 <= b <= 0x39 else b if b == 0x2E else 0x65 if b in (0x45, 0x65) else 0x20
-    for b in range(256)
-)
-_SIXTEEN_DIGITS = b"0" * 16
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
-
-
-def _divergent(raw: bytes) -> bool:
-    """Whether the C encoder's bytes might differ from RFC 8785's (see above)."""
-    # Everything outside the JSON strings: split on quotes unless a string holds one.
-    outside = _STRINGS.sub(b"", raw) if b'\\"' in raw else b"".join(raw.split(b'"')[::2])
-    shape = outside.translate(_SHAPE)
-    return b"0e" in shape or b".0 " in shape or shape.endswith(b".0") or _SIXTEEN_DIGITS in shape
+_sha256 = hashlib.sha256
 
 
 _ASTRAL = re.compile(rb"[\xf0-\xf4]").search
@@ -191,25 +176,16 @@ def canonical_json(value: object) -> bytes:
     """RFC 8785 (JCS) canonical UTF-8 bytes of a JSON-able value.
 
     Plain values (strings, safe integers, finite floats, booleans, null, arrays and objects,
-    keys inside the Basic Multilingual Plane) are written by orjson (`_fast_canonical`, each
-    float laid out by `_jcs_float`). Otherwise the C JSON
-    encoder with sorted keys produces exactly the JCS bytes except for a few number forms and for
-    keys outside the BMP (UTF-16 vs code point order); those cases are detected on the output
-    and re-encoded with `rfc8785`. Several times faster than `rfc8785` alone on decision-sized
-    payloads.
+    keys inside the Basic Multilingual Plane: every payload the services write) are written by
+    orjson (`_fast_canonical`, each float laid out by `_jcs_float`), several times faster than
+    `rfc8785`; anything else by `rfc8785`, the reference, which also refuses what JSON cannot
+    say.
     """
     fast = _fast_canonical(value)
     if fast is not None:
         return fast
     try:
-        try:
-            text = _dumps(value)
-        except (TypeError, ValueError):
-            return rfc8785.dumps(value)  # type: ignore[arg-type]
-        raw = text.encode("utf-8")
-        if _divergent(raw) or (len(raw) != len(text) and max(text) > "\uffff"):
-            return rfc8785.dumps(value)  # type: ignore[arg-type]
-        return raw
+        return rfc8785.dumps(value)  # type: ignore[arg-type]
     except (UnicodeEncodeError, rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidEventError(f"payload is not canonical JSON material: {exc}") from exc
 
@@ -251,6 +227,14 @@ def decode_attachment_digests(encoded: bytes) -> dict[str, bytes]:
     return out
 
 
+def leaf_tail(type_: bytes, stream_id: bytes, attachments: bytes) -> bytes:
+    """The leaf data after its head: type ‖ u16 len(stream id) ‖ stream id ‖ u32 len ‖
+    attachment digest list."""
+    return b"".join(
+        (type_, _U16.pack(len(stream_id)), stream_id, _U32.pack(len(attachments)), attachments)
+    )
+
+
 def leaf_data(
     position: int,
     event_id: bytes,
@@ -263,30 +247,27 @@ def leaf_data(
     attachments: bytes,
 ) -> bytes:
     """The exact bytes an event contributes to the chain and to the Merkle tree (docs/ledger.md)."""
-    return b"".join(
-        (
-            _HEAD.pack(
-                LEAF_MAGIC,
-                position,
-                event_id,
-                recorded_at_us,
-                stream_version,
-                payload_digest,
-                prev_hash,
-                len(type_),
-            ),
-            type_,
-            _U16.pack(len(stream_id)),
-            stream_id,
-            _U32.pack(len(attachments)),
-            attachments,
-        )
+    head = LEAF_HEAD.pack(
+        LEAF_MAGIC,
+        position,
+        event_id,
+        recorded_at_us,
+        stream_version,
+        payload_digest,
+        prev_hash,
+        len(type_),
     )
+    return head + leaf_tail(type_, stream_id, attachments)
 
 
 def chain_hash(prev_hash: bytes, data: bytes) -> bytes:
     """chain hash = SHA-256(prev chain hash ‖ leaf data)."""
-    return hashlib.sha256(prev_hash + data).digest()
+    return _sha256(prev_hash + data).digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """leaf hash = SHA-256(0x00 ‖ leaf data): the RFC 6962 leaf (`ledger.merkle.leaf_hash`)."""
+    return _sha256(b"\x00" + data).digest()
 
 
 @dataclass(frozen=True, slots=True)

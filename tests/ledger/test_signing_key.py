@@ -24,7 +24,7 @@ from ledger import (
 from ledger._keyfile import create_seed
 from ledger._treestore import sequence_batch
 from tests.conftest import PgSchema
-from tests.ledger_store._backends import Backend
+from tests.ledger._backends import Backend
 from unhardcoded.cli import main
 
 

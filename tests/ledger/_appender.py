@@ -26,9 +26,7 @@ async def main() -> None:
     args = parser.parse_args()
     out = sys.stdout
 
-    async with open_ledger(
-        args.url, home=args.home, search_path=args.search_path or None, migrate=False
-    ) as led:
+    async with open_ledger(args.url, home=args.home, search_path=args.search_path or None) as led:
         print("ready", flush=True)
 
         async def produce(n: int) -> None:

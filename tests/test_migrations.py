@@ -11,9 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine
 
-from ledger import Store, upgrade
-from ledger._migrate import alembic_config
 from migrations import target_metadata
+from unhardcoded.db import alembic_config, upgrade
 
 
 def _all_tables() -> MetaData:
@@ -28,12 +27,8 @@ def test_migrated_schema_matches_the_table_metadata(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
 
     async def migrate_twice() -> None:
-        store = Store(f"sqlite+aiosqlite:///{path}")
-        try:
-            await upgrade(store)
-            await upgrade(store)
-        finally:
-            await store.dispose()
+        await upgrade(f"sqlite+aiosqlite:///{path}")
+        await upgrade(f"sqlite+aiosqlite:///{path}")
 
     asyncio.run(migrate_twice())
     engine = create_engine(f"sqlite:///{path}")

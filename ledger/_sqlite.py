@@ -1,0 +1,287 @@
+"""The SQLite backend (floor 2): one file, WAL with `synchronous=FULL`, the database's single
+writer lock as the ledger-wide write lock (`BEGIN IMMEDIATE`, busy timeout 60 s).
+
+Appends are the hot path, so the batch writer talks to the stdlib `sqlite3` driver (the one
+aiosqlite wraps) on a dedicated writer thread, the whole transaction in ONE hop to that thread:
+through aiosqlite every statement is a hop, and each hop waits for the GIL while producers are
+busy, which cost more than the fsync. Proof reads run on a reader thread the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from ledger._committer import Request, assign
+from ledger._errors import StoreUnavailableError
+from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
+from ledger._store import Source, Store, translate_errors
+from ledger._tree import NodeId, assemble, inclusion_proof_plan
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SqliteStore", "SqliteWriter", "enable_wal", "is_busy"]
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_SECURE_DELETE = "PRAGMA secure_delete=ON"
+"""Every ledger SQLite connection zeroes what it frees: erased attachment bytes must not linger
+in free space of the file (GDPR erasure)."""
+
+_COLUMNS = (
+    "position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
+    "payload_digest, attachments, prev_hash, chain_hash, leaf_hash"
+)
+_HEAD = "SELECT position, chain_hash FROM ledger_events ORDER BY position DESC LIMIT 1"
+_ROWS = 32
+"""Rows per INSERT statement: one multi-row statement costs ~20% less per row than executemany."""
+_INSERTS = [
+    f"INSERT INTO ledger_events ({_COLUMNS}) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * n)
+    for n in range(_ROWS + 1)
+]
+_BLOB = "INSERT INTO ledger_attachments (position, name, digest, content) VALUES (?,?,?,?)"
+# One index probe per stream (max() with the stream id fixed walks the unique index backwards);
+# a GROUP BY over the streams would scan every event of each stream.
+_VERSION = "SELECT max(stream_version) FROM ledger_events WHERE stream_id = ?"
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (SQLITE_BUSY, any of
+    its extended codes)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def enable_wal(execute: Callable[[str], object]) -> None:
+    """`PRAGMA journal_mode=WAL` through `execute`, retried while SQLite answers "database is
+    locked" at once.
+
+    Switching a file's journal mode takes its exclusive lock. When several connections open a
+    fresh file together, SQLite may refuse straight away instead of calling the busy handler
+    (it does so where waiting could deadlock: seen once in CI, three services opening one new
+    file). The pragma is retried with a growing pause, for at most the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """A stdlib connection with the ledger's settings (the writer's and the reader's)."""
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+    )
+    try:
+        enable_wal(conn.execute)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        conn.execute(_SECURE_DELETE)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class SqliteWriter:
+    """Runs each batch's transaction on one dedicated thread with its own sqlite3 connection
+    (the event loop never waits for the database lock or the fsync)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    def _write(self, requests: Sequence[Request]) -> None:
+        with translate_errors():
+            if self._conn is None:
+                self._conn = _connect(self._path)
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                head = conn.execute(_HEAD).fetchone()
+                versions: dict[str, int] = {}
+                for stream_id in {p.stream_id for r in requests for p in r.events}:
+                    (last,) = conn.execute(_VERSION, (stream_id,)).fetchone()
+                    if last is not None:
+                        versions[stream_id] = last
+                given = [p.event_id for r in requests for p in r.events if p.id_given]
+                taken: set[bytes] = set()
+                if given:
+                    marks = ",".join("?" * len(given))
+                    found = conn.execute(
+                        f"SELECT event_id FROM ledger_events WHERE event_id IN ({marks})", given
+                    )
+                    taken.update(row[0] for row in found)
+                rows, blobs = assign(requests, head, versions, taken, time.time_ns() // 1000)
+                for start in range(0, len(rows), _ROWS):
+                    chunk = rows[start : start + _ROWS]
+                    conn.execute(_INSERTS[len(chunk)], [v for row in chunk for v in row])
+                if blobs:
+                    conn.executemany(_BLOB, blobs)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
+        # A plain function, not a coroutine: the batch reaches the writer thread right now, not
+        # at the event loop's next turn (after every producer that is ready to run).
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._write, requests)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        """Close the connection (on its thread) and stop the thread."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+
+def _read_inclusion(conn: sqlite3.Connection, column: str, value: object) -> ProofRead | None:
+    row = conn.execute(EVENT_AND_HEAD.format(column=column), (value,)).fetchone()
+    if row is None:
+        return None
+    position, event_id, leaf, head = split(row)
+    if head is None or position >= head.tree_size:
+        return position, event_id, leaf, head, None
+    plan = inclusion_proof_plan(position, head.tree_size)
+    sql, params = nodes_query(plan)
+    hashes: dict[NodeId, bytes] = {}
+    if params:
+        hashes = {(lv, i): h for lv, i, h in conn.execute(sql, params)}
+    return position, event_id, leaf, head, assemble(plan, hashes)
+
+
+class SqliteStore(Store):
+    """The ledger in one SQLite file (`sqlite+aiosqlite:///path.db`)."""
+
+    def __init__(self, url: URL) -> None:
+        if url.database in (None, "", ":memory:"):
+            raise StoreUnavailableError(
+                "the ledger needs a SQLite file (sqlite+aiosqlite:///path.db), not memory"
+            )
+        with translate_errors():
+            engine = create_async_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
+        super().__init__(url, engine)
+        self.path = url.database or ""
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_conn: sqlite3.Connection | None = None
+        sync_engine = engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            enable_wal(cursor.execute)
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(_SECURE_DELETE)
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            write = connection.get_execution_options().get("ledger_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    async def exists(self) -> bool:
+        return await asyncio.to_thread(Path(self.path).exists)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        # The database's single writer lock (BEGIN IMMEDIATE) is the ledger-wide write lock.
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(ledger_write=True)
+                async with conn.begin():
+                    yield conn
+
+    def locked(self, purpose: str) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.write()  # one writer at a time: the write lock serialises every purpose
+
+    def sequencer(self) -> AbstractAsyncContextManager[AsyncConnection | None]:
+        return self.write()  # the sequencer shares the writer lock (short batches)
+
+    def writer(self) -> SqliteWriter:
+        return SqliteWriter(self.path)
+
+    def _on_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with translate_errors():
+            if self._reader_conn is None:
+                self._reader_conn = _connect(self.path)
+            conn = self._reader_conn
+            conn.execute("BEGIN")
+            try:
+                return fn(conn, *args)
+            finally:
+                conn.execute("COMMIT")
+
+    async def read_inclusion(self, column: str, value: object) -> ProofRead | None:
+        # One read transaction in one hop to the reader thread, not one hop per statement.
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-reader")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader, self._on_reader, _read_inclusion, (column, value)
+        )
+
+    async def verify_source(self, conn: AsyncConnection) -> Source:
+        return Source(sqlite_path=self.path)
+
+    async def purge_erased(self, table: str) -> None:
+        """The erasing connection ran with `secure_delete` (freed cells and pages are zeroed); a
+        TRUNCATE checkpoint then copies the zeroed pages into the database file and empties the
+        WAL, which still held the old page images."""
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                try:
+                    busy, _log, _done = await cursor.fetchone()
+                finally:
+                    await cursor.close()
+                if busy:
+                    raise StoreUnavailableError(
+                        "the attachment is erased, but a long-running reader kept the WAL "
+                        "from being emptied: retry the erasure once it has finished"
+                    )
+
+    def _close_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
+    async def dispose(self) -> None:
+        with translate_errors():
+            if self._reader is not None:
+                await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
+                self._reader.shutdown(wait=True)
+                self._reader = None
+        await super().dispose()
