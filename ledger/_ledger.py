@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +201,7 @@ class Ledger:
         self.origin = signer.origin
         self._signer = signer
         self._committer = committer
+        self._checkpoint_listeners: list[Callable[[SignedCheckpoint], None]] = []
 
     @property
     def store(self) -> Store:
@@ -435,8 +436,16 @@ class Ledger:
                 latest, added = await sequence_batch(conn, key, self.origin, limit)
                 if added and latest is not None:
                     await self._signer.confirm(conn, latest)
+            if latest is not None and added:
+                for listener in self._checkpoint_listeners:
+                    listener(latest)
             if added < limit:
                 return latest
+
+    def add_checkpoint_listener(self, listener: Callable[[SignedCheckpoint], None]) -> None:
+        """Call `listener(checkpoint)` after each new checkpoint this process signs (e.g. to
+        submit it to witnesses). It runs on the sequencer's path: it must return at once."""
+        self._checkpoint_listeners.append(listener)
 
     async def latest_checkpoint(self) -> SignedCheckpoint | None:
         """The latest signed checkpoint (None before the first `sequence`)."""

@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,8 +188,12 @@ async def create_bundle(
     since: datetime | None = None,
     until: datetime | None = None,
     progress: Progress | None = None,
+    cosigned: Callable[[SignedCheckpoint], Awaitable[str]] | None = None,
 ) -> BundleSummary:
-    """Write the audit bundle of `tenant`'s decisions in [`since`, `until`) to `out` (a zip)."""
+    """Write the audit bundle of `tenant`'s decisions in [`since`, `until`) to `out` (a zip).
+
+    `cosigned` gives the checkpoint's note with its witness cosignatures (docs/witness.md);
+    without it `checkpoint.txt` holds the log's signature only."""
     target = Path(out)
     if target.suffix.lower() != ".zip":
         raise ReportsError(f"{target}: the bundle file name must end in .zip")
@@ -219,7 +223,8 @@ async def create_bundle(
         else:
             head, count = await _checkpoint_covering(ledger, -1), 0
             proofs.write_bytes(b"")
-        files[CHECKPOINT] = head.note.encode("utf-8")
+        note = head.note if cosigned is None else await cosigned(head)
+        files[CHECKPOINT] = note.encode("utf-8")
         files[PUBLIC_KEY] = (head.verifier_key + "\n").encode("utf-8")
         files[EVENTS] = proofs
         for envelope in events.references.values():

@@ -14,13 +14,22 @@ import shutil
 import tempfile
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledger import Checkpoint, Envelope, LedgerError, VerifierKey, parse_verifier_key
+from ledger import (
+    Checkpoint,
+    CosignerVerifier,
+    Envelope,
+    LedgerError,
+    VerifierKey,
+    check_cosignatures,
+    parse_cosigner_key,
+    parse_verifier_key,
+)
 from reports._bundle import (
     BUNDLE_FORMAT,
     CHECKPOINT,
@@ -65,6 +74,8 @@ class BundleVerification:
     tree_size: int | None = None
     key: str | None = None
     key_source: str = "bundle"
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
+    quorum: int = 0
 
     @property
     def ok(self) -> bool:
@@ -83,6 +94,8 @@ class BundleVerification:
             "tree_size": self.tree_size,
             "verifier_key": self.key,
             "key_source": self.key_source,
+            "witnesses": list(self.witnesses),
+            "quorum": self.quorum,
         }
 
 
@@ -101,6 +114,65 @@ def _key(text: str) -> VerifierKey:
         return parse_verifier_key(candidate)
     except LedgerError as exc:
         raise ReportsError(f"--key: {exc}") from None
+
+
+def _witness_key(text: str) -> CosignerVerifier:
+    """A witness vkey given as the string itself or as a file holding it."""
+    candidate = text.strip()
+    path = Path(candidate)
+    if "+" not in candidate or path.is_file():
+        try:
+            candidate = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ReportsError(
+                f"--witness-key {text!r}: not a witness key, and unreadable: {exc}"
+            ) from None
+    try:
+        return parse_cosigner_key(candidate)
+    except LedgerError as exc:
+        raise ReportsError(f"--witness-key: {exc}") from None
+
+
+def _witness_quorum(witness_keys: Sequence[str], quorum: int | None) -> list[CosignerVerifier]:
+    """Parse the witness keys and check the quorum against them (bad input: `ReportsError`)."""
+    keys = [_witness_key(k) for k in witness_keys]
+    if len({str(k) for k in keys}) != len(keys):
+        raise ReportsError("--witness-key: a witness key is given twice")
+    if quorum is not None and not keys:
+        raise ReportsError("--quorum needs at least one --witness-key")
+    if quorum is not None and not 1 <= quorum <= len(keys):
+        raise ReportsError(f"--quorum {quorum}: expected 1 to {len(keys)} (the witness keys given)")
+    return keys
+
+
+def _check_witnesses(
+    check: _Check, note: bytes, witnesses: Sequence[CosignerVerifier], quorum: int
+) -> None:
+    """At least `quorum` of `witnesses` must have cosigned the checkpoint; a line naming one of
+    them that does not verify over this checkpoint (forged, or moved from another) fails."""
+    try:
+        checks = check_cosignatures(note, witnesses)
+    except LedgerError as exc:
+        check.problem(f"{CHECKPOINT}: {exc}")
+        return
+    valid = 0
+    for found in checks:
+        check.result.witnesses.append(
+            {"witness_key": str(found.witness), "status": found.status, "time": found.timestamp}
+        )
+        if found.status == "valid":
+            valid += 1
+        elif found.status == "invalid":
+            check.problem(
+                f"{CHECKPOINT}: the cosignature by witness {found.witness.name}+"
+                f"{found.witness.key_id:08x} does not verify over this checkpoint"
+            )
+    if valid < quorum:
+        absent = [c.witness.name for c in checks if c.status == "absent"]
+        check.problem(
+            f"{CHECKPOINT}: {valid} valid witness cosignature(s), the quorum is {quorum}"
+            + (f" (none by {', '.join(absent)})" if absent else "")
+        )
 
 
 class _Check:
@@ -376,12 +448,23 @@ def _referenced_files(check: _Check, rows: RowBuilder) -> None:
             check.problem(f"{name}: its version is {found}")
 
 
-def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerification:
+def verify_bundle(
+    path: Path | str,
+    *,
+    key: str | None = None,
+    witness_keys: Sequence[str] = (),
+    quorum: int | None = None,
+) -> BundleVerification:
     """Check an audit bundle (see the module docstring); `key` is the verifier key string or a
     file holding it (default: the bundle's own `public_key.txt`, which proves only that the
-    bundle is self-consistent: pass the ledger operator's published key)."""
+    bundle is self-consistent: pass the ledger operator's published key).
+
+    `witness_keys` (vkeys or files holding one) and `quorum` (default: all of them): the
+    checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
+    (docs/witness.md)."""
     source = Path(path)
-    result = BundleVerification(str(source))
+    witnesses = _witness_quorum(witness_keys, quorum)
+    result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
     try:
         archive = zipfile.ZipFile(source)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -407,6 +490,8 @@ def verify_bundle(path: Path | str, *, key: str | None = None) -> BundleVerifica
                 return result
         result.key = str(verifier)
         opened = check.checkpoint(verifier)
+        if opened is not None and witnesses:
+            _check_witnesses(check, check.read(CHECKPOINT) or b"", witnesses, result.quorum)
         if opened is not None:
             result.tree_size = opened.size
             if manifest is not None and manifest.get("tree_size") != opened.size:

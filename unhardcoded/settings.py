@@ -42,3 +42,11 @@ class Settings(BaseSettings):
 
     checkpoint_interval_s: float = Field(default=5.0, gt=0)
     """How often `serve` integrates new events into the Merkle tree and signs a checkpoint."""
+
+    witnesses: str = ""
+    """Witnesses that cosign this ledger's checkpoints (docs/witness.md): entries separated by
+    commas or newlines, each `<URL prefix> <witness vkey>`. Each new checkpoint is submitted to
+    them in the background, never on a decision's path."""
+
+    witness_timeout_s: float = Field(default=10.0, gt=0)
+    """How long one submission to a witness may take before it counts as unreachable."""

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "unhardcoded"]
@@ -58,3 +59,19 @@ def witness_init(folder: Path, name: str, log_key: str, environ: dict[str, str])
     return run(
         ["witness", "init", "--name", name, "--dir", str(folder), "--log", log_key], environ
     ).strip()
+
+
+def api_key(environ: dict[str, str]) -> str:
+    """A key that can route and read (tenant acme)."""
+    args = ["keys", "create", "--tenant", "acme", "--scope", "route", "--scope", "read:own"]
+    return run(args, environ).strip()
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll `condition` until it holds: the background submission has no other signal to
+    await from another process. Bounded, so a broken submission fails instead of hanging."""
+    for _ in range(600):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")

@@ -15,6 +15,7 @@ from ledger import Ledger, LedgerError
 from router.services.decisions import DecisionService
 from router.services.gateway import Gateway, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
+from router.services.witness import CosignatureStore, WitnessSubmitter, parse_witnesses
 from unhardcoded import __version__
 from unhardcoded.app._errors import install_error_handlers
 from unhardcoded.app._logging import AccessLog
@@ -64,6 +65,7 @@ def create_app(
         catalog = load_catalog(str(settings.catalog))
 
     metrics = Metrics()
+    witnesses = parse_witnesses(settings.witnesses)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,16 +88,30 @@ def create_app(
                 keys=KeyStore(engine, cache_ttl_s=settings.key_cache_ttl_s),
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
+                cosignatures=CosignatureStore(ledger.store),
             )
-            sequencer = asyncio.create_task(
-                _sequence_forever(ledger, settings.checkpoint_interval_s)
-            )
+            background = [
+                asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
+            ]
+            if witnesses:
+                import aiohttp  # the witness client's library, only when witnesses are set
+
+                submitter = WitnessSubmitter(
+                    ledger,
+                    witnesses,
+                    await stack.enter_async_context(aiohttp.ClientSession()),
+                    timeout_s=settings.witness_timeout_s,
+                    on_outcome=metrics.witness_outcome,
+                )
+                ledger.add_checkpoint_listener(submitter.notify)
+                background.append(asyncio.create_task(submitter.run()))
             try:
                 yield
             finally:
-                sequencer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sequencer
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app = FastAPI(
         title="unhardcoded gateway",

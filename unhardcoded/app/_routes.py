@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ledger import Ledger
 from router.core import Catalog, Policy, Trace
@@ -27,6 +27,7 @@ from router.services.gateway import (
     split_request,
 )
 from router.services.replay import DecisionFilter, ReplayService
+from router.services.witness import CosignatureStore
 from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
 
 __all__ = ["CHAT_PATH", "Services", "chat_completions", "router"]
@@ -43,6 +44,7 @@ class Services:
     keys: KeyStore
     ledger: Ledger
     max_body_bytes: int
+    cosignatures: CosignatureStore | None = None
 
 
 def _services(request: Request) -> Services:
@@ -237,20 +239,42 @@ async def list_decisions(
 
 @router.get("/x/checkpoints/latest", summary="The latest signed checkpoint of the ledger")
 async def latest_checkpoint(request: Request) -> JSONResponse:
-    """Tree size, root hash, the C2SP signed note and the verifier key."""
+    """Tree size, root hash, the C2SP signed note, the verifier key and the witnesses'
+    cosignature lines of that checkpoint (docs/witness.md)."""
     await _principal(request, "read:own")
-    ledger = _services(request).ledger
-    checkpoint = await ledger.latest_checkpoint() or await ledger.sequence()
+    services = _services(request)
+    checkpoint = await services.ledger.latest_checkpoint() or await services.ledger.sequence()
     if checkpoint is None:
         raise NotFoundError("no checkpoint signed yet")
+    cosigned = services.cosignatures
     return JSONResponse(
         {
             "tree_size": checkpoint.tree_size,
             "root_hash": checkpoint.root_hash.hex(),
             "note": checkpoint.note,
             "verifier_key": checkpoint.verifier_key,
+            "cosignatures": [] if cosigned is None else await cosigned.lines(checkpoint.tree_size),
         }
     )
+
+
+@router.get(
+    "/x/checkpoint",
+    summary="The latest cosigned checkpoint, as a C2SP signed note",
+    response_class=PlainTextResponse,
+)
+async def cosigned_checkpoint(request: Request) -> Response:
+    """The latest checkpoint as a signed note (text/plain): the log's signature, then every
+    witness cosignature stored for it (C2SP tlog-cosignature lines), ready for a note verifier
+    configured with the log's key and the witnesses' keys."""
+    await _principal(request, "read:own")
+    services = _services(request)
+    checkpoint = await services.ledger.latest_checkpoint() or await services.ledger.sequence()
+    if checkpoint is None:
+        raise NotFoundError("no checkpoint signed yet")
+    cosigned = services.cosignatures
+    note = checkpoint.note if cosigned is None else await cosigned.cosigned_note(checkpoint)
+    return PlainTextResponse(note)
 
 
 @router.get("/healthz", summary="Liveness and the catalog version in use")

@@ -49,8 +49,10 @@ def create(
 ) -> None:
     """Write OUT (a .zip): the tenant's decisions in the period as Parquet, the ledger events
     behind them with one inclusion proof each against a signed checkpoint (the ledger is
-    sequenced first), the policies and catalogs referenced, the verifier key, the compliance
-    report and a manifest of SHA-256s. Prints a JSON summary.
+    sequenced first) with the witnesses' cosignatures of it ($UNHARDCODED_WITNESSES: the
+    checkpoint is submitted to them first when they have not cosigned it yet), the policies and
+    catalogs referenced, the verifier key, the compliance report and a manifest of SHA-256s.
+    Prints a JSON summary.
 
     \b
     Example:
@@ -61,10 +63,19 @@ def create(
     bar = ProgressBar("bundling", enabled=not quiet)
 
     async def body(ledger: Ledger) -> BundleSummary:
+        from unhardcoded.cli._witnesses import cosigner
+
         try:
-            return await create_bundle(
-                ledger, out, tenant=tenant, since=since, until=until, progress=bar
-            )
+            async with cosigner(ledger) as cosigned:
+                return await create_bundle(
+                    ledger,
+                    out,
+                    tenant=tenant,
+                    since=since,
+                    until=until,
+                    progress=bar,
+                    cosigned=cosigned,
+                )
         finally:
             bar.close()
 
@@ -79,21 +90,42 @@ def create(
     help="The ledger's verifier key (the string, or a file holding it). Default: the key in "
     "the bundle, which only shows the bundle is self-consistent.",
 )
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    metavar="VKEY",
+    multiple=True,
+    help="A witness's public key (the vkey, or a file holding it); repeatable. The checkpoint "
+    "must carry valid cosignatures by --quorum of them (docs/witness.md).",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(min=1),
+    help="How many of the --witness-key witnesses must have cosigned (default: all of them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @reports_errors
-def verify(bundle_file: Path, key: str | None, as_json: bool) -> None:
+def verify(
+    bundle_file: Path,
+    key: str | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+    as_json: bool,
+) -> None:
     """Check BUNDLE offline, with no database: manifest hashes, the checkpoint signature, each
     event's leaf hash recomputed from its bytes and its inclusion proof, the data against the
     proven events (decisions one-to-one), the policies and catalogs and their digests, and the
-    report. Exit 0 when all holds; exit 1 naming every problem.
+    report; with --witness-key, the witnesses' cosignatures of the checkpoint (a quorum of
+    valid ones, none forged). Exit 0 when all holds; exit 1 naming every problem.
 
     \b
     Example:
         unhardcoded bundle verify acme.zip --key "$(cat ledger.pub)"
+        unhardcoded bundle verify acme.zip --key ledger.pub --witness-key w1.vkey --quorum 1
     """
     from reports import verify_bundle
 
-    result = verify_bundle(bundle_file, key=key)
+    result = verify_bundle(bundle_file, key=key, witness_keys=witness_keys, quorum=quorum)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     elif result.ok:
@@ -102,6 +134,12 @@ def verify(bundle_file: Path, key: str | None, as_json: bool) -> None:
             f"checkpoint at tree size {result.tree_size} signed by {result.key} "
             f"({'given key' if result.key_source == 'given' else 'key inside the bundle'})"
         )
+        if result.witnesses:
+            valid = sum(w["status"] == "valid" for w in result.witnesses)
+            click.echo(
+                f"ok: cosigned by {valid} of {len(result.witnesses)} witnesses "
+                f"(quorum {result.quorum})"
+            )
         for note in result.notes:
             click.echo(f"note: {note}")
     else:

@@ -16,7 +16,7 @@ from unhardcoded.cli._records import with_service
 from unhardcoded.cli.rank import render_table
 
 if TYPE_CHECKING:
-    from ledger import Envelope, Ledger
+    from ledger import Envelope, Ledger, VerifyReport
     from router.services.decisions import Decision, DecisionService
 
 T = TypeVar("T")
@@ -123,26 +123,33 @@ def verify(
 ) -> None:
     """Recompute every digest, the hash chain, the Merkle tree and every checkpoint signature.
 
-    Exit 0 when intact; exit 1 naming the first bad position otherwise.
+    Exit 0 when intact; exit 1 naming the first bad position otherwise. Then one line per
+    witness: the tree size it cosigned and its last submission's outcome (docs/witness.md).
 
     \b
     Example:
         unhardcoded ledger verify --db sqlite+aiosqlite:///./unhardcoded.db
         unhardcoded ledger verify --workers 2 --db sqlite+aiosqlite:///./unhardcoded.db
     """
-    report = _run(
-        url,
-        home,
-        lambda led: led.verify(chunk=chunk, trusted_keys=trusted or None, workers=workers),
-    )
+    from unhardcoded.cli._witnesses import witness_lines
+
+    async def body(led: Ledger) -> tuple[VerifyReport, list[str]]:
+        report = await led.verify(chunk=chunk, trusted_keys=trusted or None, workers=workers)
+        return report, await witness_lines(led)
+
+    report, witnesses = _run(url, home, body)
     if report.problem is not None:
         click.echo(f"ledger TAMPERED: {report.problem}", err=True)
+        for line in witnesses:
+            click.echo(line, err=True)
         sys.exit(EXIT_TAMPERED)
     root = report.root_hash.hex() if report.root_hash else "(empty)"
     click.echo(
         f"ledger intact: {report.events} events, {report.checkpoints} signed checkpoints, "
         f"root {root}"
     )
+    for line in witnesses:
+        click.echo(line)
 
 
 @ledger.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from router.core import Catalog, InputError, Issue
@@ -22,9 +22,6 @@ from router.services.catalogs._pipeline import (
     import_litellm_document,
     import_openrouter_document,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 SOURCE_URLS: Mapping[str, str] = {
     "litellm": "https://raw.githubusercontent.com/BerriAI/litellm/main/"
@@ -95,24 +92,29 @@ class SyncOutcome:
         )
 
 
-async def fetch_source(url: str, client: httpx.AsyncClient | None = None) -> bytes:
-    """The body of a successful GET of `url`; `CatalogFetchError` on any failure."""
-    import httpx  # only a sync needs an HTTP client: commands that never fetch skip loading it
+async def fetch_source(url: str) -> bytes:
+    """The body of a successful GET of `url` (redirects followed); `CatalogFetchError` on any
+    failure, a status other than 200, or a body above `MAX_SOURCE_BYTES`."""
+    import aiohttp  # only a sync needs an HTTP client: commands that never fetch skip loading it
 
-    own = client is None
-    http = client or httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=True)
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
     try:
-        response = await http.get(url)
-    except httpx.HTTPError as exc:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url) as response,
+        ):
+            if response.status != 200:
+                raise CatalogFetchError(url, f"HTTP {response.status}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_any():
+                size += len(chunk)
+                if size > MAX_SOURCE_BYTES:
+                    raise CatalogFetchError(url, f"larger than {MAX_SOURCE_BYTES:,} bytes")
+                chunks.append(chunk)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise CatalogFetchError(url, f"{type(exc).__name__}: {exc}") from None
-    finally:
-        if own:
-            await http.aclose()
-    if response.status_code != 200:
-        raise CatalogFetchError(url, f"HTTP {response.status_code}")
-    if len(response.content) > MAX_SOURCE_BYTES:
-        raise CatalogFetchError(url, f"larger than {MAX_SOURCE_BYTES:,} bytes")
-    return response.content
+    return b"".join(chunks)
 
 
 def import_fetched(
@@ -153,12 +155,11 @@ async def sync_catalog(
     url: str | None = None,
     overlays: Sequence[Overlay] = (),
     name: str | None = None,
-    client: httpx.AsyncClient | None = None,
 ) -> SyncOutcome:
     """Fetch `url` (default: `SOURCE_URLS[kind]`), import it with the overlays and publish the
     catalog. Nothing is published when the fetch or the import fails."""
     where = url or SOURCE_URLS[kind]
-    data = await fetch_source(where, client)
+    data = await fetch_source(where)
     result = import_fetched(kind, where, data, as_of=as_of, overlays=overlays, name=name)
     published = await publish(result.catalog)
     return SyncOutcome(

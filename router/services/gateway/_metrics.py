@@ -10,7 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["MULTIPROCESS_DIR_ENV", "Metrics"]
@@ -100,6 +107,27 @@ class Metrics:
             "answer was sent (each one is also logged).",
             registry=self.registry,
         )
+
+        self.witness_submissions = Counter(
+            "unhardcoded_witness_submissions",
+            "Checkpoint submissions to witnesses by witness and outcome (cosigned, superseded, "
+            "refused, unreachable, invalid); every outcome but the first two is a failure.",
+            ["witness", "outcome"],
+            registry=self.registry,
+        )
+        self.witness_cosigned_size = Gauge(
+            "unhardcoded_witness_cosigned_tree_size",
+            "The largest tree size each witness is known to have cosigned.",
+            ["witness"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+
+    def witness_outcome(self, witness: str, outcome: str, size: int | None) -> None:
+        """Count one submission to `witness` (the witness submitter's outcome listener)."""
+        self.labelled(self.witness_submissions, witness, outcome).inc()
+        if outcome in ("cosigned", "superseded") and size is not None:
+            self.labelled(self.witness_cosigned_size, witness).set(size)
 
     def labelled(self, metric: Any, *values: str) -> Any:
         """`metric.labels(*values)`, remembered: the lookup (label checks, a lock) is paid once

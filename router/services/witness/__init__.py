@@ -19,20 +19,36 @@ from router.services.witness._protocol import (
     AddCheckpoint,
     parse_conflict_size,
 )
+from router.services.witness._submit import (
+    CosignatureStore,
+    Outcome,
+    WitnessEndpoint,
+    WitnessStatus,
+    WitnessSubmitter,
+    cosign_now,
+    parse_witnesses,
+)
 from router.services.witness._witness import CosignedHead, Refusal, Witness
 
 __all__ = [
     "MAX_PROOF_LINES",
     "SIZE_CONTENT_TYPE",
     "AddCheckpoint",
+    "CosignatureStore",
     "CosignedHead",
+    "Outcome",
     "Refusal",
     "Witness",
     "WitnessBadRequestError",
     "WitnessConflictError",
+    "WitnessEndpoint",
     "WitnessError",
     "WitnessForbiddenError",
     "WitnessInconsistentError",
+    "WitnessStatus",
+    "WitnessSubmitter",
     "WitnessUnknownLogError",
+    "cosign_now",
     "parse_conflict_size",
+    "parse_witnesses",
 ]
