@@ -35,6 +35,7 @@ from ledger._errors import (
     ProofFormatError,
     ProofSizeError,
     SignatureError,
+    SigningKeyError,
     StoreIntegrityError,
     StoreUnavailableError,
     StreamVersionConflictError,
@@ -59,6 +60,7 @@ from ledger._proofs import (
     verify_consistency_document,
     verify_inclusion_document,
 )
+from ledger._rotation import KEY_ROTATED, KEY_STREAM
 from ledger._store import Store
 from ledger._tree import (
     Frontier,
@@ -77,6 +79,8 @@ __all__ = [
     "DEFAULT_HOME",
     "GENESIS_HASH",
     "KEY_FILE_NAME",
+    "KEY_ROTATED",
+    "KEY_STREAM",
     "Checkpoint",
     "CheckpointBodyError",
     "CheckpointError",
@@ -113,6 +117,7 @@ __all__ = [
     "SignatureError",
     "SignedCheckpoint",
     "SigningKey",
+    "SigningKeyError",
     "Store",
     "StoreIntegrityError",
     "StoreUnavailableError",

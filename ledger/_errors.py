@@ -103,5 +103,10 @@ class StoreIntegrityError(LedgerError):
     """The store holds data that contradicts itself (a bad key file, a constraint violation, …)."""
 
 
+class SigningKeyError(LedgerError):
+    """The home folder holds no key, or another key, than the one this ledger signs with (a
+    mistaken home folder?), and no rotation to it is recorded."""
+
+
 class KeyFileError(LedgerError):
     """The signing key file is missing, malformed or readable by others."""

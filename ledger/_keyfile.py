@@ -1,8 +1,10 @@
 """The checkpoint signing key on disk (floor 2: file I/O).
 
-One Ed25519 seed per `UNHARDCODED_HOME` (default `~/.unhardcoded`), in `ledger-signing.key`:
-created on first use with mode 0600 inside a 0700 folder; a key file that group or others can
-read is refused. The key's note name is the ledger's origin, `unhardcoded/<ledger id>`, so one
+One Ed25519 seed per `UNHARDCODED_HOME` (default `~/.unhardcoded`), in `ledger-signing.key`,
+mode 0600 inside a 0700 folder; a key file that group or others can read is refused. Reading
+never creates anything: only `create_seed` does, and the ledger calls it only when a ledger that
+has never signed signs its first checkpoint, or when told to rotate its key.
+The key's note name is the ledger's origin, `unhardcoded/<ledger id>`, so one
 home can sign for several ledgers and each checkpoint names the log it belongs to.
 """
 
@@ -19,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from ledger._errors import KeyFileError
 
-__all__ = ["KEY_FILE_NAME", "load_or_create_seed"]
+__all__ = ["KEY_FILE_NAME", "create_seed", "key_file", "read_seed"]
 
 KEY_FILE_NAME = "ledger-signing.key"
 _HEADER = "unhardcoded ledger signing key: ed25519 seed, base64\n"
@@ -51,8 +53,24 @@ def _read_seed(path: Path) -> bytes:
     return seed
 
 
-def load_or_create_seed(home: Path) -> bytes:
-    """The 32-byte Ed25519 seed kept in `home`, generated (atomically, 0600) on first use."""
+def key_file(home: Path) -> Path:
+    """Where the signing key of `home` is kept."""
+    return home.expanduser() / KEY_FILE_NAME
+
+
+def read_seed(home: Path) -> bytes | None:
+    """The 32-byte Ed25519 seed kept in `home`, or None when there is none (nothing is created)."""
+    path = key_file(home)
+    try:
+        if not path.exists():
+            return None
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read the signing key: {exc}") from exc
+    return _read_seed(path)
+
+
+def create_seed(home: Path) -> bytes:
+    """The seed kept in `home`, generated (atomically, 0600) when there is none."""
     home = home.expanduser()
     path = home / KEY_FILE_NAME
     try:

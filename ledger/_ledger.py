@@ -26,13 +26,15 @@ from ledger._errors import (
     LedgerError,
     NotMigratedError,
     NotSequencedError,
+    SigningKeyError,
     StoreUnavailableError,
 )
 from ledger._format import Envelope, NewEvent, decode_attachment_digests
-from ledger._keyfile import load_or_create_seed
-from ledger._keys import SigningKey
+from ledger._keyfile import key_file
 from ledger._postgres import PostgresStore
 from ledger._proofs import ConsistencyProof, InclusionProof
+from ledger._rotation import KEY_ROTATED, KEY_STREAM
+from ledger._signer import Signer
 from ledger._sqlite import SqliteStore
 from ledger._store import BatchWriter, Store, translate_errors
 from ledger._tables import attachments, checkpoints, events, meta
@@ -193,15 +195,15 @@ class Ledger:
         self,
         store: Store,
         ledger_id: str,
-        key: SigningKey,
+        signer: Signer,
         committer: GroupCommitter,
         writer: BatchWriter,
     ) -> None:
         self._writer = writer
         self._store = store
         self.ledger_id = ledger_id
-        self.origin = key.name
-        self._key = key
+        self.origin = signer.origin
+        self._signer = signer
         self._committer = committer
         self._checkpoint_listeners: list[Callable[[SignedCheckpoint], None]] = []
 
@@ -217,8 +219,44 @@ class Ledger:
         return self._committer
 
     def public_key(self) -> str:
-        """The C2SP verifier key string of this ledger's checkpoints."""
-        return self._key.verifier_key()
+        """The C2SP verifier key string of the home folder's signing key (`SigningKeyError`
+        when the home holds none: it is created by the first checkpoint of a new ledger)."""
+        self._signer.reread()
+        if self._signer.key is None:
+            raise SigningKeyError(
+                f"{key_file(self._signer.home)}: no signing key (a new ledger creates it when it "
+                "signs its first checkpoint)"
+            )
+        return self._signer.key.verifier_key()
+
+    async def verifier_key(self) -> str:
+        """The verifier key this ledger signs its checkpoints with now. A ledger that has never
+        signed signs with the home folder's key, created here if the home holds none (as its
+        first checkpoint would)."""
+        async with self._store.read() as conn:
+            current = await self._signer.current(conn)
+            if current is None:
+                key, _ = await self._signer.for_batch(conn, 0, 1)
+                return key.verifier_key()
+        return current
+
+    async def check_signing_key(self) -> None:
+        """Raise `SigningKeyError` unless this process can sign the next checkpoint (creating the
+        first key of a ledger that has never signed): a long-running process checks at start."""
+        async with self._store.read() as conn:
+            head = await latest_checkpoint(conn)
+            await self._signer.for_batch(conn, head.tree_size if head else 0, 1)
+
+    async def rotate_key(self, reason: str) -> SignedCheckpoint | None:
+        """Record that this ledger signs with the home folder's key from now on (created if the
+        home holds none), then sign a checkpoint covering the record with it."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidEventError("a key rotation needs a reason (what happened to the old key)")
+        async with self._store.read() as conn:
+            previous, key = await self._signer.rotation(conn)
+        payload = {"from": previous, "to": key.verifier_key(), "reason": reason.strip()}
+        await self._append([NewEvent(KEY_ROTATED, KEY_STREAM, payload)], None)
+        return await self.sequence()
 
     async def append(
         self, new: NewEvent | Sequence[NewEvent], *, expected_version: int | None = None
@@ -239,6 +277,14 @@ class Ledger:
             )
         if not batch:
             raise InvalidEventError("append needs at least one event")
+        if any(isinstance(e, NewEvent) and e.stream_id == KEY_STREAM for e in batch):
+            raise InvalidEventError(
+                f"stream {KEY_STREAM!r} is the ledger's own record of its signing keys: "
+                "`rotate_key` writes it"
+            )
+        return await self._append(batch, expected_version)
+
+    async def _append(self, batch: list[NewEvent], expected_version: int | None) -> list[Envelope]:
         prepared = [prepare(event) for event in batch]
         if expected_version is not None:
             if isinstance(expected_version, bool) or not isinstance(expected_version, int):
@@ -380,11 +426,24 @@ class Ledger:
             async with self._store.sequencer() as conn:
                 if conn is None:
                     return latest
-                latest, added = await sequence_batch(conn, self._key, self.origin, max_leaves)
+                head = await latest_checkpoint(conn)
+                size = head.tree_size if head else 0
+                if (
+                    head is not None
+                    and await conn.scalar(
+                        select(events.c.position).where(events.c.position == size)
+                    )
+                    is None
+                ):
+                    return head  # nothing to sign: no key needed
+                key, limit = await self._signer.for_batch(conn, size, max_leaves)
+                latest, added = await sequence_batch(conn, key, self.origin, limit)
+                if added and latest is not None:
+                    await self._signer.confirm(conn, latest)
             if latest is not None and added:
                 for listener in self._checkpoint_listeners:
                     listener(latest)
-            if added < max_leaves:
+            if added < limit:
                 return latest
 
     def add_checkpoint_listener(self, listener: Callable[[SignedCheckpoint], None]) -> None:
@@ -565,15 +624,16 @@ async def open_ledger(
         if ledger_id is None:
             raise NotMigratedError(not_migrated)
         store.bind_ledger(ledger_id)
-        seed = load_or_create_seed(Path(home) if home is not None else DEFAULT_HOME)
-        key = SigningKey.from_private_bytes(f"unhardcoded/{ledger_id}", seed)
+        signer = Signer.open(
+            Path(home) if home is not None else DEFAULT_HOME, f"unhardcoded/{ledger_id}"
+        )
         writer = store.writer()
         committer = GroupCommitter(
             writer,
             max_events=max_batch_events,
             max_bytes=max_batch_bytes,
         )
-        ledger = Ledger(store, ledger_id, key, committer, writer)
+        ledger = Ledger(store, ledger_id, signer, committer, writer)
     except BaseException:
         await store.dispose()
         raise

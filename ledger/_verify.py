@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger._checkpoint import open_checkpoint
-from ledger._errors import LedgerError
+from ledger._errors import LedgerError, StoreIntegrityError
 from ledger._format import GENESIS_HASH, chain_hash, leaf_data, leaf_hash
+from ledger._rotation import designated_key, parse_rotation
 from ledger._tree import Frontier, NodeId, append_leaves
 
 __all__ = [
@@ -84,16 +85,34 @@ class VerifyReport:
 
 
 def open_checkpoints(
-    rows: Iterable[Sequence[Any]], origin: str, trusted_keys: Iterable[str] | None
+    rows: Iterable[Sequence[Any]],
+    origin: str,
+    trusted_keys: Iterable[str] | None,
+    rotations: Iterable[tuple[int, bytes]] = (),
 ) -> tuple[list[tuple[int, bytes]], Problem | None]:
     """The (tree size, root) of each checkpoint row (tree_size, root_hash, verifier_key, note) in
-    size order whose note opens, up to the first that does not (and that problem)."""
+    size order whose note opens, up to the first that does not (and that problem). Each must be
+    signed by the key the recorded rotations (position, payload) designate (`ledger._rotation`)."""
     trusted = None if trusted_keys is None else set(trusted_keys)
     signed: list[tuple[int, bytes]] = []
+    try:
+        recorded = [parse_rotation(position, bytes(payload)) for position, payload in rotations]
+    except StoreIntegrityError as exc:
+        return signed, Problem(None, str(exc))
+    first: str | None = None
     for size, raw_root, key, note in rows:
         root, where = bytes(raw_root), f"checkpoint at tree size {size}"
         if trusted is not None and key not in trusted:
             return signed, Problem(None, f"{where} is signed by an untrusted key {key}")
+        first = key if first is None else first
+        expected = designated_key(recorded, first, size)
+        if key != expected:
+            return signed, Problem(
+                None,
+                f"{where} is signed by key {key}, but the ledger's key at that size is "
+                f"{expected}: no recorded rotation hands signing to it (a mistaken home folder, "
+                "or a rewritten log)",
+            )
         try:
             opened = open_checkpoint(note, key, origin=origin)
         except LedgerError as exc:

@@ -31,6 +31,7 @@ from sqlalchemy import text
 
 from ledger._errors import InvalidEventError
 from ledger._format import GENESIS_HASH
+from ledger._rotation import KEY_STREAM
 from ledger._sqlite import SQLITE_BUSY_TIMEOUT_MS
 from ledger._store import Source, Store, translate_errors
 from ledger._verify import (
@@ -52,6 +53,10 @@ PARALLEL_MIN_EVENTS = 200_000
 
 _CHECKPOINTS = (
     "SELECT tree_size, root_hash, verifier_key, note FROM ledger_checkpoints ORDER BY tree_size"
+)
+_ROTATIONS = (
+    f"SELECT position, payload FROM ledger_events WHERE stream_id = '{KEY_STREAM}' "
+    "ORDER BY position"
 )
 _BOUNDS = "SELECT count(*), coalesce(max(position) + 1, 0) FROM ledger_events"
 # Placeholders are filled per driver: `?` for sqlite3, `$n` for asyncpg.
@@ -223,7 +228,8 @@ async def verify_ledger(
     _check_arguments(chunk, workers)
     async with store.read() as conn:
         rows = (await conn.execute(text(_CHECKPOINTS))).all()
-        signed, problem = open_checkpoints(rows, origin, trusted_keys)
+        rotations = (await conn.execute(text(_ROTATIONS))).all()
+        signed, problem = open_checkpoints(rows, origin, trusted_keys, rotations)
         if problem is not None:
             return VerifyReport(0, len(rows), 0, None, problem)
         source = await store.verify_source(conn)

@@ -51,6 +51,13 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 _COPY = 1 << 20
 
 
+def _utc(at: datetime | None) -> datetime | None:
+    """`at` in UTC (a naive time is taken as UTC)."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -190,6 +197,9 @@ async def create_bundle(
     target = Path(out)
     if target.suffix.lower() != ".zip":
         raise ReportsError(f"{target}: the bundle file name must end in .zip")
+    # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
+    # report from the manifest's: both must be built from the same UTC instants.
+    since, until = _utc(since), _utc(until)
     with tempfile.TemporaryDirectory(prefix="unhardcoded-bundle-") as tmp:
         work = Path(tmp)
         export = work / "data"

@@ -107,8 +107,8 @@ async def test_a_damaged_key_file_is_refused_not_replaced(
     home = tmp_path / "home"
     async with migrated_ledger(
         f"sqlite+aiosqlite:///{tmp_path / 'first.db'}", home=tmp_path / "ok"
-    ):
-        pass  # a good key file, to take its first line from
+    ) as led:
+        await led.sequence()  # a new ledger's first checkpoint creates a key file: its first line
     header = (tmp_path / "ok" / KEY_FILE_NAME).read_text(encoding="ascii").splitlines()[0]
     if content is None:
         body = "not base64!" if "base64" in reason else base64.b64encode(bytes(31)).decode()

@@ -18,23 +18,26 @@ from hypothesis import strategies as st
 
 from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, canonical_json
 from ledger._format import decode_attachment_digests, encode_attachment_digests
-from ledger._keyfile import load_or_create_seed
+from ledger._keyfile import create_seed, read_seed
 
 
 def test_key_is_created_private_and_reused(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    seed = load_or_create_seed(home)
+    assert read_seed(home) is None
+    assert not home.exists()  # reading creates nothing
+    seed = create_seed(home)
     assert len(seed) == 32
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / KEY_FILE_NAME).stat().st_mode) == 0o600
-    assert load_or_create_seed(home) == seed
+    assert create_seed(home) == seed
+    assert read_seed(home) == seed
 
 
 def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
-    load_or_create_seed(tmp_path)
+    create_seed(tmp_path)
     os.chmod(tmp_path / KEY_FILE_NAME, 0o644)
     with pytest.raises(KeyFileError, match="accessible to group or others"):
-        load_or_create_seed(tmp_path)
+        read_seed(tmp_path)
 
 
 def test_a_damaged_key_file_is_refused(tmp_path: Path) -> None:
@@ -42,7 +45,7 @@ def test_a_damaged_key_file_is_refused(tmp_path: Path) -> None:
     path.write_text("hello\n")
     os.chmod(path, 0o600)
     with pytest.raises(KeyFileError, match="not an unhardcoded signing key file"):
-        load_or_create_seed(tmp_path)
+        read_seed(tmp_path)
 
 
 json_values = st.recursive(

@@ -22,6 +22,7 @@ from router.services.witness import Witness
 from tests.reports.support import populate, populate_sqlite
 from tests.witness._processes import env, run, serving, witness_init
 from unhardcoded.cli import main
+from unhardcoded.db import migrated_ledger
 
 
 def _bundle(environ: dict[str, str], db: Path, out: Path) -> Path:
@@ -110,7 +111,6 @@ def _line_of(note: str, name: str) -> str:
 @pytest.fixture
 async def cosigned_bundles(tmp_path: Path) -> tuple[Path, Path, CosignerKey, CosignerKey]:
     """Two bundles of one ledger at two checkpoints, each cosigned by two witnesses."""
-    from unhardcoded.db import migrated_ledger
 
     w1, w2 = CosignerKey.generate("witness.test/w1"), CosignerKey.generate("witness.test/w2")
 

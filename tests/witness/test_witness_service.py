@@ -44,7 +44,7 @@ async def test_cosign_refuse_and_restart(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     folder = tmp_path / "w1"
     async with migrated_ledger(db, home=home) as ledger:
-        vkey = witness_init(folder, "witness.test/w1", ledger.public_key(), environ)
+        vkey = witness_init(folder, "witness.test/w1", await ledger.verifier_key(), environ)
         witness_key = parse_cosigner_key(vkey)
         assert (folder / "witness.key").stat().st_mode & 0o777 == 0o600
         assert (folder / "witness.db").stat().st_mode & 0o777 == 0o600
@@ -107,7 +107,7 @@ async def test_a_rewritten_log_is_refused(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     folder = tmp_path / "w1"
     async with migrated_ledger(db, home=home) as ledger:
-        witness_init(folder, "witness.test/w1", ledger.public_key(), environ)
+        witness_init(folder, "witness.test/w1", await ledger.verifier_key(), environ)
         size, note = await _grow(ledger, 6, "honest")
         leaves = [e.leaf_hash for e in await ledger.read(0, size)]
         seed = (home / "ledger-signing.key").read_text().splitlines()[1]

@@ -191,7 +191,11 @@ def verify(
 @ledger.command()
 @_db_option
 @_home_option
-@click.option("--public-key", is_flag=True, help="Only print this ledger's verifier key.")
+@click.option(
+    "--public-key",
+    is_flag=True,
+    help="Only print the verifier key this ledger signs with (signs nothing).",
+)
 @click.option(
     "--json",
     "as_json",
@@ -202,6 +206,9 @@ def verify(
 def checkpoint(url: str | None, home: Path | None, public_key: bool, as_json: bool) -> None:
     """Sequence every new event into the Merkle tree, sign a checkpoint and print its note.
 
+    Signs only with the key this ledger signs with: a home folder holding no key or another
+    key is refused (see `ledger rotate-key`); only a new ledger's first checkpoint creates a key.
+
     \b
     Example:
         unhardcoded ledger checkpoint --db sqlite+aiosqlite:///./unhardcoded.db
@@ -211,7 +218,7 @@ def checkpoint(url: str | None, home: Path | None, public_key: bool, as_json: bo
 
     async def body(led: Ledger) -> tuple[str, SignedCheckpoint | None]:
         if public_key:
-            return led.public_key(), None
+            return await led.verifier_key(), None
         signed = await led.sequence()
         if signed is None:
             signed = await led.latest_checkpoint()
@@ -238,6 +245,36 @@ def _checkpoint_json(signed: SignedCheckpoint) -> dict[str, Any]:
         "signed_at_us": signed.signed_at_us,
         "note": signed.note,
     }
+
+
+@ledger.command("rotate-key")
+@_db_option
+@_home_option
+@click.option(
+    "--reason",
+    required=True,
+    metavar="TEXT",
+    help="Why the key changes (recorded in the ledger), e.g. 'old key retired'.",
+)
+@reports_errors
+def rotate_key(url: str | None, home: Path | None, reason: str) -> None:
+    """Sign with the home folder's key from now on, recording the change in the ledger.
+
+    The home's key (created when the home holds none) becomes the ledger's key: a
+    `SigningKeyRotated` event names the old and the new verifier key and the reason, and the
+    next checkpoint, signed with the new key, covers it. `ledger verify` accepts a change of key
+    only at a recorded rotation. Prints the new verifier key: publish it to the auditors.
+
+    \b
+    Example:
+        unhardcoded ledger rotate-key --home ./new-home --reason "old key retired"
+    """
+
+    async def body(led: Ledger) -> str:
+        await led.rotate_key(reason)
+        return led.public_key()
+
+    click.echo(_run(url, home, body))
 
 
 @ledger.command()

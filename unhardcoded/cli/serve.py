@@ -44,16 +44,17 @@ def worker_app() -> FastAPI:
 
 
 async def _prepare(settings: Settings) -> None:
-    """Everything the server processes would otherwise fail on in their start-up, checked once,
-    before uvicorn starts, so that a failure is one line: the database (created or migrated,
-    refused when it is someone else's), the signing key, the catalog file."""
+    """Everything the server processes would otherwise fail on (or race for) in their start-up,
+    checked once, before uvicorn starts, so that a failure is one line: the database (created or
+    migrated, refused when it is someone else's), the signing key (a home folder whose key is not
+    the ledger's stops `serve` here), the catalog file."""
     from router.services.catalogs import load_catalog
     from unhardcoded.db import migrated_ledger
 
     if settings.catalog is not None:
         load_catalog(str(settings.catalog))
-    async with migrated_ledger(settings.database_url, home=settings.home.expanduser()):
-        pass
+    async with migrated_ledger(settings.database_url, home=settings.home.expanduser()) as led:
+        await led.check_signing_key()
 
 
 def _warn_if_shared(home: Path) -> None:
