@@ -22,12 +22,9 @@ from typing import Any
 
 from ledger import (
     Checkpoint,
-    CosignerVerifier,
     Envelope,
     LedgerError,
     VerifierKey,
-    check_cosignatures,
-    parse_cosigner_key,
     parse_verifier_key,
 )
 from reports._bundle import (
@@ -47,6 +44,7 @@ from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS
+from reports._witnesses import check_witnesses, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
     ATTEMPT_FINISHED,
@@ -114,75 +112,6 @@ def _key(text: str) -> VerifierKey:
         return parse_verifier_key(candidate)
     except LedgerError as exc:
         raise ReportsError(f"--key: {exc}") from None
-
-
-def _witness_key(text: str) -> CosignerVerifier:
-    """A witness vkey given as the string itself or as a file holding it."""
-    candidate = text.strip()
-    path = Path(candidate)
-    if "+" not in candidate or path.is_file():
-        try:
-            candidate = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ReportsError(
-                f"--witness-key {text!r}: not a witness key, and unreadable: {exc}"
-            ) from None
-    try:
-        return parse_cosigner_key(candidate)
-    except LedgerError as exc:
-        raise ReportsError(f"--witness-key: {exc}") from None
-
-
-def _witness_quorum(witness_keys: Sequence[str], quorum: int | None) -> list[CosignerVerifier]:
-    """Parse the witness keys and check the quorum against them (bad input: `ReportsError`)."""
-    keys = [_witness_key(k) for k in witness_keys]
-    if len({str(k) for k in keys}) != len(keys):
-        raise ReportsError("--witness-key: a witness key is given twice")
-    if quorum is not None and not keys:
-        raise ReportsError("--quorum needs at least one --witness-key")
-    if quorum is not None and not 1 <= quorum <= len(keys):
-        raise ReportsError(f"--quorum {quorum}: expected 1 to {len(keys)} (the witness keys given)")
-    return keys
-
-
-def _check_witnesses(
-    check: _Check, note: bytes, witnesses: Sequence[CosignerVerifier], quorum: int
-) -> None:
-    """At least `quorum` of `witnesses` must have cosigned the checkpoint; a line naming one of
-    them that does not verify over this checkpoint (forged, or moved from another) fails."""
-    try:
-        checks = check_cosignatures(note, witnesses)
-    except LedgerError as exc:
-        check.problem(f"{CHECKPOINT}: {exc}")
-        return
-    valid = 0
-    for found in checks:
-        check.result.witnesses.append(
-            {"witness_key": str(found.witness), "status": found.status, "time": found.timestamp}
-        )
-        if found.status == "valid":
-            valid += 1
-        elif found.status == "invalid":
-            check.problem(
-                f"{CHECKPOINT}: the cosignature by witness {found.witness.name}+"
-                f"{found.witness.key_id:08x} does not verify over this checkpoint"
-            )
-    if valid < quorum:
-        absent = [c.witness.name for c in checks if c.status == "absent"]
-        check.problem(
-            f"{CHECKPOINT}: {valid} valid witness cosignature(s), the quorum is {quorum}"
-            + (f" (none by {', '.join(absent)})" if absent else "")
-        )
-
-
-def _log_note(note: str, log_name: str) -> str:
-    """The checkpoint note with the log's own signature only, as the report was built over it:
-    witness cosignature lines (added or dropped later) are no part of the report."""
-    body, blank, signatures = note.partition("\n\n")
-    own = [
-        line for line in signatures.splitlines(keepends=True) if line.startswith(f"— {log_name} ")
-    ]
-    return body + blank + "".join(own)
 
 
 class _Check:
@@ -473,7 +402,7 @@ def verify_bundle(
     checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
     (docs/witness.md)."""
     source = Path(path)
-    witnesses = _witness_quorum(witness_keys, quorum)
+    witnesses = witness_quorum(witness_keys, quorum)
     result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
     try:
         archive = zipfile.ZipFile(source)
@@ -501,7 +430,12 @@ def verify_bundle(
         result.key = str(verifier)
         opened = check.checkpoint(verifier)
         if opened is not None and witnesses:
-            _check_witnesses(check, check.read(CHECKPOINT) or b"", witnesses, result.quorum)
+            found, problems = check_witnesses(
+                check.read(CHECKPOINT) or b"", witnesses, result.quorum
+            )
+            result.witnesses.extend(found)
+            for text in problems:
+                check.problem(text)
         if opened is not None:
             result.tree_size = opened.size
             if manifest is not None and manifest.get("tree_size") != opened.size:
@@ -565,7 +499,7 @@ def verify_bundle(
             )
             return result
         since, until = manifest.get("since"), manifest.get("until")
-        note = _log_note((check.read(CHECKPOINT) or b"").decode("utf-8", "replace"), verifier.name)
+        note = log_note((check.read(CHECKPOINT) or b"").decode("utf-8", "replace"), verifier.name)
         report = build_report(
             data,
             tenant=str(manifest.get("tenant")),
