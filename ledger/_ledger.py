@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Seque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, func, inspect, select, update
 from sqlalchemy.engine import URL, make_url
@@ -29,10 +29,19 @@ from ledger._errors import (
     SigningKeyError,
     StoreUnavailableError,
 )
-from ledger._format import Envelope, NewEvent, decode_attachment_digests
+from ledger._format import Envelope, NewEvent
 from ledger._keyfile import key_file
 from ledger._postgres import PostgresStore
 from ledger._proofs import ConsistencyProof, InclusionProof
+from ledger._query import (
+    RECORD_COLUMNS,
+    ROW_COLUMNS,
+    EventRecord,
+    conditions,
+    envelope,
+    event_ref,
+    ref_column,
+)
 from ledger._rotation import KEY_ROTATED, KEY_STREAM
 from ledger._signer import Signer
 from ledger._sqlite import SqliteStore
@@ -59,87 +68,6 @@ __all__ = [
 
 DEFAULT_HOME = Path("~/.unhardcoded")
 
-_COLUMNS = (
-    events.c.position,
-    events.c.event_id,
-    events.c.type,
-    events.c.stream_id,
-    events.c.stream_version,
-    events.c.recorded_at_us,
-    events.c.payload,
-    events.c.payload_digest,
-    events.c.attachments,
-    events.c.prev_hash,
-    events.c.chain_hash,
-    events.c.leaf_hash,
-)
-
-
-def _envelope(row: Sequence[Any]) -> Envelope:
-    return Envelope(
-        position=row[0],
-        event_id=uuid.UUID(bytes=bytes(row[1])),
-        type=row[2],
-        stream_id=row[3],
-        stream_version=row[4],
-        recorded_at_us=row[5],
-        payload=bytes(row[6]),
-        payload_digest=bytes(row[7]),
-        attachment_digests=decode_attachment_digests(bytes(row[8])),
-        prev_hash=bytes(row[9]),
-        chain_hash=bytes(row[10]),
-        leaf_hash=bytes(row[11]),
-    )
-
-
-class EventRecord(NamedTuple):
-    """One event as `Ledger.select` and `Ledger.scan` return it: what readers of many events
-    need, straight from the database (no hashes; `Ledger.get` has the whole `Envelope`)."""
-
-    position: int
-    event_id: bytes
-    """The event id's 16 bytes (`uuid.UUID(bytes=…)`)."""
-    type: str
-    stream_id: str
-    recorded_at_us: int
-    payload: bytes
-    """The payload's canonical JSON bytes."""
-
-
-_RECORD = (
-    events.c.position,
-    events.c.event_id,
-    events.c.type,
-    events.c.stream_id,
-    events.c.recorded_at_us,
-    events.c.payload,
-)
-
-
-def _conditions(
-    start: int,
-    stop: int | None,
-    types: Collection[str] | None,
-    stream_id: str | None,
-    event_ids: Collection[uuid.UUID] | None,
-    recorded_since_us: int | None,
-    recorded_until_us: int | None,
-) -> list[Any]:
-    where: list[Any] = [events.c.position >= start]
-    if stop is not None:
-        where.append(events.c.position < stop)
-    if types is not None:
-        where.append(events.c.type.in_(list(types)))
-    if stream_id is not None:
-        where.append(events.c.stream_id == stream_id)
-    if event_ids is not None:
-        where.append(events.c.event_id.in_([e.bytes for e in event_ids]))
-    if recorded_since_us is not None:
-        where.append(events.c.recorded_at_us >= recorded_since_us)
-    if recorded_until_us is not None:
-        where.append(events.c.recorded_at_us < recorded_until_us)
-    return where
-
 
 @dataclass(frozen=True, slots=True)
 class InclusionProofBundle:
@@ -157,35 +85,6 @@ class InclusionProofBundle:
             "checkpoint": self.checkpoint.note,
             "verifier_key": self.checkpoint.verifier_key,
         }
-
-
-def _ref_column(ref: uuid.UUID | str | int) -> tuple[str, object]:
-    """(column, value) of an event given by id (UUID or its text) or by position (int)."""
-    if isinstance(ref, bool):
-        raise InvalidEventError(f"not an event id or position: {ref!r}")
-    if isinstance(ref, str):
-        text = ref.strip()
-        if text.isascii() and text.isdigit():
-            ref = int(text)
-    if isinstance(ref, int):
-        # Positions are 64-bit signed integers in both databases.
-        if not 0 <= ref < 1 << 63:
-            raise InvalidEventError(f"not an event position (0 to 2^63 - 1): {ref}")
-        return "position", ref
-    if isinstance(ref, str):
-        try:
-            ref = uuid.UUID(ref.strip())
-        except ValueError:
-            raise InvalidEventError(f"not an event id (UUID) or position: {ref!r}") from None
-    if not isinstance(ref, uuid.UUID):
-        raise InvalidEventError(f"not an event id or position: {ref!r}")
-    return "event_id", ref.bytes
-
-
-def _event_ref(ref: uuid.UUID | str | int) -> Any:
-    """A WHERE clause for an event given by id or position."""
-    column, value = _ref_column(ref)
-    return events.c[column] == value
 
 
 class Ledger:
@@ -297,21 +196,21 @@ class Ledger:
 
     async def _rows(self, query: Select[Any]) -> list[Envelope]:
         async with self._store.read() as conn:
-            return [_envelope(row) for row in (await conn.execute(query)).all()]
+            return [envelope(row) for row in (await conn.execute(query)).all()]
 
     async def read(self, from_position: int = 0, limit: int = 1000) -> list[Envelope]:
         """Events in position order, starting at `from_position`."""
         # Positions are gapless, so the upper bound selects the same rows as the LIMIT; it keeps
         # PostgreSQL on the primary key when the table has no statistics yet (a bare lower bound
         # is then planned as a scan and sort of the rest of the table).
-        query = select(*_COLUMNS).where(
+        query = select(*ROW_COLUMNS).where(
             events.c.position >= from_position, events.c.position < from_position + limit
         )
         return await self._rows(query.order_by(events.c.position).limit(limit))
 
     async def get(self, ref: uuid.UUID | str | int) -> Envelope:
         """One event by id (UUID) or position; `EventNotFoundError` when there is none."""
-        found = await self._rows(select(*_COLUMNS).where(_event_ref(ref)))
+        found = await self._rows(select(*ROW_COLUMNS).where(event_ref(ref)))
         if not found:
             raise EventNotFoundError(f"no event {ref}")
         return found[0]
@@ -320,7 +219,7 @@ class Ledger:
         self, stream_id: str, from_version: int = 1, limit: int = 1000
     ) -> list[Envelope]:
         """The events of one stream in version order."""
-        query = select(*_COLUMNS).where(
+        query = select(*ROW_COLUMNS).where(
             and_(events.c.stream_id == stream_id, events.c.stream_version >= from_version)
         )
         return await self._rows(query.order_by(events.c.stream_version).limit(limit))
@@ -342,10 +241,10 @@ class Ledger:
         `event_ids`, recorded in [`recorded_since_us`, `recorded_until_us`).
 
         The public way to read events in bulk (exports, replay); `scan` streams them."""
-        where = _conditions(
+        where = conditions(
             start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
         )
-        query = select(*_RECORD).where(*where).order_by(events.c.position).limit(limit)
+        query = select(*RECORD_COLUMNS).where(*where).order_by(events.c.position).limit(limit)
         async with self._store.read() as conn:
             return cast(list[EventRecord], (await conn.execute(query)).all())
 
@@ -404,7 +303,7 @@ class Ledger:
         recorded_until_us: int | None = None,
     ) -> int:
         """How many events are recorded (that match the filters of `select`)."""
-        where = _conditions(
+        where = conditions(
             start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
         )
         async with self._store.read() as conn:
@@ -458,7 +357,7 @@ class Ledger:
 
     async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
         """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
-        column, value = _ref_column(ref)
+        column, value = ref_column(ref)
         found = await self._store.read_inclusion(column, value)
         if found is None:
             raise EventNotFoundError(f"no event {ref}")

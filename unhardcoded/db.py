@@ -40,7 +40,10 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 # A database holding any of these is this project's (or an older version of it).
-_OWN_TABLES = frozenset({"alembic_version", "ledger_meta", "ledger_events"})
+_OWN_TABLES = frozenset(
+    {"alembic_version"}
+    | {name for tables in migrations.target_metadata() for name in tables.tables}
+)
 
 
 class UnusableDatabaseError(ValueError):
