@@ -65,7 +65,7 @@ def test_invalid_policy_exits_2_with_every_pointer() -> None:
         assert result.exit_code == 2, command
         assert result.stderr.splitlines() == [
             'error: /rules/0/1: unknown attribute "regoin" (did you mean "region"? '
-            "expected one of: id, model, provider, region, status)",
+            "expected one of: id, model, provider, region, status); "
             "/rules/1/3: expected a number, found true",
         ]
         assert "Traceback" not in result.output

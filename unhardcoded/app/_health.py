@@ -76,7 +76,13 @@ class Readiness:
                     f"not at head: the database is at {at}, this version needs "
                     f"{', '.join(sorted(self.heads))} (run `unhardcoded db upgrade`)"
                 )
-        checks["signing_key"] = "ok" if self.ledger.public_key() else "not loaded"
+        try:
+            async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                await self.ledger.check_signing_key()  # can this process sign the next checkpoint
+        except (LedgerError, TimeoutError, OSError) as exc:
+            checks["signing_key"] = f"not loaded: {exc or 'no answer in time'}"
+        else:
+            checks["signing_key"] = "ok"
         try:
             async with asyncio.timeout(_CHECK_TIMEOUT_S):
                 catalog = await self.gateway.catalog()

@@ -161,7 +161,8 @@ def wants_json(args: Sequence[str]) -> bool:
 
 def print_error(message: str, *, kind: str, as_json: bool) -> None:
     """`error: <message>` on stderr (one line); with `as_json` also the JSON object on stdout."""
-    one_line = " ".join(message.split())
+    # Several problems (one per line, e.g. every pointer of a policy) stay apart with "; ".
+    one_line = "; ".join(" ".join(line.split()) for line in message.splitlines() if line.strip())
     if as_json:
         click.echo(json.dumps({"error": {"type": kind, "message": one_line}}, ensure_ascii=False))
     click.echo(f"error: {one_line}", err=True)

@@ -222,7 +222,9 @@ def checkpoint(url: str | None, home: Path | None, public_key: bool, as_json: bo
         signed = await led.sequence()
         if signed is None:
             signed = await led.latest_checkpoint()
-        return led.public_key(), signed
+        # The key of the checkpoint itself: a home holding no key (or another) only reads.
+        key = signed.verifier_key if signed is not None else await led.verifier_key()
+        return key, signed
 
     key, signed = _run(url, home, body)
     if as_json:
