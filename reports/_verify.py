@@ -44,7 +44,7 @@ from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS
-from reports._witnesses import check_witnesses, log_note, witness_quorum
+from reports._witnesses import check_witnesses, key_argument, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
     ATTEMPT_FINISHED,
@@ -99,17 +99,8 @@ class BundleVerification:
 
 def _key(text: str) -> VerifierKey:
     """A verifier key given as the key string itself or as a file holding it."""
-    candidate = text.strip()
-    path = Path(candidate)
-    if "+" not in candidate or path.is_file():
-        try:
-            candidate = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ReportsError(
-                f"--key {text!r}: not a verifier key, and unreadable: {exc}"
-            ) from None
     try:
-        return parse_verifier_key(candidate)
+        return parse_verifier_key(key_argument(text, "--key", "a verifier key"))
     except LedgerError as exc:
         raise ReportsError(f"--key: {exc}") from None
 

@@ -11,22 +11,26 @@ from ledger import CosignerVerifier, LedgerError, check_cosignatures, parse_cosi
 from reports._bundle import CHECKPOINT
 from reports._errors import ReportsError
 
-__all__ = ["check_witnesses", "log_note", "witness_quorum"]
+__all__ = ["check_witnesses", "key_argument", "log_note", "witness_quorum"]
 
 
-def _witness_key(text: str) -> CosignerVerifier:
-    """A witness vkey given as the string itself or as a file holding it."""
+def key_argument(text: str, option: str, what: str) -> str:
+    """The key string an option was given: the string itself, or the content of the file it
+    names (`ReportsError` when it is neither)."""
     candidate = text.strip()
     path = Path(candidate)
     if "+" not in candidate or path.is_file():
         try:
             candidate = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ReportsError(
-                f"--witness-key {text!r}: not a witness key, and unreadable: {exc}"
-            ) from None
+            raise ReportsError(f"{option} {text!r}: not {what}, and unreadable: {exc}") from None
+    return candidate
+
+
+def _witness_key(text: str) -> CosignerVerifier:
+    """A witness vkey given as the string itself or as a file holding it."""
     try:
-        return parse_cosigner_key(candidate)
+        return parse_cosigner_key(key_argument(text, "--witness-key", "a witness key"))
     except LedgerError as exc:
         raise ReportsError(f"--witness-key: {exc}") from None
 
