@@ -16,7 +16,7 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from reports._bundle import (
     REPORT_HTML,
     REPORT_JSON,
 )
+from reports._completeness import SequenceCheck
 from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
 from reports._expect import ExpectedRows, compare_datasets
@@ -74,6 +75,8 @@ class BundleVerification:
     key_source: str = "bundle"
     witnesses: list[dict[str, Any]] = field(default_factory=list)
     quorum: int = 0
+    completeness: dict[str, Any] | None = None
+    """What the completeness proof proves (docs/bundles.md), None when nothing is proven."""
 
     @property
     def ok(self) -> bool:
@@ -94,6 +97,7 @@ class BundleVerification:
             "key_source": self.key_source,
             "witnesses": list(self.witnesses),
             "quorum": self.quorum,
+            "completeness": self.completeness,
         }
 
 
@@ -218,7 +222,8 @@ class _Check:
 def _micros(text: str | None) -> int | None:
     if text is None:
         return None
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 _WINDOW = 65_536
@@ -239,6 +244,7 @@ class _Expect:
         self.references: dict[tuple[str, int], Envelope] = {}
         self.recent: OrderedDict[str, DecisionKey] = OrderedDict()
         self.late: list[Envelope] = []
+        self.sequence = SequenceCheck(manifest, self.since, self.until)
 
     def _reference(self, stream: str, kind: str) -> Envelope | None:
         found = self.references.get((stream, 1))
@@ -257,6 +263,8 @@ class _Expect:
             return
         if payload.tenant != self.tenant:
             check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {self.tenant!r}")
+        if not self.sequence.owns(envelope):
+            self.sequence.outside(envelope, payload.fingerprint)
         at = envelope.recorded_at_us
         if (self.since is not None and at < self.since) or (
             self.until is not None and at >= self.until
@@ -318,7 +326,10 @@ class _Expect:
         whose decision was not among the recent ones."""
         for envelope in self.check.events(checkpoint):
             self.check.result.events += 1
-            if envelope.type == DECISION_MADE:
+            if self.sequence.owns(envelope):
+                if self.sequence.feed(envelope):  # else a boundary or a seal: not in the data
+                    self.decision(envelope)
+            elif envelope.type == DECISION_MADE:
                 self.decision(envelope)
             elif envelope.type == ATTEMPT_FINISHED:
                 self.attempt(envelope, None)
@@ -330,7 +341,10 @@ class _Expect:
         wanted = {e.payload_json().get("decision_id") for e in self.late}
         keys: dict[str, DecisionKey] = {}
         for envelope in self.check.events(checkpoint, problem=lambda _: None):
-            if envelope.type == DECISION_MADE and str(envelope.event_id) in wanted:
+            decision_id = str(envelope.event_id)
+            if envelope.type != DECISION_MADE or decision_id in self.sequence.boundaries:
+                continue
+            if decision_id in wanted:
                 try:
                     payload = decode_decision(envelope.payload)
                 except RecordMismatchError:
@@ -452,6 +466,7 @@ def verify_bundle(
             return result
         finally:
             expected.close()
+        result.completeness = expect.sequence.finish(check.problem, result.notes.append)
         _referenced_files(check, expect.rows)
         data = work / "data"
         for name in check.names:

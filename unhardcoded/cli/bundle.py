@@ -117,8 +117,11 @@ def verify(
     """Check BUNDLE offline, with no database: manifest hashes, the checkpoint signature, each
     event's leaf hash recomputed from its bytes and its inclusion proof, the data against the
     proven events (decisions one-to-one), the policies and catalogs and their digests, and the
-    report; with --witness-key, the witnesses' cosignatures of the checkpoint (a quorum of
-    valid ones, none forged). Exit 0 when all holds; exit 1 naming every problem.
+    report; completeness (the tenant's decision sequence from the event before the period to
+    the one after it, or its seal: no decision of the period is left out); with --witness-key,
+    the witnesses' cosignatures of the checkpoint (a quorum of valid ones, none forged). Exit 0
+    when all holds (a bundle of an earlier release, without a completeness proof, with a note
+    saying so); exit 1 naming every problem.
 
     \b
     Example:
@@ -141,6 +144,13 @@ def verify(
             click.echo(
                 f"ok: cosigned by {valid} of {len(result.witnesses)} witnesses "
                 f"(quorum {result.quorum})"
+            )
+        proof = result.completeness
+        if proof is not None:
+            click.echo(
+                f"ok: complete: every decision of {proof['stream']} recorded in the period up "
+                f"to {proof['proven_until']} is in the bundle (versions "
+                f"{proof['first_version']}..{proof['last_version']}, boundaries included)"
             )
         for note in result.notes:
             click.echo(f"note: {note}")
