@@ -398,6 +398,7 @@ def verify_bundle(
     key: str | None = None,
     witness_keys: Sequence[str] = (),
     quorum: int | None = None,
+    require_complete: bool = False,
 ) -> BundleVerification:
     """Check an audit bundle (see the module docstring); `key` is the verifier key string or a
     file holding it (default: the bundle's own `public_key.txt`, which proves only that the
@@ -405,7 +406,8 @@ def verify_bundle(
 
     `witness_keys` (vkeys or files holding one) and `quorum` (default: all of them): the
     checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
-    (docs/witness.md)."""
+    (docs/witness.md). `require_complete`: a bundle without a completeness proof is a problem,
+    not a note (docs/bundles.md, "Completeness")."""
     source = Path(path)
     witnesses = witness_quorum(witness_keys, quorum)
     result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
@@ -467,6 +469,8 @@ def verify_bundle(
         finally:
             expected.close()
         result.completeness = expect.sequence.finish(check.problem, result.notes.append)
+        if require_complete and result.completeness is None and not result.problems:
+            check.problem("completeness: not proven, and required (--require-complete)")
         _referenced_files(check, expect.rows)
         data = work / "data"
         for name in check.names:

@@ -261,3 +261,27 @@ async def test_concurrent_routers_keep_one_gapless_sequence_per_tenant(backend: 
     assert [e.position for e in events] == sorted(e.position for e in events)
     times = [e.recorded_at_us for e in events]
     assert times == sorted(times)
+
+
+async def test_a_bundle_stripped_of_its_whole_sequence_is_not_proven_complete(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Leaving out every event of the sequence (and the manifest's claim) leaves a bundle that
+    looks like one of an earlier release: it verifies with the note, and fails when the auditor
+    requires completeness."""
+    async with backend.service() as service:
+        t1, t2 = await _three_periods(service)
+        bundle = tmp_path / "acme.zip"
+        await create_bundle(service.ledger, bundle, tenant="acme", since=t1, until=t2)
+        key = service.ledger.public_key()
+    sequence = {
+        line["event_id"] for line in _lines(_files(bundle)) if line["stream_id"] == "decisions/acme"
+    }
+    stripped = _rebuild(bundle, tmp_path / "stripped.zip", key, sequence, claim=False)
+    result = verify_bundle(stripped, key=key)
+    assert result.problems == []
+    assert result.decisions == 0
+    assert any(n.startswith("completeness is not proven") for n in result.notes)
+    required = verify_bundle(stripped, key=key, require_complete=True)
+    assert required.problems == ["completeness: not proven, and required (--require-complete)"]
+    assert verify_bundle(bundle, key=key, require_complete=True).ok

@@ -105,6 +105,12 @@ def create(
     type=click.IntRange(min=1),
     help="How many of the --witness-key witnesses must have cosigned (default: all of them).",
 )
+@click.option(
+    "--require-complete",
+    is_flag=True,
+    help="Fail when the bundle does not prove its completeness (a bundle of an earlier "
+    "release, or one whose decisions were all left out with their proof).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @reports_errors
 def verify(
@@ -112,6 +118,7 @@ def verify(
     key: str | None,
     witness_keys: tuple[str, ...],
     quorum: int | None,
+    require_complete: bool,
     as_json: bool,
 ) -> None:
     """Check BUNDLE offline, with no database: manifest hashes, the checkpoint signature, each
@@ -130,7 +137,13 @@ def verify(
     """
     from reports import verify_bundle
 
-    result = verify_bundle(bundle_file, key=key, witness_keys=witness_keys, quorum=quorum)
+    result = verify_bundle(
+        bundle_file,
+        key=key,
+        witness_keys=witness_keys,
+        quorum=quorum,
+        require_complete=require_complete,
+    )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     elif result.ok:
