@@ -115,7 +115,7 @@ def _decision_headers(
 )
 async def chat_completions(request: Request) -> Response:
     """Decide (recorded durably before any upstream byte), then call the plan with fallback;
-    once per `Idempotency-Key` (`unhardcoded.app._idempotent`)."""
+    once per `Idempotency-Key` (docs/gateway.md, "Idempotency")."""
     principal = await _principal(request, "route")
     document = await _read_body(request)
     policy_document, body = split_request(document)
