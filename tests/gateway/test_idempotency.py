@@ -280,3 +280,18 @@ def test_two_routers_racing_one_key_make_one_decision_and_one_upstream_call(
     finally:
         for router in routers:
             router.stop()
+
+
+def test_no_entry_passing_is_final_and_replayed_with_its_decision(gateway: Gateway) -> None:
+    nothing = {
+        **BODY,
+        "policy": {**EU_POLICY, "rules": [{"id": "mars", "when": ["eq", "region", "mars"]}]},
+    }
+    first = post(gateway, "k-none", nothing)
+    assert (first.status_code, first.json()["error"]["code"]) == (422, "no_entry_passes")
+    again = post(gateway, "k-none", nothing)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    ((_t, _k, state, decision_id, _b),) = stored_rows(gateway)
+    assert (state, decision_id) == ("done", first.json()["error"]["decision_id"])
+    assert len(events(gateway, DECISION_MADE)) == 1

@@ -12,12 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ledger import Ledger
 from router.core import Catalog, Policy, Trace
-from router.services.decisions import (
-    Decision,
-    DecisionNotFoundError,
-    DecisionService,
-    has_no_log_rule,
-)
+from router.services.decisions import Decision, DecisionNotFoundError, DecisionService
 from router.services.gateway import (
     BadRequestError,
     Gateway,
@@ -126,8 +121,8 @@ async def chat_completions(request: Request) -> Response:
         services.idempotency,
         principal.tenant,
         document,
-        no_log=has_no_log_rule(routing.policy),
-        handle=lambda key: _chat(request, principal, routing, body, key),
+        routing.policy,
+        lambda key: _chat(request, principal, routing, body, key),
     )
 
 

@@ -9,8 +9,9 @@ A retry while the first is still in flight waits for it (bounded), then is told 
 (`IdempotencyKeyReusedError`). Only the key's digest is stored; answers the gateway must not
 keep (streams, `no_log` policies) are recorded as answered, without their body.
 
-A claim left in flight by a router that died is taken over once its lease ran out; an expired
-row is taken over by the next claim and purged in the background of later claims.
+The window counts from the answer. A claim left in flight by a router that died is taken over
+once its lease ran out (never by the window: its answer may still come); an expired answer is
+taken over by the next claim of its key, and purged by later claims.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -111,6 +112,8 @@ class _Row:
     status: int | None
     headers: str | None
     body: bytes | None
+    claimed_at_us: int
+    expires_at_us: int
 
 
 class IdempotencyStore:
@@ -150,11 +153,12 @@ class IdempotencyStore:
         pause = _POLL_FIRST_S
         try:
             await self._purge()
+            found = await self._claim_once(tenant, key_sha, request_sha)
             while True:
-                found = await self._claim_once(tenant, key_sha, request_sha)
                 if isinstance(found, Claim):
                     return found
-                if found is None:  # released or purged in between: claim again
+                if found is None or self._stale(found):  # gone, expired or abandoned meanwhile
+                    found = await self._claim_once(tenant, key_sha, request_sha)
                     continue
                 answer = _answered(found, request_sha)
                 if answer is not None:
@@ -167,8 +171,28 @@ class IdempotencyStore:
                     )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _POLL_MAX_S)
+                # Waiting only reads: no write lock is taken while the first request works.
+                found = await self._read(tenant, key_sha)
         except (SQLAlchemyError, OSError) as exc:
             raise IdempotencyUnavailableError(f"idempotency keys unavailable: {exc}") from exc
+
+    def _stale(self, row: _Row) -> bool:
+        now = self._now_us()
+        if row.state == _IN_FLIGHT:
+            return row.claimed_at_us <= now - int(self.lease_s * 1_000_000)
+        return row.expires_at_us <= now
+
+    def _stale_rows(self, now: int) -> ColumnElement[bool]:
+        """The SQL condition of `_stale`: an answer past its window, or a claim past its
+        lease (a claim in flight never expires with the window: its answer is still coming)."""
+        table = idempotency_keys
+        return or_(
+            and_(table.c.state != _IN_FLIGHT, table.c.expires_at_us <= now),
+            and_(
+                table.c.state == _IN_FLIGHT,
+                table.c.claimed_at_us <= now - int(self.lease_s * 1_000_000),
+            ),
+        )
 
     async def _claim_once(
         self, tenant: str, key_sha: bytes, request_sha: bytes
@@ -196,19 +220,19 @@ class IdempotencyStore:
         except IntegrityError:
             pass  # the key is taken: by a live claim, an answer, or an expired or stale row
         this_key = and_(table.c.tenant == tenant, table.c.key_sha256 == key_sha)
-        stale = or_(
-            table.c.expires_at_us <= now,
-            and_(
-                table.c.state == _IN_FLIGHT,
-                table.c.claimed_at_us <= now - int(self.lease_s * 1_000_000),
-            ),
-        )
         async with self._engine.begin() as conn:
-            # One UPDATE decides between racing takeovers: the row no longer matches `stale`
-            # for the second one (PostgreSQL re-checks the condition after the first commits).
-            taken = await conn.execute(update(table).where(this_key, stale).values(**values))
+            # One UPDATE decides between racing takeovers: the row no longer matches the
+            # condition for the second one (PostgreSQL re-checks it after the first commits).
+            taken = await conn.execute(
+                update(table).where(this_key, self._stale_rows(now)).values(**values)
+            )
             if taken.rowcount == 1:
                 return claim
+        return await self._read(tenant, key_sha)
+
+    async def _read(self, tenant: str, key_sha: bytes) -> _Row | None:
+        table = idempotency_keys
+        async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
                     select(
@@ -218,7 +242,9 @@ class IdempotencyStore:
                         table.c.status,
                         table.c.headers,
                         table.c.body,
-                    ).where(this_key)
+                        table.c.claimed_at_us,
+                        table.c.expires_at_us,
+                    ).where(table.c.tenant == tenant, table.c.key_sha256 == key_sha)
                 )
             ).first()
         return None if row is None else _Row(*row)
@@ -237,6 +263,8 @@ class IdempotencyStore:
         for the claim's lease."""
         table = idempotency_keys
         values: dict[str, Any] = {
+            # The window counts from the answer: a retry has all of it to come back.
+            "expires_at_us": self._now_us() + int(self.window_s * 1_000_000),
             "state": _UNSTORED if body is None else _DONE,
             "decision_id": decision_id,
             "status": status,
@@ -272,7 +300,7 @@ class IdempotencyStore:
         self._next_purge = now + _PURGE_EVERY_S
         table = idempotency_keys
         async with self._engine.begin() as conn:
-            await conn.execute(delete(table).where(table.c.expires_at_us <= self._now_us()))
+            await conn.execute(delete(table).where(self._stale_rows(self._now_us())))
 
 
 def _answered(row: _Row, request_sha: bytes) -> StoredAnswer | None:
@@ -286,10 +314,11 @@ def _answered(row: _Row, request_sha: bytes) -> StoredAnswer | None:
     if row.state == _IN_FLIGHT:
         return None
     if row.state == _UNSTORED or row.body is None or row.status is None:
+        decision = "" if row.decision_id is None else f" (decision {row.decision_id})"
         raise IdempotentAnswerNotStoredError(
-            f"the request with this Idempotency-Key was answered (decision {row.decision_id}), "
-            "but its answer is not kept for replay (a stream, or a policy that requires "
-            "no_log): read the decision with GET /x/decisions/{id}",
+            f"the request with this Idempotency-Key was answered{decision}, but its answer is "
+            "not kept for replay (a stream, or a policy that requires no_log): read the "
+            "decision with GET /x/decisions/{id}",
             decision_id=row.decision_id,
         )
     headers = json.loads(row.headers) if row.headers else {}
