@@ -140,6 +140,7 @@ class _Scan:
         self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
         self.ids: list[str] | None = [] if sink is not None else None
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
+        self.groups: set[tuple[object, ...]] = set()
         self.columns = CatalogColumns()
         self.writers: dict[str, DatasetWriter] = {}
 
@@ -228,20 +229,21 @@ class _Scan:
         outcomes = pc.struct_field(table.column("filter"), "outcome").to_pylist()
         orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
         dates = pc.strftime(stamps.cast(TIMESTAMP), format="%Y-%m-%d").to_pylist()
-        tokens = table.column("tokens").to_pylist()
-        seen: set[tuple[str, str, str, str, str]] = set()
-        for i, tenant in enumerate(tenants):
-            group = (tenant, outcomes[i], orders[i], digests[i], str(tokens[i]))
-            if group in seen:
+        tokens = table.column("tokens")
+        tokens_in = pc.struct_field(tokens, "in").to_pylist()
+        tokens_out = pc.struct_field(tokens, "out").to_pylist()
+        for i, group in enumerate(
+            zip(outcomes, orders, digests, tokens_in, tokens_out, strict=True)
+        ):
+            if group in self.groups:
                 continue
-            seen.add(group)
-            # One decision per distinct (tenant, outcome, order, policy, tokens) is decoded in
-            # full: its group's rows (eliminations, rankings, explanation) come from it.
+            self.groups.add(group)
+            # One decision per distinct (outcome, order, policy, tokens) is decoded in full:
+            # its group's rows (eliminations, rankings, explanation) come from it.
             payload = decode_decision(raw[i])
             await fetch_references(self.ledger, self.rows, payload, None)
             self.columns.add(self.rows.catalogs[versions[i]])
-            self.rows.add_outcome_rows(tenant, outcomes[i], orders[i], payload)
-            self.rows.add_explanation(tenant, payload)
+            self.rows.add_group(payload)
             await self.spill()
         keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
         self.remember_many(ids, [next(keys) if w else None for w in wanted])
