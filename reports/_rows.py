@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-_SEEN = 256
+_SEEN = 64
 """(catalog, policy, rule) whose entries' observed values are kept."""
 
 _IMPLICIT_NEEDS = {STATUS_RULE: ('status = "active"', '["eq","status","active"]')}

@@ -308,3 +308,64 @@ def test_the_columnar_reader_reads_what_the_decoder_reads() -> None:
             "selected": selected,
             "plan": list(d.plan),
         }
+
+
+def _same_rows(left: Path, right: Path, name: str) -> bool:
+    db = duckdb.connect()
+    db.register("l", read_dataset(left, name))
+    db.register("r", read_dataset(right, name))
+    one = db.execute("SELECT count(*) FROM (FROM l EXCEPT ALL FROM r)").fetchone()
+    other = db.execute("SELECT count(*) FROM (FROM r EXCEPT ALL FROM l)").fetchone()
+    return one == other == (0,)
+
+
+async def test_append_adds_only_what_is_new(backend: Backend, tmp_path: Path) -> None:
+    lake, whole = tmp_path / "lake", tmp_path / "whole"
+    async with backend.service() as service:
+        first = await populate(service, rounds=1)
+        before = await export_parquet(service.ledger, lake, tenant="acme")
+        await service.ledger.sequence()
+        second = await populate(service, rounds=2)
+        added = await export_parquet(service.ledger, lake, append=True)
+        again = await export_parquet(service.ledger, lake, append=True)
+        with pytest.raises(ReportsError, match="--tenant: 'globex' is not the folder's 'acme'"):
+            await export_parquet(service.ledger, lake, tenant="globex", append=True)
+        await export_parquet(service.ledger, whole, tenant="acme")
+        total = await service.ledger.count()
+        checkpoint = await service.ledger.latest_checkpoint()
+    acme = [d for d in first.decisions + second.decisions if d.tenant == "acme"]
+    assert before.decisions + added.decisions == len(acme)
+    assert added.decisions == sum(1 for d in second.decisions if d.tenant == "acme")
+    assert again.decisions == 0
+    for name in DATASETS:
+        assert _same_rows(lake, whole, name), name
+    # Shared rows are not written twice: the second export holds only groups it met first.
+    assert added.rows["catalogs"] == added.rows["policies"] == 0
+
+    manifest = json.loads((lake / "manifest.json").read_text())
+    assert manifest["tenant"] == "acme"
+    ranges = [(e["from_position"], e["to_position"]) for e in manifest["exports"]]
+    assert ranges[0][0] == 0
+    assert ranges[0][1] == ranges[1][0] and ranges[1][1] == ranges[2][0] == ranges[2][1] == total
+    assert manifest["exports"][0]["checkpoint"] is None  # nothing was sequenced yet
+    signed = manifest["exports"][1]["checkpoint"]
+    assert checkpoint is not None and signed["tree_size"] == checkpoint.tree_size == ranges[0][1]
+    assert signed["root_sha256"] == checkpoint.root_hash.hex()
+    assert signed["covers_range"] is False  # decisions were recorded after that checkpoint
+
+
+def test_append_to_a_folder_without_manifest_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "not-an-export"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    populate_sqlite(url, tmp_path / "home")
+    result = CliRunner().invoke(
+        main,
+        ["export", "parquet", str(out), "--append", "--db", url, "--home", str(tmp_path / "home")],
+    )
+    assert result.exit_code == 2, result.output
+    assert "no manifest.json (--append adds to a folder written by export parquet)" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
