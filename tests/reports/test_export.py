@@ -346,10 +346,12 @@ async def test_append_adds_only_what_is_new(backend: Backend, tmp_path: Path) ->
     assert manifest["tenant"] == "acme"
     ranges = [(e["from_position"], e["to_position"]) for e in manifest["exports"]]
     assert ranges[0][0] == 0
-    assert ranges[0][1] == ranges[1][0] and ranges[1][1] == ranges[2][0] == ranges[2][1] == total
+    assert ranges[0][1] == ranges[1][0]
+    assert ranges[1][1] == ranges[2][0] == ranges[2][1] == total
     assert manifest["exports"][0]["checkpoint"] is None  # nothing was sequenced yet
     signed = manifest["exports"][1]["checkpoint"]
-    assert checkpoint is not None and signed["tree_size"] == checkpoint.tree_size == ranges[0][1]
+    assert checkpoint is not None
+    assert signed["tree_size"] == checkpoint.tree_size == ranges[0][1]
     assert signed["root_sha256"] == checkpoint.root_hash.hex()
     assert signed["covers_range"] is False  # decisions were recorded after that checkpoint
 
