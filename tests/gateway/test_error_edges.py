@@ -233,6 +233,29 @@ def test_a_key_held_twice_is_refused_where_it_is(gateway: Gateway, body: str, po
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        # the duplicate closes its object before the syntax error is read (found by
+        # bench/fuzz_gateway.py: a 500 until the whole text was parsed before answering)
+        '{"messages": [{"role": "user", "role": "user"}], "policy": {"v": ',
+        '{"policy": {"a": 1, "a": 2}, "messages": [}',
+    ],
+)
+def test_a_key_held_twice_in_a_body_that_is_not_json_is_a_syntax_error(
+    gateway: Gateway, body: str
+) -> None:
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=body.encode(),
+        headers={**gateway.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = strict_json(response)["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith("the request body is not valid JSON: ")
+
+
+@pytest.mark.parametrize(
     ("body", "pointer"),
     [
         ({"messages": [], "policy": EU_POLICY}, "/messages"),
