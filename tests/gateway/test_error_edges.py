@@ -232,6 +232,18 @@ def test_a_key_held_twice_is_refused_where_it_is(gateway: Gateway, body: str, po
     }
 
 
+def test_max_tokens_beyond_a_double_is_a_400_with_its_pointer(gateway: Gateway) -> None:
+    """Found by bench/fuzz_gateway.py: a 400-digit `max_tokens` overflowed float() (a 500)."""
+    body = f'{{"model": "x", {HI}, "max_tokens": {"1" * 400}, "policy": {json.dumps(EU_POLICY)}}}'
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=body.encode(),
+        headers={**gateway.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert strict_json(response)["error"]["param"] == "/max_tokens"
+
+
 @pytest.mark.parametrize(
     "body",
     [
