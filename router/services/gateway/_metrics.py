@@ -112,7 +112,8 @@ class Metrics:
         self.witness_submissions = Counter(
             "unhardcoded_witness_submissions",
             "Checkpoint submissions to witnesses by witness and outcome (cosigned, superseded, "
-            "refused, unreachable, invalid); every outcome but the first two is a failure.",
+            "refused, unreachable, invalid, error — the log's own database failed); every outcome "
+            "but the first two is a failure.",
             ["witness", "outcome"],
             registry=self.registry,
         )
