@@ -88,6 +88,7 @@ from router.services.decisions._events import (
     catalog_stream,
     has_no_log_rule,
     outcome_stream,
+    request_digest,
     seal_event,
     tenant_stream,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "rank_order",
     "rebuild_projection",
     "rebuild_trace",
+    "request_digest",
     "seal_event",
     "tenant_stream",
 ]
