@@ -66,7 +66,9 @@ class DatasetWriter:
                 # An appended export adds files of its own prefix next to the earlier ones.
                 existing_data_behavior="overwrite_or_ignore",
                 file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
-                min_rows_per_group=_LIST_ROWS if lists else 16 * 1024,
+                # Every open partition (tenant × date) buffers a row group: keep them small.
+                min_rows_per_group=_LIST_ROWS if lists else 4096,
+                max_open_files=256,
                 max_rows_per_group=_LIST_ROWS if lists else _ROWS_PER_GROUP,
                 use_threads=True,
             )
