@@ -84,6 +84,7 @@ from router.services.decisions._events import (
     catalog_stream,
     has_no_log_rule,
     outcome_stream,
+    request_digest,
 )
 from router.services.decisions._projection import (
     CatalogVersionInfo,
@@ -135,4 +136,5 @@ __all__ = [
     "rank_order",
     "rebuild_projection",
     "rebuild_trace",
+    "request_digest",
 ]

@@ -148,9 +148,12 @@ def decision_event(
     features: RequestFeatures | None,
     digest: str | None,
     body: bytes | None,
+    idempotency_key: str | None = None,
 ) -> NewEvent:
     """`DecisionMade` (stream: the policy fingerprint; event id: the decision id). `order` is
-    `order_digest(trace.ranked)` when the caller has it already (the hot path caches it)."""
+    `order_digest(trace.ranked)` when the caller has it already (the hot path caches it).
+    `idempotency_key` (the SHA-256 hex of the request's Idempotency-Key, never the key) is
+    written only when given, so every other payload reads as it always did."""
     selected = trace.selected
     payload: dict[str, Any] = {
         "schema": DECISION_SCHEMA,
@@ -170,6 +173,8 @@ def decision_event(
         else {"index": selected, "id": trace.catalog.entries[selected].id},
         "plan": list(trace.plan),
     }
+    if idempotency_key is not None:
+        payload["idempotency_key_sha256"] = idempotency_key
     return NewEvent(
         DECISION_MADE,
         trace.policy.fingerprint,
