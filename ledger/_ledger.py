@@ -19,6 +19,7 @@ from sqlalchemy import Select, and_, func, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ledger._batchproof import read_inclusion_proofs
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
     EventNotFoundError,
@@ -372,6 +373,14 @@ class Ledger:
             head,
             uuid.UUID(bytes=event_id),
         )
+
+    async def inclusion_proofs(
+        self, positions: Sequence[int], tree_size: int
+    ) -> list[InclusionProof]:
+        """The inclusion proofs of many events (by position) in the tree of `tree_size` leaves
+        (a signed checkpoint's size), read together: their paths share most nodes."""
+        async with self._store.read() as conn:
+            return await read_inclusion_proofs(conn, positions, tree_size)
 
     async def consistency_proof(
         self, old_size: int, new_size: int | None = None
