@@ -16,9 +16,12 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ledger import (
     Checkpoint,
@@ -37,13 +40,14 @@ from reports._bundle import (
     REPORT_HTML,
     REPORT_JSON,
 )
+from reports._completeness import SequenceCheck
 from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
 from reports._expect import ExpectedRows, compare_datasets
 from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
-from reports._schema import DATASETS
+from reports._schema import DATASETS, PARTITIONS, SCHEMAS
 from reports._witnesses import check_witnesses, key_argument, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
@@ -74,6 +78,8 @@ class BundleVerification:
     key_source: str = "bundle"
     witnesses: list[dict[str, Any]] = field(default_factory=list)
     quorum: int = 0
+    completeness: dict[str, Any] | None = None
+    """What the completeness proof proves (docs/bundles.md), None when nothing is proven."""
 
     @property
     def ok(self) -> bool:
@@ -94,6 +100,7 @@ class BundleVerification:
             "key_source": self.key_source,
             "witnesses": list(self.witnesses),
             "quorum": self.quorum,
+            "completeness": self.completeness,
         }
 
 
@@ -218,7 +225,8 @@ class _Check:
 def _micros(text: str | None) -> int | None:
     if text is None:
         return None
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 _WINDOW = 65_536
@@ -239,6 +247,7 @@ class _Expect:
         self.references: dict[tuple[str, int], Envelope] = {}
         self.recent: OrderedDict[str, DecisionKey] = OrderedDict()
         self.late: list[Envelope] = []
+        self.sequence = SequenceCheck(manifest, self.since, self.until)
 
     def _reference(self, stream: str, kind: str) -> Envelope | None:
         found = self.references.get((stream, 1))
@@ -257,6 +266,8 @@ class _Expect:
             return
         if payload.tenant != self.tenant:
             check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {self.tenant!r}")
+        if not self.sequence.owns(envelope):
+            self.sequence.outside(envelope, payload.fingerprint)
         at = envelope.recorded_at_us
         if (self.since is not None and at < self.since) or (
             self.until is not None and at >= self.until
@@ -318,7 +329,10 @@ class _Expect:
         whose decision was not among the recent ones."""
         for envelope in self.check.events(checkpoint):
             self.check.result.events += 1
-            if envelope.type == DECISION_MADE:
+            if self.sequence.owns(envelope):
+                if self.sequence.feed(envelope):  # else a boundary or a seal: not in the data
+                    self.decision(envelope)
+            elif envelope.type == DECISION_MADE:
                 self.decision(envelope)
             elif envelope.type == ATTEMPT_FINISHED:
                 self.attempt(envelope, None)
@@ -330,7 +344,10 @@ class _Expect:
         wanted = {e.payload_json().get("decision_id") for e in self.late}
         keys: dict[str, DecisionKey] = {}
         for envelope in self.check.events(checkpoint, problem=lambda _: None):
-            if envelope.type == DECISION_MADE and str(envelope.event_id) in wanted:
+            decision_id = str(envelope.event_id)
+            if envelope.type != DECISION_MADE or decision_id in self.sequence.boundaries:
+                continue
+            if decision_id in wanted:
                 try:
                     payload = decode_decision(envelope.payload)
                 except RecordMismatchError:
@@ -384,6 +401,7 @@ def verify_bundle(
     key: str | None = None,
     witness_keys: Sequence[str] = (),
     quorum: int | None = None,
+    require_complete: bool = False,
 ) -> BundleVerification:
     """Check an audit bundle (see the module docstring); `key` is the verifier key string or a
     file holding it (default: the bundle's own `public_key.txt`, which proves only that the
@@ -391,7 +409,8 @@ def verify_bundle(
 
     `witness_keys` (vkeys or files holding one) and `quorum` (default: all of them): the
     checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
-    (docs/witness.md)."""
+    (docs/witness.md). `require_complete`: a bundle without a completeness proof is a problem,
+    not a note (docs/bundles.md, "Completeness")."""
     source = Path(path)
     witnesses = witness_quorum(witness_keys, quorum)
     result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
@@ -452,6 +471,9 @@ def verify_bundle(
             return result
         finally:
             expected.close()
+        result.completeness = expect.sequence.finish(check.problem, result.notes.append)
+        if require_complete and result.completeness is None and not result.problems:
+            check.problem("completeness: not proven, and required (--require-complete)")
         _referenced_files(check, expect.rows)
         data = work / "data"
         for name in check.names:
@@ -462,14 +484,22 @@ def verify_bundle(
         held = {name[len(DATA) :].split("/", 1)[0] for name in check.names if name.startswith(DATA)}
         made_by = _report_schema(check.read(REPORT_JSON))
         absent: tuple[str, ...] = ()
+        earlier: tuple[str, ...] = ()
         if made_by != REPORT_SCHEMA:  # a bundle of today's layout must hold every dataset
             absent = tuple(d for d in DATASETS_ADDED_SINCE_RELEASE_0_1 if d not in held)
+            earlier = tuple(d for d in DATASETS if d not in absent and _earlier(data, d))
         for dataset in absent:
             # Bundles of release 0.1 predate these datasets: what they hold is still checked.
             result.notes.append(
                 f"{DATA}{dataset}: not in this bundle (made before the dataset existed); the "
                 "datasets it holds are checked against the proven events"
             )
+        for dataset in earlier:
+            result.notes.append(
+                f"{DATA}{dataset}: the columns of an earlier release; not compared (the proven "
+                "events it was made from are checked above)"
+            )
+        absent += earlier
         compare_datasets(
             expected,
             data,
@@ -512,6 +542,18 @@ def verify_bundle(
 
 #: Datasets that bundles made by release 0.1 do not carry; their absence is a note, not a problem.
 DATASETS_ADDED_SINCE_RELEASE_0_1 = ("explanations",)
+
+
+def _earlier(data: Path, dataset: str) -> bool:
+    """Whether the bundled `dataset` has other columns than today's (an earlier release's)."""
+    files = sorted((data / dataset).rglob("*.parquet"))
+    if not files:
+        return False
+    try:
+        names: list[str] = list(pq.read_schema(files[0]).names)
+    except (OSError, pa.ArrowException):
+        return False  # named as unreadable by the comparison
+    return names != [n for n in SCHEMAS[dataset].names if n not in PARTITIONS[dataset]]
 
 
 def _report_schema(document: bytes | None) -> str | None:

@@ -246,6 +246,8 @@ class Gateway:
         self.metrics = metrics
         self.echo_all = echo_all
         self._fixed = catalog
+        if catalog is not None:
+            metrics.catalog_in_use(catalog.version)
         self._current: tuple[float, Catalog] | None = None
         self._clock = clock
         self._policies: OrderedDict[bytes, Policy] = OrderedDict()
@@ -259,7 +261,14 @@ class Gateway:
             return self._current[1]
         catalog = await self.decisions.latest_catalog() or bundled_catalog()
         self._current = (now + CATALOG_TTL_S, catalog)
+        self.metrics.catalog_in_use(catalog.version)
         return catalog
+
+    async def refresh_catalog(self) -> Catalog:
+        """Look the latest published catalog up now instead of at the end of its few seconds
+        (after this process published a version)."""
+        self._current = None
+        return await self.catalog()
 
     async def parse(
         self, policy_document: object, body: Mapping[str, Any] | None
@@ -295,10 +304,16 @@ class Gateway:
         return trace
 
     async def decide(
-        self, principal: Principal, request: RoutingRequest, *, preview: bool = False
+        self,
+        principal: Principal,
+        request: RoutingRequest,
+        *,
+        preview: bool = False,
+        idempotency_key: str | None = None,
     ) -> Decision:
         """Evaluate and durably record the decision (before any upstream byte); a `preview` is
-        recorded as such and never goes upstream."""
+        recorded as such and never goes upstream. `idempotency_key`: the digest of the
+        request's Idempotency-Key, recorded in the decision."""
         started = self._clock()
         try:
             decision = await self.decisions.decide(
@@ -307,6 +322,7 @@ class Gateway:
                 request.catalog,
                 request_body=request.body or {},
                 preview=preview,
+                idempotency_key=idempotency_key,
             )
         except NoEntryPasses:
             if not preview:
