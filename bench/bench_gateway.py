@@ -14,12 +14,15 @@ caller), so it costs little CPU next to the servers. For each target and concurr
 requests/s, p50/p99 latency, the added p50/p99 against the direct figure, and server CPU
 milliseconds per request read from /proc/<pid>/stat before and after the run; for the gateway,
 where its time went (server-side means of its decide / upstream / request histograms).
+Then the tail phase (bench/gateway_tail.py): one caller alternating a direct and a gateway call
+for `--duration` seconds, long enough for several checkpoints; p50, p99, p99.9 and max of both.
 
 Run from the repository root:
 
     python bench/bench_gateway.py                       # gateway vs direct
     python bench/bench_gateway.py --litellm /tmp/litellm-venv/bin/litellm
     python bench/bench_gateway.py --profile profile.txt # pyinstrument text report of the gateway
+    python bench/bench_gateway.py --tail-only --duration 60   # only the tail phase
 """
 
 from __future__ import annotations

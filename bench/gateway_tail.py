@@ -19,7 +19,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["TailRun", "percentile", "tail_probe"]
+__all__ = ["NEAR", "TailRun", "percentile", "tail_probe"]
+
+NEAR = (-0.5, 0.25)
+"""Seconds from a checkpoint's signing: a pass reads and hashes its batches before, and writes
+them just after (so a stall it causes starts in this window)."""
 
 Call = Callable[[asyncio.StreamReader], Awaitable[tuple[int, bytes]]]
 
@@ -52,6 +56,25 @@ class TailRun:
         added = {k: gateway[k] - direct[k] for k, _ in self.QUANTILES}
         return {"direct": direct, "gateway": gateway, "added": added}
 
+    def near_checkpoints(self) -> dict[str, dict[str, float]]:
+        """{near, elsewhere}: count, p99 and max (ms) of the gateway requests that started in
+        `NEAR` of a checkpoint's signing, and of the others. Without a stall at checkpoints
+        the two look alike; before the sequencer left the request path, the near maximum was
+        the run's maximum."""
+        low, high = NEAR
+        groups: dict[str, list[float]] = {"near": [], "elsewhere": []}
+        for started, latency in self.gateway:
+            near = any(low <= started - c <= high for c in self.checkpoints)
+            groups["near" if near else "elsewhere"].append(latency)
+        return {
+            name: {
+                "n": len(values),
+                "p99": percentile(values, 0.99) * 1000 if values else 0.0,
+                "max": max(values) * 1000 if values else 0.0,
+            }
+            for name, values in groups.items()
+        }
+
     def slowest(self, count: int = 5) -> list[tuple[float, float | None]]:
         """The `count` slowest gateway requests: (latency ms, ms from the nearest checkpoint)."""
         worst = sorted(self.gateway, key=lambda sample: sample[1], reverse=True)[:count]
@@ -71,6 +94,10 @@ class TailRun:
             **{
                 name: {k: round(v, 3) for k, v in values.items()}
                 for name, values in self.figures().items()
+            },
+            "near_checkpoints_ms": {
+                name: {k: round(v, 3) for k, v in group.items()}
+                for name, group in self.near_checkpoints().items()
             },
             "slowest_ms": [
                 {"latency": round(lat, 3), "from_checkpoint": None if d is None else round(d, 1)}
@@ -92,6 +119,13 @@ class TailRun:
         slow = ", ".join(
             f"{lat:.1f}" + ("" if d is None else f" ({d:+.0f} ms from a checkpoint)")
             for lat, d in self.slowest()
+        )
+        near = self.near_checkpoints()
+        lines.append(
+            f"gateway requests started {NEAR[0]:+.2f}..{NEAR[1]:+.2f} s from a checkpoint: "
+            + "; elsewhere: ".join(
+                f"{g['n']:.0f}, p99 {g['p99']:.3f}, max {g['max']:.3f}" for g in near.values()
+            )
         )
         lines.append(f"slowest gateway requests: {slow}")
         return "\n".join(lines)
