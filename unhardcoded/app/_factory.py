@@ -21,7 +21,7 @@ from router.services.catalogs import (
     SyncSettingError,
 )
 from router.services.decisions import DecisionService
-from router.services.gateway import Gateway, KeyStore, Metrics
+from router.services.gateway import Gateway, IdempotencyStore, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
 from router.services.witness import CosignatureStore, WitnessSubmitter, parse_witnesses
 from unhardcoded import __version__
@@ -131,9 +131,17 @@ def create_app(
                 catalog=catalog,
                 echo_all=settings.echo_all,
             )
+            idempotency = None
+            if settings.idempotency_window_s > 0:
+                idempotency = IdempotencyStore(
+                    engine,
+                    window_s=settings.idempotency_window_s,
+                    wait_s=settings.idempotency_wait_s,
+                )
             app.state.services = Services(
                 gateway=gateway,
                 keys=KeyStore(engine, cache_ttl_s=settings.key_cache_ttl_s),
+                idempotency=idempotency,
                 ledger=ledger,
                 max_body_bytes=settings.max_body_bytes,
                 cosignatures=CosignatureStore(ledger.store),
