@@ -297,10 +297,11 @@ _AFTER_CATALOG = len('{"catalog_version":"') + 64 + 1
 def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
     """Split a canonical `DecisionMade` payload into (group key, decision id text, tenant)
     without parsing it: the key is the payload without the per-decision fields (decision id,
-    preview, request digest, tenant, the idempotency key's digest when there is one). None when the bytes do not have the canonical layout (the
-    caller then parses them fully): each removed value is checked to be exactly a UUID, a
-    boolean, null or 64 characters, and a tenant without quotes or backslashes, so two payloads
-    with the same key have the same outcome-relevant content."""
+    preview, request digest, tenant, and the idempotency key's digest when there is one). None
+    when the bytes do not have the canonical layout (the caller then parses them fully): each
+    removed value is checked to be exactly a UUID, a boolean, null or 64 characters, and a
+    tenant without quotes or backslashes, so two payloads with the same key have the same
+    outcome-relevant content."""
     # Canonical order puts catalog_version (64 hex digits) first and decision_id right after
     # it; preview, request_digest and tenant come near the end: search those from the end.
     if payload.startswith(_DECISION_ID, _AFTER_CATALOG):
