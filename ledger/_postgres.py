@@ -38,8 +38,9 @@ _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%d)
 # Everything the batch needs to know under the lock, in one round trip: the head (kind 0), the
 # version of each stream of the batch (kind 1) and which of the given event ids exist (kind 2).
 _STATE = (
-    "SELECT 0, h.position, h.chain_hash, NULL::text FROM "
-    "(SELECT position, chain_hash FROM ledger_events ORDER BY position DESC LIMIT 1) AS h "
+    "SELECT 0, h.position, h.chain_hash, h.recorded_at_us::text FROM "
+    "(SELECT position, chain_hash, recorded_at_us FROM ledger_events "
+    "ORDER BY position DESC LIMIT 1) AS h "
     "UNION ALL SELECT 1, (SELECT max(stream_version) FROM ledger_events WHERE stream_id = s), "
     "NULL::bytea, s FROM unnest($1::text[]) AS s "
     "UNION ALL SELECT 2, NULL::bigint, event_id, NULL::text FROM ledger_events "
@@ -88,12 +89,12 @@ class PgWriter:
                 await pg.execute(_BEGIN % self._store.lock_key("append"))
                 streams = list({p.stream_id for r in requests for p in r.events})
                 given = [p.event_id for r in requests for p in r.events if p.id_given]
-                head: tuple[int, bytes] | None = None
+                head: tuple[int, bytes, int] | None = None
                 versions: dict[str, int] = {}
                 taken: set[bytes] = set()
                 for kind, number, raw, stream_id in await pg.fetch(_STATE, streams, given):
                     if kind == 0:
-                        head = (number, raw)
+                        head = (number, raw, int(stream_id))
                     elif kind == 1:
                         if number is not None:
                             versions[stream_id] = number

@@ -41,7 +41,9 @@ _COLUMNS = (
     "position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
     "payload_digest, attachments, prev_hash, chain_hash, leaf_hash"
 )
-_HEAD = "SELECT position, chain_hash FROM ledger_events ORDER BY position DESC LIMIT 1"
+_HEAD = (
+    "SELECT position, chain_hash, recorded_at_us FROM ledger_events ORDER BY position DESC LIMIT 1"
+)
 _ROWS = 32
 """Rows per INSERT statement: one multi-row statement costs ~20% less per row than executemany."""
 _INSERTS = [

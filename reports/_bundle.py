@@ -22,6 +22,7 @@ from reports._errors import ReportsError
 from reports._export import Progress, export_parquet
 from reports._html import render_html
 from reports._report import build_report, ledger_context
+from reports._sequence import at_us, plan_sequence
 from router.services.decisions import (
     ATTEMPT_FINISHED,
     CATALOG_PUBLISHED,
@@ -204,6 +205,9 @@ async def create_bundle(
     # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
     # report from the manifest's: both must be built from the same UTC instants.
     since, until = _utc(since), _utc(until)
+    # The completeness proof first: it may seal the tenant's sequence, and the data then stops
+    # exactly where the proof does (docs/bundles.md, "Completeness").
+    sequence = await plan_sequence(ledger, tenant, since, until)
     with tempfile.TemporaryDirectory(prefix="unhardcoded-bundle-") as tmp:
         work = Path(tmp)
         export = work / "data"
@@ -214,12 +218,15 @@ async def create_bundle(
                 export,
                 tenant=tenant,
                 since=since,
-                until=until,
+                until=at_us(sequence.cut_us),
                 progress=progress,
                 sink=events,
             )
         finally:
             events.close()
+        for envelope in sequence.boundaries:
+            events.references[envelope.position] = envelope
+            events.last = max(events.last, envelope.position)
         files: dict[str, bytes | Path] = {}
         proofs = work / "events.jsonl"
         if events.last >= 0:
@@ -257,6 +264,7 @@ async def create_bundle(
             "origin": ledger.origin,
             "tree_size": head.tree_size,
             "decisions": summary.decisions,
+            "completeness": sequence.manifest(),
             "files": {name: _sha256(content) for name, content in sorted(files.items())},
         }
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,8 @@ def _micros(at: datetime | None) -> int | None:
         return None
     if at.tzinfo is None:
         raise ReportsError(f"time {at.isoformat()} has no time zone: give one (e.g. Z)")
-    return int(at.timestamp() * 1_000_000)
+    # Exact integer arithmetic: through a float, a time with microseconds can lose one.
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 @dataclass
