@@ -14,8 +14,8 @@ would change?). docs/replay.md has the CLI and the output formats.
         report.changed, report.by_tenant, report.by_policy, report.by_rule
 
 Decisions are a pure function of (policy, catalog version, tokens): each distinct group is
-evaluated once; decisions are streamed in pages by ledger position, with bounded caches, so
-memory does not grow with the ledger. Each run is recorded as a `ReplayRun` event (stream
+evaluated once and its result joined to the decisions in DuckDB (`_columnar`); decisions are
+streamed in pages by ledger position, so memory does not grow with the ledger. Each run is recorded as a `ReplayRun` event (stream
 `replay/{run id}`) with its parameters and the SHA-256 of its summary.
 """
 

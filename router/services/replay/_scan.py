@@ -5,7 +5,6 @@ the position it started at, whatever is appended meanwhile.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from ledger import EventRecord, Ledger
 from router.services.decisions import DECISION_MADE
 from router.services.replay._errors import ReplayError
 
-__all__ = ["DecisionFilter", "Row", "count_decisions", "scan_decisions"]
+__all__ = ["DecisionFilter", "Row", "count_decisions", "scan_records"]
 
 MAX_IDS = 100_000
 """Most decision ids one replay takes."""
@@ -65,7 +64,7 @@ class DecisionFilter:
 
     def query(self) -> dict[str, Any]:
         """The filters of `Ledger.select`/`scan`/`count` that select these decisions (all but
-        the tenant, which is in the payload: `matches`)."""
+        the tenant, which is in the payload: the replay reads it there)."""
         return {
             "types": (DECISION_MADE,),
             "stream_id": self.fingerprint,
@@ -73,10 +72,6 @@ class DecisionFilter:
             "recorded_since_us": None if self.since is None else _micros(self.since),
             "recorded_until_us": None if self.until is None else _micros(self.until),
         }
-
-    def matches(self, record: EventRecord) -> bool:
-        """Whether a decision that `query` selected belongs to the tenant asked for."""
-        return self.tenant is None or json.loads(record.payload).get("tenant") == self.tenant
 
 
 class Row(NamedTuple):
@@ -90,13 +85,9 @@ class Row(NamedTuple):
 
 
 async def count_decisions(ledger: Ledger, flt: DecisionFilter, upto: int) -> int:
-    """How many decisions the filter selects up to position `upto` (for progress)."""
-    if flt.tenant is None:
-        return await ledger.count(stop=upto + 1, **flt.query())
-    total = 0
-    async for rows in scan_decisions(ledger, flt, upto):
-        total += len(rows)
-    return total
+    """How many decisions the filter selects up to position `upto`, before the tenant filter
+    (which needs the payloads): what progress counts."""
+    return await ledger.count(stop=upto + 1, **flt.query())
 
 
 async def last_position(ledger: Ledger) -> int:
@@ -114,15 +105,10 @@ async def missing_ids(ledger: Ledger, ids: Sequence[uuid.UUID]) -> list[uuid.UUI
     return [d for d in ids if d.bytes not in found]
 
 
-async def scan_decisions(
-    ledger: Ledger, flt: DecisionFilter, upto: int, page: int = 5000
-) -> AsyncIterator[Sequence[Row]]:
-    """Yield the selected decisions up to position `upto` in position order, `page` at a time."""
+async def scan_records(
+    ledger: Ledger, flt: DecisionFilter, upto: int, page: int
+) -> AsyncIterator[Sequence[EventRecord]]:
+    """Yield the decisions selected by `flt.query()` up to position `upto`, `page` at a time in
+    position order, as stored (the tenant filter is the caller's: it reads the payloads)."""
     async for records in ledger.scan(stop=upto + 1, batch=page, **flt.query()):
-        rows = [
-            Row(r.position, r.event_id, r.stream_id, r.recorded_at_us, r.payload)
-            for r in records
-            if flt.matches(r)
-        ]
-        if rows:
-            yield rows
+        yield records
