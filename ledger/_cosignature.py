@@ -19,20 +19,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger._errors import CheckpointFormatError, VerifierKeyError
-from ledger._keys import decode_b64, valid_key_name
+from ledger._keys import Ed25519NoteKey, compute_key_id, split_key, valid_key_name
 from ledger._note import SIGNATURE_PREFIX, NoteSignature, parse_note
 
 __all__ = [
@@ -51,16 +44,12 @@ COSIGNATURE_V1_TYPE = 0x04
 """The C2SP signature type byte of Ed25519 cosignature/v1 keys."""
 
 _MAX_TIMESTAMP = 2**63 - 1
-_SECRET_PREFIX = "PRIVATE+KEY+"
 _SIGNATURE_BYTES = 8 + 64
 
 
 def cosigner_key_id(name: str, public_key: bytes) -> int:
     """The key ID of an Ed25519 cosignature/v1 key."""
-    digest = sha256(
-        name.encode("utf-8") + b"\n" + bytes([COSIGNATURE_V1_TYPE]) + public_key
-    ).digest()
-    return int.from_bytes(digest[:4], "big")
+    return compute_key_id(name, public_key, COSIGNATURE_V1_TYPE)
 
 
 def cosignature_message(body: str, timestamp: int) -> bytes:
@@ -127,40 +116,15 @@ class CosignerVerifier:
         return timestamp
 
 
-class CosignerKey:
-    """A witness's Ed25519 cosigning key with its name."""
+class CosignerKey(Ed25519NoteKey):
+    """A witness's Ed25519 cosigning key with its name (signature type 0x04)."""
 
-    __slots__ = ("_key", "_public", "key_id", "name")
-
-    def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
-        if not valid_key_name(name):
-            raise VerifierKeyError(f"key name {name!r} is empty or holds a space or '+'")
-        self.name = name
-        self._key = key
-        self._public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.key_id = cosigner_key_id(name, self._public)
-
-    @classmethod
-    def generate(cls, name: str) -> CosignerKey:
-        """A fresh random key named ``name``."""
-        return cls(name, Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_private_bytes(cls, name: str, seed: bytes) -> CosignerKey:
-        """The key with the 32-byte Ed25519 seed ``seed``."""
-        if not isinstance(seed, bytes) or len(seed) != 32:
-            raise VerifierKeyError("an Ed25519 private key is a 32-byte seed")
-        return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
+    KEY_TYPE = COSIGNATURE_V1_TYPE
+    __slots__ = ()
 
     def verifier(self) -> CosignerVerifier:
         """The public half."""
         return CosignerVerifier(self.name, self.key_id, self._public)
-
-    def secret(self) -> str:
-        """``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 || seed)>`` (keep it secret)."""
-        seed = self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        encoded = base64.b64encode(bytes([COSIGNATURE_V1_TYPE]) + seed).decode("ascii")
-        return f"{_SECRET_PREFIX}{self.name}+{self.key_id:08x}+{encoded}"
 
     def cosign(self, body: str, timestamp: int) -> NoteSignature:
         """The cosignature/v1 of the checkpoint note text ``body`` at POSIX time ``timestamp``."""
@@ -168,50 +132,18 @@ class CosignerKey:
         raw = timestamp.to_bytes(8, "big") + self._key.sign(message)
         return NoteSignature(self.name, self.key_id, raw)
 
-    def __repr__(self) -> str:
-        return f"CosignerKey({self.name!r}, key_id={self.key_id:08x})"
-
-
-def _split(text: str, what: str) -> tuple[str, int, bytes]:
-    name, sep1, rest = text.partition("+")
-    hex_id, sep2, encoded = rest.partition("+")
-    if not (sep1 and sep2):
-        raise VerifierKeyError(f"{what} is not '<name>+<hex key ID>+<base64 key>'")
-    if not valid_key_name(name):
-        raise VerifierKeyError(f"{what}: key name {name!r} is empty or holds a space")
-    if len(hex_id) != 8 or any(c not in "0123456789abcdefABCDEF" for c in hex_id):
-        raise VerifierKeyError(f"{what}: key ID {hex_id!r} is not 8 hex digits")
-    raw = decode_b64(encoded)
-    if raw is None:
-        raise VerifierKeyError(f"{what}: the key part is not canonical standard base64")
-    if len(raw) != 33 or raw[0] != COSIGNATURE_V1_TYPE:
-        kind = f"type 0x{raw[0]:02x}" if raw else "empty"
-        raise VerifierKeyError(
-            f"{what}: not an Ed25519 cosignature/v1 key (type byte 0x04 and 32 bytes; "
-            f"got {kind}, {max(len(raw) - 1, 0)} bytes)"
-        )
-    return name, int(hex_id, 16), raw[1:]
-
 
 def parse_cosigner_key(text: str) -> CosignerVerifier:
     """Parse a witness vkey ``<name>+<hex key ID>+<base64(0x04 || public key)>``."""
     if not isinstance(text, str):
         raise VerifierKeyError("a witness key is a string")
-    name, key_id, public = _split(text.strip(), "witness key")
+    name, key_id, public = split_key(text.strip(), "witness key", COSIGNATURE_V1_TYPE)
     return CosignerVerifier(name, key_id, public)
 
 
 def parse_cosigner_secret(text: str) -> CosignerKey:
     """Parse ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 || seed)>``."""
-    if not isinstance(text, str) or not text.strip().startswith(_SECRET_PREFIX):
-        raise VerifierKeyError("a witness secret key starts with 'PRIVATE+KEY+'")
-    name, key_id, seed = _split(text.strip()[len(_SECRET_PREFIX) :], "witness secret key")
-    key = CosignerKey.from_private_bytes(name, seed)
-    if key.key_id != key_id:
-        raise VerifierKeyError(
-            f"witness secret key: key ID {key_id:08x} is not the ID of this key ({key.key_id:08x})"
-        )
-    return key
+    return CosignerKey.parse_secret(text, "witness secret key")
 
 
 @dataclass(frozen=True, slots=True)

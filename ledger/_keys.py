@@ -14,6 +14,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -26,7 +27,15 @@ from cryptography.hazmat.primitives.serialization import (
 
 from ledger._errors import VerifierKeyError
 
-__all__ = ["SigningKey", "VerifierKey", "parse_signer_key", "parse_verifier_key"]
+__all__ = [
+    "Ed25519NoteKey",
+    "SigningKey",
+    "VerifierKey",
+    "compute_key_id",
+    "parse_signer_key",
+    "parse_verifier_key",
+    "split_key",
+]
 
 ALG_ED25519 = 0x01
 _HEX_ID = re.compile(r"[0-9a-fA-F]{8}")
@@ -63,10 +72,37 @@ def decode_b64(text: str) -> bytes | None:
     return raw if base64.b64encode(raw).decode("ascii") == text else None
 
 
-def compute_key_id(name: str, public_key: bytes) -> int:
-    """The C2SP signed-note key ID of an Ed25519 key."""
-    digest = sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()
+def compute_key_id(name: str, public_key: bytes, key_type: int = ALG_ED25519) -> int:
+    """The C2SP signed-note key ID of an Ed25519 key of signature type ``key_type`` (0x01 for a
+    note signer, 0x04 for a cosignature/v1 witness): the first 4 bytes, big-endian, of
+    ``SHA-256(name || 0x0A || key_type || public key)``."""
+    digest = sha256(name.encode("utf-8") + b"\n" + bytes([key_type]) + public_key).digest()
     return int.from_bytes(digest[:4], "big")
+
+
+def split_key(text: str, what: str, key_type: int = ALG_ED25519) -> tuple[str, int, bytes]:
+    """``name+hexid+base64(key_type || 32 bytes)`` -> (name, key ID, the 32 bytes).
+
+    One parser for every key string of signed notes — log verifier and signer keys (type 0x01)
+    and witness keys (type 0x04) — so they refuse the same malformations the same way."""
+    name, sep1, rest = text.partition("+")
+    hex_id, sep2, encoded = rest.partition("+")
+    if not (sep1 and sep2):
+        raise VerifierKeyError(f"{what} is not '<name>+<hex key ID>+<base64 key>'")
+    if not valid_key_name(name):
+        raise VerifierKeyError(f"{what}: key name {name!r} is empty or holds a space")
+    if not _HEX_ID.fullmatch(hex_id):
+        raise VerifierKeyError(f"{what}: key ID {hex_id!r} is not 8 hex digits")
+    raw = decode_b64(encoded)
+    if raw is None:
+        raise VerifierKeyError(f"{what}: the key part is not canonical standard base64")
+    if len(raw) != 33 or raw[0] != key_type:
+        got = f"type 0x{raw[0]:02x}" if raw else "empty"
+        raise VerifierKeyError(
+            f"{what}: not an Ed25519 key of type 0x{key_type:02x} (type byte and 32 bytes; "
+            f"got {got}, {max(len(raw) - 1, 0)} bytes)"
+        )
+    return name, int(hex_id, 16), raw[1:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +138,13 @@ class VerifierKey:
         return True
 
 
-class SigningKey:
-    """An Ed25519 note signing key with its key name."""
+class Ed25519NoteKey:
+    """An Ed25519 private key with its key name and the key ID of its signature type.
 
+    The shared shape of the log's signing key (`SigningKey`, type 0x01) and a witness's
+    cosigning key (`CosignerKey`, type 0x04): only the type byte differs."""
+
+    KEY_TYPE = ALG_ED25519
     __slots__ = ("_key", "_public", "key_id", "name")
 
     def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
@@ -113,19 +153,34 @@ class SigningKey:
         self.name = name
         self._key = key
         self._public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.key_id = compute_key_id(name, self._public)
+        self.key_id = compute_key_id(name, self._public, self.KEY_TYPE)
 
     @classmethod
-    def generate(cls, name: str) -> SigningKey:
+    def generate(cls, name: str) -> Self:
         """A fresh random key named ``name``."""
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_private_bytes(cls, name: str, raw: bytes) -> SigningKey:
+    def from_private_bytes(cls, name: str, raw: bytes) -> Self:
         """The key with the 32-byte Ed25519 private seed ``raw``."""
         if not isinstance(raw, bytes) or len(raw) != 32:
             raise VerifierKeyError("an Ed25519 private key is a 32-byte seed")
         return cls(name, Ed25519PrivateKey.from_private_bytes(raw))
+
+    @classmethod
+    def parse_secret(cls, text: str, what: str) -> Self:
+        """Parse ``PRIVATE+KEY+<name>+<hex key ID>+<base64(type || seed)>`` (the signer-key
+        string of golang.org/x/mod/sumdb/note with this class's type byte)."""
+        if not isinstance(text, str) or not text.strip().startswith(_SIGNER_PREFIX):
+            raise VerifierKeyError(f"a {what} starts with 'PRIVATE+KEY+'")
+        body = text.strip()[len(_SIGNER_PREFIX) :]
+        name, key_id, seed = split_key(body, what, cls.KEY_TYPE)
+        key = cls.from_private_bytes(name, seed)
+        if key.key_id != key_id:
+            raise VerifierKeyError(
+                f"{what}: key ID {key_id:08x} is not the ID of this key ({key.key_id:08x})"
+            )
+        return key
 
     def private_bytes(self) -> bytes:
         """The 32-byte private seed (keep it secret)."""
@@ -134,6 +189,20 @@ class SigningKey:
     def public_bytes(self) -> bytes:
         """The 32-byte public key."""
         return self._public
+
+    def secret(self) -> str:
+        """``PRIVATE+KEY+<name>+<hex key ID>+<base64(type || seed)>`` (keep it secret)."""
+        encoded = base64.b64encode(bytes([self.KEY_TYPE]) + self.private_bytes()).decode("ascii")
+        return f"{_SIGNER_PREFIX}{self.name}+{self.key_id:08x}+{encoded}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, key_id={self.key_id:08x})"
+
+
+class SigningKey(Ed25519NoteKey):
+    """An Ed25519 note signing key with its key name (the log's checkpoint key)."""
+
+    __slots__ = ()
 
     def verifier(self) -> VerifierKey:
         """The matching verifier."""
@@ -145,53 +214,21 @@ class SigningKey:
 
     def signer_key(self) -> str:
         """The secret signer key string of golang.org/x/mod/sumdb/note."""
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.private_bytes()).decode("ascii")
-        return f"{_SIGNER_PREFIX}{self.name}+{self.key_id:08x}+{encoded}"
+        return self.secret()
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message``."""
         return self._key.sign(message)
-
-    def __repr__(self) -> str:
-        return f"SigningKey({self.name!r}, key_id={self.key_id:08x})"
-
-
-def _split_key(text: str, what: str) -> tuple[str, int, bytes]:
-    """``name+hexid+base64`` -> (name, key ID, decoded algorithm byte + key)."""
-    name, sep1, rest = text.partition("+")
-    hex_id, sep2, encoded = rest.partition("+")
-    if not (sep1 and sep2):
-        raise VerifierKeyError(f"{what} is not '<name>+<hex key ID>+<base64 key>'")
-    if not valid_key_name(name):
-        raise VerifierKeyError(f"{what}: key name {name!r} is empty or holds a space")
-    if not _HEX_ID.fullmatch(hex_id):
-        raise VerifierKeyError(f"{what}: key ID {hex_id!r} is not 8 hex digits")
-    raw = decode_b64(encoded)
-    if raw is None:
-        raise VerifierKeyError(f"{what}: the key part is not canonical standard base64")
-    if len(raw) != 33 or raw[0] != ALG_ED25519:
-        raise VerifierKeyError(
-            f"{what}: key is not an Ed25519 key (algorithm byte 0x01 and 32 bytes)"
-        )
-    return name, int(hex_id, 16), raw[1:]
 
 
 def parse_verifier_key(text: str) -> VerifierKey:
     """Parse a verifier key string ``<name>+<hex key ID>+<base64(0x01 || public key)>``."""
     if not isinstance(text, str):
         raise VerifierKeyError("a verifier key is a string")
-    name, key_id, public = _split_key(text.strip(), "verifier key")
+    name, key_id, public = split_key(text.strip(), "verifier key")
     return VerifierKey(name, key_id, public)
 
 
 def parse_signer_key(text: str) -> SigningKey:
     """Parse a signer key string ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || seed)>``."""
-    if not isinstance(text, str) or not text.strip().startswith(_SIGNER_PREFIX):
-        raise VerifierKeyError("a signer key starts with 'PRIVATE+KEY+'")
-    name, key_id, seed = _split_key(text.strip()[len(_SIGNER_PREFIX) :], "signer key")
-    key = SigningKey.from_private_bytes(name, seed)
-    if key.key_id != key_id:
-        raise VerifierKeyError(
-            f"signer key: key ID {key_id:08x} is not the ID of this key ({key.key_id:08x})"
-        )
-    return key
+    return SigningKey.parse_secret(text, "signer key")

@@ -143,13 +143,20 @@ def decision_batch(
     plan_ids = pa.ListArray.from_arrays(list_offsets, pc.take(arrays["id"], plan_where))
     at = pc.cast(recorded_at_us, pa.int64()).cast(TIMESTAMP)
     policy = table.column("policy").combine_chunks()
+    # "301140696-1054914287 (sigma-pol/v1)": the fingerprint and the IR version, apart.
+    parts = pc.extract_regex(
+        pc.struct_field(policy, "fingerprint"), r"^(?P<fp>.*?)(?: \((?P<ir>[^()]*)\))?$"
+    )
     flt = table.column("filter").combine_chunks()
     values: dict[str, pa.Array] = {
         "decision_id": table.column("decision_id").combine_chunks(),
         "position": positions,
         "recorded_at": at,
         "preview": table.column("preview").combine_chunks(),
-        "policy_fingerprint": pc.struct_field(policy, "fingerprint"),
+        "policy_fingerprint": pc.struct_field(parts, "fp"),
+        "policy_ir_version": pc.if_else(
+            pc.equal(pc.struct_field(parts, "ir"), ""), None, pc.struct_field(parts, "ir")
+        ),
         "policy_digest": pc.struct_field(policy, "digest"),
         "catalog_version": versions,
         "evaluator_version": table.column("evaluator_version").combine_chunks(),

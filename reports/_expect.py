@@ -24,6 +24,9 @@ from reports._writer import open_dataset
 __all__ = ["ExpectedRows", "compare_datasets"]
 
 _SPILL_ROWS = 32_768
+_GROUP_ROWS = 256
+"""Group rows (eliminations, rankings, explanations) hold catalog-long lists: spilled sooner."""
+_GROUP_DATASETS = ("eliminations", "rankings", "explanations")
 _NAMED = 20
 """Decisions named per kind of difference (the count of the rest follows)."""
 
@@ -40,7 +43,8 @@ class ExpectedRows:
     def spill(self, *, everything: bool = False) -> None:
         """Write the rows built so far (of the datasets with many pending, or all of them)."""
         for name in DATASETS:
-            if not everything and self.rows.pending(name) < _SPILL_ROWS:
+            limit = _GROUP_ROWS if name in _GROUP_DATASETS else _SPILL_ROWS
+            if not everything and self.rows.pending(name) < limit:
                 continue
             batch = self.rows.take(name)
             if batch is None:

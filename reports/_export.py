@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from ledger import Envelope, EventNotFoundError, Ledger
 from reports._columnar import CatalogColumns, decision_batch, parse_decisions, read_chunk
 from reports._errors import ReportsError
+from reports._folder import FolderManifest, written_keys
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS, TIMESTAMP
 from reports._writer import DatasetWriter
@@ -45,7 +46,9 @@ Progress = Callable[[int, int], None]
 EventSink = Callable[[Envelope], None]
 
 _OUTCOME_DATASETS = ("eliminations", "rankings", "explanations")
-_SPILL_ROWS = 65_536
+_SPILL_ROWS = 256
+"""Group rows held before they are handed to the writers: each holds lists as long as the
+catalog (removed entries, ranked entries with their key values)."""
 
 _WINDOW = 65_536
 """Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
@@ -66,6 +69,7 @@ class ExportSummary:
     out: Path
     rows: dict[str, int] = field(default_factory=dict)
     decision_ids: list[str] | None = None
+    covered: dict[str, Any] | None = None
 
     @property
     def decisions(self) -> int:
@@ -74,7 +78,13 @@ class ExportSummary:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able."""
-        return {"out": str(self.out), "rows": dict(self.rows)}
+        out: dict[str, Any] = {"out": str(self.out), "rows": dict(self.rows)}
+        if self.covered is not None:
+            checkpoint = self.covered["checkpoint"]
+            out["from_position"] = self.covered["from_position"]
+            out["to_position"] = self.covered["to_position"]
+            out["checkpoint_tree_size"] = None if checkpoint is None else checkpoint["tree_size"]
+        return out
 
 
 async def _first(ledger: Ledger, stream: str, what: str) -> Envelope:
@@ -140,12 +150,13 @@ class _Scan:
         self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
         self.ids: list[str] | None = [] if sink is not None else None
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
+        self.groups: set[tuple[object, ...]] = set()
         self.columns = CatalogColumns()
         self.writers: dict[str, DatasetWriter] = {}
 
     async def spill(self) -> None:
-        """Hand the outcome rows over once they pile up: a chunk of decisions can meet thousands
-        of new (tenant, outcome) pairs, each with thousands of removed entries."""
+        """Hand the group rows over once they pile up: a chunk of decisions can meet thousands
+        of new groups, each with lists of thousands of entries."""
         for name in _OUTCOME_DATASETS:
             if self.rows.pending(name) >= _SPILL_ROWS:
                 taken = self.rows.take(name)
@@ -228,20 +239,21 @@ class _Scan:
         outcomes = pc.struct_field(table.column("filter"), "outcome").to_pylist()
         orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
         dates = pc.strftime(stamps.cast(TIMESTAMP), format="%Y-%m-%d").to_pylist()
-        tokens = table.column("tokens").to_pylist()
-        seen: set[tuple[str, str, str, str, str]] = set()
-        for i, tenant in enumerate(tenants):
-            group = (tenant, outcomes[i], orders[i], digests[i], str(tokens[i]))
-            if group in seen:
+        tokens = table.column("tokens")
+        tokens_in = pc.struct_field(tokens, "in").to_pylist()
+        tokens_out = pc.struct_field(tokens, "out").to_pylist()
+        for i, group in enumerate(
+            zip(outcomes, orders, digests, tokens_in, tokens_out, strict=True)
+        ):
+            if group in self.groups and versions[i] in self.columns.offsets:
                 continue
-            seen.add(group)
-            # One decision per distinct (tenant, outcome, order, policy, tokens) is decoded in
-            # full: its group's rows (eliminations, rankings, explanation) come from it.
+            self.groups.add(group)
+            # One decision per distinct (outcome, order, policy, tokens) is decoded in full:
+            # its group's rows (eliminations, rankings, explanation) come from it.
             payload = decode_decision(raw[i])
             await fetch_references(self.ledger, self.rows, payload, None)
             self.columns.add(self.rows.catalogs[versions[i]])
-            self.rows.add_outcome_rows(tenant, outcomes[i], orders[i], payload)
-            self.rows.add_explanation(tenant, payload)
+            self.rows.add_group(payload)
             await self.spill()
         keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
         self.remember_many(ids, [next(keys) if w else None for w in wanted])
@@ -281,14 +293,14 @@ async def _flush(scan: _Scan, writers: dict[str, DatasetWriter]) -> None:
 async def _envelope_pass(
     scan: _Scan,
     writers: dict[str, DatasetWriter],
-    total: int,
+    span: tuple[int, int],
     chunk: int,
     progress: Progress | None,
 ) -> None:
     """Every event as an `Envelope` (the bundle needs them whole), one at a time."""
-    position = 0
-    while True:
-        batch = await scan.ledger.read(position, limit=chunk)
+    position, total = span
+    while position < total:
+        batch = await scan.ledger.read(position, limit=min(chunk, total - position))
         if not batch:
             return
         for envelope in batch:
@@ -303,23 +315,25 @@ async def _envelope_pass(
 async def _columnar_pass(
     scan: _Scan,
     writers: dict[str, DatasetWriter],
-    total: int,
+    span: tuple[int, int],
     chunk: int,
     progress: Progress | None,
 ) -> None:
     """Decisions column-wise, a position range at a time (`reports._columnar`)."""
+    low, total = span
     reading = asyncio.ensure_future(
-        read_chunk(scan.ledger, 0, chunk, DECISION_MADE, ATTEMPT_FINISHED)
+        read_chunk(scan.ledger, low, min(low + chunk, total), DECISION_MADE, ATTEMPT_FINISHED)
     )
-    low = 0
     try:
         while low < total:
-            high = low + chunk
+            high = min(low + chunk, total)
             events = await reading
             # Read the next chunk while this one is parsed and written (the database and the
             # JSON parser both release the GIL).
             reading = asyncio.ensure_future(
-                read_chunk(scan.ledger, high, high + chunk, DECISION_MADE, ATTEMPT_FINISHED)
+                read_chunk(
+                    scan.ledger, high, min(high + chunk, total), DECISION_MADE, ATTEMPT_FINISHED
+                )
             )
             picked = [i for i, kind in enumerate(events.types) if kind == DECISION_MADE]
             if picked:
@@ -349,7 +363,10 @@ async def _columnar_pass(
 
 def _fresh_folder(base: Path) -> Path:
     if base.exists() and (not base.is_dir() or any(base.iterdir())):
-        raise ReportsError(f"{base}: the export folder must be new or empty")
+        raise ReportsError(
+            f"{base}: the export folder must be new or empty (or give --append to add what is "
+            "new since its last export)"
+        )
     base.mkdir(parents=True, exist_ok=True)
     return base
 
@@ -365,25 +382,50 @@ async def export_parquet(
     sink: EventSink | None = None,
     chunk: int = 5_000,
     window: int = _WINDOW,
+    append: bool = False,
 ) -> ExportSummary:
     """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with
-    their attempts, eliminations, rankings, catalogs and policies under `out` (a new or empty
-    folder), one subfolder per dataset. `sink`, when given, receives every exported event
-    (decisions, attempts, and the outcome, policy and catalog events they refer to).
+    their attempts, eliminations, rankings, explanations, catalogs and policies under `out` (a
+    new or empty folder), one subfolder per dataset, and the folder's `manifest.json` (the ledger
+    position range covered and the latest signed checkpoint). `sink`, when given, receives every
+    exported event (decisions, attempts, and the outcome, policy and catalog events they refer
+    to).
+
+    `append`: `out` holds an earlier export; add what the ledger recorded since (same tenant and
+    period as the folder's manifest says), without writing again what the folder holds.
 
     `chunk` is the number of ledger positions read at a time; `window` the number of recent
     decisions remembered for their attempts (an attempt of an older one costs a lookup)."""
-    base = _fresh_folder(Path(out))
+    base = Path(out)
+    if append:
+        manifest = FolderManifest.read(base)
+        manifest.check_selection(tenant, since, until)
+        tenant = manifest.tenant
+        since = None if manifest.since is None else datetime.fromisoformat(manifest.since)
+        until = None if manifest.until is None else datetime.fromisoformat(manifest.until)
+        low = manifest.next_position
+    else:
+        base = _fresh_folder(base)
+        manifest = FolderManifest.new(tenant, since, until)
+        low = 0
     scan = _Scan(ledger, tenant, _micros(since), _micros(until), sink, window)
+    if append:
+        done = written_keys(base)
+        scan.rows.written(done)
+        scan.groups.update(key[1:] for key in done if key[0] == "g")
+    checkpoint = await ledger.latest_checkpoint()
     total = await ledger.count()
-    writers = {name: DatasetWriter(base, name) for name in DATASETS}
+    writers = {name: DatasetWriter(base, name, f"part-{low}-") for name in DATASETS}
     scan.writers = writers
     try:
         if sink is None:
-            await _columnar_pass(scan, writers, total, chunk, progress)
+            await _columnar_pass(scan, writers, (low, total), chunk, progress)
         else:
-            await _envelope_pass(scan, writers, total, chunk, progress)
+            await _envelope_pass(scan, writers, (low, total), chunk, progress)
     finally:
         for writer in writers.values():
             await writer.close()
-    return ExportSummary(base, {n: w.rows for n, w in writers.items()}, scan.ids)
+    rows = {n: w.rows for n, w in writers.items()}
+    record = manifest.add(low, total, checkpoint, rows)
+    manifest.write(base)
+    return ExportSummary(base, rows, scan.ids, record)

@@ -71,10 +71,9 @@ SELECT decision_id,
        bool_or(status = 'ok') AS succeeded
 FROM a GROUP BY decision_id;
 CREATE TEMP VIEW outcome_rules AS
-SELECT outcome_digest, rule, min(rule_index) AS rule_index, count(DISTINCT entry_index) AS removed
+SELECT outcome_digest, rule, min(rule_index) AS rule_index, max(removed) AS removed
 FROM eliminations
-WHERE tenant = getvariable('report_tenant')
-  AND outcome_digest IN (SELECT DISTINCT outcome_digest FROM d)
+WHERE outcome_digest IN (SELECT DISTINCT outcome_digest FROM d)
 GROUP BY outcome_digest, rule;
 """
 
@@ -119,10 +118,13 @@ WITH tried AS (
                  'status': status, 'cost_usd': cost_usd} ORDER BY attempt) AS attempts
     FROM a GROUP BY decision_id
 ), why AS (
-    SELECT * FROM explanations WHERE tenant = getvariable('report_tenant')
+    SELECT * FROM explanations
+    WHERE outcome_digest IN (SELECT DISTINCT outcome_digest FROM d)
 )
 SELECT d.decision_id, epoch_us(d.recorded_at) AS recorded_at_us, d.position, d.preview,
-       d.policy_fingerprint, d.catalog_version, d.selected_id, d.selected_cost_usd,
+       d.policy_fingerprint || coalesce(' (' || d.policy_ir_version || ')', '')
+           AS policy_fingerprint,
+       d.catalog_version, d.selected_id, d.selected_cost_usd,
        tried.attempts, why.removals, why.why_selected
 FROM d
 LEFT JOIN tried USING (decision_id)
@@ -133,10 +135,10 @@ LEFT JOIN why ON why.outcome_digest = d.outcome_digest AND why.order_digest = d.
 ORDER BY d.position
 """
 _POLICIES = """
-SELECT p.fingerprint, p.digest, p.document, p.rules, count(*) AS decisions,
-       epoch_us(min(d.recorded_at)), epoch_us(max(d.recorded_at))
+SELECT p.fingerprint || coalesce(' (' || p.ir_version || ')', ''), p.digest, p.document,
+       p.rules, count(*) AS decisions, epoch_us(min(d.recorded_at)), epoch_us(max(d.recorded_at))
 FROM d JOIN policies p ON p.digest = d.policy_digest
-GROUP BY p.fingerprint, p.digest, p.document, p.rules ORDER BY min(d.position)
+GROUP BY p.fingerprint, p.ir_version, p.digest, p.document, p.rules ORDER BY min(d.position)
 """
 _PER_DAY_MODEL = """
 SELECT date, coalesce(selected_id, '(no entry passed)') AS model, count(*)

@@ -12,25 +12,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
-from reports._errors import ReportsError
 from reports._schema import SCHEMAS
-from router.core import Catalog, Policy, cost_of
-from router.services.decisions import (
-    DecisionPayload,
-    decode_failures,
-    order_digest,
-    rank_order,
-    rebuild_trace,
-)
+from router.core import BUILTIN_RULES, COST_PER_RUN, STATUS_RULE, Catalog, Policy, Trace, cost_of
+from router.services.decisions import DecisionPayload, rebuild_trace
 
-__all__ = ["CatalogInfo", "DecisionKey", "RowBuilder", "decision_key", "utc_date"]
+__all__ = [
+    "CatalogInfo",
+    "DecisionKey",
+    "RowBuilder",
+    "decision_key",
+    "split_fingerprint",
+    "utc_date",
+]
 
 
-_DECODED = 64
-"""Outcomes whose decoded removals are kept."""
+_SEEN = 64
+"""(catalog, policy, rule) whose entries' observed values are kept."""
+
+_IMPLICIT_NEEDS = {STATUS_RULE: ('status = "active"', '["eq","status","active"]')}
+"""The rules every policy applies before its own: what they need, in words and as JSON."""
+
+
+def split_fingerprint(text: str) -> tuple[str, str | None]:
+    """`"301140696-1054914287 (sigma-pol/v1)"` → (`"301140696-1054914287"`, `"sigma-pol/v1"`)."""
+    head, sep, tail = text.partition(" (")
+    if not sep or not tail.endswith(")"):
+        return text, None
+    return head, tail[:-1]
 
 
 def utc_date(recorded_at_us: int) -> str:
@@ -102,11 +112,13 @@ class RowBuilder:
     policies: dict[str, tuple[Policy, int]] = field(default_factory=dict)
     outcomes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _columns: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-    _emitted: set[tuple[str, ...]] = field(default_factory=set)
-    _failures: OrderedDict[str, tuple[tuple[int, ...], ...]] = field(default_factory=OrderedDict)
-    _explained: OrderedDict[tuple[str, ...], tuple[str | None, str, list[dict[str, Any]]]] = field(
-        default_factory=OrderedDict
-    )
+    _emitted: set[tuple[Any, ...]] = field(default_factory=set)
+    _seen: OrderedDict[tuple[Any, ...], dict[int, str]] = field(default_factory=OrderedDict)
+
+    def written(self, keys: set[tuple[Any, ...]]) -> None:
+        """Mark rows as written already (an appended export): ("c", catalog version),
+        ("p", policy digest), ("e", outcome, policy digest) and ("g", *group)."""
+        self._emitted |= keys
 
     def __post_init__(self) -> None:
         for name in SCHEMAS:
@@ -151,6 +163,8 @@ class RowBuilder:
             return
         info = CatalogInfo.of(catalog, published_at_us)
         self.catalogs[catalog.version] = info
+        if ("c", catalog.version) in self._emitted:
+            return
         for index, entry in enumerate(catalog.entries):
             attrs = entry.attributes
             window = attrs.get("context_window")
@@ -182,51 +196,49 @@ class RowBuilder:
         if policy.digest in self.policies:
             return
         self.policies[policy.digest] = (policy, recorded_at_us)
+        if ("p", policy.digest) in self._emitted:
+            return
+        fingerprint, ir_version = split_fingerprint(policy.fingerprint)
+        implicit = [
+            {"id": rule, "implicit": True, "needs": needs, "when": when}
+            for rule in BUILTIN_RULES
+            for needs, when in (_IMPLICIT_NEEDS[rule],)
+        ]
+        own = [
+            {
+                "id": rule.id,
+                "implicit": False,
+                "needs": rule.describe(),
+                "when": json.dumps(rule.to_json()["when"], separators=(",", ":")),
+            }
+            for rule in policy.rules
+        ]
         self._add(
             "policies",
             {
-                "fingerprint": policy.fingerprint,
+                "fingerprint": fingerprint,
+                "ir_version": ir_version,
                 "digest": policy.digest,
                 "recorded_at": recorded_at_us,
                 "rules": [rule.id for rule in policy.rules],
+                "normalized_rules": implicit + own,
+                "rank": [f"{k.attr} {k.direction}" for k in policy.rank],
                 "max_attempts": policy.max_attempts,
                 "document": json.dumps(policy.to_json(), sort_keys=True),
             },
         )
 
     def add_outcome(self, digest: str, payload: Mapping[str, Any]) -> None:
-        """Hold an `OutcomeRecorded` payload (its rows are added per tenant on first use)."""
+        """Hold an `OutcomeRecorded` payload (its rows are added on first use)."""
         self.outcomes[digest] = payload
-
-    def _failures_of(self, digest: str) -> tuple[tuple[int, ...], ...]:
-        found = self._failures.get(digest)
-        if found is None:
-            entries = int(self.outcomes[digest]["entries"])
-            found = tuple(
-                tuple(
-                    np.flatnonzero(
-                        np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=entries)
-                    ).tolist()
-                )
-                for bitmap in decode_failures(self.outcomes[digest])
-            )
-            self._failures[digest] = found
-            # Decoded removals are large (entry indexes per rule) and each is used by a few
-            # tenants and orders in a row: keep the recent ones only, so memory stays bounded.
-            if len(self._failures) > _DECODED:
-                self._failures.popitem(last=False)
-        return found
 
     def add_decision(
         self, position: int, event_id: str, recorded_at_us: int, payload: DecisionPayload
     ) -> None:
-        """Add a `DecisionMade` event's row, and its outcome's eliminations and its rank order
-        the first time the tenant meets them."""
+        """Add a `DecisionMade` event's row, and its group's rows the first time they are met."""
         tenant = payload.tenant
         version = payload.catalog_version
         info = self.catalogs[version]
-        outcome = payload.outcome
-        order = payload.order_sha256
         tokens = payload.tokens
         index = None if payload.selected is None else payload.selected[0]
         cost = None
@@ -234,6 +246,7 @@ class RowBuilder:
             entry = info.catalog.entries[index]
             # None for an entry whose price is unknown; tiers and cached input apply.
             cost = cost_of(entry, tokens)
+        fingerprint, ir_version = split_fingerprint(payload.fingerprint)
         self._add(
             "decisions",
             {
@@ -241,15 +254,16 @@ class RowBuilder:
                 "position": position,
                 "recorded_at": recorded_at_us,
                 "preview": payload.preview,
-                "policy_fingerprint": payload.fingerprint,
+                "policy_fingerprint": fingerprint,
+                "policy_ir_version": ir_version,
                 "policy_digest": payload.policy_digest,
                 "catalog_version": version,
                 "evaluator_version": payload.evaluator_version,
                 "request_digest": payload.request_digest,
                 "tokens_in": None if tokens is None else tokens.tokens_in,
                 "tokens_out": None if tokens is None else tokens.tokens_out,
-                "outcome_digest": outcome,
-                "order_digest": order,
+                "outcome_digest": payload.outcome,
+                "order_digest": payload.order_sha256,
                 "passing": payload.passing,
                 "selected_index": index,
                 "selected_id": None if index is None else info.ids[index],
@@ -262,131 +276,110 @@ class RowBuilder:
                 "tenant": tenant,
             },
         )
-        self.add_outcome_rows(tenant, outcome, order, payload)
-        self.add_explanation(tenant, payload)
+        self.add_group(payload)
 
-    def _explain(self, payload: DecisionPayload) -> tuple[str | None, str, list[dict[str, Any]]]:
-        """(selected entry id, why it won, per rule what it removed) of a decision's group."""
+    def add_group(self, payload: DecisionPayload) -> None:
+        """Add the rows of a decision's group (outcome, rank order, policy, token counts) unless
+        they are there already: its outcome's eliminations (once per outcome and policy), its
+        ranking with the rank-key values, and its explanation (as `ledger show` prints it)."""
+        tokens = payload.tokens
+        counts = (None, None) if tokens is None else (tokens.tokens_in, tokens.tokens_out)
+        group = ("g", payload.outcome, payload.order_sha256, payload.policy_digest, *counts)
+        if group in self._emitted:
+            return
+        self._emitted.add(group)
         policy, _ = self.policies[payload.policy_digest]
         info = self.catalogs[payload.catalog_version]
+        # Checks the outcome and the order against their digests, and the plan against the order.
         trace = rebuild_trace(payload, self.outcomes[payload.outcome], policy, info.catalog)
+        seen = self._observed(trace)
+        key = ("e", payload.outcome, payload.policy_digest)
+        if key not in self._emitted:
+            self._emitted.add(key)
+            for rule_index, (rule, failed) in enumerate(seen.items()):
+                if failed:
+                    self._add(
+                        "eliminations",
+                        {
+                            "outcome_digest": payload.outcome,
+                            "policy_digest": payload.policy_digest,
+                            "catalog_version": info.catalog.version,
+                            "rule": rule,
+                            "rule_index": rule_index,
+                            "needs": trace.failure(failed[0][0], rule).needs,
+                            "removed": len(failed),
+                            "entry_index": [i for i, _ in failed],
+                            "observed": [text for _, text in failed],
+                        },
+                    )
+        common = {
+            "outcome_digest": payload.outcome,
+            "order_digest": payload.order_sha256,
+            "policy_digest": payload.policy_digest,
+            "catalog_version": info.catalog.version,
+            "tokens_in": counts[0],
+            "tokens_out": counts[1],
+        }
+        self._add(
+            "rankings",
+            {
+                **common,
+                "rank_keys": [f"{k.attr} {k.direction}" for k in policy.rank],
+                "entry_index": list(trace.ranked),
+                "key_values": [list(trace.sort_keys(i)) for i in trace.ranked],
+            },
+        )
         removals = []
-        for rule_index, rule in enumerate(trace.rule_ids):
-            failed = trace.failed_entries(rule)
-            if not failed:
-                continue
-            example = trace.failure(failed[0], rule)
-            removals.append(
-                {
-                    "rule": rule,
-                    "rule_index": rule_index,
-                    "removed": len(failed),
-                    "needs": example.needs,
-                    "example_entry": info.ids[failed[0]],
-                    "example": str(example),
-                }
-            )
+        for rule_index, (rule, failed) in enumerate(seen.items()):
+            if failed:
+                example = trace.failure(failed[0][0], rule)
+                removals.append(
+                    {
+                        "rule": rule,
+                        "rule_index": rule_index,
+                        "removed": len(failed),
+                        "needs": example.needs,
+                        "example_entry": info.ids[failed[0][0]],
+                        "example": str(example),
+                    }
+                )
         selected = None if trace.selected is None else info.ids[trace.selected]
-        return selected, trace.why_selected(), removals
-
-    def add_outcome_rows(
-        self, tenant: str, outcome: str, order: str, payload: DecisionPayload
-    ) -> None:
-        """Add the eliminations of `outcome` and the rank order `order` for `tenant` unless
-        they are there already; `payload` is one decision (of that tenant) with them."""
-        if ("r", tenant, outcome, order) in self._emitted:
-            return
-        info = self.catalogs[payload.catalog_version]
-        if ("e", tenant, outcome) not in self._emitted:
-            self._emitted.add(("e", tenant, outcome))
-            self._eliminations(tenant, outcome, info)
-        self._emitted.add(("r", tenant, outcome, order))
-        self._rankings(tenant, outcome, order, payload, info)
-
-    def add_explanation(self, tenant: str, payload: DecisionPayload) -> None:
-        """Add the `explanations` row of a decision's group (outcome, order, tokens, policy) for
-        `tenant` unless it is there already: per rule what it removed, with one removed entry's
-        observed values against the requirement, and why the winner won (as `ledger show`)."""
-        tokens = payload.tokens
-        counts = None if tokens is None else (tokens.tokens_in, tokens.tokens_out)
-        group = (payload.outcome, payload.order_sha256, str(counts), payload.policy_digest)
-        key = ("x", tenant, *group)
-        if key in self._emitted:
-            return
-        self._emitted.add(key)
-        found = self._explained.get(group)
-        if found is None:
-            found = self._explain(payload)
-            # Tenants share groups: explain each once while it is recent (bounded memory).
-            self._explained[group] = found
-            if len(self._explained) > _DECODED:
-                self._explained.popitem(last=False)
-        selected, why, removals = found
         self._add(
             "explanations",
             {
-                "outcome_digest": payload.outcome,
-                "order_digest": payload.order_sha256,
-                "catalog_version": payload.catalog_version,
-                "policy_digest": payload.policy_digest,
-                "tokens_in": None if counts is None else counts[0],
-                "tokens_out": None if counts is None else counts[1],
+                **common,
                 "selected_id": selected,
-                "why_selected": why,
+                "why_selected": trace.why_selected(),
                 "removals": removals,
-                "tenant": tenant,
             },
         )
 
-    def _eliminations(self, tenant: str, digest: str, info: CatalogInfo) -> None:
-        rules = self.outcomes[digest]["rules"]
-        columns = self._columns["eliminations"]
-        for rule_index, failed in enumerate(self._failures_of(digest)):
-            count = len(failed)
-            columns["outcome_digest"].extend([digest] * count)
-            columns["catalog_version"].extend([info.catalog.version] * count)
-            columns["rule"].extend([rules[rule_index]] * count)
-            columns["rule_index"].extend([rule_index] * count)
-            columns["entry_index"].extend(failed)
-            columns["entry_id"].extend([info.ids[i] for i in failed])
-            columns["provider"].extend([info.providers[i] for i in failed])
-            columns["region"].extend([info.regions[i] for i in failed])
-            columns["tenant"].extend([tenant] * count)
-
-    def _rankings(
-        self,
-        tenant: str,
-        outcome: str,
-        order: str,
-        payload: DecisionPayload,
-        info: CatalogInfo,
-    ) -> None:
-        policy, _ = self.policies[payload.policy_digest]
-        removed: set[int] = set()
-        for failed in self._failures_of(outcome):
-            removed.update(failed)
-        passing = [i for i in range(len(info.ids)) if i not in removed]
-        ranked = rank_order(policy, info.catalog, payload.tokens, passing)
-        if order_digest(ranked) != order:
-            raise ReportsError(
-                f"decision {payload.decision_id}: the rank order rebuilt from outcome "
-                f"{outcome} does not hash to the recorded order digest {order}"
+    def _observed(self, trace: Trace) -> dict[str, list[tuple[int, str]]]:
+        """Per rule of the trace, its removed entries with the values the rule saw. What an entry
+        shows a rule does not depend on the outcome: it is kept per catalog, policy and rule
+        (and per token counts for a rule that reads `cost_per_run`), for the recent ones."""
+        out: dict[str, list[tuple[int, str]]] = {}
+        for rule in trace.rule_ids:
+            failed = trace.failed_entries(rule)
+            reads_cost = (
+                rule != STATUS_RULE
+                and COST_PER_RUN in trace.policy.rules[trace.policy.rule_index(rule)].attributes()
             )
-        for rank, entry in enumerate(ranked, start=1):
-            self._add(
-                "rankings",
-                {
-                    "outcome_digest": outcome,
-                    "order_digest": order,
-                    "catalog_version": info.catalog.version,
-                    "rank": rank,
-                    "entry_index": entry,
-                    "entry_id": info.ids[entry],
-                    "provider": info.providers[entry],
-                    "region": info.regions[entry],
-                    "tenant": tenant,
-                },
-            )
+            tokens = trace.tokens if reads_cost else None
+            memo_key = (trace.catalog.version, trace.policy.digest, rule, tokens)
+            memo = self._seen.get(memo_key)
+            if memo is None:
+                memo = self._seen[memo_key] = {}
+                if len(self._seen) > _SEEN:
+                    self._seen.popitem(last=False)
+            row = []
+            for index in failed:
+                text = memo.get(index)
+                if text is None:
+                    text = memo[index] = trace.failure(index, rule).seen()
+                row.append((index, text))
+            out[rule] = row
+        return out
 
     def add_attempt(
         self, position: int, recorded_at_us: int, payload: Mapping[str, Any], key: DecisionKey

@@ -20,6 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ledger import (
     Checkpoint,
     Envelope,
@@ -43,7 +46,7 @@ from reports._expect import ExpectedRows, compare_datasets
 from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
-from reports._schema import DATASETS
+from reports._schema import DATASETS, PARTITIONS, SCHEMAS
 from reports._witnesses import check_witnesses, key_argument, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
@@ -462,14 +465,22 @@ def verify_bundle(
         held = {name[len(DATA) :].split("/", 1)[0] for name in check.names if name.startswith(DATA)}
         made_by = _report_schema(check.read(REPORT_JSON))
         absent: tuple[str, ...] = ()
+        earlier: tuple[str, ...] = ()
         if made_by != REPORT_SCHEMA:  # a bundle of today's layout must hold every dataset
             absent = tuple(d for d in DATASETS_ADDED_SINCE_RELEASE_0_1 if d not in held)
+            earlier = tuple(d for d in DATASETS if d not in absent and _earlier(data, d))
         for dataset in absent:
             # Bundles of release 0.1 predate these datasets: what they hold is still checked.
             result.notes.append(
                 f"{DATA}{dataset}: not in this bundle (made before the dataset existed); the "
                 "datasets it holds are checked against the proven events"
             )
+        for dataset in earlier:
+            result.notes.append(
+                f"{DATA}{dataset}: the columns of an earlier release; not compared (the proven "
+                "events it was made from are checked above)"
+            )
+        absent += earlier
         compare_datasets(
             expected,
             data,
@@ -512,6 +523,18 @@ def verify_bundle(
 
 #: Datasets that bundles made by release 0.1 do not carry; their absence is a note, not a problem.
 DATASETS_ADDED_SINCE_RELEASE_0_1 = ("explanations",)
+
+
+def _earlier(data: Path, dataset: str) -> bool:
+    """Whether the bundled `dataset` has other columns than today's (an earlier release's)."""
+    files = sorted((data / dataset).rglob("*.parquet"))
+    if not files:
+        return False
+    try:
+        names: list[str] = list(pq.read_schema(files[0]).names)
+    except (OSError, pa.ArrowException):
+        return False  # named as unreadable by the comparison
+    return names != [n for n in SCHEMAS[dataset].names if n not in PARTITIONS[dataset]]
 
 
 def _report_schema(document: bytes | None) -> str | None:

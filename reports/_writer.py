@@ -32,8 +32,9 @@ def partitioning(name: str) -> ds.Partitioning | None:
 class DatasetWriter:
     """Writes one dataset under `base/name` in a thread of its own."""
 
-    def __init__(self, base: Path, name: str) -> None:
+    def __init__(self, base: Path, name: str, prefix: str = "part-") -> None:
         self.name = name
+        self.prefix = prefix
         self.path = base / name
         self.rows = 0
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=_QUEUE)
@@ -56,8 +57,9 @@ class DatasetWriter:
                 schema=SCHEMAS[self.name],
                 format="parquet",
                 partitioning=partitioning(self.name),
-                basename_template="part-{i}.parquet",
-                existing_data_behavior="error",
+                basename_template=self.prefix + "{i}.parquet",
+                # An appended export adds files of its own prefix next to the earlier ones.
+                existing_data_behavior="overwrite_or_ignore",
                 file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
                 min_rows_per_group=min(_ROWS_PER_GROUP, 16 * 1024),
                 max_rows_per_group=_ROWS_PER_GROUP,

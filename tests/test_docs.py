@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 import pytest
 
+from reports import SCHEMAS
 from unhardcoded.cli._reference import REFERENCE_PATH, render, walk_commands
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +32,18 @@ README = REPO / "README.md"
 DOC_FILES = sorted((REPO / "docs").glob("*.md"))
 _FENCE = re.compile(r"(?P<marker><!--[^>]*-->\s*\n)?```(?P<lang>sh|python)\n(?P<body>.*?)```", re.S)
 BLOCK_TIMEOUT_S = 300
+
+
+def test_dataset_reference_is_up_to_date() -> None:
+    from reports import _reference
+
+    current = _reference.REFERENCE_PATH.read_text(encoding="utf-8")
+    assert _reference.render(current) == current, (
+        "docs/reports.md is stale: run python -m reports._reference --write"
+    )
+    for name, schema in SCHEMAS.items():
+        for column in schema.names:
+            assert f"| `{column}` |" in current.split(f"### `{name}`", 1)[1], (name, column)
 
 
 def test_cli_reference_is_up_to_date() -> None:

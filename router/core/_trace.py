@@ -128,12 +128,15 @@ class Failure:
     observed: Mapping[str, AttrValue | None]
     needs: str
 
-    def __str__(self) -> str:
-        seen = ", ".join(
+    def seen(self) -> str:
+        """The values the rule read, e.g. `region = "us"` (`attr missing` when absent)."""
+        return ", ".join(
             f"{attr} missing" if value is None else f"{attr} = {show_value(value)}"
             for attr, value in self.observed.items()
         )
-        return f"{self.rule_id} ({seen}, needs {self.needs})"
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} ({self.seen()}, needs {self.needs})"
 
     def to_json(self) -> dict[str, Any]:
         """The failure as JSON (observed values: null = missing)."""

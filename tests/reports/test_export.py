@@ -39,12 +39,25 @@ async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path:
     assert {r[0]: (r[1], r[2], r[3], r[4]) for r in rows} == expected
 
     eliminated = db.execute(
-        f"""SELECT d.decision_id, e.rule, e.entry_id
-            FROM {_glob(out, "decisions")} d JOIN {_glob(out, "eliminations")} e
-              ON e.outcome_digest = d.outcome_digest AND e.tenant = d.tenant"""
+        f"""WITH e AS (
+                SELECT outcome_digest, policy_digest, catalog_version, rule, needs,
+                       unnest(entry_index) AS entry_index, unnest(observed) AS observed
+                FROM {_glob(out, "eliminations")}
+            )
+            SELECT d.decision_id, e.rule, c.entry_id, e.needs, e.observed
+            FROM {_glob(out, "decisions")} d JOIN e
+              ON e.outcome_digest = d.outcome_digest AND e.policy_digest = d.policy_digest
+            JOIN {_glob(out, "catalogs")} c
+              ON c.catalog_version = e.catalog_version AND c.entry_index = e.entry_index"""
     ).fetchall()
     want = {
-        (str(d.decision_id), rule, d.trace.catalog.entries[i].id)
+        (
+            str(d.decision_id),
+            rule,
+            d.trace.catalog.entries[i].id,
+            d.trace.failure(i, rule).needs,
+            d.trace.failure(i, rule).seen(),
+        )
         for d in done.decisions
         for rule in d.trace.rule_ids
         for i in d.trace.failed_entries(rule)
@@ -53,27 +66,38 @@ async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path:
     assert len(eliminated) == len(want)
 
     ranked = db.execute(
-        f"""SELECT d.decision_id, list(r.entry_id ORDER BY r.rank)
+        f"""SELECT d.decision_id, r.entry_index, r.key_values, r.rank_keys
             FROM {_glob(out, "decisions")} d JOIN {_glob(out, "rankings")} r
               ON r.outcome_digest = d.outcome_digest AND r.order_digest = d.order_digest
-             AND r.tenant = d.tenant
-            GROUP BY d.decision_id"""
+             AND r.policy_digest = d.policy_digest
+             AND r.tokens_in IS NOT DISTINCT FROM d.tokens_in
+             AND r.tokens_out IS NOT DISTINCT FROM d.tokens_out"""
     ).fetchall()
     want_ranked = {
-        str(d.decision_id): [d.trace.catalog.entries[i].id for i in d.trace.ranked]
+        str(d.decision_id): (
+            list(d.trace.ranked),
+            [list(d.trace.sort_keys(i)) for i in d.trace.ranked],
+            [f"{k.attr} {k.direction}" for k in d.trace.policy.rank],
+        )
         for d in done.decisions
-        if d.trace.ranked
     }
-    assert dict(ranked) == want_ranked
+    assert {r[0]: (r[1], r[2], r[3]) for r in ranked} == want_ranked
 
-    # Each distinct outcome is written once per tenant, not once per decision.
+    # Each distinct outcome is written once (per policy), not once per decision or tenant.
     distinct = {
-        (d.tenant, d.trace.catalog.version, d.trace.rule_ids, d.trace.failures): d
+        (d.trace.policy.digest, d.trace.catalog.version, d.trace.rule_ids, d.trace.failures): d
         for d in done.decisions
     }
-    written = db.execute(f"SELECT count(*) FROM {_glob(out, 'eliminations')}").fetchone()
-    assert written == (
-        sum(len(d.trace.failed_entries(r)) for d in distinct.values() for r in d.trace.rule_ids),
+    written = db.execute(
+        f"SELECT count(*), sum(removed), sum(len(entry_index)) FROM {_glob(out, 'eliminations')}"
+    ).fetchone()
+    removed = sum(
+        len(d.trace.failed_entries(r)) for d in distinct.values() for r in d.trace.rule_ids
+    )
+    assert written is not None
+    assert written[1] == written[2] == removed
+    assert written[0] == sum(
+        1 for d in distinct.values() for r in d.trace.rule_ids if d.trace.failed_entries(r)
     )
     assert len(distinct) < len(done.decisions)
 
@@ -93,8 +117,23 @@ async def test_duckdb_reads_what_the_ledger_recorded(backend: Backend, tmp_path:
     assert types["recorded_at"] == "TIMESTAMP WITH TIME ZONE"
     catalogs = db.execute(f"SELECT count(*) FROM {_glob(out, 'catalogs')}").fetchone()
     assert catalogs == (len(done.decisions[0].trace.catalog.entries),)
-    policies = db.execute(f"SELECT count(*) FROM {_glob(out, 'policies')}").fetchone()
-    assert policies == (4,)
+    policies = db.execute(
+        f"SELECT fingerprint, ir_version, normalized_rules FROM {_glob(out, 'policies')}"
+    ).fetchall()
+    assert len(policies) == 4
+    fingerprints = {d.trace.policy.fingerprint for d in done.decisions}
+    assert {f"{fp} ({ir})" for fp, ir, _ in policies} == fingerprints
+    for _, _, rules in policies:
+        assert rules[0] == {
+            "id": "catalog.status",
+            "implicit": True,
+            "needs": 'status = "active"',
+            "when": '["eq","status","active"]',
+        }
+    stated = db.execute(
+        f"SELECT DISTINCT policy_fingerprint, policy_ir_version FROM {_glob(out, 'decisions')}"
+    ).fetchall()
+    assert {f"{fp} ({ir})" for fp, ir in stated} == fingerprints
 
 
 async def test_partitions_and_readers(backend: Backend, tmp_path: Path) -> None:
@@ -106,7 +145,6 @@ async def test_partitions_and_readers(backend: Backend, tmp_path: Path) -> None:
     for tenant in TENANTS:
         assert (out / "decisions" / f"date={day}" / f"tenant={tenant}").is_dir()
         assert (out / "attempts" / f"date={day}" / f"tenant={tenant}").is_dir()
-        assert (out / "eliminations" / f"tenant={tenant}").is_dir()
     table = ds.dataset(out / "decisions", partitioning="hive").to_table()
     assert table.num_rows == len(done.decisions)
     assert str(table.schema.field("selected_id").type).startswith("dictionary")
@@ -270,3 +308,66 @@ def test_the_columnar_reader_reads_what_the_decoder_reads() -> None:
             "selected": selected,
             "plan": list(d.plan),
         }
+
+
+def _same_rows(left: Path, right: Path, name: str) -> bool:
+    db = duckdb.connect()
+    db.register("l", read_dataset(left, name))
+    db.register("r", read_dataset(right, name))
+    one = db.execute("SELECT count(*) FROM (FROM l EXCEPT ALL FROM r)").fetchone()
+    other = db.execute("SELECT count(*) FROM (FROM r EXCEPT ALL FROM l)").fetchone()
+    return one == other == (0,)
+
+
+async def test_append_adds_only_what_is_new(backend: Backend, tmp_path: Path) -> None:
+    lake, whole = tmp_path / "lake", tmp_path / "whole"
+    async with backend.service() as service:
+        first = await populate(service, rounds=1)
+        before = await export_parquet(service.ledger, lake, tenant="acme")
+        await service.ledger.sequence()
+        second = await populate(service, rounds=2)
+        added = await export_parquet(service.ledger, lake, append=True)
+        again = await export_parquet(service.ledger, lake, append=True)
+        with pytest.raises(ReportsError, match="--tenant: 'globex' is not the folder's 'acme'"):
+            await export_parquet(service.ledger, lake, tenant="globex", append=True)
+        await export_parquet(service.ledger, whole, tenant="acme")
+        total = await service.ledger.count()
+        checkpoint = await service.ledger.latest_checkpoint()
+    acme = [d for d in first.decisions + second.decisions if d.tenant == "acme"]
+    assert before.decisions + added.decisions == len(acme)
+    assert added.decisions == sum(1 for d in second.decisions if d.tenant == "acme")
+    assert again.decisions == 0
+    for name in DATASETS:
+        assert _same_rows(lake, whole, name), name
+    # Shared rows are not written twice: the second export holds only groups it met first.
+    assert added.rows["catalogs"] == added.rows["policies"] == 0
+
+    manifest = json.loads((lake / "manifest.json").read_text())
+    assert manifest["tenant"] == "acme"
+    ranges = [(e["from_position"], e["to_position"]) for e in manifest["exports"]]
+    assert ranges[0][0] == 0
+    assert ranges[0][1] == ranges[1][0]
+    assert ranges[1][1] == ranges[2][0] == ranges[2][1] == total
+    assert manifest["exports"][0]["checkpoint"] is None  # nothing was sequenced yet
+    signed = manifest["exports"][1]["checkpoint"]
+    assert checkpoint is not None
+    assert signed["tree_size"] == checkpoint.tree_size == ranges[0][1]
+    assert signed["root_sha256"] == checkpoint.root_hash.hex()
+    assert signed["covers_range"] is False  # decisions were recorded after that checkpoint
+
+
+def test_append_to_a_folder_without_manifest_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "not-an-export"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    populate_sqlite(url, tmp_path / "home")
+    result = CliRunner().invoke(
+        main,
+        ["export", "parquet", str(out), "--append", "--db", url, "--home", str(tmp_path / "home")],
+    )
+    assert result.exit_code == 2, result.output
+    assert "no manifest.json (--append adds to a folder written by export parquet)" in (
+        result.output
+    )
+    assert "Traceback" not in result.output

@@ -1,7 +1,7 @@
 """The HTTP service (composition root): `create_app(settings)` builds the FastAPI app."""
 
 from unhardcoded.app._errors import answer, error_body, retry_headers, translate
-from unhardcoded.app._factory import create_app
+from unhardcoded.app._factory import create_app, scheduled_sync
 from unhardcoded.app._logging import JsonFormatter, configure_logging, uvicorn_log_config
 from unhardcoded.app._witness import create_witness_app
 
@@ -13,6 +13,7 @@ __all__ = [
     "create_witness_app",
     "error_body",
     "retry_headers",
+    "scheduled_sync",
     "translate",
     "uvicorn_log_config",
 ]

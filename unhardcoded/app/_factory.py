@@ -12,6 +12,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from ledger import Ledger, LedgerError
+from router.core import Catalog, RouterError
+from router.services.catalogs import (
+    CatalogSyncer,
+    Overlay,
+    Published,
+    SyncSchedule,
+    SyncSettingError,
+)
 from router.services.decisions import DecisionService
 from router.services.gateway import Gateway, KeyStore, Metrics
 from router.services.upstream import AiohttpTransport, ProviderRegistry, Upstream
@@ -49,6 +57,42 @@ async def _sequence_forever(ledger: Ledger, interval_s: float) -> None:
             log.warning("checkpointing failed: %s", exc)
 
 
+def scheduled_sync(settings: Settings) -> tuple[SyncSchedule, list[Overlay]] | None:
+    """The catalog sync `UNHARDCODED_CATALOG_SYNC` asks for, its overlay files read, or None.
+    `SyncSettingError` (or the overlay's error) when it is invalid or set beside a catalog
+    file, which fixes the catalog new decisions use (synced versions would never be used)."""
+    from router.services.catalogs import SYNC_SETTING, load_overlay, parse_sync_setting
+
+    schedule = parse_sync_setting(settings.catalog_sync)
+    if schedule is None:
+        return None
+    if settings.catalog is not None:
+        raise SyncSettingError(
+            "cannot be used with a catalog file (--catalog, UNHARDCODED_CATALOG): the file fixes "
+            f"the catalog new decisions use, so synced versions would never be used; unset one "
+            f"of them ({SYNC_SETTING} or the catalog file)"
+        )
+    overlays = []
+    for path in schedule.overlays:
+        try:
+            overlays.append(load_overlay(path))
+        except RouterError as exc:
+            raise SyncSettingError(f"'overlay={path}': {exc}") from None
+    return schedule, overlays
+
+
+def _syncer(sync: tuple[SyncSchedule, list[Overlay]], gateway: Gateway) -> CatalogSyncer:
+    metrics = gateway.metrics
+
+    async def publish(catalog: Catalog) -> Published:
+        done = await gateway.decisions.publish_catalog(catalog)
+        await gateway.refresh_catalog()  # this process routes on it at once, others within 5 s
+        return Published(done.version, done.created)
+
+    schedule, overlays = sync
+    return CatalogSyncer(schedule, publish, overlays, on_outcome=metrics.catalog_sync_outcome)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -69,6 +113,7 @@ def create_app(
 
     metrics = Metrics()
     witnesses = parse_witnesses(settings.witnesses)
+    catalog_sync = scheduled_sync(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +142,8 @@ def create_app(
             background = [
                 asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
             ]
+            if catalog_sync is not None:
+                background.append(asyncio.create_task(_syncer(catalog_sync, gateway).run()))
             if witnesses:
                 import aiohttp  # the witness client's library, only when witnesses are set
 

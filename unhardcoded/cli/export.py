@@ -32,6 +32,12 @@ def export() -> None:
 @export.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--tenant", help="Only this tenant's decisions (default: every tenant).")
+@click.option(
+    "--append",
+    is_flag=True,
+    help="OUT holds an earlier export: add only what the ledger recorded since (same tenant "
+    "and period as its manifest.json).",
+)
 @period_options
 @db_option
 @home_option
@@ -40,19 +46,22 @@ def export() -> None:
 def parquet(
     out: Path,
     tenant: str | None,
+    append: bool,
     since: datetime | None,
     until: datetime | None,
     url: str | None,
     home: Path | None,
     progress: bool | None,
 ) -> None:
-    """Write the datasets decisions, eliminations, rankings, attempts, catalogs and policies
-    under OUT (a new or empty folder), hive-partitioned, in streaming batches. Prints the rows
-    written per dataset as JSON; the progress bar goes to stderr (when it is a terminal).
+    """Write the datasets decisions, eliminations, rankings, explanations, attempts, catalogs
+    and policies under OUT (a new or empty folder), in streaming batches, and OUT/manifest.json
+    (the ledger positions covered and the signed checkpoint). Prints the rows written per
+    dataset as JSON; the progress bar goes to stderr (when it is a terminal).
 
     \b
     Example:
         unhardcoded export parquet exports/ --tenant acme --since 2026-01-01 --no-progress
+        unhardcoded export parquet exports/ --append --no-progress
     """
     writable_folder(out)
     from reports import export_parquet
@@ -62,7 +71,13 @@ def parquet(
     async def body(ledger: Ledger) -> ExportSummary:
         try:
             return await export_parquet(
-                ledger, out, tenant=tenant, since=since, until=until, progress=bar
+                ledger,
+                out,
+                tenant=tenant,
+                since=since,
+                until=until,
+                progress=bar,
+                append=append,
             )
         finally:
             bar.close()

@@ -47,12 +47,15 @@ async def _prepare(settings: Settings) -> None:
     """Everything the server processes would otherwise fail on (or race for) in their start-up,
     checked once, before uvicorn starts, so that a failure is one line: the database (created or
     migrated, refused when it is someone else's), the signing key (a home folder whose key is not
-    the ledger's stops `serve` here), the catalog file."""
+    the ledger's stops `serve` here), the catalog file, the catalog sync's schedule and its
+    overlay files."""
     from router.services.catalogs import load_catalog
+    from unhardcoded.app import scheduled_sync
     from unhardcoded.db import migrated_ledger
 
     if settings.catalog is not None:
         load_catalog(str(settings.catalog))
+    scheduled_sync(settings)
     async with migrated_ledger(settings.database_url, home=settings.home.expanduser()) as led:
         await led.check_signing_key()
 
@@ -156,8 +159,10 @@ def serve(
 
     With no settings at all it records to ./unhardcoded.db and routes over the bundled catalog.
     Callers authenticate with an API key from `unhardcoded keys create`. Every log line is JSON
-    on stderr, uvicorn's included (decision ids, never keys or bodies). The database, signing key
-    and catalog are checked before the server starts: a problem is one `error:` line. SIGTERM
+    on stderr, uvicorn's included (decision ids, never keys or bodies). $UNHARDCODED_CATALOG_SYNC
+    (e.g. `litellm every=1h`) syncs a live catalog source on a schedule (docs/catalog.md). The
+    database, signing key, catalog and sync schedule are checked before the server starts: a
+    problem is one `error:` line. SIGTERM
     drains the requests in flight and exits with status 0. See docs/gateway.md and
     docs/operations.md.
 

@@ -1,7 +1,7 @@
 """Catalog and policy documents: files, stdin, the bundled illustrative catalog, and the importers
 that turn public catalogs (LiteLLM's price map, OpenRouter's model list) plus overlay files into
-validated catalogs with one vocabulary, their health report, the sync of a live source, and the
-diff between two catalogs."""
+validated catalogs with one vocabulary, their health report, the sync of a live source (once or on a
+schedule), and the diff between two catalogs."""
 
 from router.services.catalogs._diff import CatalogDiff, FieldChange, diff_catalogs
 from router.services.catalogs._files import (
@@ -33,6 +33,13 @@ from router.services.catalogs._pipeline import (
     load_overlay,
 )
 from router.services.catalogs._regions import GEOGRAPHIES, location_region
+from router.services.catalogs._schedule import (
+    SYNC_SETTING,
+    CatalogSyncer,
+    SyncSchedule,
+    SyncSettingError,
+    parse_sync_setting,
+)
 from router.services.catalogs._sync import (
     SOURCE_URLS,
     CatalogFetchError,
@@ -56,12 +63,14 @@ __all__ = [
     "GEOGRAPHIES",
     "PRICE_SIGNIFICANT_DIGITS",
     "SOURCE_URLS",
+    "SYNC_SETTING",
     "UNSPECIFIED_REGION",
     "VENDOR_SPELLINGS",
     "CatalogDiff",
     "CatalogFetchError",
     "CatalogHealth",
     "CatalogImportError",
+    "CatalogSyncer",
     "DocumentReadError",
     "FieldChange",
     "ImportResult",
@@ -71,6 +80,8 @@ __all__ = [
     "Published",
     "Source",
     "SyncOutcome",
+    "SyncSchedule",
+    "SyncSettingError",
     "bundled_catalog",
     "bundled_policy_document",
     "canonical_vendor",
@@ -90,6 +101,7 @@ __all__ = [
     "parse_json_text",
     "parse_key",
     "parse_overlay",
+    "parse_sync_setting",
     "read_json",
     "sync_catalog",
     "vendor_of_model",

@@ -246,6 +246,8 @@ class Gateway:
         self.metrics = metrics
         self.echo_all = echo_all
         self._fixed = catalog
+        if catalog is not None:
+            metrics.catalog_in_use(catalog.version)
         self._current: tuple[float, Catalog] | None = None
         self._clock = clock
         self._policies: OrderedDict[bytes, Policy] = OrderedDict()
@@ -259,7 +261,14 @@ class Gateway:
             return self._current[1]
         catalog = await self.decisions.latest_catalog() or bundled_catalog()
         self._current = (now + CATALOG_TTL_S, catalog)
+        self.metrics.catalog_in_use(catalog.version)
         return catalog
+
+    async def refresh_catalog(self) -> Catalog:
+        """Look the latest published catalog up now instead of at the end of its few seconds
+        (after this process published a version)."""
+        self._current = None
+        return await self.catalog()
 
     async def parse(
         self, policy_document: object, body: Mapping[str, Any] | None

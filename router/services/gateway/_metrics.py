@@ -8,6 +8,7 @@ scrape gives the whole server's counters whichever process answers it.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from prometheus_client import (
@@ -111,7 +112,8 @@ class Metrics:
         self.witness_submissions = Counter(
             "unhardcoded_witness_submissions",
             "Checkpoint submissions to witnesses by witness and outcome (cosigned, superseded, "
-            "refused, unreachable, invalid); every outcome but the first two is a failure.",
+            "refused, unreachable, invalid, error — the log's own database failed); every outcome "
+            "but the first two is a failure.",
             ["witness", "outcome"],
             registry=self.registry,
         )
@@ -122,6 +124,45 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
+
+        self.catalog_syncs = Counter(
+            "unhardcoded_catalog_syncs",
+            "Scheduled catalog syncs by source and outcome (published: a new version; "
+            "unchanged: already published; failed: nothing published, the current version "
+            "stays in force).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.catalog_sync_success = Gauge(
+            "unhardcoded_catalog_sync_last_success_timestamp_seconds",
+            "Unix time of the last successful scheduled sync of each source.",
+            ["source"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.catalog_version = Gauge(
+            "unhardcoded_catalog_version_info",
+            "1 for the catalog version new decisions are made on (0 once replaced).",
+            ["version"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self._catalog_in_use: str | None = None
+
+    def catalog_sync_outcome(self, source: str, outcome: str, version: str | None) -> None:
+        """Count one scheduled sync of `source` (the catalog syncer's outcome listener)."""
+        self.labelled(self.catalog_syncs, source, outcome).inc()
+        if outcome != "failed":
+            self.labelled(self.catalog_sync_success, source).set(time.time())
+
+    def catalog_in_use(self, version: str) -> None:
+        """The catalog version new decisions use is `version` (the previous one goes to 0)."""
+        if version == self._catalog_in_use:
+            return
+        if self._catalog_in_use is not None:
+            self.labelled(self.catalog_version, self._catalog_in_use).set(0)
+        self.labelled(self.catalog_version, version).set(1)
+        self._catalog_in_use = version
 
     def witness_outcome(self, witness: str, outcome: str, size: int | None) -> None:
         """Count one submission to `witness` (the witness submitter's outcome listener)."""

@@ -52,10 +52,12 @@ __all__ = [
 
 log = logging.getLogger("unhardcoded.witness")
 
-Outcome = Literal["cosigned", "superseded", "refused", "unreachable", "invalid"]
+Outcome = Literal["cosigned", "superseded", "refused", "unreachable", "invalid", "error"]
 """`cosigned`: a valid cosignature was stored; `superseded`: the witness already holds this size
 or a larger one (another submission won); `refused`: a 4xx answer; `unreachable`: no answer in
-time or a 5xx; `invalid`: a 200 whose body holds no valid cosignature by the witness's key."""
+time or a 5xx; `invalid`: a 200 whose body holds no valid cosignature by the witness's key;
+`error`: the log could not do its own part (its database failed while reading the witness's last
+size, building the consistency proof or storing the cosignature) — the witness is not to blame."""
 
 _MAX_ROUNDS = 3
 _MAX_BACKOFF_S = 60.0
@@ -269,7 +271,9 @@ class WitnessSubmitter:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             outcome, error, size = "unreachable", f"{type(exc).__name__}: {exc}", None
         except LedgerError as exc:
-            outcome, error, size = "refused", f"no consistency proof to offer: {exc}", None
+            # Our own database, not the witness: told apart so that an operator looks in the
+            # right place.
+            outcome, error, size = "error", f"the log's own database: {exc}", None
         if error is not None:
             log.warning(
                 "witness %s did not cosign the checkpoint at tree size %d: %s",
