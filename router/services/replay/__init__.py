@@ -15,8 +15,9 @@ would change?). docs/replay.md has the CLI and the output formats.
 
 Decisions are a pure function of (policy, catalog version, tokens): each distinct group is
 evaluated once and its result joined to the decisions in DuckDB (`_columnar`); decisions are
-streamed in pages by ledger position, so memory does not grow with the ledger. Each run is recorded as a `ReplayRun` event (stream
-`replay/{run id}`) with its parameters and the SHA-256 of its summary.
+streamed in pages by ledger position, so memory does not grow with the ledger. Each run is
+recorded as a `ReplayRun` event (stream `replay/{run id}`) with its parameters and the SHA-256
+of its summary.
 """
 
 from router.services.replay._compare import (
