@@ -61,14 +61,14 @@ SELECT lower(hex(event_id)) AS h, position, j.tenant,
        j.tokens."in" AS tokens_in, j.tokens.out AS tokens_out,
        j.filter.outcome AS outcome_digest, j.filter.passing::INTEGER AS passing,
        j.rank.order_sha256 AS order_digest, j.selected.index::INTEGER AS selected_index,
-       j.selected.id AS selected_id, list_transform(j.plan, lambda i: c.ids[i + 1]) AS plan
+       j.selected.id AS selected_id, list_transform(j.plan, lambda i: i + c.base) AS plan
 FROM (SELECT event_id, position, json_transform(payload, '{
     "tenant": "VARCHAR", "catalog_version": "VARCHAR", "evaluator_version": "VARCHAR",
     "policy": {"fingerprint": "VARCHAR", "digest": "VARCHAR"},
     "tokens": {"in": "BIGINT", "out": "BIGINT"},
     "filter": {"outcome": "VARCHAR", "passing": "BIGINT"}, "rank": {"order_sha256": "VARCHAR"},
     "selected": {"index": "BIGINT", "id": "VARCHAR"}, "plan": "BIGINT[]"}') AS j FROM page) p
-JOIN catalog_ids c ON c.catalog_version = j.catalog_version
+JOIN catalog_base c ON c.catalog_version = j.catalog_version
 """
 
 
@@ -132,36 +132,38 @@ async def _write_decisions(url: str, folder: Path) -> float:
     writer: pq.ParquetWriter | None = None
     async with open_ledger(url, home=HOME) as led:
         service = DecisionService(led)
-        known: set[str] = set()
+        # Plans hold catalog indexes; the dataset holds entry ids: every catalog's ids in one
+        # array, each catalog from its `base`, and one `take` per page.
+        ids: list[str] = []
+        con.execute("CREATE TABLE catalog_base (catalog_version VARCHAR, base BIGINT)")
         async for records in led.scan(types=(DECISION_MADE,), batch=20_000):
-            positions, ids, _, _, _, payloads = zip(*records, strict=True)
+            positions, event_ids, _, _, _, payloads = zip(*records, strict=True)
             page = pa.table(
                 {
-                    "event_id": pa.array([bytes(i) for i in ids], pa.binary()),
+                    "event_id": pa.array([bytes(i) for i in event_ids], pa.binary()),
                     "position": pa.array(positions, pa.int64()),
                     "payload": pa.array(payloads, pa.binary()).cast(pa.string()),
                 }
             )
             con.register("page", page)
             versions = con.sql(
-                "SELECT DISTINCT json_extract_string(payload, '$.catalog_version') FROM page"
+                "SELECT DISTINCT json_extract_string(payload, '$.catalog_version') FROM page "
+                "WHERE json_extract_string(payload, '$.catalog_version') NOT IN "
+                "(SELECT catalog_version FROM catalog_base)"
             ).fetchall()
             for (version,) in versions:
-                if version not in known:
-                    catalog = await service.catalog_version(version)
-                    con.execute(
-                        "CREATE TABLE IF NOT EXISTS catalog_ids (catalog_version VARCHAR, "
-                        "ids VARCHAR[])"
-                    )
-                    con.execute(
-                        "INSERT INTO catalog_ids VALUES (?, ?)",
-                        [version, [e.id for e in catalog.entries]],
-                    )
-                    known.add(version)
+                catalog = await service.catalog_version(version)
+                con.execute("INSERT INTO catalog_base VALUES (?, ?)", [version, len(ids)])
+                ids.extend(e.id for e in catalog.entries)
             rows = con.sql(
                 f"""SELECT concat_ws('-', h[1:8], h[9:12], h[13:16], h[17:20], h[21:32])
                     AS decision_id, * EXCLUDE (h) FROM ({_DECISIONS_SQL})"""
             ).to_arrow_table()
+            plan = rows.column("plan").combine_chunks()
+            named = pa.ListArray.from_arrays(
+                plan.offsets, pa.array(ids).take(plan.flatten()), mask=plan.is_null()
+            )
+            rows = rows.set_column(rows.schema.get_field_index("plan"), "plan", named)
             if writer is None:
                 writer = pq.ParquetWriter(folder / "part-0.parquet", rows.schema)
             writer.write_table(rows)
