@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -180,6 +180,7 @@ class Columnar:
             "CREATE TABLE tally (tenant VARCHAR, fingerprint VARCHAR, gid BIGINT, n BIGINT)"
         )
         self._gids = 0
+        self._pages = 0
         self.size = 0
         """Decisions in the current page (after the tenant filter)."""
         self._records: Sequence[EventRecord] = ()
@@ -316,10 +317,17 @@ class Columnar:
     # -- against -----------------------------------------------------------------------------
 
     def count_page(self) -> None:
-        """Add this page's decisions per (tenant, fingerprint, group) to the tally."""
+        """Add this page's decisions per (tenant, fingerprint, group) to the tally (summed
+        every 16 pages, so it holds about one row per distinct triple)."""
         self.con.execute(
             "INSERT INTO tally SELECT tenant, stream_id, gid, count(*) FROM page GROUP BY ALL"
         )
+        self._pages += 1
+        if self._pages % 16 == 0:
+            self.con.execute(
+                "CREATE OR REPLACE TABLE tally AS "
+                "SELECT tenant, fingerprint, gid, sum(n)::BIGINT AS n FROM tally GROUP BY ALL"
+            )
 
     def errors_and_changes(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """This page's decisions that could not be re-evaluated (count), and the first `limit`
@@ -343,17 +351,18 @@ class Columnar:
         """This page's per-decision rows of `--against`, in position order."""
         return _dicts(self.con.execute(f"SELECT * FROM ({_JOINED}) ORDER BY position"))
 
-    def tally(self) -> list[dict[str, Any]]:
+    def tally(self) -> Iterator[dict[str, Any]]:
         """Per (tenant, fingerprint, group) without errors: decisions and the group's change,
-        in a fixed order (so the sums of costs are the same from run to run)."""
-        return _dicts(
-            self.con.execute(
-                """SELECT t.tenant, t.fingerprint, t.n, r.*
-                   FROM (SELECT tenant, fingerprint, gid, sum(n) AS n FROM tally GROUP BY ALL) t
-                   JOIN results r ON r.gid = t.gid
-                   WHERE r.error IS NULL ORDER BY t.tenant, t.fingerprint, t.gid"""
-            )
+        in a fixed order (so the sums of costs are the same from run to run), streamed."""
+        cursor = self.con.execute(
+            """SELECT t.tenant, t.fingerprint, t.n, r.*
+               FROM (SELECT tenant, fingerprint, gid, sum(n) AS n FROM tally GROUP BY ALL) t
+               JOIN results r ON r.gid = t.gid
+               WHERE r.error IS NULL ORDER BY t.tenant, t.fingerprint, t.gid"""
         )
+        names = [d[0] for d in cursor.description or ()]
+        while rows := cursor.fetchmany(10_000):
+            yield from (dict(zip(names, row, strict=True)) for row in rows)
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -94,7 +94,7 @@ class ReplayService:
     """
 
     def __init__(
-        self, decisions: DecisionService, *, page: int = 10_000, group_cache: int = 65_536
+        self, decisions: DecisionService, *, page: int = 5_000, group_cache: int = 65_536
     ) -> None:
         self.decisions = decisions
         self.ledger = decisions.ledger
