@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     checkpoint_interval_s: float = Field(default=5.0, gt=0)
     """How often `serve` integrates new events into the Merkle tree and signs a checkpoint."""
 
+    idempotency_window_s: float = Field(default=24 * 3600.0, ge=0)
+    """How long the answer to a request with an `Idempotency-Key` is kept and sent again to a
+    retry with the same key (docs/gateway.md, "Idempotency"); 0 turns idempotency keys off (the
+    header is then ignored)."""
+
+    idempotency_wait_s: float = Field(default=10.0, ge=0)
+    """How long a retry waits for the first request with its key to be answered before it gets
+    409 `idempotency_in_flight` (with `retry-after`)."""
+
     witnesses: str = ""
     """Witnesses that cosign this ledger's checkpoints (docs/witness.md): entries separated by
     commas or newlines, each `<URL prefix> <witness vkey>`. Each new checkpoint is submitted to

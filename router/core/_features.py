@@ -137,10 +137,11 @@ def estimate_features(body: Mapping[str, object]) -> RequestFeatures:
         value = body.get(key)
         if value is None:
             continue
+        # The range first: float() of an integer beyond a double (JSON allows any) overflows.
         if (
             not is_number(value)
-            or not float(value).is_integer()  # type: ignore[arg-type]
             or not 0 <= value <= MAX_TOKENS  # type: ignore[operator]
+            or not float(value).is_integer()  # type: ignore[arg-type]
         ):
             issues.append(
                 Issue(

@@ -358,3 +358,59 @@ def test_serve_syncs_on_schedule_and_routes_on_the_new_version_without_restart(
     )
     assert not served.logged("error")
     client.close()
+
+
+@pytest.mark.postgres
+def test_two_routers_on_postgresql_publish_each_content_once_and_both_route_on_it(
+    server: tuple[str, Files], pg_database: str, tmp_path: Path
+) -> None:
+    base, files = server
+    files.served[PATH] = (200, real_bytes("1.80.0"))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("UNHARDCODED_")}
+    environ |= {
+        "UNHARDCODED_HOME": str(tmp_path / "home"),
+        "UNHARDCODED_DATABASE_URL": pg_database,
+        "UNHARDCODED_CATALOG_SYNC": f"litellm every=1s url={base}{PATH}",
+    }
+    subprocess.run([*CLI, "db", "upgrade"], env=environ, check=True, capture_output=True)
+    routers = [Served(["serve", "--echo"], environ), Served(["serve", "--echo"], environ)]
+    clients = [httpx.Client(base_url=r.url, timeout=30) for r in routers]
+    try:
+
+        def total(outcome: str) -> float:
+            return sum(
+                _metric(
+                    c.get("/metrics").text,
+                    "unhardcoded_catalog_syncs_total",
+                    outcome=outcome,
+                    source="litellm",
+                )
+                for c in clients
+            )
+
+        def versions() -> list[str]:
+            listed = subprocess.run(
+                [*CLI, "catalog", "list", "--json"], env=environ, capture_output=True, check=True
+            )
+            return [v["version"] for v in json.loads(listed.stdout)]
+
+        _wait(lambda: total("published") + total("unchanged") >= 6, "both routers to sync")
+        assert total("published") == 1
+        [first] = versions()
+
+        files.served[PATH] = (200, real_bytes("1.110.2"))
+        _wait(lambda: total("published") == 2, "the changed source to be published")
+        _wait(lambda: total("unchanged") >= 8, "both routers to sync the change")
+        assert total("published") == 2, "the same content was published twice"
+        second = versions()[-1]
+        assert versions() == [first, second]
+        _wait(
+            lambda: {str(c.get("/readyz").json()["catalog_version"]) for c in clients} == {second},
+            "both routers to route on the new version",
+        )
+        assert not any(r.logged("error") for r in routers)
+    finally:
+        for client in clients:
+            client.close()
+        for router in routers:
+            router.stop()

@@ -120,6 +120,10 @@ class Gateway:
     echo_all: bool = False
     max_body_bytes: int = 64 * 1024
     store_request_bodies: bool = False
+    idempotency_window_s: float = 24 * 3600.0
+    idempotency_wait_s: float = 10.0
+    #: Another database than the SQLite file in `tmp` (e.g. PostgreSQL), as an async URL.
+    database_url: str | None = None
     catalog: dict[str, Any] = field(default_factory=lambda: TEST_CATALOG)
     keys: dict[str, str] = field(default_factory=dict)
     app: FastAPI | None = None
@@ -134,8 +138,8 @@ class Gateway:
 
     @property
     def db_url(self) -> str:
-        """Its URL."""
-        return f"sqlite+aiosqlite:///{self.db_file}"
+        """Its URL (`database_url` when given)."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.db_file}"
 
     @property
     def root(self) -> str:
@@ -160,6 +164,8 @@ class Gateway:
             echo_all=self.echo_all,
             max_body_bytes=self.max_body_bytes,
             store_request_bodies=self.store_request_bodies,
+            idempotency_window_s=self.idempotency_window_s,
+            idempotency_wait_s=self.idempotency_wait_s,
             key_cache_ttl_s=0,
         )
         self.app = create_app(settings, environ=self.environ)

@@ -232,6 +232,41 @@ def test_a_key_held_twice_is_refused_where_it_is(gateway: Gateway, body: str, po
     }
 
 
+def test_max_tokens_beyond_a_double_is_a_400_with_its_pointer(gateway: Gateway) -> None:
+    """Found by bench/fuzz_gateway.py: a 400-digit `max_tokens` overflowed float() (a 500)."""
+    body = f'{{"model": "x", {HI}, "max_tokens": {"1" * 400}, "policy": {json.dumps(EU_POLICY)}}}'
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=body.encode(),
+        headers={**gateway.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert strict_json(response)["error"]["param"] == "/max_tokens"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the duplicate closes its object before the syntax error is read (found by
+        # bench/fuzz_gateway.py: a 500 until the whole text was parsed before answering)
+        '{"messages": [{"role": "user", "role": "user"}], "policy": {"v": ',
+        '{"policy": {"a": 1, "a": 2}, "messages": [}',
+    ],
+)
+def test_a_key_held_twice_in_a_body_that_is_not_json_is_a_syntax_error(
+    gateway: Gateway, body: str
+) -> None:
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=body.encode(),
+        headers={**gateway.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = strict_json(response)["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith("the request body is not valid JSON: ")
+
+
 @pytest.mark.parametrize(
     ("body", "pointer"),
     [

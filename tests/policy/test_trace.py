@@ -121,6 +121,10 @@ def test_estimate_features_from_a_chat_body() -> None:
         ({"messages": [], "max_tokens": -1}, "/max_tokens"),
         ({"messages": [], "max_tokens": True}, "/max_tokens"),
         ({"messages": [], "max_tokens": 1e300}, "/max_tokens"),
+        ({"messages": [], "max_tokens": float("inf")}, "/max_tokens"),
+        # an integer beyond a double (JSON has no limit): refused, not an OverflowError
+        ({"messages": [], "max_tokens": 10**400}, "/max_tokens"),
+        ({"messages": [], "max_completion_tokens": -(10**400)}, "/max_completion_tokens"),
         ({"messages": [], "max_completion_tokens": 100_000_001}, "/max_completion_tokens"),
     ],
 )

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from ledger import EventRecord, canonical_json
+from router.services.replay import DecisionFilter
 from router.services.replay._columnar import ORIGINAL_RESULTS, Columnar
 
 PAYLOAD: dict[str, Any] = {
@@ -51,11 +52,11 @@ def _groups(*payloads: dict[str, Any] | bytes) -> tuple[list[int], list[int]]:
         )
         for i, p in enumerate(payloads)
     ]
-    cols = Columnar(ORIGINAL_RESULTS, None, check_ids=False)
+    cols = Columnar(ORIGINAL_RESULTS, DecisionFilter(), original=False)
     try:
         cols.load(records)
         slow = [event.position for event in cols.slow()]
-        return [event.position for _, event in cols.new_groups()], slow
+        return [event.position for _, _, event in cols.new_groups()], slow
     finally:
         cols.close()
 
@@ -105,3 +106,7 @@ def test_unreadable_payloads_and_odd_ids_or_tenants_are_read_one_by_one() -> Non
     )
     assert slow == [1, 2, 3, 4, 5]
     assert first == [0]  # position 6 has an odd tenant, read fast: the same group as 0
+
+
+def test_the_idempotency_key_digest_is_per_decision() -> None:
+    assert _groups(PAYLOAD, _with(idempotency_key_sha256="9f" * 32)) == ([0], [])

@@ -264,6 +264,8 @@ class FakeProvider:
         step = self._next_step(str(body["model"]))
         fault = step if isinstance(step, Fault) else Fault()
         reply = step if isinstance(step, Reply) else Reply()
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
         if fault.drop:
             raise _AbortError
         if fault.hang:

@@ -40,6 +40,7 @@ class Fault:
     cut_after: streams: close the connection after this many events, with no terminator.
     stall_after: streams: after this many events send nothing more (until the client gives up).
     stream_error: streams: after the first event, send an in-stream error of this type.
+    delay_s: wait this long after reading the request before answering (a slow model).
     """
 
     status: int | None = None
@@ -50,6 +51,7 @@ class Fault:
     cut_after: int | None = None
     stall_after: int | None = None
     stream_error: str | None = None
+    delay_s: float = 0.0
 
 
 Step = Fault | Reply

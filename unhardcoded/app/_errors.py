@@ -43,6 +43,10 @@ from router.services.gateway import (
     AllAttemptsFailedError,
     AuthenticationError,
     BadRequestError,
+    IdempotencyInFlightError,
+    IdempotencyKeyReusedError,
+    IdempotencyUnavailableError,
+    IdempotentAnswerNotStoredError,
     KeyStoreError,
     KeyStoreUnavailableError,
     NotFoundError,
@@ -159,7 +163,8 @@ def retry_headers(exc: Exception, status: int) -> dict[str, str]:
     their own status rules), and `retry-after`/`retry-after-ms` when the provider said when.
 
     Transient: a plan that ended on a retryable upstream failure (429, 5xx, timeouts, connection
-    failures), the database unavailable (503), a proof asked before sequencing (409). Everything
+    failures), the database unavailable (503), a proof asked before sequencing (409), an
+    idempotency key whose first request is still in flight (409, `retry-after`). Everything
     else is final: the caller's mistakes (4xx) and ours (500, a misconfigured or refused
     provider), which the same request would only hit again, recording another decision.
     """
@@ -168,8 +173,11 @@ def retry_headers(exc: Exception, status: int) -> dict[str, str]:
     elif isinstance(exc, UpstreamError):
         retry = exc.retryable
     else:
-        retry = status in (409, 503)
+        retry = status == 503 or isinstance(exc, NotSequencedError | IdempotencyInFlightError)
     headers = {"x-should-retry": "true" if retry else "false"}
+    if isinstance(exc, IdempotencyInFlightError):
+        headers["retry-after"] = str(math.ceil(exc.retry_after_s))
+        headers["retry-after-ms"] = str(round(exc.retry_after_s * 1000))
     last = exc.last_error if isinstance(exc, AllAttemptsFailedError) else exc
     if retry and isinstance(last, UpstreamRateLimitedError) and last.retry_after is not None:
         headers["retry-after"] = str(math.ceil(last.retry_after))
@@ -229,6 +237,20 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, KeyStoreUnavailableError):
         log.error("%s", exc)
         return 503, error_body("the API key database is unavailable", "server_error", code=None)
+    if isinstance(exc, IdempotencyKeyReusedError):
+        return 422, error_body(str(exc), "invalid_request_error", code="idempotency_key_reused")
+    if isinstance(exc, IdempotencyInFlightError):
+        return 409, error_body(str(exc), "conflict_error", code="idempotency_in_flight")
+    if isinstance(exc, IdempotentAnswerNotStoredError):
+        return 409, error_body(
+            str(exc),
+            "conflict_error",
+            code="idempotency_answer_not_stored",
+            decision_id=exc.decision_id,
+        )
+    if isinstance(exc, IdempotencyUnavailableError):
+        log.error("%s", exc)
+        return 503, error_body("the gateway database is unavailable", "server_error", code=None)
     if isinstance(exc, KeyStoreError):
         return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
     if isinstance(exc, AllAttemptsFailedError):

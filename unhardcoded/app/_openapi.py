@@ -63,8 +63,19 @@ _STATUS_TEXT = {
     429: "Every attempt was rate limited by its provider (`retry-after` when it said when)",
     500: "Internal error",
     502: "Every attempt of the plan failed (the error lists the attempts)",
-    503: "The ledger database is unavailable",
+    503: "The ledger or gateway database is unavailable",
     504: "Every attempt of the plan timed out",
+}
+
+_CHAT = ("post", "/v1/chat/completions")
+#: Where a route answers a status for reasons of its own.
+_ROUTE_STATUS_TEXT: dict[tuple[str, str, int], str] = {
+    (*_CHAT, 409): "The first request with this Idempotency-Key is still in flight "
+    "(`idempotency_in_flight`: retry after `retry-after`), or its answer is not kept for replay "
+    "(`idempotency_answer_not_stored`: a stream or a `no_log` policy; the error names the "
+    "decision)",
+    (*_CHAT, 422): _STATUS_TEXT[422] + ", or the Idempotency-Key was used for another request "
+    "body within its window (`idempotency_key_reused`)",
 }
 
 # Every route that reads a key answers 401/403, and 503 when the key store is unreachable.
@@ -74,7 +85,8 @@ _BODY = (400, 413)
 ROUTE_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     # 404/422 (and 400/401/403/413) also when the provider refused the request or the caller's
     # own provider key; 429 when every attempt was rate limited.
-    ("post", "/v1/chat/completions"): (*_BODY, *_KEYED, 404, 422, 429, 502, 504),
+    # 409/422 also for an Idempotency-Key in flight, not replayable, or reused.
+    _CHAT: (*_BODY, *_KEYED, 404, 409, 422, 429, 502, 504),
     ("get", "/v1/models"): _KEYED,
     ("get", "/v1/models/{model_id}"): (*_KEYED, 404),
     ("post", "/x/rank"): (*_BODY, *_KEYED, 422),
@@ -115,9 +127,9 @@ def policy_components(max_depth: int | None = None) -> dict[str, Any]:
     }
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(method: str, path: str, status: int) -> dict[str, Any]:
     return {
-        "description": _STATUS_TEXT[status],
+        "description": _ROUTE_STATUS_TEXT.get((method, path, status), _STATUS_TEXT[status]),
         "content": {
             "application/json": {"schema": {"$ref": f"#/components/schemas/{_ERROR_COMPONENT}"}}
         },
@@ -143,7 +155,7 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
                 statuses = tuple(sorted({400, *statuses}))
             for status in sorted(statuses):
                 # A status the route declares itself keeps its own description and shape.
-                responses.setdefault(str(status), _error_response(status))
+                responses.setdefault(str(status), _error_response(method, path, status))
             operation["responses"] = dict(sorted(responses.items()))
     return document
 

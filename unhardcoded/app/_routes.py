@@ -16,11 +16,13 @@ from router.services.decisions import Decision, DecisionNotFoundError, DecisionS
 from router.services.gateway import (
     BadRequestError,
     Gateway,
+    IdempotencyStore,
     KeyStore,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
     Principal,
+    RoutingRequest,
     Scope,
     parse_json_body,
     provider_keys,
@@ -28,6 +30,7 @@ from router.services.gateway import (
 )
 from router.services.replay import DecisionFilter, ReplayService
 from router.services.witness import CosignatureStore
+from unhardcoded.app._idempotent import idempotent
 from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
 
 __all__ = ["CHAT_PATH", "Services", "chat_completions", "router"]
@@ -45,6 +48,7 @@ class Services:
     ledger: Ledger
     max_body_bytes: int
     cosignatures: CosignatureStore | None = None
+    idempotency: IdempotencyStore | None = None
 
 
 def _services(request: Request) -> Services:
@@ -105,12 +109,33 @@ def _decision_headers(
     "x-decision-id, x-policy-fingerprint, x-catalog-version, x-routed-model",
 )
 async def chat_completions(request: Request) -> Response:
-    """Decide (recorded durably before any upstream byte), then call the plan with fallback."""
+    """Decide (recorded durably before any upstream byte), then call the plan with fallback;
+    once per `Idempotency-Key` (docs/gateway.md, "Idempotency")."""
     principal = await _principal(request, "route")
-    policy_document, body = split_request(await _read_body(request))
+    document = await _read_body(request)
+    policy_document, body = split_request(document)
+    services = _services(request)
+    routing = await services.gateway.parse(policy_document, body)
+    return await idempotent(
+        request,
+        services.idempotency,
+        principal.tenant,
+        document,
+        routing.policy,
+        lambda key: _chat(request, principal, routing, body, key),
+    )
+
+
+async def _chat(
+    request: Request,
+    principal: Principal,
+    routing: RoutingRequest,
+    body: dict[str, Any],
+    idempotency_key: str | None,
+) -> Response:
     keys = provider_keys(request.headers.items())
     gateway = _services(request).gateway
-    decision = await gateway.decide(principal, await gateway.parse(policy_document, body))
+    decision = await gateway.decide(principal, routing, idempotency_key=idempotency_key)
     decision_id = str(decision.decision_id)
     request.state.decision_id = decision_id
     if body.get("stream"):

@@ -64,5 +64,17 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-CHAT_BODY = {"requestBody": _body(ChatCompletionRequest)}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send a retried request at most once: a retry with the same key (same "
+    "tenant, same body) within the window gets the first answer again, with the same "
+    "x-decision-id and `idempotent-replayed: true`, without a second decision or upstream "
+    "call. 1 to 255 printable ASCII characters (e.g. a UUID). See docs/gateway.md, "
+    '"Idempotency".',
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+
+CHAT_BODY = {"requestBody": _body(ChatCompletionRequest), "parameters": [_IDEMPOTENCY_KEY]}
 RANK_BODY = {"requestBody": _body(RankRequest)}

@@ -87,6 +87,8 @@ class DecisionPayload:
     order_sha256: str
     selected: tuple[int, str] | None
     plan: tuple[int, ...]
+    idempotency_key_sha256: str | None = None
+    """Absent from decisions made without an Idempotency-Key (and from every older one)."""
 
 
 def decode_decision(payload: bytes | Mapping[str, Any]) -> DecisionPayload:
@@ -118,6 +120,7 @@ def decode_decision(payload: bytes | Mapping[str, Any]) -> DecisionPayload:
             order_sha256=p["rank"]["order_sha256"],
             selected=None if selected is None else (selected["index"], selected["id"]),
             plan=tuple(p["plan"]),
+            idempotency_key_sha256=p.get("idempotency_key_sha256"),
         )
     except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
         raise RecordMismatchError(

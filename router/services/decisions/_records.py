@@ -149,6 +149,8 @@ class Decision:
     position: int
     recorded_at: datetime
     attempts: tuple[Attempt, ...] = field(default=())
+    idempotency_key: str | None = None
+    """The SHA-256 hex of the request's Idempotency-Key, when it carried one."""
 
     @property
     def fingerprint(self) -> str:
@@ -179,7 +181,8 @@ class Decision:
     def to_json(self) -> dict[str, Any]:
         """The human trace (the shape of `unhardcoded rank --json`) plus `decision_id`, `tenant`,
         `recorded_at`, `preview`, `position`, `request_digest`, `features`, `request_body`
-        (stored / erased / not stored) and `attempts`."""
+        (stored / erased / not stored) and `attempts`; `idempotency_key_sha256` only for a
+        decision made under an Idempotency-Key."""
         doc = self.trace.to_json()
         features = self.trace.features
         doc.update(
@@ -195,6 +198,8 @@ class Decision:
                 "attempts": [a.to_json() for a in self.attempts],
             }
         )
+        if self.idempotency_key is not None:
+            doc["idempotency_key_sha256"] = self.idempotency_key
         return doc
 
 

@@ -185,8 +185,12 @@ class DecisionService:
         request_body: Mapping[str, Any] | None = None,
         features: RequestFeatures | None = None,
         preview: bool = False,
+        idempotency_key: str | None = None,
     ) -> Decision:
         """Evaluate, record, and return once the `DecisionMade` event is durable.
+
+        `idempotency_key` is the SHA-256 hex of the request's Idempotency-Key (the gateway never
+        hands over the key itself); the decision records it.
 
         `policy` was parsed against `catalog.schema` where the request entered (the HTTP or CLI
         edge). `features` default to the estimate from `request_body`. Raise `NoEntryPassesRecorded`
@@ -225,6 +229,7 @@ class DecisionService:
             features=features,
             digest=digest,
             body=body,
+            idempotency_key=idempotency_key,
         )
         (envelope,) = await self.ledger.append(event)
         recorded = Decision(
@@ -236,6 +241,7 @@ class DecisionService:
             body="stored" if body is not None else "not stored",
             position=envelope.position,
             recorded_at=envelope.recorded_at,
+            idempotency_key=idempotency_key,
         )
         if trace.selected is None:
             raise NoEntryPassesRecorded(recorded)
@@ -377,6 +383,7 @@ class DecisionService:
             position=envelope.position,
             recorded_at=envelope.recorded_at,
             attempts=tuple(Attempt.from_envelope(a) for a in attempts),
+            idempotency_key=payload.idempotency_key_sha256,
         )
 
     async def decision(self, ref: uuid.UUID | str | int) -> Decision:

@@ -1,5 +1,6 @@
 """The gateway service (floor 3, no web framework): API keys and scopes, the routing and
-fallback loop, streaming orchestration and metrics. `unhardcoded.app` puts HTTP in front."""
+fallback loop, streaming orchestration, idempotency keys and metrics. `unhardcoded.app` puts
+HTTP in front."""
 
 from router.services.gateway._body import PROVIDER_KEY_HEADER, parse_json_body, provider_keys
 from router.services.gateway._errors import (
@@ -7,6 +8,10 @@ from router.services.gateway._errors import (
     AuthenticationError,
     BadRequestError,
     GatewayError,
+    IdempotencyInFlightError,
+    IdempotencyKeyReusedError,
+    IdempotencyUnavailableError,
+    IdempotentAnswerNotStoredError,
     KeyStoreError,
     KeyStoreUnavailableError,
     NotFoundError,
@@ -19,6 +24,12 @@ from router.services.gateway._gateway import (
     OpenedStream,
     RoutingRequest,
     split_request,
+)
+from router.services.gateway._idempotency import (
+    IDEMPOTENCY_HEADER,
+    Claim,
+    IdempotencyStore,
+    StoredAnswer,
 )
 from router.services.gateway._keys import (
     KEY_PREFIX,
@@ -33,6 +44,7 @@ from router.services.gateway._keys import (
 from router.services.gateway._metrics import MULTIPROCESS_DIR_ENV, Metrics
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
     "KEY_PREFIX",
     "MULTIPROCESS_DIR_ENV",
     "PROVIDER_KEY_HEADER",
@@ -41,10 +53,16 @@ __all__ = [
     "ApiKey",
     "AuthenticationError",
     "BadRequestError",
+    "Claim",
     "Completed",
     "CreatedKey",
     "Gateway",
     "GatewayError",
+    "IdempotencyInFlightError",
+    "IdempotencyKeyReusedError",
+    "IdempotencyStore",
+    "IdempotencyUnavailableError",
+    "IdempotentAnswerNotStoredError",
     "KeyStore",
     "KeyStoreError",
     "KeyStoreUnavailableError",
@@ -56,6 +74,7 @@ __all__ = [
     "Principal",
     "RoutingRequest",
     "Scope",
+    "StoredAnswer",
     "parse_json_body",
     "parse_scopes",
     "provider_keys",

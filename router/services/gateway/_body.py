@@ -72,6 +72,25 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_ref
 _LOCATOR = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_mark_duplicates)
 
 
+def _decode(decoder: json.JSONDecoder, text: str) -> Any:
+    """`decoder.decode(text)`; `BadRequestError` for anything but strict JSON (the duplicate
+    key error of `_DECODER` passes through)."""
+    try:
+        if text.startswith("\ufeff"):  # what json.loads itself refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return decoder.decode(text)
+    except _DuplicateKeyError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError as exc:
+        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the request body is nested too deeply") from None
+
+
 def parse_json_body(raw: bytes) -> Any:
     """The parsed JSON body; `BadRequestError` for anything that is not strict JSON (bad UTF-8,
     syntax, NaN/Infinity, nesting too deep for the parser) and for a key held twice by one
@@ -83,23 +102,16 @@ def parse_json_body(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequestError(f"the request body is not UTF-8 (byte {exc.start})") from None
     try:
-        if text.startswith("\ufeff"):  # what json.loads itself refuses before decoding
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        return _DECODER.decode(text)
+        return _decode(_DECODER, text)
     except _DuplicateKeyError:
-        # JSON parsers disagree on which of the two values wins: refuse, saying where.
-        pointer = _duplicate_pointer(_LOCATOR.decode(text))
-        raise BadRequestError(
-            "a key appears twice in the same object", pointer=pointer, code="duplicate_key"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except ValueError as exc:
-        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequestError("the request body is nested too deeply") from None
+        pass
+    # JSON parsers disagree on which of two values wins: refuse, saying where. The duplicate is
+    # found when its object closes, so the rest of the text is unread: the locator parses it
+    # all, and a syntax error further on is the answer instead.
+    pointer = _duplicate_pointer(_decode(_LOCATOR, text))
+    raise BadRequestError(
+        "a key appears twice in the same object", pointer=pointer, code="duplicate_key"
+    )
 
 
 def provider_keys(headers: Iterable[tuple[str, str]]) -> dict[str, SecretStr]:

@@ -13,6 +13,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "GatewayError",
+    "IdempotencyInFlightError",
+    "IdempotencyKeyReusedError",
+    "IdempotencyUnavailableError",
+    "IdempotentAnswerNotStoredError",
     "KeyStoreError",
     "KeyStoreUnavailableError",
     "NotFoundError",
@@ -64,6 +68,33 @@ class KeyStoreError(GatewayError):
 
 class KeyStoreUnavailableError(GatewayError):
     """The database of the API keys could not be reached or is not migrated (HTTP 503)."""
+
+
+class IdempotencyKeyReusedError(GatewayError):
+    """The Idempotency-Key was used, within its window, for another request (HTTP 422)."""
+
+
+class IdempotencyInFlightError(GatewayError):
+    """The first request with this Idempotency-Key is still being answered and did not finish
+    within the wait (HTTP 409, retryable after `retry_after_s`)."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class IdempotentAnswerNotStoredError(GatewayError):
+    """The first request with this Idempotency-Key was answered, but its answer cannot be
+    replayed: it was a stream, or its policy requires `no_log` (HTTP 409, final). `decision_id`
+    names the decision that answered it."""
+
+    def __init__(self, message: str, *, decision_id: str | None) -> None:
+        super().__init__(message)
+        self.decision_id = decision_id
+
+
+class IdempotencyUnavailableError(GatewayError):
+    """The database of the idempotency keys could not be reached or is not migrated (HTTP 503)."""
 
 
 class AllAttemptsFailedError(GatewayError):

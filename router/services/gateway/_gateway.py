@@ -304,10 +304,16 @@ class Gateway:
         return trace
 
     async def decide(
-        self, principal: Principal, request: RoutingRequest, *, preview: bool = False
+        self,
+        principal: Principal,
+        request: RoutingRequest,
+        *,
+        preview: bool = False,
+        idempotency_key: str | None = None,
     ) -> Decision:
         """Evaluate and durably record the decision (before any upstream byte); a `preview` is
-        recorded as such and never goes upstream."""
+        recorded as such and never goes upstream. `idempotency_key`: the digest of the
+        request's Idempotency-Key, recorded in the decision."""
         started = self._clock()
         try:
             decision = await self.decisions.decide(
@@ -316,6 +322,7 @@ class Gateway:
                 request.catalog,
                 request_body=request.body or {},
                 preview=preview,
+                idempotency_key=idempotency_key,
             )
         except NoEntryPasses:
             if not preview:

@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from ledger import EventRecord
+from router.services.replay._scan import DecisionFilter
 
 __all__ = ["AGAINST_RESULTS", "ORIGINAL_RESULTS", "Columnar"]
 
@@ -64,7 +65,7 @@ def _present(name: str) -> str:
     )
 
 
-_KEY = "concat_ws(chr(0), stream_id, {})".format(
+_KEY = "concat_ws(chr(0), home, {})".format(
     ", ".join([_text(name) for name in _OUTCOME_FIELDS] + [_present(n) for n in _PRESENT_FIELDS])
 )
 
@@ -74,31 +75,46 @@ WITH parsed AS (
     FROM page_arrow
 ), typed AS (
     SELECT *, j IS NULL OR json_type(j.decision_id) IS DISTINCT FROM 'VARCHAR'
-              OR json_type(j.tenant) IS DISTINCT FROM 'VARCHAR' AS slow,
+              OR json_type(j.tenant) IS DISTINCT FROM 'VARCHAR'
+              OR json_type(j.policy, '$.fingerprint') IS DISTINCT FROM 'VARCHAR' AS slow,
            lower(hex(event_id)) AS h
     FROM parsed
-), keyed AS (
-    SELECT position, stream_id, recorded_at_us, slow,
-           concat_ws('-', h[1:8], h[9:12], h[13:16], h[17:20], h[21:32]) AS event_text,
+), named AS (
+    SELECT *,
            CASE WHEN slow THEN NULL ELSE j.decision_id ->> '$' END AS decision_id,
            CASE WHEN slow THEN NULL ELSE j.tenant ->> '$' END AS tenant,
-           CASE WHEN slow THEN NULL ELSE {key} END AS key
+           CASE WHEN slow THEN NULL ELSE j.policy ->> '$.fingerprint' END AS fingerprint
     FROM typed
+), homed AS (
+    SELECT *, {home} AS home FROM named
+), keyed AS (
+    SELECT position, stream_id, recorded_at_us, slow, decision_id, tenant, fingerprint, home,
+           concat_ws('-', h[1:8], h[9:12], h[13:16], h[17:20], h[21:32]) AS event_text,
+           CASE WHEN slow THEN NULL ELSE {key} END AS key
+    FROM homed
 )
-SELECT p.position, p.stream_id, p.recorded_at_us, p.slow, p.event_text, p.decision_id,
-       p.tenant, k.gid, CASE WHEN k.gid IS NULL THEN p.key END AS key
+SELECT p.position, p.recorded_at_us, p.slow, p.event_text, p.decision_id, p.tenant,
+       p.fingerprint, p.home, k.gid, CASE WHEN k.gid IS NULL THEN p.key END AS key
 FROM keyed p LEFT JOIN keys k ON k.key = p.key
-WHERE p.slow OR $tenant::VARCHAR IS NULL OR p.tenant = $tenant
+WHERE p.slow OR (($tenant::VARCHAR IS NULL OR p.tenant = $tenant)
+                 AND ($fingerprint::VARCHAR IS NULL OR p.fingerprint = $fingerprint))
 """
-# Every payload a JSON object (the usual case): parsed once. Otherwise the page is parsed
-# again with each payload checked first (the others are `slow`).
-_PARSE_FAST = _PARSE.format(transform=f"json_transform(payload, '{_STRUCTURE}')", key=_KEY)
-_PARSE_CHECKED = _PARSE.format(
-    transform=f"""CASE WHEN payload IS NOT NULL AND json_valid(payload)
-                       AND json_type(payload) = 'OBJECT'
-                       THEN json_transform(payload, '{_STRUCTURE}') END""",
-    key=_KEY,
-)
+# The stream part of the key. `--mode original`: a decision in its own tenant's sequence is
+# in `decisions/` (every tenant's decisions with the same content share a group), else in its
+# stream (a policy's, in ledgers of release 0.1.0), which the evaluation checks. `--against`:
+# the policy fingerprint.
+_HOME_STREAM = "CASE WHEN stream_id = 'decisions/' || tenant THEN 'decisions/' ELSE stream_id END"
+_HOME_POLICY = "fingerprint"
+
+
+def _parse(transform: str, home: str) -> str:
+    return _PARSE.format(transform=transform, key=_KEY, home=home)
+
+
+_FAST = f"json_transform(payload, '{_STRUCTURE}')"
+_CHECKED = f"""CASE WHEN payload IS NOT NULL AND json_valid(payload)
+                    AND json_type(payload) = 'OBJECT'
+                    THEN json_transform(payload, '{_STRUCTURE}') END"""
 
 ORIGINAL_RESULTS = pa.schema(
     [
@@ -130,14 +146,16 @@ AGAINST_RESULTS = pa.schema(
 """The result of one group of `--against` (error set: it could not be re-evaluated)."""
 
 _FIRST = """
-SELECT key, min(position) AS position FROM page_raw
+SELECT key, min(position) AS position, any_value(home) AS home FROM page_raw
 WHERE key IS NOT NULL {ids}
 GROUP BY key ORDER BY position
 """
 
 _PAGE = """
-SELECT r.position, r.stream_id, r.recorded_at_us, r.event_text, r.decision_id,
-       coalesce(s.tenant, r.tenant) AS tenant, coalesce(r.gid, n.gid, s.gid) AS gid
+SELECT r.position, r.recorded_at_us, r.event_text, r.decision_id,
+       coalesce(s.tenant, r.tenant) AS tenant,
+       coalesce(s.fingerprint, r.fingerprint) AS fingerprint,
+       coalesce(r.gid, n.gid, s.gid) AS gid
 FROM page_raw r
 LEFT JOIN new_keys n ON n.key = r.key
 LEFT JOIN settled s ON s.position = r.position
@@ -146,7 +164,7 @@ WHERE NOT r.slow OR s.gid IS NOT NULL
 
 _JOINED = """
 SELECT p.position, p.event_text AS decision_id, p.recorded_at_us, p.tenant,
-       p.stream_id AS fingerprint, p.decision_id <> p.event_text AS forged_id,
+       p.fingerprint, p.decision_id <> p.event_text AS forged_id,
        p.decision_id AS recorded_id, r.* EXCLUDE (gid)
 FROM page p LEFT JOIN results r ON r.gid = p.gid
 """
@@ -160,9 +178,9 @@ class Columnar:
     def __init__(
         self,
         results: pa.Schema,
-        tenant: str | None,
+        flt: DecisionFilter,
         *,
-        check_ids: bool,
+        original: bool,
         memory_limit: str = "256MB",
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="unhardcoded-replay-")
@@ -170,10 +188,13 @@ class Columnar:
             config={"memory_limit": memory_limit, "temp_directory": self._tmp.name}
         )
         self.schema = results
-        self.tenant = tenant
+        self.params = {"tenant": flt.tenant, "fingerprint": flt.fingerprint}
+        home = _HOME_STREAM if original else _HOME_POLICY
+        self._parse_fast = _parse(_FAST, home)
+        self._parse_checked = _parse(_CHECKED, home)
         # Decisions whose payload names another decision id are a mismatch of their own in
         # `--mode original`: their group is not evaluated for them.
-        self._first = _FIRST.format(ids="AND decision_id = event_text" if check_ids else "")
+        self._first = _FIRST.format(ids="AND decision_id = event_text" if original else "")
         self._insert("CREATE TABLE results AS SELECT * FROM rows", results.empty_table())
         self._insert("CREATE TABLE keys AS SELECT * FROM rows", _NEW_KEYS.empty_table())
         self.con.execute(
@@ -223,12 +244,13 @@ class Columnar:
             }
         )
         self.con.register("page_arrow", page_arrow)
-        params = {"tenant": self.tenant}
         try:
+            # Every payload a JSON object (the usual case): parsed once. Otherwise the page is
+            # parsed again with each payload checked first (the others are `slow`).
             try:
-                raw_page = self.con.sql(_PARSE_FAST, params=params).to_arrow_table()
+                raw_page = self.con.sql(self._parse_fast, params=self.params).to_arrow_table()
             except (duckdb.InvalidInputException, duckdb.ConversionException):
-                raw_page = self.con.sql(_PARSE_CHECKED, params=params).to_arrow_table()
+                raw_page = self.con.sql(self._parse_checked, params=self.params).to_arrow_table()
         finally:
             self.con.unregister("page_arrow")
         self.con.register("page_raw", raw_page)
@@ -244,20 +266,22 @@ class Columnar:
         rows = self.con.execute("SELECT position FROM page_raw WHERE slow ORDER BY position")
         return [self.record(position) for (position,) in rows.fetchall()]
 
-    def new_groups(self) -> list[tuple[str, EventRecord]]:
-        """The groups of this page without a result yet: (key, first event of the group)."""
+    def new_groups(self) -> list[tuple[str, str, EventRecord]]:
+        """The groups of this page without a result yet: (key, stream part of the key, first
+        event of the group)."""
         rows = self.con.execute(self._first).fetchall()
-        return [(key, self.record(position)) for key, position in rows]
+        return [(key, home, self.record(position)) for key, position, home in rows]
 
     def commit(
         self,
         results: Sequence[dict[str, Any]],
         new_keys: Sequence[tuple[str, int]],
-        slow: Sequence[tuple[int, str | None, int | None]],
+        slow: Sequence[tuple[int, str | None, str, int | None]],
     ) -> None:
         """Store the results of the new groups (columns: the results schema, `gid` from
-        `allocate`) and their keys, and settle the slow rows as (position, tenant, gid): gid
-        None drops the row (another tenant), else it names the result of that one row."""
+        `allocate`) and their keys, and settle the slow rows as (position, tenant, policy
+        fingerprint, gid): gid None drops the row (another tenant or policy than asked for),
+        else it names the result of that one row."""
         if results:
             self._insert(
                 "INSERT INTO results SELECT * FROM rows",
@@ -275,7 +299,8 @@ class Columnar:
             {
                 "position": pa.array([s[0] for s in slow], pa.int64()),
                 "tenant": pa.array([s[1] for s in slow], pa.string()),
-                "gid": pa.array([s[2] for s in slow], pa.int64()),
+                "fingerprint": pa.array([s[2] for s in slow], pa.string()),
+                "gid": pa.array([s[3] for s in slow], pa.int64()),
             }
         )
         self.con.register("new_keys", keys)
@@ -320,7 +345,7 @@ class Columnar:
         """Add this page's decisions per (tenant, fingerprint, group) to the tally (summed
         every 16 pages, so it holds about one row per distinct triple)."""
         self.con.execute(
-            "INSERT INTO tally SELECT tenant, stream_id, gid, count(*) FROM page GROUP BY ALL"
+            "INSERT INTO tally SELECT tenant, fingerprint, gid, count(*) FROM page GROUP BY ALL"
         )
         self._pages += 1
         if self._pages % 16 == 0:

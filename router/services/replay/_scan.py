@@ -5,6 +5,7 @@ the position it started at, whatever is appended meanwhile.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from ledger import EventRecord, Ledger
 from router.services.decisions import DECISION_MADE
 from router.services.replay._errors import ReplayError
 
-__all__ = ["DecisionFilter", "Row", "count_decisions", "scan_records"]
+__all__ = ["DecisionFilter", "Row", "count_decisions", "payload_fingerprint", "scan_records"]
 
 MAX_IDS = 100_000
 """Most decision ids one replay takes."""
@@ -64,29 +65,69 @@ class DecisionFilter:
 
     def query(self) -> dict[str, Any]:
         """The filters of `Ledger.select`/`scan`/`count` that select these decisions (all but
-        the tenant, which is in the payload: the replay reads it there)."""
+        the tenant and the policy, which are in the payload: the replay reads them there, and
+        `matches` for a payload read one by one; a decision's stream is its tenant's sequence,
+        or its policy's in ledgers of release 0.1.0)."""
         return {
             "types": (DECISION_MADE,),
-            "stream_id": self.fingerprint,
             "event_ids": self.decision_ids or None,
             "recorded_since_us": None if self.since is None else _micros(self.since),
             "recorded_until_us": None if self.until is None else _micros(self.until),
         }
 
+    def matches(self, record: EventRecord) -> bool:
+        """Whether a decision that `query` selected has the tenant and policy asked for."""
+        if self.tenant is None and self.fingerprint is None:
+            return True
+        payload = json.loads(record.payload)
+        if self.tenant is not None and payload.get("tenant") != self.tenant:
+            return False
+        policy = payload.get("policy")
+        return self.fingerprint is None or (
+            isinstance(policy, dict) and policy.get("fingerprint") == self.fingerprint
+        )
+
 
 class Row(NamedTuple):
-    """One selected decision as stored: position, event id, stream, time, payload bytes."""
+    """One selected decision as stored: position, event id, policy fingerprint, time, payload
+    bytes, and the stream it was recorded in."""
 
     position: int
     event_id: bytes
-    stream_id: str
+    fingerprint: str
     recorded_at_us: int
     payload: bytes
+    stream_id: str
+
+
+_POLICY = b'"policy":{"digest":"'
+_FINGERPRINT = b'","fingerprint":"'
+
+
+def payload_fingerprint(payload: bytes) -> str:
+    """The policy fingerprint of a `DecisionMade` payload, read from its canonical bytes without
+    parsing them (a quote inside a JSON string is always escaped, so the member is found only
+    where it is); parsed fully when the bytes do not have that layout, and `""` when the payload
+    names no fingerprint (replay then reports the payload as unreadable)."""
+    start = payload.find(_POLICY)
+    if start >= 0:
+        middle = start + len(_POLICY) + 64
+        if payload.startswith(_FINGERPRINT, middle):
+            begin = middle + len(_FINGERPRINT)
+            end = payload.find(b'"', begin)
+            text = payload[begin:end]
+            if end > begin and b"\\" not in text:
+                return text.decode("utf-8", "replace")
+    try:
+        found = json.loads(payload)["policy"]["fingerprint"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return found if isinstance(found, str) else ""
 
 
 async def count_decisions(ledger: Ledger, flt: DecisionFilter, upto: int) -> int:
-    """How many decisions the filter selects up to position `upto`, before the tenant filter
-    (which needs the payloads): what progress counts."""
+    """How many decisions the filter selects up to position `upto`, before the tenant and
+    policy filters (which need the payloads): what progress counts."""
     return await ledger.count(stop=upto + 1, **flt.query())
 
 
@@ -109,6 +150,7 @@ async def scan_records(
     ledger: Ledger, flt: DecisionFilter, upto: int, page: int
 ) -> AsyncIterator[Sequence[EventRecord]]:
     """Yield the decisions selected by `flt.query()` up to position `upto`, `page` at a time in
-    position order, as stored (the tenant filter is the caller's: it reads the payloads)."""
+    position order, as stored (the tenant and policy filters are the caller's: they read the
+    payloads)."""
     async for records in ledger.scan(stop=upto + 1, batch=page, **flt.query()):
         yield records

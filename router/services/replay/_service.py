@@ -17,6 +17,7 @@ from router.services.decisions import (
     RecordMismatchError,
     decode_failures,
     outcome_stream,
+    tenant_stream,
 )
 from router.services.replay._columnar import AGAINST_RESULTS, ORIGINAL_RESULTS, Columnar
 from router.services.replay._compare import (
@@ -43,6 +44,7 @@ from router.services.replay._scan import (
     count_decisions,
     last_position,
     missing_ids,
+    payload_fingerprint,
     scan_records,
 )
 
@@ -54,6 +56,18 @@ REPLAY_SCHEMA = "unhardcoded.replay/1"
 RowSink = Callable[[list[dict[str, Any]]], None]
 """Receives the per-decision rows of each page (see `ReplayService` for their columns)."""
 Progress = Callable[[int, int], None]
+
+
+_SEQUENCED = "decisions/"
+"""Group key of a decision recorded in its own tenant's sequence (`tenant_stream`): decisions
+of every tenant with the same outcome-relevant content share one group."""
+
+
+def _home(stream_id: str, tenant: str) -> str:
+    """The stream part of a decision's group key: `_SEQUENCED` when the decision is in its
+    tenant's sequence, else the stream itself (the policy's, in ledgers of release 0.1.0, which
+    `_policy` checks)."""
+    return _SEQUENCED if stream_id == tenant_stream(tenant) else stream_id
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -116,9 +130,11 @@ class ReplayService:
         return catalog
 
     async def _policy(self, record: Recorded) -> Policy:
-        if record.stream_id != record.fingerprint:
+        if record.stream_id not in (record.fingerprint, _SEQUENCED):
+            # In another tenant's sequence, or (0.1.0) in another policy's stream.
+            field = "tenant" if record.stream_id.startswith(_SEQUENCED) else "policy"
             raise _UnreadableError(
-                Mismatch("policy", record.fingerprint, f"recorded in stream {record.stream_id}")
+                Mismatch(field, record.fingerprint, f"recorded in stream {record.stream_id}")
             )
         try:
             return await self.decisions.policy(record.fingerprint, record.policy_digest)
@@ -208,26 +224,25 @@ class ReplayService:
         """Re-evaluate each selected decision with its own policy and catalog version."""
         flt = flt or DecisionFilter()
         report, upto, total = await self._prepare("original", flt, {}, progress)
-        cols = Columnar(ORIGINAL_RESULTS, flt.tenant, check_ids=True)
+        cols = Columnar(ORIGINAL_RESULTS, flt, original=True)
         scanned = 0
         try:
             async for records in scan_records(self.ledger, flt, upto, self.page):
                 cols.load(records)
-                slow: list[tuple[int, str | None, int | None]] = []
+                slow: list[tuple[int, str | None, str, int | None]] = []
                 results: list[dict[str, Any]] = []
                 for event in cols.slow():
                     row = _row(event)
-                    tenant, record_, mismatch = await self._verify_slow(row, report)
                     gid = None
-                    if flt.tenant is None or tenant == flt.tenant:
+                    tenant: Any = None
+                    if _selected(flt, event):
+                        tenant, record_, mismatch = await self._verify_slow(row, report)
                         gid = cols.allocate()
                         results.append(_original_result(gid, record_, mismatch))
-                    slow.append((row.position, tenant, gid))
+                    slow.append((row.position, _text(tenant), row.fingerprint, gid))
                 new: list[tuple[str, int]] = []
-                for key, event in cols.new_groups():
-                    record_, mismatch = await self._verify_group(
-                        event.stream_id, event.payload, report
-                    )
+                for key, home, event in cols.new_groups():
+                    record_, mismatch = await self._verify_group(home, event.payload, report)
                     new.append((key, cols.allocate()))
                     results.append(_original_result(new[-1][1], record_, mismatch))
                 cols.commit(results, new, slow)
@@ -264,7 +279,8 @@ class ReplayService:
             return None, None, Mismatch("payload", "a decision payload", f"unreadable: {exc!r}")
         if decision_id != _uuid_text(row[1]):
             return tenant, None, _id_mismatch(decision_id, row[1])
-        record, mismatch = await self._verify_group(row[2], row[4], report)
+        stream_id = _home(row[5], tenant) if isinstance(tenant, str) else row[5]
+        record, mismatch = await self._verify_group(stream_id, row[4], report)
         return tenant, record, mismatch
 
     async def _verify_group(
@@ -305,30 +321,32 @@ class ReplayService:
         }
         report, upto, total = await self._prepare("against", flt, parameters, progress)
         seen_pairs: set[tuple[str, str, str]] = set()
-        cols = Columnar(AGAINST_RESULTS, flt.tenant, check_ids=False)
+        cols = Columnar(AGAINST_RESULTS, flt, original=False)
         scanned = 0
         try:
             async for records in scan_records(self.ledger, flt, upto, self.page):
                 cols.load(records)
-                slow: list[tuple[int, str | None, int | None]] = []
+                slow: list[tuple[int, str | None, str, int | None]] = []
                 results: list[dict[str, Any]] = []
                 for event in cols.slow():
                     row = _row(event)
                     found: tuple[Recorded | None, Change | None, str | None]
-                    try:
-                        tenant = str(json.loads(row.payload)["tenant"])
-                    except (ValueError, KeyError, TypeError) as exc:
-                        tenant = ""
-                        found = (None, None, f"unreadable payload: {exc!r}")
-                    else:
-                        found = await self._change_group(row, target, policy, report, seen_pairs)
                     gid = None
-                    if flt.tenant is None or tenant == flt.tenant:
+                    tenant = ""
+                    if _selected(flt, event):
+                        try:
+                            tenant = str(json.loads(row.payload)["tenant"])
+                        except (ValueError, KeyError, TypeError) as exc:
+                            found = (None, None, f"unreadable payload: {exc!r}")
+                        else:
+                            found = await self._change_group(
+                                row, target, policy, report, seen_pairs
+                            )
                         gid = cols.allocate()
                         results.append(_against_result(gid, *found))
-                    slow.append((row.position, tenant, gid))
+                    slow.append((row.position, tenant, row.fingerprint, gid))
                 new: list[tuple[str, int]] = []
-                for key, event in cols.new_groups():
+                for key, _, event in cols.new_groups():
                     found = await self._change_group(
                         _row(event), target, policy, report, seen_pairs
                     )
@@ -431,7 +449,28 @@ class ReplayService:
 
 
 def _row(event: EventRecord) -> Row:
-    return Row(event.position, event.event_id, event.stream_id, event.recorded_at_us, event.payload)
+    payload = event.payload
+    return Row(
+        event.position,
+        event.event_id,
+        payload_fingerprint(payload),
+        event.recorded_at_us,
+        payload,
+        event.stream_id,
+    )
+
+
+def _selected(flt: DecisionFilter, event: EventRecord) -> bool:
+    """Whether a payload read one by one has the tenant and policy asked for (an unreadable
+    one has neither)."""
+    try:
+        return flt.matches(event)
+    except ValueError:
+        return flt.tenant is None and flt.fingerprint is None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _uuid_text(raw: bytes) -> bytes:
