@@ -232,20 +232,27 @@ def _check_one(request: Request, versions: dict[str, int], taken: set[bytes]) ->
 
 def assign(
     requests: Sequence[Request],
-    head: tuple[int, bytes] | None,
+    head: tuple[int, bytes, int] | None,
     versions: dict[str, int],
     taken: set[bytes],
     recorded_at_us: int,
 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """Under the write lock: give each accepted event its position, stream version and hashes.
 
-    `head` is the last recorded (position, chain hash), `versions` the current version of the
-    batch's streams, `taken` the given event ids already recorded. Appends that fail their own
-    check (version conflict, duplicate id) get `error` set and write nothing; the others get
-    their envelopes in `result` (valid once the transaction commits). Returns the event rows
-    (columns in `EVENT_COLUMNS` order) and the attachment rows.
+    `head` is the last recorded (position, chain hash, recorded_at_us), `versions` the current
+    version of the batch's streams, `taken` the given event ids already recorded. Appends that
+    fail their own check (version conflict, duplicate id) get `error` set and write nothing; the
+    others get their envelopes in `result` (valid once the transaction commits). Returns the
+    event rows (columns in `EVENT_COLUMNS` order) and the attachment rows.
     """
     position, prev = (head[0] + 1, head[1]) if head else (0, GENESIS_HASH)
+    # Time never runs backwards along the log, whatever the clocks of the processes that write
+    # it: a batch is stamped no earlier than the event before it. Positions and stream versions
+    # are assigned in this same serialized step, so `recorded_at_us` is non-decreasing along
+    # every stream too, which is what a per-stream completeness proof relies on
+    # (docs/bundles.md, "Completeness").
+    if head is not None and head[2] > recorded_at_us:
+        recorded_at_us = head[2]
     rows: list[tuple[object, ...]] = []
     blob_rows: list[tuple[object, ...]] = []
     add_row, pack, magic = rows.append, LEAF_HEAD.pack, LEAF_MAGIC

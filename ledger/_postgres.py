@@ -23,6 +23,7 @@ from ledger._committer import Request, assign
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, numbered, split
 from ledger._store import Source, Store, translate_errors
 from ledger._tree import NodeId, assemble, inclusion_proof_plan
+from ledger._treestore import Integrated, write_batch
 
 __all__ = ["PgWriter", "PostgresStore"]
 
@@ -38,8 +39,9 @@ _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%d)
 # Everything the batch needs to know under the lock, in one round trip: the head (kind 0), the
 # version of each stream of the batch (kind 1) and which of the given event ids exist (kind 2).
 _STATE = (
-    "SELECT 0, h.position, h.chain_hash, NULL::text FROM "
-    "(SELECT position, chain_hash FROM ledger_events ORDER BY position DESC LIMIT 1) AS h "
+    "SELECT 0, h.position, h.chain_hash, h.recorded_at_us::text FROM "
+    "(SELECT position, chain_hash, recorded_at_us FROM ledger_events "
+    "ORDER BY position DESC LIMIT 1) AS h "
     "UNION ALL SELECT 1, (SELECT max(stream_version) FROM ledger_events WHERE stream_id = s), "
     "NULL::bytea, s FROM unnest($1::text[]) AS s "
     "UNION ALL SELECT 2, NULL::bigint, event_id, NULL::text FROM ledger_events "
@@ -88,12 +90,12 @@ class PgWriter:
                 await pg.execute(_BEGIN % self._store.lock_key("append"))
                 streams = list({p.stream_id for r in requests for p in r.events})
                 given = [p.event_id for r in requests for p in r.events if p.id_given]
-                head: tuple[int, bytes] | None = None
+                head: tuple[int, bytes, int] | None = None
                 versions: dict[str, int] = {}
                 taken: set[bytes] = set()
                 for kind, number, raw, stream_id in await pg.fetch(_STATE, streams, given):
                     if kind == 0:
-                        head = (number, raw)
+                        head = (number, raw, int(stream_id))
                     elif kind == 1:
                         if number is not None:
                             versions[stream_id] = number
@@ -109,6 +111,13 @@ class PgWriter:
                 with contextlib.suppress(Exception):  # the batch's own error is the one to report
                     await self._drop()
                 raise
+
+    async def write_tree(self, done: Integrated) -> bool:
+        """Insert a sequenced batch in a transaction of its own (not on the append connection,
+        and without the append lock: appends never wait for it)."""
+        with translate_errors():
+            async with self._store.engine.begin() as conn:
+                return await write_batch(conn, done)
 
     async def close(self) -> None:
         """Give the held connection back to the pool."""
@@ -153,13 +162,14 @@ class PostgresStore(Store):
         return self.locked("append")  # the batch writer takes the same lock
 
     @asynccontextmanager
-    async def sequencer(self) -> AsyncIterator[AsyncConnection | None]:
+    async def sequencer(self) -> AsyncIterator[bool]:
+        # The election's transaction stays open (idle) for the pass; appends take another key.
         with translate_errors():
             async with self.engine.begin() as conn:
                 got = await conn.scalar(
                     text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key("sequence")}
                 )
-                yield conn if got else None
+                yield bool(got)
 
     def writer(self) -> PgWriter:
         return PgWriter(self)

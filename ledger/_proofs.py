@@ -135,18 +135,19 @@ class InclusionProof:
         _check_hash(self.leaf_hash, "/leaf_hash")
         object.__setattr__(self, "hashes", _check_hashes(self.hashes))
 
+    def document(self) -> dict[str, Any]:
+        """The JSON document as a dict (what `to_json` writes)."""
+        return {
+            "format": INCLUSION_FORMAT,
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_hash": self.leaf_hash.hex(),
+            "hashes": [h.hex() for h in self.hashes],
+        }
+
     def to_json(self, *, indent: int | None = None) -> str:
         """The JSON document (keys sorted; compact unless ``indent``)."""
-        return _dump(
-            {
-                "format": INCLUSION_FORMAT,
-                "leaf_index": self.leaf_index,
-                "tree_size": self.tree_size,
-                "leaf_hash": self.leaf_hash.hex(),
-                "hashes": [h.hex() for h in self.hashes],
-            },
-            indent,
-        )
+        return _dump(self.document(), indent)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> InclusionProof:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from reports._errors import ReportsError
 from reports._export import Progress, export_parquet
 from reports._html import render_html
 from reports._report import build_report, ledger_context
+from reports._sequence import at_us, plan_sequence
 from router.services.decisions import (
     ATTEMPT_FINISHED,
     CATALOG_PUBLISHED,
@@ -159,25 +161,28 @@ def _compact(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+_PROOF_BATCH = 4096
+"""Events whose inclusion proofs are read together (their paths share most nodes)."""
+
+
 async def _write_proofs(
     ledger: Ledger, events: _Events, last: int, target: Path
 ) -> tuple[SignedCheckpoint, int]:
     """`ledger/events.jsonl` into `target`: every event with its inclusion proof against one
-    checkpoint (written again while a concurrent sequencer moves the latest checkpoint)."""
-    for _ in range(5):
-        head = await _checkpoint_covering(ledger, last)
-        count = 0
-        with target.open("wb") as out:
-            for line in events.in_order():
-                bundle = await ledger.inclusion_proof(line["position"])
-                if bundle.checkpoint.tree_size != head.tree_size:
-                    break
-                line["proof"] = json.loads(bundle.proof.to_json())
+    signed checkpoint, the proofs of a batch of events read together."""
+    head = await _checkpoint_covering(ledger, last)
+    count = 0
+    with target.open("wb") as out:
+        lines = events.in_order()
+        while batch := list(itertools.islice(lines, _PROOF_BATCH)):
+            proofs = await ledger.inclusion_proofs(
+                [line["position"] for line in batch], head.tree_size
+            )
+            for line, proof in zip(batch, proofs, strict=True):
+                line["proof"] = proof.document()
                 out.write(_compact(line) + b"\n")
-                count += 1
-            else:
-                return head, count
-    raise ReportsError("the ledger's checkpoint kept moving while proofs were taken: run again")
+            count += len(batch)
+    return head, count
 
 
 async def create_bundle(
@@ -200,6 +205,9 @@ async def create_bundle(
     # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
     # report from the manifest's: both must be built from the same UTC instants.
     since, until = _utc(since), _utc(until)
+    # The completeness proof first: it may seal the tenant's sequence, and the data then stops
+    # exactly where the proof does (docs/bundles.md, "Completeness").
+    sequence = await plan_sequence(ledger, tenant, since, until)
     with tempfile.TemporaryDirectory(prefix="unhardcoded-bundle-") as tmp:
         work = Path(tmp)
         export = work / "data"
@@ -210,12 +218,15 @@ async def create_bundle(
                 export,
                 tenant=tenant,
                 since=since,
-                until=until,
+                until=at_us(sequence.cut_us),
                 progress=progress,
                 sink=events,
             )
         finally:
             events.close()
+        for envelope in sequence.boundaries:
+            events.references[envelope.position] = envelope
+            events.last = max(events.last, envelope.position)
         files: dict[str, bytes | Path] = {}
         proofs = work / "events.jsonl"
         if events.last >= 0:
@@ -253,6 +264,7 @@ async def create_bundle(
             "origin": ledger.origin,
             "tree_size": head.tree_size,
             "decisions": summary.decisions,
+            "completeness": sequence.manifest(),
             "files": {name: _sha256(content) for name, content in sorted(files.items())},
         }
         target.parent.mkdir(parents=True, exist_ok=True)

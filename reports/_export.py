@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,8 @@ def _micros(at: datetime | None) -> int | None:
         return None
     if at.tzinfo is None:
         raise ReportsError(f"time {at.isoformat()} has no time zone: give one (e.g. Z)")
-    return int(at.timestamp() * 1_000_000)
+    # Exact integer arithmetic: through a float, a time with microseconds can lose one.
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 @dataclass
@@ -70,11 +71,30 @@ class ExportSummary:
     rows: dict[str, int] = field(default_factory=dict)
     decision_ids: list[str] | None = None
     covered: dict[str, Any] | None = None
+    tenant_decisions: int | None = None
+    """Decisions of the selected tenant in the positions read, in the period or not."""
 
     @property
     def decisions(self) -> int:
         """Decisions exported."""
         return self.rows.get("decisions", 0)
+
+    def empty_note(
+        self, tenant: str | None, since: datetime | None, until: datetime | None
+    ) -> str | None:
+        """Why nothing was exported, when nothing was (None otherwise): the tenant has no
+        decisions at all, or none in the period."""
+        if self.decisions:
+            return None
+        period = f"[{_text(since)}, {_text(until)})"
+        if tenant is not None and not self.tenant_decisions:
+            return f"tenant {tenant!r} has no decisions in the ledger"
+        if tenant is not None:
+            return (
+                f"none of the {self.tenant_decisions} decisions of tenant {tenant!r} was "
+                f"recorded in the period {period}"
+            )
+        return f"no decisions were recorded in the period {period}"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able."""
@@ -85,6 +105,10 @@ class ExportSummary:
             out["to_position"] = self.covered["to_position"]
             out["checkpoint_tree_size"] = None if checkpoint is None else checkpoint["tree_size"]
         return out
+
+
+def _text(at: datetime | None) -> str:
+    return "…" if at is None else at.isoformat().replace("+00:00", "Z")
 
 
 async def _first(ledger: Ledger, stream: str, what: str) -> Envelope:
@@ -151,6 +175,7 @@ class _Scan:
         self.ids: list[str] | None = [] if sink is not None else None
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
         self.groups: set[tuple[object, ...]] = set()
+        self.tenant_decisions = 0
         self.columns = CatalogColumns()
         self.writers: dict[str, DatasetWriter] = {}
 
@@ -215,6 +240,7 @@ class _Scan:
         mask = None
         if self.tenant is not None:
             mask = pc.equal(table.column("tenant"), self.tenant)
+            self.tenant_decisions += pc.sum(mask).as_py() or 0
         for bound, op in ((self.since, pc.greater_equal), (self.until, pc.less)):
             if bound is not None:
                 inside = op(stamps, bound)
@@ -264,6 +290,7 @@ class _Scan:
             payload = decode_decision(envelope.payload)
             at = envelope.recorded_at_us
             decision_id = payload.decision_id
+            self.tenant_decisions += payload.tenant == self.tenant
             if not self.wanted(payload.tenant, at):
                 self.remember(decision_id, None)
                 return
@@ -428,4 +455,4 @@ async def export_parquet(
     rows = {n: w.rows for n, w in writers.items()}
     record = manifest.add(low, total, checkpoint, rows)
     manifest.write(base)
-    return ExportSummary(base, rows, scan.ids, record)
+    return ExportSummary(base, rows, scan.ids, record, scan.tenant_decisions)

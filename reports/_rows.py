@@ -292,12 +292,12 @@ class RowBuilder:
         info = self.catalogs[payload.catalog_version]
         # Checks the outcome and the order against their digests, and the plan against the order.
         trace = rebuild_trace(payload, self.outcomes[payload.outcome], policy, info.catalog)
-        seen = self._observed(trace)
+        failed = {rule: trace.failed_entries(rule) for rule in trace.rule_ids}
         key = ("e", payload.outcome, payload.policy_digest)
         if key not in self._emitted:
             self._emitted.add(key)
-            for rule_index, (rule, failed) in enumerate(seen.items()):
-                if failed:
+            for rule_index, (rule, removed) in enumerate(failed.items()):
+                if removed:
                     self._add(
                         "eliminations",
                         {
@@ -306,10 +306,10 @@ class RowBuilder:
                             "catalog_version": info.catalog.version,
                             "rule": rule,
                             "rule_index": rule_index,
-                            "needs": trace.failure(failed[0][0], rule).needs,
-                            "removed": len(failed),
-                            "entry_index": [i for i, _ in failed],
-                            "observed": [text for _, text in failed],
+                            "needs": trace.failure(removed[0], rule).needs,
+                            "removed": len(removed),
+                            "entry_index": list(removed),
+                            "observed": self._observed(trace, rule, removed),
                         },
                     )
         common = {
@@ -330,16 +330,16 @@ class RowBuilder:
             },
         )
         removals = []
-        for rule_index, (rule, failed) in enumerate(seen.items()):
-            if failed:
-                example = trace.failure(failed[0][0], rule)
+        for rule_index, (rule, removed) in enumerate(failed.items()):
+            if removed:
+                example = trace.failure(removed[0], rule)
                 removals.append(
                     {
                         "rule": rule,
                         "rule_index": rule_index,
-                        "removed": len(failed),
+                        "removed": len(removed),
                         "needs": example.needs,
-                        "example_entry": info.ids[failed[0][0]],
+                        "example_entry": info.ids[removed[0]],
                         "example": str(example),
                     }
                 )
@@ -354,32 +354,24 @@ class RowBuilder:
             },
         )
 
-    def _observed(self, trace: Trace) -> dict[str, list[tuple[int, str]]]:
-        """Per rule of the trace, its removed entries with the values the rule saw. What an entry
-        shows a rule does not depend on the outcome: it is kept per catalog, policy and rule
-        (and per token counts for a rule that reads `cost_per_run`), for the recent ones."""
-        out: dict[str, list[tuple[int, str]]] = {}
-        for rule in trace.rule_ids:
-            failed = trace.failed_entries(rule)
-            reads_cost = (
-                rule != STATUS_RULE
-                and COST_PER_RUN in trace.policy.rules[trace.policy.rule_index(rule)].attributes()
-            )
-            tokens = trace.tokens if reads_cost else None
-            memo_key = (trace.catalog.version, trace.policy.digest, rule, tokens)
-            memo = self._seen.get(memo_key)
-            if memo is None:
-                memo = self._seen[memo_key] = {}
-                if len(self._seen) > _SEEN:
-                    self._seen.popitem(last=False)
-            row = []
-            for index in failed:
-                text = memo.get(index)
-                if text is None:
-                    text = memo[index] = trace.failure(index, rule).seen()
-                row.append((index, text))
-            out[rule] = row
-        return out
+    def _observed(self, trace: Trace, rule: str, removed: tuple[int, ...]) -> list[str]:
+        """What `rule` saw of each removed entry. It depends on the entry, not on the outcome:
+        kept per catalog, policy and rule (and token counts for a rule over `cost_per_run`)
+        for the recent ones, as outcomes share most of their removed entries."""
+        reads_cost = (
+            rule != STATUS_RULE
+            and COST_PER_RUN in trace.policy.rules[trace.policy.rule_index(rule)].attributes()
+        )
+        tokens = trace.tokens if reads_cost else None
+        memo_key = (trace.catalog.version, trace.policy.digest, rule, tokens)
+        memo = self._seen.get(memo_key)
+        if memo is None:
+            memo = self._seen[memo_key] = {}
+            if len(self._seen) > _SEEN:
+                self._seen.popitem(last=False)
+        missing = [i for i in removed if i not in memo]
+        memo.update((i, trace.failure(i, rule).seen()) for i in missing)
+        return [memo[i] for i in removed]
 
     def add_attempt(
         self, position: int, recorded_at_us: int, payload: Mapping[str, Any], key: DecisionKey

@@ -16,7 +16,7 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from reports._bundle import (
     REPORT_HTML,
     REPORT_JSON,
 )
+from reports._completeness import SequenceCheck
 from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
 from reports._expect import ExpectedRows, compare_datasets
@@ -77,6 +78,8 @@ class BundleVerification:
     key_source: str = "bundle"
     witnesses: list[dict[str, Any]] = field(default_factory=list)
     quorum: int = 0
+    completeness: dict[str, Any] | None = None
+    """What the completeness proof proves (docs/bundles.md), None when nothing is proven."""
 
     @property
     def ok(self) -> bool:
@@ -97,6 +100,7 @@ class BundleVerification:
             "key_source": self.key_source,
             "witnesses": list(self.witnesses),
             "quorum": self.quorum,
+            "completeness": self.completeness,
         }
 
 
@@ -221,7 +225,8 @@ class _Check:
 def _micros(text: str | None) -> int | None:
     if text is None:
         return None
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 _WINDOW = 65_536
@@ -242,6 +247,7 @@ class _Expect:
         self.references: dict[tuple[str, int], Envelope] = {}
         self.recent: OrderedDict[str, DecisionKey] = OrderedDict()
         self.late: list[Envelope] = []
+        self.sequence = SequenceCheck(manifest, self.since, self.until)
 
     def _reference(self, stream: str, kind: str) -> Envelope | None:
         found = self.references.get((stream, 1))
@@ -260,6 +266,8 @@ class _Expect:
             return
         if payload.tenant != self.tenant:
             check.problem(f"{name}: tenant {payload.tenant!r}, the bundle is {self.tenant!r}")
+        if not self.sequence.owns(envelope):
+            self.sequence.outside(envelope, payload.fingerprint)
         at = envelope.recorded_at_us
         if (self.since is not None and at < self.since) or (
             self.until is not None and at >= self.until
@@ -321,7 +329,10 @@ class _Expect:
         whose decision was not among the recent ones."""
         for envelope in self.check.events(checkpoint):
             self.check.result.events += 1
-            if envelope.type == DECISION_MADE:
+            if self.sequence.owns(envelope):
+                if self.sequence.feed(envelope):  # else a boundary or a seal: not in the data
+                    self.decision(envelope)
+            elif envelope.type == DECISION_MADE:
                 self.decision(envelope)
             elif envelope.type == ATTEMPT_FINISHED:
                 self.attempt(envelope, None)
@@ -333,7 +344,10 @@ class _Expect:
         wanted = {e.payload_json().get("decision_id") for e in self.late}
         keys: dict[str, DecisionKey] = {}
         for envelope in self.check.events(checkpoint, problem=lambda _: None):
-            if envelope.type == DECISION_MADE and str(envelope.event_id) in wanted:
+            decision_id = str(envelope.event_id)
+            if envelope.type != DECISION_MADE or decision_id in self.sequence.boundaries:
+                continue
+            if decision_id in wanted:
                 try:
                     payload = decode_decision(envelope.payload)
                 except RecordMismatchError:
@@ -387,6 +401,7 @@ def verify_bundle(
     key: str | None = None,
     witness_keys: Sequence[str] = (),
     quorum: int | None = None,
+    require_complete: bool = False,
 ) -> BundleVerification:
     """Check an audit bundle (see the module docstring); `key` is the verifier key string or a
     file holding it (default: the bundle's own `public_key.txt`, which proves only that the
@@ -394,7 +409,8 @@ def verify_bundle(
 
     `witness_keys` (vkeys or files holding one) and `quorum` (default: all of them): the
     checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
-    (docs/witness.md)."""
+    (docs/witness.md). `require_complete`: a bundle without a completeness proof is a problem,
+    not a note (docs/bundles.md, "Completeness")."""
     source = Path(path)
     witnesses = witness_quorum(witness_keys, quorum)
     result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
@@ -455,6 +471,9 @@ def verify_bundle(
             return result
         finally:
             expected.close()
+        result.completeness = expect.sequence.finish(check.problem, result.notes.append)
+        if require_complete and result.completeness is None and not result.problems:
+            check.problem("completeness: not proven, and required (--require-complete)")
         _referenced_files(check, expect.rows)
         data = work / "data"
         for name in check.names:

@@ -19,6 +19,10 @@ __all__ = ["DatasetWriter", "open_dataset", "partitioning", "read_dataset"]
 
 _QUEUE = 4
 _ROWS_PER_GROUP = 128 * 1024
+_LIST_ROWS = 256
+"""Rows per row group of the datasets whose rows hold catalog-long lists: the writer buffers a
+row group in memory before it writes it, and 16,384 such rows would be hundreds of MB."""
+_LIST_DATASETS = ("eliminations", "rankings")
 
 
 def partitioning(name: str) -> ds.Partitioning | None:
@@ -50,6 +54,7 @@ class DatasetWriter:
             yield item
 
     def _run(self) -> None:
+        lists = self.name in _LIST_DATASETS
         try:
             ds.write_dataset(
                 self._batches(),
@@ -61,8 +66,10 @@ class DatasetWriter:
                 # An appended export adds files of its own prefix next to the earlier ones.
                 existing_data_behavior="overwrite_or_ignore",
                 file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
-                min_rows_per_group=min(_ROWS_PER_GROUP, 16 * 1024),
-                max_rows_per_group=_ROWS_PER_GROUP,
+                # Every open partition (tenant × date) buffers a row group: keep them small.
+                min_rows_per_group=_LIST_ROWS if lists else 4096,
+                max_open_files=256,
+                max_rows_per_group=_LIST_ROWS if lists else _ROWS_PER_GROUP,
                 use_threads=True,
             )
         except BaseException as exc:  # handed to the exporter's task, which raises it

@@ -72,6 +72,7 @@ def test_old_bundle_still_verifies(old: Path) -> None:
         "note: report.json and report.html have the layout 'unhardcoded.compliance-report/1'" in out
     )
     assert "note: data/explanations: not in this bundle" in out
+    assert "note: completeness is not proven: the bundle carries no completeness proof" in out
 
 
 def test_upgraded_ledger_takes_new_events_and_still_verifies(old: Path) -> None:
@@ -90,3 +91,24 @@ def test_upgraded_ledger_takes_new_events_and_still_verifies(old: Path) -> None:
     assert code == 0, out + err
     report = json.loads(out)
     assert (report["decisions"], report["mismatches"]) == (25, 0)
+
+
+def test_a_bundle_over_an_upgraded_ledger_proves_the_sequenced_decisions(old: Path) -> None:
+    """The 0.1.0 decisions have no sequence: a new bundle holds and proves each of them, proves
+    completeness from the tenant's first sequenced event on, and says what it does not cover."""
+    code, _, err = _cli(old, "db", "upgrade")
+    assert code == 0, err
+    policy = Path(__file__).parent.parent / "router" / "data" / "policies" / "vip.json"
+    code, out, err = _cli(old, "rank", "--policy", str(policy), "--record", "--tenant", "regulated")
+    assert code == 0, out + err
+    bundle = old / "new.zip"
+    code, out, err = _cli(old, "bundle", "create", "--tenant", "regulated", str(bundle))
+    assert code == 0, out + err
+    key = (old / "ledger.pub").read_text().strip()
+    code, out, err = _cli(old, "bundle", "verify", str(bundle), "--key", key, db=False)
+    assert code == 0, out + err
+    assert "ok: 7 decisions" in out
+    assert "ok: complete: every decision of decisions/regulated" in out
+    assert "(versions 1..2, boundaries included)" in out
+    assert "note: 6 decisions were recorded without a sequence (release 0.1.0)" in out
+    assert "could only be unsequenced ones of release 0.1.0" in out

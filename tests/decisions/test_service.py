@@ -55,7 +55,7 @@ async def test_a_recorded_decision_rereads_equal_in_this_and_a_fresh_process(
         live = await service.decide("acme", policy(), catalog(), request_body=BODY)
         envelope = await service.ledger.get(live.decision_id)
         assert envelope.type == DECISION_MADE
-        assert envelope.stream_id == live.trace.policy.fingerprint
+        assert (envelope.stream_id, envelope.stream_version) == ("decisions/acme", 1)
         assert envelope.event_id == live.decision_id
         payload = envelope.payload_json()
         assert payload["request_digest"] == live.request_digest

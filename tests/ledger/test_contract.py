@@ -201,6 +201,27 @@ class LedgerContract:
             (env,) = await led.append(decision(9))
             assert env.position == 0
 
+    async def test_many_inclusion_proofs_read_together_equal_one_by_one(
+        self, backend: Backend
+    ) -> None:
+        async with backend.open() as led:
+            envs = [e for i in range(37) for e in await led.append(decision(i))]
+            await led.sequence(max_leaves=8)
+            leaves = [e.leaf_hash for e in envs]
+            for size in (1, 8, 13, 37):
+                positions = [p for p in (12, 0, 5, 6, 7, 36, 3) if p < size]
+                proofs = await led.inclusion_proofs(positions, size)
+                assert [p.leaf_index for p in proofs] == positions
+                for proof in proofs:
+                    assert proof.tree_size == size
+                    assert proof.leaf_hash == leaves[proof.leaf_index]
+                    assert list(proof.hashes) == merkle.inclusion_proof(
+                        proof.leaf_index, leaves[:size]
+                    )
+            assert await led.inclusion_proofs([], 37) == []
+            with pytest.raises(EventNotFoundError, match="position 37 is not in the tree"):
+                await led.inclusion_proofs([1, 37], 37)
+
     async def test_proofs_against_signed_checkpoints(self, backend: Backend) -> None:
         async with backend.open() as led:
             envs = [e for i in range(13) for e in await led.append(decision(i))]

@@ -141,13 +141,14 @@ async def test_unreadable_payloads_and_unknown_catalogs_are_mismatches(backend: 
         rows: list[dict[str, Any]] = []
         report = await ReplayService(service).original(record=False, sink=rows.extend)
     fields = {ex["decision_id"]: ex["field"] for ex in report.examples}
-    assert fields == {str(a): "payload", str(b): "catalog_version"}
-    assert report.mismatches == 2
-    # The slow path verifies what the fast path would: only the tenant changed, and the
-    # tenant is not part of the outcome.
+    assert fields == {str(a): "payload", str(b): "catalog_version", str(c): "tenant"}
+    assert report.mismatches == 3
+    # The slow path verifies what the fast path would: the tenant is not part of the outcome,
+    # but a decision is recorded in its tenant's sequence, which another tenant contradicts.
     (odd,) = [r for r in rows if r["decision_id"] == str(c)]
-    assert odd["ok"]
+    assert not odd["ok"]
     assert odd["tenant"] == 'acme "west"'
+    assert odd["replayed"].startswith("recorded in stream decisions/")
 
 
 async def test_one_price_change_moves_exactly_the_brute_force_decisions(backend: Backend) -> None:

@@ -371,3 +371,30 @@ def test_append_to_a_folder_without_manifest_is_refused(tmp_path: Path) -> None:
         result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_an_empty_selection_says_which(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    home = ["--db", url, "--home", str(tmp_path / "home"), "--no-progress"]
+    populate_sqlite(url, tmp_path / "home")
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[str, str]:
+        result = runner.invoke(main, [*args, *home])
+        assert result.exit_code == 0, result.output
+        return result.stdout, result.stderr
+
+    out, err = run("export", "parquet", str(tmp_path / "a"), "--tenant", "nobody")
+    assert "note: tenant 'nobody' has no decisions in the ledger: the export is empty" in err
+    assert json.loads(out)["rows"]["decisions"] == 0
+    _, err = run(
+        "export", "parquet", str(tmp_path / "b"), "--tenant", "acme", "--since", "2099-01-01"
+    )
+    assert "note: none of the 4 decisions of tenant 'acme' was recorded in the period [2099-" in err
+    _, err = run("export", "parquet", str(tmp_path / "c"), "--until", "2000-01-01")
+    assert "note: no decisions were recorded in the period […, 2000-01-01T00:00:00Z)" in err
+    out, err = run("report", "compliance", "--tenant", "nobody", "--out", str(tmp_path / "r.html"))
+    assert "note: tenant 'nobody' has no decisions in the ledger: the report is empty" in err
+    assert "0 decisions of tenant nobody" in out
+    _, err = run("export", "parquet", str(tmp_path / "d"), "--tenant", "acme")
+    assert "note:" not in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import json
 import random
 import re
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from ledger import SigningKey, merkle
@@ -123,6 +126,44 @@ def _drop_decision_row(files: Files) -> None:
     )
 
 
+def _drop_sequenced(version: int) -> Callable[[Files], None]:
+    """Leave version `version` of acme's sequence out, with its attempts and its data row, and
+    count one decision less: everything the reference verifier reads agrees again."""
+
+    def change(files: Files) -> None:
+        lines = [json.loads(x) for x in files["ledger/events.jsonl"].decode().splitlines()]
+        (victim,) = [
+            x["event_id"]
+            for x in lines
+            if x["stream_id"] == "decisions/acme" and x["stream_version"] == version
+        ]
+        kept = [
+            x
+            for x in lines
+            if x["event_id"] != victim
+            and not (
+                x["type"] == "AttemptFinished" and json.loads(x["payload"])["decision_id"] == victim
+            )
+        ]
+        files["ledger/events.jsonl"] = "".join(json.dumps(x) + "\n" for x in kept).encode()
+        for name in [n for n in files if n.startswith("data/decisions/")]:
+            table = pq.read_table(io.BytesIO(files[name]))
+            sink = io.BytesIO()
+            pq.write_table(table.filter(pc.not_equal(table["decision_id"], victim)), sink)
+            files[name] = sink.getvalue()
+        manifest = json.loads(files["manifest.json"])
+        manifest["decisions"] -= 1
+        files["manifest.json"] = json.dumps(manifest).encode()
+
+    return change
+
+
+def _without_claim(files: Files) -> None:
+    manifest = json.loads(files["manifest.json"])
+    del manifest["completeness"]
+    files["manifest.json"] = json.dumps(manifest).encode()
+
+
 CASES: list[tuple[str, Callable[[Files], None], str | None]] = [
     ("untouched", lambda f: None, None),
     ("a witness cosignature line first", _witness_first, None),
@@ -135,7 +176,11 @@ CASES: list[tuple[str, Callable[[Files], None], str | None]] = [
     ("another tree size", _manifest(tree_size=1), "origin or tree size"),
     ("another tenant", _manifest(tenant="globex"), "another decision id or tenant"),
     ("a later period", _manifest(since="2099-01-01T00:00:00Z"), "outside the period"),
-    ("a decision's event removed", _drop_decision_row, "not exactly the proven decisions"),
+    ("a decision's event removed", _drop_decision_row, "completeness: "),
+    ("a decision of the period left out, the rest agreeing", _drop_sequenced(2), "a gap"),
+    ("the first decision left out", _drop_sequenced(1), "event before the period"),
+    ("the seal left out", _drop_sequenced(5), "nothing proves"),
+    ("the completeness claim removed", _without_claim, "completeness: the manifest claims"),
 ]
 
 

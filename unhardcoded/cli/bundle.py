@@ -105,6 +105,12 @@ def create(
     type=click.IntRange(min=1),
     help="How many of the --witness-key witnesses must have cosigned (default: all of them).",
 )
+@click.option(
+    "--require-complete",
+    is_flag=True,
+    help="Fail when the bundle does not prove its completeness (a bundle of an earlier "
+    "release, or one whose decisions were all left out with their proof).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @reports_errors
 def verify(
@@ -112,13 +118,17 @@ def verify(
     key: str | None,
     witness_keys: tuple[str, ...],
     quorum: int | None,
+    require_complete: bool,
     as_json: bool,
 ) -> None:
     """Check BUNDLE offline, with no database: manifest hashes, the checkpoint signature, each
     event's leaf hash recomputed from its bytes and its inclusion proof, the data against the
     proven events (decisions one-to-one), the policies and catalogs and their digests, and the
-    report; with --witness-key, the witnesses' cosignatures of the checkpoint (a quorum of
-    valid ones, none forged). Exit 0 when all holds; exit 1 naming every problem.
+    report; completeness (the tenant's decision sequence from the event before the period to
+    the one after it, or its seal: no decision of the period is left out); with --witness-key,
+    the witnesses' cosignatures of the checkpoint (a quorum of valid ones, none forged). Exit 0
+    when all holds (a bundle of an earlier release, without a completeness proof, with a note
+    saying so); exit 1 naming every problem.
 
     \b
     Example:
@@ -127,7 +137,13 @@ def verify(
     """
     from reports import verify_bundle
 
-    result = verify_bundle(bundle_file, key=key, witness_keys=witness_keys, quorum=quorum)
+    result = verify_bundle(
+        bundle_file,
+        key=key,
+        witness_keys=witness_keys,
+        quorum=quorum,
+        require_complete=require_complete,
+    )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     elif result.ok:
@@ -141,6 +157,13 @@ def verify(
             click.echo(
                 f"ok: cosigned by {valid} of {len(result.witnesses)} witnesses "
                 f"(quorum {result.quorum})"
+            )
+        proof = result.completeness
+        if proof is not None:
+            click.echo(
+                f"ok: complete: every decision of {proof['stream']} recorded in the period up "
+                f"to {proof['proven_until']} is in the bundle (versions "
+                f"{proof['first_version']}..{proof['last_version']}, boundaries included)"
             )
         for note in result.notes:
             click.echo(f"note: {note}")

@@ -83,4 +83,7 @@ def parquet(
             bar.close()
 
     summary = run_on_ledger(url, home, body)
+    note = summary.empty_note(tenant, since, until)
+    if note is not None:
+        click.echo(f"note: {note}: the export is empty", err=True)
     click.echo(json.dumps(summary.to_json(), indent=2))

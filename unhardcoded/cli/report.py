@@ -65,10 +65,10 @@ def compliance(
 
     bar = ProgressBar("reading", enabled=show_progress(progress))
 
-    async def body(ledger: Ledger) -> int:
+    async def body(ledger: Ledger) -> tuple[int, str | None]:
         with tempfile.TemporaryDirectory(prefix="unhardcoded-report-") as tmp:
             try:
-                await export_parquet(
+                summary = await export_parquet(
                     ledger,
                     Path(tmp) / "data",
                     tenant=tenant,
@@ -92,7 +92,10 @@ def compliance(
                     built.write_json(handle)
                 else:
                     handle.write(render_html(built))
-            return int(built.document["figures"]["summary"][0]["value"])
+            decisions = int(built.document["figures"]["summary"][0]["value"])
+            return decisions, summary.empty_note(tenant, since, until)
 
-    decisions = run_on_ledger(url, home, body)
+    decisions, note = run_on_ledger(url, home, body)
+    if note is not None:
+        click.echo(f"note: {note}: the report is empty", err=True)
     click.echo(f"wrote {out}: {decisions} decisions of tenant {tenant}")

@@ -41,9 +41,11 @@ and the encoding)::
 
 Events and streams: `CatalogPublished` (stream `catalog/{version}`), `PolicyRecorded` (stream =
 the policy fingerprint, its first event), `OutcomeRecorded` (stream `outcome/{digest}`: one filter
-outcome, shared by every decision with that outcome), `DecisionMade` (stream = the policy
-fingerprint; event id = decision id, a UUIDv7), `AttemptFinished` (stream
-`attempts/{decision id}`, version = attempt number).
+outcome, shared by every decision with that outcome), `DecisionMade` (stream
+`decisions/{tenant}`: the tenant's gapless decision sequence; event id = decision id, a UUIDv7;
+ledgers of release 0.1.0 recorded it in the policy fingerprint's stream), `DecisionsSealed` (the
+same stream: the end of a completeness proof), `AttemptFinished` (stream `attempts/{decision
+id}`, version = attempt number).
 
 Listings query a projection (tables `decision_index`, `catalog_index`, migration
 `0002_decisions`) owned by this service, rebuildable from the ledger; `catch_up` brings it up to
@@ -76,15 +78,19 @@ from router.services.decisions._events import (
     CATALOG_SCHEMA,
     DECISION_MADE,
     DECISION_SCHEMA,
+    DECISIONS_SEALED,
     OUTCOME_RECORDED,
     POLICY_RECORDED,
     POLICY_SCHEMA,
     REQUEST_BODY,
+    SEAL_SCHEMA,
     attempt_stream,
     catalog_stream,
     has_no_log_rule,
     outcome_stream,
     request_digest,
+    seal_event,
+    tenant_stream,
 )
 from router.services.decisions._projection import (
     CatalogVersionInfo,
@@ -101,6 +107,7 @@ __all__ = [
     "ATTEMPT_SCHEMA",
     "CATALOG_PUBLISHED",
     "CATALOG_SCHEMA",
+    "DECISIONS_SEALED",
     "DECISION_MADE",
     "DECISION_SCHEMA",
     "MASK_ENCODING",
@@ -110,6 +117,7 @@ __all__ = [
     "POLICY_RECORDED",
     "POLICY_SCHEMA",
     "REQUEST_BODY",
+    "SEAL_SCHEMA",
     "Attempt",
     "CatalogVersionInfo",
     "Decision",
@@ -137,4 +145,6 @@ __all__ = [
     "rebuild_projection",
     "rebuild_trace",
     "request_digest",
+    "seal_event",
+    "tenant_stream",
 ]

@@ -27,12 +27,14 @@ __all__ = [
     "ATTEMPT_SCHEMA",
     "CATALOG_PUBLISHED",
     "CATALOG_SCHEMA",
+    "DECISIONS_SEALED",
     "DECISION_MADE",
     "DECISION_SCHEMA",
     "OUTCOME_RECORDED",
     "POLICY_RECORDED",
     "POLICY_SCHEMA",
     "REQUEST_BODY",
+    "SEAL_SCHEMA",
     "attempt_stream",
     "catalog_event",
     "catalog_stream",
@@ -42,6 +44,8 @@ __all__ = [
     "outcome_stream",
     "policy_event",
     "request_digest",
+    "seal_event",
+    "tenant_stream",
 ]
 
 CATALOG_PUBLISHED = "CatalogPublished"
@@ -49,11 +53,13 @@ POLICY_RECORDED = "PolicyRecorded"
 OUTCOME_RECORDED = "OutcomeRecorded"
 DECISION_MADE = "DecisionMade"
 ATTEMPT_FINISHED = "AttemptFinished"
+DECISIONS_SEALED = "DecisionsSealed"
 
 CATALOG_SCHEMA = "unhardcoded.catalog/1"
 POLICY_SCHEMA = "unhardcoded.policy/1"
 DECISION_SCHEMA = "unhardcoded.decision/1"
 ATTEMPT_SCHEMA = "unhardcoded.attempt/1"
+SEAL_SCHEMA = "unhardcoded.decisions-sealed/1"
 
 REQUEST_BODY = "request_body"
 """Name of the erasable attachment holding a request body's canonical bytes."""
@@ -68,6 +74,14 @@ def catalog_stream(version: str) -> str:
 def outcome_stream(digest: str) -> str:
     """`outcome/{digest}`: one stream per distinct filter outcome."""
     return f"outcome/{digest}"
+
+
+def tenant_stream(tenant: str) -> str:
+    """`decisions/{tenant}`: the tenant's decision sequence. The ledger numbers a stream's events
+    gaplessly (stream version) under its write lock, in the step that stamps their time, so the
+    versions of this stream are the tenant's decisions in recorded order, with no hole: what a
+    completeness proof stands on (docs/bundles.md, "Completeness")."""
+    return f"decisions/{tenant}"
 
 
 def attempt_stream(decision_id: uuid.UUID) -> str:
@@ -150,7 +164,7 @@ def decision_event(
     body: bytes | None,
     idempotency_key: str | None = None,
 ) -> NewEvent:
-    """`DecisionMade` (stream: the policy fingerprint; event id: the decision id). `order` is
+    """`DecisionMade` (stream: the tenant's sequence; event id: the decision id). `order` is
     `order_digest(trace.ranked)` when the caller has it already (the hot path caches it).
     `idempotency_key` (the SHA-256 hex of the request's Idempotency-Key, never the key) is
     written only when given, so every other payload reads as it always did."""
@@ -177,8 +191,17 @@ def decision_event(
         payload["idempotency_key_sha256"] = idempotency_key
     return NewEvent(
         DECISION_MADE,
-        trace.policy.fingerprint,
+        tenant_stream(tenant),
         payload,
         attachments={} if body is None else {REQUEST_BODY: body},
         event_id=decision_id,
+    )
+
+
+def seal_event(tenant: str) -> NewEvent:
+    """`DecisionsSealed`: the next event of the tenant's sequence, carrying no decision. Recorded
+    after the tenant's latest decision, it proves that decision is the latest one up to its own
+    recorded time (the upper boundary of a completeness proof when no later decision exists)."""
+    return NewEvent(
+        DECISIONS_SEALED, tenant_stream(tenant), {"schema": SEAL_SCHEMA, "tenant": tenant}
     )

@@ -113,7 +113,7 @@ def _rows(batch: list[Envelope]) -> tuple[list[dict[str, Any]], list[dict[str, A
                     "position": envelope.position,
                     "decision_id": envelope.event_id.bytes,
                     "tenant": payload["tenant"],
-                    "fingerprint": envelope.stream_id,
+                    "fingerprint": payload["policy"]["fingerprint"],
                     "recorded_at_us": envelope.recorded_at_us,
                     "preview": bool(payload["preview"]),
                     "selected": None if selected is None else selected["id"],

@@ -65,33 +65,68 @@ class DecisionFilter:
 
     def query(self) -> dict[str, Any]:
         """The filters of `Ledger.select`/`scan`/`count` that select these decisions (all but
-        the tenant, which is in the payload: `matches`)."""
+        the tenant and the policy, which are in the payload: `matches`; a decision's stream is
+        its tenant's sequence, or its policy's in ledgers of release 0.1.0)."""
         return {
             "types": (DECISION_MADE,),
-            "stream_id": self.fingerprint,
             "event_ids": self.decision_ids or None,
             "recorded_since_us": None if self.since is None else _micros(self.since),
             "recorded_until_us": None if self.until is None else _micros(self.until),
         }
 
     def matches(self, record: EventRecord) -> bool:
-        """Whether a decision that `query` selected belongs to the tenant asked for."""
-        return self.tenant is None or json.loads(record.payload).get("tenant") == self.tenant
+        """Whether a decision that `query` selected has the tenant and policy asked for."""
+        if self.tenant is None and self.fingerprint is None:
+            return True
+        payload = json.loads(record.payload)
+        if self.tenant is not None and payload.get("tenant") != self.tenant:
+            return False
+        policy = payload.get("policy")
+        return self.fingerprint is None or (
+            isinstance(policy, dict) and policy.get("fingerprint") == self.fingerprint
+        )
 
 
 class Row(NamedTuple):
-    """One selected decision as stored: position, event id, stream, time, payload bytes."""
+    """One selected decision as stored: position, event id, policy fingerprint, time, payload
+    bytes, and the stream it was recorded in."""
 
     position: int
     event_id: bytes
-    stream_id: str
+    fingerprint: str
     recorded_at_us: int
     payload: bytes
+    stream_id: str
+
+
+_POLICY = b'"policy":{"digest":"'
+_FINGERPRINT = b'","fingerprint":"'
+
+
+def payload_fingerprint(payload: bytes) -> str:
+    """The policy fingerprint of a `DecisionMade` payload, read from its canonical bytes without
+    parsing them (a quote inside a JSON string is always escaped, so the member is found only
+    where it is); parsed fully when the bytes do not have that layout, and `""` when the payload
+    names no fingerprint (replay then reports the payload as unreadable)."""
+    start = payload.find(_POLICY)
+    if start >= 0:
+        middle = start + len(_POLICY) + 64
+        if payload.startswith(_FINGERPRINT, middle):
+            begin = middle + len(_FINGERPRINT)
+            end = payload.find(b'"', begin)
+            text = payload[begin:end]
+            if end > begin and b"\\" not in text:
+                return text.decode("utf-8", "replace")
+    try:
+        found = json.loads(payload)["policy"]["fingerprint"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return found if isinstance(found, str) else ""
 
 
 async def count_decisions(ledger: Ledger, flt: DecisionFilter, upto: int) -> int:
     """How many decisions the filter selects up to position `upto` (for progress)."""
-    if flt.tenant is None:
+    if flt.tenant is None and flt.fingerprint is None:
         return await ledger.count(stop=upto + 1, **flt.query())
     total = 0
     async for rows in scan_decisions(ledger, flt, upto):
@@ -120,7 +155,14 @@ async def scan_decisions(
     """Yield the selected decisions up to position `upto` in position order, `page` at a time."""
     async for records in ledger.scan(stop=upto + 1, batch=page, **flt.query()):
         rows = [
-            Row(r.position, r.event_id, r.stream_id, r.recorded_at_us, r.payload)
+            Row(
+                r.position,
+                r.event_id,
+                payload_fingerprint(r.payload),
+                r.recorded_at_us,
+                r.payload,
+                r.stream_id,
+            )
             for r in records
             if flt.matches(r)
         ]

@@ -17,6 +17,7 @@ from router.services.decisions import (
     RecordMismatchError,
     decode_failures,
     outcome_stream,
+    tenant_stream,
 )
 from router.services.replay._compare import (
     Change,
@@ -54,6 +55,18 @@ REPLAY_SCHEMA = "unhardcoded.replay/1"
 RowSink = Callable[[list[dict[str, Any]]], None]
 """Receives the per-decision rows of each page (see `ReplayService` for their columns)."""
 Progress = Callable[[int, int], None]
+
+
+_SEQUENCED = "decisions/"
+"""Group key of a decision recorded in its own tenant's sequence (`tenant_stream`): decisions
+of every tenant with the same outcome-relevant content share one group."""
+
+
+def _home(stream_id: str, tenant: str) -> str:
+    """The stream part of a decision's group key: `_SEQUENCED` when the decision is in its
+    tenant's sequence, else the stream itself (the policy's, in ledgers of release 0.1.0, which
+    `_policy` checks)."""
+    return _SEQUENCED if stream_id == tenant_stream(tenant) else stream_id
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -117,9 +130,11 @@ class ReplayService:
         return catalog
 
     async def _policy(self, record: Recorded) -> Policy:
-        if record.stream_id != record.fingerprint:
+        if record.stream_id not in (record.fingerprint, _SEQUENCED):
+            # In another tenant's sequence, or (0.1.0) in another policy's stream.
+            field = "tenant" if record.stream_id.startswith(_SEQUENCED) else "policy"
             raise _UnreadableError(
-                Mismatch("policy", record.fingerprint, f"recorded in stream {record.stream_id}")
+                Mismatch(field, record.fingerprint, f"recorded in stream {record.stream_id}")
             )
         try:
             return await self.decisions.policy(record.fingerprint, record.policy_digest)
@@ -213,12 +228,13 @@ class ReplayService:
         async for rows in scan_decisions(self.ledger, flt, upto, self.page):
             out: list[dict[str, Any]] | None = [] if sink is not None else None
             for row in rows:
-                stream_id, payload = row[2], row[4]
+                payload = row[4]
                 split = split_payload(payload)
                 if split is None:
                     tenant, record_, mismatch = await self._verify_slow(row, report)
                 else:
                     key, decision_id, tenant = split
+                    stream_id = _home(row[5], tenant)
                     if decision_id != _uuid_text(row[1]):
                         record_, mismatch = None, _id_mismatch(decision_id, row[1])
                     else:
@@ -259,7 +275,8 @@ class ReplayService:
             return None, None, Mismatch("payload", "a decision payload", f"unreadable: {exc!r}")
         if decision_id != _uuid_text(row[1]):
             return tenant, None, _id_mismatch(decision_id, row[1])
-        record, mismatch = await self._verify_group(row[2], row[4], report)
+        stream_id = _home(row[5], tenant) if isinstance(tenant, str) else row[5]
+        record, mismatch = await self._verify_group(stream_id, row[4], report)
         return tenant, record, mismatch
 
     async def _verify_group(
