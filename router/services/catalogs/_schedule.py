@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ledger import LedgerError
 from router.core import RouterError
 from router.services.catalogs._overlay import Overlay
 from router.services.catalogs._sync import (
@@ -169,6 +168,9 @@ class CatalogSyncer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a failed run must never end the schedule, whatever the cause
+            # imported here: `rank` loads this package and must not load the ledger
+            from ledger import LedgerError
+
             if isinstance(exc, RouterError | LedgerError):
                 log.warning("catalog sync of %s from %s failed: %s", kind, url, exc)
             else:
