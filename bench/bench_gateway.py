@@ -14,12 +14,15 @@ caller), so it costs little CPU next to the servers. For each target and concurr
 requests/s, p50/p99 latency, the added p50/p99 against the direct figure, and server CPU
 milliseconds per request read from /proc/<pid>/stat before and after the run; for the gateway,
 where its time went (server-side means of its decide / upstream / request histograms).
+Then the tail phase (bench/gateway_tail.py): one caller alternating a direct and a gateway call
+for `--duration` seconds, long enough for several checkpoints; p50, p99, p99.9 and max of both.
 
 Run from the repository root:
 
     python bench/bench_gateway.py                       # gateway vs direct
     python bench/bench_gateway.py --litellm /tmp/litellm-venv/bin/litellm
     python bench/bench_gateway.py --profile profile.txt # pyinstrument text report of the gateway
+    python bench/bench_gateway.py --tail-only --duration 60   # only the tail phase
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.gateway_floor import ledger_floor  # noqa: E402 - after the path
+from bench.gateway_tail import TailRun, percentile, tail_probe  # noqa: E402 - after the path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -148,8 +152,7 @@ class Run:
         return self.requests / self.seconds
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+        return percentile(self.latencies, q) * 1000
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -338,6 +341,18 @@ def main() -> None:
         help="server processes of the gateway (serve --workers) and of LiteLLM (--num_workers)",
     )
     parser.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        help="seconds of the sequential tail phase (direct and gateway alternated at c=1, "
+        "several checkpoints long; 0 skips it)",
+    )
+    parser.add_argument(
+        "--tail-only",
+        action="store_true",
+        help="run only the tail phase (no c=1/c=32 throughput runs, no ledger floor)",
+    )
+    parser.add_argument(
         "--checkpoint-interval",
         type=float,
         default=5.0,
@@ -356,6 +371,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     procs: list[subprocess.Popen[str]] = []
     runs: list[Run] = []
+    tail: TailRun | None = None
     try:
         upstream, line = _start([sys.executable, __file__, "--upstream"], _env(), REPO, r"^\d+$")
         procs.append(upstream)
@@ -469,7 +485,8 @@ def main() -> None:
             )
             targets.append(("litellm", lite_port, lite, litellm.pid))
 
-        for concurrency, total in ((1, max(500, args.requests // 4)), (32, args.requests)):
+        loads = () if args.tail_only else ((1, max(500, args.requests // 4)), (32, args.requests))
+        for concurrency, total in loads:
             for name, port, request, pid in targets:
                 print(f"running {name} at concurrency {concurrency}…", file=sys.stderr, flush=True)
                 before = _histograms(port) if name == "gateway" else None
@@ -483,6 +500,17 @@ def main() -> None:
                         for key in _SPLIT
                     }
                 runs.append(run)
+        if args.duration > 0:
+            print(f"running the {args.duration:.0f} s tail phase…", file=sys.stderr, flush=True)
+            tail = asyncio.run(
+                tail_probe(
+                    _read_response,
+                    (up_port, direct),
+                    (gw_port, through),
+                    args.duration,
+                    tmp / "gateway.db",
+                )
+            )
     finally:
         for proc in reversed(procs):
             if proc is procs[0]:  # the stateless upstream: no graceful stop to wait for
@@ -492,7 +520,8 @@ def main() -> None:
                 _stop(proc)
 
     floors = {}
-    for concurrency, total in ((1, max(200, args.requests // 8)), (32, args.requests)):
+    floor_loads = () if args.tail_only else ((1, max(200, args.requests // 8)), (32, args.requests))
+    for concurrency, total in floor_loads:
         print(f"running the ledger floor at concurrency {concurrency}…", file=sys.stderr)
         floors[concurrency] = asyncio.run(
             ledger_floor(tmp, concurrency, total, CATALOG, POLICY, MESSAGES)
@@ -510,8 +539,12 @@ def main() -> None:
                 "rps": round(run.rps, 1),
                 "p50_ms": round(run.pct(0.5), 3),
                 "p99_ms": round(run.pct(0.99), 3),
+                "p99.9_ms": round(run.pct(0.999), 3),
+                "max_ms": round(run.pct(1.0), 3),
                 "added_p50_ms": round(run.pct(0.5) - ref.pct(0.5), 3),
                 "added_p99_ms": round(run.pct(0.99) - ref.pct(0.99), 3),
+                "added_p99.9_ms": round(run.pct(0.999) - ref.pct(0.999), 3),
+                "added_max_ms": round(run.pct(1.0) - ref.pct(1.0), 3),
                 "cpu_ms_per_request": None if run.cpu_ms is None else round(run.cpu_ms, 3),
                 "rps_vs_direct": round(run.rps / ref.rps, 3),
                 "server_ms": None
@@ -529,7 +562,9 @@ def main() -> None:
         for c, f in floors.items()
     ]
     if args.json:
-        print(json.dumps({"runs": rows, "ledger_floor": floor_rows}, indent=2))
+        out = {"runs": rows, "ledger_floor": floor_rows}
+        out["tail"] = None if tail is None else tail.to_json()
+        print(json.dumps(out, indent=2))
         return
     columns = [
         ("target", "target", 8),
@@ -537,14 +572,23 @@ def main() -> None:
         ("rps", "req/s", 9),
         ("p50_ms", "p50 ms", 8),
         ("p99_ms", "p99 ms", 8),
+        ("p99.9_ms", "p99.9 ms", 8),
+        ("max_ms", "max ms", 8),
         ("added_p50_ms", "+p50", 8),
         ("added_p99_ms", "+p99", 8),
+        ("added_p99.9_ms", "+p99.9", 8),
+        ("added_max_ms", "+max", 8),
         ("cpu_ms_per_request", "cpu ms/req", 10),
         ("rps_vs_direct", "vs direct", 9),
     ]
-    print(" ".join(title.rjust(width) for _, title, width in columns))
+    if rows:
+        print(" ".join(title.rjust(width) for _, title, width in columns))
     for r in rows:
         print(" ".join(str(r[key]).rjust(width) for key, _, width in columns))
+    if tail is not None:
+        print(tail.report())
+    if not rows:
+        return
     print(
         "\ngateway, server-side means from its /metrics (ms): request = decide (evaluate and "
         "commit DecisionMade: mostly the fsync wait) + upstream attempt + the rest (HTTP, auth, "

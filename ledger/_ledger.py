@@ -51,9 +51,11 @@ from ledger._tables import attachments, checkpoints, events, meta
 from ledger._tree import consistency_proof_plan
 from ledger._treestore import (
     SignedCheckpoint,
+    has_event,
+    integrate,
     latest_checkpoint,
     plan_hashes,
-    sequence_batch,
+    read_batch,
 )
 from ledger._verify import VerifyReport
 from ledger._verifyrun import verify_ledger
@@ -68,6 +70,10 @@ __all__ = [
 ]
 
 DEFAULT_HOME = Path("~/.unhardcoded")
+
+SEQUENCE_BATCH = 1024
+"""Leaves per sequencing batch (one checkpoint each): bounds the sequencer's write transaction,
+which on SQLite holds the database's single write lock that appends wait for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,34 +323,35 @@ class Ledger:
             value = await conn.scalar(select(func.max(events.c.position)))
         return -1 if value is None else int(value)
 
-    async def sequence(self, max_leaves: int = 100_000) -> SignedCheckpoint | None:
+    async def sequence(self, max_leaves: int = SEQUENCE_BATCH) -> SignedCheckpoint | None:
         """Integrate every recorded event into the Merkle tree, signing one checkpoint per batch
         of `max_leaves`. Returns the latest checkpoint, or None when another process holds the
-        sequencer right now (PostgreSQL) and nothing was signed here."""
-        latest: SignedCheckpoint | None = None
-        while True:
-            async with self._store.sequencer() as conn:
-                if conn is None:
-                    return latest
-                head = await latest_checkpoint(conn)
-                size = head.tree_size if head else 0
-                if (
-                    head is not None
-                    and await conn.scalar(
-                        select(events.c.position).where(events.c.position == size)
-                    )
-                    is None
-                ):
-                    return head  # nothing to sign: no key needed
-                key, limit = await self._signer.for_batch(conn, size, max_leaves)
-                latest, added = await sequence_batch(conn, key, self.origin, limit)
-                if added and latest is not None:
-                    await self._signer.confirm(conn, latest)
-            if latest is not None and added:
+        sequencer right now (PostgreSQL) and nothing was signed here.
+
+        Appends go on meanwhile: each batch is read from a snapshot without a lock, hashed and
+        signed on a worker thread, and written (its nodes and checkpoint) in one short
+        transaction that first checks the tree has not moved on since the read."""
+        async with self._store.sequencer() as elected:
+            if not elected:
+                return None
+            while True:
+                async with self._store.read() as conn:
+                    head = await latest_checkpoint(conn)
+                    size = head.tree_size if head else 0
+                    if head is not None and not await has_event(conn, size):
+                        return head  # nothing to sign: no key needed
+                    # The key, the rotations that choose it and the leaves come from one
+                    # snapshot, so a rotation inside the batch is seen; one appended later sits
+                    # beyond it. The write's head check keeps a first key chosen meanwhile out.
+                    key, limit = await self._signer.for_batch(conn, size, max_leaves)
+                    batch = await read_batch(conn, head, limit)
+                done = await asyncio.to_thread(integrate, batch, key, self.origin)
+                if not await self._writer.write_tree(done):
+                    continue  # another sequencer extended the tree meanwhile: read its head
                 for listener in self._checkpoint_listeners:
-                    listener(latest)
-            if added < limit:
-                return latest
+                    listener(done.checkpoint)
+                if done.added < limit:
+                    return done.checkpoint
 
     def add_checkpoint_listener(self, listener: Callable[[SignedCheckpoint], None]) -> None:
         """Call `listener(checkpoint)` after each new checkpoint this process signs (e.g. to

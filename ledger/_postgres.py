@@ -23,6 +23,7 @@ from ledger._committer import Request, assign
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, numbered, split
 from ledger._store import Source, Store, translate_errors
 from ledger._tree import NodeId, assemble, inclusion_proof_plan
+from ledger._treestore import Integrated, write_batch
 
 __all__ = ["PgWriter", "PostgresStore"]
 
@@ -111,6 +112,13 @@ class PgWriter:
                     await self._drop()
                 raise
 
+    async def write_tree(self, done: Integrated) -> bool:
+        """Insert a sequenced batch in a transaction of its own (not on the append connection,
+        and without the append lock: appends never wait for it)."""
+        with translate_errors():
+            async with self._store.engine.begin() as conn:
+                return await write_batch(conn, done)
+
     async def close(self) -> None:
         """Give the held connection back to the pool."""
         conn, self._conn, self._pg = self._conn, None, None
@@ -154,13 +162,14 @@ class PostgresStore(Store):
         return self.locked("append")  # the batch writer takes the same lock
 
     @asynccontextmanager
-    async def sequencer(self) -> AsyncIterator[AsyncConnection | None]:
+    async def sequencer(self) -> AsyncIterator[bool]:
+        # The election's transaction stays open (idle) for the pass; appends take another key.
         with translate_errors():
             async with self.engine.begin() as conn:
                 got = await conn.scalar(
                     text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_key("sequence")}
                 )
-                yield conn if got else None
+                yield bool(got)
 
     def writer(self) -> PgWriter:
         return PgWriter(self)

@@ -20,7 +20,6 @@ from ledger._keyfile import create_seed, key_file, read_seed
 from ledger._keys import SigningKey
 from ledger._rotation import KEY_STREAM, Rotation, designated_key, parse_rotation
 from ledger._tables import checkpoints, events
-from ledger._treestore import SignedCheckpoint
 
 __all__ = ["Signer", "read_rotations"]
 
@@ -102,14 +101,6 @@ class Signer:
         if self.key is None or mine != expected:
             raise self._refuse(expected)
         return self.key, limit
-
-    async def confirm(self, conn: AsyncConnection, signed: SignedCheckpoint) -> None:
-        """Raise (rolling the sequencing back) when a rotation appended meanwhile hands the
-        checkpoint just signed to another key."""
-        rotations = await read_rotations(conn)
-        expected = designated_key(rotations, await _first_key(conn), signed.tree_size)
-        if expected is not None and expected != signed.verifier_key:
-            raise self._refuse(expected)
 
     async def rotation(self, conn: AsyncConnection) -> tuple[str | None, SigningKey]:
         """(the current key, the home's key — created if the home has none) for a rotation;

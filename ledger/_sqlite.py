@@ -27,6 +27,7 @@ from ledger._errors import StoreUnavailableError
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
 from ledger._store import Source, Store, translate_errors
 from ledger._tree import NodeId, assemble, inclusion_proof_plan
+from ledger._treestore import Integrated
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SqliteStore", "SqliteWriter", "enable_wal", "is_busy"]
 
@@ -51,6 +52,12 @@ _INSERTS = [
     for n in range(_ROWS + 1)
 ]
 _BLOB = "INSERT INTO ledger_attachments (position, name, digest, content) VALUES (?,?,?,?)"
+_TREE_HEAD = "SELECT tree_size FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1"
+_NODE = "INSERT INTO ledger_merkle_nodes (level, idx, hash) VALUES (?,?,?)"
+_CHECKPOINT = (
+    "INSERT INTO ledger_checkpoints (tree_size, root_hash, signed_at_us, verifier_key, note) "
+    "VALUES (?,?,?,?,?)"
+)
 # One index probe per stream (max() with the stream id fixed walks the unique index backwards);
 # a GROUP BY over the streams would scan every event of each stream.
 _VERSION = "SELECT max(stream_version) FROM ledger_events WHERE stream_id = ?"
@@ -101,7 +108,12 @@ def _connect(path: str) -> sqlite3.Connection:
 
 class SqliteWriter:
     """Runs each batch's transaction on one dedicated thread with its own sqlite3 connection
-    (the event loop never waits for the database lock or the fsync)."""
+    (the event loop never waits for the database lock or the fsync).
+
+    The sequencer's tree writes run on that thread too, between two append batches: an append
+    then waits for the rest of one short tree write, where a second connection would wait for
+    SQLite's busy handler, which polls the lock with growing sleeps (1, 2, 5, 10, 15… ms) and so
+    turns a lock held for a few ms into a wait of two or three times as long."""
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -140,6 +152,41 @@ class SqliteWriter:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def _write_tree(self, done: Integrated) -> bool:
+        with translate_errors():
+            if self._conn is None:
+                self._conn = _connect(self._path)
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(_TREE_HEAD).fetchone()
+                if (None if row is None else row[0]) != done.base_size:
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.executemany(_NODE, done.nodes)
+                signed = done.checkpoint
+                conn.execute(
+                    _CHECKPOINT,
+                    (
+                        signed.tree_size,
+                        signed.root_hash,
+                        signed.signed_at_us,
+                        signed.verifier_key,
+                        signed.note,
+                    ),
+                )
+                conn.execute("COMMIT")
+                return True
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def write_tree(self, done: Integrated) -> asyncio.Future[bool]:
+        """Insert a sequenced batch (its nodes and checkpoint) in one transaction on the writer
+        thread; False when the tree moved on since the batch was read."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._write_tree, done)
 
     def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
         # A plain function, not a coroutine: the batch reaches the writer thread right now, not
@@ -227,8 +274,12 @@ class SqliteStore(Store):
     def locked(self, purpose: str) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.write()  # one writer at a time: the write lock serialises every purpose
 
-    def sequencer(self) -> AbstractAsyncContextManager[AsyncConnection | None]:
-        return self.write()  # the sequencer shares the writer lock (short batches)
+    @asynccontextmanager
+    async def sequencer(self) -> AsyncIterator[bool]:
+        # No election: a process's tree writes check the tree's head under the write lock, so
+        # of two processes sequencing one file at once, one writes each batch and the other
+        # reads the tree again.
+        yield True
 
     def writer(self) -> SqliteWriter:
         return SqliteWriter(self.path)

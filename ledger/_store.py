@@ -26,6 +26,7 @@ from ledger._proofread import ProofRead
 
 if TYPE_CHECKING:
     from ledger._committer import Request
+    from ledger._treestore import Integrated
 
 __all__ = ["BatchWriter", "Source", "Store", "translate_errors"]
 
@@ -83,9 +84,15 @@ class Source:
 
 
 class BatchWriter(Protocol):
-    """Writes one group-commit batch in one durable transaction under the write lock."""
+    """Writes one group-commit batch in one durable transaction under the write lock, and
+    the sequencer's batches of tree nodes in short transactions of their own."""
 
     def __call__(self, requests: Sequence[Request]) -> Awaitable[None]: ...
+
+    def write_tree(self, done: Integrated) -> Awaitable[bool]:
+        """Insert a sequenced batch's nodes and checkpoint in one short transaction; False
+        (nothing written) when another sequencer extended the tree since the batch was read."""
+        ...
 
     async def close(self) -> None:
         """Release what the writer holds (threads, connections)."""
@@ -131,8 +138,9 @@ class Store(ABC):
         beside the ledger; commits on normal exit."""
 
     @abstractmethod
-    def sequencer(self) -> AbstractAsyncContextManager[AsyncConnection | None]:
-        """The sequencer's transaction, or None when another process is sequencing right now."""
+    def sequencer(self) -> AbstractAsyncContextManager[bool]:
+        """Held for one sequencing pass: False when another process is sequencing right now.
+        Appends never wait for it (the pass writes through `BatchWriter.write_tree`)."""
 
     @abstractmethod
     def writer(self) -> BatchWriter:

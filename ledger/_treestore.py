@@ -15,7 +15,18 @@ from ledger._keys import SigningKey
 from ledger._tables import checkpoints, events, merkle_nodes
 from ledger._tree import Frontier, NodeId, ProofPlan, append_leaves, assemble, root_plan
 
-__all__ = ["SignedCheckpoint", "fetch_nodes", "latest_checkpoint", "plan_hashes", "sequence_batch"]
+__all__ = [
+    "Batch",
+    "Integrated",
+    "SignedCheckpoint",
+    "fetch_nodes",
+    "has_event",
+    "integrate",
+    "latest_checkpoint",
+    "plan_hashes",
+    "read_batch",
+    "write_batch",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +90,40 @@ async def plan_hashes(conn: AsyncConnection, plan: ProofPlan) -> list[bytes]:
     return assemble(plan, await fetch_nodes(conn, plan.nodes))
 
 
-async def sequence_batch(
-    conn: AsyncConnection, key: SigningKey, origin: str, max_leaves: int
-) -> tuple[SignedCheckpoint | None, int]:
-    """Integrate up to `max_leaves` unsequenced events into the tree and sign a checkpoint.
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One sequencing batch, read from one snapshot: the tree it extends and the leaves to add."""
 
-    Returns the latest checkpoint afterwards and how many leaves this call integrated (0 when
-    the tree was already up to date: then no new checkpoint is signed, except the very first).
-    """
-    current = await latest_checkpoint(conn)
-    size = current.tree_size if current else 0
+    head: SignedCheckpoint | None
+    frontier: Frontier
+    leaves: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Integrated:
+    """A batch integrated into the tree and signed: what its short write inserts."""
+
+    base_size: int | None
+    """The tree size the batch extends (None: the ledger's first checkpoint)."""
+    nodes: list[tuple[int, int, bytes]]
+    """(level, idx, hash) of every perfect subtree the batch completed."""
+    checkpoint: SignedCheckpoint
+    added: int
+
+
+async def has_event(conn: AsyncConnection, position: int) -> bool:
+    """Whether the event at `position` is recorded (positions are gapless)."""
+    found = await conn.scalar(select(events.c.position).where(events.c.position == position))
+    return found is not None
+
+
+async def read_batch(
+    conn: AsyncConnection, head: SignedCheckpoint | None, max_leaves: int
+) -> Batch:
+    """The frontier of the tree at `head` and the hashes of up to `max_leaves` leaves after it,
+    read in `conn`'s snapshot (no lock: appends go on)."""
+    size = head.tree_size if head else 0
     hashes: Mapping[NodeId, bytes] = await fetch_nodes(conn, root_plan(size).nodes)
-    frontier = Frontier.from_nodes(size, hashes)
     leaves = (
         await conn.execute(
             select(events.c.leaf_hash)
@@ -101,20 +134,34 @@ async def sequence_batch(
             .limit(max_leaves)
         )
     ).scalars()
-    new_frontier, nodes = append_leaves(frontier, (bytes(h) for h in leaves))
-    added = new_frontier.size - size
-    if added == 0 and current is not None:
-        return current, 0
-    if nodes:
-        await conn.execute(
-            insert(merkle_nodes),
-            [{"level": lv, "idx": i, "hash": h} for (lv, i), h in nodes.items()],
-        )
-    root = new_frontier.root()
-    note = sign_checkpoint(Checkpoint(origin, new_frontier.size, root), key)
-    signed = SignedCheckpoint(
-        new_frontier.size, root, time.time_ns() // 1000, key.verifier_key(), note
-    )
+    return Batch(head, Frontier.from_nodes(size, hashes), [bytes(h) for h in leaves])
+
+
+def integrate(batch: Batch, key: SigningKey, origin: str) -> Integrated:
+    """Append the batch's leaves to its tree and sign the new head: CPU only (hashing and
+    signing), so the sequencer runs it off the event loop."""
+    frontier, nodes = append_leaves(batch.frontier, batch.leaves)
+    root = frontier.root()
+    note = sign_checkpoint(Checkpoint(origin, frontier.size, root), key)
+    signed = SignedCheckpoint(frontier.size, root, time.time_ns() // 1000, key.verifier_key(), note)
+    rows = [(level, idx, h) for (level, idx), h in nodes.items()]
+    base = None if batch.head is None else batch.head.tree_size
+    return Integrated(base, rows, signed, len(batch.leaves))
+
+
+async def write_batch(conn: AsyncConnection, done: Integrated) -> bool:
+    """Insert the batch's nodes and checkpoint in `conn`'s transaction, unless another sequencer
+    extended the tree since the batch was read (then False: nothing written)."""
+    current = await latest_checkpoint(conn)
+    if (None if current is None else current.tree_size) != done.base_size:
+        return False
+    if done.nodes:
+        # One driver call with plain tuples: SQLAlchemy's per-row parameter handling of
+        # thousands of nodes cost more than the insert itself, on the event loop and while the
+        # transaction held the write lock.
+        statement = str(insert(merkle_nodes).compile(dialect=conn.dialect))
+        await conn.exec_driver_sql(statement, done.nodes)
+    signed = done.checkpoint
     await conn.execute(
         insert(checkpoints),
         [
@@ -127,4 +174,4 @@ async def sequence_batch(
             }
         ],
     )
-    return signed, added
+    return True

@@ -16,7 +16,7 @@ from ledger import open_ledger
 from router.core import Policy
 from router.services.catalogs import bundled_catalog, bundled_policy_document
 from router.services.decisions import Attempt, DecisionService
-from router.services.gateway import KeyStore
+from router.services.gateway import Claim, IdempotencyStore, KeyStore, StoredAnswer
 from tests.conftest import PgSchema
 from unhardcoded.db import create_engine, upgrade
 
@@ -66,6 +66,16 @@ async def test_the_documented_append_only_role_runs_the_service_and_cannot_rewri
             keys = KeyStore(keys_engine)
             created = await keys.create("acme", ["route"])
             await keys.revoke(created.key.key_id)
+            idempotency = IdempotencyStore(keys_engine, window_s=60, wait_s=0)
+            request = {"messages": [{"role": "user", "content": "hi"}]}
+            answered = await idempotency.claim("acme", "answered", request)
+            assert isinstance(answered, Claim)
+            await idempotency.finish(answered, decision_id=None, status=200, headers={}, body=b"{}")
+            assert isinstance(await idempotency.claim("acme", "answered", request), StoredAnswer)
+            given_up = await idempotency.claim("acme", "given-up", request)
+            assert isinstance(given_up, Claim)
+            await idempotency.release(given_up)
+            assert isinstance(await idempotency.claim("acme", "given-up", request), Claim)
         finally:
             await keys_engine.dispose()
 

@@ -295,3 +295,21 @@ def test_no_entry_passing_is_final_and_replayed_with_its_decision(gateway: Gatew
     ((_t, _k, state, decision_id, _b),) = stored_rows(gateway)
     assert (state, decision_id) == ("done", first.json()["error"]["decision_id"])
     assert len(events(gateway, DECISION_MADE)) == 1
+
+
+def test_decisions_made_under_keys_replay_and_read_back(gateway: Gateway) -> None:
+    answers = [post(gateway, key) for key in ("r-1", "r-2", "r-1")]
+    assert post(gateway, None).status_code == 200
+    replay = httpx.post(
+        f"{gateway.root}/x/replay",
+        headers=gateway.auth("admin"),
+        json={"mode": "original", "record": False},
+        timeout=60,
+    )
+    report = replay.json()
+    assert (report["decisions"], report["mismatches"]) == (3, 0)
+    read = httpx.get(
+        f"{gateway.root}/x/decisions/{answers[0].headers['x-decision-id']}",
+        headers=gateway.auth(),
+    ).json()
+    assert read["idempotency_key_sha256"] == hashlib.sha256(b"r-1").hexdigest()

@@ -22,7 +22,7 @@ from ledger import (
     SigningKeyError,
 )
 from ledger._keyfile import create_seed
-from ledger._treestore import sequence_batch
+from ledger._treestore import integrate, latest_checkpoint, read_batch
 from tests.conftest import PgSchema
 from tests.ledger._backends import Backend
 from unhardcoded.cli import main
@@ -137,9 +137,13 @@ async def _forge_unrecorded_key_change(backend: Backend) -> str:
         await led.sequence()
         await led.append(NewEvent("TestEvent", "s", {"i": 1}))
         stray = SigningKey.from_private_bytes(led.origin, bytes(32))
-        async with led.store.sequencer() as conn:
-            assert conn is not None
-            await sequence_batch(conn, stray, led.origin, 100)
+        async with led.store.read() as conn:
+            batch = await read_batch(conn, await latest_checkpoint(conn), 100)
+        writer = led.store.writer()
+        try:
+            assert await writer.write_tree(integrate(batch, stray, led.origin))
+        finally:
+            await writer.close()
         report = await led.verify()
         assert report.problem is not None
         with pytest.raises(InvalidEventError, match="rotate_key"):

@@ -76,3 +76,13 @@ def test_non_canonical_bytes_fall_back_to_parsing() -> None:
     )
     assert split_payload(b"{}") is None
     assert split_payload(raw.replace(b"01a2150d-e605", b"01a2150d-e60")) is None
+
+
+def test_the_idempotency_key_digest_is_per_decision() -> None:
+    key = split_payload(canonical_json(PAYLOAD))[0]  # type: ignore[index]
+    with_key = canonical_json(_with(idempotency_key_sha256="9f" * 32))
+    split = split_payload(with_key)
+    assert split is not None
+    assert split[0] == key
+    assert split_payload(with_key.replace(b"9f" * 32, b"9f" * 31 + b'"x')) is None
+    assert split_payload(with_key.replace(b"9f" * 32, b"9f" * 31)) is None

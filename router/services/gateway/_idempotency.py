@@ -1,9 +1,10 @@
 """Idempotency keys: a request retried with the same `Idempotency-Key` gets the first one's answer.
 
 As Stripe's and OpenAI's APIs do it: the key is scoped to the tenant of the authenticated API
-key; the first request *claims* it (an INSERT on the primary key (tenant, SHA-256 of the key):
-atomic across routers sharing one database, SQLite or PostgreSQL), then stores its answer;
-a retry within the window gets that answer back, without a second decision or upstream call.
+key; the first request *claims* it (INSERT … ON CONFLICT DO NOTHING on the primary key: tenant,
+SHA-256 of the key; atomic across routers sharing one database, SQLite or PostgreSQL), then
+stores its answer; a retry within the window gets that answer back, without a second decision
+or upstream call.
 A retry while the first is still in flight waits for it (bounded), then is told to come back
 (`IdempotencyInFlightError`). The same key on a different request body is refused
 (`IdempotencyKeyReusedError`). Only the key's digest is stored; answers the gateway must not
@@ -26,9 +27,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from router.services.decisions import request_digest
 from router.services.gateway._errors import (
@@ -211,16 +214,18 @@ class IdempotencyStore:
             "expires_at_us": now + int(self.window_s * 1_000_000),
         }
         table = idempotency_keys
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(table).values(tenant=tenant, key_sha256=key_sha, **values)
-                )
-            return claim
-        except IntegrityError:
-            pass  # the key is taken: by a live claim, an answer, or an expired or stale row
         this_key = and_(table.c.tenant == tenant, table.c.key_sha256 == key_sha)
+        # One transaction: a new key costs one commit, a replay reads without writing.
         async with self._engine.begin() as conn:
+            fresh = _insert(conn.dialect.name, table).values(
+                tenant=tenant, key_sha256=key_sha, **values
+            )
+            inserted = await conn.execute(fresh.on_conflict_do_nothing())
+            if inserted.rowcount == 1:
+                return claim
+            row = await _select(conn, this_key)
+            if row is None or not self._stale(row):
+                return row
             # One UPDATE decides between racing takeovers: the row no longer matches the
             # condition for the second one (PostgreSQL re-checks it after the first commits).
             taken = await conn.execute(
@@ -228,26 +233,14 @@ class IdempotencyStore:
             )
             if taken.rowcount == 1:
                 return claim
-        return await self._read(tenant, key_sha)
+            return await _select(conn, this_key)
 
     async def _read(self, tenant: str, key_sha: bytes) -> _Row | None:
         table = idempotency_keys
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        table.c.request_sha256,
-                        table.c.state,
-                        table.c.decision_id,
-                        table.c.status,
-                        table.c.headers,
-                        table.c.body,
-                        table.c.claimed_at_us,
-                        table.c.expires_at_us,
-                    ).where(table.c.tenant == tenant, table.c.key_sha256 == key_sha)
-                )
-            ).first()
-        return None if row is None else _Row(*row)
+            return await _select(
+                conn, and_(table.c.tenant == tenant, table.c.key_sha256 == key_sha)
+            )
 
     async def finish(
         self,
@@ -301,6 +294,30 @@ class IdempotencyStore:
         table = idempotency_keys
         async with self._engine.begin() as conn:
             await conn.execute(delete(table).where(self._stale_rows(self._now_us())))
+
+
+def _insert(dialect: str, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+async def _select(conn: AsyncConnection, this_key: ColumnElement[bool]) -> _Row | None:
+    table = idempotency_keys
+    row = (
+        await conn.execute(
+            select(
+                table.c.request_sha256,
+                table.c.state,
+                table.c.decision_id,
+                table.c.status,
+                table.c.headers,
+                table.c.body,
+                table.c.claimed_at_us,
+                table.c.expires_at_us,
+            ).where(this_key)
+        )
+    ).first()
+    return None if row is None else _Row(*row)
 
 
 def _answered(row: _Row, request_sha: bytes) -> StoredAnswer | None:

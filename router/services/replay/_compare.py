@@ -287,6 +287,9 @@ _REQUEST = b',"request_digest":'
 _SCHEMA = b',"schema":'
 _TENANT = b',"tenant":"'
 _TOKENS = b'","tokens":'
+_IDEMPOTENCY = b',"idempotency_key_sha256":"'
+_IDEMPOTENCY_END = len(_IDEMPOTENCY) + 64  # where its closing quote is
+_PLAN = b'","plan":'
 _REQUEST_SIZES = (len(_REQUEST) + 4, len(_REQUEST) + 66)
 _AFTER_CATALOG = len('{"catalog_version":"') + 64 + 1
 
@@ -294,10 +297,11 @@ _AFTER_CATALOG = len('{"catalog_version":"') + 64 + 1
 def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
     """Split a canonical `DecisionMade` payload into (group key, decision id text, tenant)
     without parsing it: the key is the payload without the per-decision fields (decision id,
-    preview, request digest, tenant). None when the bytes do not have the canonical layout (the
-    caller then parses them fully): each removed value is checked to be exactly a UUID, a
-    boolean, null or 64 characters, and a tenant without quotes or backslashes, so two payloads
-    with the same key have the same outcome-relevant content."""
+    preview, request digest, tenant, and the idempotency key's digest when there is one). None
+    when the bytes do not have the canonical layout (the caller then parses them fully): each
+    removed value is checked to be exactly a UUID, a boolean, null or 64 characters, and a
+    tenant without quotes or backslashes, so two payloads with the same key have the same
+    outcome-relevant content."""
     # Canonical order puts catalog_version (64 hex digits) first and decision_id right after
     # it; preview, request_digest and tenant come near the end: search those from the end.
     if payload.startswith(_DECISION_ID, _AFTER_CATALOG):
@@ -329,7 +333,13 @@ def split_payload(payload: bytes) -> tuple[bytes, bytes, str] | None:
     tenant = payload[i4 + len(_TENANT) : j4]
     if b'"' in tenant or b"\\" in tenant or b'"' in decision_id or b"\\" in decision_id:
         return None
-    key = b"".join(
-        (payload[:i1], payload[j1 + 1 : i2], payload[j2:i3], payload[j3:i4], payload[j4 + 1 :])
-    )
+    middle = payload[j1 + 1 : i2]
+    k = middle.find(_IDEMPOTENCY)
+    if k >= 0:
+        # A retry's key is no part of the outcome: decisions differing only by it share a group.
+        end = k + _IDEMPOTENCY_END
+        if not middle[k + len(_IDEMPOTENCY) : end].isalnum() or not middle.startswith(_PLAN, end):
+            return None
+        middle = middle[:k] + middle[end + 1 :]
+    key = b"".join((payload[:i1], middle, payload[j2:i3], payload[j3:i4], payload[j4 + 1 :]))
     return key, decision_id, tenant.decode("utf-8", "replace")

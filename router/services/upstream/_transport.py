@@ -29,6 +29,9 @@ __all__ = [
     "TransportErrorKind",
 ]
 
+#: The `User-Agent` of upstream requests unless the transport is given another.
+USER_AGENT = "unhardcoded"
+
 #: connect: no connection (refused, unreachable, DNS); timeout: connect or read timeout;
 #: broken: the connection was lost or the answer was malformed; url: the URL is not usable.
 TransportErrorKind = Literal["connect", "timeout", "broken", "url"]
@@ -165,6 +168,8 @@ class AiohttpTransport:
 
     Build it inside the running event loop and `aclose()` it (or use `async with`).
     `ssl_context` replaces the default TLS verification, e.g. to trust a test certificate.
+    `user_agent` is the `User-Agent` every request sends (the product, not aiohttp's default,
+    which names the Python and aiohttp versions).
     """
 
     def __init__(
@@ -173,6 +178,7 @@ class AiohttpTransport:
         max_connections: int = 512,
         keepalive_expiry_s: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         connector = aiohttp.TCPConnector(
             limit=max_connections,
@@ -181,10 +187,12 @@ class AiohttpTransport:
             ssl=ssl_context if ssl_context is not None else True,
         )
         # No cookie jar: a cookie one tenant's call received must never ride along on another's.
+        # Our own User-Agent as a default header rather than `skip_auto_headers`: a session that
+        # skips auto headers rebuilds and sorts that list into a new multidict on every request.
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": user_agent},
         )
 
     async def send(self, request: Request) -> Response:
