@@ -13,10 +13,14 @@ would change?). docs/replay.md has the CLI and the output formats.
                                       sink=rows.extend)      # per-decision rows, page by page
         report.changed, report.by_tenant, report.by_policy, report.by_rule
 
+Over exported Parquet, on DuckDB or Spark SQL (`_sql`, docs/replay.md): `GROUP_KEYS_SQL`, then
+`evaluate_groups` (each group once), then `MISMATCHES_SQL` over `decisions` and `replay_groups`.
+
 Decisions are a pure function of (policy, catalog version, tokens): each distinct group is
-evaluated once; decisions are streamed in pages by ledger position, with bounded caches, so
-memory does not grow with the ledger. Each run is recorded as a `ReplayRun` event (stream
-`replay/{run id}`) with its parameters and the SHA-256 of its summary.
+evaluated once and its result joined to the decisions in DuckDB (`_columnar`); decisions are
+streamed in pages by ledger position, so memory does not grow with the ledger. Each run is
+recorded as a `ReplayRun` event (stream `replay/{run id}`) with its parameters and the SHA-256
+of its summary.
 """
 
 from router.services.replay._compare import (
@@ -34,9 +38,18 @@ from router.services.replay._errors import ReplayError
 from router.services.replay._report import Aggregate, ReplayReport, RuleImpact, summary_digest
 from router.services.replay._scan import DecisionFilter, Row
 from router.services.replay._service import REPLAY_RUN, REPLAY_SCHEMA, ReplayService, RowSink
+from router.services.replay._sql import (
+    GROUP_KEYS_SQL,
+    GROUPS_SCHEMA,
+    MISMATCHES_SQL,
+    evaluate_groups,
+)
 
 __all__ = [
     "FIELDS",
+    "GROUPS_SCHEMA",
+    "GROUP_KEYS_SQL",
+    "MISMATCHES_SQL",
     "REPLAY_RUN",
     "REPLAY_SCHEMA",
     "Aggregate",
@@ -52,6 +65,7 @@ __all__ = [
     "RowSink",
     "RuleImpact",
     "compare",
+    "evaluate_groups",
     "evaluate_once",
     "recorded_key",
     "summary_digest",

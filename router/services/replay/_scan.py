@@ -16,7 +16,7 @@ from ledger import EventRecord, Ledger
 from router.services.decisions import DECISION_MADE
 from router.services.replay._errors import ReplayError
 
-__all__ = ["DecisionFilter", "Row", "count_decisions", "scan_decisions"]
+__all__ = ["DecisionFilter", "Row", "count_decisions", "payload_fingerprint", "scan_records"]
 
 MAX_IDS = 100_000
 """Most decision ids one replay takes."""
@@ -65,8 +65,9 @@ class DecisionFilter:
 
     def query(self) -> dict[str, Any]:
         """The filters of `Ledger.select`/`scan`/`count` that select these decisions (all but
-        the tenant and the policy, which are in the payload: `matches`; a decision's stream is
-        its tenant's sequence, or its policy's in ledgers of release 0.1.0)."""
+        the tenant and the policy, which are in the payload: the replay reads them there, and
+        `matches` for a payload read one by one; a decision's stream is its tenant's sequence,
+        or its policy's in ledgers of release 0.1.0)."""
         return {
             "types": (DECISION_MADE,),
             "event_ids": self.decision_ids or None,
@@ -125,13 +126,9 @@ def payload_fingerprint(payload: bytes) -> str:
 
 
 async def count_decisions(ledger: Ledger, flt: DecisionFilter, upto: int) -> int:
-    """How many decisions the filter selects up to position `upto` (for progress)."""
-    if flt.tenant is None and flt.fingerprint is None:
-        return await ledger.count(stop=upto + 1, **flt.query())
-    total = 0
-    async for rows in scan_decisions(ledger, flt, upto):
-        total += len(rows)
-    return total
+    """How many decisions the filter selects up to position `upto`, before the tenant and
+    policy filters (which need the payloads): what progress counts."""
+    return await ledger.count(stop=upto + 1, **flt.query())
 
 
 async def last_position(ledger: Ledger) -> int:
@@ -149,22 +146,11 @@ async def missing_ids(ledger: Ledger, ids: Sequence[uuid.UUID]) -> list[uuid.UUI
     return [d for d in ids if d.bytes not in found]
 
 
-async def scan_decisions(
-    ledger: Ledger, flt: DecisionFilter, upto: int, page: int = 5000
-) -> AsyncIterator[Sequence[Row]]:
-    """Yield the selected decisions up to position `upto` in position order, `page` at a time."""
+async def scan_records(
+    ledger: Ledger, flt: DecisionFilter, upto: int, page: int
+) -> AsyncIterator[Sequence[EventRecord]]:
+    """Yield the decisions selected by `flt.query()` up to position `upto`, `page` at a time in
+    position order, as stored (the tenant and policy filters are the caller's: they read the
+    payloads)."""
     async for records in ledger.scan(stop=upto + 1, batch=page, **flt.query()):
-        rows = [
-            Row(
-                r.position,
-                r.event_id,
-                payload_fingerprint(r.payload),
-                r.recorded_at_us,
-                r.payload,
-                r.stream_id,
-            )
-            for r in records
-            if flt.matches(r)
-        ]
-        if rows:
-            yield rows
+        yield records

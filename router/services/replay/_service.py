@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ledger import NewEvent, uuid7
+from ledger import EventRecord, NewEvent, uuid7
 from router.core import Catalog, MissingTokensError, Policy, Tokens, effective_tokens
 from router.services.decisions import (
     DecisionError,
@@ -19,6 +19,7 @@ from router.services.decisions import (
     outcome_stream,
     tenant_stream,
 )
+from router.services.replay._columnar import AGAINST_RESULTS, ORIGINAL_RESULTS, Columnar
 from router.services.replay._compare import (
     Change,
     Evaluated,
@@ -27,7 +28,6 @@ from router.services.replay._compare import (
     compare,
     evaluate_once,
     recorded_key,
-    split_payload,
     verify,
 )
 from router.services.replay._errors import ReplayError
@@ -44,7 +44,8 @@ from router.services.replay._scan import (
     count_decisions,
     last_position,
     missing_ids,
-    scan_decisions,
+    payload_fingerprint,
+    scan_records,
 )
 
 __all__ = ["REPLAY_RUN", "REPLAY_SCHEMA", "ReplayService", "RowSink"]
@@ -107,12 +108,11 @@ class ReplayService:
     """
 
     def __init__(
-        self, decisions: DecisionService, *, page: int = 10_000, group_cache: int = 65_536
+        self, decisions: DecisionService, *, page: int = 5_000, group_cache: int = 65_536
     ) -> None:
         self.decisions = decisions
         self.ledger = decisions.ledger
         self.page = page
-        self._groups: _Lru = _Lru(group_cache)
         self._evaluated: _Lru = _Lru(group_cache)
         self._catalogs: _Lru = _Lru(16)
         self._outcomes: _Lru = _Lru(256)
@@ -224,43 +224,47 @@ class ReplayService:
         """Re-evaluate each selected decision with its own policy and catalog version."""
         flt = flt or DecisionFilter()
         report, upto, total = await self._prepare("original", flt, {}, progress)
-        groups = self._groups
-        async for rows in scan_decisions(self.ledger, flt, upto, self.page):
-            out: list[dict[str, Any]] | None = [] if sink is not None else None
-            for row in rows:
-                payload = row[4]
-                split = split_payload(payload)
-                if split is None:
-                    tenant, record_, mismatch = await self._verify_slow(row, report)
-                else:
-                    key, decision_id, tenant = split
-                    stream_id = _home(row[5], tenant)
-                    if decision_id != _uuid_text(row[1]):
-                        record_, mismatch = None, _id_mismatch(decision_id, row[1])
-                    else:
-                        found = groups.get((stream_id, key))
-                        if found is None:
-                            found = await self._verify_group(stream_id, payload, report)
-                            groups.put((stream_id, key), found)
-                        record_, mismatch = found
-                if mismatch is not None:
-                    report.mismatches += 1
-                    report.mismatch_fields[mismatch.field] += 1
-                    if len(report.examples) < EXAMPLES:
+        cols = Columnar(ORIGINAL_RESULTS, flt, original=True)
+        scanned = 0
+        try:
+            async for records in scan_records(self.ledger, flt, upto, self.page):
+                cols.load(records)
+                slow: list[tuple[int, str | None, str, int | None]] = []
+                results: list[dict[str, Any]] = []
+                for event in cols.slow():
+                    row = _row(event)
+                    gid = None
+                    tenant: Any = None
+                    if _selected(flt, event):
+                        tenant, record_, mismatch = await self._verify_slow(row, report)
+                        gid = cols.allocate()
+                        results.append(_original_result(gid, record_, mismatch))
+                    slow.append((row.position, _text(tenant), row.fingerprint, gid))
+                new: list[tuple[str, int]] = []
+                for key, home, event in cols.new_groups():
+                    record_, mismatch = await self._verify_group(home, event.payload, report)
+                    new.append((key, cols.allocate()))
+                    results.append(_original_result(new[-1][1], record_, mismatch))
+                cols.commit(results, new, slow)
+                report.decisions += cols.size
+                for field, count in cols.mismatch_fields():
+                    report.mismatches += count
+                    report.mismatch_fields[field] += count
+                room = EXAMPLES - len(report.examples)
+                if room > 0 and report.mismatches > len(report.examples):
+                    for ex in cols.original_rows(True, room):
                         report.examples.append(
-                            {
-                                "decision_id": _uuid_text(row[1]).decode(),
-                                "position": row[0],
-                                **mismatch.to_json(),
-                            }
+                            {k: ex[k] for k in ("decision_id", "position", *_MISMATCH)}
                         )
-                if out is not None:
-                    out.append(_original_row(row, tenant, record_, mismatch))
-            report.decisions += len(rows)
-            if sink is not None and out:
-                sink(out)
-            if progress is not None:
-                progress(report.decisions, total)
+                if sink is not None:
+                    rows = cols.original_rows(False, None)
+                    if rows:
+                        sink(rows)
+                scanned += len(records)
+                if progress is not None:
+                    progress(scanned, total)
+        finally:
+            cols.close()
         return await self._finish(report, record)
 
     async def _verify_slow(
@@ -317,63 +321,58 @@ class ReplayService:
         }
         report, upto, total = await self._prepare("against", flt, parameters, progress)
         seen_pairs: set[tuple[str, str, str]] = set()
-        groups = self._groups
-        override = None if policy is None else policy.digest
-        async for rows in scan_decisions(self.ledger, flt, upto, self.page):
-            out: list[dict[str, Any]] | None = [] if sink is not None else None
-            # Per page: how many decisions of each (tenant, policy) share each change, folded
-            # into the aggregates once per distinct triple rather than once per decision.
-            tally: dict[tuple[str, str, int], int] = {}
-            changes: dict[int, Change] = {}
-            for row in rows:
-                split = split_payload(row[4])
-                key: Any
-                if split is None:
-                    try:
-                        tenant = str(json.loads(row[4])["tenant"])
-                    except (ValueError, KeyError, TypeError) as exc:
-                        tenant = ""
-                        found: tuple[Any, ...] = (None, None, f"unreadable payload: {exc!r}")
-                    else:
-                        key = (row[2], row[4], target.version, override)
-                        found = await self._change_group(row, target, policy, report, seen_pairs)
-                else:
-                    tenant = split[2]
-                    key = (row[2], split[0], target.version, override)
-                    cached = groups.get(key)
-                    if cached is None:
-                        cached = await self._change_group(row, target, policy, report, seen_pairs)
-                        groups.put(key, cached)
-                    found = cached
-                record_, change, error = found
-                if change is None:
-                    report.errors += 1
-                    if len(report.examples) < EXAMPLES:
-                        report.examples.append(
-                            {
-                                "decision_id": _uuid_text(row[1]).decode(),
-                                "position": row[0],
-                                "error": error,
-                            }
-                        )
-                else:
-                    ident = id(change)
-                    changes[ident] = change
-                    triple = (tenant, row[2], ident)
-                    tally[triple] = tally.get(triple, 0) + 1
-                    if change.changed and len(report.examples) < EXAMPLES:
-                        report.examples.append(_change_example(row, tenant, change))
-                if out is not None:
-                    out.append(_against_row(row, tenant, record_, target, change, error))
-            for (tenant, fingerprint, ident), count in tally.items():
-                self._aggregate(report, tenant, fingerprint, changes[ident], count)
-            report.decisions += len(rows)
-            if sink is not None and out:
-                sink(out)
-            if progress is not None:
-                progress(report.decisions, total)
-            if len(seen_pairs) > 100_000:
-                seen_pairs.clear()  # re-adding a pair's ids to the rule sets is idempotent
+        cols = Columnar(AGAINST_RESULTS, flt, original=False)
+        scanned = 0
+        try:
+            async for records in scan_records(self.ledger, flt, upto, self.page):
+                cols.load(records)
+                slow: list[tuple[int, str | None, str, int | None]] = []
+                results: list[dict[str, Any]] = []
+                for event in cols.slow():
+                    row = _row(event)
+                    found: tuple[Recorded | None, Change | None, str | None]
+                    gid = None
+                    tenant = ""
+                    if _selected(flt, event):
+                        try:
+                            tenant = str(json.loads(row.payload)["tenant"])
+                        except (ValueError, KeyError, TypeError) as exc:
+                            found = (None, None, f"unreadable payload: {exc!r}")
+                        else:
+                            found = await self._change_group(
+                                row, target, policy, report, seen_pairs
+                            )
+                        gid = cols.allocate()
+                        results.append(_against_result(gid, *found))
+                    slow.append((row.position, tenant, row.fingerprint, gid))
+                new: list[tuple[str, int]] = []
+                for key, _, event in cols.new_groups():
+                    found = await self._change_group(
+                        _row(event), target, policy, report, seen_pairs
+                    )
+                    new.append((key, cols.allocate()))
+                    results.append(_against_result(new[-1][1], *found))
+                cols.commit(results, new, slow)
+                report.decisions += cols.size
+                cols.count_page()
+                errors, first = cols.errors_and_changes(EXAMPLES - len(report.examples))
+                report.errors += errors
+                report.examples.extend(_against_example(row) for row in first)
+                if sink is not None:
+                    rows = [_against_row(row, target) for row in cols.against_rows()]
+                    if rows:
+                        sink(rows)
+                scanned += len(records)
+                if progress is not None:
+                    progress(scanned, total)
+                if len(seen_pairs) > 100_000:
+                    seen_pairs.clear()  # re-adding a pair's ids to the rule sets is idempotent
+            for group in cols.tally():
+                self._aggregate(
+                    report, group["tenant"], group["fingerprint"], _change(group), group["n"]
+                )
+        finally:
+            cols.close()
         return await self._finish(report, record)
 
     @staticmethod
@@ -449,9 +448,34 @@ class ReplayService:
                 impact.no_longer_removed |= dropped
 
 
+def _row(event: EventRecord) -> Row:
+    payload = event.payload
+    return Row(
+        event.position,
+        event.event_id,
+        payload_fingerprint(payload),
+        event.recorded_at_us,
+        payload,
+        event.stream_id,
+    )
+
+
+def _selected(flt: DecisionFilter, event: EventRecord) -> bool:
+    """Whether a payload read one by one has the tenant and policy asked for (an unreadable
+    one has neither)."""
+    try:
+        return flt.matches(event)
+    except ValueError:
+        return flt.tenant is None and flt.fingerprint is None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _uuid_text(raw: bytes) -> bytes:
     """The canonical text of a UUID given as 16 bytes (what a payload's `decision_id` holds)."""
-    h = raw.hex().encode()
+    h = bytes(raw).hex().encode()
     return b"-".join((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
 
 
@@ -461,54 +485,27 @@ def _id_mismatch(recorded: bytes, event_id: bytes) -> Mismatch:
     )
 
 
-def _original_row(
-    row: Row, tenant: str | None, record: Recorded | None, mismatch: Mismatch | None
+_MISMATCH = ("field", "recorded", "replayed")
+
+
+def _original_result(
+    gid: int, record: Recorded | None, mismatch: Mismatch | None
 ) -> dict[str, Any]:
     return {
-        "decision_id": _uuid_text(row[1]).decode(),
-        "position": row[0],
-        "recorded_at_us": row[3],
-        "tenant": tenant,
-        "fingerprint": row[2],
+        "gid": gid,
         "catalog_version": None if record is None else record.catalog_version,
-        "ok": mismatch is None,
-        "field": None if mismatch is None else mismatch.field,
-        "recorded": None if mismatch is None else mismatch.recorded,
-        "replayed": None if mismatch is None else mismatch.replayed,
+        **dict.fromkeys(_MISMATCH),
+        **({} if mismatch is None else mismatch.to_json()),
     }
 
 
-def _change_example(row: Row, tenant: str, change: Change) -> dict[str, Any]:
-    return {
-        "decision_id": _uuid_text(row[1]).decode(),
-        "position": row[0],
-        "tenant": tenant,
-        "fingerprint": row[2],
-        "previous": change.previous,
-        "selected": change.selected,
-        "previous_cost": change.previous_cost,
-        "cost": change.cost,
-        "previous_status": change.previous_status,
-        "removed_by": list(change.removed_by),
-    }
-
-
-def _against_row(
-    row: Row,
-    tenant: str,
-    record: Recorded | None,
-    target: Catalog,
-    change: Change | None,
-    error: str | None,
+def _against_result(
+    gid: int, record: Recorded | None, change: Change | None, error: str | None
 ) -> dict[str, Any]:
     return {
-        "decision_id": _uuid_text(row[1]).decode(),
-        "position": row[0],
-        "recorded_at_us": row[3],
-        "tenant": tenant,
-        "fingerprint": row[2],
+        "gid": gid,
         "catalog_version": None if record is None else record.catalog_version,
-        "target_version": target.version,
+        "error": error,
         "previous": None if change is None else change.previous,
         "selected": None if change is None else change.selected,
         "changed": None if change is None else change.changed,
@@ -518,5 +515,66 @@ def _against_row(
         "previous_status": None if change is None else change.previous_status,
         "removed_by": [] if change is None else list(change.removed_by),
         "no_entry_passes": None if change is None else change.no_entry_passes,
-        "error": error,
     }
+
+
+def _change(row: dict[str, Any]) -> Change:
+    """The `Change` a group result row holds."""
+    return Change(
+        previous=row["previous"],
+        selected=row["selected"],
+        previous_cost=row["previous_cost"],
+        cost=row["cost"],
+        previous_status=row["previous_status"],
+        removed_by=tuple(row["removed_by"]),
+        no_entry_passes=row["no_entry_passes"],
+    )
+
+
+def _against_example(row: dict[str, Any]) -> dict[str, Any]:
+    if row["error"] is not None:
+        return {
+            "decision_id": row["decision_id"],
+            "position": row["position"],
+            "error": row["error"],
+        }
+    return {
+        "decision_id": row["decision_id"],
+        "position": row["position"],
+        "tenant": row["tenant"],
+        "fingerprint": row["fingerprint"],
+        "previous": row["previous"],
+        "selected": row["selected"],
+        "previous_cost": row["previous_cost"],
+        "cost": row["cost"],
+        "previous_status": row["previous_status"],
+        "removed_by": list(row["removed_by"]),
+    }
+
+
+_AGAINST_COLUMNS = (
+    "decision_id",
+    "position",
+    "recorded_at_us",
+    "tenant",
+    "fingerprint",
+    "catalog_version",
+    "target_version",
+    "previous",
+    "selected",
+    "changed",
+    "previous_cost",
+    "cost",
+    "cost_delta",
+    "previous_status",
+    "removed_by",
+    "no_entry_passes",
+    "error",
+)
+
+
+def _against_row(row: dict[str, Any], target: Catalog) -> dict[str, Any]:
+    out = {name: row.get(name) for name in _AGAINST_COLUMNS}
+    out["target_version"] = target.version
+    out["removed_by"] = list(row["removed_by"])
+    return out

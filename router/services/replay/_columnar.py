@@ -1,0 +1,402 @@
+"""The columnar side of replay: each page of `DecisionMade` events is handed to DuckDB as one
+Arrow table; DuckDB parses the payloads, computes each decision's group key, and joins the
+decisions to the results of their groups (evaluated once, in Python, by `_service`).
+
+The group key is the SHA-256 of the stream id and every payload field the outcome depends on or
+claims, as JSON text (so `353` and `"353"` differ), plus the JSON types of `preview` and
+`request_digest` (decoding needs them present). The per-decision fields (decision id, tenant,
+preview, request digest) stay per row: the decision id is compared with the event id in SQL.
+Rows DuckDB cannot read the fast way (invalid JSON, a decision id or tenant that is not a
+string) are marked `slow` and handled one by one by the caller, exactly as before.
+
+Memory: one page of rows, the group results (one row per distinct group) and, for `--against`,
+a tally per (tenant, fingerprint, group); DuckDB runs under a memory limit and spills to a
+temporary directory beyond it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ledger import EventRecord
+from router.services.replay._scan import DecisionFilter
+
+__all__ = ["AGAINST_RESULTS", "ORIGINAL_RESULTS", "Columnar"]
+
+# The payload fields the outcome depends on or claims, kept as JSON text in the group key.
+_OUTCOME_FIELDS = (
+    "catalog_version",
+    "evaluator_version",
+    "features",
+    "filter",
+    "plan",
+    "policy",
+    "rank",
+    "selected",
+    "tokens",
+)
+# Per-decision fields decoding needs present: only whether they are goes into the key.
+_PRESENT_FIELDS = ("preview", "request_digest")
+_STRUCTURE = json.dumps(
+    dict.fromkeys(("decision_id", "tenant", *_PRESENT_FIELDS, *_OUTCOME_FIELDS), "JSON")
+)
+
+
+# Per outcome field its JSON text; per per-decision field whether it is present. As
+# `json_transform` reads a JSON null and a missing field both as SQL NULL, a NULL is told apart
+# with `json_exists` (which parses the payload again, so only then).
+def _text(name: str) -> str:
+    return (
+        f"CASE WHEN j.{name} IS NOT NULL THEN j.{name}::VARCHAR "
+        f"WHEN json_exists(payload, '$.{name}') THEN 'null' ELSE '-' END"
+    )
+
+
+def _present(name: str) -> str:
+    return (
+        f"CASE WHEN j.{name} IS NOT NULL OR json_exists(payload, '$.{name}') THEN '+' ELSE '-' END"
+    )
+
+
+_KEY = "concat_ws(chr(0), home, {})".format(
+    ", ".join([_text(name) for name in _OUTCOME_FIELDS] + [_present(n) for n in _PRESENT_FIELDS])
+)
+
+_PARSE = """
+WITH parsed AS (
+    SELECT position, event_id, stream_id, recorded_at_us, payload, {transform} AS j
+    FROM page_arrow
+), typed AS (
+    SELECT *, j IS NULL OR json_type(j.decision_id) IS DISTINCT FROM 'VARCHAR'
+              OR json_type(j.tenant) IS DISTINCT FROM 'VARCHAR'
+              OR json_type(j.policy, '$.fingerprint') IS DISTINCT FROM 'VARCHAR' AS slow,
+           lower(hex(event_id)) AS h
+    FROM parsed
+), named AS (
+    SELECT *,
+           CASE WHEN slow THEN NULL ELSE j.decision_id ->> '$' END AS decision_id,
+           CASE WHEN slow THEN NULL ELSE j.tenant ->> '$' END AS tenant,
+           CASE WHEN slow THEN NULL ELSE j.policy ->> '$.fingerprint' END AS fingerprint
+    FROM typed
+), homed AS (
+    SELECT *, {home} AS home FROM named
+), keyed AS (
+    SELECT position, stream_id, recorded_at_us, slow, decision_id, tenant, fingerprint, home,
+           concat_ws('-', h[1:8], h[9:12], h[13:16], h[17:20], h[21:32]) AS event_text,
+           CASE WHEN slow THEN NULL ELSE {key} END AS key
+    FROM homed
+)
+SELECT p.position, p.recorded_at_us, p.slow, p.event_text, p.decision_id, p.tenant,
+       p.fingerprint, p.home, k.gid, CASE WHEN k.gid IS NULL THEN p.key END AS key
+FROM keyed p LEFT JOIN keys k ON k.key = p.key
+WHERE p.slow OR (($tenant::VARCHAR IS NULL OR p.tenant = $tenant)
+                 AND ($fingerprint::VARCHAR IS NULL OR p.fingerprint = $fingerprint))
+"""
+# The stream part of the key. `--mode original`: a decision in its own tenant's sequence is
+# in `decisions/` (every tenant's decisions with the same content share a group), else in its
+# stream (a policy's, in ledgers of release 0.1.0), which the evaluation checks. `--against`:
+# the policy fingerprint.
+_HOME_STREAM = "CASE WHEN stream_id = 'decisions/' || tenant THEN 'decisions/' ELSE stream_id END"
+_HOME_POLICY = "fingerprint"
+
+
+def _parse(transform: str, home: str) -> str:
+    return _PARSE.format(transform=transform, key=_KEY, home=home)
+
+
+_FAST = f"json_transform(payload, '{_STRUCTURE}')"
+_CHECKED = f"""CASE WHEN payload IS NOT NULL AND json_valid(payload)
+                    AND json_type(payload) = 'OBJECT'
+                    THEN json_transform(payload, '{_STRUCTURE}') END"""
+
+ORIGINAL_RESULTS = pa.schema(
+    [
+        ("gid", pa.int64()),
+        ("catalog_version", pa.string()),
+        ("field", pa.string()),
+        ("recorded", pa.string()),
+        ("replayed", pa.string()),
+    ]
+)
+"""The result of one group of `--mode original` (field None: reproduced)."""
+
+AGAINST_RESULTS = pa.schema(
+    [
+        ("gid", pa.int64()),
+        ("catalog_version", pa.string()),
+        ("error", pa.string()),
+        ("previous", pa.string()),
+        ("selected", pa.string()),
+        ("changed", pa.bool_()),
+        ("previous_cost", pa.float64()),
+        ("cost", pa.float64()),
+        ("cost_delta", pa.float64()),
+        ("previous_status", pa.string()),
+        ("removed_by", pa.list_(pa.string())),
+        ("no_entry_passes", pa.bool_()),
+    ]
+)
+"""The result of one group of `--against` (error set: it could not be re-evaluated)."""
+
+_FIRST = """
+SELECT key, min(position) AS position, any_value(home) AS home FROM page_raw
+WHERE key IS NOT NULL {ids}
+GROUP BY key ORDER BY position
+"""
+
+_PAGE = """
+SELECT r.position, r.recorded_at_us, r.event_text, r.decision_id,
+       coalesce(s.tenant, r.tenant) AS tenant,
+       coalesce(s.fingerprint, r.fingerprint) AS fingerprint,
+       coalesce(r.gid, n.gid, s.gid) AS gid
+FROM page_raw r
+LEFT JOIN new_keys n ON n.key = r.key
+LEFT JOIN settled s ON s.position = r.position
+WHERE NOT r.slow OR s.gid IS NOT NULL
+"""
+
+_JOINED = """
+SELECT p.position, p.event_text AS decision_id, p.recorded_at_us, p.tenant,
+       p.fingerprint, p.decision_id <> p.event_text AS forged_id,
+       p.decision_id AS recorded_id, r.* EXCLUDE (gid)
+FROM page p LEFT JOIN results r ON r.gid = p.gid
+"""
+
+_NEW_KEYS = pa.schema([("key", pa.string()), ("gid", pa.int64())])
+
+
+class Columnar:
+    """One replay run's DuckDB database (in memory, spilling to a temporary directory)."""
+
+    def __init__(
+        self,
+        results: pa.Schema,
+        flt: DecisionFilter,
+        *,
+        original: bool,
+        memory_limit: str = "256MB",
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="unhardcoded-replay-")
+        self.con = duckdb.connect(
+            config={"memory_limit": memory_limit, "temp_directory": self._tmp.name}
+        )
+        self.schema = results
+        self.params = {"tenant": flt.tenant, "fingerprint": flt.fingerprint}
+        home = _HOME_STREAM if original else _HOME_POLICY
+        self._parse_fast = _parse(_FAST, home)
+        self._parse_checked = _parse(_CHECKED, home)
+        # Decisions whose payload names another decision id are a mismatch of their own in
+        # `--mode original`: their group is not evaluated for them.
+        self._first = _FIRST.format(ids="AND decision_id = event_text" if original else "")
+        self._insert("CREATE TABLE results AS SELECT * FROM rows", results.empty_table())
+        self._insert("CREATE TABLE keys AS SELECT * FROM rows", _NEW_KEYS.empty_table())
+        self.con.execute(
+            "CREATE TABLE tally (tenant VARCHAR, fingerprint VARCHAR, gid BIGINT, n BIGINT)"
+        )
+        self._gids = 0
+        self._pages = 0
+        self.size = 0
+        """Decisions in the current page (after the tenant filter)."""
+        self._records: Sequence[EventRecord] = ()
+        self._positions: list[int] = []
+
+    def close(self) -> None:
+        """Drop the database and its spill directory."""
+        self.con.close()
+        self._tmp.cleanup()
+
+    def _insert(self, sql: str, rows: pa.Table) -> None:
+        self.con.register("rows", rows)
+        try:
+            self.con.execute(sql)
+        finally:
+            self.con.unregister("rows")
+
+    def allocate(self) -> int:
+        """A new group id."""
+        self._gids += 1
+        return self._gids
+
+    # -- one page -----------------------------------------------------------------------------
+
+    def load(self, records: Sequence[EventRecord]) -> None:
+        """Parse one page of `DecisionMade` events (position order), join the groups known."""
+        positions, event_ids, _, streams, times, payloads = zip(*records, strict=True)
+        raw = pa.array(payloads, pa.binary())
+        try:
+            text = raw.cast(pa.string())
+        except pa.ArrowInvalid:  # some payload is not UTF-8: it goes the slow way
+            text = pa.array([_utf8_or_none(p) for p in payloads], pa.string())
+        page_arrow = pa.table(
+            {
+                "position": pa.array(positions, pa.int64()),
+                "event_id": pa.array([bytes(e) for e in event_ids], pa.binary()),
+                "stream_id": pa.array(streams, pa.string()),
+                "recorded_at_us": pa.array(times, pa.int64()),
+                "payload": text,
+            }
+        )
+        self.con.register("page_arrow", page_arrow)
+        try:
+            # Every payload a JSON object (the usual case): parsed once. Otherwise the page is
+            # parsed again with each payload checked first (the others are `slow`).
+            try:
+                raw_page = self.con.sql(self._parse_fast, params=self.params).to_arrow_table()
+            except (duckdb.InvalidInputException, duckdb.ConversionException):
+                raw_page = self.con.sql(self._parse_checked, params=self.params).to_arrow_table()
+        finally:
+            self.con.unregister("page_arrow")
+        self.con.register("page_raw", raw_page)
+        self._records = records
+        self._positions = list(positions)
+
+    def record(self, position: int) -> EventRecord:
+        """The event of this page at `position`."""
+        return self._records[bisect.bisect_left(self._positions, position)]
+
+    def slow(self) -> list[EventRecord]:
+        """The events of this page that need to be read one by one."""
+        rows = self.con.execute("SELECT position FROM page_raw WHERE slow ORDER BY position")
+        return [self.record(position) for (position,) in rows.fetchall()]
+
+    def new_groups(self) -> list[tuple[str, str, EventRecord]]:
+        """The groups of this page without a result yet: (key, stream part of the key, first
+        event of the group)."""
+        rows = self.con.execute(self._first).fetchall()
+        return [(key, home, self.record(position)) for key, position, home in rows]
+
+    def commit(
+        self,
+        results: Sequence[dict[str, Any]],
+        new_keys: Sequence[tuple[str, int]],
+        slow: Sequence[tuple[int, str | None, str, int | None]],
+    ) -> None:
+        """Store the results of the new groups (columns: the results schema, `gid` from
+        `allocate`) and their keys, and settle the slow rows as (position, tenant, policy
+        fingerprint, gid): gid None drops the row (another tenant or policy than asked for),
+        else it names the result of that one row."""
+        if results:
+            self._insert(
+                "INSERT INTO results SELECT * FROM rows",
+                pa.Table.from_pylist(list(results), schema=self.schema),
+            )
+        keys = pa.table(
+            {
+                "key": pa.array([k for k, _ in new_keys], pa.string()),
+                "gid": pa.array([g for _, g in new_keys], pa.int64()),
+            }
+        )
+        if new_keys:
+            self._insert("INSERT INTO keys SELECT * FROM rows", keys)
+        settled = pa.table(
+            {
+                "position": pa.array([s[0] for s in slow], pa.int64()),
+                "tenant": pa.array([s[1] for s in slow], pa.string()),
+                "fingerprint": pa.array([s[2] for s in slow], pa.string()),
+                "gid": pa.array([s[3] for s in slow], pa.int64()),
+            }
+        )
+        self.con.register("new_keys", keys)
+        self.con.register("settled", settled)
+        try:
+            page = self.con.sql(_PAGE).to_arrow_table()
+        finally:
+            self.con.unregister("new_keys")
+            self.con.unregister("settled")
+            self.con.unregister("page_raw")
+        self.con.register("page", page)
+        self.size = 0 if page is None else page.num_rows
+
+    # -- original ----------------------------------------------------------------------------
+
+    def mismatch_fields(self) -> list[tuple[str, int]]:
+        """(field, decisions) of this page's mismatches."""
+        return self.con.execute(
+            f"""SELECT CASE WHEN forged_id THEN 'decision_id' ELSE field END AS f, count(*)
+                FROM ({_JOINED}) WHERE forged_id OR field IS NOT NULL GROUP BY f ORDER BY f"""
+        ).fetchall()
+
+    def original_rows(self, only_mismatches: bool, limit: int | None) -> list[dict[str, Any]]:
+        """This page's per-decision rows of `--mode original`, in position order."""
+        where = "WHERE forged_id OR field IS NOT NULL" if only_mismatches else ""
+        cap = "" if limit is None else f"LIMIT {int(limit)}"
+        return _dicts(
+            self.con.execute(
+                f"""SELECT decision_id, position, recorded_at_us, tenant, fingerprint,
+                    CASE WHEN forged_id THEN NULL ELSE catalog_version END AS catalog_version,
+                    NOT forged_id AND field IS NULL AS ok,
+                    CASE WHEN forged_id THEN 'decision_id' ELSE field END AS field,
+                    CASE WHEN forged_id THEN recorded_id ELSE recorded END AS recorded,
+                    CASE WHEN forged_id THEN decision_id ELSE replayed END AS replayed
+                FROM ({_JOINED}) {where} ORDER BY position {cap}"""
+            )
+        )
+
+    # -- against -----------------------------------------------------------------------------
+
+    def count_page(self) -> None:
+        """Add this page's decisions per (tenant, fingerprint, group) to the tally (summed
+        every 16 pages, so it holds about one row per distinct triple)."""
+        self.con.execute(
+            "INSERT INTO tally SELECT tenant, fingerprint, gid, count(*) FROM page GROUP BY ALL"
+        )
+        self._pages += 1
+        if self._pages % 16 == 0:
+            self.con.execute(
+                "CREATE OR REPLACE TABLE tally AS "
+                "SELECT tenant, fingerprint, gid, sum(n)::BIGINT AS n FROM tally GROUP BY ALL"
+            )
+
+    def errors_and_changes(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """This page's decisions that could not be re-evaluated (count), and the first `limit`
+        errors or changes in position order."""
+        row = self.con.execute(
+            f"SELECT count(*) FROM ({_JOINED}) WHERE error IS NOT NULL"
+        ).fetchall()[0]
+        first = (
+            _dicts(
+                self.con.execute(
+                    f"""SELECT * FROM ({_JOINED}) WHERE error IS NOT NULL OR changed
+                        ORDER BY position LIMIT {int(limit)}"""
+                )
+            )
+            if limit > 0
+            else []
+        )
+        return (0 if row is None else int(row[0])), first
+
+    def against_rows(self) -> list[dict[str, Any]]:
+        """This page's per-decision rows of `--against`, in position order."""
+        return _dicts(self.con.execute(f"SELECT * FROM ({_JOINED}) ORDER BY position"))
+
+    def tally(self) -> Iterator[dict[str, Any]]:
+        """Per (tenant, fingerprint, group) without errors: decisions and the group's change,
+        in a fixed order (so the sums of costs are the same from run to run), streamed."""
+        cursor = self.con.execute(
+            """SELECT t.tenant, t.fingerprint, t.n, r.*
+               FROM (SELECT tenant, fingerprint, gid, sum(n) AS n FROM tally GROUP BY ALL) t
+               JOIN results r ON r.gid = t.gid
+               WHERE r.error IS NULL ORDER BY t.tenant, t.fingerprint, t.gid"""
+        )
+        names = [d[0] for d in cursor.description or ()]
+        while rows := cursor.fetchmany(10_000):
+            yield from (dict(zip(names, row, strict=True)) for row in rows)
+
+
+def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _utf8_or_none(payload: bytes) -> str | None:
+    try:
+        return bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
