@@ -70,13 +70,12 @@ def _collector_for_serving() -> Iterator[None]:
 
     What the process built before serving (modules, the app, SQLAlchemy's and pydantic's
     structures, the catalog: some 140,000 objects) is frozen out of the collector's reach, so
-    that a full collection walks only what requests left behind: measured 80-120 ms per full
-    collection before (a stall for every request in flight), 2-10 ms after. At Python's default
+    that a full collection walks only what requests left behind: measured 80-90 ms per full
+    collection before (a stall for every request in flight), ~3 ms after. At Python's default
     first threshold (700 net new objects) the 32 requests in flight of the gateway benchmark
-    alone kept triggering young collections that rescanned them: 450 collections per 6,600
-    requests, 0.06 ms of CPU per request; 20 collections and under 0.005 ms at the threshold
-    used here (bench/RESULTS.md). Both are undone when the app stops (tests run many apps in
-    one process)."""
+    alone kept triggering young collections that rescanned them: 450-480 collections per 9,600
+    requests, 0.04 ms of CPU per request; 19 already at a threshold of 5,000 (bench/RESULTS.md).
+    Both are undone when the app stops (tests run many apps in one process)."""
     thresholds = gc.get_threshold()
     gc.collect()  # what is already garbage is freed, not frozen
     gc.freeze()
