@@ -1,0 +1,91 @@
+"""Benchmark of `export parquet --append`: the cost of bringing an export folder up to date.
+
+Exports the first 99 % of a generated ledger's positions (bench/gen_ledger.py) through the
+library, then runs `unhardcoded export parquet --append` in its own process for the last 1 %, and
+prints its wall time, decisions/s and peak RSS (ru_maxrss from wait4) next to the full export's
+wall time: an append should cost in proportion to what it adds, plus a fixed start-up.
+
+    python bench/bench_export_append.py --db sqlite+aiosqlite:////tmp/audit200k.db \\
+        --home /tmp/audit-home [--share 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ledger import Ledger, open_ledger
+from reports import export_parquet
+
+EXE = str(Path(sys.executable).with_name("unhardcoded"))
+
+
+class _Prefix:
+    """The ledger as it was at an earlier size: `count` says `size`, the rest is the ledger."""
+
+    def __init__(self, ledger: Ledger, size: int) -> None:
+        self._ledger, self._size = ledger, size
+
+    async def count(self) -> int:
+        return self._size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+
+async def _head(db: str, home: str, out: Path, share: float) -> tuple[int, float, int]:
+    async with open_ledger(db, home=home) as ledger:
+        total = await ledger.count()
+        size = int(total * (1 - share))
+        start = time.perf_counter()
+        summary = await export_parquet(_Prefix(ledger, size), out)  # type: ignore[arg-type]
+        return summary.decisions, time.perf_counter() - start, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--share", type=float, default=0.01, help="share of positions appended")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-append-") as tmp:
+        out = Path(tmp) / "lake"
+        head, head_s, total = asyncio.run(_head(args.db, args.home, out, args.share))
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [
+                *(EXE, "export", "parquet", str(out), "--append", "--no-progress"),
+                *("--db", args.db, "--home", args.home),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        stdout = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit("the append failed")
+        added = json.loads(stdout)["rows"]["decisions"]
+    figures = {
+        "ledger_positions": total,
+        "first_export": {"decisions": head, "seconds": round(head_s, 1)},
+        "append": {
+            "decisions": added,
+            "seconds": round(seconds, 1),
+            "decisions_per_s": round(added / seconds),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        },
+    }
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
