@@ -331,6 +331,8 @@ class Ledger:
         Appends go on meanwhile: each batch is read from a snapshot without a lock, hashed and
         signed on a worker thread, and written (its nodes and checkpoint) in one short
         transaction that first checks the tree has not moved on since the read."""
+        if isinstance(max_leaves, bool) or not isinstance(max_leaves, int) or max_leaves < 1:
+            raise InvalidEventError(f"max_leaves must be a positive int, got {max_leaves!r}")
         async with self._store.sequencer() as elected:
             if not elected:
                 return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ledger import Envelope, Ledger, SigningKey
+from ledger import Envelope, InvalidEventError, Ledger, SigningKey
 from ledger._keyfile import read_seed
 from ledger._treestore import integrate, latest_checkpoint, read_batch
 from tests.conftest import PgSchema
@@ -101,6 +101,16 @@ class SequencerContract:
             report = await one.verify()
             assert report.ok, report.problem
             assert report.checkpoints == 2
+
+    @pytest.mark.parametrize("bad", [0, -3, True, 2.5])
+    async def test_a_batch_size_that_is_not_a_positive_int_is_refused(
+        self, backend: Backend, bad: Any
+    ) -> None:
+        async with backend.open() as led:
+            await _append(led, 0, 2)
+            with pytest.raises(InvalidEventError, match="max_leaves must be a positive int"):
+                await led.sequence(max_leaves=bad)
+            assert await led.latest_checkpoint() is None
 
 
 class TestSQLite(SequencerContract):
