@@ -2,7 +2,7 @@
 decision and attempt recorded and fsync'd to a SQLite ledger) vs through the LiteLLM proxy.
 
 Everything runs in one go on this machine, so the ratios are same-run:
-1. a fast OpenAI-compatible upstream (a bare asyncio HTTP server, one fixed answer) in a process;
+1. the fast OpenAI-compatible upstream of `bench/fast_upstream.py` (one fixed answer) in a process;
 2. the gateway as a user runs it (`python -m unhardcoded serve`, log level warning), one key;
 3. the ledger floor: the gateway's two durable appends per request (DecisionService.decide and
    record_attempt) in-process, with no HTTP at all — what recording alone costs;
@@ -39,7 +39,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -48,23 +47,6 @@ from bench.gateway_floor import ledger_floor  # noqa: E402 - after the path
 from bench.gateway_tail import TailRun, percentile, tail_probe  # noqa: E402 - after the path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-ANSWER = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "bench-model",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "ok"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
-    }
-).encode()
 
 CATALOG = {
     "name": "bench",
@@ -97,41 +79,6 @@ POLICY = {
 }
 LITELLM_KEY = "sk-bench-master-4f2a9c1e7b3d5a60"
 MESSAGES = [{"role": "user", "content": "Say ok."}]
-
-
-# -- the fast upstream ---------------------------------------------------------------------------
-
-
-class _Upstream(asyncio.Protocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: Any = transport
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].lower()
-            match = re.search(rb"content-length:\s*(\d+)", head)
-            length = int(match.group(1)) if match else 0
-            if len(self.buffer) < end + 4 + length:
-                return
-            self.buffer = self.buffer[end + 4 + length :]
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                + str(len(ANSWER)).encode()
-                + b"\r\n\r\n"
-                + ANSWER
-            )
-
-
-async def _serve_upstream() -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Upstream, "127.0.0.1", 0, backlog=1024)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
 
 
 # -- the load generator --------------------------------------------------------------------------
@@ -329,7 +276,6 @@ def _env(**extra: str) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=4000, help="per run at concurrency 32")
     parser.add_argument("--litellm", default=None, help="path of the `litellm` executable")
     parser.add_argument("--profile", default=None, help="write a pyinstrument report here")
@@ -359,23 +305,19 @@ def main() -> None:
         help="the gateway's UNHARDCODED_CHECKPOINT_INTERVAL_S (default 5, as served)",
     )
     args = parser.parse_args()
-    if args.upstream:
-        try:
-            import uvloop
-
-            uvloop.run(_serve_upstream())
-        except ImportError:
-            asyncio.run(_serve_upstream())
-        return
-
     tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     procs: list[subprocess.Popen[str]] = []
     runs: list[Run] = []
     tail: TailRun | None = None
     try:
-        upstream, line = _start([sys.executable, __file__, "--upstream"], _env(), REPO, r"^\d+$")
+        upstream, line = _start(
+            [sys.executable, str(REPO / "bench" / "fast_upstream.py"), "--uvloop"],
+            _env(),
+            REPO,
+            r"^http://127\.0\.0\.1:\d+/v1$",
+        )
         procs.append(upstream)
-        up_port = int(line)
+        up_port = int(line.strip().rsplit(":", 1)[1].split("/")[0])
         direct = _request(
             up_port,
             "/v1/chat/completions",

@@ -15,7 +15,7 @@ import contextlib
 import json
 import threading
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
 COMPLETION = json.dumps(
     {
@@ -49,8 +49,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's TCP transport is not an asyncio.Transport
+        # subclass, and refusing it reset every connection under --uvloop.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
