@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
-from ledger._store import Source, Store, translate_errors
+from ledger._store import Store, translate_errors
 from ledger._tree import NodeId, assemble, inclusion_proof_plan
 from ledger._treestore import Integrated
+from ledger._verify import Source
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SqliteStore", "SqliteWriter", "enable_wal", "is_busy"]
 
@@ -305,7 +306,7 @@ class SqliteStore(Store):
         )
 
     async def verify_source(self, conn: AsyncConnection) -> Source:
-        return Source(sqlite_path=self.path)
+        return Source(sqlite_path=self.path, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
 
     async def purge_erased(self, table: str) -> None:
         """The erasing connection ran with `secure_delete` (freed cells and pages are zeroed); a
