@@ -73,6 +73,7 @@ from ledger._tree import (
 from ledger._verify import Problem, VerifyReport
 
 if TYPE_CHECKING:
+    from ledger._batches import EVENT_BATCH_SCHEMA
     from ledger._ledger import (
         DEFAULT_HOME,
         EventRecord,
@@ -85,19 +86,15 @@ if TYPE_CHECKING:
     from ledger._treestore import SignedCheckpoint
 
 _DATABASE_SIDE = {
-    **dict.fromkeys(
-        [
-            "DEFAULT_HOME",
-            "EventRecord",
-            "InclusionProofBundle",
-            "Ledger",
-            "open_ledger",
-            "open_store",
-        ],
-        "ledger._ledger",
-    ),
-    "Store": "ledger._store",
+    "DEFAULT_HOME": "ledger._ledger",
+    "EVENT_BATCH_SCHEMA": "ledger._batches",
+    "EventRecord": "ledger._ledger",
+    "InclusionProofBundle": "ledger._ledger",
+    "Ledger": "ledger._ledger",
     "SignedCheckpoint": "ledger._treestore",
+    "Store": "ledger._store",
+    "open_ledger": "ledger._ledger",
+    "open_store": "ledger._ledger",
 }
 
 
@@ -112,6 +109,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_HOME",
+    "EVENT_BATCH_SCHEMA",
     "GENESIS_HASH",
     "KEY_FILE_NAME",
     "KEY_ROTATED",
