@@ -8,8 +8,8 @@ the blocks. Ranges only say "intact or not": when anything is wrong, one range o
 (the same function, in this process) names the first problem, so the report does not depend on
 the number of processes.
 
-Worker processes import this module to run `check_range`, so it imports nothing of SQLAlchemy
-at module level (nor does `ledger`'s `__init__`): a worker starts in a tenth of a second.
+Worker processes import this module for `check_range`: it imports nothing of SQLAlchemy at
+module level (nor does `ledger`'s `__init__`), so a worker starts in a tenth of a second.
 
 SQLite: each range opens the file in its own read transaction; the rows of an append-only log
 below its size never change, so the ranges agree with the parent's snapshot. PostgreSQL: the
@@ -50,7 +50,7 @@ from ledger._verify import (
 if TYPE_CHECKING:
     from ledger._store import Store
 
-__all__ = ["PARALLEL_MIN_EVENTS", "Progress", "check_range", "verify_ledger"]
+__all__ = ["PARALLEL_MIN_EVENTS", "check_range", "verify_ledger"]
 
 PARALLEL_MIN_EVENTS = 200_000
 """Below this many events, `verify(workers=None)` checks the log in one process."""
@@ -58,10 +58,6 @@ PARALLEL_MIN_EVENTS = 200_000
 RANGES_PER_PROCESS = 4
 """Ranges per worker process: a process that finishes early takes the next range (the machine
 may be shared), and progress moves in steps of a quarter of a process's share."""
-
-Progress = Callable[[int, int], None]
-"""Called with (events checked, events in the log) as verify goes."""
-
 
 _CHECKPOINTS = (
     "SELECT tree_size, root_hash, verifier_key, note FROM ledger_checkpoints ORDER BY tree_size"
@@ -229,21 +225,25 @@ def _cut(
 
 
 async def _in_pool(
-    source: Source, jobs: Sequence[RangeJob], chunk: int, processes: int, progress: Progress
+    source: Source,
+    jobs: Sequence[RangeJob],
+    chunk: int,
+    processes: int,
+    progress: Callable[[int], None],
 ) -> list[RangeResult] | None:
     # forkserver: a worker starts as a fork of a small server process, not of this one (which
     # may hold threads and connections). The server imports the main module and this one once;
     # each worker then starts with them loaded.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", __name__])
-    checked, count = 0, jobs[-1].high or 0
+    checked = 0
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
 
         async def run(job: RangeJob) -> RangeResult:
             nonlocal checked
             result = await asyncio.wrap_future(pool.submit(check_range, source, job, chunk))
             checked += result.end - job.low
-            progress(checked, count)
+            progress(checked)
             return result
 
         try:
@@ -259,7 +259,7 @@ async def verify_ledger(
     chunk: int,
     trusted_keys: Iterable[str] | None,
     workers: int | None = 1,
-    progress: Progress | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Verify the whole ledger in `store` (`ledger._verify` says what is checked) with `workers`
     processes (None: one per CPU from `PARALLEL_MIN_EVENTS` events on)."""
@@ -277,9 +277,9 @@ async def verify_ledger(
         top = (await conn.execute(text(_TOP))).scalar_one()
         loop = asyncio.get_running_loop()
 
-        def report(checked: int, total: int = top) -> None:  # on this thread, from any
+        def report(checked: int) -> None:  # on this thread, from any
             if progress is not None:
-                loop.call_soon_threadsafe(progress, checked, total)
+                loop.call_soon_threadsafe(progress, checked, top)
 
         processes = (os.cpu_count() or 1) if workers is None else workers
         floor = PARALLEL_MIN_EVENTS if workers is None else 2 * processes
