@@ -237,7 +237,7 @@ def checkpoint(
         if public_key:
             return await led.verifier_key(), None
         try:
-            signed = await led.sequence(progress=bar)
+            signed = await led.sequence(progress=bar if bar.enabled else None)
         finally:
             bar.close()
         if signed is None:
