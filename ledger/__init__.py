@@ -4,6 +4,7 @@ It knows nothing of routing. `ledger.merkle` is the public RFC 6962 reference mo
 below are the pure core (tree algebra, signed checkpoints, proof documents) and the store.
 """
 
+from ledger._batchverify import InclusionChecker
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -95,6 +96,7 @@ __all__ = [
     "EventRecord",
     "Frontier",
     "ImmutableViolationError",
+    "InclusionChecker",
     "InclusionProof",
     "InclusionProofBundle",
     "InclusionProofError",
