@@ -70,3 +70,18 @@ def test_another_root_or_malformed_input_is_false() -> None:
     assert not checker.check(leaves[2], True, path)
     assert not checker.check(b"x", 2, path)
     assert not checker.check(leaves[2], 2, [*path[:-1], "not bytes"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 37, 64, 70])
+def test_the_batch_plans_are_the_one_by_one_plans(size: int) -> None:
+    """The proofs of a batch are planned by one walk of the recursion: the same elements as
+    `inclusion_proof_plan` gives each position (the ledger's batch proofs are compared with the
+    reference against a real store in test_contract)."""
+    from ledger._batchproof import _plans
+    from ledger._tree import inclusion_proof_plan
+
+    for positions in (list(range(size)), list(range(0, size, 3)), [size - 1]):
+        plans = _plans(positions, size)
+        assert sorted(plans) == positions
+        for position in positions:
+            assert tuple(plans[position]) == inclusion_proof_plan(position, size).elements
