@@ -100,16 +100,22 @@ class BundleSummary:
     events: int
     tree_size: int
     files: int
+    note: str | None = None
+    """Why the bundle holds no decisions, when it holds none (it then proves that there are
+    none: its completeness proof spans the period)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able."""
-        return {
+        out: dict[str, Any] = {
             "bundle": str(self.path),
             "decisions": self.decisions,
             "events": self.events,
             "tree_size": self.tree_size,
             "files": self.files,
         }
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
 
 async def _checkpoint_covering(ledger: Ledger, last: int) -> SignedCheckpoint:
@@ -209,6 +215,8 @@ async def create_bundle(
     # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
     # report from the manifest's: both must be built from the same UTC instants.
     since, until = _utc(since), _utc(until)
+    # The folder is there before the work starts, not found missing at the end of it.
+    target.parent.mkdir(parents=True, exist_ok=True)
     # The completeness proof first: it may seal the tenant's sequence, and the data then stops
     # exactly where the proof does (docs/bundles.md, "Completeness").
     sequence = await plan_sequence(ledger, tenant, since, until)
@@ -233,8 +241,8 @@ async def create_bundle(
         proofs = work / "events.jsonl"
         count = await _write_events(ledger, positions, held, head.tree_size, proofs)
         files: dict[str, bytes | Path] = {}
-        note = head.note if cosigned is None else await cosigned(head)
-        files[CHECKPOINT] = note.encode("utf-8")
+        signed = head.note if cosigned is None else await cosigned(head)
+        files[CHECKPOINT] = signed.encode("utf-8")
         files[PUBLIC_KEY] = (head.verifier_key + "\n").encode("utf-8")
         files[EVENTS] = proofs
         for envelope in references:
@@ -266,12 +274,12 @@ async def create_bundle(
             "completeness": sequence.manifest(),
             "files": {name: _sha256(content) for name, content in sorted(files.items())},
         }
-        target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(target, "w") as archive:
             _write(archive, MANIFEST, manifest_bytes(manifest))
             for name, content in sorted(files.items()):
                 _write(archive, name, content)
-    return BundleSummary(target, summary.decisions, count, head.tree_size, len(files) + 1)
+    note = summary.empty_note(tenant, since, until)
+    return BundleSummary(target, summary.decisions, count, head.tree_size, len(files) + 1, note)
 
 
 def _pretty(document: Any) -> bytes:
