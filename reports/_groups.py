@@ -18,6 +18,7 @@ and `Failure.seen` (tests compare them entry by entry)."""
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,13 @@ from router.services.decisions import rank_order
 
 __all__ = ["CatalogRanks", "RankTable"]
 
-_KEEP = 64
-"""(catalog, rank keys, tokens) tables and (catalog, attribute, tokens) string columns kept: a
-table is entries × keys floats, a string column one string per entry (a few hundred kB)."""
+_KEEP = 256
+"""(catalog, rank keys, tokens) tables kept (entries × keys floats and the order: ~80 kB at
+2,500 entries): a ledger meets a few thousand, each again in a few groups."""
+
+_ATTRIBUTES = 256
+"""(catalog, attribute) string columns kept (a few hundred kB at 2,500 entries): catalogs
+versions × attributes the rules read."""
 
 _PRICE_SOURCE = "price_source"
 
@@ -74,7 +79,7 @@ class CatalogRanks:
 
     def __init__(self, keep: int = _KEEP) -> None:
         self._tables = _Lru(keep)
-        self._parts = _Lru(keep)
+        self._parts = _Lru(_ATTRIBUTES)
 
     def table(self, catalog: Catalog, rank: Sequence[RankKey], tokens: Tokens | None) -> RankTable:
         """The rank table of `catalog` under `rank` for `tokens` (cost needs them: a rank on
@@ -97,13 +102,12 @@ class CatalogRanks:
                 if number is not None:
                     values[:, j] = number.values
         # The evaluator's sort: per key, present before missing, then the value (negated for
-        # `desc`); ties by entry index. np.lexsort sorts by its last key first.
-        keys: list[npt.NDArray[Any]] = [np.arange(cols.size)]
-        for j in reversed(range(len(rank))):
-            missing = np.isnan(values[:, j])
-            value = np.where(missing, 0.0, values[:, j])
-            keys += [value if rank[j].direction == "asc" else -value, missing]
-        order = np.lexsort(keys)
+        # `desc`); ties by entry index. Values are finite, so a missing one sorts last as +inf;
+        # np.lexsort sorts stably by its last key first, starting from index order.
+        signs = np.array([1.0 if k.direction == "asc" else -1.0 for k in rank])
+        signed = values * signs
+        keys = np.where(np.isnan(signed), np.inf, signed)
+        order = np.lexsort(keys.T[::-1]) if len(rank) else np.arange(cols.size)
         values.setflags(write=False)
         order.setflags(write=False)
         return self._tables.put(key, RankTable(values, order))  # type: ignore[no-any-return]
@@ -128,44 +132,44 @@ class CatalogRanks:
     ) -> pa.Array:
         """What a rule reading `attrs` saw of each of `entries` (`Failure.seen`), e.g.
         `region = "us"`; a `cost_per_run` it could not price also shows the `price_source`."""
-        parts = [pc.take(self._part(catalog, attr, tokens), entries) for attr in attrs]
-        if tokens is not None and COST_PER_RUN in attrs and _PRICE_SOURCE not in attrs:
-            unpriced = pc.is_null(pc.take(self._cost(catalog, tokens), entries))
-            source = pc.take(self._part(catalog, _PRICE_SOURCE, None), entries)
-            joined = pc.binary_join_element_wise(*parts, ", ")
-            with_source = pc.binary_join_element_wise(joined, source, ", ")
-            return pc.if_else(unpriced, with_source, joined)
-        if len(parts) == 1:
-            return parts[0]
-        return pc.binary_join_element_wise(*parts, ", ")
-
-    def _cost(self, catalog: Catalog, tokens: Tokens) -> pa.Array:
-        """The `cost_per_run` of every entry (null: unknown price)."""
-        key = ("cost", catalog.version, tokens)
-        found: pa.Array | None = self._parts.get(key)
-        if found is None:
-            cost = columns_of(catalog).cost_per_run(
+        cost = None
+        if tokens is not None and COST_PER_RUN in attrs:
+            every = columns_of(catalog).cost_per_run(
                 tokens.tokens_in, tokens.tokens_out, tokens.tokens_cached
             )
-            found = self._parts.put(key, pa.array(cost, mask=np.isnan(cost)))
+            cost = every[entries]
+        parts = [
+            _costs_shown(cost, len(entries))
+            if attr == COST_PER_RUN
+            else pc.take(self._part(catalog, attr), entries)
+            for attr in attrs
+        ]
+        joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, ", ")
+        if cost is None or _PRICE_SOURCE in attrs:
+            return joined
+        # A cost it could not price: the entry's price_source says why.
+        source = pc.take(self._part(catalog, _PRICE_SOURCE), entries)
+        with_source = pc.binary_join_element_wise(joined, source, ", ")
+        return pc.if_else(pa.array(np.isnan(cost)), with_source, joined)
+
+    def _part(self, catalog: Catalog, attr: str) -> pa.Array:
+        """`attr = value` (or `attr missing`) of every entry, as `Failure.seen` shows it."""
+        key = (catalog.version, attr)
+        found: pa.Array | None = self._parts.get(key)
+        if found is None:
+            values = [entry.attributes.get(attr) for entry in catalog.entries]
+            found = self._parts.put(key, pa.array([_shown(attr, v) for v in values], pa.string()))
         return found
 
-    def _part(self, catalog: Catalog, attr: str, tokens: Tokens | None) -> pa.Array:
-        """`attr = value` (or `attr missing`) of every entry, as `Failure.seen` shows it."""
-        cost = attr == COST_PER_RUN
-        key = (catalog.version, attr, tokens if cost else None)
-        found: pa.Array | None = self._parts.get(key)
-        if found is not None:
-            return found
-        values: list[object]
-        if cost:
-            values = [None] * len(catalog.entries)
-            if tokens is not None:
-                values = self._cost(catalog, tokens).to_pylist()
-        else:
-            values = [entry.attributes.get(attr) for entry in catalog.entries]
-        shown = [
-            f"{attr} missing" if value is None else f"{attr} = {show_value(value)}"
-            for value in values
-        ]
-        return self._parts.put(key, pa.array(shown, pa.string()))
+
+def _shown(attr: str, value: object) -> str:
+    return f"{attr} missing" if value is None else f"{attr} = {show_value(value)}"
+
+
+def _costs_shown(cost: npt.NDArray[np.float64] | None, count: int) -> pa.Array:
+    """`cost_per_run = …` per entry (missing: NaN, or no tokens). Only the entries asked for:
+    they depend on the token counts, which differ from group to group."""
+    if cost is None:
+        return pa.array([_shown(COST_PER_RUN, None)] * count, pa.string())
+    shown = [_shown(COST_PER_RUN, None if math.isnan(v) else v) for v in cost.tolist()]
+    return pa.array(shown, pa.string())

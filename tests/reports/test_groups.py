@@ -25,7 +25,10 @@ _MIXED = {
     "v": "sigma-pol/v1",
     "rules": [
         {"id": "budget", "when": ["cmp", "cost_per_run", "le", 0.004]},
-        {"id": "where", "when": ["any", ["eq", "region", "eu"], ["cmp", "context_window", "ge", 200000]]},
+        {
+            "id": "where",
+            "when": ["any", ["eq", "region", "eu"], ["cmp", "context_window", "ge", 200000]],
+        },
     ],
     "rank": [["desc", "bench_intelligence"], ["asc", "cost_per_run"], ["desc", "price_in"]],
 }
@@ -60,7 +63,9 @@ def _cases() -> list[tuple[Catalog, Policy, RequestFeatures]]:
 
 
 @pytest.mark.parametrize(("catalog", "policy", "features"), _cases())
-def test_columns_equal_the_trace(catalog: Catalog, policy: Policy, features: RequestFeatures) -> None:
+def test_columns_equal_the_trace(
+    catalog: Catalog, policy: Policy, features: RequestFeatures
+) -> None:
     ranks = CatalogRanks(keep=2)  # small: entries are evicted and rebuilt along the way
     trace = decide(policy, catalog, features)
     passing = sorted(trace.ranked)
