@@ -11,6 +11,7 @@ program that only checks signed notes and proofs, never needs it.
 import importlib
 from typing import TYPE_CHECKING
 
+from ledger._batchverify import InclusionChecker
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -128,6 +129,7 @@ __all__ = [
     "EventRecord",
     "Frontier",
     "ImmutableViolationError",
+    "InclusionChecker",
     "InclusionProof",
     "InclusionProofBundle",
     "InclusionProofError",
