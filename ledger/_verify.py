@@ -251,14 +251,14 @@ class RangeCheck:
                     f"{_event(eid)}: stream_version {ver} of stream {sid!r} follows version {last}",
                 )
                 break
-            before = times.get(sid)
-            if before is None and firsts is not None:
+            then = times.get(sid)
+            if then is None and firsts is not None:
                 first_times[sid] = rec
-            elif before is not None and rec < before:
+            elif then is not None and rec < then:
                 self._fail(
                     pos,
                     f"{_event(eid)}: recorded at {rec} µs, before version {last} of stream "
-                    f"{sid!r} (recorded at {before} µs): time goes backwards along the stream",
+                    f"{sid!r} (recorded at {then} µs): time goes backwards along the stream",
                 )
                 break
             times[sid] = rec
