@@ -48,6 +48,7 @@ from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS, PARTITIONS, SCHEMAS
+from reports._sequence import sequence_of
 from reports._witnesses import check_witnesses, key_argument, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
@@ -309,7 +310,8 @@ class _Expect:
                 check.problem(f"outcome {digest}: its proven content has another digest")
                 return
             rows.add_outcome(digest, document)
-        rows.add_decision(envelope.position, str(envelope.event_id), at, payload)
+        sequence = sequence_of(envelope, payload.tenant)
+        rows.add_decision(envelope.position, str(envelope.event_id), at, payload, sequence)
         self.recent[str(envelope.event_id)] = decision_key(payload, at)
         if len(self.recent) > _WINDOW:
             self.recent.popitem(last=False)

@@ -228,7 +228,7 @@ class Columnar:
 
     def load(self, records: Sequence[EventRecord]) -> None:
         """Parse one page of `DecisionMade` events (position order), join the groups known."""
-        positions, event_ids, _, streams, times, payloads = zip(*records, strict=True)
+        positions, event_ids, _, streams, times, payloads, *_ = zip(*records, strict=True)
         raw = pa.array(payloads, pa.binary())
         try:
             text = raw.cast(pa.string())
