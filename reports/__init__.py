@@ -19,6 +19,7 @@ from reports._errors import ReportsError
 from reports._export import ExportSummary, Progress, export_parquet
 from reports._folderverify import ExportVerification, verify_export
 from reports._html import render_html
+from reports._pageverify import PageVerification, verify_page
 from reports._report import REPORT_SCHEMA, ComplianceReport, build_report, ledger_context
 from reports._schema import DATASETS, PARTITIONS, SCHEMAS
 from reports._verify import BundleVerification, verify_bundle
@@ -35,6 +36,7 @@ __all__ = [
     "ComplianceReport",
     "ExportSummary",
     "ExportVerification",
+    "PageVerification",
     "Progress",
     "ReportsError",
     "build_report",
@@ -46,4 +48,5 @@ __all__ = [
     "render_html",
     "verify_bundle",
     "verify_export",
+    "verify_page",
 ]
