@@ -4,6 +4,7 @@ It knows nothing of routing. `ledger.merkle` is the public RFC 6962 reference mo
 below are the pure core (tree algebra, signed checkpoints, proof documents) and the store.
 """
 
+from ledger._batches import EVENT_BATCH_SCHEMA
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -77,6 +78,7 @@ from ledger._verify import Problem, VerifyReport
 
 __all__ = [
     "DEFAULT_HOME",
+    "EVENT_BATCH_SCHEMA",
     "GENESIS_HASH",
     "KEY_FILE_NAME",
     "KEY_ROTATED",

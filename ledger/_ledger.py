@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import pyarrow as pa
 from sqlalchemy import Select, and_, func, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ledger._batches import page_query
 from ledger._batchproof import read_inclusion_proofs
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
@@ -291,6 +293,56 @@ class Ledger:
                 if rows:
                     yield rows
                 if len(rows) < batch:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+
+    async def scan_batches(
+        self,
+        start: int = 0,
+        *,
+        stop: int | None = None,
+        types: Collection[str] | None = None,
+        stream_id: str | None = None,
+        event_ids: Collection[uuid.UUID] | None = None,
+        recorded_since_us: int | None = None,
+        recorded_until_us: int | None = None,
+        batch: int = 20_000,
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """The events `scan` yields, as `pyarrow.RecordBatch`es of at most `batch` rows with the
+        columns of `EVENT_BATCH_SCHEMA` (position, event_id as 16 bytes, type, stream_id,
+        recorded_at_us, payload as canonical JSON bytes): for readers of many events that work
+        in columns (exports, replay), in bounded memory.
+
+        Each batch is read by the database's driver in one statement and never goes through
+        Python objects per event on the caller's side; the next batch is read while the caller
+        works on this one. Every batch has at least one row. Raises `InvalidEventError` for a
+        `batch` that is not a positive int."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidEventError(f"batch must be a positive int, got {batch!r}")
+        query = page_query(
+            self._store.engine.dialect,
+            stop,
+            types,
+            stream_id,
+            event_ids,
+            recorded_since_us,
+            recorded_until_us,
+        )
+        read = self._store.read_columns
+        pending = asyncio.ensure_future(read(query, start, batch))
+        try:
+            while True:
+                page = await pending
+                if page.num_rows == batch:
+                    after = page.column(0)[-1].as_py() + 1
+                    pending = asyncio.ensure_future(read(query, after, batch))
+                if page.num_rows:
+                    yield page
+                if page.num_rows < batch:
                     return
         finally:
             if not pending.done():

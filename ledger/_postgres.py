@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, numbered, split
 from ledger._store import Source, Store, translate_errors
@@ -193,6 +195,14 @@ class PostgresStore(Store):
                         rows = await pg.fetch(numbered(sql), *params)
                         hashes = {(r[0], r[1]): bytes(r[2]) for r in rows}
                     return position, event_id, leaf, head, assemble(plan, hashes)
+
+    async def read_columns(self, query: PageQuery, start: int, limit: int) -> pa.RecordBatch:
+        with translate_errors():
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                pg: Any = raw.driver_connection
+                rows = await pg.fetch(query.sql, *query.params(start, limit))
+        return to_batch(rows)
 
     async def verify_source(self, conn: AsyncConnection) -> Source:
         return Source(

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
 
+from sqlalchemy import BindParameter
+
 from ledger._errors import InvalidEventError
 from ledger._format import Envelope, decode_attachment_digests
 from ledger._tables import events
@@ -82,7 +84,7 @@ RECORD_COLUMNS = (
 
 
 def conditions(
-    start: int,
+    start: int | BindParameter[int],
     stop: int | None,
     types: Collection[str] | None,
     stream_id: str | None,

@@ -18,10 +18,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
 from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
@@ -219,6 +221,10 @@ def _read_inclusion(conn: sqlite3.Connection, column: str, value: object) -> Pro
     return position, event_id, leaf, head, assemble(plan, hashes)
 
 
+def _read_columns(conn: sqlite3.Connection, sql: str, params: list[Any]) -> pa.RecordBatch:
+    return to_batch(conn.execute(sql, params).fetchall())
+
+
 class SqliteStore(Store):
     """The ledger in one SQLite file (`sqlite+aiosqlite:///path.db`)."""
 
@@ -295,14 +301,20 @@ class SqliteStore(Store):
             finally:
                 conn.execute("COMMIT")
 
-    async def read_inclusion(self, column: str, value: object) -> ProofRead | None:
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         # One read transaction in one hop to the reader thread, not one hop per statement.
         if self._reader is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-reader")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._reader, self._on_reader, _read_inclusion, (column, value)
-        )
+        return await loop.run_in_executor(self._reader, self._on_reader, fn, args)
+
+    async def read_inclusion(self, column: str, value: object) -> ProofRead | None:
+        return await self._read(_read_inclusion, column, value)
+
+    async def read_columns(self, query: PageQuery, start: int, limit: int) -> pa.RecordBatch:
+        # The rows become columns on the reader thread too, while the caller works on the last
+        # page.
+        return await self._read(_read_columns, query.sql, query.params(start, limit))
 
     async def verify_source(self, conn: AsyncConnection) -> Source:
         return Source(sqlite_path=self.path)

@@ -25,6 +25,9 @@ from ledger._errors import (
 from ledger._proofread import ProofRead
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ledger._batches import PageQuery
     from ledger._committer import Request
     from ledger._treestore import Integrated
 
@@ -150,6 +153,11 @@ class Store(ABC):
     async def read_inclusion(self, column: str, value: object) -> ProofRead | None:
         """The event where `column` (position or event_id) = `value`, the latest checkpoint and
         the inclusion path against it; None when there is no such event."""
+
+    @abstractmethod
+    async def read_columns(self, query: PageQuery, start: int, limit: int) -> pa.RecordBatch:
+        """One page of a scan: at most `limit` events of `query` from position `start` on, in
+        position order, read through the driver in one statement (`ledger._batches`)."""
 
     @abstractmethod
     async def verify_source(self, conn: AsyncConnection) -> Source:

@@ -160,6 +160,9 @@ def test_custom_attributes_declared_in_the_schema_reach_the_catalog_schema() -> 
         ({"rules": [], "schema": {"no_log": "string"}}, "/schema/no_log"),
         ({"rules": [], "schema": {"x": "date"}}, "/schema/x"),
         ({"rules": [], "extends": "base.yaml"}, "/extends"),
+        (rules({"match": "*", "set": {"no_log": True}, "source": "a page"}), "/rules/0/source"),
+        (rules({"match": "*", "set": {"no_log": True}, "as_of": "7 Dec"}), "/rules/0/as_of"),
+        ({"rules": [], "as_of": "2026-13"}, "/as_of"),
     ],
 )
 def test_bad_overlays_are_rejected_with_a_pointer_into_the_file(
@@ -169,6 +172,31 @@ def test_bad_overlays_are_rejected_with_a_pointer_into_the_file(
         overlay(document, "bad.yaml")
     assert caught.value.pointer == where
     assert str(caught.value).startswith(f"bad.yaml: {where}")
+
+
+def test_a_sourced_value_carries_its_url_and_the_date_it_was_checked() -> None:
+    aws = "https://docs.aws.amazon.com/bedrock/latest/userguide/data-retention.html"
+    ov = overlay(
+        rules(
+            {"match": "azure/*", "set": {"no_log": False}, "source": "https://example.com/a"},
+            {"match": "openai/*", "set": {"no_log": True}, "source": aws, "as_of": "2026-11-30"},
+            {"match": "mistral/*", "set": {"no_log": True}},
+            as_of="2026-12-07",
+        )
+    )
+    catalog = import_litellm(BASE, ov).catalog
+    azure = catalog["azure/gpt-4o@eu"]
+    assert (azure.get("no_log_source"), azure.get("no_log_as_of")) == (
+        "https://example.com/a",
+        "2026-12-07",  # the overlay's date
+    )
+    openai = catalog["openai/gpt-4o@unspecified"]
+    assert (openai.get("no_log_source"), openai.get("no_log_as_of")) == (aws, "2026-11-30")
+    # without a source there is nothing to date
+    mistral = catalog["mistral/mistral-large-latest@unspecified"]
+    assert mistral.get("no_log") is True
+    assert "no_log_source" not in mistral.attributes
+    assert "no_log_as_of" not in mistral.attributes
 
 
 def test_a_value_of_another_type_than_the_catalog_has_is_rejected() -> None:

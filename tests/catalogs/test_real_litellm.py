@@ -23,7 +23,10 @@ from router.services.catalogs import (
     load_overlay,
 )
 from router.services.catalogs._imports import Source
-from tests.catalogs.support import DATA, OPENROUTER
+from tests.catalogs.support import DATA, OPENROUTER, ROOT
+
+DOCS = ROOT / "docs" / "catalog.md"
+EU_OPENROUTER = ROOT / "docs" / "examples" / "enterprise-eu-openrouter.json"
 
 RELEASES = ("1.80.0", "1.110.2")
 AS_OF = dt.date(2026, 12, 7)
@@ -214,7 +217,19 @@ def with_facts(kind: str) -> Catalog:
     if kind == "openrouter":
         document = json.loads(OPENROUTER.read_bytes())
         source = Source.of_bytes("openrouter", "models.json", OPENROUTER.read_bytes())
-        return import_openrouter_document(document, source, as_of=AS_OF, overlays=[overlay]).catalog
+        facts = {
+            name: (
+                json.loads(path.read_bytes()),
+                Source.of_bytes(kind, path.name, path.read_bytes()),
+            )
+            for name, kind, path in (
+                ("zdr", "openrouter_zdr", DATA / "openrouter-zdr.json"),
+                ("eu", "openrouter_eu", DATA / "openrouter-eu.json"),
+            )
+        }
+        return import_openrouter_document(
+            document, source, as_of=AS_OF, overlays=[overlay], **facts
+        ).catalog
     data = real_bytes("1.110.2")
     source = Source.of_bytes("litellm", "model_prices_and_context_window.json", data)
     return import_litellm_document(
@@ -232,7 +247,19 @@ def test_every_overlay_value_names_its_source() -> None:
     assert len(scored) > 100
     for entry in scored:
         assert str(entry.get("bench_intelligence_source")).startswith("https://")
+        assert entry.get("bench_intelligence_as_of") == "2026-12-07"
     assert catalog.metadata["sources"]["overlay:public-facts"]["as_of"] == "2026-12-07"
+    # every rule of the overlay names its page: no value without a source
+    assert all(rule.source is not None for rule in load_overlay(FACTS).rules)
+
+
+def test_bedrock_models_its_abuse_detection_retains_are_not_no_log() -> None:
+    catalog = with_facts("litellm")
+    assert catalog["bedrock/google.gemma-3-4b-it@unspecified"].get("no_log") is True
+    for retained in ("bedrock/openai.gpt-6-sol@us", "bedrock/anthropic.claude-fable-5@eu"):
+        assert catalog[retained].get("no_log") is False, retained
+        assert str(catalog[retained].get("no_log_source")).endswith("/abuse-detection.html")
+    assert catalog["bedrock_mantle/openai.gpt-oss-120b@unspecified"].get("no_log") is True
 
 
 def test_the_example_policies_pick_sensible_winners_on_the_real_litellm_map() -> None:
@@ -246,26 +273,67 @@ def test_the_example_policies_pick_sensible_winners_on_the_real_litellm_map() ->
     regulated = winners["regulated"].entry(winners["regulated"].ranked[0])
     assert regulated.get("no_log") is True
     assert regulated.get("no_log_source") == (
-        "https://docs.aws.amazon.com/bedrock/latest/userguide/data-protection.html"
+        "https://docs.aws.amazon.com/bedrock/latest/userguide/data-retention.html"
     )
+    assert regulated.get("no_log_as_of") == "2026-12-07"
     assert "tools" in (regulated.get("capabilities") or ())
 
 
-def test_the_example_policies_run_on_the_openrouter_listing() -> None:
+def test_the_example_policies_pick_sensible_winners_on_the_openrouter_listing() -> None:
     catalog = with_facts("openrouter")
-    assert selected_id(example("free-tier", catalog)) == (
-        "openrouter/deepseek/deepseek-r1-0528@unspecified"
-    )
-    assert selected_id(example("vip", catalog)) == (
-        "openrouter/deepseek/deepseek-r1-0528@unspecified"
-    )
-    # the listing names no region and no data policy: these fail closed, and say why
+    for name in ("free-tier", "vip"):
+        assert selected_id(example(name, catalog)) == (
+            "openrouter/deepseek/deepseek-r1-0528@unspecified"
+        )
+    # no_log comes from OpenRouter's ZDR list and is enforced there at request time
+    regulated = example("regulated", catalog)
+    winner = regulated.entry(regulated.ranked[0])
+    assert winner.id == "openrouter/openai/gpt-4o@unspecified"
+    assert winner.get("no_log_source") == "https://openrouter.ai/api/v1/endpoints/zdr"
+    assert winner.get("zdr_providers") == ("azure",)
+    # EU entries exist (OpenRouter's EU listing), but OpenRouter is not an approved provider of
+    # the enterprise-eu contract: the trace says so
     eu = example("enterprise-eu", catalog)
     assert eu.selected is None
-    assert 'region = "unspecified"' in eu.explain_removal(0)
-    regulated = example("regulated", catalog)
-    assert regulated.selected is None
-    assert "no_log missing" in regulated.explain_removal(0)
+    assert 'provider = "openrouter"' in eu.explain_removal(0)
+    approved = decide(Policy.from_json(read_example(EU_OPENROUTER), catalog.schema), catalog)
+    assert selected_id(approved) == "openrouter/anthropic/claude-sonnet-4.5@eu"
+
+
+def read_example(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+def winners_table() -> dict[str, tuple[str, str]]:
+    """The winners table of docs/catalog.md: policy → (LiteLLM cell, OpenRouter cell)."""
+    text = DOCS.read_text(encoding="utf-8")
+    table = text.split("<!-- winners -->", 1)[1].split("\n\n", 1)[0]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in table.strip().splitlines()[2:]:
+        policy, litellm, openrouter = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[policy.strip("`")] = (litellm, openrouter)
+    return rows
+
+
+def documented(cell: str) -> str | None:
+    """The entry id a table cell names first (in backticks), or None for "none"."""
+    if cell.startswith("none"):
+        return None
+    return cell.split("`")[1]
+
+
+def test_the_winners_table_in_the_docs_is_what_the_policies_pick() -> None:
+    catalogs = (with_facts("litellm"), with_facts("openrouter"))
+    policies = {name: bundled_policy_document(name) for name in BUNDLED_POLICIES}
+    policies["docs/examples/enterprise-eu-openrouter.json"] = read_example(EU_OPENROUTER)
+    table = winners_table()
+    assert set(table) == set(policies)
+    for name, document in policies.items():
+        for catalog, cell in zip(catalogs, table[name], strict=True):
+            trace = decide(Policy.from_json(document, catalog.schema), catalog)
+            picked = None if trace.selected is None else trace.entry(trace.selected).id
+            assert picked == documented(cell), (name, catalog.name)
 
 
 def selected_id(trace: Trace) -> str:

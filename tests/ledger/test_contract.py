@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ledger import (
+    EVENT_BATCH_SCHEMA,
     Envelope,
     EventNotFoundError,
     ImmutableViolationError,
@@ -394,6 +395,59 @@ class LedgerContract:
             )[:3]
             with pytest.raises(InvalidEventError, match="batch must be a positive int"):
                 _ = [b async for b in led.scan(batch=0)]
+
+    async def test_scan_batches_are_the_scan_in_columns(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            assert [b async for b in led.scan_batches()] == []
+            written = []
+            for i in range(23):
+                kind = "Attempt" if i % 3 == 0 else "DecisionMade"
+                payload = {"i": i, "text": "é\u2028\"'\\"} if i % 5 == 0 else {"i": i}
+                written += await led.append(NewEvent(kind, f"s-{i % 2}-ü", payload))
+
+            batches = [b async for b in led.scan_batches(batch=5)]
+            assert [b.num_rows for b in batches] == [5, 5, 5, 5, 3]
+            assert all(b.schema == EVENT_BATCH_SCHEMA for b in batches)
+            rows = [tuple(row.values()) for b in batches for row in b.to_pylist()]
+            assert rows == [
+                (e.position, e.event_id.bytes, e.type, e.stream_id, e.recorded_at_us, e.payload)
+                for e in written
+            ]
+
+            start, stop = written[4].position, written[17].position
+            since, until = written[6].recorded_at_us, written[20].recorded_at_us
+            cases: list[dict[str, Any]] = [
+                {"types": ["Attempt"]},
+                {"types": ["Attempt", "DecisionMade"], "stream_id": "s-1-ü"},
+                {"start": start, "stop": stop},
+                {"event_ids": [e.event_id for e in written[::4]]},
+                {"recorded_since_us": since, "recorded_until_us": until},
+                {"start": start, "types": ["DecisionMade"], "stream_id": "s-0-ü", "stop": stop},
+                {"types": ["Nothing"]},
+            ]
+            for filters in cases:
+                first = filters.pop("start", 0)
+                want = [r async for b in led.scan(first, batch=4, **filters) for r in b]
+                for size in (1, 3, 100):
+                    got = [
+                        tuple(row.values())
+                        async for b in led.scan_batches(first, batch=size, **filters)
+                        for row in b.to_pylist()
+                    ]
+                    assert got == [tuple(r) for r in want], (filters, size)
+            with pytest.raises(InvalidEventError, match="batch must be a positive int"):
+                _ = [b async for b in led.scan_batches(batch=0)]
+
+    async def test_a_scan_left_early_stops_reading(self, backend: Backend) -> None:
+        async with backend.open() as led:
+            await led.append([decision(i) for i in range(10)])
+            scan = led.scan_batches(batch=2)
+            first = await anext(scan)
+            await scan.aclose()
+            assert first.column("position").to_pylist() == [0, 1]
+            # The ledger still reads and writes (nothing left holding the reader).
+            await led.append(decision(10))
+            assert sum([b.num_rows async for b in led.scan_batches(batch=4)]) == 11
 
 
 class TestSQLite(LedgerContract):

@@ -108,7 +108,9 @@ def test_an_entry_in_a_region_goes_only_to_an_endpoint_known_to_be_there() -> No
         assert openai.target("gpt", unbound).base_url == "https://api.openai.com/v1"
     assert registry.provider("anthropic").target("c", "us-gov").base_url == "https://gov.example"
     assert registry.provider("vllm").target("llama", "eu").base_url == "http://127.0.0.1:8000/v1"
-    assert registry.provider("mistral").target("m", "eu").base_url == "https://api.mistral.ai/v1"
+    # Mistral's default host is global: an EU entry goes to its EU host
+    assert registry.provider("mistral").target("m", "eu").base_url == "https://api.eu.mistral.ai/v1"
+    assert registry.provider("mistral").target("m", None).base_url == "https://api.mistral.ai/v1"
     with pytest.raises(ProviderConfigError, match="UNHARDCODED_PROVIDER_OPENAI_BASE_URL_APAC"):
         openai.target("gpt", "apac")
     with pytest.raises(ProviderConfigError, match="its base URL has no known region"):
@@ -116,6 +118,12 @@ def test_an_entry_in_a_region_goes_only_to_an_endpoint_known_to_be_there() -> No
     with pytest.raises(ProviderConfigError, match="no endpoint for region 'eu'"):
         registry.provider("anthropic").target("claude", "eu")
     assert registry.provider("echo").target("echo-1", "eu").kind == "echo"
+    # OpenRouter's in-region hosts are known; a region it has no host for is refused
+    openrouter = registry.provider("openrouter")
+    assert openrouter.target("m", "eu").base_url == "https://eu.openrouter.ai/api/v1"
+    assert openrouter.target("m", "unspecified").base_url == "https://openrouter.ai/api/v1"
+    with pytest.raises(ProviderConfigError, match="UNHARDCODED_PROVIDER_OPENROUTER_BASE_URL_JP"):
+        openrouter.target("m", "jp")
 
 
 async def test_the_facade_sends_a_regional_entry_to_its_regional_endpoint() -> None:

@@ -147,6 +147,20 @@ def litellm(
 @import_.command("openrouter")
 @click.argument("file")
 @_overlay_option
+@click.option(
+    "--zdr",
+    "zdr",
+    metavar="FILE",
+    help="A saved response of GET /api/v1/endpoints/zdr: sets no_log on standard entries "
+    "(true with zdr_providers when the model has a zero-data-retention endpoint, else false).",
+)
+@click.option(
+    "--eu",
+    "eu",
+    metavar="FILE",
+    help="A saved response of GET /api/v1/models?region=eu: adds an entry in region eu per "
+    "model (routed through OpenRouter's EU host).",
+)
 @_out_option
 @click.option("--name", default="openrouter", show_default=True, help="Catalog name.")
 @_as_of_option
@@ -155,6 +169,8 @@ def litellm(
 def openrouter(
     file: str,
     overlays: tuple[str, ...],
+    zdr: str | None,
+    eu: str | None,
     out: str | None,
     name: str,
     as_of: dt.datetime | None,
@@ -165,11 +181,16 @@ def openrouter(
     \b
     Example:
         unhardcoded catalog import openrouter tests/catalogs/data/openrouter.json --out /tmp/or.json
+        unhardcoded catalog import openrouter tests/catalogs/data/openrouter.json \\
+            --zdr tests/catalogs/data/openrouter-zdr.json \\
+            --eu tests/catalogs/data/openrouter-eu.json --out /tmp/or-facts.json
     """
     from router.services.catalogs import import_openrouter_file
 
     cutoff, note = _cutoff(as_of)
-    result = import_openrouter_file(file, as_of=cutoff, overlays=overlays, name=name)
+    result = import_openrouter_file(
+        file, as_of=cutoff, overlays=overlays, name=name, zdr=zdr, eu=eu
+    )
     _emit(result, out, [note], as_json)
 
 

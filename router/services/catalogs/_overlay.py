@@ -42,11 +42,14 @@ ID_PARTS = ("provider", "model", "region", "location")
 """Attributes the id is built from; setting one rebuilds the id."""
 
 _OVERLAY_KEYS = ("name", "as_of", "schema", "rules")
-_RULE_KEYS = ("match", "set", "source")
+_RULE_KEYS = ("match", "set", "source", "as_of")
 
 SOURCE_SUFFIX = "_source"
 """A rule with a `source` URL also sets `<attr>_source` to that URL for each value it sets, so
 every sourced value carries its provenance in the entry itself."""
+AS_OF_SUFFIX = "_as_of"
+"""...and `<attr>_as_of` to the date the value was checked against that source (the rule's
+`as_of`, else the overlay's), when one is stated."""
 _URL = re.compile(r"https?://\S+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -60,13 +63,16 @@ class OverlayRule:
     regex: re.Pattern[str]
     values: Mapping[str, Any]
     source: str | None = None
+    as_of: str | None = None
 
     def settings(self) -> dict[str, Any]:
-        """What the rule sets: its values, and `<attr>_source` for each when it has a source."""
+        """What the rule sets: its values and, when it has a source, `<attr>_source` (and
+        `<attr>_as_of` when a date is stated) for each."""
         if self.source is None:
             return dict(self.values)
         sources = {f"{attr}{SOURCE_SUFFIX}": self.source for attr in self.values}
-        return {**self.values, **sources}
+        dates = {f"{attr}{AS_OF_SUFFIX}": self.as_of for attr in self.values} if self.as_of else {}
+        return {**self.values, **sources, **dates}
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,7 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
     if not isinstance(name, str) or not name:
         issues.add("/name", name, "a non-empty string")
         name = default_name
-    as_of = document.get("as_of")
-    if as_of is not None and (not isinstance(as_of, str) or not _DATE.fullmatch(as_of)):
-        hint = " (quote dates in YAML)" if type(as_of).__name__ == "date" else ""
-        issues.add("/as_of", as_of, "the date the values were checked, YYYY-MM-DD" + hint)
-        as_of = None
+    as_of = _date(document.get("as_of"), "/as_of", issues)
     schema = _parse_schema(document.get("schema"), issues)
     raw_rules = document.get("rules")
     rules: list[OverlayRule] = []
@@ -153,12 +155,23 @@ def parse_overlay(document: object, file: str, sha256: str, default_name: str) -
         issues.add("/rules", raw_rules, "a list of rules")
     else:
         for i, raw in enumerate(raw_rules):
-            rule = _parse_rule(raw, pointer("rules", i), schema, issues)
+            rule = _parse_rule(raw, pointer("rules", i), schema, issues, as_of)
             if rule is not None:
                 rules.append(rule)
     issues.raise_if_any()
     source = Source("overlay", file, sha256, name, as_of or "")
     return Overlay(source, file, schema, tuple(rules))
+
+
+def _date(raw: object, where: str, issues: Issues) -> str | None:
+    """A checked-on date `YYYY-MM-DD` (a quoted YAML string), or None with an issue."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _DATE.fullmatch(raw):
+        hint = " (quote dates in YAML)" if type(raw).__name__ == "date" else ""
+        issues.add(where, raw, "the date the values were checked, YYYY-MM-DD" + hint)
+        return None
+    return raw
 
 
 def _parse_schema(raw: object, issues: Issues) -> dict[str, str]:
@@ -185,7 +198,7 @@ def _parse_schema(raw: object, issues: Issues) -> dict[str, str]:
 
 
 def _parse_rule(
-    raw: object, base: str, schema: Mapping[str, str], issues: Issues
+    raw: object, base: str, schema: Mapping[str, str], issues: Issues, as_of: str | None
 ) -> OverlayRule | None:
     if not isinstance(raw, dict):
         issues.add(base, raw, "a rule object with match and set")
@@ -194,11 +207,15 @@ def _parse_rule(
     for key in raw:
         if key not in _RULE_KEYS:
             issues.add(
-                f"{base}{pointer(str(key))}", key, "match, set or source", f"unknown key {key!r}"
+                f"{base}{pointer(str(key))}",
+                key,
+                "match, set, source or as_of",
+                f"unknown key {key!r}",
             )
     source = raw.get("source")
     if source is not None and (not isinstance(source, str) or not _URL.fullmatch(source)):
         issues.add(f"{base}/source", source, "the URL the values come from")
+    checked = _date(raw.get("as_of"), f"{base}/as_of", issues) or as_of
     match = raw.get("match")
     patterns = [match] if isinstance(match, str) else match
     if (
@@ -244,7 +261,7 @@ def _parse_rule(
     if len(issues.items) != before:
         return None
     regex = re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
-    return OverlayRule(base, tuple(patterns), regex, dict(values), source)
+    return OverlayRule(base, tuple(patterns), regex, dict(values), source, checked)
 
 
 def _types_of(drafts: Sequence[Draft]) -> dict[str, str]:
@@ -257,13 +274,17 @@ def _types_of(drafts: Sequence[Draft]) -> dict[str, str]:
 
 
 def apply_overlays(
-    drafts: list[Draft], overlays: Sequence[Overlay], summary: ImportSummary
+    drafts: list[Draft],
+    overlays: Sequence[Overlay],
+    summary: ImportSummary,
+    overrides: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[Draft], dict[str, dict[str, str]], dict[str, str]]:
     """Apply the overlays' rules in order. Returns the edited drafts, the provenance overrides
-    (id → attribute → `overlay:<name>#<rule pointer>`) and the declared schema of all overlays."""
+    (id → attribute → `overlay:<name>#<rule pointer>`, added to `overrides` when given: the
+    provenance of values set before the overlays) and the declared schema of all overlays."""
     types = _types_of(drafts)
     schema: dict[str, str] = {}
-    overrides: dict[str, dict[str, str]] = {}
+    overrides = {} if overrides is None else overrides
     by_id = {d.id: d for d in drafts}
     for overlay in overlays:
         issues = Issues(overlay.file)

@@ -22,6 +22,14 @@ from router.services.catalogs._imports import (
 )
 from router.services.catalogs._litellm import map_litellm
 from router.services.catalogs._openrouter import map_openrouter
+from router.services.catalogs._openrouter_facts import (
+    EU_KIND,
+    ZDR_KIND,
+    add_zdr_facts,
+    eu_drafts,
+    merge_eu,
+    parse_zdr_endpoints,
+)
 from router.services.catalogs._overlay import Overlay, apply_overlays, load_yaml_text, parse_overlay
 
 
@@ -61,9 +69,12 @@ def _finish(
     summary: ImportSummary,
     source: Source,
     overlays: Sequence[Overlay],
+    facts: Sequence[Source] = (),
+    overrides: dict[str, dict[str, str]] | None = None,
 ) -> ImportResult:
-    edited, overrides, schema = apply_overlays(drafts, overlays, summary)
-    return assemble(name, edited, source, [o.source for o in overlays], overrides, schema, summary)
+    edited, overrides, schema = apply_overlays(drafts, overlays, summary, overrides)
+    sources = [*facts, *(o.source for o in overlays)]
+    return assemble(name, edited, source, sources, overrides, schema, summary)
 
 
 def import_litellm_document(
@@ -86,11 +97,31 @@ def import_openrouter_document(
     as_of: dt.date,
     overlays: Sequence[Overlay] = (),
     name: str = "openrouter",
+    zdr: tuple[object, Source] | None = None,
+    eu: tuple[object, Source] | None = None,
 ) -> ImportResult:
     """A parsed OpenRouter `/api/v1/models` response (+ overlays) → catalog and summary;
-    `as_of` is the cut-off for `expiration_date` (status `deprecated` from that date on)."""
+    `as_of` is the cut-off for `expiration_date` (status `deprecated` from that date on).
+
+    `zdr` is a parsed `/api/v1/endpoints/zdr` response and `eu` a parsed
+    `/api/v1/models?region=eu` listing, each with its source: the facts OpenRouter enforces at
+    request time (`no_log`, region `eu`; see `_openrouter_facts`). Overlays apply after them.
+    """
     drafts, summary = map_openrouter(document, source, as_of=as_of)
-    return _finish(name, drafts, summary, source, overlays)
+    overrides: dict[str, dict[str, str]] = {}
+    facts: list[Source] = []
+    if zdr is not None:
+        zdr_document, zdr_source = zdr
+        add_zdr_facts(
+            drafts, document, parse_zdr_endpoints(zdr_document, zdr_source), zdr_source, overrides
+        )
+        facts.append(zdr_source)
+    if eu is not None:
+        eu_document, eu_source = eu
+        regional, eu_summary = eu_drafts(eu_document, eu_source, as_of=as_of, overrides=overrides)
+        drafts = merge_eu(drafts, regional, summary, eu_summary)
+        facts.append(eu_source)
+    return _finish(name, drafts, summary, source, overlays, facts, overrides)
 
 
 def _read_source(kind: str, path: str | Path) -> tuple[object, Source]:
@@ -117,8 +148,20 @@ def import_openrouter_file(
     as_of: dt.date,
     overlays: Sequence[str | Path] = (),
     name: str = "openrouter",
+    zdr: str | Path | None = None,
+    eu: str | Path | None = None,
 ) -> ImportResult:
-    """Import a saved `GET /api/v1/models` response from OpenRouter with overlay files."""
+    """Import a saved `GET /api/v1/models` response from OpenRouter with overlay files, and
+    optionally saved `GET /api/v1/endpoints/zdr` (`zdr`) and `GET /api/v1/models?region=eu`
+    (`eu`) responses."""
     document, source = _read_source("openrouter", path)
     loaded = [load_overlay(p) for p in overlays]
-    return import_openrouter_document(document, source, as_of=as_of, overlays=loaded, name=name)
+    return import_openrouter_document(
+        document,
+        source,
+        as_of=as_of,
+        overlays=loaded,
+        name=name,
+        zdr=None if zdr is None else _read_source(ZDR_KIND, zdr),
+        eu=None if eu is None else _read_source(EU_KIND, eu),
+    )

@@ -126,12 +126,25 @@ DEFAULT_PROVIDERS: Mapping[str, ProviderConfig] = {
     for p in (
         _hosted("openai", "https://api.openai.com/v1", "us"),
         _hosted("anthropic", "https://api.anthropic.com", "us", "anthropic"),
-        _hosted("mistral", "https://api.mistral.ai/v1", "eu"),
+        # Mistral's default host is its global endpoint; the EU one keeps inference in the EU
+        # (docs.mistral.ai, Regional inference).
+        replace(
+            _hosted("mistral", "https://api.mistral.ai/v1", None),
+            regional_base_urls=(("EU", "https://api.eu.mistral.ai/v1"),),
+        ),
         _hosted("groq", "https://api.groq.com/openai/v1", "us"),
         _hosted("together", "https://api.together.xyz/v1", "us"),
         _hosted("fireworks", "https://api.fireworks.ai/inference/v1", "us"),
         _hosted("deepinfra", "https://api.deepinfra.com/v1/openai", "us"),
-        _hosted("openrouter", "https://openrouter.ai/api/v1", None, "openrouter"),
+        # OpenRouter's in-region routing: a call to a regional host is routed only to endpoints
+        # in that region, and fails rather than leaving it (docs/catalog.md, OpenRouter facts).
+        replace(
+            _hosted("openrouter", "https://openrouter.ai/api/v1", None, "openrouter"),
+            regional_base_urls=(
+                ("EU", "https://eu.openrouter.ai/api/v1"),
+                ("US", "https://us.openrouter.ai/api/v1"),
+            ),
+        ),
         _hosted("deepseek", "https://api.deepseek.com/v1", None),
         _hosted("xai", "https://api.x.ai/v1", "us"),
         _hosted("google", "https://generativelanguage.googleapis.com/v1beta/openai", None),
