@@ -410,7 +410,15 @@ class LedgerContract:
             assert all(b.schema == EVENT_BATCH_SCHEMA for b in batches)
             rows = [tuple(row.values()) for b in batches for row in b.to_pylist()]
             assert rows == [
-                (e.position, e.event_id.bytes, e.type, e.stream_id, e.recorded_at_us, e.payload)
+                (
+                    e.position,
+                    e.event_id.bytes,
+                    e.type,
+                    e.stream_id,
+                    e.recorded_at_us,
+                    e.payload,
+                    e.stream_version,
+                )
                 for e in written
             ]
 
