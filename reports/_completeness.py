@@ -194,7 +194,7 @@ class SequenceCheck:
         if not ends:
             note(
                 f"complete up to {statement['proven_until']}, when the tenant's sequence was "
-                "sealed for this bundle: decisions recorded later are not covered"
+                "sealed for this proof: decisions recorded later are not covered"
             )
         if statement["unsequenced_before"] is not None:
             note(

@@ -449,7 +449,11 @@ async def export_parquet(
         until = None if manifest.until is None else datetime.fromisoformat(manifest.until)
         low = manifest.next_position
         check_layout(base)
-        prove = prove or manifest.proof is not None
+        if manifest.proof is not None and not prove:
+            raise ReportsError(
+                f"{base}: the folder proves its completeness; an append without a proof would "
+                "leave that proof stale (append with one, or export into a new folder)"
+            )
     else:
         base = _fresh_folder(base)
         manifest = FolderManifest.new(tenant, since, until)

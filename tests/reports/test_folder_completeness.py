@@ -199,6 +199,8 @@ async def test_append_keeps_one_proof_for_the_whole_folder(
         assert first.covered is not None
         assert first.covered["to_position"] == seal.position
         await populate(service, rounds=1)
+        with pytest.raises(ReportsError, match="would leave that proof stale"):
+            await export_parquet(service.ledger, out, append=True)
         await export_parquet(service.ledger, out, append=True, prove=True)
         key = service.ledger.public_key()
     result = verify_export(out, key=key, require_complete=True)
@@ -218,7 +220,8 @@ def test_cli_export_verify(tmp_path: Path) -> None:
     populate_sqlite(url, home)
     runner = CliRunner()
     args = ["--db", url, "--home", str(home), "--no-progress"]
-    for name, tenant in (("acme", ["--tenant", "acme"]), ("all", [])):
+    unproven = ["--tenant", "acme", "--no-proof"]
+    for name, tenant in (("acme", ["--tenant", "acme"]), ("all", []), ("unproven", unproven)):
         result = runner.invoke(main, ["export", "parquet", str(tmp_path / name), *tenant, *args])
         assert result.exit_code == 0, result.output
     key = runner.invoke(main, ["ledger", "checkpoint", "--public-key", *args[:4]]).output.strip()
@@ -230,6 +233,7 @@ def test_cli_export_verify(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "completeness: not proven, and required" in result.output
+    assert "completeness" not in _manifest(tmp_path / "unproven")
     _drop(tmp_path / "acme", _table(tmp_path / "acme")["decision_id"][1].as_py(), renumber=True)
     result = runner.invoke(main, ["export", "verify", str(tmp_path / "acme"), "--json"])
     assert result.exit_code == 1

@@ -41,6 +41,12 @@ def export() -> None:
     help="OUT holds an earlier export: add only what the ledger recorded since (same tenant "
     "and period as its manifest.json).",
 )
+@click.option(
+    "--no-proof",
+    is_flag=True,
+    help="With --tenant: no completeness proof (nothing is appended to the ledger and no "
+    "checkpoint signed), e.g. on a read-only copy of the ledger.",
+)
 @period_options
 @db_option
 @home_option
@@ -50,6 +56,7 @@ def parquet(
     out: Path,
     tenant: str | None,
     append: bool,
+    no_proof: bool,
     since: datetime | None,
     until: datetime | None,
     url: str | None,
@@ -60,6 +67,11 @@ def parquet(
     and policies under OUT (a new or empty folder), in streaming batches, and OUT/manifest.json
     (the ledger positions covered and the signed checkpoint). Prints the rows written per
     dataset as JSON; the progress bar goes to stderr (when it is a terminal).
+
+    With --tenant, OUT/manifest.json also proves the folder holds every decision of the tenant
+    in the period (docs/reports.md, "Completeness of a tenant's export"; check it with `export
+    verify`): the tenant's sequence is sealed first when nothing bounds the period yet, and the
+    data stops at the seal.
 
     \b
     Example:
@@ -81,7 +93,7 @@ def parquet(
                 until=until,
                 progress=bar,
                 append=append,
-                prove=True,
+                prove=not no_proof,
             )
         finally:
             bar.close()
