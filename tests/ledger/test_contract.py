@@ -355,6 +355,7 @@ class LedgerContract:
                     envelope.stream_id,
                     envelope.recorded_at_us,
                     envelope.payload,
+                    envelope.stream_version,
                 )
             batches = [len(b) async for b in led.scan(batch=5)]
             assert batches == [5, 5, 5, 5, 3]

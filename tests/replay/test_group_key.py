@@ -11,7 +11,9 @@ import copy
 import uuid
 from typing import Any
 
-from ledger import EventRecord, canonical_json
+import pyarrow as pa
+
+from ledger import EVENT_BATCH_SCHEMA, EventRecord, canonical_json
 from router.services.replay import DecisionFilter
 from router.services.replay._columnar import ORIGINAL_RESULTS, Columnar
 
@@ -53,9 +55,10 @@ def _groups(*payloads: dict[str, Any] | bytes) -> tuple[list[int], list[int]]:
         )
         for i, p in enumerate(payloads)
     ]
+    batch = pa.RecordBatch.from_pylist([r._asdict() for r in records], schema=EVENT_BATCH_SCHEMA)
     cols = Columnar(ORIGINAL_RESULTS, DecisionFilter(), original=False)
     try:
-        cols.load(records)
+        cols.load(batch)
         slow = [event.position for event in cols.slow()]
         return [event.position for _, _, event in cols.new_groups()], slow
     finally:

@@ -191,6 +191,29 @@ def answer(exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=retry_headers(exc, status))
 
 
+#: The errors whose answer is their own message, by class, in the order they are asked about:
+#: (classes, HTTP status, OpenAI error type, code). `translate` asks about the ones whose answer
+#: needs more (a pointer, a decision id, a logged cause) first.
+_ANSWERS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int, str, str | None], ...] = (
+    (PayloadTooLargeError, 413, "invalid_request_error", "payload_too_large"),
+    (AuthenticationError, 401, "authentication_error", "invalid_api_key"),
+    (PermissionDeniedError, 403, "permission_error", "insufficient_scope"),
+    (
+        (NotFoundError, EventNotFoundError, DecisionNotFoundError),
+        404,
+        "not_found_error",
+        "not_found",
+    ),
+    (IdempotencyKeyReusedError, 422, "invalid_request_error", "idempotency_key_reused"),
+    (IdempotencyInFlightError, 409, "conflict_error", "idempotency_in_flight"),
+    (KeyStoreError, 400, "invalid_request_error", "invalid_key_request"),
+    (UnknownCatalogError, 404, "not_found_error", "unknown_catalog"),
+    ((DecisionError, RouterError), 400, "invalid_request_error", "invalid_request"),
+    (InvalidEventError, 400, "invalid_request_error", "invalid_id"),
+    (NotSequencedError, 409, "conflict_error", "not_sequenced"),
+)
+
+
 def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     """HTTP status and body for an error raised while handling a request."""
     if isinstance(exc, ClientDisconnect):
@@ -203,44 +226,14 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, InputError):
         return _input_error(exc, "", "invalid_request")
     if isinstance(exc, NoEntryPasses):
-        trace = exc.trace
-        removed = {
-            rule: count
-            for rule, bitmap in zip(trace.rule_ids, trace.failures, strict=True)
-            if (count := int.from_bytes(bitmap, "big").bit_count())
-        }
-        recorded = exc.decision if isinstance(exc, NoEntryPassesRecorded) else None
-        return 422, error_body(
-            str(exc),
-            "invalid_request_error",
-            param="/policy",
-            code="no_entry_passes",
-            decision_id=None if recorded is None else str(recorded.decision_id),
-            fingerprint=trace.policy.fingerprint,
-            catalog_version=trace.catalog.version,
-            removed_by_rule=removed,
-        )
+        return _no_entry(exc)
     if isinstance(exc, MissingTokensError):
         return 400, error_body(
             str(exc), "invalid_request_error", param="/policy/tokens", code="missing_tokens"
         )
-    if isinstance(exc, BadRequestError):
-        return 400, error_body(str(exc), "invalid_request_error", param=exc.pointer, code=exc.code)
-    if isinstance(exc, PayloadTooLargeError):
-        return 413, error_body(str(exc), "invalid_request_error", code="payload_too_large")
-    if isinstance(exc, AuthenticationError):
-        return 401, error_body(str(exc), "authentication_error", code="invalid_api_key")
-    if isinstance(exc, PermissionDeniedError):
-        return 403, error_body(str(exc), "permission_error", code="insufficient_scope")
-    if isinstance(exc, NotFoundError | EventNotFoundError | DecisionNotFoundError):
-        return 404, error_body(str(exc), "not_found_error", code="not_found")
-    if isinstance(exc, KeyStoreUnavailableError):
-        log.error("%s", exc)
-        return 503, error_body("the API key database is unavailable", "server_error", code=None)
-    if isinstance(exc, IdempotencyKeyReusedError):
-        return 422, error_body(str(exc), "invalid_request_error", code="idempotency_key_reused")
-    if isinstance(exc, IdempotencyInFlightError):
-        return 409, error_body(str(exc), "conflict_error", code="idempotency_in_flight")
+    if isinstance(exc, BadRequestError | UnsupportedRequestError):
+        reason = exc.code if isinstance(exc, BadRequestError) else "unsupported"
+        return 400, error_body(str(exc), "invalid_request_error", param=exc.pointer, code=reason)
     if isinstance(exc, IdempotentAnswerNotStoredError):
         return 409, error_body(
             str(exc),
@@ -248,36 +241,44 @@ def translate(exc: Exception) -> tuple[int, dict[str, Any]]:
             code="idempotency_answer_not_stored",
             decision_id=exc.decision_id,
         )
-    if isinstance(exc, IdempotencyUnavailableError):
+    if isinstance(exc, KeyStoreUnavailableError | IdempotencyUnavailableError):
         log.error("%s", exc)
-        return 503, error_body("the gateway database is unavailable", "server_error", code=None)
-    if isinstance(exc, KeyStoreError):
-        return 400, error_body(str(exc), "invalid_request_error", code="invalid_key_request")
+        which = "API key" if isinstance(exc, KeyStoreUnavailableError) else "gateway"
+        return 503, error_body(f"the {which} database is unavailable", "server_error", code=None)
     if isinstance(exc, AllAttemptsFailedError):
         return _plan_failed(exc)
-    if isinstance(exc, UnsupportedRequestError):
-        return 400, error_body(
-            str(exc), "invalid_request_error", param=exc.pointer, code="unsupported"
-        )
     if isinstance(exc, UpstreamError):
         return 502, error_body(str(exc), "upstream_error", code=exc.error_class)
-    if isinstance(exc, UnknownCatalogError):
-        return 404, error_body(str(exc), "not_found_error", code="unknown_catalog")
-    if isinstance(exc, DecisionError):
-        return 400, error_body(str(exc), "invalid_request_error", code="invalid_request")
-    if isinstance(exc, RouterError):
-        return 400, error_body(str(exc), "invalid_request_error", code="invalid_request")
-    if isinstance(exc, InvalidEventError):
-        return 400, error_body(str(exc), "invalid_request_error", code="invalid_id")
-    if isinstance(exc, NotSequencedError):
-        return 409, error_body(str(exc), "conflict_error", code="not_sequenced")
     if isinstance(exc, StoreUnavailableError):
         return 503, error_body("the ledger database is unavailable", "server_error", code=None)
+    for classes, status, kind, code in _ANSWERS:
+        if isinstance(exc, classes):
+            return status, error_body(str(exc), kind, code=code)
     if isinstance(exc, LedgerError):
         log.error("ledger error: %s", exc)
         return 500, error_body("ledger error", "server_error", code="ledger_error")
     log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
     return 500, error_body("internal server error", "server_error")
+
+
+def _no_entry(exc: NoEntryPasses) -> tuple[int, dict[str, Any]]:
+    trace = exc.trace
+    removed = {
+        rule: count
+        for rule, bitmap in zip(trace.rule_ids, trace.failures, strict=True)
+        if (count := int.from_bytes(bitmap, "big").bit_count())
+    }
+    recorded = exc.decision if isinstance(exc, NoEntryPassesRecorded) else None
+    return 422, error_body(
+        str(exc),
+        "invalid_request_error",
+        param="/policy",
+        code="no_entry_passes",
+        decision_id=None if recorded is None else str(recorded.decision_id),
+        fingerprint=trace.policy.fingerprint,
+        catalog_version=trace.catalog.version,
+        removed_by_rule=removed,
+    )
 
 
 async def _package_error(request: Request, exc: Exception) -> JSONResponse:

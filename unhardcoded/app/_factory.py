@@ -68,14 +68,11 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 def _collector_for_serving() -> Iterator[None]:
     """The cyclic garbage collector set for a long-running server, for the life of the app.
 
-    What the process built before serving (modules, the app, SQLAlchemy's and pydantic's
-    structures, the catalog: some 140,000 objects) is frozen out of the collector's reach, so
-    that a full collection walks only what requests left behind: measured 80-90 ms per full
-    collection before (a stall for every request in flight), ~3 ms after. At Python's default
-    first threshold (700 net new objects) the 32 requests in flight of the gateway benchmark
-    alone kept triggering young collections that rescanned them: 450-480 collections per 9,600
-    requests, 0.04 ms of CPU per request; 19 already at a threshold of 5,000 (bench/RESULTS.md).
-    Both are undone when the app stops (tests run many apps in one process)."""
+    What the process built before serving (modules, the app, the catalog: some 140,000 objects)
+    is frozen out of the collector's reach, so that a full collection, a stall for every request
+    in flight, walks only what requests left behind; and the first threshold is raised (see
+    bench/RESULTS.md for both). Both are undone when the app stops (tests run many apps in one
+    process)."""
     thresholds = gc.get_threshold()
     gc.collect()  # what is already garbage is freed, not frozen
     gc.freeze()
@@ -213,9 +210,9 @@ def create_app(
         redoc_url=None,  # one documentation page: /docs
     )
     install_error_handlers(app)
-    app.include_router(health_router)
-    app.include_router(router)
+    app.include_router(router)  # first: FastAPI matches included routers in order
     app.include_router(models_router)
+    app.include_router(health_router)
     install_openapi(app)
     app.add_middleware(AccessLog, metrics=metrics)
     return app

@@ -4,18 +4,17 @@ and send a stored answer again with `idempotent-replayed: true`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from router.core import Policy
 from router.services.decisions import has_no_log_rule
 from router.services.gateway import IDEMPOTENCY_HEADER, IdempotencyStore, StoredAnswer
-from unhardcoded.app._errors import answer
+from unhardcoded.app._errors import retry_headers, translate
 
 __all__ = ["REPLAYED_HEADER", "idempotent"]
 
@@ -67,9 +66,10 @@ async def idempotent(
     try:
         response = await handle(claimed.key_digest)
     except Exception as exc:
-        response = answer(exc)
+        status, body = translate(exc)
         # An error after the decision names it in its body (no_entry_passes, the plan failed).
-        decision_id = json.loads(bytes(response.body))["error"].get("decision_id")
+        decision_id = body["error"].get("decision_id")
+        response = JSONResponse(body, status_code=status, headers=retry_headers(exc, status))
     except BaseException:
         # Cancelled (the server is stopping): nobody gets this answer, a retry may claim again.
         with anyio.CancelScope(shield=True):

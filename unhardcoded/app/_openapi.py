@@ -1,11 +1,13 @@
-"""The OpenAPI document the app serves at `/openapi.json`: FastAPI's, completed with what the
-handlers answer besides 200 and with the policy's JSON Schema.
+"""The OpenAPI document the app serves at `/openapi.json`: FastAPI's, completed with the request
+bodies, what the handlers answer besides 200, and the policy's JSON Schema.
 
 The handlers read their bodies themselves (so that every malformed body gets the gateway's own
-precise error), so FastAPI cannot see the statuses they answer: `ROUTE_STATUSES` lists them, in
-the error shape every one of them uses, and a test sends generated requests to every route and
-fails on a status the document does not list. A malformed query or path parameter is a 400 here
-(not FastAPI's 422): 422 is the gateway's "no catalog entry passes the policy".
+precise error), so FastAPI can see neither the bodies nor the statuses they answer: the body
+shapes below (`CHAT_BODY`, `RANK_BODY`, given to the routes as `openapi_extra`) and
+`ROUTE_STATUSES` describe them, in the error shape every one of them uses, and a test sends
+generated requests to every route and fails on a status the document does not list. A malformed
+query or path parameter is a 400 here (not FastAPI's 422): 422 is the gateway's "no catalog
+entry passes the policy".
 """
 
 from __future__ import annotations
@@ -14,24 +16,81 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
 
 from router.core import POLICY_SCHEMA_PATH, policy_json_schema
-from unhardcoded.app._schema import POLICY_REF
 
-__all__ = [
-    "ERROR_SCHEMA",
-    "POLICY_SCHEMA_REF",
-    "ROUTE_STATUSES",
-    "install_openapi",
-    "policy_components",
-]
+__all__ = ["CHAT_BODY", "RANK_BODY", "ROUTE_STATUSES", "install_openapi", "policy_components"]
 
 #: Where the policy's schema sits in the document (its definitions beside it, same prefix).
-POLICY_SCHEMA_REF = POLICY_REF
+POLICY_REF = "#/components/schemas/sigma_pol_v1"
 _POLICY_COMPONENT = POLICY_REF.rsplit("/", 1)[1]
 _ERROR_COMPONENT = "Error"
 
-ERROR_SCHEMA: dict[str, Any] = {
+_POLICY = (
+    "The routing policy for this request: a sigma-pol/v1 document "
+    '(`{"v": "sigma-pol/v1", "rules": [...], "rank": [...], "tokens": {...}, '
+    '"fallback": {"max_attempts": N}}`). It decides which catalog entry serves the request and '
+    "the fallback plan; the request's `model` is replaced by the routed entry's model. With the "
+    'official openai package: `extra_body={"policy": ...}`. Errors point into it as `/policy/...`. '
+    "Its JSON Schema: /x/schema/sigma-pol-v1.json."
+)
+
+
+class ChatCompletionRequest(BaseModel):
+    """An OpenAI Chat Completions request plus the gateway's `policy`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(
+        default="auto", description="Ignored for routing (the policy decides); any string."
+    )
+    messages: list[dict[str, Any]] = Field(min_length=1, description="OpenAI chat messages.")
+    stream: bool = Field(default=False, description="Server-sent events, as OpenAI's.")
+    policy: dict[str, Any] = Field(description=_POLICY)
+
+
+class RankRequest(BaseModel):
+    """Evaluate a policy without calling any upstream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: dict[str, Any] = Field(description=_POLICY)
+    request: dict[str, Any] | None = Field(
+        default=None,
+        description="An OpenAI chat request whose token counts feed cost_per_run "
+        "(when the policy has no `tokens`).",
+    )
+    record: bool = Field(
+        default=False,
+        description="Record the decision in the ledger, marked as a preview (default: not "
+        "recorded).",
+    )
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    policy = schema["properties"]["policy"]
+    schema["properties"]["policy"] = {"$ref": POLICY_REF, "description": policy["description"]}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send a retried request at most once: a retry with the same key (same "
+    "tenant, same body) within the window gets the first answer again, with the same "
+    "x-decision-id and `idempotent-replayed: true`, without a second decision or upstream "
+    "call. 1 to 255 printable ASCII characters (e.g. a UUID). See docs/gateway.md, "
+    '"Idempotency".',
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+
+CHAT_BODY = {"requestBody": _body(ChatCompletionRequest), "parameters": [_IDEMPOTENCY_KEY]}
+RANK_BODY = {"requestBody": _body(RankRequest)}
+
+_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "OpenAI's error shape; `param` is a JSON pointer into the request body (or "
     "the name of the query parameter) where there is one.",
@@ -114,7 +173,7 @@ _SUCCESS_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
 def policy_components(max_depth: int | None = None) -> dict[str, Any]:
     """The policy's schema and its definitions as OpenAPI components (`max_depth`: see
     `policy_json_schema`)."""
-    template = POLICY_SCHEMA_REF + "_{name}"
+    template = POLICY_REF + "_{name}"
     schema = policy_json_schema(ref_template=template, max_depth=max_depth)
     defs = schema.pop("$defs")
     # Inside an OpenAPI document the schema is not a resource of its own: no $id (it would move
@@ -142,7 +201,7 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
     # FastAPI's own validation error shape is never answered (see the module's docstring).
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
-    components[_ERROR_COMPONENT] = ERROR_SCHEMA
+    components[_ERROR_COMPONENT] = _ERROR_SCHEMA
     components.update(policy_components())
     for path, methods in document["paths"].items():
         for method, operation in methods.items():

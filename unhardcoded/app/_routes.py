@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from ledger import Ledger
+from ledger import Ledger, SignedCheckpoint
 from router.core import Catalog, Policy, Trace
 from router.services.decisions import (
     Decision,
@@ -37,7 +37,7 @@ from router.services.gateway import (
 from router.services.replay import DecisionFilter, ReplayService
 from router.services.witness import CosignatureStore
 from unhardcoded.app._idempotent import idempotent
-from unhardcoded.app._schema import CHAT_BODY, RANK_BODY
+from unhardcoded.app._openapi import CHAT_BODY, RANK_BODY
 
 __all__ = ["CHAT_PATH", "Services", "chat_completions", "router", "sequence_path"]
 
@@ -86,6 +86,19 @@ async def _read_body(request: Request) -> Any:
             raise PayloadTooLargeError(limit)
         chunks.append(chunk)
     return parse_json_body(b"".join(chunks))
+
+
+async def _object_body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The body of a route whose body is an object of `fields` only."""
+    body = await _read_body(request)
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object", pointer="")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise BadRequestError(
+            f"unknown field (expected {', '.join(fields)})", pointer=f"/{unknown[0]}"
+        )
+    return body
 
 
 def _decision_headers(
@@ -174,14 +187,7 @@ async def _chat(
 async def rank(request: Request) -> JSONResponse:
     """The same evaluation path; not recorded unless `record: true` (then as a preview)."""
     principal = await _principal(request, "route")
-    body = await _read_body(request)
-    if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object", pointer="")
-    unknown = sorted(set(body) - {"policy", "request", "record"})
-    if unknown:
-        raise BadRequestError(
-            "unknown field (expected policy, request, record)", pointer=f"/{unknown[0]}"
-        )
+    body = await _object_body(request, ("policy", "request", "record"))
     if "policy" not in body:
         raise BadRequestError("missing policy", pointer="/policy")
     record = body.get("record", False)
@@ -344,16 +350,21 @@ async def sequence_events(
     )
 
 
-@router.get("/x/checkpoints/latest", summary="The latest signed checkpoint of the ledger")
-async def latest_checkpoint(request: Request) -> JSONResponse:
-    """Tree size, root hash, the C2SP signed note, the verifier key and the witnesses'
-    cosignature lines of that checkpoint (docs/witness.md)."""
+async def _latest_checkpoint(request: Request) -> tuple[SignedCheckpoint, CosignatureStore | None]:
+    """The latest signed checkpoint (signing one when none is yet) and the cosignature store."""
     await _principal(request, "read:own")
     services = _services(request)
     checkpoint = await services.ledger.latest_checkpoint() or await services.ledger.sequence()
     if checkpoint is None:
         raise NotFoundError("no checkpoint signed yet")
-    cosigned = services.cosignatures
+    return checkpoint, services.cosignatures
+
+
+@router.get("/x/checkpoints/latest", summary="The latest signed checkpoint of the ledger")
+async def latest_checkpoint(request: Request) -> JSONResponse:
+    """Tree size, root hash, the C2SP signed note, the verifier key and the witnesses'
+    cosignature lines of that checkpoint (docs/witness.md)."""
+    checkpoint, cosigned = await _latest_checkpoint(request)
     return JSONResponse(
         {
             "tree_size": checkpoint.tree_size,
@@ -374,12 +385,7 @@ async def cosigned_checkpoint(request: Request) -> Response:
     """The latest checkpoint as a signed note (text/plain): the log's signature, then every
     witness cosignature stored for it (C2SP tlog-cosignature lines), ready for a note verifier
     configured with the log's key and the witnesses' keys."""
-    await _principal(request, "read:own")
-    services = _services(request)
-    checkpoint = await services.ledger.latest_checkpoint() or await services.ledger.sequence()
-    if checkpoint is None:
-        raise NotFoundError("no checkpoint signed yet")
-    cosigned = services.cosignatures
+    checkpoint, cosigned = await _latest_checkpoint(request)
     note = checkpoint.note if cosigned is None else await cosigned.cosigned_note(checkpoint)
     return PlainTextResponse(note)
 
@@ -448,14 +454,7 @@ async def replay(request: Request) -> JSONResponse:
     decision_ids}; `record` (default true: a ReplayRun event). The body of the answer is the
     report of `unhardcoded replay --json` (docs/replay.md)."""
     await _principal(request, "admin")
-    body = await _read_body(request)
-    if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object", pointer="")
-    unknown = sorted(set(body) - set(_REPLAY_FIELDS))
-    if unknown:
-        raise BadRequestError(
-            f"unknown field (expected {', '.join(_REPLAY_FIELDS)})", pointer=f"/{unknown[0]}"
-        )
+    body = await _object_body(request, _REPLAY_FIELDS)
     mode = body.get("mode", "against" if "against" in body else None)
     if mode not in ("original", "against"):
         raise BadRequestError('mode must be "original" or "against"', pointer="/mode")

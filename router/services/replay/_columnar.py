@@ -16,16 +16,16 @@ temporary directory beyond it.
 
 from __future__ import annotations
 
-import bisect
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from ledger import EventRecord
+from ledger import EVENT_BATCH_SCHEMA, EventRecord
 from router.services.replay._scan import DecisionFilter
 
 __all__ = ["AGAINST_RESULTS", "ORIGINAL_RESULTS", "Columnar"]
@@ -204,8 +204,8 @@ class Columnar:
         self._pages = 0
         self.size = 0
         """Decisions in the current page (after the tenant filter)."""
-        self._records: Sequence[EventRecord] = ()
-        self._positions: list[int] = []
+        self._batch = pa.RecordBatch.from_pylist([], schema=EVENT_BATCH_SCHEMA)
+        self._positions = np.zeros(0, np.int64)
 
     def close(self) -> None:
         """Drop the database and its spill directory."""
@@ -226,20 +226,20 @@ class Columnar:
 
     # -- one page -----------------------------------------------------------------------------
 
-    def load(self, records: Sequence[EventRecord]) -> None:
-        """Parse one page of `DecisionMade` events (position order), join the groups known."""
-        positions, event_ids, _, streams, times, payloads, *_ = zip(*records, strict=True)
-        raw = pa.array(payloads, pa.binary())
+    def load(self, batch: pa.RecordBatch) -> None:
+        """Parse one page of `DecisionMade` events (a `Ledger.scan_batches` batch, position
+        order), join the groups known."""
+        payloads = batch.column("payload")
         try:
-            text = raw.cast(pa.string())
+            text = payloads.cast(pa.string())
         except pa.ArrowInvalid:  # some payload is not UTF-8: it goes the slow way
-            text = pa.array([_utf8_or_none(p) for p in payloads], pa.string())
+            text = pa.array([_utf8_or_none(p) for p in payloads.to_pylist()], pa.string())
         page_arrow = pa.table(
             {
-                "position": pa.array(positions, pa.int64()),
-                "event_id": pa.array([bytes(e) for e in event_ids], pa.binary()),
-                "stream_id": pa.array(streams, pa.string()),
-                "recorded_at_us": pa.array(times, pa.int64()),
+                "position": batch.column("position"),
+                "event_id": batch.column("event_id"),
+                "stream_id": batch.column("stream_id"),
+                "recorded_at_us": batch.column("recorded_at_us"),
                 "payload": text,
             }
         )
@@ -254,12 +254,13 @@ class Columnar:
         finally:
             self.con.unregister("page_arrow")
         self.con.register("page_raw", raw_page)
-        self._records = records
-        self._positions = list(positions)
+        self._batch = batch
+        self._positions = batch.column("position").to_numpy()
 
     def record(self, position: int) -> EventRecord:
         """The event of this page at `position`."""
-        return self._records[bisect.bisect_left(self._positions, position)]
+        row = int(np.searchsorted(self._positions, position))
+        return EventRecord(*(column[row].as_py() for column in self._batch.columns))
 
     def slow(self) -> list[EventRecord]:
         """The events of this page that need to be read one by one."""

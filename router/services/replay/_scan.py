@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import pyarrow as pa
+
 from ledger import EventRecord, Ledger
 from router.services.decisions import DECISION_MADE
 from router.services.replay._errors import ReplayError
 
-__all__ = ["DecisionFilter", "Row", "count_decisions", "payload_fingerprint", "scan_records"]
+__all__ = ["DecisionFilter", "Row", "count_decisions", "payload_fingerprint", "scan_batches"]
 
 MAX_IDS = 100_000
 """Most decision ids one replay takes."""
@@ -146,11 +148,11 @@ async def missing_ids(ledger: Ledger, ids: Sequence[uuid.UUID]) -> list[uuid.UUI
     return [d for d in ids if d.bytes not in found]
 
 
-async def scan_records(
+async def scan_batches(
     ledger: Ledger, flt: DecisionFilter, upto: int, page: int
-) -> AsyncIterator[Sequence[EventRecord]]:
+) -> AsyncIterator[pa.RecordBatch]:
     """Yield the decisions selected by `flt.query()` up to position `upto`, `page` at a time in
-    position order, as stored (the tenant and policy filters are the caller's: they read the
-    payloads)."""
-    async for records in ledger.scan(stop=upto + 1, batch=page, **flt.query()):
-        yield records
+    position order, as stored, in columns (`Ledger.scan_batches`; the tenant and policy filters
+    are the caller's: they read the payloads)."""
+    async for batch in ledger.scan_batches(stop=upto + 1, batch=page, **flt.query()):
+        yield batch

@@ -45,7 +45,7 @@ from router.services.replay._scan import (
     last_position,
     missing_ids,
     payload_fingerprint,
-    scan_records,
+    scan_batches,
 )
 
 __all__ = ["REPLAY_RUN", "REPLAY_SCHEMA", "ReplayService", "RowSink"]
@@ -108,7 +108,7 @@ class ReplayService:
     """
 
     def __init__(
-        self, decisions: DecisionService, *, page: int = 5_000, group_cache: int = 65_536
+        self, decisions: DecisionService, *, page: int = 20_000, group_cache: int = 65_536
     ) -> None:
         self.decisions = decisions
         self.ledger = decisions.ledger
@@ -227,8 +227,8 @@ class ReplayService:
         cols = Columnar(ORIGINAL_RESULTS, flt, original=True)
         scanned = 0
         try:
-            async for records in scan_records(self.ledger, flt, upto, self.page):
-                cols.load(records)
+            async for batch in scan_batches(self.ledger, flt, upto, self.page):
+                cols.load(batch)
                 slow: list[tuple[int, str | None, str, int | None]] = []
                 results: list[dict[str, Any]] = []
                 for event in cols.slow():
@@ -260,7 +260,7 @@ class ReplayService:
                     rows = cols.original_rows(False, None)
                     if rows:
                         sink(rows)
-                scanned += len(records)
+                scanned += batch.num_rows
                 if progress is not None:
                     progress(scanned, total)
         finally:
@@ -324,8 +324,8 @@ class ReplayService:
         cols = Columnar(AGAINST_RESULTS, flt, original=False)
         scanned = 0
         try:
-            async for records in scan_records(self.ledger, flt, upto, self.page):
-                cols.load(records)
+            async for batch in scan_batches(self.ledger, flt, upto, self.page):
+                cols.load(batch)
                 slow: list[tuple[int, str | None, str, int | None]] = []
                 results: list[dict[str, Any]] = []
                 for event in cols.slow():
@@ -362,7 +362,7 @@ class ReplayService:
                     rows = [_against_row(row, target) for row in cols.against_rows()]
                     if rows:
                         sink(rows)
-                scanned += len(records)
+                scanned += batch.num_rows
                 if progress is not None:
                     progress(scanned, total)
                 if len(seen_pairs) > 100_000:
