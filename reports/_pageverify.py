@@ -79,9 +79,12 @@ def _proven(
     return {e.stream_version: e for e in events}
 
 
-def verify_page(page: Mapping[str, Any], sequence: Mapping[str, Any], key: str) -> PageVerification:
-    """Check `page` (a `GET /x/decisions` answer for one tenant) with `sequence` (the answer of
-    its `completeness.proofs` path) against the ledger's verifier key `key`."""
+def verify_page(
+    page: Mapping[str, Any], sequence: Mapping[str, Any], key: str, *, cursor: int | None
+) -> PageVerification:
+    """Check `page` (a `GET /x/decisions` answer for one tenant, asked with `cursor`: None for
+    the first page) with `sequence` (the answer of its `completeness.proofs` path) against the
+    ledger's verifier key `key`."""
     result = PageVerification()
     problem = result.problems.append
     claim = page.get("completeness")
@@ -96,6 +99,8 @@ def verify_page(page: Mapping[str, Any], sequence: Mapping[str, Any], key: str) 
     if not isinstance(after, int) or not isinstance(first, int) or not isinstance(last, int):
         problem("completeness: after_position, first_version and last_version must be integers")
         return result
+    if after != (-1 if cursor is None else cursor):
+        problem(f"completeness: the page was asked after {cursor}, its proof is after {after}")
     for version in range(first, last + 1):
         found = events.get(version)
         if found is None or found.stream_id != stream:

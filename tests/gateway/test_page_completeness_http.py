@@ -28,19 +28,24 @@ def _record(gateway: Gateway, key: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def _walk(gateway: Gateway, key: str, query: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    pages = []
-    cursor = ""
+Page = tuple[dict[str, Any], dict[str, Any], int | None]
+
+
+def _walk(gateway: Gateway, key: str, query: str) -> list[Page]:
+    """Every page (its body, its sequence answer, the cursor it was asked with)."""
+    pages: list[Page] = []
+    cursor: int | None = None
     while True:
-        page = _get(gateway, f"/x/decisions?limit=2{query}{cursor}", key)
+        after = "" if cursor is None else f"&cursor={cursor}"
+        page = _get(gateway, f"/x/decisions?limit=2{query}{after}", key)
         assert page.status_code == 200, page.text
         body = page.json()
         proofs = _get(gateway, body["completeness"]["proofs"], key)
         assert proofs.status_code == 200, proofs.text
-        pages.append((body, proofs.json()))
+        pages.append((body, proofs.json(), cursor))
         if body["next_cursor"] is None:
             return pages
-        cursor = f"&cursor={body['next_cursor']}"
+        cursor = int(body["next_cursor"])
 
 
 def test_pages_of_a_tenant_prove_they_are_complete(gateway: Gateway) -> None:
@@ -52,14 +57,14 @@ def test_pages_of_a_tenant_prove_they_are_complete(gateway: Gateway) -> None:
     # A tenant-scoped key's pages are its tenant's; a read:all key asks with tenant=.
     for who, query in (("acme", ""), ("auditor", "&tenant=acme")):
         pages = _walk(gateway, who, query)
-        assert [[d["sequence"] for d in body["data"]] for body, _ in pages] == [[1, 2], [3, 4]]
-        for body, answer in pages:
-            assert verify_page(body, answer, key).problems == []
-    body, answer = pages[0]
+        assert [[d["sequence"] for d in page[0]["data"]] for page in pages] == [[1, 2], [3, 4]]
+        for body, answer, cursor in pages:
+            assert verify_page(body, answer, key, cursor=cursor).problems == []
+    body, answer, _ = pages[0]
     assert body["completeness"]["proofs"] == "/x/sequences/acme?from_version=1&to_version=3"
     dropped = copy.deepcopy(body)
     del dropped["data"][0]
-    problems = verify_page(dropped, answer, key).problems
+    problems = verify_page(dropped, answer, key, cursor=None).problems
     assert problems
     assert all(p.startswith("completeness: ") for p in problems)
     # Every tenant's page (read:all without tenant=) carries no completeness proof.

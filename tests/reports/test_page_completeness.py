@@ -46,10 +46,12 @@ async def test_every_page_proves_it_is_complete(backend: Backend, tmp_path: Any)
         await populate(service, rounds=1)  # acme: versions 6..9
         key = service.ledger.public_key()
         pages = []
+        cursors: list[int | None] = []
         cursor = None
         while True:
             body, answer = await _page(service, "acme", 3, cursor)
             pages.append((body, answer))
+            cursors.append(None if cursor is None else int(cursor))
             cursor = body["next_cursor"]
             if cursor is None:
                 break
@@ -62,13 +64,16 @@ async def test_every_page_proves_it_is_complete(backend: Backend, tmp_path: Any)
     assert middle["seals"][0]["type"] == "DecisionsSealed"
     assert middle["upper"]["version"] == 8
     assert last["upper"] is None
-    for body, answer in pages:
-        result = verify_page(body, answer, key)
+    for (body, answer), after in zip(pages, cursors, strict=True):
+        result = verify_page(body, answer, key, cursor=after)
         assert result.problems == []
-    assert any(n.startswith("nothing proves") for n in verify_page(*pages[-1], key).notes)
+    last_notes = verify_page(*pages[-1], key, cursor=cursors[-1]).notes
+    assert any(n.startswith("nothing proves") for n in last_notes)
+    # A page whose proof is for another cursor than the one it was asked with.
+    assert any("was asked after" in p for p in verify_page(*pages[1], key, cursor=None).problems)
 
     # Every decision left out, page by page; then also renumbered, or the neighbours moved.
-    for body, answer in pages:
+    for (body, answer), after in zip(pages, cursors, strict=True):
         for index, row in enumerate(body["data"]):
             dropped = copy.deepcopy(body)
             del dropped["data"][index]
@@ -76,7 +81,7 @@ async def test_every_page_proves_it_is_complete(backend: Backend, tmp_path: Any)
             for later in renumbered["data"][index:]:
                 later["sequence"] -= 1
             for name, forged in (("dropped", dropped), ("renumbered", renumbered)):
-                found = verify_page(forged, answer, key)
+                found = verify_page(forged, answer, key, cursor=after)
                 what = f"{name}: version {row['sequence']}"
                 assert found.problems, what
                 assert all(p.startswith("completeness: ") for p in found.problems), (
@@ -84,27 +89,32 @@ async def test_every_page_proves_it_is_complete(backend: Backend, tmp_path: Any)
                     found.problems,
                 )
     body, answer = pages[1]
+    middle_cursor = cursors[1]
     # The last decision left out, the page ending before it: its own version is the upper
     # neighbour the proof names, so the page must name it (and the next page starts with it).
     shortened = copy.deepcopy(body)
     shortened["data"].pop()
-    assert verify_page(shortened, answer, key).problems
+    assert verify_page(shortened, answer, key, cursor=middle_cursor).problems
     # The seal left out of the page's list.
     unsealed = copy.deepcopy(body)
     unsealed["completeness"]["seals"] = []
-    assert any("is not listed" in p for p in verify_page(unsealed, answer, key).problems)
+    found = verify_page(unsealed, answer, key, cursor=middle_cursor)
+    assert any("is not listed" in p for p in found.problems)
     # A version left out of the sequence answer.
     thin = copy.deepcopy(answer)
     del thin["events"][2]
-    assert any("not among the proven events" in p for p in verify_page(body, thin, key).problems)
+    found = verify_page(body, thin, key, cursor=middle_cursor)
+    assert any("not among the proven events" in p for p in found.problems)
     # A page claiming to be the last while the sequence goes on with a decision.
     early = copy.deepcopy(pages[0][0])
     early["next_cursor"] = None
-    assert any("says it is the last" in p for p in verify_page(early, pages[0][1], key).problems)
+    found = verify_page(early, pages[0][1], key, cursor=None)
+    assert any("says it is the last" in p for p in found.problems)
     # The sequence answer's leaves are proven: a forged one is refused.
     forged_answer = copy.deepcopy(answer)
     forged_answer["events"][1]["stream_version"] += 100
-    assert any("/leaf_hash" in p for p in verify_page(body, forged_answer, key).problems)
+    found = verify_page(body, forged_answer, key, cursor=middle_cursor)
+    assert any("/leaf_hash" in p for p in found.problems)
 
 
 async def test_an_empty_page_and_a_tenant_without_a_sequence(backend: Backend) -> None:
@@ -117,10 +127,10 @@ async def test_an_empty_page_and_a_tenant_without_a_sequence(backend: Backend) -
         after, after_answer = await _page(service, "acme", 10, cursor)
         nobody = await service.decisions(tenant="nobody", limit=10)
         none = await service.page_completeness("nobody", nobody, None)
-    assert verify_page(body, answer, key).ok
+    assert verify_page(body, answer, key, cursor=None).ok
     # After the last decision: an empty page whose lower neighbour is the last decision.
     assert after["data"] == []
     assert after["completeness"]["lower"]["version"] == 4
     assert after["completeness"]["upper"] is None
-    assert verify_page(after, after_answer, key).ok
+    assert verify_page(after, after_answer, key, cursor=int(cursor)).ok
     assert (none.lower, none.upper, none.to_version) == (None, None, 0)

@@ -282,8 +282,9 @@ async def list_decisions(
     checkpoint. A client checks the checkpoint's signature and each proof, then that the
     versions are consecutive, that each `DecisionMade` strictly between the neighbours is a
     decision of the page (same `decision_id`, `position`, `sequence`) and every other event a
-    listed seal, and that `lower` is at or before the cursor: a decision left out of the page
-    (or renumbered) breaks one of these. `reports.verify_page` is that check."""
+    listed seal, that `after_position` is the cursor it asked with and `lower` at or before
+    it: a decision left out of the page (or renumbered) breaks one of these.
+    `reports.verify_page` is that check."""
     principal = await _principal(request, "read:own")
     if not principal.can("read:all"):
         if tenant is not None and tenant != principal.tenant:
