@@ -5,6 +5,7 @@ below are the pure core (tree algebra, signed checkpoints, proof documents) and 
 """
 
 from ledger._batches import EVENT_BATCH_SCHEMA
+from ledger._batchverify import InclusionChecker
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -97,6 +98,7 @@ __all__ = [
     "EventRecord",
     "Frontier",
     "ImmutableViolationError",
+    "InclusionChecker",
     "InclusionProof",
     "InclusionProofBundle",
     "InclusionProofError",

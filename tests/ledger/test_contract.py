@@ -220,8 +220,21 @@ class LedgerContract:
                         proof.leaf_index, leaves[:size]
                     )
             assert await led.inclusion_proofs([], 37) == []
+            assert await led.envelopes([36, 5, 5, 0, 99]) == [envs[0], envs[5], envs[36]]
             with pytest.raises(EventNotFoundError, match="position 37 is not in the tree"):
                 await led.inclusion_proofs([1, 37], 37)
+
+    async def test_batch_proofs_of_leaves_far_apart(self, backend: Backend) -> None:
+        """Positions far apart (and the right-edge nodes, far from them) are read by separate
+        range queries: the proofs are the same."""
+        async with backend.open() as led:
+            envs = await led.append([decision(i) for i in range(203)])
+            await led.sequence()
+            leaves = [e.leaf_hash for e in envs]
+            positions = [150, 2, 3, 202, 70]
+            proofs = await led.inclusion_proofs(positions, 203)
+            for position, proof in zip(positions, proofs, strict=True):
+                assert list(proof.hashes) == merkle.inclusion_proof(position, leaves)
 
     async def test_proofs_against_signed_checkpoints(self, backend: Backend) -> None:
         async with backend.open() as led:
