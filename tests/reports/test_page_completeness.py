@@ -134,3 +134,15 @@ async def test_an_empty_page_and_a_tenant_without_a_sequence(backend: Backend) -
     assert after["completeness"]["upper"] is None
     assert verify_page(after, after_answer, key, cursor=int(cursor)).ok
     assert (none.lower, none.upper, none.to_version) == (None, None, 0)
+
+
+async def test_a_cursor_past_every_event(backend: Backend) -> None:
+    """The largest cursor there can be: an empty page whose lower neighbour is the tenant's last
+    event (the count of its events has no position bound to overflow)."""
+    async with backend.service() as service:
+        await populate(service, rounds=1)
+        body, answer = await _page(service, "acme", 10, str(2**63 - 1))
+        key = service.ledger.public_key()
+    assert body["data"] == []
+    assert body["completeness"]["lower"]["version"] == 4
+    assert verify_page(body, answer, key, cursor=2**63 - 1).ok

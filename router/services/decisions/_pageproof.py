@@ -33,6 +33,9 @@ __all__ = [
     "sequence_events",
 ]
 
+_MAX_POSITION = 2**63 - 1
+"""The largest ledger position a cursor can name (a 64-bit signed integer in the database)."""
+
 MAX_SEQUENCE_EVENTS = 1000
 """The most sequence events `DecisionService.sequence_events` returns at once."""
 
@@ -122,7 +125,9 @@ async def _lower(ledger: Ledger, tenant: str, after: int) -> int:
     if known is not None:
         return int(known)
     # Versions follow positions along a stream: the events at or before `after` are 1..count.
-    return await ledger.count(stream_id=tenant_stream(tenant), stop=after + 1)
+    # (A cursor at the largest position there can be is past every event: no stop.)
+    stop = after + 1 if after < _MAX_POSITION else None
+    return await ledger.count(stream_id=tenant_stream(tenant), stop=stop)
 
 
 async def page_completeness(
