@@ -29,7 +29,14 @@ from typing import Any
 
 from ledger._checkpoint import open_checkpoint
 from ledger._errors import LedgerError, StoreIntegrityError
-from ledger._format import GENESIS_HASH, chain_hash, leaf_data, leaf_hash
+from ledger._format import (
+    GENESIS_HASH,
+    LEAF_HEAD,
+    LEAF_MAGIC,
+    chain_hash,
+    leaf_hash,
+    leaf_tail,
+)
 from ledger._rotation import designated_key, parse_rotation
 from ledger._tree import Frontier, NodeId, append_leaves
 
@@ -209,7 +216,7 @@ class RangeCheck:
         self._first_times: dict[str, int] = {}
         # From position 0 a stream's first version is 1; later, it is taken as given.
         self._firsts: dict[str, int] | None = {} if job.low else None
-        self._names: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._tails: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._frontier = Frontier.empty()  # over the positions [low, next)
         self._stops = sorted({s for s, _ in job.signed if s > job.low} | set(job.sizes))
         self._roots = dict(job.signed)
@@ -226,8 +233,9 @@ class RangeCheck:
         if self.problem is not None:
             return []
         sha, expected, prev = hashlib.sha256, self._next, self._prev
-        versions, firsts, names = self._versions, self._firsts, self._names
+        versions, firsts, tails = self._versions, self._firsts, self._tails
         times, first_times = self._times, self._first_times
+        pack = LEAF_HEAD.pack
         leaves: list[bytes] = []
         for row in rows:
             pos, eid, typ, sid, ver, rec, payload, pdig, att, prv, chained, leaf = row
@@ -245,12 +253,17 @@ class RangeCheck:
                 before = f"the chain_hash of position {pos - 1}" if pos else "the genesis hash"
                 self._fail(pos, f"{_event(eid)}: prev_hash is not {before}")
                 break
-            encoded = names.get((typ, sid))
-            if encoded is None:  # few distinct (type, stream) pairs: encode each once
-                if len(names) > 100_000:
-                    names.clear()
-                encoded = names[typ, sid] = (typ.encode(), sid.encode())
-            data = leaf_data(pos, eid, rec, ver, pdig, prv, encoded[0], encoded[1], att)
+            # The leaf data laid out as the committer does: the head, then the tail, made once
+            # per (type, stream) pair (there are few) for events without attachments.
+            tail = None if att else tails.get((typ, sid))
+            if tail is None:
+                typ_bytes = typ.encode()
+                tail = (len(typ_bytes), leaf_tail(typ_bytes, sid.encode(), att))
+                if not att:
+                    if len(tails) > 100_000:
+                        tails.clear()
+                    tails[typ, sid] = tail
+            data = pack(LEAF_MAGIC, pos, eid, rec, ver, pdig, prv, tail[0]) + tail[1]
             if chain_hash(prv, data) != chained:
                 self._fail(pos, f"{_event(eid)}: chain_hash does not match the envelope")
                 break
