@@ -26,7 +26,14 @@ from typing import Any
 
 from ledger._checkpoint import open_checkpoint
 from ledger._errors import LedgerError, StoreIntegrityError
-from ledger._format import GENESIS_HASH, chain_hash, leaf_data, leaf_hash
+from ledger._format import (
+    GENESIS_HASH,
+    LEAF_HEAD,
+    LEAF_MAGIC,
+    chain_hash,
+    leaf_hash,
+    leaf_tail,
+)
 from ledger._rotation import designated_key, parse_rotation
 from ledger._tree import Frontier, NodeId, append_leaves
 
@@ -37,6 +44,7 @@ __all__ = [
     "RangeCheck",
     "RangeJob",
     "RangeResult",
+    "Source",
     "VerifyReport",
     "block_level",
     "join_ranges",
@@ -137,7 +145,8 @@ def block_level(count: int, workers: int) -> int:
 class RangeJob:
     """Positions [low, high) to check (high None: to the end of the log).
 
-    `low` is a multiple of ``2**level``. `signed` are the signed (tree size, root) pairs;
+    `low` is a multiple of ``2**level``. `signed` are the signed (tree size, root) pairs
+    within (low, high] (all of them for a range over the whole log);
     `sizes` the tree sizes within (low, high] whose frontier `join_ranges` needs; stored nodes
     exist up to `sequenced_size` (the last signed tree size).
     """
@@ -148,6 +157,19 @@ class RangeJob:
     signed: tuple[tuple[int, bytes], ...]
     sizes: tuple[int, ...]
     sequenced_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a verify range reads, on a connection of its own (in another process, maybe): a
+    SQLite file (and the busy timeout of the ledger's connections), or PostgreSQL (DSN, search
+    path, the parent's exported snapshot)."""
+
+    sqlite_path: str | None = None
+    busy_timeout_ms: int = 0
+    dsn: str | None = None
+    search_path: str | None = None
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +207,7 @@ class RangeCheck:
         self._versions: dict[str, int] = {}
         # From position 0 a stream's first version is 1; later, it is taken as given.
         self._firsts: dict[str, int] | None = {} if job.low else None
-        self._names: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._tails: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._frontier = Frontier.empty()  # over the positions [low, next)
         self._stops = sorted({s for s, _ in job.signed if s > job.low} | set(job.sizes))
         self._roots = dict(job.signed)
@@ -202,7 +224,8 @@ class RangeCheck:
         if self.problem is not None:
             return []
         sha, expected, prev = hashlib.sha256, self._next, self._prev
-        versions, firsts, names = self._versions, self._firsts, self._names
+        versions, firsts, tails = self._versions, self._firsts, self._tails
+        pack = LEAF_HEAD.pack
         leaves: list[bytes] = []
         for row in rows:
             pos, eid, typ, sid, ver, rec, payload, pdig, att, prv, chained, leaf = row
@@ -220,12 +243,17 @@ class RangeCheck:
                 before = f"the chain_hash of position {pos - 1}" if pos else "the genesis hash"
                 self._fail(pos, f"{_event(eid)}: prev_hash is not {before}")
                 break
-            encoded = names.get((typ, sid))
-            if encoded is None:  # few distinct (type, stream) pairs: encode each once
-                if len(names) > 100_000:
-                    names.clear()
-                encoded = names[typ, sid] = (typ.encode(), sid.encode())
-            data = leaf_data(pos, eid, rec, ver, pdig, prv, encoded[0], encoded[1], att)
+            # The leaf data laid out as the committer does: the head, then the tail, made once
+            # per (type, stream) pair (there are few) for events without attachments.
+            tail = None if att else tails.get((typ, sid))
+            if tail is None:
+                typ_bytes = typ.encode()
+                tail = (len(typ_bytes), leaf_tail(typ_bytes, sid.encode(), att))
+                if not att:
+                    if len(tails) > 100_000:
+                        tails.clear()
+                    tails[typ, sid] = tail
+            data = pack(LEAF_MAGIC, pos, eid, rec, ver, pdig, prv, tail[0]) + tail[1]
             if chain_hash(prv, data) != chained:
                 self._fail(pos, f"{_event(eid)}: chain_hash does not match the envelope")
                 break
@@ -358,11 +386,15 @@ def nodes_match(spans: Sequence[NodeSpan], stored: Sequence[Sequence[Sequence[An
 
 
 def join_ranges(
-    results: Sequence[RangeResult], jobs: Sequence[RangeJob], count: int
+    results: Sequence[RangeResult],
+    jobs: Sequence[RangeJob],
+    count: int,
+    signed: Sequence[tuple[int, bytes]],
 ) -> tuple[bytes, list[NodeSpan]] | None:
     """The root of the log of `count` events checked by the intact `results` of `jobs`, and the
-    stored nodes above the blocks to compare; None when the ranges do not link up or a signed
-    root is not the one the blocks give (the one-range re-run then names the problem)."""
+    stored nodes above the blocks to compare; None when the ranges do not link up or one of the
+    `signed` roots is not the one the blocks give (the one-range re-run then names the
+    problem)."""
     versions: dict[str, int] = {}
     prev = GENESIS_HASH
     for job, result in zip(jobs, results, strict=True):
@@ -376,7 +408,7 @@ def join_ranges(
     blob = b"".join(r.block_roots for r in results)
     roots = [blob[i : i + 32] for i in range(0, len(blob), 32)]
     prefixes = {size: hashes for r in results for size, hashes in r.prefixes.items()}
-    cuts = sorted({size >> level for size, _ in job.signed} | {count >> level})
+    cuts = sorted({size >> level for size, _ in signed} | {count >> level})
     frontier, nodes, done = Frontier.empty(), dict[NodeId, bytes](), 0
     above: dict[int, tuple[bytes, ...]] = {0: ()}
     for cut in cuts:
@@ -388,7 +420,7 @@ def join_ranges(
         low = prefixes[size] if size & ((1 << level) - 1) else ()
         return Frontier(size, above[size >> level] + low).root()
 
-    if any(root(size) != signed for size, signed in job.signed):
+    if any(root(size) != expected for size, expected in signed):
         return None
     spans: list[NodeSpan] = []
     top = level + 1
