@@ -5,29 +5,33 @@ policies and catalogs referenced, the verifier key, the report, and a manifest o
 from __future__ import annotations
 
 import hashlib
-import heapq
-import itertools
 import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger import Envelope, Ledger, SignedCheckpoint
 from reports._errors import ReportsError
+from reports._events import event_line
 from reports._export import Progress, export_parquet
 from reports._html import render_html
 from reports._report import build_report, ledger_context
 from reports._sequence import at_us, plan_sequence
+from reports._writer import open_dataset
 from router.services.decisions import (
-    ATTEMPT_FINISHED,
     CATALOG_PUBLISHED,
-    DECISION_MADE,
     POLICY_RECORDED,
+    catalog_stream,
+    outcome_stream,
 )
 
 __all__ = [
@@ -64,25 +68,6 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def event_line(envelope: Envelope, proof: dict[str, Any]) -> dict[str, Any]:
-    """One line of `ledger/events.jsonl`: the envelope fields that make the leaf, the exact
-    payload text, and the event's inclusion proof document."""
-    return {
-        "position": envelope.position,
-        "event_id": str(envelope.event_id),
-        "type": envelope.type,
-        "stream_id": envelope.stream_id,
-        "stream_version": envelope.stream_version,
-        "recorded_at_us": envelope.recorded_at_us,
-        "payload": envelope.payload.decode("utf-8"),
-        "attachments": {k: v.hex() for k, v in sorted(envelope.attachment_digests.items())},
-        "prev_hash": envelope.prev_hash.hex(),
-        "chain_hash": envelope.chain_hash.hex(),
-        "leaf_hash": envelope.leaf_hash.hex(),
-        "proof": proof,
-    }
-
-
 def manifest_bytes(document: dict[str, Any]) -> bytes:
     """The manifest's bytes (sorted keys, two-space indent, final newline)."""
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -97,16 +82,22 @@ class BundleSummary:
     events: int
     tree_size: int
     files: int
+    note: str | None = None
+    """Why the bundle holds no decisions, when it holds none (it then proves that there are
+    none: its completeness proof spans the period)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able."""
-        return {
+        out: dict[str, Any] = {
             "bundle": str(self.path),
             "decisions": self.decisions,
             "events": self.events,
             "tree_size": self.tree_size,
             "files": self.files,
         }
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
 
 async def _checkpoint_covering(ledger: Ledger, last: int) -> SignedCheckpoint:
@@ -120,69 +111,70 @@ async def _checkpoint_covering(ledger: Ledger, last: int) -> SignedCheckpoint:
     return head
 
 
-class _Events:
-    """The exported events, kept in position order without holding them all: decisions and
-    attempts arrive in position order and go to a file (as their `events.jsonl` line without the
-    proof); the catalogs, policies and outcomes they refer to (few, and fetched out of order)
-    stay in memory until the merge."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "events.partial.jsonl"
-        self._file: IO[bytes] | None = self.path.open("wb")
-        self.references: dict[int, Envelope] = {}
-        self.last = -1
-
-    def __call__(self, envelope: Envelope) -> None:
-        if envelope.type in (DECISION_MADE, ATTEMPT_FINISHED):
-            assert self._file is not None
-            self._file.write(_compact(event_line(envelope, {})) + b"\n")
-        else:
-            self.references[envelope.position] = envelope
-        self.last = max(self.last, envelope.position)
-
-    def close(self) -> None:
-        """Finish the file of decisions and attempts."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def _recorded(self) -> Iterator[dict[str, Any]]:
-        with self.path.open("rb") as handle:
-            for line in handle:
-                yield json.loads(line)
-
-    def in_order(self) -> Iterator[dict[str, Any]]:
-        """Every event's line (without its proof), by position."""
-        references = (event_line(self.references[p], {}) for p in sorted(self.references))
-        return heapq.merge(references, self._recorded(), key=lambda line: line["position"])
+_BATCH = 4096
+"""Events read, and their inclusion proofs assembled, together (their paths share most nodes)."""
 
 
 def _compact(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
-_PROOF_BATCH = 4096
-"""Events whose inclusion proofs are read together (their paths share most nodes)."""
+def _exported_positions(export: Path) -> list[int]:
+    """The ledger positions of the exported decisions and attempts, in order."""
+    columns = [
+        open_dataset(export, name).to_table(columns=["position"]).column("position")
+        for name in ("decisions", "attempts")
+    ]
+    positions = pa.chunked_array([c for column in columns for c in column.chunks], pa.int64())
+    return list(pc.unique(positions).sort().to_pylist()) if len(positions) else []
 
 
-async def _write_proofs(
-    ledger: Ledger, events: _Events, last: int, target: Path
-) -> tuple[SignedCheckpoint, int]:
-    """`ledger/events.jsonl` into `target`: every event with its inclusion proof against one
-    signed checkpoint, the proofs of a batch of events read together."""
-    head = await _checkpoint_covering(ledger, last)
-    count = 0
+async def _references(ledger: Ledger, export: Path) -> list[Envelope]:
+    """The `CatalogPublished`, `PolicyRecorded` and `OutcomeRecorded` events the exported
+    decisions refer to (the export checked each against the digest its decisions record)."""
+    decisions = open_dataset(export, "decisions").to_table(
+        columns=["catalog_version", "policy_fingerprint", "policy_ir_version", "outcome_digest"]
+    )
+    streams: set[str] = set()
+    for version in pc.unique(decisions.column("catalog_version")).to_pylist():
+        streams.add(catalog_stream(version))
+    for digest in pc.unique(decisions.column("outcome_digest")).to_pylist():
+        streams.add(outcome_stream(digest))
+    policies = decisions.select(["policy_fingerprint", "policy_ir_version"]).group_by(
+        ["policy_fingerprint", "policy_ir_version"]
+    )
+    for row in policies.aggregate([]).to_pylist():
+        # The policy's stream is its fingerprint as the decisions record it (IR version added).
+        version = row["policy_ir_version"]
+        fingerprint = row["policy_fingerprint"]
+        streams.add(fingerprint if version is None else f"{fingerprint} ({version})")
+    found = []
+    for stream in sorted(streams):
+        (first,) = await ledger.stream(stream, 1, 1)
+        found.append(first)
+    return found
+
+
+async def _write_events(
+    ledger: Ledger,
+    positions: list[int],
+    held: dict[int, Envelope],
+    tree_size: int,
+    target: Path,
+) -> int:
+    """`ledger/events.jsonl` into `target`: the events at `positions` (read from the ledger) and
+    those `held` already, in position order, each with its inclusion proof in the tree of
+    `tree_size` leaves; a batch of events and their proofs read together."""
+    everything = sorted(set(positions) | set(held))
     with target.open("wb") as out:
-        lines = events.in_order()
-        while batch := list(itertools.islice(lines, _PROOF_BATCH)):
-            proofs = await ledger.inclusion_proofs(
-                [line["position"] for line in batch], head.tree_size
-            )
-            for line, proof in zip(batch, proofs, strict=True):
-                line["proof"] = proof.document()
-                out.write(_compact(line) + b"\n")
-            count += len(batch)
-    return head, count
+        for low in range(0, len(everything), _BATCH):
+            batch = everything[low : low + _BATCH]
+            read = await ledger.envelopes([p for p in batch if p not in held])
+            envelopes = {e.position: e for e in read} | {p: held[p] for p in batch if p in held}
+            proofs = await ledger.inclusion_proofs(batch, tree_size)
+            for position, proof in zip(batch, proofs, strict=True):
+                out.write(_compact(event_line(envelopes[position], proof.document())) + b"\n")
+    return len(everything)
 
 
 async def create_bundle(
@@ -205,40 +197,37 @@ async def create_bundle(
     # The manifest and the report state the period in UTC, and `bundle verify` rebuilds the
     # report from the manifest's: both must be built from the same UTC instants.
     since, until = _utc(since), _utc(until)
+    # The folder is there before the work starts, not found missing at the end of it.
+    target.parent.mkdir(parents=True, exist_ok=True)
     # The completeness proof first: it may seal the tenant's sequence, and the data then stops
     # exactly where the proof does (docs/bundles.md, "Completeness").
     sequence = await plan_sequence(ledger, tenant, since, until)
     with tempfile.TemporaryDirectory(prefix="unhardcoded-bundle-") as tmp:
         work = Path(tmp)
         export = work / "data"
-        events = _Events(work)
-        try:
-            summary = await export_parquet(
-                ledger,
-                export,
-                tenant=tenant,
-                since=since,
-                until=at_us(sequence.cut_us),
-                progress=progress,
-                sink=events,
-            )
-        finally:
-            events.close()
-        for envelope in sequence.boundaries:
-            events.references[envelope.position] = envelope
-            events.last = max(events.last, envelope.position)
-        files: dict[str, bytes | Path] = {}
+        summary = await export_parquet(
+            ledger,
+            export,
+            tenant=tenant,
+            since=since,
+            until=at_us(sequence.cut_us),
+            progress=progress,
+        )
+        # The events behind the data: its decisions and attempts (by position), what they
+        # refer to, and the boundaries of the tenant's sequence.
+        positions = _exported_positions(export)
+        references = await _references(ledger, export)
+        held = {e.position: e for e in [*references, *sequence.boundaries]}
+        last = max([-1, *held, *positions[-1:]])
+        head = await _checkpoint_covering(ledger, last)
         proofs = work / "events.jsonl"
-        if events.last >= 0:
-            head, count = await _write_proofs(ledger, events, events.last, proofs)
-        else:
-            head, count = await _checkpoint_covering(ledger, -1), 0
-            proofs.write_bytes(b"")
-        note = head.note if cosigned is None else await cosigned(head)
-        files[CHECKPOINT] = note.encode("utf-8")
+        count = await _write_events(ledger, positions, held, head.tree_size, proofs)
+        files: dict[str, bytes | Path] = {}
+        signed = head.note if cosigned is None else await cosigned(head)
+        files[CHECKPOINT] = signed.encode("utf-8")
         files[PUBLIC_KEY] = (head.verifier_key + "\n").encode("utf-8")
         files[EVENTS] = proofs
-        for envelope in events.references.values():
+        for envelope in references:
             payload = envelope.payload_json()
             if envelope.type == POLICY_RECORDED:
                 files[f"policies/{payload['digest']}.json"] = _pretty(payload["policy"])
@@ -267,12 +256,12 @@ async def create_bundle(
             "completeness": sequence.manifest(),
             "files": {name: _sha256(content) for name, content in sorted(files.items())},
         }
-        target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(target, "w") as archive:
             _write(archive, MANIFEST, manifest_bytes(manifest))
             for name, content in sorted(files.items()):
                 _write(archive, name, content)
-    return BundleSummary(target, summary.decisions, count, head.tree_size, len(files) + 1)
+    note = summary.empty_note(tenant, since, until)
+    return BundleSummary(target, summary.decisions, count, head.tree_size, len(files) + 1, note)
 
 
 def _pretty(document: Any) -> bytes:

@@ -1,4 +1,5 @@
-"""Strict reading of a bundle's `ledger/events.jsonl` and `checkpoint.txt` (docs/bundles.md).
+"""A bundle's event lines (docs/bundles.md): written by `event_line`, and read strictly with
+`checkpoint.txt` — the same lines serve export folders' and pages' completeness proofs.
 
 Every field of an event line is checked, not only those that make the leaf: an auditor cannot
 trust a verifier that says "ok" to a line whose `leaf_hash` or `chain_hash` is false. A line is
@@ -15,8 +16,10 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ledger import (
     GENESIS_HASH,
@@ -24,6 +27,7 @@ from ledger import (
     CheckpointBodyError,
     CheckpointFormatError,
     Envelope,
+    InclusionChecker,
     InclusionProof,
     LedgerError,
     OriginMismatchError,
@@ -31,10 +35,10 @@ from ledger import (
     chain_hash,
     open_checkpoint,
 )
-from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.merkle import leaf_hash
 from reports._errors import ReportsError
 
-__all__ = ["EVENT_FIELDS", "open_bundle_checkpoint", "read_events"]
+__all__ = ["EVENT_FIELDS", "event_line", "open_bundle_checkpoint", "read_events"]
 
 EVENT_FIELDS = (
     "position",
@@ -52,7 +56,9 @@ EVENT_FIELDS = (
 )
 """The members of an event line, all required, no others."""
 
+_MEMBERS = frozenset(EVENT_FIELDS)
 _HEX32 = re.compile(r"[0-9a-f]{64}")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_U64 = 2**64 - 1
 
 Problem = Callable[[str], None]
@@ -63,6 +69,25 @@ class _LineError(ReportsError):
 
     def __init__(self, pointer: str, why: str) -> None:
         super().__init__(f"{pointer}: {why}")
+
+
+def event_line(envelope: Envelope, proof: dict[str, Any]) -> dict[str, Any]:
+    """One line of `ledger/events.jsonl`: the envelope fields that make the leaf, the exact
+    payload text, and the event's inclusion proof document."""
+    return {
+        "position": envelope.position,
+        "event_id": str(envelope.event_id),
+        "type": envelope.type,
+        "stream_id": envelope.stream_id,
+        "stream_version": envelope.stream_version,
+        "recorded_at_us": envelope.recorded_at_us,
+        "payload": envelope.payload.decode("utf-8"),
+        "attachments": {k: v.hex() for k, v in sorted(envelope.attachment_digests.items())},
+        "prev_hash": envelope.prev_hash.hex(),
+        "chain_hash": envelope.chain_hash.hex(),
+        "leaf_hash": envelope.leaf_hash.hex(),
+        "proof": proof,
+    }
 
 
 def open_bundle_checkpoint(
@@ -83,11 +108,27 @@ def open_bundle_checkpoint(
     return None
 
 
+def _parse(source: str) -> object:
+    """A line's JSON value. orjson reads the lines; what it refuses goes to the standard parser,
+    which accepts exactly what it accepted before (integers beyond 64 bits, NaN) and words its
+    errors the same way."""
+    try:
+        return orjson.loads(source)
+    except orjson.JSONDecodeError:
+        return json.loads(source)
+
+
 def _hash(line: dict[str, Any], member: str) -> bytes:
     value = line[member]
-    if not isinstance(value, str) or not _HEX32.fullmatch(value):
-        raise _LineError(f"/{member}", f"expected 64 lowercase hex characters, got {value!r}")
-    return bytes.fromhex(value)
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = b""
+        # Lowercase hex is exactly what decodes to 32 bytes and prints back unchanged.
+        if len(raw) == 32 and raw.hex() == value:
+            return raw
+    raise _LineError(f"/{member}", f"expected 64 lowercase hex characters, got {value!r}")
 
 
 def _u64(line: dict[str, Any], member: str, *, signed: bool = False) -> int:
@@ -111,19 +152,17 @@ def _envelope(line: object) -> tuple[Envelope, bytes, bytes, dict[str, Any]]:
     `leaf_hash` as written, and its proof member."""
     if not isinstance(line, dict):
         raise _LineError("", "an event line is a JSON object")
-    for member in EVENT_FIELDS:
-        if member not in line:
-            raise _LineError(f"/{member}", "missing")
-    unknown = sorted(set(line) - set(EVENT_FIELDS))
-    if unknown:
+    if line.keys() != _MEMBERS:
+        for member in EVENT_FIELDS:
+            if member not in line:
+                raise _LineError(f"/{member}", "missing")
+        unknown = sorted(set(line) - _MEMBERS)
         raise _LineError(f"/{unknown[0]}", "unknown member of an event line")
     event_text = _text(line, "event_id")
-    try:
-        event_id = uuid.UUID(event_text)
-    except ValueError:
-        event_id = None
-    if event_id is None or str(event_id) != event_text:
+    # The canonical form is exactly what `str(uuid.UUID(...))` prints.
+    if not _CANONICAL_UUID.fullmatch(event_text):
         raise _LineError("/event_id", f"expected a UUID in canonical form, got {event_text!r}")
+    event_id = uuid.UUID(event_text)
     attachments = line["attachments"]
     if not isinstance(attachments, dict):
         raise _LineError(
@@ -156,8 +195,19 @@ def _envelope(line: object) -> tuple[Envelope, bytes, bytes, dict[str, Any]]:
         data = envelope.leaf_data()
     except (LedgerError, ValueError, OverflowError) as exc:  # e.g. a name longer than 65,535
         raise _LineError("", f"does not encode as leaf data ({exc})") from None
-    true = replace(
-        envelope, chain_hash=chain_hash(envelope.prev_hash, data), leaf_hash=leaf_hash(data)
+    true = Envelope(
+        envelope.position,
+        event_id,
+        envelope.type,
+        envelope.stream_id,
+        envelope.stream_version,
+        envelope.recorded_at_us,
+        payload,
+        envelope.payload_digest,
+        digests,
+        envelope.prev_hash,
+        chain_hash(envelope.prev_hash, data),
+        leaf_hash(data),
     )
     return true, _hash(line, "chain_hash"), _hash(line, "leaf_hash"), proof
 
@@ -176,6 +226,8 @@ def read_events(
     (against `checkpoint` when it opened), in file order; a problem for each that does not."""
     previous: _Previous | None = None
     offset = 0
+    # One checker for all the lines: neighbouring events' paths share their upper nodes.
+    inclusion = None if checkpoint is None else InclusionChecker(checkpoint.size, checkpoint.root)
     for number, line in enumerate(raw, start=1):
         try:
             source = line.decode("utf-8")
@@ -186,8 +238,8 @@ def read_events(
         source = source.rstrip("\r\n")
         where = f"{file} line {number}"
         try:
-            envelope, chained, leaf, document = _envelope(json.loads(source))
-            proof = InclusionProof.from_json(json.dumps(document))
+            envelope, chained, leaf, document = _envelope(_parse(source))
+            proof = InclusionProof.from_document(document)
         except json.JSONDecodeError as exc:
             problem(f"{where}: not a bundled event (JSONDecodeError: {exc})")
             continue
@@ -266,14 +318,14 @@ def read_events(
                     f"{proof.tree_size}, the checkpoint signs size {checkpoint.size}",
                 )
             )
-        elif checkpoint is not None and not verify_inclusion(
-            proof.leaf_hash, proof.leaf_index, proof.tree_size, proof.hashes, checkpoint.root
+        elif inclusion is not None and not inclusion.check(
+            proof.leaf_hash, proof.leaf_index, proof.hashes
         ):
             found.append(
                 (
                     "/proof/hashes",
                     f"inclusion proof fails: the path of leaf {proof.leaf_index} "
-                    f"does not lead to the root signed at tree size {checkpoint.size}",
+                    f"does not lead to the root signed at tree size {inclusion.tree_size}",
                 )
             )
         for pointer, text in found:

@@ -47,13 +47,16 @@ class ExpectedRows:
             if not everything and self.rows.pending(name) < limit:
                 continue
             batch = self.rows.take(name)
-            if batch is None:
-                continue
-            writer = self._writers.get(name)
-            if writer is None:
-                path = self.folder / f"{name}.parquet"
-                writer = self._writers[name] = pq.ParquetWriter(path, SCHEMAS[name])
-            writer.write_batch(batch)
+            if batch is not None:
+                self.put(name, batch)
+
+    def put(self, name: str, batch: pa.RecordBatch) -> None:
+        """Write rows of dataset `name` built elsewhere (column-wise)."""
+        writer = self._writers.get(name)
+        if writer is None:
+            path = self.folder / f"{name}.parquet"
+            writer = self._writers[name] = pq.ParquetWriter(path, SCHEMAS[name])
+        writer.write_batch(batch)
 
     def close(self) -> None:
         """Write what is left and finish the files."""

@@ -4,7 +4,6 @@ external resource (auditors open it offline, and it prints to PDF as it shows)."
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -77,7 +76,7 @@ def render_html(report: ComplianceReport) -> str:
         period=_period(doc),
         total=total,
         listed=min(total, HTML_DECISIONS),
-        decisions=itertools.islice(report.decisions(), HTML_DECISIONS),
+        decisions=report.decisions(limit=HTML_DECISIONS),
         charts=charts,
         tables=_TABLES,
         models=_charts.MODELS,

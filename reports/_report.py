@@ -269,16 +269,17 @@ class ComplianceReport:
     export: Path
     _bounds: tuple[str, int | None, int | None] = field(repr=False)
 
-    def decisions(self) -> Iterator[dict[str, Any]]:
-        """The per-decision list, in ledger position order (streamed: DuckDB sorts it into a
-        scratch Parquet file, spilling to disk beyond its memory limit, and it is read back a
-        batch at a time)."""
+    def decisions(self, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """The per-decision list, in ledger position order, or its first `limit` decisions
+        (streamed: DuckDB sorts it into a scratch Parquet file, spilling to disk beyond its
+        memory limit, and it is read back a batch at a time)."""
+        query = _LISTING if limit is None else f"{_LISTING} LIMIT {int(limit)}"
         with tempfile.TemporaryDirectory(prefix="unhardcoded-listing-") as tmp:
             sorted_rows = Path(tmp) / "decisions.parquet"
             with connect(self.export) as con:
                 _bind(con, *self._bounds)
                 con.execute("SET preserve_insertion_order = true")
-                con.execute(f"COPY ({_LISTING}) TO '{sorted_rows}' (FORMAT parquet)")
+                con.execute(f"COPY ({query}) TO '{sorted_rows}' (FORMAT parquet)")
             for batch in pq.ParquetFile(sorted_rows).iter_batches(_FETCH):
                 for row in batch.to_pylist():
                     yield _listing_row(row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import tempfile
 import zipfile
@@ -18,8 +19,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -40,6 +42,7 @@ from reports._bundle import (
     REPORT_HTML,
     REPORT_JSON,
 )
+from reports._columnar import CatalogColumns, decision_batch, parse_decisions
 from reports._completeness import SequenceCheck
 from reports._errors import ReportsError
 from reports._events import open_bundle_checkpoint, read_events
@@ -48,6 +51,7 @@ from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS, PARTITIONS, SCHEMAS
+from reports._sequence import sequence_of
 from reports._witnesses import check_witnesses, key_argument, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
@@ -56,6 +60,7 @@ from router.services.decisions import (
     DECISION_MADE,
     OUTCOME_RECORDED,
     POLICY_RECORDED,
+    DecisionPayload,
     RecordMismatchError,
     decode_decision,
     outcome_digest,
@@ -217,7 +222,9 @@ class _Check:
             return
         try:
             with self.archive.open(EVENTS) as raw:
-                yield from read_events(EVENTS, raw, checkpoint, report)
+                # The zip member read through a large buffer: its own line reader is slow.
+                lines = io.BufferedReader(cast(io.RawIOBase, raw), _BLOCK)
+                yield from read_events(EVENTS, lines, checkpoint, report)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             report(f"{EVENTS}: unreadable in the zip ({exc})")
 
@@ -228,6 +235,15 @@ def _micros(text: str | None) -> int | None:
     at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
+
+_BLOCK = 1 << 20
+"""Bytes read from the zip at a time (its own line reader reads a few bytes per call)."""
+
+_CHUNK = 4096
+"""Proven decisions whose rows are built together, column-wise (`reports._columnar`)."""
+
+_SPILL_EVERY = 256
+"""Events between two hand-overs of the rows built so far (each adds at most one group)."""
 
 _WINDOW = 65_536
 """Recent decisions remembered for their attempts (an attempt of an older one costs a second
@@ -248,6 +264,8 @@ class _Expect:
         self.recent: OrderedDict[str, DecisionKey] = OrderedDict()
         self.late: list[Envelope] = []
         self.sequence = SequenceCheck(manifest, self.since, self.until)
+        self.columns = CatalogColumns()
+        self.pending: list[tuple[int, str, int, DecisionPayload, bytes, int | None]] = []
 
     def _reference(self, stream: str, kind: str) -> Envelope | None:
         found = self.references.get((stream, 1))
@@ -257,7 +275,7 @@ class _Expect:
         check, rows = self.check, self.rows
         name = f"decision {envelope.event_id}"
         try:
-            payload = decode_decision(envelope.payload)
+            payload = decode_decision(_json(envelope.payload))
         except RecordMismatchError as exc:
             check.problem(f"{name}: its payload is {exc}")
             return
@@ -309,11 +327,47 @@ class _Expect:
                 check.problem(f"outcome {digest}: its proven content has another digest")
                 return
             rows.add_outcome(digest, document)
-        rows.add_decision(envelope.position, str(envelope.event_id), at, payload)
+        rows.add_group(payload)
+        self.pending.append(
+            (
+                envelope.position,
+                str(envelope.event_id),
+                at,
+                payload,
+                envelope.payload,
+                sequence_of(envelope, payload.tenant),
+            )
+        )
+        if len(self.pending) >= _CHUNK:
+            self.flush()
         self.recent[str(envelope.event_id)] = decision_key(payload, at)
         if len(self.recent) > _WINDOW:
             self.recent.popitem(last=False)
         check.result.decisions += 1
+
+    def flush(self) -> None:
+        """The `decisions` rows of the pending decisions, built column-wise from their payloads
+        like the exporter builds them; one by one (`RowBuilder.add_decision`) when the payloads
+        do not parse column-wise (a value of another type than a decision's)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        for version in {payload.catalog_version for _, _, _, payload, _, _ in pending}:
+            self.columns.add(self.rows.catalogs[version])
+        try:
+            table = parse_decisions([raw for _, _, _, _, raw, _ in pending])
+            batch = decision_batch(
+                table,
+                pa.array([position for position, *_ in pending], pa.int64()),
+                pa.array([sequence for *_, sequence in pending], pa.int64()),
+                pa.array([at for _, _, at, _, _, _ in pending], pa.int64()),
+                self.columns,
+            )
+        except (pa.ArrowException, KeyError, TypeError, ValueError):
+            for position, event_id, at, payload, _, sequence in pending:
+                self.rows.add_decision(position, event_id, at, payload, sequence)
+            return
+        self.expected.put("decisions", batch)
 
     def attempt(self, envelope: Envelope, key: DecisionKey | None) -> None:
         payload = envelope.payload_json()
@@ -329,6 +383,8 @@ class _Expect:
         whose decision was not among the recent ones."""
         for envelope in self.check.events(checkpoint):
             self.check.result.events += 1
+            if not self.check.result.events % _SPILL_EVERY:
+                self.expected.spill()
             if self.sequence.owns(envelope):
                 if self.sequence.feed(envelope):  # else a boundary or a seal: not in the data
                     self.decision(envelope)
@@ -338,7 +394,7 @@ class _Expect:
                 self.attempt(envelope, None)
             else:
                 self.references.setdefault((envelope.stream_id, envelope.stream_version), envelope)
-            self.expected.spill()
+        self.flush()
         if not self.late:
             return
         wanted = {e.payload_json().get("decision_id") for e in self.late}
@@ -364,6 +420,15 @@ class _Expect:
                 )
                 continue
             self.attempt(envelope, key)
+
+
+def _json(payload: bytes) -> Any:
+    """A payload's JSON value (orjson), or the bytes themselves when orjson refuses them:
+    `decode_decision` then parses them with the standard parser, as it always did."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return payload
 
 
 def _referenced_files(check: _Check, rows: RowBuilder) -> None:
@@ -482,7 +547,7 @@ def verify_bundle(
         for dataset in DATASETS:
             (data / dataset).mkdir(parents=True, exist_ok=True)
         held = {name[len(DATA) :].split("/", 1)[0] for name in check.names if name.startswith(DATA)}
-        made_by = _report_schema(check.read(REPORT_JSON))
+        made_by = _report_schema(check, REPORT_JSON)
         absent: tuple[str, ...] = ()
         earlier: tuple[str, ...] = ()
         if made_by != REPORT_SCHEMA:  # a bundle of today's layout must hold every dataset
@@ -556,8 +621,26 @@ def _earlier(data: Path, dataset: str) -> bool:
     return names != [n for n in SCHEMAS[dataset].names if n not in PARTITIONS[dataset]]
 
 
-def _report_schema(document: bytes | None) -> str | None:
-    """The `schema` member of a bundled report.json, or None when it has none or is not JSON."""
+_SCHEMA_LINE = re.compile(r'  "schema": ("(?:[^"\\]|\\.)*"),?')
+_PARSED_WHOLE = 16 << 20
+"""A report.json up to this size is parsed whole when its lines do not show the member."""
+
+
+def _report_schema(check: _Check, name: str) -> str | None:
+    """The `schema` member of a bundled report.json, or None when it has none or is not JSON.
+
+    Reports are written with two-space indentation, top-level members on their own lines: the
+    member is found by reading the lines (a report lists every decision: it is not loaded)."""
+    lines = check.lines(name)
+    if lines is None:
+        return None
+    for _, line in lines:
+        found = _SCHEMA_LINE.fullmatch(line)
+        if found is not None:
+            value = json.loads(found.group(1))
+            return value if isinstance(value, str) else None
+    info = check.archive.getinfo(name)
+    document = check.read(name) if info.file_size <= _PARSED_WHOLE else None
     if document is None:
         return None
     try:

@@ -220,8 +220,21 @@ class LedgerContract:
                         proof.leaf_index, leaves[:size]
                     )
             assert await led.inclusion_proofs([], 37) == []
+            assert await led.envelopes([36, 5, 5, 0, 99]) == [envs[0], envs[5], envs[36]]
             with pytest.raises(EventNotFoundError, match="position 37 is not in the tree"):
                 await led.inclusion_proofs([1, 37], 37)
+
+    async def test_batch_proofs_of_leaves_far_apart(self, backend: Backend) -> None:
+        """Positions far apart (and the right-edge nodes, far from them) are read by separate
+        range queries: the proofs are the same."""
+        async with backend.open() as led:
+            envs = await led.append([decision(i) for i in range(203)])
+            await led.sequence()
+            leaves = [e.leaf_hash for e in envs]
+            positions = [150, 2, 3, 202, 70]
+            proofs = await led.inclusion_proofs(positions, 203)
+            for position, proof in zip(positions, proofs, strict=True):
+                assert list(proof.hashes) == merkle.inclusion_proof(position, leaves)
 
     async def test_proofs_against_signed_checkpoints(self, backend: Backend) -> None:
         async with backend.open() as led:
@@ -355,6 +368,7 @@ class LedgerContract:
                     envelope.stream_id,
                     envelope.recorded_at_us,
                     envelope.payload,
+                    envelope.stream_version,
                 )
             batches = [len(b) async for b in led.scan(batch=5)]
             assert batches == [5, 5, 5, 5, 3]
@@ -410,7 +424,15 @@ class LedgerContract:
             assert all(b.schema == EVENT_BATCH_SCHEMA for b in batches)
             rows = [tuple(row.values()) for b in batches for row in b.to_pylist()]
             assert rows == [
-                (e.position, e.event_id.bytes, e.type, e.stream_id, e.recorded_at_us, e.payload)
+                (
+                    e.position,
+                    e.event_id.bytes,
+                    e.type,
+                    e.stream_id,
+                    e.recorded_at_us,
+                    e.payload,
+                    e.stream_version,
+                )
                 for e in written
             ]
 

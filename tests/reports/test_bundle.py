@@ -224,6 +224,42 @@ def test_cli_bundle_create_and_verify(tmp_path: Path) -> None:
     assert "--key" in bad_key.stderr
 
 
+def test_a_bundle_with_no_decisions_says_so_and_proves_it(tmp_path: Path) -> None:
+    """A tenant with no decisions, or a period with none, makes an explicit empty bundle (a
+    note on stderr and in the JSON, like `export` and `report`) whose completeness proof shows
+    there is nothing to hold; an output folder that does not exist is refused before any work."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
+    home = tmp_path / "home"
+    populate_sqlite(url, home)
+    runner = CliRunner()
+    common = ["--db", url, "--home", str(home), "--quiet"]
+    cases = {
+        "nobody": (["--tenant", "nobody"], "tenant 'nobody' has no decisions in the ledger"),
+        "later": (
+            ["--tenant", "globex", "--since", "2099-01-01T00:00:00Z"],
+            "none of the 4 decisions of tenant 'globex' was recorded in the period",
+        ),
+    }
+    for name, (args, why) in cases.items():
+        out = tmp_path / f"{name}.zip"
+        created = runner.invoke(main, ["bundle", "create", *args, str(out), *common])
+        assert created.exit_code == 0, created.output
+        assert f"note: {why}" in created.stderr
+        assert "the bundle is empty" in created.stderr
+        summary = json.loads(created.stdout)
+        assert summary["decisions"] == 0
+        assert why in summary["note"]
+        checked = verify_bundle(out)
+        assert checked.ok, checked.problems
+        assert checked.decisions == 0
+        assert checked.completeness is not None
+    nowhere = tmp_path / "missing" / "b.zip"
+    refused = runner.invoke(main, ["bundle", "create", "--tenant", "globex", str(nowhere), *common])
+    assert refused.exit_code == 2
+    assert "does not exist" in refused.stderr
+    assert not nowhere.parent.exists()
+
+
 @pytest.mark.parametrize("name", ["bundle.tar", "bundle"])
 def test_bundle_name_must_be_a_zip(tmp_path: Path, name: str) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/ledger.db"

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ledger import Ledger, SignedCheckpoint
 from router.core import Catalog, Policy, Trace
-from router.services.decisions import Decision, DecisionNotFoundError, DecisionService
+from router.services.decisions import (
+    Decision,
+    DecisionNotFoundError,
+    DecisionService,
+    tenant_stream,
+)
 from router.services.gateway import (
     BadRequestError,
     Gateway,
@@ -33,7 +39,14 @@ from router.services.witness import CosignatureStore
 from unhardcoded.app._idempotent import idempotent
 from unhardcoded.app._openapi import CHAT_BODY, RANK_BODY
 
-__all__ = ["CHAT_PATH", "Services", "chat_completions", "router"]
+__all__ = [
+    "CHAT_PATH",
+    "Services",
+    "add_chat_route",
+    "chat_completions",
+    "router",
+    "sequence_path",
+]
 
 router = APIRouter()
 CHAT_PATH = "/v1/chat/completions"
@@ -47,7 +60,7 @@ class Services:
     keys: KeyStore
     ledger: Ledger
     max_body_bytes: int
-    cosignatures: CosignatureStore | None = None
+    cosignatures: CosignatureStore
     idempotency: IdempotencyStore | None = None
 
 
@@ -114,13 +127,6 @@ def _decision_headers(
     return headers
 
 
-@router.post(
-    CHAT_PATH,
-    openapi_extra=CHAT_BODY,
-    summary="OpenAI-compatible chat completion, routed by the request's policy",
-    response_description="OpenAI's chat.completion (or SSE chunks with stream: true); headers "
-    "x-decision-id, x-policy-fingerprint, x-catalog-version, x-routed-model",
-)
 async def chat_completions(request: Request) -> Response:
     """Decide (recorded durably before any upstream byte), then call the plan with fallback;
     once per `Idempotency-Key` (docs/gateway.md, "Idempotency")."""
@@ -136,6 +142,21 @@ async def chat_completions(request: Request) -> Response:
         document,
         routing.policy,
         lambda key: _chat(request, principal, routing, body, key),
+    )
+
+
+def add_chat_route(app: FastAPI) -> None:
+    """Declare the chat route on `app` itself rather than in `router`: FastAPI wraps each
+    included router in a layer that matches every request a second time (~10 µs per request),
+    which the gateway's hot route need not pay."""
+    app.add_api_route(
+        CHAT_PATH,
+        chat_completions,
+        methods=["POST"],
+        openapi_extra=CHAT_BODY,
+        summary="OpenAI-compatible chat completion, routed by the request's policy",
+        response_description="OpenAI's chat.completion (or SSE chunks with stream: true); "
+        "headers x-decision-id, x-policy-fingerprint, x-catalog-version, x-routed-model",
     )
 
 
@@ -256,21 +277,96 @@ async def list_decisions(
     ),
     tenant: str | None = Query(default=None, max_length=128),
 ) -> JSONResponse:
-    """A page of decisions: a tenant-scoped key sees its own tenant's only."""
+    """A page of decisions in ledger order: a tenant-scoped key sees its own tenant's only.
+    Each decision carries its `position` (pass the page's `next_cursor` for the next page) and
+    its `sequence`, its version in the tenant's sequence `decisions/<tenant>` (null for a
+    decision recorded by release 0.1.0).
+
+    **Completeness of a page.** A page of one tenant (`tenant=`, or any page of a tenant-scoped
+    key) also carries `completeness`, what proves it holds every decision of the tenant after
+    the cursor up to its last one (docs/bundles.md, "Completeness"): `stream`,
+    `after_position` (the cursor; -1 on the first page), `lower` (the tenant's last sequence
+    event at or before the cursor: the previous page's last decision; null on the first page,
+    whose sequence starts at version 1), `seals` (the sequence's events between the page's
+    decisions that are not decisions), `upper` (the tenant's event right after the page's last:
+    the next page's first, or a seal; null when there was none yet), each as `version`,
+    `position`, `event_id`, `type`; `first_version` and `last_version` (the versions all that
+    covers), `unsequenced` (decisions of the page without a sequence number: not covered), and
+    `proofs`: the path of `GET /x/sequences/{tenant}` that returns the leaf of every version
+    from `first_version` to `last_version` with its inclusion proof against one signed
+    checkpoint. A client checks the checkpoint's signature and each proof, then that the
+    versions are consecutive, that each `DecisionMade` strictly between the neighbours is a
+    decision of the page (same `decision_id`, `position`, `sequence`) and every other event a
+    listed seal, that `after_position` is the cursor it asked with and `lower` at or before
+    it: a decision left out of the page (or renumbered) breaks one of these.
+    `reports.verify_page` is that check."""
     principal = await _principal(request, "read:own")
     if not principal.can("read:all"):
         if tenant is not None and tenant != principal.tenant:
             return JSONResponse({"data": [], "next_cursor": None})
         tenant = principal.tenant
-    page = await _services(request).gateway.decisions.decisions(
-        tenant=tenant, limit=limit, cursor=None if cursor is None else str(cursor)
-    )
+    decisions = _services(request).gateway.decisions
+    after = None if cursor is None else str(cursor)
+    page = await decisions.decisions(tenant=tenant, limit=limit, cursor=after)
+    body: dict[str, Any] = {
+        "data": [d.to_json() for d in page.decisions],
+        "next_cursor": page.next_cursor,
+    }
+    if tenant is not None:
+        proof = await decisions.page_completeness(tenant, page, after)
+        body["completeness"] = {
+            **proof.to_json(),
+            "proofs": (
+                None  # the tenant has no sequence yet: nothing to prove
+                if proof.to_version < proof.first_version
+                else sequence_path(tenant, proof.first_version, proof.to_version)
+            ),
+        }
+    return JSONResponse(body)
+
+
+def sequence_path(tenant: str, first: int, last: int) -> str:
+    """The path of `GET /x/sequences/{tenant}` for versions `first`..`last`."""
+    name = urllib.parse.quote(tenant, safe="")
+    return f"/x/sequences/{name}?from_version={first}&to_version={last}"
+
+
+@router.get(
+    "/x/sequences/{tenant}",
+    summary="Events of a tenant's decision sequence, with their leaves and inclusion proofs",
+)
+async def sequence_events(
+    request: Request,
+    tenant: str,
+    from_version: int = Query(ge=1, le=2**63 - 1, description="The first version"),
+    to_version: int = Query(ge=1, le=2**63 - 1, description="The last version (included)"),
+) -> JSONResponse:
+    """Versions `from_version`..`to_version` (at most 1,000) of the sequence
+    `decisions/<tenant>` (the tenant's decisions and seals, docs/bundles.md, "Completeness"),
+    each as an audit bundle's event line — the bytes of its Merkle leaf and its inclusion proof
+    (docs/bundles.md, "What is in the zip") — all against one signed checkpoint: `stream`,
+    `checkpoint` (the signed note), `verifier_key`, `tree_size`, `events` (in version order;
+    fewer than asked when the sequence ends sooner). A page of `GET /x/decisions` names the
+    versions that prove it complete. 404 for another tenant's sequence."""
+    principal = await _principal(request, "read:own")
+    if not principal.sees_tenant(tenant):
+        raise NotFoundError(f"no decision sequence of tenant {tenant!r}")
+    from reports import event_line  # the bundle's line format, loaded on first use
+
+    decisions = _services(request).gateway.decisions
+    events, proofs, head = await decisions.sequence_events(tenant, from_version, to_version)
     return JSONResponse(
-        {"data": [d.to_json() for d in page.decisions], "next_cursor": page.next_cursor}
+        {
+            "stream": tenant_stream(tenant),
+            "checkpoint": head.note,
+            "verifier_key": head.verifier_key,
+            "tree_size": head.tree_size,
+            "events": [event_line(e, p.document()) for e, p in zip(events, proofs, strict=True)],
+        }
     )
 
 
-async def _latest_checkpoint(request: Request) -> tuple[SignedCheckpoint, CosignatureStore | None]:
+async def _latest_checkpoint(request: Request) -> tuple[SignedCheckpoint, CosignatureStore]:
     """The latest signed checkpoint (signing one when none is yet) and the cosignature store."""
     await _principal(request, "read:own")
     services = _services(request)
@@ -291,7 +387,7 @@ async def latest_checkpoint(request: Request) -> JSONResponse:
             "root_hash": checkpoint.root_hash.hex(),
             "note": checkpoint.note,
             "verifier_key": checkpoint.verifier_key,
-            "cosignatures": [] if cosigned is None else await cosigned.lines(checkpoint.tree_size),
+            "cosignatures": await cosigned.lines(checkpoint.tree_size),
         }
     )
 
@@ -306,8 +402,7 @@ async def cosigned_checkpoint(request: Request) -> Response:
     witness cosignature stored for it (C2SP tlog-cosignature lines), ready for a note verifier
     configured with the log's key and the witnesses' keys."""
     checkpoint, cosigned = await _latest_checkpoint(request)
-    note = checkpoint.note if cosigned is None else await cosigned.cosigned_note(checkpoint)
-    return PlainTextResponse(note)
+    return PlainTextResponse(await cosigned.cosigned_note(checkpoint))
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -81,7 +81,14 @@ def create(
         finally:
             bar.close()
 
-    click.echo(json.dumps(run_on_ledger(url, home, body).to_json(), indent=2))
+    made = run_on_ledger(url, home, body)
+    if made.note is not None:
+        click.echo(
+            f"note: {made.note}: the bundle is empty (its completeness proof shows there is "
+            "no decision to hold)",
+            err=True,
+        )
+    click.echo(json.dumps(made.to_json(), indent=2))
 
 
 @bundle.command()

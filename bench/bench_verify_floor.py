@@ -1,0 +1,84 @@
+"""The floor under `bundle verify`: what reading a bundle's events costs before any check.
+
+`bundle verify` must at least read every line of `ledger/events.jsonl` out of the zip, parse it,
+and hash each event (its payload digest, its leaf hash and its chain hash: three SHA-256s). This
+measures those steps alone, cumulatively, on a real bundle, in one process on one core, and the
+whole `verify_bundle` after them, so the verifier's own cost is the difference:
+
+    python bench/bench_verify_floor.py bundle.zip            # e.g. from bench/bench_audit.py
+
+Prints events/s for each step (CPU time of this process, so a loaded machine distorts it less
+than wall time would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import orjson
+
+from reports import verify_bundle
+
+EVENTS = "ledger/events.jsonl"
+
+
+def _lines(bundle: str) -> int:
+    with zipfile.ZipFile(bundle) as archive, archive.open(EVENTS) as raw:
+        return sum(1 for _ in io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20))
+
+
+def _parsed(bundle: str) -> int:
+    count = 0
+    with zipfile.ZipFile(bundle) as archive, archive.open(EVENTS) as raw:
+        for line in io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20):
+            orjson.loads(line)
+            count += 1
+    return count
+
+
+def _hashed(bundle: str) -> int:
+    count = 0
+    sha256 = hashlib.sha256
+    with zipfile.ZipFile(bundle) as archive, archive.open(EVENTS) as raw:
+        for line in io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20):
+            event = orjson.loads(line)
+            payload = event["payload"].encode()
+            # Leaf data is ~200 bytes of header around the payload digest: hash that much.
+            data = sha256(payload).digest() + bytes.fromhex(event["prev_hash"]) + bytes(150)
+            sha256(b"\x00" + data).digest()
+            sha256(bytes.fromhex(event["prev_hash"]) + data).digest()
+            count += 1
+    return count
+
+
+def _timed(step: Callable[[], int]) -> tuple[int, float]:
+    start = time.process_time()
+    events = step()
+    return events, time.process_time() - start
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bundle", help="an audit bundle (bundle create)")
+    args = parser.parse_args(argv)
+    bundle = args.bundle
+    steps: list[tuple[str, Callable[[], int]]] = [
+        ("read lines from the zip", lambda: _lines(bundle)),
+        ("+ parse each line (orjson)", lambda: _parsed(bundle)),
+        ("+ three SHA-256 per event", lambda: _hashed(bundle)),
+        ("bundle verify (everything)", lambda: verify_bundle(bundle).events),
+    ]
+    for name, step in steps:
+        events, seconds = _timed(step)
+        print(f"{name:<28} {events:>9,} events {seconds:>7.1f} s CPU {events / seconds:>10,.0f}/s")
+
+
+if __name__ == "__main__":
+    main()
