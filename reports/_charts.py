@@ -5,12 +5,13 @@ an empty date make the same figures give the same bytes (the bundle verifier com
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["MODELS", "cost_per_day", "decisions_per_day", "removals_per_rule"]
 
@@ -24,6 +25,18 @@ _STYLE: dict[Any, Any] = {
 }
 MODELS = 8
 """Winning models shown by name per chart; the others are summed as "other"."""
+
+
+@contextlib.contextmanager
+def _figure(height: float) -> Iterator[Figure]:
+    """A figure in the report's style. matplotlib is imported here, not with the module: it
+    costs ~25 MB and half a second, which the exports, bundles and replays that import this
+    package (and never draw) would otherwise pay."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_STYLE):
+        yield Figure(figsize=(7.5, height))
 
 
 def _svg(figure: Figure) -> str:
@@ -50,8 +63,7 @@ def decisions_per_day(rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         model = row["model"] if row["model"] in named else "other"
         series[model][days.index(row["key"])] += row["decisions"]
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(7.5, 3.2))
+    with _figure(3.2) as figure:
         axes = figure.subplots()
         bottom = [0] * len(days)
         for model, counts in series.items():
@@ -70,8 +82,7 @@ def removals_per_rule(rows: Sequence[dict[str, Any]]) -> str:
     """Horizontal bars: per rule, the decisions in which it removed at least one entry."""
     if not rows:
         return _empty("Removals per rule")
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(7.5, 0.9 + 0.32 * len(rows)))
+    with _figure(0.9 + 0.32 * len(rows)) as figure:
         axes = figure.subplots()
         keys = [row["key"] for row in rows][::-1]
         values = [row["decisions"] for row in rows][::-1]
@@ -87,8 +98,7 @@ def cost_per_day(rows: Sequence[dict[str, Any]]) -> str:
     """Bars per UTC day: the estimated cost of the selected entries and the billed cost."""
     if not rows:
         return _empty("Cost per day")
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(7.5, 3.0))
+    with _figure(3.0) as figure:
         axes = figure.subplots()
         days = [row["key"] for row in rows]
         where = range(len(days))

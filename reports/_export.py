@@ -55,9 +55,10 @@ Progress = Callable[[int, int], None]
 EventSink = Callable[[Envelope], None]
 
 _OUTCOME_DATASETS = ("eliminations", "rankings", "explanations")
-_SPILL_ROWS = 256
+_SPILL_ROWS = 64
 """Group rows held before they are handed to the writers: each holds lists as long as the
-catalog (removed entries, ranked entries with their key values)."""
+catalog (a ranking at 2,500 entries and 3 rank keys: ~70 kB), and the batch is held again in
+the writer's queue and row group (`reports._writer`)."""
 
 _TYPES = (DECISION_MADE, ATTEMPT_FINISHED, OUTCOME_RECORDED)
 """What the columnar pass reads: decisions and attempts, and the outcomes new groups need."""

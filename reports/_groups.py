@@ -34,9 +34,11 @@ from router.services.decisions import rank_order
 
 __all__ = ["CatalogRanks", "RankTable"]
 
-_KEEP = 256
-"""(catalog, rank keys, tokens) tables kept (entries × keys floats and the order: ~80 kB at
-2,500 entries): a ledger meets a few thousand, each again in a few groups."""
+_KEEP = 2048
+"""(catalog, rank keys, tokens) rank orders kept (one int32 per entry: 10 kB at 2,500 entries).
+The generated ledgers meet ~2,200, each again in ~3 groups, in no particular order: a smaller
+cache sorted again for most groups. The values are cheap to gather again (`columns_of` keeps
+the costs of recent token counts)."""
 
 _ATTRIBUTES = 256
 """(catalog, attribute) string columns kept (a few hundred kB at 2,500 entries): catalogs
@@ -51,7 +53,7 @@ class RankTable:
     entry index in rank order."""
 
     values: npt.NDArray[np.float64]
-    order: npt.NDArray[np.int64]
+    order: npt.NDArray[np.int32]
 
 
 class _Lru:
@@ -78,16 +80,12 @@ class CatalogRanks:
     """The cache of rank tables and observed-value strings (see the module docstring)."""
 
     def __init__(self, keep: int = _KEEP) -> None:
-        self._tables = _Lru(keep)
+        self._orders = _Lru(keep)
         self._parts = _Lru(_ATTRIBUTES)
 
     def table(self, catalog: Catalog, rank: Sequence[RankKey], tokens: Tokens | None) -> RankTable:
         """The rank table of `catalog` under `rank` for `tokens` (cost needs them: a rank on
         `cost_per_run` without tokens has every cost missing)."""
-        key = (catalog.version, tuple(rank), tokens)
-        found: RankTable | None = self._tables.get(key)
-        if found is not None:
-            return found
         cols = columns_of(catalog)
         values = np.full((cols.size, len(rank)), np.nan)
         for j, rank_key in enumerate(rank):
@@ -101,16 +99,12 @@ class CatalogRanks:
                 number = cols.numbers.get(rank_key.attr)
                 if number is not None:
                     values[:, j] = number.values
-        # The evaluator's sort: per key, present before missing, then the value (negated for
-        # `desc`); ties by entry index. Values are finite, so a missing one sorts last as +inf;
-        # np.lexsort sorts stably by its last key first, starting from index order.
-        signs = np.array([1.0 if k.direction == "asc" else -1.0 for k in rank])
-        signed = values * signs
-        keys = np.where(np.isnan(signed), np.inf, signed)
-        order = np.lexsort(keys.T[::-1]) if len(rank) else np.arange(cols.size)
         values.setflags(write=False)
-        order.setflags(write=False)
-        return self._tables.put(key, RankTable(values, order))  # type: ignore[no-any-return]
+        key = (catalog.version, tuple(rank), tokens)
+        order: npt.NDArray[np.int32] | None = self._orders.get(key)
+        if order is None:
+            order = self._orders.put(key, _order(values, rank))
+        return RankTable(values, order)
 
     def rank(
         self, policy: Policy, catalog: Catalog, tokens: Tokens | None, passing: Sequence[int]
@@ -173,3 +167,16 @@ def _costs_shown(cost: npt.NDArray[np.float64] | None, count: int) -> pa.Array:
         return pa.array([_shown(COST_PER_RUN, None)] * count, pa.string())
     shown = [_shown(COST_PER_RUN, None if math.isnan(v) else v) for v in cost.tolist()]
     return pa.array(shown, pa.string())
+
+
+def _order(values: npt.NDArray[np.float64], rank: Sequence[RankKey]) -> npt.NDArray[np.int32]:
+    """Every entry index in rank order: the evaluator's sort (per key, present before missing,
+    then the value, negated for `desc`; ties by entry index). Values are finite, so a missing one
+    sorts last as +inf; np.lexsort sorts stably by its last key first, from index order."""
+    signs = np.array([1.0 if k.direction == "asc" else -1.0 for k in rank])
+    signed = values * signs
+    keys = np.where(np.isnan(signed), np.inf, signed)
+    order = np.lexsort(keys.T[::-1]) if len(rank) else np.arange(len(values))
+    ranked = order.astype(np.int32)
+    ranked.setflags(write=False)
+    return ranked
