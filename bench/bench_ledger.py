@@ -21,13 +21,15 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg
-
-from ledger import Ledger, NewEvent
-from unhardcoded.db import migrated_ledger
+# verify's worker processes import the main module (multiprocessing's forkserver, as spawn does):
+# this one imports the ledger, SQLAlchemy and asyncpg where it uses them, as the CLI does, so
+# its workers start as the CLI's.
+if TYPE_CHECKING:
+    from ledger import Ledger, NewEvent
 
 PG_URL = os.environ.get(
     "UNHARDCODED_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -36,6 +38,8 @@ PG_URL = os.environ.get(
 
 def decision_event(i: int, producer: int) -> NewEvent:
     """A decision-sized event (~800 bytes of canonical payload), varying per call."""
+    from ledger import NewEvent
+
     entries = [[(i * 7 + k) % 2500, (i + k) % 97, k] for k in range(12)]
     payload = {
         "schema": "DecisionMade/v1",
@@ -73,6 +77,8 @@ async def _produce(led: Ledger, producers: int, per_producer: int) -> tuple[floa
 
 
 async def _fresh_pg_schema() -> str:
+    import asyncpg
+
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""))
     await conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -81,6 +87,8 @@ async def _fresh_pg_schema() -> str:
 
 
 async def _drop_pg_schema(schema: str) -> None:
+    import asyncpg
+
     conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""))
     await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     await conn.close()
@@ -108,6 +116,8 @@ class Target:
             await _drop_pg_schema(self.schema)
 
     def open(self, **options: object):  # type: ignore[no-untyped-def]
+        from unhardcoded.db import migrated_ledger
+
         return migrated_ledger(
             self.url,
             home=self.workdir / "home",
@@ -191,6 +201,8 @@ async def _engine_floor(
     with the same indexes and triggers), `producers` rows per commit (the largest batch that
     many producers can form, each waiting for its own append) against one row per commit, with
     the same durability; and the same batches with fsync off (not durable: an upper bound)."""
+
+    from unhardcoded.db import migrated_ledger
 
     async def fresh() -> Path:
         path = workdir / f"floor-{uuid.uuid4().hex}.db"

@@ -14,6 +14,7 @@ Run from the repository root (make the ledger once with bench/gen_ledger.py):
     python bench/gen_ledger.py --db sqlite+aiosqlite:////tmp/bench1m.db         # 1,000,000
     python bench/bench_replay.py --db sqlite+aiosqlite:////tmp/bench1m.db [--json]
     python bench/bench_replay.py --decisions 50000       # generates a temporary ledger first
+    python bench/bench_replay.py --db … --floor   # + reading alone, reading + parsing alone
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.gen_ledger import generate
-from ledger import open_ledger
+from ledger import Ledger, open_ledger
 from router.core import RequestFeatures, Tokens, decide, effective_tokens
-from router.services.decisions import DecisionService, encode_outcome, outcome_digest
-from router.services.replay import ReplayService
+from router.services.decisions import (
+    DECISION_MADE,
+    DecisionService,
+    encode_outcome,
+    outcome_digest,
+)
+from router.services.replay import DecisionFilter, ReplayService
+from router.services.replay._columnar import ORIGINAL_RESULTS, Columnar
 from unhardcoded.db import migrated_ledger
 
 HOME = "/tmp/.bench_replay_home"
@@ -55,6 +62,8 @@ async def _child(mode: str, url: str, sample: int) -> dict[str, Any]:
         service = DecisionService(led)
         if mode == "baseline":
             return await _baseline(service, sample)
+        if mode in FLOORS:
+            return await _floor(led, mode)
         replay = ReplayService(service)
         cpu = _cpu()
         start = time.perf_counter()
@@ -75,6 +84,38 @@ async def _child(mode: str, url: str, sample: int) -> dict[str, Any]:
         "decisions_per_s": round(report.decisions / seconds),
         "cpu_seconds": round(cpu, 2),
         "decisions_per_cpu_s": round(report.decisions / cpu),
+        "peak_rss_mb": round(_peak_mb(), 1),
+    }
+
+
+FLOORS = ("read", "parse")
+
+
+async def _floor(led: Ledger, mode: str) -> dict[str, Any]:
+    """What replay cannot go below: reading every decision in batches (`read`), and reading them
+    and parsing their payloads into group keys in DuckDB (`parse`), with nothing evaluated,
+    joined or reported."""
+    cols = Columnar(ORIGINAL_RESULTS, DecisionFilter(), original=True) if mode == "parse" else None
+    decisions = 0
+    cpu = _cpu()
+    start = time.perf_counter()
+    try:
+        async for batch in led.scan_batches(types=(DECISION_MADE,), batch=ReplayService.PAGE):
+            decisions += batch.num_rows
+            if cols is not None:
+                cols.load(batch)
+    finally:
+        if cols is not None:
+            cols.close()
+    seconds = time.perf_counter() - start
+    cpu = _cpu() - cpu
+    return {
+        "mode": mode,
+        "decisions": decisions,
+        "seconds": round(seconds, 2),
+        "decisions_per_s": round(decisions / seconds),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_us_per_decision": round(cpu / decisions * 1e6, 2),
         "peak_rss_mb": round(_peak_mb(), 1),
     }
 
@@ -133,7 +174,10 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=50_000, help="without --db: generate")
     parser.add_argument("--sample", type=int, default=500, help="baseline sample size")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--child", choices=["original", "against", "baseline"], default=None)
+    parser.add_argument(
+        "--floor", action="store_true", help="also time reading alone, and reading + parsing"
+    )
+    parser.add_argument("--child", choices=["original", "against", "baseline", *FLOORS])
     args = parser.parse_args()
     if args.child:
         print(json.dumps(asyncio.run(_child(args.child, args.db, args.sample))))
@@ -153,6 +197,8 @@ def main() -> None:
             asyncio.run(make())
         figures = {mode: _run_child(mode, url, args.sample) for mode in ("original", "against")}
         figures["baseline"] = _run_child("baseline", url, args.sample)
+        if args.floor:
+            figures.update({mode: _run_child(mode, url, args.sample) for mode in FLOORS})
     base = figures["baseline"]["decisions_per_s"]
     for mode in ("original", "against"):
         figures[mode]["ratio_vs_baseline"] = round(figures[mode]["decisions_per_s"] / base, 1)
@@ -177,6 +223,14 @@ def main() -> None:
         f"{b['decisions_per_cpu_s']:,}/CPU-s "
         f"-> {1_000_000 / b['decisions_per_s'] / 60:.0f} min per million decisions"
     )
+    for mode in FLOORS if args.floor else ():
+        f = figures[mode]
+        print(
+            f"floor, {mode}{' alone' if mode == 'read' else ' (read + DuckDB parse)'}: "
+            f"{f['decisions']:,} decisions in {f['seconds']} s = {f['decisions_per_s']:,}/s "
+            f"wall, {f['cpu_us_per_decision']} µs CPU per decision, peak RSS "
+            f"{f['peak_rss_mb']} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 
 It knows nothing of routing. `ledger.merkle` is the public RFC 6962 reference module; the names
 below are the pure core (tree algebra, signed checkpoints, proof documents) and the store.
+
+The database side (`Ledger`, `open_ledger`, `open_store`, `Store`, ...) loads on first use
+(PEP 562): SQLAlchemy costs about a second of CPU to import, and a verify worker process, or a
+program that only checks signed notes and proofs, never needs it.
 """
 
-from ledger._batches import EVENT_BATCH_SCHEMA
+import importlib
+from typing import TYPE_CHECKING
+
 from ledger._batchverify import InclusionChecker
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
@@ -47,14 +53,6 @@ from ledger._errors import (
 from ledger._format import GENESIS_HASH, Envelope, NewEvent, canonical_json, chain_hash
 from ledger._keyfile import KEY_FILE_NAME
 from ledger._keys import SigningKey, VerifierKey, parse_signer_key, parse_verifier_key
-from ledger._ledger import (
-    DEFAULT_HOME,
-    EventRecord,
-    InclusionProofBundle,
-    Ledger,
-    open_ledger,
-    open_store,
-)
 from ledger._note import NoteSignature, parse_note
 from ledger._proofs import (
     ConsistencyProof,
@@ -63,7 +61,6 @@ from ledger._proofs import (
     verify_inclusion_document,
 )
 from ledger._rotation import KEY_ROTATED, KEY_STREAM
-from ledger._store import Store
 from ledger._tree import (
     Frontier,
     NodeId,
@@ -74,8 +71,42 @@ from ledger._tree import (
     inclusion_proof_plan,
     root_plan,
 )
-from ledger._treestore import SignedCheckpoint
 from ledger._verify import Problem, VerifyReport
+
+if TYPE_CHECKING:
+    from ledger._batches import EVENT_BATCH_SCHEMA
+    from ledger._ledger import (
+        DEFAULT_HOME,
+        EventRecord,
+        InclusionProofBundle,
+        Ledger,
+        open_ledger,
+        open_store,
+    )
+    from ledger._store import Store
+    from ledger._treestore import SignedCheckpoint
+
+_DATABASE_SIDE = {
+    "DEFAULT_HOME": "ledger._ledger",
+    "EVENT_BATCH_SCHEMA": "ledger._batches",
+    "EventRecord": "ledger._ledger",
+    "InclusionProofBundle": "ledger._ledger",
+    "Ledger": "ledger._ledger",
+    "SignedCheckpoint": "ledger._treestore",
+    "Store": "ledger._store",
+    "open_ledger": "ledger._ledger",
+    "open_store": "ledger._ledger",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name of the database side, imported on first use."""
+    if name not in _DATABASE_SIDE:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_DATABASE_SIDE[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_HOME",

@@ -381,10 +381,16 @@ class Ledger:
             value = await conn.scalar(select(func.max(events.c.position)))
         return -1 if value is None else int(value)
 
-    async def sequence(self, max_leaves: int = SEQUENCE_BATCH) -> SignedCheckpoint | None:
+    async def sequence(
+        self,
+        max_leaves: int = SEQUENCE_BATCH,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SignedCheckpoint | None:
         """Integrate every recorded event into the Merkle tree, signing one checkpoint per batch
         of `max_leaves`. Returns the latest checkpoint, or None when another process holds the
-        sequencer right now (PostgreSQL) and nothing was signed here.
+        sequencer right now (PostgreSQL) and nothing was signed here. `progress` is called
+        after each batch with (the tree size signed, the events recorded).
 
         Appends go on meanwhile: each batch is read from a snapshot without a lock, hashed and
         signed on a worker thread, and written (its nodes and checkpoint) in one short
@@ -410,6 +416,8 @@ class Ledger:
                     continue  # another sequencer extended the tree meanwhile: read its head
                 for listener in self._checkpoint_listeners:
                     listener(done.checkpoint)
+                if progress is not None:
+                    progress(done.checkpoint.tree_size, await self.last_position() + 1)
                 if done.added < limit:
                     return done.checkpoint
 
@@ -524,17 +532,24 @@ class Ledger:
         chunk: int = 50_000,
         trusted_keys: Iterable[str] | None = None,
         workers: int | None = 1,
+        progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Recompute every digest, the chain, the leaves, the tree, the stored Merkle nodes and
         every checkpoint signature, streaming the events in chunks of `chunk` (bounded memory).
 
         `workers` processes check ranges of the log in parallel (1, the default: this process
         only; None: one per CPU from 200,000 events on). A problem found in parallel is named by
-        a re-run in one range, so the first bad position is exact either way. Raises
+        a re-run in one range, so the first bad position is exact either way. `progress` is
+        called on the event loop's thread with (events checked, events in the log). Raises
         `InvalidEventError` for a `chunk` or `workers` that is not a positive int.
         """
         return await verify_ledger(
-            self._store, self.origin, chunk=chunk, trusted_keys=trusted_keys, workers=workers
+            self._store,
+            self.origin,
+            chunk=chunk,
+            trusted_keys=trusted_keys,
+            workers=workers,
+            progress=progress,
         )
 
     async def close(self) -> None:

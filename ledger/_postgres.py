@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, numbered, split
-from ledger._store import Source, Store, translate_errors
+from ledger._store import Store, translate_errors
 from ledger._tree import NodeId, assemble, inclusion_proof_plan
 from ledger._treestore import Integrated, write_batch
+from ledger._verify import Source
 
 __all__ = ["PgWriter", "PostgresStore"]
 

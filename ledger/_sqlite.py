@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +27,10 @@ from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
-from ledger._store import Source, Store, translate_errors
+from ledger._store import Store, translate_errors
 from ledger._tree import NodeId, assemble, inclusion_proof_plan
 from ledger._treestore import Integrated
+from ledger._verify import Source
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SqliteStore", "SqliteWriter", "enable_wal", "is_busy"]
 
@@ -92,16 +93,21 @@ def enable_wal(execute: Callable[[str], object]) -> None:
         pause = min(pause * 2, 0.1)
 
 
+def _configure(execute: Callable[[str], object]) -> None:
+    """The ledger's settings on a new connection (the engine's, the writer's, the reader's)."""
+    enable_wal(execute)
+    execute("PRAGMA synchronous=FULL")
+    execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    execute(_SECURE_DELETE)
+
+
 def _connect(path: str) -> sqlite3.Connection:
     """A stdlib connection with the ledger's settings (the writer's and the reader's)."""
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
     )
     try:
-        enable_wal(conn.execute)
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        conn.execute(_SECURE_DELETE)
+        _configure(conn.execute)
     except BaseException:
         conn.close()
         raise
@@ -122,68 +128,64 @@ class SqliteWriter:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
 
-    def _write(self, requests: Sequence[Request]) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the writer's connection (BEGIN IMMEDIATE: the write lock),
+        committed on normal exit, rolled back on any error."""
         with translate_errors():
             if self._conn is None:
                 self._conn = _connect(self._path)
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                head = conn.execute(_HEAD).fetchone()
-                versions: dict[str, int] = {}
-                for stream_id in {p.stream_id for r in requests for p in r.events}:
-                    (last,) = conn.execute(_VERSION, (stream_id,)).fetchone()
-                    if last is not None:
-                        versions[stream_id] = last
-                given = [p.event_id for r in requests for p in r.events if p.id_given]
-                taken: set[bytes] = set()
-                if given:
-                    marks = ",".join("?" * len(given))
-                    found = conn.execute(
-                        f"SELECT event_id FROM ledger_events WHERE event_id IN ({marks})", given
-                    )
-                    taken.update(row[0] for row in found)
-                rows, blobs = assign(requests, head, versions, taken, time.time_ns() // 1000)
-                for start in range(0, len(rows), _ROWS):
-                    chunk = rows[start : start + _ROWS]
-                    conn.execute(_INSERTS[len(chunk)], [v for row in chunk for v in row])
-                if blobs:
-                    conn.executemany(_BLOB, blobs)
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _write_tree(self, done: Integrated) -> bool:
-        with translate_errors():
-            if self._conn is None:
-                self._conn = _connect(self._path)
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(_TREE_HEAD).fetchone()
-                if (None if row is None else row[0]) != done.base_size:
-                    conn.execute("ROLLBACK")
-                    return False
-                conn.executemany(_NODE, done.nodes)
-                signed = done.checkpoint
-                conn.execute(
-                    _CHECKPOINT,
-                    (
-                        signed.tree_size,
-                        signed.root_hash,
-                        signed.signed_at_us,
-                        signed.verifier_key,
-                        signed.note,
-                    ),
+    def _write(self, requests: Sequence[Request]) -> None:
+        with self._transaction() as conn:
+            head = conn.execute(_HEAD).fetchone()
+            versions: dict[str, int] = {}
+            for stream_id in {p.stream_id for r in requests for p in r.events}:
+                (last,) = conn.execute(_VERSION, (stream_id,)).fetchone()
+                if last is not None:
+                    versions[stream_id] = last
+            given = [p.event_id for r in requests for p in r.events if p.id_given]
+            taken: set[bytes] = set()
+            if given:
+                marks = ",".join("?" * len(given))
+                found = conn.execute(
+                    f"SELECT event_id FROM ledger_events WHERE event_id IN ({marks})", given
                 )
-                conn.execute("COMMIT")
-                return True
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                taken.update(row[0] for row in found)
+            rows, blobs = assign(requests, head, versions, taken, time.time_ns() // 1000)
+            for start in range(0, len(rows), _ROWS):
+                chunk = rows[start : start + _ROWS]
+                conn.execute(_INSERTS[len(chunk)], [v for row in chunk for v in row])
+            if blobs:
+                conn.executemany(_BLOB, blobs)
+
+    def _write_tree(self, done: Integrated) -> bool:
+        with self._transaction() as conn:
+            row = conn.execute(_TREE_HEAD).fetchone()
+            if (None if row is None else row[0]) != done.base_size:
+                return False  # the tree moved on: nothing written (the commit ends a read)
+            conn.executemany(_NODE, done.nodes)
+            signed = done.checkpoint
+            conn.execute(
+                _CHECKPOINT,
+                (
+                    signed.tree_size,
+                    signed.root_hash,
+                    signed.signed_at_us,
+                    signed.verifier_key,
+                    signed.note,
+                ),
+            )
+            return True
 
     def write_tree(self, done: Integrated) -> asyncio.Future[bool]:
         """Insert a sequenced batch (its nodes and checkpoint) in one transaction on the writer
@@ -248,10 +250,7 @@ class SqliteStore(Store):
             # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            enable_wal(cursor.execute)
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute(_SECURE_DELETE)
+            _configure(cursor.execute)
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -317,7 +316,7 @@ class SqliteStore(Store):
         return await self._read(_read_columns, query.sql, query.params(start, limit))
 
     async def verify_source(self, conn: AsyncConnection) -> Source:
-        return Source(sqlite_path=self.path)
+        return Source(sqlite_path=self.path, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
 
     async def purge_erased(self, table: str) -> None:
         """The erasing connection ran with `secure_delete` (freed cells and pages are zeroed); a

@@ -9,7 +9,6 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import URL
@@ -30,8 +29,9 @@ if TYPE_CHECKING:
     from ledger._batches import PageQuery
     from ledger._committer import Request
     from ledger._treestore import Integrated
+    from ledger._verify import Source
 
-__all__ = ["BatchWriter", "Source", "Store", "translate_errors"]
+__all__ = ["BatchWriter", "Store", "translate_errors"]
 
 _IMMUTABLE_MARK = "append-only"
 _PG_IMMUTABLE_SQLSTATE = "UH001"
@@ -73,17 +73,6 @@ def translate_errors() -> Iterator[None]:
         if type(exc).__module__.startswith("asyncpg"):
             raise _translate(exc) from exc
         raise
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a verify range reads, on a connection of its own (in another process, maybe): a
-    SQLite file, or PostgreSQL (DSN, search path, the parent's exported snapshot)."""
-
-    sqlite_path: str | None = None
-    dsn: str | None = None
-    search_path: str | None = None
-    snapshot: str | None = None
 
 
 class BatchWriter(Protocol):

@@ -37,6 +37,7 @@ __all__ = [
     "RangeCheck",
     "RangeJob",
     "RangeResult",
+    "Source",
     "VerifyReport",
     "block_level",
     "join_ranges",
@@ -137,7 +138,8 @@ def block_level(count: int, workers: int) -> int:
 class RangeJob:
     """Positions [low, high) to check (high None: to the end of the log).
 
-    `low` is a multiple of ``2**level``. `signed` are the signed (tree size, root) pairs;
+    `low` is a multiple of ``2**level``. `signed` are the signed (tree size, root) pairs
+    within (low, high] (all of them for a range over the whole log);
     `sizes` the tree sizes within (low, high] whose frontier `join_ranges` needs; stored nodes
     exist up to `sequenced_size` (the last signed tree size).
     """
@@ -148,6 +150,19 @@ class RangeJob:
     signed: tuple[tuple[int, bytes], ...]
     sizes: tuple[int, ...]
     sequenced_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a verify range reads, on a connection of its own (in another process, maybe): a
+    SQLite file (and the busy timeout of the ledger's connections), or PostgreSQL (DSN, search
+    path, the parent's exported snapshot)."""
+
+    sqlite_path: str | None = None
+    busy_timeout_ms: int = 0
+    dsn: str | None = None
+    search_path: str | None = None
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,11 +373,15 @@ def nodes_match(spans: Sequence[NodeSpan], stored: Sequence[Sequence[Sequence[An
 
 
 def join_ranges(
-    results: Sequence[RangeResult], jobs: Sequence[RangeJob], count: int
+    results: Sequence[RangeResult],
+    jobs: Sequence[RangeJob],
+    count: int,
+    signed: Sequence[tuple[int, bytes]],
 ) -> tuple[bytes, list[NodeSpan]] | None:
     """The root of the log of `count` events checked by the intact `results` of `jobs`, and the
-    stored nodes above the blocks to compare; None when the ranges do not link up or a signed
-    root is not the one the blocks give (the one-range re-run then names the problem)."""
+    stored nodes above the blocks to compare; None when the ranges do not link up or one of the
+    `signed` roots is not the one the blocks give (the one-range re-run then names the
+    problem)."""
     versions: dict[str, int] = {}
     prev = GENESIS_HASH
     for job, result in zip(jobs, results, strict=True):
@@ -376,7 +395,7 @@ def join_ranges(
     blob = b"".join(r.block_roots for r in results)
     roots = [blob[i : i + 32] for i in range(0, len(blob), 32)]
     prefixes = {size: hashes for r in results for size, hashes in r.prefixes.items()}
-    cuts = sorted({size >> level for size, _ in job.signed} | {count >> level})
+    cuts = sorted({size >> level for size, _ in signed} | {count >> level})
     frontier, nodes, done = Frontier.empty(), dict[NodeId, bytes](), 0
     above: dict[int, tuple[bytes, ...]] = {0: ()}
     for cut in cuts:
@@ -388,7 +407,7 @@ def join_ranges(
         low = prefixes[size] if size & ((1 << level) - 1) else ()
         return Frontier(size, above[size >> level] + low).root()
 
-    if any(root(size) != signed for size, signed in job.signed):
+    if any(root(size) != expected for size, expected in signed):
         return None
     spans: list[NodeSpan] = []
     top = level + 1

@@ -1,6 +1,6 @@
 """Running verify over a database: the SQL it reads, and position ranges over a process pool.
 
-The parent reads the checkpoints (and, for several ranges, the log's bounds) in one read
+The parent reads the checkpoints (and, for several processes, the log's bounds) in one read
 transaction, opens every signed note, and cuts the log into ranges of whole blocks. Each range is
 checked by `check_range`, a plain function on its own connection: in this process for one range,
 in a `ProcessPoolExecutor` for several. `join_ranges` links the ranges and checks the tree above
@@ -8,11 +8,15 @@ the blocks. Ranges only say "intact or not": when anything is wrong, one range o
 (the same function, in this process) names the first problem, so the report does not depend on
 the number of processes.
 
+Worker processes import this module for `check_range`: it imports nothing of SQLAlchemy at
+module level (nor does `ledger`'s `__init__`), so a worker starts in a tenth of a second.
+
 SQLite: each range opens the file in its own read transaction; the rows of an append-only log
 below its size never change, so the ranges agree with the parent's snapshot. PostgreSQL: the
 parent exports its REPEATABLE READ snapshot (`pg_export_snapshot`) and every range reads in it;
 a range reads one server-side cursor along the primary key and fetches the next chunk while it
-checks the current one.
+checks the current one. Driver errors of a range reach the parent as they are, inside the
+store's read transaction, which translates them.
 """
 
 from __future__ import annotations
@@ -22,23 +26,20 @@ import itertools
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
-
-from sqlalchemy import text
+from typing import TYPE_CHECKING, Any
 
 from ledger._errors import InvalidEventError
 from ledger._format import GENESIS_HASH
 from ledger._rotation import KEY_STREAM
-from ledger._sqlite import SQLITE_BUSY_TIMEOUT_MS
-from ledger._store import Source, Store, translate_errors
 from ledger._verify import (
     NO_BLOCKS,
     RangeCheck,
     RangeJob,
     RangeResult,
+    Source,
     VerifyReport,
     block_level,
     join_ranges,
@@ -46,10 +47,17 @@ from ledger._verify import (
     open_checkpoints,
 )
 
-__all__ = ["PARALLEL_MIN_EVENTS", "Source", "check_range", "verify_ledger"]
+if TYPE_CHECKING:
+    from ledger._store import Store
+
+__all__ = ["PARALLEL_MIN_EVENTS", "check_range", "verify_ledger"]
 
 PARALLEL_MIN_EVENTS = 200_000
 """Below this many events, `verify(workers=None)` checks the log in one process."""
+
+RANGES_PER_PROCESS = 4
+"""Ranges per worker process: a process that finishes early takes the next range (the machine
+may be shared), and progress moves in steps of a quarter of a process's share."""
 
 _CHECKPOINTS = (
     "SELECT tree_size, root_hash, verifier_key, note FROM ledger_checkpoints ORDER BY tree_size"
@@ -58,7 +66,7 @@ _ROTATIONS = (
     f"SELECT position, payload FROM ledger_events WHERE stream_id = '{KEY_STREAM}' "
     "ORDER BY position"
 )
-_BOUNDS = "SELECT count(*), coalesce(max(position) + 1, 0) FROM ledger_events"
+_TOP = "SELECT coalesce(max(position) + 1, 0) FROM ledger_events"
 # Placeholders are filled per driver: `?` for sqlite3, `$n` for asyncpg.
 _EVENTS = (
     "SELECT position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
@@ -132,17 +140,24 @@ class _PgRows:
         return rows
 
 
-async def _scan(rows: _SqliteRows | _PgRows, job: RangeJob) -> RangeResult:
+async def _scan(
+    rows: _SqliteRows | _PgRows, job: RangeJob, progress: Callable[[int], None] | None
+) -> RangeResult:
     prev = GENESIS_HASH if job.low == 0 else await rows.prev_hash(job.low)
-    check = RangeCheck(job, prev or b"")
+    check, checked = RangeCheck(job, prev or b""), 0
     while check.problem is None and (batch := await rows.next_rows()):
         spans = check.feed(batch)
         if spans:
             check.compare_nodes(spans, [await rows.nodes(*span[:3]) for span in spans])
+        checked += len(batch)
+        if progress is not None:
+            progress(checked)
     return check.finish(at_end=job.high is None)
 
 
-async def _pg_range(source: Source, job: RangeJob, chunk: int) -> RangeResult:
+async def _pg_range(
+    source: Source, job: RangeJob, chunk: int, progress: Callable[[int], None] | None
+) -> RangeResult:
     import asyncpg  # type: ignore[import-untyped]
 
     settings = {"search_path": source.search_path} if source.search_path else {}
@@ -154,28 +169,30 @@ async def _pg_range(source: Source, job: RangeJob, chunk: int) -> RangeResult:
             rows = _PgRows(pg, chunk)
             await rows.open(job)
             try:
-                return await _scan(rows, job)
+                return await _scan(rows, job, progress)
             finally:
                 await rows.settle()
     finally:
         await pg.close()
 
 
-def check_range(source: Source, job: RangeJob, chunk: int) -> RangeResult:
+def check_range(
+    source: Source, job: RangeJob, chunk: int, progress: Callable[[int], None] | None = None
+) -> RangeResult:
     """Check the positions of `job` in `source`, on a connection of its own (the task of the
-    process pool, and the whole verify of one range)."""
-    with translate_errors():
-        if source.sqlite_path is None:
-            return asyncio.run(_pg_range(source, job, chunk))
-        conn = sqlite3.connect(
-            source.sqlite_path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
-        )
-        try:
-            conn.execute("PRAGMA mmap_size=1073741824")  # fewer copies on a long scan
-            conn.execute("BEGIN")
-            return asyncio.run(_scan(_SqliteRows(conn, job, chunk), job))
-        finally:
-            conn.close()
+    process pool, and the whole verify of one range). `progress` is called with the events
+    checked so far after each chunk."""
+    if source.sqlite_path is None:
+        return asyncio.run(_pg_range(source, job, chunk, progress))
+    conn = sqlite3.connect(
+        source.sqlite_path, isolation_level=None, timeout=source.busy_timeout_ms / 1000
+    )
+    try:
+        conn.execute("PRAGMA mmap_size=1073741824")  # fewer copies on a long scan
+        conn.execute("BEGIN")
+        return asyncio.run(_scan(_SqliteRows(conn, job, chunk), job, progress))
+    finally:
+        conn.close()
 
 
 def _check_arguments(chunk: int, workers: int | None) -> None:
@@ -194,23 +211,43 @@ def _cut(
     half = 1 << level >> 1  # cut at the block boundary nearest to an even share
     cuts = [(count * k // ranges + half) >> level << level for k in range(ranges)] + [count]
     return [
-        RangeJob(low, high, level, tuple(signed), (count,) if high == count else (), sequenced)
+        RangeJob(
+            low,
+            high,
+            level,
+            tuple((size, root) for size, root in signed if low < size <= high),  # its own only
+            (count,) if high == count else (),
+            sequenced,
+        )
         for low, high in itertools.pairwise(cuts)
+        if high > low
     ]
 
 
-async def _in_ranges(
-    source: Source, jobs: Sequence[RangeJob], chunk: int
+async def _in_pool(
+    source: Source,
+    jobs: Sequence[RangeJob],
+    chunk: int,
+    processes: int,
+    progress: Callable[[int], None],
 ) -> list[RangeResult] | None:
     # forkserver: a worker starts as a fork of a small server process, not of this one (which
-    # holds threads and connections). The server imports the main module and this one once
-    # (it starts with the first pool of the process); each worker then starts with them loaded.
+    # may hold threads and connections). The server imports the main module and this one once;
+    # each worker then starts with them loaded.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", __name__])
-    with ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
-        tasks = [pool.submit(check_range, source, job, chunk) for job in jobs]
+    checked = 0
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+
+        async def run(job: RangeJob) -> RangeResult:
+            nonlocal checked
+            result = await asyncio.wrap_future(pool.submit(check_range, source, job, chunk))
+            checked += result.end - job.low
+            progress(checked)
+            return result
+
         try:
-            return list(await asyncio.gather(*map(asyncio.wrap_future, tasks)))
+            return list(await asyncio.gather(*map(run, jobs)))
         except BrokenProcessPool:
             return None  # a worker died (e.g. killed): the range in this process decides
 
@@ -222,9 +259,12 @@ async def verify_ledger(
     chunk: int,
     trusted_keys: Iterable[str] | None,
     workers: int | None = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Verify the whole ledger in `store` (`ledger._verify` says what is checked) with `workers`
     processes (None: one per CPU from `PARALLEL_MIN_EVENTS` events on)."""
+    from sqlalchemy import text  # here, not above: worker processes import this module
+
     _check_arguments(chunk, workers)
     async with store.read() as conn:
         rows = (await conn.execute(text(_CHECKPOINTS))).all()
@@ -234,24 +274,30 @@ async def verify_ledger(
             return VerifyReport(0, len(rows), 0, None, problem)
         source = await store.verify_source(conn)
         sequenced = signed[-1][0] if signed else 0
-        ranges = (os.cpu_count() or 1) if workers is None else workers
-        if ranges > 1:
-            count, top = (await conn.execute(text(_BOUNDS))).one()
-            floor = PARALLEL_MIN_EVENTS if workers is None else 2 * ranges
-            # A log with a gap, or shorter than a signed tree, goes to the one range that names it.
-            if count == top and count >= floor and all(size <= count for size, _ in signed):
-                jobs = _cut(count, ranges, signed, sequenced)
-                results = await _in_ranges(source, jobs, chunk)
-                joined = None if results is None else join_ranges(results, jobs, count)
-                if joined is not None:
-                    root, spans = joined
-                    nodes = text(_NODES.format(":level", ":first", ":last"))
-                    stored = [
-                        (await conn.execute(nodes, dict(zip(_SPAN, span, strict=False)))).all()
-                        for span in spans
-                    ]
-                    if nodes_match(spans, stored):
-                        return VerifyReport(count, len(rows), count, root, None, len(jobs))
+        top = (await conn.execute(text(_TOP))).scalar_one()
+        loop = asyncio.get_running_loop()
+
+        def report(checked: int) -> None:  # on this thread, from any
+            if progress is not None:
+                loop.call_soon_threadsafe(progress, checked, top)
+
+        processes = (os.cpu_count() or 1) if workers is None else workers
+        floor = PARALLEL_MIN_EVENTS if workers is None else 2 * processes
+        # A log shorter than a signed tree goes to the one range that names it; a gap fails the
+        # range that holds it.
+        if processes > 1 and top >= floor and sequenced <= top:
+            jobs = _cut(top, processes * RANGES_PER_PROCESS, signed, sequenced)
+            results = await _in_pool(source, jobs, chunk, processes, report)
+            joined = None if results is None else join_ranges(results, jobs, top, signed)
+            if joined is not None:
+                root, spans = joined
+                nodes = text(_NODES.format(":level", ":first", ":last"))
+                stored = [
+                    (await conn.execute(nodes, dict(zip(_SPAN, span, strict=False)))).all()
+                    for span in spans
+                ]
+                if nodes_match(spans, stored):
+                    return VerifyReport(top, len(rows), top, root, None, processes)
         job = RangeJob(0, None, NO_BLOCKS, tuple(signed), (), sequenced)
-        result = await asyncio.to_thread(check_range, source, job, chunk)
+        result = await asyncio.to_thread(check_range, source, job, chunk, report)
     return VerifyReport(result.end, len(rows), result.end, result.root, result.problem)

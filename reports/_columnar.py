@@ -47,24 +47,22 @@ _PAYLOAD = pa.schema(
 
 @dataclass(frozen=True, slots=True)
 class EventChunk:
-    """The decision and attempt events of one position range."""
+    """The events of the types asked for in one position range."""
 
     positions: list[int]
     types: list[str]
+    streams: list[str]
     recorded_at_us: list[int]
     payloads: list[bytes]
 
 
-async def read_chunk(
-    ledger: Ledger, low: int, high: int, decision_type: str, attempt_type: str
-) -> EventChunk:
-    """The decision and attempt events at positions [low, high), in position order."""
-    rows = await ledger.select(
-        low, max(high - low, 1), stop=high, types=(decision_type, attempt_type)
-    )
+async def read_chunk(ledger: Ledger, low: int, high: int, types: tuple[str, ...]) -> EventChunk:
+    """The events of `types` at positions [low, high), in position order."""
+    rows = await ledger.select(low, max(high - low, 1), stop=high, types=types)
     return EventChunk(
         [r.position for r in rows],
         [r.type for r in rows],
+        [r.stream_id for r in rows],
         [r.recorded_at_us for r in rows],
         [bytes(r.payload) for r in rows],
     )

@@ -6,16 +6,18 @@ bundle proves, and compares what it builds with the bundled Parquet data."""
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
+from reports._groups import CatalogRanks
 from reports._schema import SCHEMAS
-from router.core import BUILTIN_RULES, COST_PER_RUN, STATUS_RULE, Catalog, Policy, Trace, cost_of
+from router.core import BUILTIN_RULES, STATUS_RULE, Catalog, Policy, Trace, cost_of
 from router.services.decisions import DecisionPayload, rebuild_trace
 
 __all__ = [
@@ -28,8 +30,14 @@ __all__ = [
 ]
 
 
-_SEEN = 64
-"""(catalog, policy, rule) whose entries' observed values are kept."""
+_ARRAYS = {
+    ("eliminations", "entry_index"),
+    ("eliminations", "observed"),
+    ("rankings", "entry_index"),
+    ("rankings", "key_values"),
+}
+"""The catalog-long list columns: added per row as a numpy or Arrow array (`CatalogRanks`),
+turned into Arrow list arrays by offsets, without a Python object per element."""
 
 _IMPLICIT_NEEDS = {STATUS_RULE: ('status = "active"', '["eq","status","active"]')}
 """The rules every policy applies before its own: what they need, in words and as JSON."""
@@ -113,7 +121,7 @@ class RowBuilder:
     outcomes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _columns: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     _emitted: set[tuple[Any, ...]] = field(default_factory=set)
-    _seen: OrderedDict[tuple[Any, ...], dict[int, str]] = field(default_factory=OrderedDict)
+    _ranks: CatalogRanks = field(default_factory=CatalogRanks)
 
     def written(self, keys: set[tuple[Any, ...]]) -> None:
         """Mark rows as written already (an appended export): ("c", catalog version),
@@ -142,7 +150,12 @@ class RowBuilder:
         if not next(iter(columns.values())):
             return None
         schema = SCHEMAS[name]
-        arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
+        arrays = [
+            _list_column(columns[f.name])
+            if (name, f.name) in _ARRAYS
+            else pa.array(columns[f.name], type=f.type)
+            for f in schema
+        ]
         self._reset(name)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -290,25 +303,32 @@ class RowBuilder:
         self._emitted.add(group)
         policy, _ = self.policies[payload.policy_digest]
         info = self.catalogs[payload.catalog_version]
+        catalog = info.catalog
         # Checks the outcome and the order against their digests, and the plan against the order.
-        trace = rebuild_trace(payload, self.outcomes[payload.outcome], policy, info.catalog)
-        failed = {rule: trace.failed_entries(rule) for rule in trace.rule_ids}
+        trace = rebuild_trace(
+            payload, self.outcomes[payload.outcome], policy, catalog, self._ranks.rank
+        )
+        size = len(catalog.entries)
+        failed = [
+            (rule, np.flatnonzero(np.unpackbits(np.frombuffer(bitmap, np.uint8), count=size)))
+            for rule, bitmap in zip(trace.rule_ids, trace.failures, strict=True)
+        ]
         key = ("e", payload.outcome, payload.policy_digest)
         if key not in self._emitted:
             self._emitted.add(key)
-            for rule_index, (rule, removed) in enumerate(failed.items()):
-                if removed:
+            for rule_index, (rule, removed) in enumerate(failed):
+                if len(removed):
                     self._add(
                         "eliminations",
                         {
                             "outcome_digest": payload.outcome,
                             "policy_digest": payload.policy_digest,
-                            "catalog_version": info.catalog.version,
+                            "catalog_version": catalog.version,
                             "rule": rule,
                             "rule_index": rule_index,
-                            "needs": trace.failure(removed[0], rule).needs,
+                            "needs": trace.failure(int(removed[0]), rule).needs,
                             "removed": len(removed),
-                            "entry_index": list(removed),
+                            "entry_index": removed.astype(np.int32),
                             "observed": self._observed(trace, rule, removed),
                         },
                     )
@@ -316,23 +336,26 @@ class RowBuilder:
             "outcome_digest": payload.outcome,
             "order_digest": payload.order_sha256,
             "policy_digest": payload.policy_digest,
-            "catalog_version": info.catalog.version,
+            "catalog_version": catalog.version,
             "tokens_in": counts[0],
             "tokens_out": counts[1],
         }
+        ranked = np.array(trace.ranked, dtype=np.int64)
+        table = self._ranks.table(catalog, policy.rank, tokens)
         self._add(
             "rankings",
             {
                 **common,
                 "rank_keys": [f"{k.attr} {k.direction}" for k in policy.rank],
-                "entry_index": list(trace.ranked),
-                "key_values": [list(trace.sort_keys(i)) for i in trace.ranked],
+                "entry_index": ranked.astype(np.int32),
+                # Trace.sort_keys of each ranked entry, from the catalog-wide table.
+                "key_values": table.values[ranked],
             },
         )
         removals = []
-        for rule_index, (rule, removed) in enumerate(failed.items()):
-            if removed:
-                example = trace.failure(removed[0], rule)
+        for rule_index, (rule, removed) in enumerate(failed):
+            if len(removed):
+                example = trace.failure(int(removed[0]), rule)
                 removals.append(
                     {
                         "rule": rule,
@@ -354,24 +377,13 @@ class RowBuilder:
             },
         )
 
-    def _observed(self, trace: Trace, rule: str, removed: tuple[int, ...]) -> list[str]:
-        """What `rule` saw of each removed entry. It depends on the entry, not on the outcome:
-        kept per catalog, policy and rule (and token counts for a rule over `cost_per_run`)
-        for the recent ones, as outcomes share most of their removed entries."""
-        reads_cost = (
-            rule != STATUS_RULE
-            and COST_PER_RUN in trace.policy.rules[trace.policy.rule_index(rule)].attributes()
-        )
-        tokens = trace.tokens if reads_cost else None
-        memo_key = (trace.catalog.version, trace.policy.digest, rule, tokens)
-        memo = self._seen.get(memo_key)
-        if memo is None:
-            memo = self._seen[memo_key] = {}
-            if len(self._seen) > _SEEN:
-                self._seen.popitem(last=False)
-        missing = [i for i in removed if i not in memo]
-        memo.update((i, trace.failure(i, rule).seen()) for i in missing)
-        return [memo[i] for i in removed]
+    def _observed(self, trace: Trace, rule: str, removed: npt.NDArray[np.int64]) -> pa.Array:
+        """What `rule` saw of each removed entry (`Failure.seen`)."""
+        if rule == STATUS_RULE:
+            attrs: Sequence[str] = ("status",)
+        else:
+            attrs = trace.policy.rules[trace.policy.rule_index(rule)].attributes()
+        return self._ranks.seen(trace.catalog, attrs, trace.tokens, removed)
 
     def add_attempt(
         self, position: int, recorded_at_us: int, payload: Mapping[str, Any], key: DecisionKey
@@ -402,3 +414,22 @@ class RowBuilder:
                 "tenant": key.tenant,
             },
         )
+
+
+def _list_column(values: list[Any]) -> pa.Array:
+    """A list column from per-row arrays: 1-D numpy or Arrow arrays (a list of values per row),
+    or 2-D numpy arrays (a list of lists per row: one inner list per array row, NaN = null)."""
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    if values and isinstance(values[0], pa.Array):
+        return pa.ListArray.from_arrays(offsets, pa.concat_arrays(values))
+    if values and values[0].ndim == 2:
+        widths = np.repeat([v.shape[1] for v in values], lengths)
+        flat = np.concatenate([v.ravel() for v in values])
+        inner = pa.ListArray.from_arrays(
+            pa.array(np.concatenate([[0], np.cumsum(widths)]).astype(np.int32)),
+            pa.array(flat, mask=np.isnan(flat)),
+        )
+        return pa.ListArray.from_arrays(offsets, inner)
+    flat = np.concatenate(values) if values else np.zeros(0, np.int32)
+    return pa.ListArray.from_arrays(offsets, pa.array(flat))

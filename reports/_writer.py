@@ -23,6 +23,11 @@ _LIST_ROWS = 256
 """Rows per row group of the datasets whose rows hold catalog-long lists: the writer buffers a
 row group in memory before it writes it, and 16,384 such rows would be hundreds of MB."""
 _LIST_DATASETS = ("eliminations", "rankings")
+_MIN_ROWS = 1024
+"""Rows a partition (tenant × date) gathers before its row group is written. Every open
+partition holds them, so memory is up to open partitions × this × ~400 bytes a decision row:
+with 4,096, Arrow held ~80 MB more at 200,000 decisions (50 tenants) and the export of 1,000,000
+peaked at 678 MB instead of 546 MB (bench/RESULTS.md, 2026-12-07)."""
 
 
 def partitioning(name: str) -> ds.Partitioning | None:
@@ -67,7 +72,7 @@ class DatasetWriter:
                 existing_data_behavior="overwrite_or_ignore",
                 file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
                 # Every open partition (tenant × date) buffers a row group: keep them small.
-                min_rows_per_group=_LIST_ROWS if lists else 4096,
+                min_rows_per_group=_LIST_ROWS if lists else _MIN_ROWS,
                 max_open_files=256,
                 max_rows_per_group=_LIST_ROWS if lists else _ROWS_PER_GROUP,
                 use_threads=True,

@@ -19,6 +19,7 @@ from router.core._catalog import (
     Catalog,
     CatalogEntry,
 )
+from router.core._columns import Columns, columns_of
 from router.core._errors import (
     CatalogError,
     EntryNotFoundError,
@@ -139,6 +140,7 @@ __all__ = [
     "CatalogEntry",
     "CatalogError",
     "Cmp",
+    "Columns",
     "EntryNotFoundError",
     "Eq",
     "Evaluator",
@@ -162,6 +164,7 @@ __all__ = [
     "Rule",
     "Tokens",
     "Trace",
+    "columns_of",
     "cost_of",
     "decide",
     "derived_rule_id",

@@ -121,3 +121,19 @@ def test_every_command_documents_an_example(args: list[str]) -> None:
     result = CliRunner().invoke(main, [*args, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+def test_verify_and_checkpoint_show_progress_on_stderr_only(backend: Backend) -> None:
+    _fill(backend, 5)
+    code, out, err = _cli(backend, "ledger", "checkpoint", "--json", "--progress")
+    assert code == 0
+    assert json.loads(out)["checkpoint"]["tree_size"] == 5
+    assert "sequencing" in err
+    code, out, err = _cli(backend, "ledger", "verify", "--json", "--progress")
+    assert code == 0
+    assert json.loads(out)["events"] == 5
+    assert "verifying" in err
+    for command in ("verify", "checkpoint"):
+        code, _, err = _cli(backend, "ledger", command, "--no-progress")
+        assert code == 0
+        assert err == ""

@@ -48,6 +48,24 @@ async def test_an_intact_ledger_verifies_the_same_in_ranges(backend: Backend) ->
     assert [r.segments for r in (sequential, *parallel)] == [1, 2, 3, 4]
 
 
+async def test_progress_reaches_the_end_of_the_log_in_one_and_in_many_processes(
+    backend: Backend,
+) -> None:
+    await _fill(backend)
+    async with backend.open() as led:
+        for workers in (1, 3):
+            calls: list[tuple[int, int]] = []
+
+            def record(done: int, total: int, calls: list[tuple[int, int]] = calls) -> None:
+                calls.append((done, total))
+
+            report = await led.verify(chunk=7, workers=workers, progress=record)
+            assert report.ok
+            assert calls[-1] == (TOTAL, TOTAL)
+            assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+            assert len(calls) > 1
+
+
 def _boundary_case(column: str, position: int) -> Case:
     async def tamper(backend: Backend) -> None:
         value = (await _row(backend, position))[column]

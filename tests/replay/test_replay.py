@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ledger import canonical_json
-from router.core import Catalog, Policy
+from router.core import Catalog, Policy, Trace, decide
 from router.services.decisions import DecisionService
 from router.services.replay import (
     REPLAY_RUN,
@@ -215,6 +215,56 @@ async def test_a_stricter_policy_names_the_rule_that_removes_the_previous_winner
     assert impact.decisions == report.previous_ineligible > 0
     doc = report.to_json()
     assert doc["by_rule"]["quality.high"]["newly_removed_count"] == len(impact.newly_removed)
+
+
+async def test_rule_impact_names_exactly_the_entries_each_rule_removes_anew_or_no_longer(
+    backend: Backend,
+) -> None:
+    recorded = await _recorded(backend)
+    doc = recorded.catalog.to_json()
+    # Entries leave the catalog (among them some that rules removed), others change region,
+    # quality or no_log, so every rule gains and loses entries.
+    doc["entries"] = [e for i, e in enumerate(doc["entries"]) if i % 7 != 3]
+    for i, entry in enumerate(doc["entries"]):
+        if i % 5 == 0:
+            entry["region"] = "eu" if entry["region"] != "eu" else "us"
+        if i % 4 == 1:
+            entry["bench"] = 0.93 if entry.get("bench", 0) < 0.5 else 0.3
+            entry["no_log"] = not entry["no_log"]
+    target = Catalog.from_json(doc)
+    async with backend.service() as service:
+        report = await ReplayService(service).against(target)
+
+    newly: dict[str, set[str]] = {}
+    no_longer: dict[str, set[str]] = {}
+    for decision_id in recorded.ids:
+        policy = recorded.policy_of[decision_id]
+        features = recorded.features_of[decision_id]
+        before = decide(policy, recorded.catalog, features)
+        after = decide(policy, target, features)
+        for rule in after.rule_ids:
+            failing_before = _failing(before, rule)
+            failing_after = _failing(after, rule)
+            newly.setdefault(rule, set()).update(failing_after - failing_before)
+            no_longer.setdefault(rule, set()).update(failing_before - failing_after)
+    expected = {rule for rule in newly if newly[rule] or no_longer[rule]}
+    assert set(report.by_rule) >= expected
+    gone = {e.id for e in recorded.catalog.entries} - {e.id for e in target.entries}
+    assert any(no_longer[rule] & gone for rule in expected), "some removed entry left"
+    for rule in expected:
+        impact = report.by_rule[rule]
+        assert impact.newly_removed == newly[rule], rule
+        assert impact.no_longer_removed == no_longer[rule], rule
+
+
+def _failing(trace: Trace, rule: str) -> set[str]:
+    """The ids of the entries `rule` removes in `trace` (its bitmap read bit by bit)."""
+    bitmap = trace.failures[trace.rule_ids.index(rule)]
+    return {
+        entry.id
+        for i, entry in enumerate(trace.catalog.entries)
+        if bitmap[i // 8] >> (7 - i % 8) & 1
+    }
 
 
 async def test_filters_select_by_tenant_fingerprint_ids_and_time(backend: Backend) -> None:

@@ -31,7 +31,7 @@ from unhardcoded.app._health import Readiness, health_router, migration_heads
 from unhardcoded.app._logging import AccessLog
 from unhardcoded.app._models import models_router
 from unhardcoded.app._openapi import install_openapi
-from unhardcoded.app._routes import Services, router
+from unhardcoded.app._routes import Services, add_chat_route, router
 from unhardcoded.db import create_engine, migrated_ledger
 from unhardcoded.settings import Settings
 
@@ -175,7 +175,7 @@ def create_app(
                 max_body_bytes=settings.max_body_bytes,
                 cosignatures=CosignatureStore(ledger.store),
             )
-            app.state.readiness = Readiness(ledger.store, ledger, gateway, migration_heads())
+            app.state.readiness = Readiness(ledger, gateway, migration_heads())
             background = [
                 asyncio.create_task(_sequence_forever(ledger, settings.checkpoint_interval_s))
             ]
@@ -210,7 +210,8 @@ def create_app(
         redoc_url=None,  # one documentation page: /docs
     )
     install_error_handlers(app)
-    app.include_router(router)  # first: FastAPI matches included routers in order
+    add_chat_route(app)  # first: FastAPI matches routes in order
+    app.include_router(router)
     app.include_router(models_router)
     app.include_router(health_router)
     install_openapi(app)

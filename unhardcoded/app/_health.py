@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
 import migrations
-from ledger import Ledger, LedgerError, Store
+from ledger import Ledger, LedgerError
 from router.core import RouterError
 from router.services.gateway import Gateway
 
@@ -47,20 +47,19 @@ def _current_heads(connection: Connection) -> frozenset[str]:
 class Readiness:
     """What `/readyz` checks, built by the app's lifespan."""
 
-    store: Store
     ledger: Ledger
     gateway: Gateway
     heads: frozenset[str]
 
     async def _database(self) -> frozenset[str]:
         async with asyncio.timeout(_CHECK_TIMEOUT_S):
-            async with self.store.read() as conn:
+            async with self.ledger.store.read() as conn:
                 return await conn.run_sync(_current_heads)
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         """(ready, the answer's body)."""
         checks: dict[str, str] = {}
-        body: dict[str, Any] = {"checks": checks}
+        version: dict[str, str] = {}
         try:
             current = await self._database()
         except (LedgerError, TimeoutError, OSError) as exc:
@@ -90,10 +89,9 @@ class Readiness:
             checks["catalog"] = f"not loaded: {exc or 'no answer in time'}"
         else:
             checks["catalog"] = "ok"
-            body["catalog_version"] = catalog.version
+            version["catalog_version"] = catalog.version
         ready = all(checks[name] == "ok" for name in READY_CHECKS)
-        body["status"] = "ready" if ready else "not ready"
-        return ready, {"status": body.pop("status"), **body}
+        return ready, {"status": "ready" if ready else "not ready", "checks": checks, **version}
 
 
 @health_router.get("/healthz", summary="Liveness: the process answers")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from unhardcoded.cli._common import reports_errors
-from unhardcoded.cli._options import period_options
+from unhardcoded.cli._options import period_options, progress_option, show_progress
+from unhardcoded.cli._period import ProgressBar
 from unhardcoded.cli._records import db_option, home_option, with_service
 from unhardcoded.cli.rank import render_table
 
@@ -130,6 +131,7 @@ def _verifier_keys(
     help="Accept only checkpoints signed by these verifier keys (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@progress_option
 @reports_errors
 def verify(
     url: str | None,
@@ -138,6 +140,7 @@ def verify(
     workers: int | None,
     trusted: tuple[str, ...],
     as_json: bool,
+    progress: bool | None,
 ) -> None:
     """Recompute every digest, the hash chain, the Merkle tree and every checkpoint signature.
 
@@ -145,17 +148,25 @@ def verify(
     `events`, `checkpoints`, `tree_size`, `root`, `problem`, `witnesses`). Then one line per
     witness: the tree size it cosigned and its last submission's outcome (docs/witness.md).
     Exit 2 when the ledger cannot be read at all (bad input, not a ledger): that is not a
-    verdict on its integrity.
+    verdict on its integrity. The progress bar goes to stderr (when it is a terminal).
 
     \b
     Example:
         unhardcoded ledger verify --db sqlite+aiosqlite:///./unhardcoded.db
         unhardcoded ledger verify --workers 2 --db sqlite+aiosqlite:///./unhardcoded.db
+        unhardcoded ledger verify --json --no-progress
     """
     from unhardcoded.cli._witnesses import witness_lines
 
+    bar = ProgressBar("verifying", enabled=show_progress(progress))
+
     async def body(led: Ledger) -> tuple[VerifyReport, list[str]]:
-        report = await led.verify(chunk=chunk, trusted_keys=trusted or None, workers=workers)
+        try:
+            report = await led.verify(
+                chunk=chunk, trusted_keys=trusted or None, workers=workers, progress=bar
+            )
+        finally:
+            bar.close()
         return report, await witness_lines(led)
 
     report, witnesses = _run(url, home, body)
@@ -202,12 +213,16 @@ def verify(
     is_flag=True,
     help="Print the checkpoint as JSON (tree_size, root, note, verifier_key).",
 )
+@progress_option
 @reports_errors
-def checkpoint(url: str | None, home: Path | None, public_key: bool, as_json: bool) -> None:
+def checkpoint(
+    url: str | None, home: Path | None, public_key: bool, as_json: bool, progress: bool | None
+) -> None:
     """Sequence every new event into the Merkle tree, sign a checkpoint and print its note.
 
     Signs only with the key this ledger signs with: a home folder holding no key or another
     key is refused (see `ledger rotate-key`); only a new ledger's first checkpoint creates a key.
+    The progress bar of a long sequencing goes to stderr (when it is a terminal).
 
     \b
     Example:
@@ -216,10 +231,15 @@ def checkpoint(url: str | None, home: Path | None, public_key: bool, as_json: bo
         unhardcoded ledger checkpoint --json
     """
 
+    bar = ProgressBar("sequencing", enabled=show_progress(progress))
+
     async def body(led: Ledger) -> tuple[str, SignedCheckpoint | None]:
         if public_key:
             return await led.verifier_key(), None
-        signed = await led.sequence()
+        try:
+            signed = await led.sequence(progress=bar if bar.enabled else None)
+        finally:
+            bar.close()
         if signed is None:
             signed = await led.latest_checkpoint()
         # The key of the checkpoint itself: a home holding no key (or another) only reads.

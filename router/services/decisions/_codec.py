@@ -27,7 +27,7 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "MASK_ENCODING",
     "OUTCOME_SCHEMA",
     "DecisionPayload",
+    "RankOrder",
     "decode_decision",
     "decode_failures",
     "encode_outcome",
@@ -205,12 +206,24 @@ def order_digest(indices: Sequence[int]) -> str:
     return hashlib.sha256(struct.pack(f">{len(indices)}I", *indices)).hexdigest()
 
 
+RankOrder = Callable[[Policy, Catalog, Tokens | None, Sequence[int]], tuple[int, ...]]
+"""`rank_order`'s signature: what `rebuild_trace` ranks the passing entries with."""
+
+
 def rebuild_trace(
-    decision: DecisionPayload, outcome: Mapping[str, Any], policy: Policy, catalog: Catalog
+    decision: DecisionPayload,
+    outcome: Mapping[str, Any],
+    policy: Policy,
+    catalog: Catalog,
+    rank: RankOrder = rank_order,
 ) -> Trace:
     """The `Trace` a decoded `DecisionMade` payload and its `OutcomeRecorded` payload describe,
     checked against every digest they carry; `RecordMismatchError` names the first
-    inconsistency."""
+    inconsistency.
+
+    `rank` rebuilds the order (default `rank_order`); a caller rebuilding many decisions of a
+    catalog may give one that reuses its work across them (the order digest checks it all the
+    same)."""
 
     def mismatch(what: str) -> RecordMismatchError:
         return RecordMismatchError(f"decision {decision.decision_id}: {what}")
@@ -238,7 +251,7 @@ def rebuild_trace(
         raise mismatch(
             f"{len(passing)} entries pass the outcome, the decision records {decision.passing}"
         )
-    ranked = rank_order(policy, catalog, decision.tokens, passing)
+    ranked = rank(policy, catalog, decision.tokens, passing)
     if order_digest(ranked) != decision.order_sha256:
         raise mismatch("the rebuilt rank order does not match its recorded digest")
     if decision.plan != ranked[: policy.max_attempts]:

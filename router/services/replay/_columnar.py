@@ -169,6 +169,8 @@ SELECT p.position, p.event_text AS decision_id, p.recorded_at_us, p.tenant,
 FROM page p LEFT JOIN results r ON r.gid = p.gid
 """
 
+_TEMP = "CREATE OR REPLACE TEMPORARY TABLE {} AS {}"
+
 _NEW_KEYS = pa.schema([("key", pa.string()), ("gid", pa.int64())])
 
 
@@ -246,14 +248,14 @@ class Columnar:
         self.con.register("page_arrow", page_arrow)
         try:
             # Every payload a JSON object (the usual case): parsed once. Otherwise the page is
-            # parsed again with each payload checked first (the others are `slow`).
+            # parsed again with each payload checked first (the others are `slow`). The result
+            # stays in DuckDB (a temporary table), which the page's other statements scan.
             try:
-                raw_page = self.con.sql(self._parse_fast, params=self.params).to_arrow_table()
+                self.con.execute(_TEMP.format("page_raw", self._parse_fast), self.params)
             except (duckdb.InvalidInputException, duckdb.ConversionException):
-                raw_page = self.con.sql(self._parse_checked, params=self.params).to_arrow_table()
+                self.con.execute(_TEMP.format("page_raw", self._parse_checked), self.params)
         finally:
             self.con.unregister("page_arrow")
-        self.con.register("page_raw", raw_page)
         self._batch = batch
         self._positions = batch.column("position").to_numpy()
 
@@ -307,13 +309,12 @@ class Columnar:
         self.con.register("new_keys", keys)
         self.con.register("settled", settled)
         try:
-            page = self.con.sql(_PAGE).to_arrow_table()
+            self.con.execute(_TEMP.format("page", _PAGE))
         finally:
             self.con.unregister("new_keys")
             self.con.unregister("settled")
-            self.con.unregister("page_raw")
-        self.con.register("page", page)
-        self.size = 0 if page is None else page.num_rows
+        row = self.con.execute("SELECT count(*) FROM page").fetchone()
+        self.size = 0 if row is None else int(row[0])
 
     # -- original ----------------------------------------------------------------------------
 
