@@ -137,7 +137,7 @@ async def _write_decisions(url: str, folder: Path) -> float:
         ids: list[str] = []
         con.execute("CREATE TABLE catalog_base (catalog_version VARCHAR, base BIGINT)")
         async for records in led.scan(types=(DECISION_MADE,), batch=20_000):
-            positions, event_ids, _, _, _, payloads = zip(*records, strict=True)
+            positions, event_ids, _, _, _, payloads, *_ = zip(*records, strict=True)
             page = pa.table(
                 {
                     "event_id": pa.array([bytes(i) for i in event_ids], pa.binary()),

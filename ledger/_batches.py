@@ -30,6 +30,7 @@ EVENT_BATCH_SCHEMA = pa.schema(
         pa.field("stream_id", pa.string(), nullable=False),
         pa.field("recorded_at_us", pa.int64(), nullable=False),
         pa.field("payload", pa.binary(), nullable=False),
+        pa.field("stream_version", pa.int64(), nullable=False),
     ]
 )
 """The columns of a `Ledger.scan_batches` batch: the fields of an `EventRecord` (event id: its 16

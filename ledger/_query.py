@@ -68,6 +68,8 @@ class EventRecord(NamedTuple):
     recorded_at_us: int
     payload: bytes
     """The payload's canonical JSON bytes."""
+    stream_version: int
+    """The event's version in its stream."""
 
 
 RECORD_COLUMNS = (
@@ -77,6 +79,7 @@ RECORD_COLUMNS = (
     events.c.stream_id,
     events.c.recorded_at_us,
     events.c.payload,
+    events.c.stream_version,
 )
 
 

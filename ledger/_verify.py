@@ -1,6 +1,8 @@
 """Re-verification of a ledger from its rows, one position range at a time (pure: no I/O).
 
-Per event: position gapless, stream version gapless per stream, payload digest, prev hash =
+Per event: position gapless, stream version gapless per stream and recorded time never
+decreasing along a stream (a tenant's decision sequence proves completeness by it,
+docs/bundles.md), payload digest, prev hash =
 previous chain hash, chain hash and leaf hash recomputed from the leaf data (`ledger._format`,
 the one definition of the byte format). Over the log: every checkpoint note opens with its key
 (named after the ledger's origin); the RFC 6962 tree rebuilt from the leaves gives every signed
@@ -10,7 +12,8 @@ root, and every stored Merkle node (what proofs are served from) equals the rebu
 chunks, and runs several ranges in worker processes). A range from position 0 knows everything
 before it, so it checks the whole log by itself and names the first problem exactly: that is the
 single-process verify. A range that starts later takes its first prev hash and each stream's
-first version as given and hands them back, with its last chain hash and stream versions, for
+first version (and time) as given and hands them back, with its last chain hash and stream
+versions and times, for
 `join_ranges` to link to the range before. Ranges are cut at multiples of ``2**level`` positions
 (blocks): each range compares the stored nodes up to that level, `join_ranges` builds the tree
 above the blocks from each block's root and compares the rest.
@@ -26,7 +29,14 @@ from typing import Any
 
 from ledger._checkpoint import open_checkpoint
 from ledger._errors import LedgerError, StoreIntegrityError
-from ledger._format import GENESIS_HASH, chain_hash, leaf_data, leaf_hash
+from ledger._format import (
+    GENESIS_HASH,
+    LEAF_HEAD,
+    LEAF_MAGIC,
+    chain_hash,
+    leaf_hash,
+    leaf_tail,
+)
 from ledger._rotation import designated_key, parse_rotation
 from ledger._tree import Frontier, NodeId, append_leaves
 
@@ -182,6 +192,10 @@ class RangeResult:
     """The root of each whole block, in order (32 bytes each)."""
     prefixes: dict[int, tuple[bytes, ...]]
     """Tree size -> the frontier hashes of the part of its last block below it."""
+    first_times: dict[str, int] = field(default_factory=dict)
+    """Per stream, the recorded time of its first event in the range (a later range only)."""
+    last_times: dict[str, int] = field(default_factory=dict)
+    """Per stream, the recorded time of its last event in the range."""
 
 
 def _event(eid: bytes) -> str:
@@ -198,9 +212,11 @@ class RangeCheck:
         self._next = job.low
         self._first_prev = self._prev = first_prev
         self._versions: dict[str, int] = {}
+        self._times: dict[str, int] = {}
+        self._first_times: dict[str, int] = {}
         # From position 0 a stream's first version is 1; later, it is taken as given.
         self._firsts: dict[str, int] | None = {} if job.low else None
-        self._names: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._tails: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._frontier = Frontier.empty()  # over the positions [low, next)
         self._stops = sorted({s for s, _ in job.signed if s > job.low} | set(job.sizes))
         self._roots = dict(job.signed)
@@ -217,7 +233,9 @@ class RangeCheck:
         if self.problem is not None:
             return []
         sha, expected, prev = hashlib.sha256, self._next, self._prev
-        versions, firsts, names = self._versions, self._firsts, self._names
+        versions, firsts, tails = self._versions, self._firsts, self._tails
+        times, first_times = self._times, self._first_times
+        pack = LEAF_HEAD.pack
         leaves: list[bytes] = []
         for row in rows:
             pos, eid, typ, sid, ver, rec, payload, pdig, att, prv, chained, leaf = row
@@ -235,12 +253,17 @@ class RangeCheck:
                 before = f"the chain_hash of position {pos - 1}" if pos else "the genesis hash"
                 self._fail(pos, f"{_event(eid)}: prev_hash is not {before}")
                 break
-            encoded = names.get((typ, sid))
-            if encoded is None:  # few distinct (type, stream) pairs: encode each once
-                if len(names) > 100_000:
-                    names.clear()
-                encoded = names[typ, sid] = (typ.encode(), sid.encode())
-            data = leaf_data(pos, eid, rec, ver, pdig, prv, encoded[0], encoded[1], att)
+            # The leaf data laid out as the committer does: the head, then the tail, made once
+            # per (type, stream) pair (there are few) for events without attachments.
+            tail = None if att else tails.get((typ, sid))
+            if tail is None:
+                typ_bytes = typ.encode()
+                tail = (len(typ_bytes), leaf_tail(typ_bytes, sid.encode(), att))
+                if not att:
+                    if len(tails) > 100_000:
+                        tails.clear()
+                    tails[typ, sid] = tail
+            data = pack(LEAF_MAGIC, pos, eid, rec, ver, pdig, prv, tail[0]) + tail[1]
             if chain_hash(prv, data) != chained:
                 self._fail(pos, f"{_event(eid)}: chain_hash does not match the envelope")
                 break
@@ -256,6 +279,17 @@ class RangeCheck:
                     f"{_event(eid)}: stream_version {ver} of stream {sid!r} follows version {last}",
                 )
                 break
+            then = times.get(sid)
+            if then is None and firsts is not None:
+                first_times[sid] = rec
+            elif then is not None and rec < then:
+                self._fail(
+                    pos,
+                    f"{_event(eid)}: recorded at {rec} µs, before version {last} of stream "
+                    f"{sid!r} (recorded at {then} µs): time goes backwards along the stream",
+                )
+                break
+            times[sid] = rec
             versions[sid] = ver
             leaves.append(leaf)
             prev = chained
@@ -361,6 +395,8 @@ class RangeCheck:
             last_versions=self._versions,
             block_roots=b"".join(self._blocks),
             prefixes=self._prefixes,
+            first_times=self._first_times,
+            last_times=self._times,
         )
 
 
@@ -383,13 +419,17 @@ def join_ranges(
     `signed` roots is not the one the blocks give (the one-range re-run then names the
     problem)."""
     versions: dict[str, int] = {}
+    times: dict[str, int] = {}
     prev = GENESIS_HASH
     for job, result in zip(jobs, results, strict=True):
         if result.problem is not None or result.end != job.high or result.first_prev != prev:
             return None
         if any(v != versions.get(s, 0) + 1 for s, v in result.first_versions.items()):
             return None
+        if any(t < times.get(s, t) for s, t in result.first_times.items()):
+            return None
         versions.update(result.last_versions)
+        times.update(result.last_times)
         prev = result.last_chain
     job, level = jobs[0], jobs[0].level
     blob = b"".join(r.block_roots for r in results)

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from ledger import Envelope, Ledger, SignedCheckpoint
 from reports._errors import ReportsError
+from reports._events import event_line
 from reports._export import Progress, export_parquet
 from reports._html import render_html
 from reports._report import build_report, ledger_context
@@ -68,25 +69,6 @@ def _utc(at: datetime | None) -> datetime | None:
 
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def event_line(envelope: Envelope, proof: dict[str, Any]) -> dict[str, Any]:
-    """One line of `ledger/events.jsonl`: the envelope fields that make the leaf, the exact
-    payload text, and the event's inclusion proof document."""
-    return {
-        "position": envelope.position,
-        "event_id": str(envelope.event_id),
-        "type": envelope.type,
-        "stream_id": envelope.stream_id,
-        "stream_version": envelope.stream_version,
-        "recorded_at_us": envelope.recorded_at_us,
-        "payload": envelope.payload.decode("utf-8"),
-        "attachments": {k: v.hex() for k, v in sorted(envelope.attachment_digests.items())},
-        "prev_hash": envelope.prev_hash.hex(),
-        "chain_hash": envelope.chain_hash.hex(),
-        "leaf_hash": envelope.leaf_hash.hex(),
-        "proof": proof,
-    }
 
 
 def manifest_bytes(document: dict[str, Any]) -> bytes:

@@ -54,6 +54,7 @@ class EventChunk:
     streams: list[str]
     recorded_at_us: list[int]
     payloads: list[bytes]
+    stream_versions: list[int]
 
 
 async def read_chunk(ledger: Ledger, low: int, high: int, types: tuple[str, ...]) -> EventChunk:
@@ -65,6 +66,7 @@ async def read_chunk(ledger: Ledger, low: int, high: int, types: tuple[str, ...]
         [r.stream_id for r in rows],
         [r.recorded_at_us for r in rows],
         [bytes(r.payload) for r in rows],
+        [r.stream_version for r in rows],
     )
 
 
@@ -117,9 +119,14 @@ class CatalogColumns:
 
 
 def decision_batch(
-    table: pa.Table, positions: pa.Array, recorded_at_us: pa.Array, columns: CatalogColumns
+    table: pa.Table,
+    positions: pa.Array,
+    sequences: pa.Array,
+    recorded_at_us: pa.Array,
+    columns: CatalogColumns,
 ) -> pa.RecordBatch:
-    """The `decisions` rows of parsed payloads (every catalog they name must be in `columns`)."""
+    """The `decisions` rows of parsed payloads (every catalog they name must be in `columns`);
+    `sequences` are their versions in their tenants' sequences (`sequence_column`)."""
     arrays = columns.arrays()
     versions = table.column("catalog_version").combine_chunks().dictionary_encode()
     offsets = pa.array([columns.offsets[v] for v in versions.dictionary.to_pylist()], pa.int64())
@@ -149,6 +156,7 @@ def decision_batch(
     values: dict[str, pa.Array] = {
         "decision_id": table.column("decision_id").combine_chunks(),
         "position": positions,
+        "sequence": sequences,
         "recorded_at": at,
         "preview": table.column("preview").combine_chunks(),
         "policy_fingerprint": pc.struct_field(parts, "fp"),

@@ -66,6 +66,22 @@ class SequenceCheck:
             envelope.stream_version, envelope.type, envelope.recorded_at_us, str(envelope.event_id)
         )
         name = f"{self.stream} version {seen.version} (event {seen.event})"
+        outside = self._place(seen, name)
+        if seen.type == DECISION_MADE and outside:
+            self._boundary_decision(envelope, name)
+            self.boundaries.add(seen.event)
+            return False
+        return seen.type == DECISION_MADE
+
+    def feed_row(self, version: int, at: int, decision_id: str) -> None:
+        """Check a decision of exported data by its `sequence` number and time (recorded in the
+        period: the caller checks), in its place among the proven events."""
+        seen = _Seen(version, DECISION_MADE, at, decision_id)
+        self._place(seen, f"{self.stream} version {version} (decision {decision_id})")
+
+    def _place(self, seen: _Seen, name: str) -> bool:
+        """Check the next event of the sequence against the one before it; True when it is
+        recorded outside the period."""
         if seen.type not in (DECISION_MADE, SEALED):
             self._problem(f"{name} is a {seen.type}, not a decision or a seal")
         previous = self.last
@@ -95,11 +111,7 @@ class SequenceCheck:
             )
         if after:
             self.closed = True
-        if seen.type == DECISION_MADE and (before or after):
-            self._boundary_decision(envelope, name)
-            self.boundaries.add(seen.event)
-            return False
-        return seen.type == DECISION_MADE
+        return before or after
 
     def _boundary_decision(self, envelope: Envelope, name: str) -> None:
         try:
@@ -182,7 +194,7 @@ class SequenceCheck:
         if not ends:
             note(
                 f"complete up to {statement['proven_until']}, when the tenant's sequence was "
-                "sealed for this bundle: decisions recorded later are not covered"
+                "sealed for this proof: decisions recorded later are not covered"
             )
         if statement["unsequenced_before"] is not None:
             note(

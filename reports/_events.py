@@ -1,4 +1,5 @@
-"""Strict reading of a bundle's `ledger/events.jsonl` and `checkpoint.txt` (docs/bundles.md).
+"""A bundle's event lines (docs/bundles.md): written by `event_line`, and read strictly with
+`checkpoint.txt` — the same lines serve export folders' and pages' completeness proofs.
 
 Every field of an event line is checked, not only those that make the leaf: an auditor cannot
 trust a verifier that says "ok" to a line whose `leaf_hash` or `chain_hash` is false. A line is
@@ -37,7 +38,7 @@ from ledger import (
 from ledger.merkle import leaf_hash
 from reports._errors import ReportsError
 
-__all__ = ["EVENT_FIELDS", "open_bundle_checkpoint", "read_events"]
+__all__ = ["EVENT_FIELDS", "event_line", "open_bundle_checkpoint", "read_events"]
 
 EVENT_FIELDS = (
     "position",
@@ -68,6 +69,25 @@ class _LineError(ReportsError):
 
     def __init__(self, pointer: str, why: str) -> None:
         super().__init__(f"{pointer}: {why}")
+
+
+def event_line(envelope: Envelope, proof: dict[str, Any]) -> dict[str, Any]:
+    """One line of `ledger/events.jsonl`: the envelope fields that make the leaf, the exact
+    payload text, and the event's inclusion proof document."""
+    return {
+        "position": envelope.position,
+        "event_id": str(envelope.event_id),
+        "type": envelope.type,
+        "stream_id": envelope.stream_id,
+        "stream_version": envelope.stream_version,
+        "recorded_at_us": envelope.recorded_at_us,
+        "payload": envelope.payload.decode("utf-8"),
+        "attachments": {k: v.hex() for k, v in sorted(envelope.attachment_digests.items())},
+        "prev_hash": envelope.prev_hash.hex(),
+        "chain_hash": envelope.chain_hash.hex(),
+        "leaf_hash": envelope.leaf_hash.hex(),
+        "proof": proof,
+    }
 
 
 def open_bundle_checkpoint(

@@ -30,8 +30,10 @@ from reports._columnar import (
 )
 from reports._errors import ReportsError
 from reports._folder import FolderManifest, written_keys
+from reports._folderproof import FolderProof, check_layout, prove_folder
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS, TIMESTAMP
+from reports._sequence import sequence_column, sequence_of
 from reports._writer import DatasetWriter
 from router.core import Catalog, Policy
 from router.services.decisions import (
@@ -270,11 +272,16 @@ class _Scan:
         return found
 
     async def feed_decisions(
-        self, positions: list[int], at: list[int], payloads: list[bytes]
+        self,
+        positions: list[int],
+        at: list[int],
+        payloads: list[bytes],
+        streams: tuple[list[str], list[int]],
     ) -> pa.RecordBatch | None:
         """The fast path: a chunk's decisions, column-wise (see `reports._columnar`)."""
         table = await asyncio.to_thread(parse_decisions, payloads)
         stamps = pa.array(at, pa.int64())
+        sequences = sequence_column(table.column("tenant"), *streams)
         mask = None
         if self.tenant is not None:
             mask = pc.equal(table.column("tenant"), self.tenant)
@@ -289,6 +296,7 @@ class _Scan:
             raw = [payload for payload, keep in zip(payloads, wanted, strict=True) if keep]
             table = table.filter(mask)
             stamps = stamps.filter(mask)
+            sequences = sequences.filter(mask)
             kept = pa.array(positions, pa.int64()).filter(mask)
         else:
             wanted = [True] * len(ids)
@@ -321,7 +329,7 @@ class _Scan:
             await self.spill()
         keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
         self.remember_many(ids, [next(keys) if w else None for w in wanted])
-        return decision_batch(table, kept, stamps, self.columns)
+        return decision_batch(table, kept, sequences, stamps, self.columns)
 
     async def feed(self, envelope: Envelope) -> None:
         if envelope.type == DECISION_MADE:
@@ -333,7 +341,8 @@ class _Scan:
                 self.remember(decision_id, None)
                 return
             await fetch_references(self.ledger, self.rows, payload, self.sink)
-            self.rows.add_decision(envelope.position, decision_id, at, payload)
+            sequence = sequence_of(envelope, payload.tenant)
+            self.rows.add_decision(envelope.position, decision_id, at, payload, sequence)
             self.remember(decision_id, decision_key(payload, at))
             if self.sink is not None and self.ids is not None:
                 self.sink(envelope)
@@ -403,6 +412,10 @@ async def _columnar_pass(
                     [events.positions[i] for i in picked],
                     [events.recorded_at_us[i] for i in picked],
                     [events.payloads[i] for i in picked],
+                    (
+                        [events.streams[i] for i in picked],
+                        [events.stream_versions[i] for i in picked],
+                    ),
                 )
                 if batch is not None:
                     await writers["decisions"].put(batch)
@@ -445,6 +458,7 @@ async def export_parquet(
     chunk: int = 5_000,
     window: int = _WINDOW,
     append: bool = False,
+    prove: bool = False,
 ) -> ExportSummary:
     """Export the decisions of `tenant` (default: all) recorded in [`since`, `until`) with
     their attempts, eliminations, rankings, explanations, catalogs and policies under `out` (a
@@ -456,6 +470,9 @@ async def export_parquet(
     `append`: `out` holds an earlier export; add what the ledger recorded since (same tenant and
     period as the folder's manifest says), without writing again what the folder holds.
 
+    `prove`: a tenant's export carries the completeness proof of its period in its manifest
+    (`reports._folderproof`), and its data stops where the proof does.
+
     `chunk` is the number of ledger positions read at a time; `window` the number of recent
     decisions remembered for their attempts (an attempt of an older one costs a lookup)."""
     base = Path(out)
@@ -466,6 +483,12 @@ async def export_parquet(
         since = None if manifest.since is None else datetime.fromisoformat(manifest.since)
         until = None if manifest.until is None else datetime.fromisoformat(manifest.until)
         low = manifest.next_position
+        check_layout(base)
+        if manifest.proof is not None and not prove:
+            raise ReportsError(
+                f"{base}: the folder proves its completeness; an append without a proof would "
+                "leave that proof stale (append with one, or export into a new folder)"
+            )
     else:
         base = _fresh_folder(base)
         manifest = FolderManifest.new(tenant, since, until)
@@ -475,8 +498,13 @@ async def export_parquet(
         done = written_keys(base)
         scan.rows.written(done)
         scan.groups.update(key[1:] for key in done if key[0] == "g")
+    proof: FolderProof | None = None
+    if prove and tenant is not None:
+        proof = await prove_folder(ledger, tenant, since, until)
     checkpoint = await ledger.latest_checkpoint()
     total = await ledger.count()
+    if proof is not None:
+        total = max(low, proof.stop(total))
     writers = {name: DatasetWriter(base, name, f"part-{low}-") for name in DATASETS}
     scan.writers = writers
     try:
@@ -489,5 +517,7 @@ async def export_parquet(
             await writer.close()
     rows = {n: w.rows for n, w in writers.items()}
     record = manifest.add(low, total, checkpoint, rows)
+    if proof is not None:
+        manifest.proof = proof.members()
     manifest.write(base)
     return ExportSummary(base, rows, scan.ids, record, scan.tenant_decisions)

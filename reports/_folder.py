@@ -24,6 +24,7 @@ __all__ = ["EXPORT_FORMAT", "MANIFEST", "FolderManifest", "written_keys"]
 
 EXPORT_FORMAT = "unhardcoded-export/1"
 MANIFEST = "manifest.json"
+_PROOF = ("completeness", "completeness_proof")
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -38,6 +39,9 @@ class FolderManifest:
     since: str | None
     until: str | None
     exports: list[dict[str, Any]]
+    proof: dict[str, Any] | None = None
+    """A tenant's folder: its `completeness` and `completeness_proof` members, which cover the
+    whole folder (`reports._folderproof`)."""
 
     @classmethod
     def new(
@@ -63,7 +67,10 @@ class FolderManifest:
         exports = document.get("exports")
         if not isinstance(exports, list) or not exports:
             raise ReportsError(f"{path}/exports: expected a non-empty list of exports")
-        return cls(document.get("tenant"), document.get("since"), document.get("until"), exports)
+        proof = {k: document[k] for k in _PROOF if k in document} or None
+        return cls(
+            document.get("tenant"), document.get("since"), document.get("until"), exports, proof
+        )
 
     def check_selection(
         self, tenant: str | None, since: datetime | None, until: datetime | None
@@ -118,6 +125,7 @@ class FolderManifest:
             "since": self.since,
             "until": self.until,
             "exports": self.exports,
+            **(self.proof or {}),
         }
         scratch = base / f".{MANIFEST}.partial"
         scratch.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", "utf-8")

@@ -246,9 +246,15 @@ class RowBuilder:
         self.outcomes[digest] = payload
 
     def add_decision(
-        self, position: int, event_id: str, recorded_at_us: int, payload: DecisionPayload
+        self,
+        position: int,
+        event_id: str,
+        recorded_at_us: int,
+        payload: DecisionPayload,
+        sequence: int | None,
     ) -> None:
-        """Add a `DecisionMade` event's row, and its group's rows the first time they are met."""
+        """Add a `DecisionMade` event's row, and its group's rows the first time they are met
+        (`sequence`: its version in its tenant's sequence, None when it is in none)."""
         tenant = payload.tenant
         version = payload.catalog_version
         info = self.catalogs[version]
@@ -265,6 +271,7 @@ class RowBuilder:
             {
                 "decision_id": event_id,
                 "position": position,
+                "sequence": sequence,
                 "recorded_at": recorded_at_us,
                 "preview": payload.preview,
                 "policy_fingerprint": fingerprint,

@@ -28,6 +28,12 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     "decisions": [
         ("decision_id", pa.string(), "the decision's id (its `DecisionMade` event id)"),
         ("position", pa.int64(), "ledger position of the `DecisionMade` event"),
+        (
+            "sequence",
+            pa.int64(),
+            "its version in the tenant's decision sequence `decisions/<tenant>` (gapless per "
+            "tenant, docs/bundles.md; null: recorded by release 0.1.0, without a sequence)",
+        ),
         ("recorded_at", TIMESTAMP, "when the ledger recorded it"),
         ("preview", pa.bool_(), "a preview (`rank --record`): never sent upstream"),
         ("policy_fingerprint", _DICT, "the policy's fingerprint, e.g. `301140696-1054914287`"),

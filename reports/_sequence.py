@@ -16,11 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ledger import Envelope, Ledger
 from reports._errors import ReportsError
 from router.services.decisions import seal_event, tenant_stream
 
-__all__ = ["COMPLETENESS_FORMAT", "SEALED", "Sequence", "at_us", "iso_us", "plan_sequence"]
+__all__ = [
+    "COMPLETENESS_FORMAT",
+    "SEALED",
+    "Sequence",
+    "at_us",
+    "iso_us",
+    "plan_sequence",
+    "sequence_column",
+    "sequence_of",
+]
 
 COMPLETENESS_FORMAT = "unhardcoded-completeness/1"
 """The `format` of a manifest's `completeness` member."""
@@ -80,6 +92,20 @@ class Sequence:
 
 
 SEALED = "DecisionsSealed"
+
+
+def sequence_of(envelope: Envelope, tenant: str) -> int | None:
+    """A decision's version in its tenant's sequence (the `sequence` column), None when it is
+    in none (release 0.1.0 recorded decisions in their policy's stream)."""
+    return envelope.stream_version if envelope.stream_id == tenant_stream(tenant) else None
+
+
+def sequence_column(tenants: pa.ChunkedArray, streams: list[str], versions: list[int]) -> pa.Array:
+    """`sequence_of` for a chunk of decisions, column-wise: their tenants, streams and
+    versions."""
+    expected = pc.binary_join_element_wise(tenant_stream(""), tenants.combine_chunks(), "")
+    inside = pc.equal(pa.array(streams, pa.string()), expected)
+    return pc.if_else(inside, pa.array(versions, pa.int64()), pa.scalar(None, pa.int64()))
 
 
 async def _seal(ledger: Ledger, tenant: str) -> Envelope:

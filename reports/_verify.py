@@ -52,6 +52,7 @@ from reports._html import render_html
 from reports._report import REPORT_SCHEMA, build_report, ledger_context
 from reports._rows import DecisionKey, RowBuilder, decision_key
 from reports._schema import DATASETS, PARTITIONS, SCHEMAS
+from reports._sequence import sequence_of
 from reports._witnesses import check_witnesses, key_argument, log_note, witness_quorum
 from router.core import Catalog, Policy, RouterError
 from router.services.decisions import (
@@ -265,7 +266,7 @@ class _Expect:
         self.late: list[Envelope] = []
         self.sequence = SequenceCheck(manifest, self.since, self.until)
         self.columns = CatalogColumns()
-        self.pending: list[tuple[int, str, int, DecisionPayload, bytes]] = []
+        self.pending: list[tuple[int, str, int, DecisionPayload, bytes, int | None]] = []
 
     def reference(self, stream: str, kind: str) -> Envelope | None:
         """The proven first event of `stream` when it is of type `kind`."""
@@ -330,7 +331,14 @@ class _Expect:
             rows.add_outcome(digest, document)
         rows.add_group(payload)
         self.pending.append(
-            (envelope.position, str(envelope.event_id), at, payload, envelope.payload)
+            (
+                envelope.position,
+                str(envelope.event_id),
+                at,
+                payload,
+                envelope.payload,
+                sequence_of(envelope, payload.tenant),
+            )
         )
         if len(self.pending) >= _CHUNK:
             self.flush()
@@ -346,19 +354,20 @@ class _Expect:
         pending, self.pending = self.pending, []
         if not pending:
             return
-        for version in {payload.catalog_version for _, _, _, payload, _ in pending}:
+        for version in {payload.catalog_version for _, _, _, payload, _, _ in pending}:
             self.columns.add(self.rows.catalogs[version])
         try:
-            table = parse_decisions([raw for *_, raw in pending])
+            table = parse_decisions([raw for _, _, _, _, raw, _ in pending])
             batch = decision_batch(
                 table,
                 pa.array([position for position, *_ in pending], pa.int64()),
-                pa.array([at for _, _, at, _, _ in pending], pa.int64()),
+                pa.array([sequence for *_, sequence in pending], pa.int64()),
+                pa.array([at for _, _, at, _, _, _ in pending], pa.int64()),
                 self.columns,
             )
         except (pa.ArrowException, KeyError, TypeError, ValueError):
-            for position, event_id, at, payload, _ in pending:
-                self.rows.add_decision(position, event_id, at, payload)
+            for position, event_id, at, payload, _, sequence in pending:
+                self.rows.add_decision(position, event_id, at, payload, sequence)
             return
         self.expected.put("decisions", batch)
 

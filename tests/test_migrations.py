@@ -47,3 +47,32 @@ def test_migrated_schema_matches_the_table_metadata(tmp_path: Path) -> None:
         for table in ("ledger_events", "ledger_merkle_nodes", "ledger_checkpoints", "ledger_meta")
         for verb in ("update", "delete")
     }
+
+
+def test_the_decision_sequence_column_is_filled_from_the_ledger(tmp_path: Path) -> None:
+    """0006 adds `decision_index.sequence` and fills it for the decisions projected already:
+    the tenant's version for a sequenced decision, null for one of release 0.1.0."""
+    from alembic import command
+
+    from router.services.decisions import DecisionService, catch_up
+    from tests.reports.support import populate
+    from unhardcoded.db import migrated_ledger
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+
+    async def record() -> None:
+        async with migrated_ledger(url, home=tmp_path / "home") as led:
+            await populate(DecisionService(led), rounds=1)
+            await catch_up(led)
+
+    asyncio.run(record())
+    command.downgrade(alembic_config(url), "0005_idempotency")
+    asyncio.run(upgrade(url))
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT tenant, sequence FROM decision_index ORDER BY position"
+        ).all()
+    engine.dispose()
+    acme = [sequence for tenant, sequence in rows if tenant == "acme"]
+    assert acme == [1, 2, 3, 4]

@@ -368,6 +368,7 @@ class LedgerContract:
                     envelope.stream_id,
                     envelope.recorded_at_us,
                     envelope.payload,
+                    envelope.stream_version,
                 )
             batches = [len(b) async for b in led.scan(batch=5)]
             assert batches == [5, 5, 5, 5, 3]
@@ -423,7 +424,15 @@ class LedgerContract:
             assert all(b.schema == EVENT_BATCH_SCHEMA for b in batches)
             rows = [tuple(row.values()) for b in batches for row in b.to_pylist()]
             assert rows == [
-                (e.position, e.event_id.bytes, e.type, e.stream_id, e.recorded_at_us, e.payload)
+                (
+                    e.position,
+                    e.event_id.bytes,
+                    e.type,
+                    e.stream_id,
+                    e.recorded_at_us,
+                    e.payload,
+                    e.stream_version,
+                )
                 for e in written
             ]
 

@@ -165,6 +165,13 @@ async def _skipped_version(backend: Backend) -> None:
     await _rechain_unsigned(backend, stream_version=version + 10)  # clear of the stream's next
 
 
+async def _time_backwards(backend: Backend) -> None:
+    # Ten seconds before the stream's previous event (three positions earlier): a tenant's
+    # decision sequence proves completeness only while time never decreases along it.
+    before = (await _row(backend, UNSIGNED - 3))["recorded_at_us"]
+    await _rechain_unsigned(backend, recorded_at_us=before - 10_000_000)
+
+
 async def _short_event_id(backend: Backend) -> None:
     # The leaf data's fixed-size field pads a 15-byte id with a zero byte: the hashes agree.
     await _rechain_unsigned(backend, event_id=uuid.uuid4().bytes[:15])
@@ -208,6 +215,12 @@ CASES = [
     Case("a tampered checkpoint root", _tamper_checkpoint, (), "checkpoint at tree size 30"),
     Case("rows a checkpoint signs, deleted", _drop_checkpoint_rows, (SIGNED - 2,), "checkpoint"),
     Case("a skipped stream version, re-chained", _skipped_version, (UNSIGNED,), "follows version"),
+    Case(
+        "a time going backwards along a stream, re-chained",
+        _time_backwards,
+        (UNSIGNED,),
+        "time goes backwards along the stream",
+    ),
     Case("a 15-byte event id, re-chained", _short_event_id, (UNSIGNED,), "not 16 bytes"),
     Case("a checkpoint note rewritten", _forged_checkpoint_note, (), "does not open"),
 ]

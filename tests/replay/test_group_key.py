@@ -51,6 +51,7 @@ def _groups(*payloads: dict[str, Any] | bytes) -> tuple[list[int], list[int]]:
             "1-2 (sigma-pol/v1)",
             1_000_000 + i,
             canonical_json(p) if isinstance(p, dict) else p,
+            i + 1,
         )
         for i, p in enumerate(payloads)
     ]

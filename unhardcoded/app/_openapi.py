@@ -152,6 +152,7 @@ ROUTE_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/x/decisions/{decision_id}"): (400, *_KEYED, 404),
     ("get", "/x/decisions/{decision_id}/proof"): (400, *_KEYED, 404, 409),
     ("get", "/x/decisions"): (400, *_KEYED),
+    ("get", "/x/sequences/{tenant}"): (400, *_KEYED, 404, 409),
     ("get", "/x/checkpoints/latest"): (*_KEYED, 404),
     ("get", "/x/checkpoint"): (*_KEYED, 404),
     ("post", "/x/replay"): (*_BODY, *_KEYED, 404),

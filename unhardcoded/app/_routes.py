@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ledger import Ledger, SignedCheckpoint
 from router.core import Catalog, Policy, Trace
-from router.services.decisions import Decision, DecisionNotFoundError, DecisionService
+from router.services.decisions import (
+    Decision,
+    DecisionNotFoundError,
+    DecisionService,
+    tenant_stream,
+)
 from router.services.gateway import (
     BadRequestError,
     Gateway,
@@ -33,7 +39,14 @@ from router.services.witness import CosignatureStore
 from unhardcoded.app._idempotent import idempotent
 from unhardcoded.app._openapi import CHAT_BODY, RANK_BODY
 
-__all__ = ["CHAT_PATH", "Services", "add_chat_route", "chat_completions", "router"]
+__all__ = [
+    "CHAT_PATH",
+    "Services",
+    "add_chat_route",
+    "chat_completions",
+    "router",
+    "sequence_path",
+]
 
 router = APIRouter()
 CHAT_PATH = "/v1/chat/completions"
@@ -264,17 +277,92 @@ async def list_decisions(
     ),
     tenant: str | None = Query(default=None, max_length=128),
 ) -> JSONResponse:
-    """A page of decisions: a tenant-scoped key sees its own tenant's only."""
+    """A page of decisions in ledger order: a tenant-scoped key sees its own tenant's only.
+    Each decision carries its `position` (pass the page's `next_cursor` for the next page) and
+    its `sequence`, its version in the tenant's sequence `decisions/<tenant>` (null for a
+    decision recorded by release 0.1.0).
+
+    **Completeness of a page.** A page of one tenant (`tenant=`, or any page of a tenant-scoped
+    key) also carries `completeness`, what proves it holds every decision of the tenant after
+    the cursor up to its last one (docs/bundles.md, "Completeness"): `stream`,
+    `after_position` (the cursor; -1 on the first page), `lower` (the tenant's last sequence
+    event at or before the cursor: the previous page's last decision; null on the first page,
+    whose sequence starts at version 1), `seals` (the sequence's events between the page's
+    decisions that are not decisions), `upper` (the tenant's event right after the page's last:
+    the next page's first, or a seal; null when there was none yet), each as `version`,
+    `position`, `event_id`, `type`; `first_version` and `last_version` (the versions all that
+    covers), `unsequenced` (decisions of the page without a sequence number: not covered), and
+    `proofs`: the path of `GET /x/sequences/{tenant}` that returns the leaf of every version
+    from `first_version` to `last_version` with its inclusion proof against one signed
+    checkpoint. A client checks the checkpoint's signature and each proof, then that the
+    versions are consecutive, that each `DecisionMade` strictly between the neighbours is a
+    decision of the page (same `decision_id`, `position`, `sequence`) and every other event a
+    listed seal, that `after_position` is the cursor it asked with and `lower` at or before
+    it: a decision left out of the page (or renumbered) breaks one of these.
+    `reports.verify_page` is that check."""
     principal = await _principal(request, "read:own")
     if not principal.can("read:all"):
         if tenant is not None and tenant != principal.tenant:
             return JSONResponse({"data": [], "next_cursor": None})
         tenant = principal.tenant
-    page = await _services(request).gateway.decisions.decisions(
-        tenant=tenant, limit=limit, cursor=None if cursor is None else str(cursor)
-    )
+    decisions = _services(request).gateway.decisions
+    after = None if cursor is None else str(cursor)
+    page = await decisions.decisions(tenant=tenant, limit=limit, cursor=after)
+    body: dict[str, Any] = {
+        "data": [d.to_json() for d in page.decisions],
+        "next_cursor": page.next_cursor,
+    }
+    if tenant is not None:
+        proof = await decisions.page_completeness(tenant, page, after)
+        body["completeness"] = {
+            **proof.to_json(),
+            "proofs": (
+                None  # the tenant has no sequence yet: nothing to prove
+                if proof.to_version < proof.first_version
+                else sequence_path(tenant, proof.first_version, proof.to_version)
+            ),
+        }
+    return JSONResponse(body)
+
+
+def sequence_path(tenant: str, first: int, last: int) -> str:
+    """The path of `GET /x/sequences/{tenant}` for versions `first`..`last`."""
+    name = urllib.parse.quote(tenant, safe="")
+    return f"/x/sequences/{name}?from_version={first}&to_version={last}"
+
+
+@router.get(
+    "/x/sequences/{tenant}",
+    summary="Events of a tenant's decision sequence, with their leaves and inclusion proofs",
+)
+async def sequence_events(
+    request: Request,
+    tenant: str,
+    from_version: int = Query(ge=1, le=2**63 - 1, description="The first version"),
+    to_version: int = Query(ge=1, le=2**63 - 1, description="The last version (included)"),
+) -> JSONResponse:
+    """Versions `from_version`..`to_version` (at most 1,000) of the sequence
+    `decisions/<tenant>` (the tenant's decisions and seals, docs/bundles.md, "Completeness"),
+    each as an audit bundle's event line — the bytes of its Merkle leaf and its inclusion proof
+    (docs/bundles.md, "What is in the zip") — all against one signed checkpoint: `stream`,
+    `checkpoint` (the signed note), `verifier_key`, `tree_size`, `events` (in version order;
+    fewer than asked when the sequence ends sooner). A page of `GET /x/decisions` names the
+    versions that prove it complete. 404 for another tenant's sequence."""
+    principal = await _principal(request, "read:own")
+    if not principal.sees_tenant(tenant):
+        raise NotFoundError(f"no decision sequence of tenant {tenant!r}")
+    from reports import event_line  # the bundle's line format, loaded on first use
+
+    decisions = _services(request).gateway.decisions
+    events, proofs, head = await decisions.sequence_events(tenant, from_version, to_version)
     return JSONResponse(
-        {"data": [d.to_json() for d in page.decisions], "next_cursor": page.next_cursor}
+        {
+            "stream": tenant_stream(tenant),
+            "checkpoint": head.note,
+            "verifier_key": head.verifier_key,
+            "tree_size": head.tree_size,
+            "events": [event_line(e, p.document()) for e, p in zip(events, proofs, strict=True)],
+        }
     )
 
 

@@ -93,6 +93,7 @@ from router.services.decisions._events import (
     seal_event,
     tenant_stream,
 )
+from router.services.decisions._pageproof import MAX_SEQUENCE_EVENTS, Neighbour, PageCompleteness
 from router.services.decisions._projection import (
     CatalogVersionInfo,
     DecisionPage,
@@ -112,6 +113,7 @@ __all__ = [
     "DECISION_MADE",
     "DECISION_SCHEMA",
     "MASK_ENCODING",
+    "MAX_SEQUENCE_EVENTS",
     "MAX_TENANT",
     "OUTCOME_RECORDED",
     "OUTCOME_SCHEMA",
@@ -128,7 +130,9 @@ __all__ = [
     "DecisionPayload",
     "DecisionService",
     "DecisionSummary",
+    "Neighbour",
     "NoEntryPassesRecorded",
+    "PageCompleteness",
     "PublishedCatalog",
     "RankOrder",
     "RecordMismatchError",

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select, update
 
 from ledger import Envelope, Ledger
-from router.services.decisions._events import CATALOG_PUBLISHED, DECISION_MADE
+from router.services.decisions._events import CATALOG_PUBLISHED, DECISION_MADE, tenant_stream
 from router.services.decisions._tables import catalog_index, decision_index, projection_state
 
 __all__ = [
@@ -51,6 +51,8 @@ class DecisionSummary:
     preview: bool
     selected: str | None
     position: int
+    sequence: int | None
+    """Its version in the tenant's sequence `decisions/<tenant>` (None: release 0.1.0)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able (timestamps ISO 8601 UTC)."""
@@ -62,6 +64,7 @@ class DecisionSummary:
             "preview": self.preview,
             "selected": self.selected,
             "position": self.position,
+            "sequence": self.sequence,
         }
 
 
@@ -117,6 +120,11 @@ def _rows(batch: list[Envelope]) -> tuple[list[dict[str, Any]], list[dict[str, A
                     "recorded_at_us": envelope.recorded_at_us,
                     "preview": bool(payload["preview"]),
                     "selected": None if selected is None else selected["id"],
+                    "sequence": (
+                        envelope.stream_version
+                        if envelope.stream_id == tenant_stream(payload["tenant"])
+                        else None
+                    ),
                 }
             )
         elif envelope.type == CATALOG_PUBLISHED:
@@ -213,6 +221,7 @@ async def query_decisions(
             decision_index.c.preview,
             decision_index.c.selected,
             decision_index.c.position,
+            decision_index.c.sequence,
         )
         .where(and_(*conditions))
         .order_by(decision_index.c.position)
@@ -222,7 +231,14 @@ async def query_decisions(
         rows = (await conn.execute(query)).all()
     found = tuple(
         DecisionSummary(
-            uuid.UUID(bytes=bytes(r[0])), r[1], r[2], _at(r[3]), bool(r[4]), r[5], int(r[6])
+            uuid.UUID(bytes=bytes(r[0])),
+            r[1],
+            r[2],
+            _at(r[3]),
+            bool(r[4]),
+            r[5],
+            int(r[6]),
+            None if r[7] is None else int(r[7]),
         )
         for r in rows[:limit]
     )

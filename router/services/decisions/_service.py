@@ -12,10 +12,12 @@ from typing import Any
 from ledger import (
     Envelope,
     EventNotFoundError,
+    InclusionProof,
     InclusionProofBundle,
     Ledger,
     NewEvent,
     NotSequencedError,
+    SignedCheckpoint,
     StreamVersionConflictError,
     canonical_json,
     uuid7,
@@ -58,6 +60,11 @@ from router.services.decisions._events import (
     outcome_stream,
     policy_event,
     request_digest,
+)
+from router.services.decisions._pageproof import (
+    PageCompleteness,
+    page_completeness,
+    sequence_events,
 )
 from router.services.decisions._projection import (
     CatalogVersionInfo,
@@ -430,6 +437,25 @@ class DecisionService:
             after=after,
             limit=limit,
         )
+
+    async def page_completeness(
+        self, tenant: str, page: DecisionPage, cursor: str | None
+    ) -> PageCompleteness:
+        """What proves that `page` (of `tenant`'s decisions, read with `cursor`) holds every
+        decision of the tenant in its range: its neighbours and seals in the tenant's sequence
+        (docs/http.md, "Completeness of a page")."""
+        after = -1 if cursor is None else int(cursor)  # checked by `decisions`
+        return await page_completeness(self.ledger, tenant, page, after)
+
+    async def sequence_events(
+        self, tenant: str, first: int, last: int
+    ) -> tuple[list[Envelope], list[InclusionProof], SignedCheckpoint]:
+        """Versions `first`..`last` of `tenant`'s sequence with their inclusion proofs against
+        one signed checkpoint (signed first when none covers them yet)."""
+        events, head = await sequence_events(self.ledger, tenant, first, last)
+        positions = [e.position for e in events]
+        proofs = await self.ledger.inclusion_proofs(positions, head.tree_size) if events else []
+        return events, proofs, head
 
     async def catalogs(self) -> list[CatalogVersionInfo]:
         """Every published catalog version, oldest first."""

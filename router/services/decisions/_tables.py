@@ -30,11 +30,13 @@ decision_index = Table(
     Column("recorded_at_us", BigInteger, nullable=False),
     Column("preview", Boolean, nullable=False),
     Column("selected", Text, nullable=True),
+    Column("sequence", BigInteger, nullable=True),
     Index("ix_decision_index_tenant_position", "tenant", "position"),
     Index("ix_decision_index_fingerprint_position", "fingerprint", "position"),
     Index("ix_decision_index_recorded_at_us", "recorded_at_us"),
 )
-"""One row per `DecisionMade` event."""
+"""One row per `DecisionMade` event; `sequence` (migration `0006_decision_sequence`) is its
+version in its tenant's sequence, null for a decision of release 0.1.0 (in none)."""
 
 catalog_index = Table(
     "catalog_index",
