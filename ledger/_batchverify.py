@@ -18,8 +18,9 @@ from hashlib import sha256
 __all__ = ["InclusionChecker"]
 
 _HASH_SIZE = 32
-_REMEMBERED = 1 << 16
-"""Nodes remembered at most (then forgotten all at once): bounded memory on any input."""
+_REMEMBERED = 4096
+"""Nodes remembered at most (then forgotten all at once): bounded memory on any input. Leaves in
+index order only ever meet the previous path's nodes (a few dozen)."""
 
 
 class InclusionChecker:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +40,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "BundleSummary",
     "create_bundle",
+    "document_file",
     "event_line",
     "manifest_bytes",
 ]
@@ -119,14 +122,14 @@ def _compact(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
-def _exported_positions(export: Path) -> list[int]:
-    """The ledger positions of the exported decisions and attempts, in order."""
-    columns = [
-        open_dataset(export, name).to_table(columns=["position"]).column("position")
+def _exported_positions(export: Path) -> npt.NDArray[np.int64]:
+    """The ledger positions of the exported decisions and attempts, in order (8 bytes each)."""
+    found = [
+        batch.column(0).to_numpy()
         for name in ("decisions", "attempts")
+        for batch in open_dataset(export, name).to_batches(columns=["position"])
     ]
-    positions = pa.chunked_array([c for column in columns for c in column.chunks], pa.int64())
-    return list(pc.unique(positions).sort().to_pylist()) if len(positions) else []
+    return np.unique(np.concatenate([np.zeros(0, np.int64), *found]))
 
 
 async def _references(ledger: Ledger, export: Path) -> list[Envelope]:
@@ -157,7 +160,7 @@ async def _references(ledger: Ledger, export: Path) -> list[Envelope]:
 
 async def _write_events(
     ledger: Ledger,
-    positions: list[int],
+    positions: npt.NDArray[np.int64],
     held: dict[int, Envelope],
     tree_size: int,
     target: Path,
@@ -165,10 +168,10 @@ async def _write_events(
     """`ledger/events.jsonl` into `target`: the events at `positions` (read from the ledger) and
     those `held` already, in position order, each with its inclusion proof in the tree of
     `tree_size` leaves; a batch of events and their proofs read together."""
-    everything = sorted(set(positions) | set(held))
+    everything = np.union1d(positions, np.array(sorted(held), np.int64))
     with target.open("wb") as out:
         for low in range(0, len(everything), _BATCH):
-            batch = everything[low : low + _BATCH]
+            batch: list[int] = everything[low : low + _BATCH].tolist()
             read = await ledger.envelopes([p for p in batch if p not in held])
             envelopes = {e.position: e for e in read} | {p: held[p] for p in batch if p in held}
             proofs = await ledger.inclusion_proofs(batch, tree_size)
@@ -218,7 +221,9 @@ async def create_bundle(
         positions = _exported_positions(export)
         references = await _references(ledger, export)
         held = {e.position: e for e in [*references, *sequence.boundaries]}
-        last = max([-1, *held, *positions[-1:]])
+        last = max([-1, *held, *positions[-1:].tolist()])
+        # What the export held and freed goes back to the system before the report is built.
+        pa.default_memory_pool().release_unused()
         head = await _checkpoint_covering(ledger, last)
         proofs = work / "events.jsonl"
         count = await _write_events(ledger, positions, held, head.tree_size, proofs)
@@ -230,9 +235,9 @@ async def create_bundle(
         for envelope in references:
             payload = envelope.payload_json()
             if envelope.type == POLICY_RECORDED:
-                files[f"policies/{payload['digest']}.json"] = _pretty(payload["policy"])
+                files[f"policies/{payload['digest']}.json"] = document_file(payload["policy"])
             elif envelope.type == CATALOG_PUBLISHED:
-                files[f"catalogs/{payload['version']}.json"] = _pretty(payload["catalog"])
+                files[f"catalogs/{payload['version']}.json"] = document_file(payload["catalog"])
         for path in sorted(export.rglob("*.parquet")):
             files[DATA + path.relative_to(export).as_posix()] = path
         created_at = _iso(datetime.now(UTC))
@@ -264,7 +269,9 @@ async def create_bundle(
     return BundleSummary(target, summary.decisions, count, head.tree_size, len(files) + 1, note)
 
 
-def _pretty(document: Any) -> bytes:
+def document_file(document: Any) -> bytes:
+    """The bytes of a bundled policy or catalog file: its document as the ledger recorded it,
+    indented, keys sorted."""
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 

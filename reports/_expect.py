@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 
 from reports._engine import MEMORY_LIMIT
 from reports._rows import RowBuilder
-from reports._schema import DATASETS, SCHEMAS
-from reports._writer import open_dataset
+from reports._schema import DATASETS, PARTITIONS, SCHEMAS
 
 __all__ = ["ExpectedRows", "compare_datasets"]
 
@@ -97,6 +96,30 @@ def _ids(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[list[st
     return named, total
 
 
+def _views(con: duckdb.DuckDBPyConnection, expected: ExpectedRows, found: Path, name: str) -> None:
+    """`found` and `expected`: dataset `name` as the bundle holds it and as the proven events
+    make it, each a view over DuckDB's own Parquet reader (it streams under the memory limit,
+    where a registered Arrow dataset is held by DuckDB's hash tables as it comes), its columns
+    by name in schema order (the hive partition columns decoded from the file paths)."""
+    schema, partitions = SCHEMAS[name], PARTITIONS[name]
+    views = {
+        "found": sorted(str(p) for p in (found / name).rglob("*.parquet")),
+        "expected": [str(p) for p in [expected.folder / f"{name}.parquet"] if p.exists()],
+    }
+    for view, files in views.items():
+        if not files:
+            con.from_arrow(schema.empty_table()).create_view(view, replace=True)
+            continue
+        columns = [
+            f"url_decode(regexp_extract(filename, '/{f.name}=([^/]*)/', 1)) AS {f.name}"
+            if view == "found" and f.name in partitions
+            else f'"{f.name}"'
+            for f in schema
+        ]
+        relation = con.read_parquet(files, filename=True)
+        relation.project(", ".join(columns)).create_view(view, replace=True)
+
+
 def compare_datasets(
     expected: ExpectedRows,
     found: Path,
@@ -110,26 +133,17 @@ def compare_datasets(
     with _engine(expected.folder) as con:
         for name in datasets:
             try:
-                con.register("found", open_dataset(found, name))
-                con.register("expected", expected.dataset(name))
+                _views(con, expected, found, name)
                 extra = _count(con, "SELECT count(*) FROM (FROM found EXCEPT ALL FROM expected)")
                 missing = _count(con, "SELECT count(*) FROM (FROM expected EXCEPT ALL FROM found)")
             except (OSError, pa.ArrowException, duckdb.Error) as exc:
                 unreadable(name, exc)
                 continue
-            finally:
-                with contextlib.suppress(duckdb.Error):
-                    con.unregister("found")
-                    con.unregister("expected")
             if not extra and not missing:
                 continue
             if name in ("decisions", "attempts"):
-                con.register("found", open_dataset(found, name))
-                con.register("expected", expected.dataset(name))
                 forged, forged_total = _ids(con, "found", "expected")
                 lost, lost_total = _ids(con, "expected", "found")
-                con.unregister("found")
-                con.unregister("expected")
                 for d in forged:
                     problem(f"{prefix}{name}: decision {d} has no proven event")
                 for d in lost:

@@ -41,6 +41,7 @@ from reports._bundle import (
     PUBLIC_KEY,
     REPORT_HTML,
     REPORT_JSON,
+    document_file,
 )
 from reports._columnar import CatalogColumns, decision_batch, parse_decisions
 from reports._completeness import SequenceCheck
@@ -267,7 +268,8 @@ class _Expect:
         self.columns = CatalogColumns()
         self.pending: list[tuple[int, str, int, DecisionPayload, bytes, int | None]] = []
 
-    def _reference(self, stream: str, kind: str) -> Envelope | None:
+    def reference(self, stream: str, kind: str) -> Envelope | None:
+        """The proven first event of `stream` when it is of type `kind`."""
         found = self.references.get((stream, 1))
         return found if found is not None and found.type == kind else None
 
@@ -293,7 +295,7 @@ class _Expect:
             check.problem(f"{name}: recorded outside the bundle's period")
         version, fingerprint, digest = rows.missing(payload)
         if version is not None:
-            found = self._reference(f"catalog/{version}", CATALOG_PUBLISHED)
+            found = self.reference(f"catalog/{version}", CATALOG_PUBLISHED)
             if found is None:
                 check.problem(f"{name}: catalog {version} is not among the proven events")
                 return
@@ -305,7 +307,7 @@ class _Expect:
                 return
             rows.add_catalog(catalog, found.recorded_at_us)
         if fingerprint is not None:
-            found = self._reference(fingerprint, POLICY_RECORDED)
+            found = self.reference(fingerprint, POLICY_RECORDED)
             if found is None:
                 check.problem(f"{name}: policy {fingerprint} is not among the proven events")
                 return
@@ -318,7 +320,7 @@ class _Expect:
                 return
             rows.add_policy(policy, found.recorded_at_us)
         if digest is not None:
-            found = self._reference(f"outcome/{digest}", OUTCOME_RECORDED)
+            found = self.reference(f"outcome/{digest}", OUTCOME_RECORDED)
             if found is None:
                 check.problem(f"{name}: outcome {digest} is not among the proven events")
                 return
@@ -368,6 +370,15 @@ class _Expect:
                 self.rows.add_decision(position, event_id, at, payload, sequence)
             return
         self.expected.put("decisions", batch)
+
+    def release(self) -> None:
+        """Drop what the pass over the events held (catalogs, referenced events, recent
+        decisions): what follows it needs none of it."""
+        self.references.clear()
+        self.recent.clear()
+        self.late.clear()
+        self.columns = CatalogColumns()
+        self.rows = self.expected.rows = RowBuilder()
 
     def attempt(self, envelope: Envelope, key: DecisionKey | None) -> None:
         payload = envelope.payload_json()
@@ -431,7 +442,8 @@ def _json(payload: bytes) -> Any:
         return payload
 
 
-def _referenced_files(check: _Check, rows: RowBuilder) -> None:
+def _referenced_files(check: _Check, expect: _Expect) -> None:
+    rows = expect.rows
     for digest in sorted(rows.policies):
         name = f"policies/{digest}.json"
         raw = check.read(name)
@@ -451,6 +463,9 @@ def _referenced_files(check: _Check, rows: RowBuilder) -> None:
         if raw is None:
             check.problem(f"{name}: missing (the decisions refer to catalog {version})")
             continue
+        proven = expect.reference(f"catalog/{version}", CATALOG_PUBLISHED)
+        if proven is not None and raw == document_file(proven.payload_json()["catalog"]):
+            continue  # the proven catalog's own bytes (a catalog is large: not parsed again)
         try:
             found = Catalog.from_json(json.loads(raw)).version
         except (json.JSONDecodeError, UnicodeDecodeError, RouterError) as exc:
@@ -539,7 +554,9 @@ def verify_bundle(
         result.completeness = expect.sequence.finish(check.problem, result.notes.append)
         if require_complete and result.completeness is None and not result.problems:
             check.problem("completeness: not proven, and required (--require-complete)")
-        _referenced_files(check, expect.rows)
+        _referenced_files(check, expect)
+        expect.release()
+        pa.default_memory_pool().release_unused()
         data = work / "data"
         for name in check.names:
             if name.startswith(DATA) and name.endswith(".parquet"):
