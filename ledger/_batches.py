@@ -8,10 +8,12 @@ result rows and `EventRecord`s cost more per event than reading the page itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from sqlalchemy import BigInteger, bindparam, select
@@ -20,7 +22,9 @@ from sqlalchemy.engine import Dialect
 from ledger._query import RECORD_COLUMNS, conditions
 from ledger._tables import events
 
-__all__ = ["EVENT_BATCH_SCHEMA", "PageQuery", "page_query", "to_batch"]
+__all__ = ["EVENT_BATCH_SCHEMA", "PageQuery", "page_query", "read_ahead", "to_batch"]
+
+_Page = TypeVar("_Page")
 
 EVENT_BATCH_SCHEMA = pa.schema(
     [
@@ -93,3 +97,32 @@ def to_batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
         ],
         schema=EVENT_BATCH_SCHEMA,
     )
+
+
+async def read_ahead(
+    read: Callable[[int, int], Awaitable[_Page]],
+    start: int,
+    batch: int,
+    rows: Callable[[_Page], int],
+    last_position: Callable[[_Page], int],
+) -> AsyncGenerator[_Page, None]:
+    """The pages `read(start, batch)` returns from `start` on, until a page holds fewer than
+    `batch` rows, each non-empty one yielded; the next page is read while the caller works on
+    this one (the database works in its own thread or server), so reading and processing
+    overlap. The one paging loop of `Ledger.scan` and `Ledger.scan_batches`."""
+    pending = asyncio.ensure_future(read(start, batch))
+    try:
+        while True:
+            page = await pending
+            size = rows(page)
+            if size == batch:
+                pending = asyncio.ensure_future(read(last_position(page) + 1, batch))
+            if size:
+                yield page
+            if size < batch:
+                return
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending

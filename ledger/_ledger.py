@@ -20,7 +20,7 @@ from sqlalchemy import Select, and_, func, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ledger._batches import page_query
+from ledger._batches import page_query, read_ahead
 from ledger._batchproof import read_inclusion_proofs
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
@@ -290,21 +290,10 @@ class Ledger:
             recorded_since_us=recorded_since_us,
             recorded_until_us=recorded_until_us,
         )
-        pending = asyncio.ensure_future(select(start, batch))
-        try:
-            while True:
-                rows = await pending
-                if len(rows) == batch:
-                    pending = asyncio.ensure_future(select(rows[-1].position + 1, batch))
-                if rows:
-                    yield rows
-                if len(rows) < batch:
-                    return
-        finally:
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending
+        pages = read_ahead(select, start, batch, len, lambda rows: rows[-1].position)
+        async with contextlib.aclosing(pages):  # an abandoned scan stops its read-ahead now
+            async for rows in pages:
+                yield rows
 
     async def scan_batches(
         self,
@@ -338,23 +327,13 @@ class Ledger:
             recorded_since_us,
             recorded_until_us,
         )
-        read = self._store.read_columns
-        pending = asyncio.ensure_future(read(query, start, batch))
-        try:
-            while True:
-                page = await pending
-                if page.num_rows == batch:
-                    after = page.column(0)[-1].as_py() + 1
-                    pending = asyncio.ensure_future(read(query, after, batch))
-                if page.num_rows:
-                    yield page
-                if page.num_rows < batch:
-                    return
-        finally:
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending
+        read = functools.partial(self._store.read_columns, query)
+        pages = read_ahead(
+            read, start, batch, lambda page: page.num_rows, lambda page: page.column(0)[-1].as_py()
+        )
+        async with contextlib.aclosing(pages):  # an abandoned scan stops its read-ahead now
+            async for page in pages:
+                yield page
 
     async def count(
         self,
