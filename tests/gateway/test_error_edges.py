@@ -44,7 +44,12 @@ def test_the_largest_cursor_is_a_page(gateway: Gateway) -> None:
         f"{gateway.root}/x/decisions", params={"cursor": str(2**63 - 1)}, headers=gateway.auth()
     )
     assert response.status_code == 200
-    assert response.json() == {"data": [], "next_cursor": None}
+    page = response.json()
+    assert page["data"] == []
+    assert page["next_cursor"] is None
+    # A tenant's page past every decision still proves it: nothing after the largest cursor.
+    assert page["completeness"]["after_position"] == 2**63 - 1
+    assert page["completeness"]["last_version"] < page["completeness"]["first_version"]
 
 
 LONE_SURROGATE_BODIES = [
