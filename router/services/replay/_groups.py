@@ -205,18 +205,19 @@ class Groups:
 
     async def change_group(
         self,
-        event: EventRecord,
+        payload: bytes,
         target: Catalog,
         override: Policy | None,
         report: ReplayReport,
         seen_pairs: set[tuple[str, str, str]],
     ) -> tuple[Recorded | None, Change | None, str | None]:
-        """What re-evaluating one group against `target` (and `override` instead of its own
-        policy) changes: (record, change, error). The rule impact of each (recorded outcome,
-        policy, tokens) not in `seen_pairs` goes to `report.by_rule`."""
+        """What re-evaluating one group (given one of its payloads) against `target` (and
+        `override` instead of its own policy) changes: (record, change, error). The rule impact
+        of each (recorded outcome, policy, tokens) not in `seen_pairs` goes to
+        `report.by_rule`."""
         report.groups += 1
         try:
-            record = recorded_key(payload_fingerprint(event.payload), event.payload)
+            record = recorded_key(payload_fingerprint(payload), payload)
         except RecordMismatchError as exc:
             return None, None, f"unreadable decision payload: {exc}"
         try:
