@@ -19,23 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger._errors import EventNotFoundError, MerkleError
 from ledger._proofs import InclusionProof
 from ledger._tables import events, merkle_nodes
-from ledger._tree import NodeId, ProofPlan, assemble
+from ledger._tree import NodeId, ProofPlan, assemble, perfect_parts
 
 __all__ = ["read_inclusion_proofs"]
 
 Element = tuple[NodeId, ...]
 """One proof element: the perfect subtrees whose fold it is (one when it is itself perfect)."""
-
-
-def _parts(start: int, end: int) -> Element:
-    """The perfect subtrees of ``[start, end)``, largest first (`ledger._tree._perfect_parts`)."""
-    parts: list[NodeId] = []
-    pos, length = start, end - start
-    for level in range(length.bit_length() - 1, -1, -1):
-        if length >> level & 1:
-            parts.append((level, pos >> level))
-            pos += 1 << level
-    return tuple(parts)
 
 
 def _plans(positions: list[int], size: int) -> dict[int, list[Element]]:
@@ -53,7 +42,7 @@ def _plans(positions: list[int], size: int) -> dict[int, list[Element]]:
         k = 1 << ((end - start - 1).bit_length() - 1)
         middle = bisect_left(positions, start + k, low, high)
         if low < middle:
-            work.append((start, start + k, low, middle, (*above, _parts(start + k, end))))
+            work.append((start, start + k, low, middle, (*above, perfect_parts(start + k, end))))
         if middle < high:
             level = k.bit_length() - 1
             work.append((start + k, end, middle, high, (*above, ((level, start >> level),))))

@@ -212,10 +212,6 @@ class SigningKey(Ed25519NoteKey):
         """The verifier key string to publish: ``<name>+<hex key ID>+<base64(0x01 || key)>``."""
         return str(self.verifier())
 
-    def signer_key(self) -> str:
-        """The secret signer key string of golang.org/x/mod/sumdb/note."""
-        return self.secret()
-
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message``."""
         return self._key.sign(message)

@@ -31,6 +31,7 @@ __all__ = [
     "assemble",
     "consistency_proof_plan",
     "inclusion_proof_plan",
+    "perfect_parts",
     "root_plan",
 ]
 
@@ -41,7 +42,7 @@ _HASH_SIZE = 32
 _EMPTY_ROOT = sha256(b"").digest()
 
 
-def _perfect_parts(start: int, end: int) -> tuple[NodeId, ...]:
+def perfect_parts(start: int, end: int) -> tuple[NodeId, ...]:
     """The perfect subtrees that make up ``[start, end)``, left (largest) to right (smallest).
 
     ``start`` must be aligned to a power of two at least ``end - start``, which holds for every
@@ -101,14 +102,14 @@ class Frontier:
 
     def node_ids(self) -> tuple[NodeId, ...]:
         """The NodeIds of `hashes`, in the same order (what to fetch to rebuild a frontier)."""
-        return _perfect_parts(0, self.size)
+        return perfect_parts(0, self.size)
 
     @classmethod
     def from_nodes(cls, size: int, hashes: Mapping[NodeId, bytes]) -> Frontier:
         """Rebuild the frontier of a tree of ``size`` leaves from stored node hashes (at least the
         nodes of ``root_plan(size).nodes``)."""
         _check_size("tree size", size)
-        ids = _perfect_parts(0, size)
+        ids = perfect_parts(0, size)
         missing = [node for node in ids if node not in hashes]
         if missing:
             raise MerkleError(f"frontier of size {size} needs the hashes of nodes {missing}")
@@ -191,7 +192,7 @@ def inclusion_proof_plan(index: int, size: int) -> ProofPlan:
     while end - start > 1:
         k = _split(end - start)
         if m < k:
-            elements.append(_perfect_parts(start + k, end))
+            elements.append(perfect_parts(start + k, end))
             end = start + k
         else:
             level = k.bit_length() - 1
@@ -215,7 +216,7 @@ def consistency_proof_plan(old_size: int, new_size: int) -> ProofPlan:
     while m != end - start:
         k = _split(end - start)
         if m <= k:
-            elements.append(_perfect_parts(start + k, end))
+            elements.append(perfect_parts(start + k, end))
             end = start + k
         else:
             level = k.bit_length() - 1
@@ -224,7 +225,7 @@ def consistency_proof_plan(old_size: int, new_size: int) -> ProofPlan:
             m -= k
             complete = False
     if not complete:
-        elements.append(_perfect_parts(start, end))
+        elements.append(perfect_parts(start, end))
     elements.reverse()
     return ProofPlan(tuple(elements))
 
@@ -235,7 +236,7 @@ def root_plan(size: int) -> ProofPlan:
     ``assemble(root_plan(n), hashes)[0]`` is the root (``SHA-256("")`` for ``n == 0``).
     """
     _check_size("tree size", size)
-    return ProofPlan((_perfect_parts(0, size),))
+    return ProofPlan((perfect_parts(0, size),))
 
 
 def assemble(plan: ProofPlan, hashes: Mapping[NodeId, bytes]) -> list[bytes]:
