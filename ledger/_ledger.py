@@ -16,7 +16,6 @@ from sqlalchemy import and_, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ledger._batchproof import read_inclusion_proofs
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
     EventNotFoundError,
@@ -29,6 +28,7 @@ from ledger._errors import (
 from ledger._format import Envelope, NewEvent
 from ledger._keyfile import key_file
 from ledger._postgres import PostgresStore
+from ledger._proofread import read_inclusion_proofs
 from ledger._proofs import ConsistencyProof, InclusionProof
 from ledger._query import EventRecord, ref_column
 from ledger._reads import EventReads

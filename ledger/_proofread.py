@@ -1,17 +1,42 @@
-"""Reading what an inclusion proof needs in two queries (floor 2): the event with the latest
-checkpoint, then every node of the proof plan. The SQL is here; each backend runs it its way
-(SQLite in one hop to the store's reader thread, PostgreSQL on one pooled asyncpg connection)."""
+"""Reading inclusion proofs from the store (floor 2).
+
+One proof (`Ledger.inclusion_proof`) takes two queries: the event with the latest checkpoint,
+then every node of its proof plan. The SQL is here; each backend runs it its way (SQLite in one
+hop to the store's reader thread, PostgreSQL on one pooled asyncpg connection).
+
+Many proofs against one tree size (`Ledger.inclusion_proofs`: a bundle needs one for each of tens
+of thousands of events) share most of their nodes: they are planned together
+(`ledger._tree.inclusion_plans`), every shared element is folded once, and each level's nodes are
+read with a few range queries (`level = L AND idx BETWEEN lo AND hi`, leaves from the event
+rows). The proofs are exactly `inclusion_proof_plan` + `assemble`'s (tests compare them)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ledger._tree import ProofPlan
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger._errors import EventNotFoundError, MerkleError
+from ledger._proofs import InclusionProof
+from ledger._tables import events, merkle_nodes
+from ledger._tree import NodeId, ProofPlan, assemble, inclusion_plans, inclusion_proof_plan
 from ledger._treestore import SignedCheckpoint
 
-__all__ = ["EVENT_AND_HEAD", "ProofRead", "nodes_query", "numbered", "split"]
+__all__ = [
+    "EVENT_AND_HEAD",
+    "ProofRead",
+    "nodes_query",
+    "numbered",
+    "plan_of",
+    "proof_read",
+    "read_inclusion_proofs",
+]
+
+Found = tuple[int, bytes, bytes, SignedCheckpoint | None]
+"""(position, event id, leaf hash, latest checkpoint) of an event."""
 
 ProofRead = tuple[int, bytes, bytes, SignedCheckpoint | None, list[bytes] | None]
 """(position, event id, leaf hash, latest checkpoint, proof path) — the last two None when the
@@ -52,7 +77,85 @@ def numbered(sql: str) -> str:
     return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
 
 
-def split(row: Sequence[Any]) -> tuple[int, bytes, bytes, SignedCheckpoint | None]:
-    """(position, event id, leaf hash, latest checkpoint) of an `EVENT_AND_HEAD` row."""
+def plan_of(row: Sequence[Any]) -> tuple[Found, ProofPlan | None]:
+    """The event and latest checkpoint of an `EVENT_AND_HEAD` row, and the plan of the event's
+    inclusion proof (None when the checkpoint does not cover the event)."""
     head = None if row[3] is None else SignedCheckpoint(row[3], bytes(row[4]), *row[5:8])
-    return row[0], bytes(row[1]), bytes(row[2]), head
+    position = row[0]
+    found = (position, bytes(row[1]), bytes(row[2]), head)
+    if head is None or position >= head.tree_size:
+        return found, None
+    return found, inclusion_proof_plan(position, head.tree_size)
+
+
+def proof_read(found: Found, plan: ProofPlan | None, rows: Iterable[Sequence[Any]]) -> ProofRead:
+    """`found` with the path that `plan` assembles from the node rows (level, index, hash) of
+    `nodes_query(plan)`."""
+    if plan is None:
+        return (*found, None)
+    return (*found, assemble(plan, {(r[0], r[1]): bytes(r[2]) for r in rows}))
+
+
+_GAP = 64
+"""Wanted nodes of a level closer than this are read by one range query (the few between them
+read for nothing); farther apart, by separate ones (the right-edge nodes of a proof lie far
+from the batch's leaves)."""
+
+
+def _ranges(wanted: dict[int, set[int]]) -> list[tuple[int, set[int], int, int]]:
+    """(level, its wanted indexes, low, high) of each range query."""
+    ranges = []
+    for level, indexes in sorted(wanted.items()):
+        ordered = sorted(indexes)
+        low = previous = ordered[0]
+        for index in ordered[1:]:
+            if index - previous > _GAP:
+                ranges.append((level, indexes, low, previous))
+                low = index
+            previous = index
+        ranges.append((level, indexes, low, previous))
+    return ranges
+
+
+async def read_inclusion_proofs(
+    conn: AsyncConnection, positions: Sequence[int], tree_size: int
+) -> list[InclusionProof]:
+    """The inclusion proofs of the events at `positions` in the tree of `tree_size` leaves, in
+    the order given (every position must be below `tree_size`, and the tree sequenced that far)."""
+    if not positions:
+        return []
+    outside = [p for p in positions if not 0 <= p < tree_size]
+    if outside:
+        raise EventNotFoundError(
+            f"position {outside[0]} is not in the tree of size {tree_size} (sequence first)"
+        )
+    plans = inclusion_plans(sorted(set(positions)), tree_size)
+    elements = {element for plan in plans.values() for element in plan}
+    wanted: dict[int, set[int]] = {0: set(positions)}
+    for element in elements:
+        for level, index in element:
+            wanted.setdefault(level, set()).add(index)
+    hashes: dict[NodeId, bytes] = {}
+    for level, indexes, low, high in _ranges(wanted):
+        if level == 0:
+            query = select(events.c.position, events.c.leaf_hash).where(
+                events.c.position.between(low, high)
+            )
+        else:
+            query = select(merkle_nodes.c.idx, merkle_nodes.c.hash).where(
+                merkle_nodes.c.level == level, merkle_nodes.c.idx.between(low, high)
+            )
+        for index, digest in await conn.execute(query):
+            if index in indexes:
+                hashes[level, index] = bytes(digest)
+    # Each distinct element folded once (a right-edge element is shared by every proof below).
+    element_list = list(elements)
+    folded = dict(zip(element_list, assemble(ProofPlan(tuple(element_list)), hashes), strict=True))
+    proofs = []
+    for position in positions:
+        leaf = hashes.get((0, position))
+        if leaf is None:
+            raise MerkleError(f"the leaf hash of position {position} is missing")
+        path = tuple(folded[element] for element in plans[position])
+        proofs.append(InclusionProof(position, tree_size, leaf, path))
+    return proofs

@@ -26,9 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
-from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
+from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, plan_of, proof_read
 from ledger._store import Store, translate_errors
-from ledger._tree import NodeId, assemble, inclusion_proof_plan
 from ledger._treestore import Integrated
 from ledger._verify import Source
 
@@ -212,15 +211,9 @@ def _read_inclusion(conn: sqlite3.Connection, column: str, value: object) -> Pro
     row = conn.execute(EVENT_AND_HEAD.format(column=column), (value,)).fetchone()
     if row is None:
         return None
-    position, event_id, leaf, head = split(row)
-    if head is None or position >= head.tree_size:
-        return position, event_id, leaf, head, None
-    plan = inclusion_proof_plan(position, head.tree_size)
-    sql, params = nodes_query(plan)
-    hashes: dict[NodeId, bytes] = {}
-    if params:
-        hashes = {(lv, i): h for lv, i, h in conn.execute(sql, params)}
-    return position, event_id, leaf, head, assemble(plan, hashes)
+    found, plan = plan_of(row)
+    rows = conn.execute(*nodes_query(plan)).fetchall() if plan and plan.nodes else []
+    return proof_read(found, plan, rows)
 
 
 def _read_columns(conn: sqlite3.Connection, sql: str, params: list[Any]) -> pa.RecordBatch:

@@ -15,7 +15,8 @@ needs at most 2 * log2(n) + 2 nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import repeat
@@ -24,12 +25,14 @@ from typing import TypeAlias
 from ledger._errors import MerkleError
 
 __all__ = [
+    "Element",
     "Frontier",
     "NodeId",
     "ProofPlan",
     "append_leaves",
     "assemble",
     "consistency_proof_plan",
+    "inclusion_plans",
     "inclusion_proof_plan",
     "perfect_parts",
     "root_plan",
@@ -37,6 +40,9 @@ __all__ = [
 
 NodeId: TypeAlias = tuple[int, int]
 """``(level, index)``: the perfect subtree over leaves ``[index << level, (index+1) << level)``."""
+
+Element: TypeAlias = tuple[NodeId, ...]
+"""One proof element: the perfect subtrees whose fold it is (one when it is itself perfect)."""
 
 _HASH_SIZE = 32
 _EMPTY_ROOT = sha256(b"").digest()
@@ -173,7 +179,7 @@ class ProofPlan:
     proof element ``j``; a single NodeId when the element is itself a perfect subtree.
     """
 
-    elements: tuple[tuple[NodeId, ...], ...]
+    elements: tuple[Element, ...]
 
     @property
     def nodes(self) -> tuple[NodeId, ...]:
@@ -187,20 +193,32 @@ def inclusion_proof_plan(index: int, size: int) -> ProofPlan:
     _check_size("tree size", size)
     if index >= size:
         raise MerkleError(f"leaf index {index} is outside a tree of size {size}")
-    elements: list[tuple[NodeId, ...]] = []
-    start, end, m = 0, size, index
-    while end - start > 1:
+    return ProofPlan(inclusion_plans([index], size)[index])
+
+
+def inclusion_plans(positions: Sequence[int], size: int) -> dict[int, tuple[Element, ...]]:
+    """The elements of the inclusion proof PATH(position, D[size]) of each of `positions` (sorted,
+    distinct, each below `size`), from the leaf up.
+
+    The recursion is walked once for all of them, each split visited once however many of the
+    positions lie under it, so the elements that their paths share are planned once."""
+    plans: dict[int, tuple[Element, ...]] = {}
+    # (start, end, the positions under it as a slice of `positions`, the elements above it from
+    # the root down, shared by every position below)
+    work: list[tuple[int, int, int, int, tuple[Element, ...]]] = [(0, size, 0, len(positions), ())]
+    while work:
+        start, end, low, high, above = work.pop()
+        if end - start == 1:
+            plans[start] = above[::-1]
+            continue
         k = _split(end - start)
-        if m < k:
-            elements.append(perfect_parts(start + k, end))
-            end = start + k
-        else:
+        middle = bisect_left(positions, start + k, low, high)
+        if low < middle:
+            work.append((start, start + k, low, middle, (*above, perfect_parts(start + k, end))))
+        if middle < high:
             level = k.bit_length() - 1
-            elements.append(((level, start >> level),))
-            start += k
-            m -= k
-    elements.reverse()
-    return ProofPlan(tuple(elements))
+            work.append((start + k, end, middle, high, (*above, ((level, start >> level),))))
+    return plans
 
 
 def consistency_proof_plan(old_size: int, new_size: int) -> ProofPlan:
