@@ -31,15 +31,13 @@ from ledger._proofread import (
     proof_read,
 )
 from ledger._store import Store, translate_errors
+from ledger._tables import events
 from ledger._treestore import Integrated, write_batch
 from ledger._verify import Source
 
 __all__ = ["PgWriter", "PostgresStore"]
 
-_COLUMNS = (
-    "position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
-    "payload_digest, attachments, prev_hash, chain_hash, leaf_hash"
-)
+_COLUMNS = ", ".join(events.columns.keys())
 _INSERT = (
     f"INSERT INTO ledger_events ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 13))})"
 )

@@ -24,20 +24,8 @@ __all__ = [
     "ref_column",
 ]
 
-ROW_COLUMNS = (
-    events.c.position,
-    events.c.event_id,
-    events.c.type,
-    events.c.stream_id,
-    events.c.stream_version,
-    events.c.recorded_at_us,
-    events.c.payload,
-    events.c.payload_digest,
-    events.c.attachments,
-    events.c.prev_hash,
-    events.c.chain_hash,
-    events.c.leaf_hash,
-)
+ROW_COLUMNS = tuple(events.columns)
+"""Every column of an event, in table order: an `Envelope` (`envelope`)."""
 
 
 def envelope(row: Sequence[Any]) -> Envelope:

@@ -28,6 +28,7 @@ from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
 from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, plan_of, proof_read
 from ledger._store import Store, translate_errors
+from ledger._tables import events
 from ledger._treestore import Integrated
 from ledger._verify import Source
 
@@ -40,10 +41,7 @@ _SECURE_DELETE = "PRAGMA secure_delete=ON"
 """Every ledger SQLite connection zeroes what it frees: erased attachment bytes must not linger
 in free space of the file (GDPR erasure)."""
 
-_COLUMNS = (
-    "position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
-    "payload_digest, attachments, prev_hash, chain_hash, leaf_hash"
-)
+_COLUMNS = ", ".join(events.columns.keys())
 _HEAD = (
     "SELECT position, chain_hash, recorded_at_us FROM ledger_events ORDER BY position DESC LIMIT 1"
 )
