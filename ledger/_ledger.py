@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import and_, inspect, select, update
 from sqlalchemy.engine import URL, make_url
@@ -18,33 +15,27 @@ from sqlalchemy.exc import ArgumentError
 
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
-    EventNotFoundError,
     InvalidEventError,
     NotMigratedError,
-    NotSequencedError,
     SigningKeyError,
     StoreUnavailableError,
 )
 from ledger._format import Envelope, NewEvent
 from ledger._keyfile import key_file
 from ledger._postgres import PostgresStore
-from ledger._proofread import read_inclusion_proofs
-from ledger._proofs import ConsistencyProof, InclusionProof
-from ledger._query import EventRecord, ref_column
+from ledger._proofread import ProofReads
+from ledger._query import EventRecord
 from ledger._reads import EventReads
 from ledger._rotation import KEY_ROTATED, KEY_STREAM
 from ledger._signer import Signer
 from ledger._sqlite import SqliteStore
 from ledger._store import BatchWriter, Store, translate_errors
 from ledger._tables import attachments, meta
-from ledger._tree import consistency_proof_plan
 from ledger._treestore import (
     SignedCheckpoint,
-    checkpoints_at,
     has_event,
     integrate,
     latest_checkpoint,
-    plan_hashes,
     read_batch,
 )
 from ledger._verify import VerifyReport
@@ -53,7 +44,6 @@ from ledger._verifyrun import verify_ledger
 __all__ = [
     "DEFAULT_HOME",
     "EventRecord",
-    "InclusionProofBundle",
     "Ledger",
     "open_ledger",
     "open_store",
@@ -66,29 +56,11 @@ SEQUENCE_BATCH = 1024
 which on SQLite holds the database's single write lock that appends wait for."""
 
 
-@dataclass(frozen=True, slots=True)
-class InclusionProofBundle:
-    """An inclusion proof with the signed checkpoint it leads to: all an auditor needs offline."""
-
-    proof: InclusionProof
-    checkpoint: SignedCheckpoint
-    event_id: uuid.UUID
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able: the event id, the proof document, the checkpoint note and verifier key."""
-        return {
-            "event_id": str(self.event_id),
-            "proof": json.loads(self.proof.to_json()),
-            "checkpoint": self.checkpoint.note,
-            "verifier_key": self.checkpoint.verifier_key,
-        }
-
-
-class Ledger(EventReads):
+class Ledger(EventReads, ProofReads):
     """An open ledger. Create it with `open_ledger`; every method is safe from many tasks.
 
-    Appends, sequencing, signing keys, proofs and verify are here; the reads of recorded
-    events (`get`, `select`, `scan`, ...) are `EventReads`'s."""
+    Appends, sequencing, signing keys and verify are here; the reads of recorded events
+    (`get`, `select`, `scan`, ...) are `EventReads`'s, the proofs `ProofReads`'s."""
 
     def __init__(
         self,
@@ -98,7 +70,7 @@ class Ledger(EventReads):
         committer: GroupCommitter,
         writer: BatchWriter,
     ) -> None:
-        super().__init__(store)
+        self._store = store
         self._writer = writer
         self.ledger_id = ledger_id
         self.origin = signer.origin
@@ -238,54 +210,6 @@ class Ledger(EventReads):
         """Call `listener(checkpoint)` after each new checkpoint this process signs (e.g. to
         submit it to witnesses). It runs on the sequencer's path: it must return at once."""
         self._checkpoint_listeners.append(listener)
-
-    async def latest_checkpoint(self) -> SignedCheckpoint | None:
-        """The latest signed checkpoint (None before the first `sequence`)."""
-        async with self._store.read() as conn:
-            return await latest_checkpoint(conn)
-
-    async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
-        """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
-        column, value = ref_column(ref)
-        found = await self._store.read_inclusion(column, value)
-        if found is None:
-            raise EventNotFoundError(f"no event {ref}")
-        position, event_id, leaf, head, path = found
-        if head is None or path is None:
-            raise NotSequencedError(
-                f"event at position {position} is not covered by a signed checkpoint yet "
-                "(run `unhardcoded ledger checkpoint`)"
-            )
-        return InclusionProofBundle(
-            InclusionProof(position, head.tree_size, leaf, tuple(path)),
-            head,
-            uuid.UUID(bytes=event_id),
-        )
-
-    async def inclusion_proofs(
-        self, positions: Sequence[int], tree_size: int
-    ) -> list[InclusionProof]:
-        """The inclusion proofs of many events (by position) in the tree of `tree_size` leaves
-        (a signed checkpoint's size), read together: their paths share most nodes."""
-        async with self._store.read() as conn:
-            return await read_inclusion_proofs(conn, positions, tree_size)
-
-    async def consistency_proof(
-        self, old_size: int, new_size: int | None = None
-    ) -> tuple[ConsistencyProof, SignedCheckpoint, SignedCheckpoint]:
-        """The consistency proof between two signed checkpoints (default: the latest)."""
-        async with self._store.read() as conn:
-            head = await latest_checkpoint(conn)
-            new_size = head.tree_size if new_size is None and head else new_size
-            found = await checkpoints_at(conn, (old_size, new_size))
-            for size in (old_size, new_size):
-                if size not in found:
-                    raise NotSequencedError(f"no signed checkpoint at tree size {size}")
-            assert new_size is not None
-            if old_size > new_size:
-                raise InvalidEventError(f"old size {old_size} is larger than new size {new_size}")
-            path = await plan_hashes(conn, consistency_proof_plan(old_size, new_size))
-        return ConsistencyProof(old_size, new_size, tuple(path)), found[old_size], found[new_size]
 
     async def erase_attachment(self, ref: uuid.UUID | str | int, name: str) -> None:
         """Delete an attachment's bytes for good, keeping a tombstone; `verify` stays green

@@ -1,8 +1,9 @@
-"""Reading inclusion proofs from the store (floor 2).
+"""The proof side of the ledger (floor 2): signed checkpoints, inclusion and consistency proofs
+read from the store.
 
-One proof (`Ledger.inclusion_proof`) takes two queries: the event with the latest checkpoint,
-then every node of its proof plan. The SQL is here; each backend runs it its way (SQLite in one
-hop to the store's reader thread, PostgreSQL on one pooled asyncpg connection).
+One inclusion proof (`Ledger.inclusion_proof`) takes two queries: the event with the latest
+checkpoint, then every node of its proof plan. The SQL is here; each backend runs it its way
+(SQLite in one hop to the store's reader thread, PostgreSQL on one pooled asyncpg connection).
 
 Many proofs against one tree size (`Ledger.inclusion_proofs`: a bundle needs one for each of tens
 of thousands of events) share most of their nodes: they are planned together
@@ -12,22 +13,38 @@ rows). The proofs are exactly `inclusion_proof_plan` + `assemble`'s (tests compa
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger._errors import EventNotFoundError, MerkleError
-from ledger._proofs import InclusionProof
+from ledger._errors import EventNotFoundError, InvalidEventError, MerkleError, NotSequencedError
+from ledger._proofs import ConsistencyProof, InclusionProof
+from ledger._query import ref_column
 from ledger._tables import events, merkle_nodes
-from ledger._tree import NodeId, ProofPlan, assemble, inclusion_plans, inclusion_proof_plan
-from ledger._treestore import SignedCheckpoint
+from ledger._tree import (
+    NodeId,
+    ProofPlan,
+    assemble,
+    consistency_proof_plan,
+    inclusion_plans,
+    inclusion_proof_plan,
+)
+from ledger._treestore import SignedCheckpoint, checkpoints_at, latest_checkpoint, plan_hashes
+
+if TYPE_CHECKING:
+    from ledger._store import Store
 
 __all__ = [
     "EVENT_AND_HEAD",
+    "InclusionProofBundle",
     "ProofRead",
+    "ProofReads",
     "nodes_query",
     "numbered",
     "plan_of",
@@ -159,3 +176,76 @@ async def read_inclusion_proofs(
         path = tuple(folded[element] for element in plans[position])
         proofs.append(InclusionProof(position, tree_size, leaf, path))
     return proofs
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProofBundle:
+    """An inclusion proof with the signed checkpoint it leads to: all an auditor needs offline."""
+
+    proof: InclusionProof
+    checkpoint: SignedCheckpoint
+    event_id: uuid.UUID
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able: the event id, the proof document, the checkpoint note and verifier key."""
+        return {
+            "event_id": str(self.event_id),
+            "proof": json.loads(self.proof.to_json()),
+            "checkpoint": self.checkpoint.note,
+            "verifier_key": self.checkpoint.verifier_key,
+        }
+
+
+class ProofReads:
+    """The signed checkpoints and the proofs of the ledger in `_store` (the proof side of
+    `Ledger`)."""
+
+    _store: Store
+
+    async def latest_checkpoint(self) -> SignedCheckpoint | None:
+        """The latest signed checkpoint (None before the first `sequence`)."""
+        async with self._store.read() as conn:
+            return await latest_checkpoint(conn)
+
+    async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
+        """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
+        column, value = ref_column(ref)
+        found = await self._store.read_inclusion(column, value)
+        if found is None:
+            raise EventNotFoundError(f"no event {ref}")
+        position, event_id, leaf, head, path = found
+        if head is None or path is None:
+            raise NotSequencedError(
+                f"event at position {position} is not covered by a signed checkpoint yet "
+                "(run `unhardcoded ledger checkpoint`)"
+            )
+        return InclusionProofBundle(
+            InclusionProof(position, head.tree_size, leaf, tuple(path)),
+            head,
+            uuid.UUID(bytes=event_id),
+        )
+
+    async def inclusion_proofs(
+        self, positions: Sequence[int], tree_size: int
+    ) -> list[InclusionProof]:
+        """The inclusion proofs of many events (by position) in the tree of `tree_size` leaves
+        (a signed checkpoint's size), read together: their paths share most nodes."""
+        async with self._store.read() as conn:
+            return await read_inclusion_proofs(conn, positions, tree_size)
+
+    async def consistency_proof(
+        self, old_size: int, new_size: int | None = None
+    ) -> tuple[ConsistencyProof, SignedCheckpoint, SignedCheckpoint]:
+        """The consistency proof between two signed checkpoints (default: the latest)."""
+        async with self._store.read() as conn:
+            head = await latest_checkpoint(conn)
+            new_size = head.tree_size if new_size is None and head else new_size
+            found = await checkpoints_at(conn, (old_size, new_size))
+            for size in (old_size, new_size):
+                if size not in found:
+                    raise NotSequencedError(f"no signed checkpoint at tree size {size}")
+            assert new_size is not None
+            if old_size > new_size:
+                raise InvalidEventError(f"old size {old_size} is larger than new size {new_size}")
+            path = await plan_hashes(conn, consistency_proof_plan(old_size, new_size))
+        return ConsistencyProof(old_size, new_size, tuple(path)), found[old_size], found[new_size]

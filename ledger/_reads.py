@@ -38,10 +38,9 @@ def _check_batch(batch: int) -> None:
 
 
 class EventReads:
-    """Reading the recorded events of the ledger in `store`."""
+    """Reading the recorded events of the ledger in `_store` (the read side of `Ledger`)."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    _store: Store
 
     async def _rows(self, query: Select[Any]) -> list[Envelope]:
         async with self._store.read() as conn:
