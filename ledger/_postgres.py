@@ -24,13 +24,12 @@ from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._proofread import (
     EVENT_AND_HEAD,
-    ProofRead,
     nodes_query,
     numbered,
     plan_of,
     proof_read,
 )
-from ledger._store import Store, translate_errors
+from ledger._store import ProofRead, Store, translate_errors
 from ledger._tables import events
 from ledger._treestore import Integrated, write_batch
 from ledger._verify import Source

@@ -38,12 +38,11 @@ from ledger._tree import (
 from ledger._treestore import SignedCheckpoint, checkpoints_at, latest_checkpoint, plan_hashes
 
 if TYPE_CHECKING:
-    from ledger._store import Store
+    from ledger._store import ProofRead, Store
 
 __all__ = [
     "EVENT_AND_HEAD",
     "InclusionProofBundle",
-    "ProofRead",
     "ProofReads",
     "nodes_query",
     "numbered",
@@ -55,9 +54,6 @@ __all__ = [
 Found = tuple[int, bytes, bytes, SignedCheckpoint | None]
 """(position, event id, leaf hash, latest checkpoint) of an event."""
 
-ProofRead = tuple[int, bytes, bytes, SignedCheckpoint | None, list[bytes] | None]
-"""(position, event id, leaf hash, latest checkpoint, proof path) — the last two None when the
-event is not covered by a checkpoint yet."""
 
 EVENT_AND_HEAD = (
     "SELECT e.position, e.event_id, e.leaf_hash, c.tree_size, c.root_hash, c.signed_at_us, "

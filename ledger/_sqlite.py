@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
-from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, plan_of, proof_read
-from ledger._store import Store, translate_errors
+from ledger._proofread import EVENT_AND_HEAD, nodes_query, plan_of, proof_read
+from ledger._store import ProofRead, Store, translate_errors
 from ledger._tables import events
 from ledger._treestore import Integrated
 from ledger._verify import Source
