@@ -19,6 +19,7 @@ from ledger._errors import (
     NotMigratedError,
     SigningKeyError,
     StoreUnavailableError,
+    check_positive,
 )
 from ledger._format import Envelope, NewEvent
 from ledger._keyfile import key_file
@@ -180,8 +181,7 @@ class Ledger(EventReads, ProofReads):
         Appends go on meanwhile: each batch is read from a snapshot without a lock, hashed and
         signed on a worker thread, and written (its nodes and checkpoint) in one short
         transaction that first checks the tree has not moved on since the read."""
-        if isinstance(max_leaves, bool) or not isinstance(max_leaves, int) or max_leaves < 1:
-            raise InvalidEventError(f"max_leaves must be a positive int, got {max_leaves!r}")
+        check_positive("max_leaves", max_leaves)
         async with self._store.sequencer() as elected:
             if not elected:
                 return None

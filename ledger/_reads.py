@@ -15,7 +15,7 @@ import pyarrow as pa
 from sqlalchemy import Select, and_, func, select
 
 from ledger._batches import page_query, read_ahead
-from ledger._errors import EventNotFoundError, InvalidEventError, LedgerError
+from ledger._errors import EventNotFoundError, LedgerError, check_positive
 from ledger._format import Envelope
 from ledger._query import (
     RECORD_COLUMNS,
@@ -30,11 +30,6 @@ from ledger._store import Store
 from ledger._tables import attachments, events
 
 __all__ = ["EventReads"]
-
-
-def _check_batch(batch: int) -> None:
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InvalidEventError(f"batch must be a positive int, got {batch!r}")
 
 
 class EventReads:
@@ -96,7 +91,7 @@ class EventReads:
         """Every event `select` would return without a limit, `batch` at a time, in position
         order, in bounded memory. The next batch is read while the caller works on this one
         (the database works in its own thread or server), so reading and processing overlap."""
-        _check_batch(batch)
+        check_positive("batch", batch)
         read = functools.partial(self.select, **filters)
         pages = read_ahead(read, start, batch, len, lambda rows: rows[-1].position)
         async with contextlib.aclosing(pages):  # an abandoned scan stops its read-ahead now
@@ -115,7 +110,7 @@ class EventReads:
         Python objects per event on the caller's side; the next batch is read while the caller
         works on this one. Every batch has at least one row. Raises `InvalidEventError` for a
         `batch` that is not a positive int."""
-        _check_batch(batch)
+        check_positive("batch", batch)
         read = functools.partial(
             self._store.read_columns, page_query(self._store.engine.dialect, **filters)
         )

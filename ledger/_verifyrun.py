@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from ledger._errors import InvalidEventError
+from ledger._errors import check_positive
 from ledger._format import GENESIS_HASH
 from ledger._rotation import KEY_STREAM
 from ledger._verify import (
@@ -184,15 +184,6 @@ def check_range(
         conn.close()
 
 
-def _check_arguments(chunk: int, workers: int | None) -> None:
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise InvalidEventError(f"chunk must be a positive int (events per read), got {chunk!r}")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise InvalidEventError(f"workers must be a positive int or None, got {workers!r}")
-
-
 def _cut(
     count: int, ranges: int, signed: Sequence[tuple[int, bytes]], sequenced: int
 ) -> list[RangeJob]:
@@ -254,7 +245,9 @@ async def verify_ledger(
     processes (None: one per CPU from `PARALLEL_MIN_EVENTS` events on)."""
     from sqlalchemy import text  # here, not above: worker processes import this module
 
-    _check_arguments(chunk, workers)
+    check_positive("chunk", chunk, " (events per read)")
+    if workers is not None:
+        check_positive("workers", workers, " or None")
     async with store.read() as conn:
         rows = (await conn.execute(text(_CHECKPOINTS))).all()
         rotations = (await conn.execute(text(_ROTATIONS))).all()
