@@ -11,7 +11,7 @@ program that only checks signed notes and proofs, never needs it.
 import importlib
 from typing import TYPE_CHECKING
 
-from ledger._batchverify import InclusionChecker
+from ledger._batchverify import InclusionChecker, event_hashes
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -162,6 +162,7 @@ __all__ = [
     "check_cosignatures",
     "consistency_proof_plan",
     "cosignature_message",
+    "event_hashes",
     "inclusion_proof_plan",
     "open_checkpoint",
     "open_ledger",
