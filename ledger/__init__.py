@@ -11,7 +11,7 @@ program that only checks signed notes and proofs, never needs it.
 import importlib
 from typing import TYPE_CHECKING
 
-from ledger._batchverify import InclusionChecker
+from ledger._batchverify import InclusionChecker, event_hashes
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -75,14 +75,8 @@ from ledger._verify import Problem, VerifyReport
 
 if TYPE_CHECKING:
     from ledger._batches import EVENT_BATCH_SCHEMA
-    from ledger._ledger import (
-        DEFAULT_HOME,
-        EventRecord,
-        InclusionProofBundle,
-        Ledger,
-        open_ledger,
-        open_store,
-    )
+    from ledger._ledger import DEFAULT_HOME, EventRecord, Ledger, open_ledger, open_store
+    from ledger._proofread import InclusionProofBundle
     from ledger._store import Store
     from ledger._treestore import SignedCheckpoint
 
@@ -90,7 +84,7 @@ _DATABASE_SIDE = {
     "DEFAULT_HOME": "ledger._ledger",
     "EVENT_BATCH_SCHEMA": "ledger._batches",
     "EventRecord": "ledger._ledger",
-    "InclusionProofBundle": "ledger._ledger",
+    "InclusionProofBundle": "ledger._proofread",
     "Ledger": "ledger._ledger",
     "SignedCheckpoint": "ledger._treestore",
     "Store": "ledger._store",
@@ -168,6 +162,7 @@ __all__ = [
     "check_cosignatures",
     "consistency_proof_plan",
     "cosignature_message",
+    "event_hashes",
     "inclusion_proof_plan",
     "open_checkpoint",
     "open_ledger",

@@ -12,12 +12,16 @@ index order meet the nodes of the previous path, which is where the saving is.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from hashlib import sha256
 
-__all__ = ["InclusionChecker"]
+from ledger._format import LEAF_HEAD, LEAF_MAGIC, encode_attachment_digests, leaf_tail
+from ledger._proofs import INCLUSION_FORMAT
+
+__all__ = ["InclusionChecker", "event_hashes"]
 
 _HASH_SIZE = 32
+_PROOF_MEMBERS = frozenset(("format", "leaf_index", "tree_size", "leaf_hash", "hashes"))
 _REMEMBERED = 4096
 """Nodes remembered at most (then forgotten all at once): bounded memory on any input. Leaves in
 index order only ever meet the previous path's nodes (a few dozen)."""
@@ -32,7 +36,9 @@ class InclusionChecker:
         self.root = root
         # (node index at its level, right shifts so far) -> (hash, the proof's path, the offset
         # in it of the next hash): the walk's state after a step, on a proof that held.
-        self._seen: dict[tuple[int, int], tuple[bytes, tuple[bytes, ...], int]] = {}
+        self._seen: dict[tuple[int, int], tuple[bytes, Sequence[bytes], int]] = {}
+        # The same for `check_hex`: (hash, the rest of the path from there, concatenated).
+        self._seen_raw: dict[tuple[int, int], tuple[bytes, bytes]] = {}
 
     def check(self, leaf_hash: bytes, index: int, path: Sequence[bytes]) -> bool:
         """Whether `path` shows `leaf_hash` at `index` under the root. Never raises."""
@@ -52,8 +58,90 @@ class InclusionChecker:
         exact = set(map(type, steps)) <= {bytes} and set(map(len, steps)) <= {_HASH_SIZE}
         if not exact and not all(isinstance(p, bytes) and len(p) == _HASH_SIZE for p in steps):
             return False
+        return self._walk(leaf_hash, index, steps)
+
+    def check_hex(self, leaf_hash: bytes, index: int, path: list[str]) -> bool:
+        """`check` of a path given as lowercase hex strings of 64 characters each, as an event
+        line holds it (anything else is False). Never raises."""
+        size = self.tree_size
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+            return False
+        if not isinstance(leaf_hash, bytes) or len(leaf_hash) != _HASH_SIZE:
+            return False
+        if not isinstance(self.root, bytes) or len(self.root) != _HASH_SIZE:
+            return False
+        if type(path) is not list or not set(map(type, path)) <= {str}:
+            return False
+        if path and set(map(len, path)) != {2 * _HASH_SIZE}:
+            return False
+        joined = "".join(path)
+        try:
+            raw = bytes.fromhex(joined)
+        except ValueError:
+            return False
+        # Lowercase hex is exactly what decodes and prints back unchanged.
+        if raw.hex() != joined:
+            return False
+        return self._walk_bytes(leaf_hash, index, raw)
+
+    def _walk_bytes(self, leaf_hash: bytes, index: int, raw: bytes) -> bool:
+        """`_walk` over a path given as its hashes concatenated: the remaining path is compared
+        as one byte string, and the nodes are remembered as the walk goes (all of them are
+        forgotten when the proof fails: it is rare, and then the bundle is read again)."""
+        seen = self._seen_raw
+        if len(seen) > _REMEMBERED:
+            seen.clear()
+        fn, sn, shifts, r = index, self.tree_size - 1, 0, leaf_hash
+        end = len(raw)
+        for offset in range(0, end, _HASH_SIZE):
+            node = (fn, shifts)
+            known = seen.get(node)
+            if known is not None and known[0] == r and known[1] == raw[offset:]:
+                return True
+            seen[node] = (r, raw[offset:])
+            if sn == 0:
+                seen.clear()
+                return False
+            p = raw[offset : offset + _HASH_SIZE]
+            if fn & 1 or fn == sn:
+                r = sha256(b"\x01" + p + r).digest()
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+                    shifts += 1
+            else:
+                r = sha256(b"\x01" + r + p).digest()
+            fn >>= 1
+            sn >>= 1
+            shifts += 1
+        if sn != 0 or r != self.root:
+            seen.clear()
+            return False
+        seen[(fn, shifts)] = (r, b"")
+        return True
+
+    def check_document(self, leaf_hash: bytes, index: int, document: object) -> bool:
+        """Whether `document` (a parsed `ledger-inclusion-proof/v1` document, as an event line
+        holds it) is exactly a proof of `leaf_hash` at `index` in this tree — its members and
+        no others, the format, the leaf index, the tree size, the leaf hash in lowercase hex —
+        whose path leads to the root (`check_hex`). Never raises; False says nothing of why
+        (`InclusionProof.from_document` and `check` do)."""
+        if type(document) is not dict or document.keys() != _PROOF_MEMBERS:
+            return False
+        leaf_index, tree_size = document["leaf_index"], document["tree_size"]
+        return (
+            document["format"] == INCLUSION_FORMAT
+            and type(leaf_index) is int
+            and leaf_index == index
+            and type(tree_size) is int
+            and tree_size == self.tree_size
+            and document["leaf_hash"] == leaf_hash.hex()
+            and self.check_hex(leaf_hash, index, document["hashes"])
+        )
+
+    def _walk(self, leaf_hash: bytes, index: int, steps: tuple[bytes, ...]) -> bool:
         seen = self._seen
-        fn, sn, shifts, r = index, size - 1, 0, leaf_hash
+        fn, sn, shifts, r = index, self.tree_size - 1, 0, leaf_hash
         walked: list[tuple[tuple[int, int], bytes, int]] = []
         for offset, p in enumerate(steps):
             known = seen.get((fn, shifts))
@@ -74,16 +162,56 @@ class InclusionChecker:
             fn >>= 1
             sn >>= 1
             shifts += 1
-        if sn != 0 or r != root:
+        if sn != 0 or r != self.root:
             return False
         walked.append(((fn, shifts), r, len(steps)))
         self._remember(walked, steps)
         return True
 
     def _remember(
-        self, walked: list[tuple[tuple[int, int], bytes, int]], steps: tuple[bytes, ...]
+        self,
+        walked: list[tuple[tuple[int, int], bytes, int]],
+        steps: Sequence[bytes],
     ) -> None:
         if len(self._seen) + len(walked) > _REMEMBERED:
             self._seen.clear()
         for node, r, offset in walked:
             self._seen[node] = (r, steps, offset)
+
+
+def event_hashes(
+    positions: Sequence[int],
+    event_ids: Sequence[bytes],
+    recorded_at_us: Sequence[int],
+    stream_versions: Sequence[int],
+    payload_digests: Sequence[bytes],
+    prev_hashes: Sequence[bytes],
+    types: Sequence[bytes],
+    stream_ids: Sequence[bytes],
+    attachments: Sequence[Mapping[str, bytes]],
+) -> tuple[list[bytes], list[bytes]]:
+    """The leaf hashes and chain hashes of events given column-wise (`Envelope.leaf_data` of
+    each, docs/ledger.md "Byte formats"): the same bytes `leaf_data`, `leaf_hash` and
+    `chain_hash` make, for many events in one call. Raises `struct.error`, `OverflowError` or
+    `InvalidEventError` when a value does not fit its field."""
+    pack, tail = LEAF_HEAD.pack, leaf_tail
+    encoded = [encode_attachment_digests(a) if a else b"" for a in attachments]
+    data = [
+        pack(LEAF_MAGIC, position, event_id, at, version, digest, prev, len(kind))
+        + tail(kind, stream, attached)
+        for position, event_id, at, version, digest, prev, kind, stream, attached in zip(
+            positions,
+            event_ids,
+            recorded_at_us,
+            stream_versions,
+            payload_digests,
+            prev_hashes,
+            types,
+            stream_ids,
+            encoded,
+            strict=True,
+        )
+    ]
+    leaves = [sha256(b"\x00" + d).digest() for d in data]
+    chains = [sha256(prev + d).digest() for prev, d in zip(prev_hashes, data, strict=True)]
+    return leaves, chains

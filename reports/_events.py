@@ -38,7 +38,7 @@ from ledger import (
 from ledger.merkle import leaf_hash
 from reports._errors import ReportsError
 
-__all__ = ["EVENT_FIELDS", "event_line", "open_bundle_checkpoint", "read_events"]
+__all__ = ["EVENT_FIELDS", "ReadState", "event_line", "open_bundle_checkpoint", "read_events"]
 
 EVENT_FIELDS = (
     "position",
@@ -213,28 +213,51 @@ def _envelope(line: object) -> tuple[Envelope, bytes, bytes, dict[str, Any]]:
 
 
 @dataclass
-class _Previous:
+class Previous:
+    """The last line read in position order: its number, position and chain hash."""
+
     line: int
     position: int
     chain: bytes
 
 
+@dataclass
+class ReadState:
+    """Where the reading of a file stands, so that it can go on over the next lines: lines and
+    bytes read, the previous line in position order, and whether the file stopped being read
+    (it is not UTF-8)."""
+
+    lines: int = 0
+    offset: int = 0
+    previous: Previous | None = None
+    stopped: bool = False
+
+
 def read_events(
-    file: str, raw: Iterable[bytes], checkpoint: Checkpoint | None, problem: Problem
+    file: str,
+    raw: Iterable[bytes],
+    checkpoint: Checkpoint | None,
+    problem: Problem,
+    state: ReadState | None = None,
 ) -> Iterator[Envelope]:
     """The events of `file` (its lines as bytes, read as they come) that pass every check
-    (against `checkpoint` when it opened), in file order; a problem for each that does not."""
-    previous: _Previous | None = None
-    offset = 0
+    (against `checkpoint` when it opened), in file order; a problem for each that does not.
+    `state` carries on from lines read before (by this function or a batch reader)."""
+    at = ReadState() if state is None else state
     # One checker for all the lines: neighbouring events' paths share their upper nodes.
     inclusion = None if checkpoint is None else InclusionChecker(checkpoint.size, checkpoint.root)
-    for number, line in enumerate(raw, start=1):
+    for line in raw:
+        if at.stopped:
+            return
+        at.lines += 1
+        number, previous = at.lines, at.previous
         try:
             source = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problem(f"{file}: not UTF-8 (byte offset {offset + exc.start})")
+            problem(f"{file}: not UTF-8 (byte offset {at.offset + exc.start})")
+            at.stopped = True
             return
-        offset += len(line)
+        at.offset += len(line)
         source = source.rstrip("\r\n")
         where = f"{file} line {number}"
         try:
@@ -331,6 +354,6 @@ def read_events(
         for pointer, text in found:
             problem(f"{where}{pointer} (event {envelope.event_id}, {envelope.type}): {text}")
         if previous is None or envelope.position > previous.position:
-            previous = _Previous(number, envelope.position, envelope.chain_hash)
+            at.previous = Previous(number, envelope.position, envelope.chain_hash)
         if not found:
             yield envelope

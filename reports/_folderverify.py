@@ -11,7 +11,6 @@ leaves a gap (or shifts the rows after it onto the upper boundary's number)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,49 +27,13 @@ from reports._folder import MANIFEST, FolderManifest
 from reports._folderproof import PROOF_MEMBER
 from reports._schema import SCHEMAS
 from reports._sequence import at_us
-from reports._witnesses import key_argument
+from reports._verify_result import ExportVerification, given_key
 from reports._writer import partitioning
 
 __all__ = ["ExportVerification", "verify_export"]
 
 _COLUMNS = ("decision_id", "position", "sequence", "recorded_at", "tenant")
 _PROOF_EVENTS = f"{MANIFEST}/{PROOF_MEMBER}/events"
-
-
-@dataclass
-class ExportVerification:
-    """The outcome of `verify_export`: `ok` when `problems` is empty."""
-
-    folder: str
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    decisions: int = 0
-    events: int = 0
-    tree_size: int | None = None
-    key: str | None = None
-    key_source: str = "folder"
-    completeness: dict[str, Any] | None = None
-    """What the proof proves (docs/bundles.md), None when nothing is proven."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able."""
-        return {
-            "folder": self.folder,
-            "ok": self.ok,
-            "problems": list(self.problems),
-            "notes": list(self.notes),
-            "decisions": self.decisions,
-            "events": self.events,
-            "tree_size": self.tree_size,
-            "verifier_key": self.key,
-            "key_source": self.key_source,
-            "completeness": self.completeness,
-        }
 
 
 def _micros(text: str | None) -> int | None:
@@ -106,19 +69,15 @@ def _rows(base: Path, result: ExportVerification) -> pa.Table | None:
 def _key(text: str | None, proof: dict[str, Any], result: ExportVerification) -> VerifierKey:
     if text is not None:
         result.key_source = "given"
-        text = key_argument(text, "--key", "a verifier key")
-        option = "--key"
-    else:
-        text = str(proof.get("verifier_key"))
-        option = f"{MANIFEST}/{PROOF_MEMBER}/verifier_key"
-        result.notes.append(
-            "checked against the verifier key inside the folder: this only shows the folder is "
-            "self-consistent; pass the key the ledger's operator publishes (--key)"
-        )
+        return given_key(text)
+    result.notes.append(
+        "checked against the verifier key inside the folder: this only shows the folder is "
+        "self-consistent; pass the key the ledger's operator publishes (--key)"
+    )
     try:
-        return parse_verifier_key(text)
+        return parse_verifier_key(str(proof.get("verifier_key")))
     except LedgerError as exc:
-        raise ReportsError(f"{option}: {exc}") from None
+        raise ReportsError(f"{MANIFEST}/{PROOF_MEMBER}/verifier_key: {exc}") from None
 
 
 def verify_export(

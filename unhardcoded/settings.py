@@ -30,7 +30,8 @@ class Settings(BaseSettings):
 
     catalog_sync: str = ""
     """A catalog source `serve` syncs on a schedule (docs/catalog.md): the source, then
-    `every=`, `url=`, `overlay=`, `name=` options, e.g. `litellm every=1h`. Empty: no sync."""
+    `every=`, `url=`, `zdr=`, `eu=`, `overlay=`, `name=` options, e.g. `litellm every=1h`.
+    Empty: no sync."""
 
     echo_all: bool = False
     """Send every attempt to the local echo provider (not a real model): try it without keys."""

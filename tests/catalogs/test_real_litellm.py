@@ -211,9 +211,21 @@ def test_deprecation_dates_set_the_status(release: str) -> None:
 FACTS = Path(__file__).resolve().parents[2] / "router" / "data" / "overlays" / "public-facts.yaml"
 
 
+REAL_OPENROUTER = DATA / "real" / "openrouter-models-2026-01-05.json.gz"
+
+
 @cache
 def with_facts(kind: str) -> Catalog:
+    """A catalog with the public-facts overlay: LiteLLM 1.110.2 (`litellm`), the test OpenRouter
+    listing with its ZDR list and EU listing (`openrouter`), or the real OpenRouter listing of
+    2026-01-05 alone (`openrouter-real`: no ZDR list or EU listing of that day exists here)."""
     overlay = load_overlay(FACTS)
+    if kind == "openrouter-real":
+        data = gzip.decompress(REAL_OPENROUTER.read_bytes())
+        source = Source.of_bytes("openrouter", "models.json", data)
+        return import_openrouter_document(
+            json.loads(data), source, as_of=AS_OF, overlays=[overlay]
+        ).catalog
     if kind == "openrouter":
         document = json.loads(OPENROUTER.read_bytes())
         source = Source.of_bytes("openrouter", "models.json", OPENROUTER.read_bytes())
@@ -305,14 +317,16 @@ def read_example(path: Path) -> dict[str, Any]:
     return document
 
 
-def winners_table() -> dict[str, tuple[str, str]]:
-    """The winners table of docs/catalog.md: policy → (LiteLLM cell, OpenRouter cell)."""
+def winners_table() -> dict[str, tuple[str, ...]]:
+    """The winners table of docs/catalog.md: policy → (LiteLLM cell, test OpenRouter listing
+    cell, real OpenRouter listing cell)."""
     text = DOCS.read_text(encoding="utf-8")
     table = text.split("<!-- winners -->", 1)[1].split("\n\n", 1)[0]
-    rows: dict[str, tuple[str, str]] = {}
+    rows: dict[str, tuple[str, ...]] = {}
     for line in table.strip().splitlines()[2:]:
-        policy, litellm, openrouter = (cell.strip() for cell in line.strip("|").split("|"))
-        rows[policy.strip("`")] = (litellm, openrouter)
+        policy, *cells = (cell.strip() for cell in line.strip("|").split("|"))
+        assert len(cells) == 3, line
+        rows[policy.strip("`")] = tuple(cells)
     return rows
 
 
@@ -324,7 +338,7 @@ def documented(cell: str) -> str | None:
 
 
 def test_the_winners_table_in_the_docs_is_what_the_policies_pick() -> None:
-    catalogs = (with_facts("litellm"), with_facts("openrouter"))
+    catalogs = (with_facts("litellm"), with_facts("openrouter"), with_facts("openrouter-real"))
     policies = {name: bundled_policy_document(name) for name in BUNDLED_POLICIES}
     policies["docs/examples/enterprise-eu-openrouter.json"] = read_example(EU_OPENROUTER)
     table = winners_table()

@@ -133,6 +133,7 @@ def test_the_sync_command_publishes_and_then_reports_unchanged(
     db = f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
     args = ["catalog", "sync", "openrouter", "--url", f"{base}/api/v1/models", "--db", db]
     args += ["--home", str(tmp_path / "home"), "--as-of", "2026-12-07"]
+    args += ["--zdr-url", "off", "--eu-url", "off"]  # the listing alone (test_sync_openrouter.py)
     first = cli(*args, "--json")
     assert first.exit_code == 0, first.output
     outcome = json.loads(first.stdout)

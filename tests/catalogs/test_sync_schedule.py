@@ -58,7 +58,13 @@ def test_the_setting_names_a_source_and_its_options() -> None:
         "overlay=b.json name=live"
     )
     assert full == SyncSchedule(
-        "openrouter", "http://mirror.internal/api/v1/models", 900.0, ("a.yaml", "b.json"), "live"
+        "openrouter",
+        "http://mirror.internal/api/v1/models",
+        900.0,
+        ("a.yaml", "b.json"),
+        "live",
+        "http://mirror.internal/api/v1/endpoints/zdr",
+        "http://mirror.internal/api/v1/models?region=eu",
     )
     assert parse_sync_setting("litellm every=90")
     assert [parse_sync_setting(f"litellm every={d}").interval_s for d in ("90", "1.5s", "2h")] == [  # type: ignore[union-attr]
@@ -72,12 +78,13 @@ def test_the_setting_names_a_source_and_its_options() -> None:
     ("setting", "message"),
     [
         ("litelm", "unknown source 'litelm' (expected litellm or openrouter first)"),
-        ("litellm openrouter", "'openrouter': expected key=value (every=, url=, overlay=, "
-         "name=); one source per ledger"),
+        ("litellm openrouter", "'openrouter': expected key=value (every=, url=, zdr=, eu=, "
+         "overlay=, name=); one source per ledger"),
         ("litellm every=0.5s", "'every=0.5s': the interval must be at least 1 s"),
         ("litellm every=1d", "'every=1d': expected a duration such as 30s, 15m, 1h"),
         ("litellm url=ftp://x/p.json", "'url=ftp://x/p.json': expected an http:// or https:// URL"),
-        ("litellm when=1h", "'when=1h': unknown option (expected every=, url=, overlay=, name=)"),
+        ("litellm when=1h", "'when=1h': unknown option (expected every=, url=, zdr=, eu=, "
+         "overlay=, name=)"),
         ("litellm every=1h every=2h", "'every=2h': every= is given twice"),
         ("litellm url=", "'url=': the value is empty"),
     ],

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 
 import pytest
 
-from ledger import InclusionChecker, merkle
+from ledger import Envelope, InclusionChecker, InclusionProof, chain_hash, event_hashes, merkle
 
 
 def _leaves(n: int) -> list[bytes]:
@@ -77,11 +78,94 @@ def test_the_batch_plans_are_the_one_by_one_plans(size: int) -> None:
     """The proofs of a batch are planned by one walk of the recursion: the same elements as
     `inclusion_proof_plan` gives each position (the ledger's batch proofs are compared with the
     reference against a real store in test_contract)."""
-    from ledger._batchproof import _plans
-    from ledger._tree import inclusion_proof_plan
+    from ledger._tree import inclusion_plans, inclusion_proof_plan
 
     for positions in (list(range(size)), list(range(0, size, 3)), [size - 1]):
-        plans = _plans(positions, size)
+        plans = inclusion_plans(positions, size)
         assert sorted(plans) == positions
         for position in positions:
             assert tuple(plans[position]) == inclusion_proof_plan(position, size).elements
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 100, 257])
+def test_hex_paths_and_proof_documents_agree_with_the_reference(n: int) -> None:
+    """`check_hex` and `check_document` (an event line's proof, hex as written) answer what
+    `verify_inclusion` answers on the decoded path, for valid and tampered proofs."""
+    rng = random.Random(n)
+    leaves = _leaves(n)
+    root = merkle.root(leaves)
+    checker = InclusionChecker(n, root)
+    indexes = list(range(n)) * 2
+    rng.shuffle(indexes[n:])
+    for index in indexes:
+        path = merkle.inclusion_proof(index, leaves)
+        document = InclusionProof(index, n, leaves[index], tuple(path)).document()
+        assert checker.check_document(leaves[index], index, document)
+        leaf, other, changed = _tampered(rng, leaves[index], index, path, n)
+        want = merkle.verify_inclusion(leaf, other, n, changed, root)
+        assert checker.check_hex(leaf, other, [h.hex() for h in changed]) == want, (index, other)
+
+
+def test_a_proof_document_is_refused_for_any_misshapen_member() -> None:
+    leaves = _leaves(9)
+    checker = InclusionChecker(9, merkle.root(leaves))
+    good = InclusionProof(4, 9, leaves[4], tuple(merkle.inclusion_proof(4, leaves))).document()
+    assert checker.check_document(leaves[4], 4, good)
+    changes: list[dict[str, object]] = [
+        {"format": "ledger-inclusion-proof/v2"},
+        {"leaf_index": 5},
+        {"leaf_index": True},
+        {"tree_size": 10},
+        {"leaf_hash": leaves[4].hex().upper()},
+        {"hashes": [h.upper() for h in good["hashes"]]},
+        {"hashes": [*good["hashes"], "00" * 32]},
+        {"hashes": good["hashes"][:-1]},
+        {"hashes": ["0" + h[:63] if i == 0 else h for i, h in enumerate(good["hashes"])]},
+        {"extra": 1},
+    ]
+    for change in changes:
+        assert not checker.check_document(leaves[4], 4, {**good, **change}), change
+    assert not checker.check_document(
+        leaves[4], 4, {k: v for k, v in good.items() if k != "format"}
+    )
+    assert not checker.check_document(leaves[4], 4, [good])
+    assert checker.check_document(leaves[4], 4, good)
+
+
+def test_event_hashes_are_each_envelopes_leaf_and_chain_hash() -> None:
+    rng = random.Random(7)
+    envelopes = []
+    prev = bytes(32)
+    for position in range(20):
+        attachments = {} if position % 3 else {"request_body": rng.randbytes(32), "b": bytes(32)}
+        payload = f'{{"n":{position}}}'.encode()
+        shell = Envelope(
+            position,
+            uuid.UUID(int=rng.getrandbits(128)),
+            "DecisionMade" if position % 2 else "Späte",
+            f"decisions/tenant-{position % 4}",
+            position + 1,
+            rng.randrange(-(2**40), 2**50),
+            payload,
+            hashlib.sha256(payload).digest(),
+            attachments,
+            prev,
+            b"",
+            b"",
+        )
+        data = shell.leaf_data()
+        envelopes.append((shell, merkle.leaf_hash(data), chain_hash(prev, data)))
+        prev = chain_hash(prev, data)
+    leaves, chains = event_hashes(
+        [e.position for e, _, _ in envelopes],
+        [e.event_id.bytes for e, _, _ in envelopes],
+        [e.recorded_at_us for e, _, _ in envelopes],
+        [e.stream_version for e, _, _ in envelopes],
+        [e.payload_digest for e, _, _ in envelopes],
+        [e.prev_hash for e, _, _ in envelopes],
+        [e.type.encode() for e, _, _ in envelopes],
+        [e.stream_id.encode() for e, _, _ in envelopes],
+        [e.attachment_digests for e, _, _ in envelopes],
+    )
+    assert leaves == [leaf for _, leaf, _ in envelopes]
+    assert chains == [chain for _, _, chain in envelopes]

@@ -24,7 +24,9 @@ from reports._expect import ExpectedRows
 from reports._html import render_html
 from reports._report import build_report, ledger_context
 from reports._schema import DATASETS, SCHEMAS
-from reports._verify import BundleVerification, _Check, _Expect
+from reports._verify_data import ExpectedData
+from reports._verify_result import BundleVerification
+from reports._verify_zip import BundleZip
 from reports._witnesses import log_note
 from reports._writer import partitioning
 from router.services.decisions import DecisionService
@@ -76,11 +78,12 @@ def _rebuild(
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with zipfile.ZipFile(_zip(files, work / "events.zip")) as archive:
-            check = _Check(archive, BundleVerification("rebuild"))
+            result = BundleVerification("rebuild")
+            check = BundleZip(archive, result.problems.append)
             checkpoint = check.checkpoint(verifier)
             assert checkpoint is not None
             rows = ExpectedRows(work / "expected")
-            _Expect(check, manifest, rows).run(checkpoint)
+            ExpectedData(check, manifest, rows, result).run(checkpoint)
             rows.close()
         data = work / "data"
         for name in DATASETS:

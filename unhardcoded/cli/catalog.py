@@ -202,6 +202,18 @@ def openrouter(
     metavar="URL",
     help="Fetch from here instead of the source's public URL (e.g. an internal mirror).",
 )
+@click.option(
+    "--zdr-url",
+    metavar="URL",
+    help="openrouter: where to fetch the ZDR endpoint list (default: beside --url, "
+    "…/api/v1/endpoints/zdr for …/api/v1/models); off: sync without no_log facts.",
+)
+@click.option(
+    "--eu-url",
+    metavar="URL",
+    help="openrouter: where to fetch the EU listing (default: --url with ?region=eu); off: "
+    "sync without @eu entries.",
+)
 @_overlay_option
 @click.option("--name", help="Catalog name (default: the source kind).")
 @_as_of_option
@@ -212,6 +224,8 @@ def openrouter(
 def sync(
     kind: str,
     source_url: str | None,
+    zdr_url: str | None,
+    eu_url: str | None,
     overlays: tuple[str, ...],
     name: str | None,
     as_of: dt.datetime | None,
@@ -222,13 +236,19 @@ def sync(
     """Fetch a source (LiteLLM's price map or OpenRouter's model list), import it with the
     overlays and publish it; an unchanged source publishes nothing new.
 
+    An openrouter sync also fetches OpenRouter's ZDR endpoint list and EU listing, as
+    `catalog import openrouter --zdr --eu` reads them; a failed fetch of any of them publishes
+    nothing.
+
     \b
     Example:
         unhardcoded catalog sync litellm --url http://mirror.internal/prices.json
+        unhardcoded catalog sync openrouter --url http://mirror.internal/api/v1/models
     """
-    from router.services.catalogs import Published, load_overlay, sync_catalog
+    from router.services.catalogs import Published, load_overlay, sync_catalog, sync_sources
 
     cutoff, _ = _cutoff(as_of)
+    sync_sources(kind, source_url, zdr_url=zdr_url, eu_url=eu_url)  # bad options: before any I/O
     loaded = [load_overlay(p) for p in overlays]
 
     async def run(service: DecisionService) -> Any:
@@ -237,7 +257,14 @@ def sync(
             return Published(done.version, done.created)
 
         return await sync_catalog(
-            kind, publish, as_of=cutoff, url=source_url, overlays=loaded, name=name
+            kind,
+            publish,
+            as_of=cutoff,
+            url=source_url,
+            zdr_url=zdr_url,
+            eu_url=eu_url,
+            overlays=loaded,
+            name=name,
         )
 
     outcome = with_service(url, home, run)

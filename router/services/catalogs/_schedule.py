@@ -4,6 +4,10 @@ The setting names one source and how often to sync it:
 
     litellm
     openrouter every=15m url=http://mirror.internal/api/v1/models overlay=/etc/facts.yaml
+    openrouter url=http://mirror/or/models.json zdr=http://mirror/or/zdr.json eu=off
+
+An OpenRouter sync also fetches the ZDR endpoint list and the EU listing (`zdr=`, `eu=`; derived
+from `url=` by default, `off` to skip one), as `catalog sync openrouter` does.
 
 One source per ledger, because new decisions use the latest published catalog version: two
 sources synced into one ledger would take turns being the latest. Each run fetches the source,
@@ -31,8 +35,11 @@ from router.services.catalogs._sync import (
     SOURCE_URLS,
     Publish,
     Published,
-    fetch_source,
-    import_fetched,
+    SyncSourceError,
+    SyncSources,
+    fetch_all,
+    import_sources,
+    sync_sources,
 )
 
 __all__ = [
@@ -51,7 +58,7 @@ SYNC_SETTING = "UNHARDCODED_CATALOG_SYNC"
 DEFAULT_SYNC_INTERVAL_S = 3600.0
 """One hour: LiteLLM's map and OpenRouter's list change a few times a day."""
 MIN_SYNC_INTERVAL_S = 1.0
-_OPTIONS = ("every", "url", "overlay", "name")
+_OPTIONS = ("every", "url", "zdr", "eu", "overlay", "name")
 _DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>s|m|h)?")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -65,13 +72,21 @@ class SyncSettingError(RouterError):
 
 @dataclass(frozen=True)
 class SyncSchedule:
-    """What to sync and how often: the source kind, its URL, the interval and overlay files."""
+    """What to sync and how often: the source kind, its URL, the interval and overlay files;
+    for OpenRouter the ZDR list's and EU listing's URLs (None: not fetched)."""
 
     kind: str
     url: str
     interval_s: float = DEFAULT_SYNC_INTERVAL_S
     overlays: tuple[str, ...] = ()
     name: str | None = None
+    zdr_url: str | None = None
+    eu_url: str | None = None
+
+    @property
+    def sources(self) -> SyncSources:
+        """What each run fetches."""
+        return SyncSources(self.kind, self.url, self.zdr_url, self.eu_url)
 
 
 def _duration(token: str, value: str) -> float:
@@ -93,8 +108,10 @@ def parse_sync_setting(text: str) -> SyncSchedule | None:
 
     The first word is the source (`litellm` or `openrouter`); then `key=value` options, in any
     order: `every=` (30s, 15m, 1h or seconds; default 1h, at least 1 s), `url=` (an http(s) URL,
-    default the source's public URL), `overlay=` (a file, repeatable, applied in order), `name=`
-    (the catalog name, default the source). `SyncSettingError` names the first problem."""
+    default the source's public URL), `zdr=` and `eu=` (OpenRouter only: the ZDR endpoint list's
+    and EU listing's http(s) URLs, default derived from `url=`, or `off`), `overlay=` (a file,
+    repeatable, applied in order), `name=` (the catalog name, default the source).
+    `SyncSettingError` names the first problem."""
     words = text.split()
     if not words:
         return None
@@ -127,12 +144,30 @@ def parse_sync_setting(text: str) -> SyncSchedule | None:
     url = options.get("url", SOURCE_URLS[kind])
     if not url.startswith(("http://", "https://")):
         raise SyncSettingError(f"'url={url}': expected an http:// or https:// URL")
+    try:
+        sources = sync_sources(
+            kind,
+            url,
+            zdr_url=options.get("zdr"),
+            eu_url=options.get("eu"),
+            options=("url=", "zdr=", "eu="),
+        )
+    except SyncSourceError as exc:
+        raise SyncSettingError(str(exc)) from None
     interval = (
         _duration(f"every={options['every']}", options["every"])
         if "every" in options
         else (DEFAULT_SYNC_INTERVAL_S)
     )
-    return SyncSchedule(kind, url, interval, tuple(overlays), options.get("name"))
+    return SyncSchedule(
+        kind,
+        url,
+        interval,
+        tuple(overlays),
+        options.get("name"),
+        sources.zdr_url,
+        sources.eu_url,
+    )
 
 
 SyncListener = Callable[[str, str, "str | None"], None]
@@ -149,15 +184,16 @@ class CatalogSyncer:
     """Runs a `SyncSchedule`: `run_once` syncs now, `run` syncs forever at the interval.
 
     The deprecation cut-off is today (UTC) at each run, as for `catalog sync`. A run whose
-    fetched bytes and cut-off equal the last successful run's is `unchanged` without importing
-    again (the import is a pure function of both, so it would give the same version)."""
+    fetched bytes (of every document) and cut-off equal the last successful run's is `unchanged`
+    without importing again (the import is a pure function of both, so it would give the same
+    version); a failed fetch of any document fails the run."""
 
     schedule: SyncSchedule
     publish: Publish
     overlays: Sequence[Overlay] = ()
     on_outcome: SyncListener | None = None
     today: Callable[[], dt.date] = _today
-    _last: tuple[bytes, dt.date, str] | None = field(default=None, init=False)
+    _last: tuple[tuple[bytes, ...], dt.date, str] | None = field(default=None, init=False)
 
     async def run_once(self) -> Published | None:
         """Sync once: what was published, or None when the run failed (logged at WARNING with
@@ -191,17 +227,16 @@ class CatalogSyncer:
         return published
 
     async def _sync(self) -> Published:
-        kind, url = self.schedule.kind, self.schedule.url
-        data = await fetch_source(url)
+        sources = self.schedule.sources
+        bodies = await fetch_all(sources)
         as_of = self.today()
-        digest = hashlib.sha256(data).digest()
+        digest = tuple(hashlib.sha256(body).digest() for body in bodies)
         if self._last is not None and self._last[:2] == (digest, as_of):
             return Published(self._last[2], False)
         result = await asyncio.to_thread(
-            import_fetched,
-            kind,
-            url,
-            data,
+            import_sources,
+            sources,
+            bodies,
             as_of=as_of,
             overlays=self.overlays,
             name=self.schedule.name,
