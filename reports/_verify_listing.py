@@ -18,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from reports._engine import connect
 from reports._report import _LISTING, ComplianceReport, _bind, _listing_row
@@ -60,6 +63,21 @@ _SAMPLE = {
 
 _MARK = "listing marker é"
 _FETCH = 4096
+_READ = [
+    "decision_id",
+    "position",
+    "preview",
+    "policy_fingerprint",
+    "catalog_version",
+    "selected_id",
+    "selected_cost_usd",
+    "why_selected",
+    "removals_key",
+    "recorded_text",
+]
+"""The listing's columns the lines are made of (the lists of rules removed by their key)."""
+_GROUPS = "ROW_GROUP_SIZE 4096"
+"""Rows per Parquet row group: the writer holds one in memory (lines are ~1 KB each)."""
 _NO_ESCAPE = r"""^[^"\\\x00-\x1f]*$"""
 """A string JSON writes between quotes as it is (ensure_ascii=False escapes only these)."""
 _LATEST_US = 253_402_300_800_000_000
@@ -98,62 +116,31 @@ def _rendered(column: str, key: str) -> Callable[[object], str]:
     return lambda value: _dumps(_listing_row({**_SAMPLE, column: value})[key])
 
 
-def _table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    con.register(f"{name}_arrow", table)
-    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-    con.unregister(f"{name}_arrow")
-
-
-def _pieces(con: duckdb.DuckDBPyConnection, name: str, column: str, key: str) -> None:
-    """Table `name` (value, text): each distinct value of the listing's `column` and its JSON
-    text."""
-    values = con.sql(f"SELECT DISTINCT {column} AS value FROM listing").to_arrow_table()
-    render = _rendered(column, key)
-    texts = [render(v) for v in values.column("value").to_pylist()]
-    _table(con, name, values.append_column("text", pa.array(texts, pa.string())))
-
-
 _PIECES = (
-    ("catalog_texts", "catalog_version", "catalog_version"),
-    ("policy_texts", "policy_fingerprint", "policy"),
-    ("removed_texts", "removals", "removed"),
-    ("selected_texts", "selected_id", "selected"),
-    ("cost_texts", "selected_cost_usd", "selected_cost_usd"),
-    ("why_texts", "why_selected", "why_selected"),
+    ("catalog_version", "catalog_version"),
+    ("policy_fingerprint", "policy"),
+    ("removals", "removed"),
+    ("selected_id", "selected"),
+    ("selected_cost_usd", "selected_cost_usd"),
+    ("why_selected", "why_selected"),
 )
-"""Values rendered once per distinct value: (table, listing column, row key)."""
+"""Listing columns rendered once per distinct value (column, row key), found by the column
+itself or, for `removals` (a list of structs), by its DuckDB JSON text as a key."""
 
-_LINE = """
-SELECT l.position,
-       '{"attempts":' || coalesce(att.text, $3)
-    || ',"catalog_version":' || cv.text
-    || ',"decision_id":' || CASE WHEN regexp_matches(l.decision_id, $1)
-                                 THEN '"' || l.decision_id || '"' END
-    || ',"policy":' || pol.text
-    || ',"position":' || CAST(l.position AS VARCHAR)
-    || ',"preview":' || CASE WHEN l.preview THEN 'true' ELSE 'false' END
-    || ',"recorded_at":"' || CASE WHEN l.recorded_at_us BETWEEN 0 AND $2 - 1 THEN
-           strftime(make_timestamp(l.recorded_at_us), '%Y-%m-%dT%H:%M:%S')
-           || CASE WHEN l.recorded_at_us % 1000000 = 0 THEN ''
-                   ELSE '.' || lpad(CAST(l.recorded_at_us % 1000000 AS VARCHAR), 6, '0') END
-           END || 'Z"'
-    || ',"removed":' || rem.text
-    || ',"selected":' || sel.text
-    || ',"selected_cost_usd":' || cost.text
-    || ',"why_selected":' || why.text
-    || '}' AS line
-FROM listing l
-LEFT JOIN attempted att ON att.decision_id = l.decision_id
-JOIN catalog_texts cv ON cv.value IS NOT DISTINCT FROM l.catalog_version
-JOIN policy_texts pol ON pol.value IS NOT DISTINCT FROM l.policy_fingerprint
-JOIN removed_texts rem ON rem.value IS NOT DISTINCT FROM l.removals
-JOIN selected_texts sel ON sel.value IS NOT DISTINCT FROM l.selected_id
-JOIN cost_texts cost ON cost.value IS NOT DISTINCT FROM l.selected_cost_usd
-JOIN why_texts why ON why.value IS NOT DISTINCT FROM l.why_selected
+_EXTRA = """
+SELECT *, to_json(removals)::VARCHAR AS removals_key,
+       CASE WHEN recorded_at_us BETWEEN 0 AND $1 - 1 THEN
+           strftime(make_timestamp(recorded_at_us), '%Y-%m-%dT%H:%M:%S')
+           || CASE WHEN recorded_at_us % 1000000 = 0 THEN ''
+                   ELSE '.' || lpad(CAST(recorded_at_us % 1000000 AS VARCHAR), 6, '0') END
+           || 'Z' END AS recorded_text
+FROM (LISTING)
 """
+"""The listing in position order with what the lines need beside it: the time as `iso_us`
+writes it (in 1970..9999), and a key for each distinct list of rules removed."""
 
 
-def _plain(report: ComplianceReport) -> bool:
+def _plain() -> bool:
     """Whether `_listing_row` has the layout rendered here: these keys, and the identifiers,
     position and preview flag as they are (the time as `iso_us`: compared by the tests)."""
     row = _listing_row(dict(_SAMPLE))
@@ -165,47 +152,109 @@ def _plain(report: ComplianceReport) -> bool:
     )
 
 
-def listing_digest(report: ComplianceReport) -> str | None:
-    """The SHA-256 (hex) of the bytes `report.write_json` writes, or None when they are not
-    made here (see the module docstring)."""
-    frame = _frame(report) if _plain(report) else None
-    if frame is None:
-        return None
-    before, between, after = frame
-    with connect(report.export) as con:
-        _bind(con, *report._bounds)
-        con.execute(f"CREATE TEMP TABLE listing AS {_LISTING}")
-        ((total,),) = con.execute("SELECT count(*) FROM listing").fetchall()
-        if not total:
-            return None  # the writer frames an empty list differently
+class _Texts:
+    """The JSON texts of the distinct values of the listing's columns."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.values: dict[str, pa.Array] = {}
+        self.texts: dict[str, pa.Array] = {}
+        for column, key in _PIECES:
+            by = "removals_key" if column == "removals" else column
+            found = con.sql(f"SELECT DISTINCT ON ({by}) {by} AS k, {column} AS v FROM listing")
+            table = found.to_arrow_table()
+            render = _rendered(column, key)
+            self.values[column] = table.column("k").combine_chunks()
+            texts = [render(v) for v in table.column("v").to_pylist()]
+            self.texts[column] = pa.array(texts, pa.string())
         attempted = con.sql(
             "SELECT decision_id, attempts FROM listing WHERE len(attempts) > 0"
         ).to_arrow_table()
         render = _rendered("attempts", "attempts")
+        self.values["attempts"] = attempted.column("decision_id").combine_chunks()
         texts = [render(a) for a in attempted.column("attempts").to_pylist()]
-        _table(
-            con,
-            "attempted",
-            pa.table({"decision_id": attempted.column("decision_id"), "text": texts}),
-        )
-        for name, column, key in _PIECES:
-            _pieces(con, name, column, key)
-        no_attempt = _rendered("attempts", "attempts")(None)
-        lines = con.sql(_LINE, params=[_NO_ESCAPE, _LATEST_US, no_attempt])
-        lines.create("lines")
-        ((counted, complete),) = con.execute("SELECT count(*), count(line) FROM lines").fetchall()
-        if counted != total or complete != total:
+        self.texts["attempts"] = pa.array(texts, pa.string())
+        self.no_attempt = render(None)
+
+    def of(self, column: str, values: pa.Array) -> pa.Array:
+        """The texts of `values` (null where a value has none)."""
+        found = pc.index_in(values, value_set=self.values[column], skip_nulls=False)
+        return pc.take(self.texts[column], found)
+
+    def lines(self, batch: pa.RecordBatch) -> pa.Array | None:
+        """The lines of a batch of the listing, or None when one is not made here."""
+        ids = batch.column("decision_id")
+        times = batch.column("recorded_text")
+        if not len(ids):
+            return pa.array([], pa.string())
+        if not pc.all(pc.match_substring_regex(ids, _NO_ESCAPE)).as_py():
             return None
+        if times.null_count:
+            return None
+        attempts = pc.fill_null(self.of("attempts", ids), self.no_attempt)
+        parts = [
+            '{"attempts":',
+            attempts,
+            ',"catalog_version":',
+            self.of("catalog_version", batch.column("catalog_version")),
+            ',"decision_id":"',
+            ids,
+            '","policy":',
+            self.of("policy_fingerprint", batch.column("policy_fingerprint")),
+            ',"position":',
+            pc.cast(batch.column("position"), pa.string()),
+            ',"preview":',
+            pc.if_else(batch.column("preview"), "true", "false"),
+            ',"recorded_at":"',
+            times,
+            '","removed":',
+            self.of("removals", batch.column("removals_key")),
+            ',"selected":',
+            self.of("selected_id", batch.column("selected_id")),
+            ',"selected_cost_usd":',
+            self.of("selected_cost_usd", batch.column("selected_cost_usd")),
+            ',"why_selected":',
+            self.of("why_selected", batch.column("why_selected")),
+            "}",
+        ]
+        lines = pc.binary_join_element_wise(*parts, "")
+        return None if lines.null_count else lines
+
+
+def listing_digest(report: ComplianceReport) -> str | None:
+    """The SHA-256 (hex) of the bytes `report.write_json` writes, or None when they are not
+    made here (see the module docstring)."""
+    frame = _frame(report) if _plain() else None
+    if frame is None:
+        return None
+    before, between, after = frame
+    with (
+        tempfile.TemporaryDirectory(prefix="unhardcoded-listing-") as tmp,
+        connect(report.export) as con,
+    ):
+        # The list goes through a Parquet file in position order: DuckDB sorts it under its
+        # memory limit, spilling to disk, whatever the number of decisions; the lines are
+        # then made a batch at a time in Arrow.
+        listed = Path(tmp) / "listing.parquet"
+        _bind(con, *report._bounds)
+        con.execute("SET preserve_insertion_order = true")  # the file keeps the sort order
+        query = _EXTRA.replace("LISTING", _LISTING)
+        con.execute(f"COPY ({query}) TO '{listed}' (FORMAT parquet, {_GROUPS})", [_LATEST_US])
+        con.read_parquet(str(listed)).create_view("listing")
+        ((total,),) = con.execute("SELECT count(*) FROM listing").fetchall()
+        if not total:
+            return None  # the writer frames an empty list differently
+        texts = _Texts(con)
         digest = hashlib.sha256(before.encode("utf-8"))
-        reader = con.sql("SELECT line FROM lines ORDER BY position").to_arrow_reader(_FETCH)
         separator = between.encode("utf-8")
         first = True
-        for batch in reader:
-            found = batch.column(0)
-            if not len(found):
+        for batch in pq.ParquetFile(listed).iter_batches(_FETCH, columns=_READ):
+            lines = texts.lines(batch)
+            if lines is None:
+                return None
+            if not len(lines):
                 continue
             # The batch's lines joined in Arrow, hashed from its buffer (no Python string).
-            whole = pa.ListArray.from_arrays(pa.array([0, len(found)], pa.int32()), found)
+            whole = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
             joined = pc.binary_join(whole, between)[0]
             if not first:
                 digest.update(separator)
