@@ -7,7 +7,12 @@ while `CatalogSyncer.run_once` syncs the real LiteLLM price map from a loopback 
 a SQLite ledger: first a new version (import + publish), then the same bytes (no import), against
 the same-run baseline of the idle loop for the same duration.
 
+`--source openrouter` syncs the real OpenRouter listing of 2026-01-05 instead, with the test ZDR
+list and EU listing beside it as OpenRouter lays them out (three fetches per run); `--facts off`
+syncs the listing alone (`zdr=off eu=off`), for a same-window pair.
+
     .venv/bin/python bench/bench_catalog_sync.py [--release 1.110.2] [--json]
+    .venv/bin/python bench/bench_catalog_sync.py --source openrouter [--facts off]
 """
 
 from __future__ import annotations
@@ -27,28 +32,51 @@ from pathlib import Path
 from typing import Any
 
 from router.core import Catalog
-from router.services.catalogs import CatalogSyncer, Published, SyncSchedule
+from router.services.catalogs import CatalogSyncer, Published, parse_sync_setting
 from router.services.decisions import DecisionService
 from unhardcoded.db import migrated_ledger
 
-REAL = Path(__file__).resolve().parents[1] / "tests" / "catalogs" / "data" / "real"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "catalogs" / "data"
+REAL = DATA / "real"
 TICK_S = 0.002
+LITELLM_PATH = "/model_prices_and_context_window.json"
 
 
-def _serve(data: bytes) -> tuple[ThreadingHTTPServer, str]:
+def _serve(files: dict[str, bytes]) -> tuple[ThreadingHTTPServer, str]:
+    """A loopback server of `files` (path with query → body); its base URL."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-length", str(len(data)))
+            data = files.get(self.path)
+            self.send_response(404 if data is None else 200)
+            body = data or b""
+            self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/model_prices_and_context_window.json"
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def _schedule(source: str, release: str, facts: bool) -> tuple[dict[str, bytes], list[str], str]:
+    """What the server serves, the paths a run fetches, and the schedule setting (`{base}` is
+    the server's URL)."""
+    if source == "litellm":
+        data = gzip.decompress((REAL / f"litellm-{release}.json.gz").read_bytes())
+        return {LITELLM_PATH: data}, [LITELLM_PATH], f"litellm url={{base}}{LITELLM_PATH}"
+    listing = gzip.decompress((REAL / "openrouter-models-2026-01-05.json.gz").read_bytes())
+    files = {
+        "/api/v1/models": listing,
+        "/api/v1/endpoints/zdr": (DATA / "openrouter-zdr.json").read_bytes(),
+        "/api/v1/models?region=eu": (DATA / "openrouter-eu.json").read_bytes(),
+    }
+    fetched = list(files) if facts else ["/api/v1/models"]
+    setting = "openrouter url={base}/api/v1/models" + ("" if facts else " zdr=off eu=off")
+    return files, fetched, setting
 
 
 async def _lags_during(work: Any) -> tuple[list[float], float]:
@@ -82,9 +110,11 @@ def _figures(lags: list[float], wall: float) -> dict[str, float]:
     }
 
 
-async def _run(release: str) -> dict[str, Any]:
-    data = gzip.decompress((REAL / f"litellm-{release}.json.gz").read_bytes())
-    httpd, url = _serve(data)
+async def _run(source: str, release: str, facts: bool) -> dict[str, Any]:
+    files, fetched, setting = _schedule(source, release, facts)
+    httpd, base = _serve(files)
+    schedule = parse_sync_setting(setting.format(base=base))
+    assert schedule is not None
     folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     try:
         async with migrated_ledger(
@@ -96,9 +126,7 @@ async def _run(release: str) -> dict[str, Any]:
                 done = await service.publish_catalog(catalog)
                 return Published(done.version, done.created)
 
-            syncer = CatalogSyncer(
-                SyncSchedule("litellm", url, 3600.0), publish, today=lambda: dt.date(2026, 12, 7)
-            )
+            syncer = CatalogSyncer(schedule, publish, today=lambda: dt.date(2026, 12, 7))
 
             async def new_version() -> None:
                 outcome = await syncer.run_once()
@@ -117,8 +145,12 @@ async def _run(release: str) -> dict[str, Any]:
         httpd.shutdown()
         httpd.server_close()
     return {
-        "release": release,
-        "bytes": len(data),
+        "source": source
+        if source == "litellm"
+        else f"openrouter ({'with' if facts else 'no'} facts)",
+        "release": release if source == "litellm" else "2026-01-05",
+        "documents": len(fetched),
+        "bytes": sum(len(files[path]) for path in fetched),
         "new_version": _figures(sync_lags, sync_wall),
         "same_bytes": _figures(same_lags, same_wall),
         "idle_baseline": _figures(idle_lags, idle_wall),
@@ -128,14 +160,21 @@ async def _run(release: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", default="litellm", choices=["litellm", "openrouter"])
     parser.add_argument("--release", default="1.110.2", choices=["1.80.0", "1.110.2"])
+    parser.add_argument(
+        "--facts", default="on", choices=["on", "off"], help="openrouter: the ZDR and EU lists"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(_run(args.release))
+    result = asyncio.run(_run(args.source, args.release, args.facts == "on"))
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"LiteLLM {result['release']} ({result['bytes']:,} bytes), load {result['load_average']}")
+    print(
+        f"{result['source']} {result['release']} ({result['documents']} documents, "
+        f"{result['bytes']:,} bytes), load {result['load_average']}"
+    )
     for name in ("new_version", "same_bytes", "idle_baseline"):
         f = result[name]
         print(

@@ -42,7 +42,8 @@ from router.services.decisions import (
     outcome_digest,
 )
 from router.services.replay import DecisionFilter, ReplayService
-from router.services.replay._columnar import ORIGINAL_RESULTS, Columnar
+from router.services.replay._columnar import Columnar
+from router.services.replay._rows import ORIGINAL_RESULTS
 from unhardcoded.db import migrated_ledger
 
 HOME = "/tmp/.bench_replay_home"

@@ -75,14 +75,8 @@ from ledger._verify import Problem, VerifyReport
 
 if TYPE_CHECKING:
     from ledger._batches import EVENT_BATCH_SCHEMA
-    from ledger._ledger import (
-        DEFAULT_HOME,
-        EventRecord,
-        InclusionProofBundle,
-        Ledger,
-        open_ledger,
-        open_store,
-    )
+    from ledger._ledger import DEFAULT_HOME, EventRecord, Ledger, open_ledger, open_store
+    from ledger._proofread import InclusionProofBundle
     from ledger._store import Store
     from ledger._treestore import SignedCheckpoint
 
@@ -90,7 +84,7 @@ _DATABASE_SIDE = {
     "DEFAULT_HOME": "ledger._ledger",
     "EVENT_BATCH_SCHEMA": "ledger._batches",
     "EventRecord": "ledger._ledger",
-    "InclusionProofBundle": "ledger._ledger",
+    "InclusionProofBundle": "ledger._proofread",
     "Ledger": "ledger._ledger",
     "SignedCheckpoint": "ledger._treestore",
     "Store": "ledger._store",

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import pyarrow as pa
 from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.engine import Dialect
 
-from ledger._query import RECORD_COLUMNS, conditions
+from ledger._query import RECORD_COLUMNS, EventFilter, conditions
 from ledger._tables import events
 
 __all__ = ["EVENT_BATCH_SCHEMA", "PageQuery", "page_query", "read_ahead", "to_batch"]
@@ -59,21 +58,10 @@ class PageQuery:
         return [given[name] for name in self.names]
 
 
-def page_query(
-    dialect: Dialect,
-    stop: int | None,
-    types: Collection[str] | None,
-    stream_id: str | None,
-    event_ids: Collection[uuid.UUID] | None,
-    recorded_since_us: int | None,
-    recorded_until_us: int | None,
-) -> PageQuery:
+def page_query(dialect: Dialect, **filters: Unpack[EventFilter]) -> PageQuery:
     """The page statement of a scan with these filters (those of `Ledger.select`), compiled
     once for `dialect`: the pages differ only in their start position."""
-    start = bindparam(_START, 0, BigInteger)
-    where = conditions(
-        start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
-    )
+    where = conditions(bindparam(_START, 0, BigInteger), **filters)
     query = (
         select(*RECORD_COLUMNS)
         .where(*where)

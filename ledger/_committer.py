@@ -243,7 +243,7 @@ def assign(
     version of the batch's streams, `taken` the given event ids already recorded. Appends that
     fail their own check (version conflict, duplicate id) get `error` set and write nothing; the
     others get their envelopes in `result` (valid once the transaction commits). Returns the
-    event rows (columns in `EVENT_COLUMNS` order) and the attachment rows.
+    event rows (the columns of `ledger_events`, in table order) and the attachment rows.
     """
     position, prev = (head[0] + 1, head[1]) if head else (0, GENESIS_HASH)
     # Time never runs backwards along the log, whatever the clocks of the processes that write

@@ -19,13 +19,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger._errors import CheckpointFormatError, VerifierKeyError
-from ledger._keys import Ed25519NoteKey, compute_key_id, split_key, valid_key_name
+from ledger._keys import Ed25519NoteKey, Ed25519PublicNoteKey, split_key
 from ledger._note import SIGNATURE_PREFIX, NoteSignature, parse_note
 
 __all__ = [
@@ -47,11 +47,6 @@ _MAX_TIMESTAMP = 2**63 - 1
 _SIGNATURE_BYTES = 8 + 64
 
 
-def cosigner_key_id(name: str, public_key: bytes) -> int:
-    """The key ID of an Ed25519 cosignature/v1 key."""
-    return compute_key_id(name, public_key, COSIGNATURE_V1_TYPE)
-
-
 def cosignature_message(body: str, timestamp: int) -> bytes:
     """The bytes a cosignature/v1 signs: the header line, the time line and the checkpoint's
     whole note text."""
@@ -71,29 +66,11 @@ def signature_line(signature: NoteSignature) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class CosignerVerifier:
-    """A witness's public key: name, key ID and the 32-byte Ed25519 public key."""
+class CosignerVerifier(Ed25519PublicNoteKey):
+    """A witness's public key (signature type 0x04): name, key ID and the 32-byte Ed25519
+    public key; its string is the vkey ``<name>+<hex key ID>+<base64(0x04 || public key)>``."""
 
-    name: str
-    key_id: int
-    public_key: bytes
-
-    def __post_init__(self) -> None:
-        if not valid_key_name(self.name):
-            raise VerifierKeyError(f"key name {self.name!r} is empty or holds a space or '+'")
-        if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
-            raise VerifierKeyError("an Ed25519 public key is 32 bytes")
-        expected = cosigner_key_id(self.name, self.public_key)
-        if self.key_id != expected:
-            raise VerifierKeyError(
-                f"key ID {self.key_id:08x} is not the ID of cosigner key {self.name!r} "
-                f"({expected:08x})"
-            )
-
-    def __str__(self) -> str:
-        """The vkey ``<name>+<hex key ID>+<base64(0x04 || public key)>``."""
-        encoded = base64.b64encode(bytes([COSIGNATURE_V1_TYPE]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id:08x}+{encoded}"
+    KEY_TYPE: ClassVar[int] = COSIGNATURE_V1_TYPE
 
     def matches(self, signature: NoteSignature) -> bool:
         """Whether a signature line names this key (same name and key ID)."""

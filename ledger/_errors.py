@@ -110,3 +110,9 @@ class SigningKeyError(LedgerError):
 
 class KeyFileError(LedgerError):
     """The signing key file is missing, malformed or readable by others."""
+
+
+def check_positive(name: str, value: object, what: str = "") -> None:
+    """Raise `InvalidEventError` naming `name` unless `value` is a positive int (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidEventError(f"{name} must be a positive int{what}, got {value!r}")

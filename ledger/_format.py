@@ -22,6 +22,7 @@ import orjson
 import rfc8785
 
 from ledger._errors import InvalidEventError
+from ledger.merkle import leaf_hash  # leaf hash = SHA-256(0x00 ‖ leaf data), RFC 6962
 
 __all__ = [
     "GENESIS_HASH",
@@ -263,11 +264,6 @@ def leaf_data(
 def chain_hash(prev_hash: bytes, data: bytes) -> bytes:
     """chain hash = SHA-256(prev chain hash ‖ leaf data)."""
     return _sha256(prev_hash + data).digest()
-
-
-def leaf_hash(data: bytes) -> bytes:
-    """leaf hash = SHA-256(0x00 ‖ leaf data): the RFC 6962 leaf (`ledger.merkle.leaf_hash`)."""
-    return _sha256(b"\x00" + data).digest()
 
 
 @dataclass(frozen=True, slots=True)

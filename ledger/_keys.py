@@ -14,7 +14,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Self
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,6 +29,7 @@ from ledger._errors import VerifierKeyError
 
 __all__ = [
     "Ed25519NoteKey",
+    "Ed25519PublicNoteKey",
     "SigningKey",
     "VerifierKey",
     "compute_key_id",
@@ -106,9 +107,11 @@ def split_key(text: str, what: str, key_type: int = ALG_ED25519) -> tuple[str, i
 
 
 @dataclass(frozen=True, slots=True)
-class VerifierKey:
-    """An Ed25519 note verifier: key name, key ID, 32-byte public key."""
+class Ed25519PublicNoteKey:
+    """The public half of an `Ed25519NoteKey`: key name, key ID (of the class's signature type)
+    and the 32-byte Ed25519 public key."""
 
+    KEY_TYPE: ClassVar[int] = ALG_ED25519
     name: str
     key_id: int
     public_key: bytes
@@ -116,18 +119,23 @@ class VerifierKey:
     def __post_init__(self) -> None:
         if not valid_key_name(self.name):
             raise VerifierKeyError(f"key name {self.name!r} is empty or holds a space or '+'")
-        if len(self.public_key) != 32:
-            raise VerifierKeyError(f"an Ed25519 public key is 32 bytes, got {len(self.public_key)}")
-        if self.key_id != compute_key_id(self.name, self.public_key):
+        if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
+            raise VerifierKeyError(f"an Ed25519 public key is 32 bytes, got {self.public_key!r}")
+        expected = compute_key_id(self.name, self.public_key, self.KEY_TYPE)
+        if self.key_id != expected:
             raise VerifierKeyError(
-                f"key ID {self.key_id:08x} is not the ID of key {self.name!r} "
-                f"({compute_key_id(self.name, self.public_key):08x})"
+                f"key ID {self.key_id:08x} is not the ID of key {self.name!r} ({expected:08x})"
             )
 
     def __str__(self) -> str:
-        """The verifier key string ``<name>+<hex key ID>+<base64(0x01 || public key)>``."""
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode("ascii")
+        """The key string ``<name>+<hex key ID>+<base64(type || public key)>``."""
+        encoded = base64.b64encode(bytes([self.KEY_TYPE]) + self.public_key).decode("ascii")
         return f"{self.name}+{self.key_id:08x}+{encoded}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierKey(Ed25519PublicNoteKey):
+    """An Ed25519 note verifier (signature type 0x01): key name, key ID, 32-byte public key."""
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature of ``message``."""
@@ -211,10 +219,6 @@ class SigningKey(Ed25519NoteKey):
     def verifier_key(self) -> str:
         """The verifier key string to publish: ``<name>+<hex key ID>+<base64(0x01 || key)>``."""
         return str(self.verifier())
-
-    def signer_key(self) -> str:
-        """The secret signer key string of golang.org/x/mod/sumdb/note."""
-        return self.secret()
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message``."""

@@ -3,60 +3,40 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import hashlib
-import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
-import pyarrow as pa
-from sqlalchemy import Select, and_, func, inspect, select, update
+from sqlalchemy import and_, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ledger._batches import page_query, read_ahead
-from ledger._batchproof import read_inclusion_proofs
 from ledger._committer import GroupCommitter, prepare
 from ledger._errors import (
-    EventNotFoundError,
     InvalidEventError,
-    LedgerError,
     NotMigratedError,
-    NotSequencedError,
     SigningKeyError,
     StoreUnavailableError,
+    check_positive,
 )
 from ledger._format import Envelope, NewEvent
 from ledger._keyfile import key_file
 from ledger._postgres import PostgresStore
-from ledger._proofs import ConsistencyProof, InclusionProof
-from ledger._query import (
-    RECORD_COLUMNS,
-    ROW_COLUMNS,
-    EventRecord,
-    conditions,
-    envelope,
-    event_ref,
-    ref_column,
-)
+from ledger._proofread import ProofReads
+from ledger._query import EventRecord
+from ledger._reads import EventReads
 from ledger._rotation import KEY_ROTATED, KEY_STREAM
 from ledger._signer import Signer
 from ledger._sqlite import SqliteStore
 from ledger._store import BatchWriter, Store, translate_errors
-from ledger._tables import attachments, checkpoints, events, meta
-from ledger._tree import consistency_proof_plan
+from ledger._tables import attachments, meta
 from ledger._treestore import (
     SignedCheckpoint,
     has_event,
     integrate,
     latest_checkpoint,
-    plan_hashes,
     read_batch,
 )
 from ledger._verify import VerifyReport
@@ -65,7 +45,6 @@ from ledger._verifyrun import verify_ledger
 __all__ = [
     "DEFAULT_HOME",
     "EventRecord",
-    "InclusionProofBundle",
     "Ledger",
     "open_ledger",
     "open_store",
@@ -78,26 +57,11 @@ SEQUENCE_BATCH = 1024
 which on SQLite holds the database's single write lock that appends wait for."""
 
 
-@dataclass(frozen=True, slots=True)
-class InclusionProofBundle:
-    """An inclusion proof with the signed checkpoint it leads to: all an auditor needs offline."""
+class Ledger(EventReads, ProofReads):
+    """An open ledger. Create it with `open_ledger`; every method is safe from many tasks.
 
-    proof: InclusionProof
-    checkpoint: SignedCheckpoint
-    event_id: uuid.UUID
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able: the event id, the proof document, the checkpoint note and verifier key."""
-        return {
-            "event_id": str(self.event_id),
-            "proof": json.loads(self.proof.to_json()),
-            "checkpoint": self.checkpoint.note,
-            "verifier_key": self.checkpoint.verifier_key,
-        }
-
-
-class Ledger:
-    """An open ledger. Create it with `open_ledger`; every method is safe from many tasks."""
+    Appends, sequencing, signing keys and verify are here; the reads of recorded events
+    (`get`, `select`, `scan`, ...) are `EventReads`'s, the proofs `ProofReads`'s."""
 
     def __init__(
         self,
@@ -107,8 +71,8 @@ class Ledger:
         committer: GroupCommitter,
         writer: BatchWriter,
     ) -> None:
-        self._writer = writer
         self._store = store
+        self._writer = writer
         self.ledger_id = ledger_id
         self.origin = signer.origin
         self._signer = signer
@@ -203,163 +167,6 @@ class Ledger:
                 raise InvalidEventError("expected_version needs all the events in one stream")
         return await self._committer.submit(prepared, expected_version)
 
-    async def _rows(self, query: Select[Any]) -> list[Envelope]:
-        async with self._store.read() as conn:
-            return [envelope(row) for row in (await conn.execute(query)).all()]
-
-    async def read(self, from_position: int = 0, limit: int = 1000) -> list[Envelope]:
-        """Events in position order, starting at `from_position`."""
-        # Positions are gapless, so the upper bound selects the same rows as the LIMIT; it keeps
-        # PostgreSQL on the primary key when the table has no statistics yet (a bare lower bound
-        # is then planned as a scan and sort of the rest of the table).
-        query = select(*ROW_COLUMNS).where(
-            events.c.position >= from_position, events.c.position < from_position + limit
-        )
-        return await self._rows(query.order_by(events.c.position).limit(limit))
-
-    async def get(self, ref: uuid.UUID | str | int) -> Envelope:
-        """One event by id (UUID) or position; `EventNotFoundError` when there is none."""
-        found = await self._rows(select(*ROW_COLUMNS).where(event_ref(ref)))
-        if not found:
-            raise EventNotFoundError(f"no event {ref}")
-        return found[0]
-
-    async def envelopes(self, positions: Collection[int]) -> list[Envelope]:
-        """The whole events at `positions` (at most a few thousand at a time), in position
-        order; a position with no event is left out."""
-        query = select(*ROW_COLUMNS).where(events.c.position.in_(sorted(set(positions))))
-        return await self._rows(query.order_by(events.c.position))
-
-    async def stream(
-        self, stream_id: str, from_version: int = 1, limit: int = 1000
-    ) -> list[Envelope]:
-        """The events of one stream in version order."""
-        query = select(*ROW_COLUMNS).where(
-            and_(events.c.stream_id == stream_id, events.c.stream_version >= from_version)
-        )
-        return await self._rows(query.order_by(events.c.stream_version).limit(limit))
-
-    async def select(
-        self,
-        start: int = 0,
-        limit: int = 1000,
-        *,
-        stop: int | None = None,
-        types: Collection[str] | None = None,
-        stream_id: str | None = None,
-        event_ids: Collection[uuid.UUID] | None = None,
-        recorded_since_us: int | None = None,
-        recorded_until_us: int | None = None,
-    ) -> list[EventRecord]:
-        """At most `limit` events from position `start` on (before `stop`), in position order,
-        that match every filter given: one of `types`, the stream `stream_id`, one of
-        `event_ids`, recorded in [`recorded_since_us`, `recorded_until_us`).
-
-        The public way to read events in bulk (exports, replay); `scan` streams them."""
-        where = conditions(
-            start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
-        )
-        query = select(*RECORD_COLUMNS).where(*where).order_by(events.c.position).limit(limit)
-        async with self._store.read() as conn:
-            return cast(list[EventRecord], (await conn.execute(query)).all())
-
-    async def scan(
-        self,
-        start: int = 0,
-        *,
-        stop: int | None = None,
-        types: Collection[str] | None = None,
-        stream_id: str | None = None,
-        event_ids: Collection[uuid.UUID] | None = None,
-        recorded_since_us: int | None = None,
-        recorded_until_us: int | None = None,
-        batch: int = 5000,
-    ) -> AsyncIterator[list[EventRecord]]:
-        """Every event `select` would return without a limit, `batch` at a time, in position
-        order, in bounded memory. The next batch is read while the caller works on this one
-        (the database works in its own thread or server), so reading and processing overlap."""
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise InvalidEventError(f"batch must be a positive int, got {batch!r}")
-
-        select = functools.partial(
-            self.select,
-            stop=stop,
-            types=types,
-            stream_id=stream_id,
-            event_ids=event_ids,
-            recorded_since_us=recorded_since_us,
-            recorded_until_us=recorded_until_us,
-        )
-        pages = read_ahead(select, start, batch, len, lambda rows: rows[-1].position)
-        async with contextlib.aclosing(pages):  # an abandoned scan stops its read-ahead now
-            async for rows in pages:
-                yield rows
-
-    async def scan_batches(
-        self,
-        start: int = 0,
-        *,
-        stop: int | None = None,
-        types: Collection[str] | None = None,
-        stream_id: str | None = None,
-        event_ids: Collection[uuid.UUID] | None = None,
-        recorded_since_us: int | None = None,
-        recorded_until_us: int | None = None,
-        batch: int = 20_000,
-    ) -> AsyncIterator[pa.RecordBatch]:
-        """The events `scan` yields, as `pyarrow.RecordBatch`es of at most `batch` rows with the
-        columns of `EVENT_BATCH_SCHEMA` (position, event_id as 16 bytes, type, stream_id,
-        recorded_at_us, payload as canonical JSON bytes): for readers of many events that work
-        in columns (exports, replay), in bounded memory.
-
-        Each batch is read by the database's driver in one statement and never goes through
-        Python objects per event on the caller's side; the next batch is read while the caller
-        works on this one. Every batch has at least one row. Raises `InvalidEventError` for a
-        `batch` that is not a positive int."""
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise InvalidEventError(f"batch must be a positive int, got {batch!r}")
-        query = page_query(
-            self._store.engine.dialect,
-            stop,
-            types,
-            stream_id,
-            event_ids,
-            recorded_since_us,
-            recorded_until_us,
-        )
-        read = functools.partial(self._store.read_columns, query)
-        pages = read_ahead(
-            read, start, batch, lambda page: page.num_rows, lambda page: page.column(0)[-1].as_py()
-        )
-        async with contextlib.aclosing(pages):  # an abandoned scan stops its read-ahead now
-            async for page in pages:
-                yield page
-
-    async def count(
-        self,
-        start: int = 0,
-        *,
-        stop: int | None = None,
-        types: Collection[str] | None = None,
-        stream_id: str | None = None,
-        event_ids: Collection[uuid.UUID] | None = None,
-        recorded_since_us: int | None = None,
-        recorded_until_us: int | None = None,
-    ) -> int:
-        """How many events are recorded (that match the filters of `select`)."""
-        where = conditions(
-            start, stop, types, stream_id, event_ids, recorded_since_us, recorded_until_us
-        )
-        async with self._store.read() as conn:
-            query = select(func.count()).select_from(events).where(*where)
-            return int(await conn.scalar(query) or 0)
-
-    async def last_position(self) -> int:
-        """The position of the last recorded event (-1 while the ledger is empty)."""
-        async with self._store.read() as conn:
-            value = await conn.scalar(select(func.max(events.c.position)))
-        return -1 if value is None else int(value)
-
     async def sequence(
         self,
         max_leaves: int = SEQUENCE_BATCH,
@@ -374,8 +181,7 @@ class Ledger:
         Appends go on meanwhile: each batch is read from a snapshot without a lock, hashed and
         signed on a worker thread, and written (its nodes and checkpoint) in one short
         transaction that first checks the tree has not moved on since the read."""
-        if isinstance(max_leaves, bool) or not isinstance(max_leaves, int) or max_leaves < 1:
-            raise InvalidEventError(f"max_leaves must be a positive int, got {max_leaves!r}")
+        check_positive("max_leaves", max_leaves)
         async with self._store.sequencer() as elected:
             if not elected:
                 return None
@@ -405,86 +211,6 @@ class Ledger:
         submit it to witnesses). It runs on the sequencer's path: it must return at once."""
         self._checkpoint_listeners.append(listener)
 
-    async def latest_checkpoint(self) -> SignedCheckpoint | None:
-        """The latest signed checkpoint (None before the first `sequence`)."""
-        async with self._store.read() as conn:
-            return await latest_checkpoint(conn)
-
-    async def inclusion_proof(self, ref: uuid.UUID | str | int) -> InclusionProofBundle:
-        """The RFC 6962 inclusion proof of one event against the latest checkpoint."""
-        column, value = ref_column(ref)
-        found = await self._store.read_inclusion(column, value)
-        if found is None:
-            raise EventNotFoundError(f"no event {ref}")
-        position, event_id, leaf, head, path = found
-        if head is None or path is None:
-            raise NotSequencedError(
-                f"event at position {position} is not covered by a signed checkpoint yet "
-                "(run `unhardcoded ledger checkpoint`)"
-            )
-        return InclusionProofBundle(
-            InclusionProof(position, head.tree_size, leaf, tuple(path)),
-            head,
-            uuid.UUID(bytes=event_id),
-        )
-
-    async def inclusion_proofs(
-        self, positions: Sequence[int], tree_size: int
-    ) -> list[InclusionProof]:
-        """The inclusion proofs of many events (by position) in the tree of `tree_size` leaves
-        (a signed checkpoint's size), read together: their paths share most nodes."""
-        async with self._store.read() as conn:
-            return await read_inclusion_proofs(conn, positions, tree_size)
-
-    async def consistency_proof(
-        self, old_size: int, new_size: int | None = None
-    ) -> tuple[ConsistencyProof, SignedCheckpoint, SignedCheckpoint]:
-        """The consistency proof between two signed checkpoints (default: the latest)."""
-        async with self._store.read() as conn:
-            head = await latest_checkpoint(conn)
-            new_size = head.tree_size if new_size is None and head else new_size
-            found = {
-                row[0]: SignedCheckpoint(*row)
-                for row in (
-                    await conn.execute(
-                        select(
-                            checkpoints.c.tree_size,
-                            checkpoints.c.root_hash,
-                            checkpoints.c.signed_at_us,
-                            checkpoints.c.verifier_key,
-                            checkpoints.c.note,
-                        ).where(checkpoints.c.tree_size.in_([old_size, new_size]))
-                    )
-                ).all()
-            }
-            for size in (old_size, new_size):
-                if size not in found:
-                    raise NotSequencedError(f"no signed checkpoint at tree size {size}")
-            assert new_size is not None
-            if old_size > new_size:
-                raise InvalidEventError(f"old size {old_size} is larger than new size {new_size}")
-            path = await plan_hashes(conn, consistency_proof_plan(old_size, new_size))
-        return ConsistencyProof(old_size, new_size, tuple(path)), found[old_size], found[new_size]
-
-    async def attachment(self, ref: uuid.UUID | str | int, name: str) -> bytes | None:
-        """An attachment's bytes (checked against the digest in the envelope), None if erased."""
-        envelope = await self.get(ref)
-        if name not in envelope.attachment_digests:
-            raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
-        async with self._store.read() as conn:
-            content = await conn.scalar(
-                select(attachments.c.content).where(
-                    and_(attachments.c.position == envelope.position, attachments.c.name == name)
-                )
-            )
-        if content is None:
-            return None
-        if hashlib.sha256(content).digest() != envelope.attachment_digests[name]:
-            raise LedgerError(
-                f"attachment {name!r} of event {envelope.event_id} does not match its digest"
-            )
-        return bytes(content)
-
     async def erase_attachment(self, ref: uuid.UUID | str | int, name: str) -> None:
         """Delete an attachment's bytes for good, keeping a tombstone; `verify` stays green
         because only the digest is part of the hashed envelope.
@@ -492,9 +218,7 @@ class Ledger:
         On SQLite the bytes are then gone from the database file and its WAL (secure delete and a
         TRUNCATE checkpoint); on PostgreSQL the table is vacuumed (docs/ledger.md says what that
         does and does not reach)."""
-        envelope = await self.get(ref)
-        if name not in envelope.attachment_digests:
-            raise EventNotFoundError(f"event {envelope.event_id} has no attachment {name!r}")
+        envelope = await self._attachment_of(ref, name)
         async with self._store.write() as conn:
             await conn.execute(
                 update(attachments)

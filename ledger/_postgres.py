@@ -22,18 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
-from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, numbered, split
-from ledger._store import Store, translate_errors
-from ledger._tree import NodeId, assemble, inclusion_proof_plan
+from ledger._proofread import (
+    EVENT_AND_HEAD,
+    nodes_query,
+    numbered,
+    plan_of,
+    proof_read,
+)
+from ledger._store import ProofRead, Store, translate_errors
+from ledger._tables import events
 from ledger._treestore import Integrated, write_batch
 from ledger._verify import Source
 
 __all__ = ["PgWriter", "PostgresStore"]
 
-_COLUMNS = (
-    "position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
-    "payload_digest, attachments, prev_hash, chain_hash, leaf_hash"
-)
+_COLUMNS = ", ".join(events.columns.keys())
 _INSERT = (
     f"INSERT INTO ledger_events ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 13))})"
 )
@@ -186,16 +189,12 @@ class PostgresStore(Store):
                     row = await pg.fetchrow(numbered(EVENT_AND_HEAD.format(column=column)), value)
                     if row is None:
                         return None
-                    position, event_id, leaf, head = split(row)
-                    if head is None or position >= head.tree_size:
-                        return position, event_id, leaf, head, None
-                    plan = inclusion_proof_plan(position, head.tree_size)
-                    sql, params = nodes_query(plan)
-                    hashes: dict[NodeId, bytes] = {}
-                    if params:
+                    found, plan = plan_of(row)
+                    rows = []
+                    if plan and plan.nodes:
+                        sql, params = nodes_query(plan)
                         rows = await pg.fetch(numbered(sql), *params)
-                        hashes = {(r[0], r[1]): bytes(r[2]) for r in rows}
-                    return position, event_id, leaf, head, assemble(plan, hashes)
+                    return proof_read(found, plan, rows)
 
     async def read_columns(self, query: PageQuery, start: int, limit: int) -> pa.RecordBatch:
         with translate_errors():

@@ -53,12 +53,11 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
-def _load(text: str | bytes, expected_format: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def _parse(text: str | bytes) -> object:
     try:
-        document = json.loads(text, object_pairs_hook=_unique_members)
+        return json.loads(text, object_pairs_hook=_unique_members)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProofFormatError(f"proof document is not JSON: {exc}") from None
-    return _members(document, expected_format, keys)
 
 
 def _members(document: object, expected_format: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -171,13 +170,7 @@ class InclusionProof:
     @classmethod
     def from_json(cls, text: str | bytes) -> InclusionProof:
         """Parse a document; `ProofFormatError` names the offending member by JSON pointer."""
-        document = _load(text, INCLUSION_FORMAT, ("leaf_index", "tree_size", "leaf_hash", "hashes"))
-        return cls(
-            _size(document, "leaf_index"),
-            _size(document, "tree_size"),
-            _hash(document["leaf_hash"], "/leaf_hash"),
-            _hashes(document),
-        )
+        return cls.from_document(_parse(text))
 
     @classmethod
     def from_document(cls, document: object) -> InclusionProof:
@@ -226,7 +219,7 @@ class ConsistencyProof:
     @classmethod
     def from_json(cls, text: str | bytes) -> ConsistencyProof:
         """Parse a document; `ProofFormatError` names the offending member by JSON pointer."""
-        document = _load(text, CONSISTENCY_FORMAT, ("old_size", "new_size", "hashes"))
+        document = _members(_parse(text), CONSISTENCY_FORMAT, ("old_size", "new_size", "hashes"))
         return cls(_size(document, "old_size"), _size(document, "new_size"), _hashes(document))
 
 

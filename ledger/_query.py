@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import BindParameter
 
@@ -16,6 +16,7 @@ from ledger._tables import events
 __all__ = [
     "RECORD_COLUMNS",
     "ROW_COLUMNS",
+    "EventFilter",
     "EventRecord",
     "conditions",
     "envelope",
@@ -23,20 +24,8 @@ __all__ = [
     "ref_column",
 ]
 
-ROW_COLUMNS = (
-    events.c.position,
-    events.c.event_id,
-    events.c.type,
-    events.c.stream_id,
-    events.c.stream_version,
-    events.c.recorded_at_us,
-    events.c.payload,
-    events.c.payload_digest,
-    events.c.attachments,
-    events.c.prev_hash,
-    events.c.chain_hash,
-    events.c.leaf_hash,
-)
+ROW_COLUMNS = tuple(events.columns)
+"""Every column of an event, in table order: an `Envelope` (`envelope`)."""
 
 
 def envelope(row: Sequence[Any]) -> Envelope:
@@ -83,28 +72,39 @@ RECORD_COLUMNS = (
 )
 
 
-def conditions(
-    start: int | BindParameter[int],
-    stop: int | None,
-    types: Collection[str] | None,
-    stream_id: str | None,
-    event_ids: Collection[uuid.UUID] | None,
-    recorded_since_us: int | None,
-    recorded_until_us: int | None,
-) -> list[Any]:
+class EventFilter(TypedDict, total=False):
+    """The filters of `Ledger.select`, `scan`, `scan_batches` and `count`: an event matches
+    when it matches every filter given."""
+
+    stop: int | None
+    """Positions below this one."""
+    types: Collection[str] | None
+    """One of these event types."""
+    stream_id: str | None
+    """This stream."""
+    event_ids: Collection[uuid.UUID] | None
+    """One of these event ids."""
+    recorded_since_us: int | None
+    """Recorded at or after this time (µs since the epoch)."""
+    recorded_until_us: int | None
+    """Recorded before this time (µs since the epoch)."""
+
+
+def conditions(start: int | BindParameter[int], **filters: Unpack[EventFilter]) -> list[Any]:
+    """The WHERE clauses of the events from position `start` on that match `filters`."""
     where: list[Any] = [events.c.position >= start]
-    if stop is not None:
+    if (stop := filters.get("stop")) is not None:
         where.append(events.c.position < stop)
-    if types is not None:
+    if (types := filters.get("types")) is not None:
         where.append(events.c.type.in_(list(types)))
-    if stream_id is not None:
+    if (stream_id := filters.get("stream_id")) is not None:
         where.append(events.c.stream_id == stream_id)
-    if event_ids is not None:
+    if (event_ids := filters.get("event_ids")) is not None:
         where.append(events.c.event_id.in_([e.bytes for e in event_ids]))
-    if recorded_since_us is not None:
-        where.append(events.c.recorded_at_us >= recorded_since_us)
-    if recorded_until_us is not None:
-        where.append(events.c.recorded_at_us < recorded_until_us)
+    if (since := filters.get("recorded_since_us")) is not None:
+        where.append(events.c.recorded_at_us >= since)
+    if (until := filters.get("recorded_until_us")) is not None:
+        where.append(events.c.recorded_at_us < until)
     return where
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
-from ledger._proofread import EVENT_AND_HEAD, ProofRead, nodes_query, split
-from ledger._store import Store, translate_errors
-from ledger._tree import NodeId, assemble, inclusion_proof_plan
+from ledger._proofread import EVENT_AND_HEAD, nodes_query, plan_of, proof_read
+from ledger._store import ProofRead, Store, translate_errors
+from ledger._tables import events
 from ledger._treestore import Integrated
 from ledger._verify import Source
 
@@ -41,10 +41,7 @@ _SECURE_DELETE = "PRAGMA secure_delete=ON"
 """Every ledger SQLite connection zeroes what it frees: erased attachment bytes must not linger
 in free space of the file (GDPR erasure)."""
 
-_COLUMNS = (
-    "position, event_id, type, stream_id, stream_version, recorded_at_us, payload, "
-    "payload_digest, attachments, prev_hash, chain_hash, leaf_hash"
-)
+_COLUMNS = ", ".join(events.columns.keys())
 _HEAD = (
     "SELECT position, chain_hash, recorded_at_us FROM ledger_events ORDER BY position DESC LIMIT 1"
 )
@@ -114,88 +111,35 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteWriter:
-    """Runs each batch's transaction on one dedicated thread with its own sqlite3 connection
-    (the event loop never waits for the database lock or the fsync).
+class _Thread:
+    """A stdlib connection with the ledger's settings on a thread of its own: `run(fn, *args)`
+    calls `fn(conn, *args)` there in one transaction (`begin`), committed when it returns and
+    rolled back on any error: one hop to the thread for a whole transaction."""
 
-    The sequencer's tree writes run on that thread too, between two append batches: an append
-    then waits for the rest of one short tree write, where a second connection would wait for
-    SQLite's busy handler, which polls the lock with growing sleeps (1, 2, 5, 10, 15… ms) and so
-    turns a lock held for a few ms into a wait of two or three times as long."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-writer")
+    def __init__(self, path: str, name: str, begin: str) -> None:
+        self._path, self._begin = path, begin
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"ledger-sqlite-{name}")
         self._conn: sqlite3.Connection | None = None
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction on the writer's connection (BEGIN IMMEDIATE: the write lock),
-        committed on normal exit, rolled back on any error."""
+    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         with translate_errors():
             if self._conn is None:
                 self._conn = _connect(self._path)
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
             try:
-                yield conn
+                result = fn(conn, *args)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            return result
 
-    def _write(self, requests: Sequence[Request]) -> None:
-        with self._transaction() as conn:
-            head = conn.execute(_HEAD).fetchone()
-            versions: dict[str, int] = {}
-            for stream_id in {p.stream_id for r in requests for p in r.events}:
-                (last,) = conn.execute(_VERSION, (stream_id,)).fetchone()
-                if last is not None:
-                    versions[stream_id] = last
-            given = [p.event_id for r in requests for p in r.events if p.id_given]
-            taken: set[bytes] = set()
-            if given:
-                marks = ",".join("?" * len(given))
-                found = conn.execute(
-                    f"SELECT event_id FROM ledger_events WHERE event_id IN ({marks})", given
-                )
-                taken.update(row[0] for row in found)
-            rows, blobs = assign(requests, head, versions, taken, time.time_ns() // 1000)
-            for start in range(0, len(rows), _ROWS):
-                chunk = rows[start : start + _ROWS]
-                conn.execute(_INSERTS[len(chunk)], [v for row in chunk for v in row])
-            if blobs:
-                conn.executemany(_BLOB, blobs)
-
-    def _write_tree(self, done: Integrated) -> bool:
-        with self._transaction() as conn:
-            row = conn.execute(_TREE_HEAD).fetchone()
-            if (None if row is None else row[0]) != done.base_size:
-                return False  # the tree moved on: nothing written (the commit ends a read)
-            conn.executemany(_NODE, done.nodes)
-            signed = done.checkpoint
-            conn.execute(
-                _CHECKPOINT,
-                (
-                    signed.tree_size,
-                    signed.root_hash,
-                    signed.signed_at_us,
-                    signed.verifier_key,
-                    signed.note,
-                ),
-            )
-            return True
-
-    def write_tree(self, done: Integrated) -> asyncio.Future[bool]:
-        """Insert a sequenced batch (its nodes and checkpoint) in one transaction on the writer
-        thread; False when the tree moved on since the batch was read."""
-        return asyncio.get_running_loop().run_in_executor(self._executor, self._write_tree, done)
-
-    def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
-        # A plain function, not a coroutine: the batch reaches the writer thread right now, not
-        # at the event loop's next turn (after every producer that is ready to run).
-        return asyncio.get_running_loop().run_in_executor(self._executor, self._write, requests)
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """`fn(conn, *args)` in one transaction on the thread."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, self._transaction, fn, args)
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -204,23 +148,77 @@ class SqliteWriter:
 
     async def close(self) -> None:
         """Close the connection (on its thread) and stop the thread."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
+
+
+def _write(conn: sqlite3.Connection, requests: Sequence[Request]) -> None:
+    head = conn.execute(_HEAD).fetchone()
+    versions: dict[str, int] = {}
+    for stream_id in {p.stream_id for r in requests for p in r.events}:
+        (last,) = conn.execute(_VERSION, (stream_id,)).fetchone()
+        if last is not None:
+            versions[stream_id] = last
+    given = [p.event_id for r in requests for p in r.events if p.id_given]
+    taken: set[bytes] = set()
+    if given:
+        marks = ",".join("?" * len(given))
+        found = conn.execute(
+            f"SELECT event_id FROM ledger_events WHERE event_id IN ({marks})", given
+        )
+        taken.update(row[0] for row in found)
+    rows, blobs = assign(requests, head, versions, taken, time.time_ns() // 1000)
+    for start in range(0, len(rows), _ROWS):
+        chunk = rows[start : start + _ROWS]
+        conn.execute(_INSERTS[len(chunk)], [v for row in chunk for v in row])
+    if blobs:
+        conn.executemany(_BLOB, blobs)
+
+
+def _write_tree(conn: sqlite3.Connection, done: Integrated) -> bool:
+    row = conn.execute(_TREE_HEAD).fetchone()
+    if (None if row is None else row[0]) != done.base_size:
+        return False  # the tree moved on: nothing written (the commit ends a read)
+    conn.executemany(_NODE, done.nodes)
+    signed = done.checkpoint
+    conn.execute(
+        _CHECKPOINT,
+        (signed.tree_size, signed.root_hash, signed.signed_at_us, signed.verifier_key, signed.note),
+    )
+    return True
+
+
+class SqliteWriter(_Thread):
+    """Runs each batch's transaction (BEGIN IMMEDIATE: the write lock) on one dedicated thread
+    with its own sqlite3 connection: the event loop never waits for the lock or the fsync.
+
+    The sequencer's tree writes run on that thread too, between two append batches: an append
+    then waits for the rest of one short tree write, where a second connection would wait for
+    SQLite's busy handler, which polls the lock with growing sleeps (1, 2, 5, 10, 15… ms) and so
+    turns a lock held for a few ms into a wait of two or three times as long."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, "writer", "BEGIN IMMEDIATE")
+
+    def write_tree(self, done: Integrated) -> asyncio.Future[bool]:
+        """Insert a sequenced batch (its nodes and checkpoint) in one transaction on the writer
+        thread; False when the tree moved on since the batch was read."""
+        return self.run(_write_tree, done)
+
+    def __call__(self, requests: Sequence[Request]) -> asyncio.Future[None]:
+        # A plain function, not a coroutine: the batch reaches the writer thread right now, not
+        # at the event loop's next turn (after every producer that is ready to run).
+        return self.run(_write, requests)
 
 
 def _read_inclusion(conn: sqlite3.Connection, column: str, value: object) -> ProofRead | None:
     row = conn.execute(EVENT_AND_HEAD.format(column=column), (value,)).fetchone()
     if row is None:
         return None
-    position, event_id, leaf, head = split(row)
-    if head is None or position >= head.tree_size:
-        return position, event_id, leaf, head, None
-    plan = inclusion_proof_plan(position, head.tree_size)
-    sql, params = nodes_query(plan)
-    hashes: dict[NodeId, bytes] = {}
-    if params:
-        hashes = {(lv, i): h for lv, i, h in conn.execute(sql, params)}
-    return position, event_id, leaf, head, assemble(plan, hashes)
+    found, plan = plan_of(row)
+    rows = conn.execute(*nodes_query(plan)).fetchall() if plan and plan.nodes else []
+    return proof_read(found, plan, rows)
 
 
 def _read_columns(conn: sqlite3.Connection, sql: str, params: list[Any]) -> pa.RecordBatch:
@@ -241,8 +239,7 @@ class SqliteStore(Store):
             )
         super().__init__(url, engine)
         self.path = url.database or ""
-        self._reader: ThreadPoolExecutor | None = None
-        self._reader_conn: sqlite3.Connection | None = None
+        self._reader = _Thread(self.path, "reader", "BEGIN")  # proofs and column pages
         sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
@@ -289,23 +286,8 @@ class SqliteStore(Store):
     def writer(self) -> SqliteWriter:
         return SqliteWriter(self.path)
 
-    def _on_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with translate_errors():
-            if self._reader_conn is None:
-                self._reader_conn = _connect(self.path)
-            conn = self._reader_conn
-            conn.execute("BEGIN")
-            try:
-                return fn(conn, *args)
-            finally:
-                conn.execute("COMMIT")
-
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        # One read transaction in one hop to the reader thread, not one hop per statement.
-        if self._reader is None:
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-reader")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, self._on_reader, fn, args)
+        return await self._reader.run(fn, *args)
 
     async def read_inclusion(self, column: str, value: object) -> ProofRead | None:
         return await self._read(_read_inclusion, column, value)
@@ -337,15 +319,6 @@ class SqliteStore(Store):
                         "from being emptied: retry the erasure once it has finished"
                     )
 
-    def _close_reader(self) -> None:
-        if self._reader_conn is not None:
-            self._reader_conn.close()
-            self._reader_conn = None
-
     async def dispose(self) -> None:
-        with translate_errors():
-            if self._reader is not None:
-                await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
-                self._reader.shutdown(wait=True)
-                self._reader = None
+        await self._reader.close()
         await super().dispose()

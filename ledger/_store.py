@@ -21,17 +21,20 @@ from ledger._errors import (
     StoreIntegrityError,
     StoreUnavailableError,
 )
-from ledger._proofread import ProofRead
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from ledger._batches import PageQuery
     from ledger._committer import Request
-    from ledger._treestore import Integrated
+    from ledger._treestore import Integrated, SignedCheckpoint
     from ledger._verify import Source
 
-__all__ = ["BatchWriter", "Store", "translate_errors"]
+__all__ = ["BatchWriter", "ProofRead", "Store", "translate_errors"]
+
+ProofRead = tuple[int, bytes, bytes, "SignedCheckpoint | None", list[bytes] | None]
+"""What `Store.read_inclusion` reads: (position, event id, leaf hash, latest checkpoint, proof
+path), the last two None when the event is not covered by a checkpoint yet."""
 
 _IMMUTABLE_MARK = "append-only"
 _PG_IMMUTABLE_SQLSTATE = "UH001"

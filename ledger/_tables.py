@@ -18,7 +18,6 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "IMMUTABLE_TABLES",
     "attachments",
     "checkpoints",
     "events",
@@ -95,6 +94,3 @@ attachments = Table(
 )
 """Erasable attachment bytes. NOT immutable: erasure sets `content` to NULL and keeps the row
 (tombstone with `erased_at_us`); only `digest` is bound into the hashed envelope."""
-
-IMMUTABLE_TABLES = ("ledger_events", "ledger_merkle_nodes", "ledger_checkpoints", "ledger_meta")
-"""Tables the database itself refuses to UPDATE, DELETE or TRUNCATE."""

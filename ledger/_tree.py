@@ -15,7 +15,8 @@ needs at most 2 * log2(n) + 2 nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import repeat
@@ -24,24 +25,30 @@ from typing import TypeAlias
 from ledger._errors import MerkleError
 
 __all__ = [
+    "Element",
     "Frontier",
     "NodeId",
     "ProofPlan",
     "append_leaves",
     "assemble",
     "consistency_proof_plan",
+    "inclusion_plans",
     "inclusion_proof_plan",
+    "perfect_parts",
     "root_plan",
 ]
 
 NodeId: TypeAlias = tuple[int, int]
 """``(level, index)``: the perfect subtree over leaves ``[index << level, (index+1) << level)``."""
 
+Element: TypeAlias = tuple[NodeId, ...]
+"""One proof element: the perfect subtrees whose fold it is (one when it is itself perfect)."""
+
 _HASH_SIZE = 32
 _EMPTY_ROOT = sha256(b"").digest()
 
 
-def _perfect_parts(start: int, end: int) -> tuple[NodeId, ...]:
+def perfect_parts(start: int, end: int) -> tuple[NodeId, ...]:
     """The perfect subtrees that make up ``[start, end)``, left (largest) to right (smallest).
 
     ``start`` must be aligned to a power of two at least ``end - start``, which holds for every
@@ -101,14 +108,14 @@ class Frontier:
 
     def node_ids(self) -> tuple[NodeId, ...]:
         """The NodeIds of `hashes`, in the same order (what to fetch to rebuild a frontier)."""
-        return _perfect_parts(0, self.size)
+        return perfect_parts(0, self.size)
 
     @classmethod
     def from_nodes(cls, size: int, hashes: Mapping[NodeId, bytes]) -> Frontier:
         """Rebuild the frontier of a tree of ``size`` leaves from stored node hashes (at least the
         nodes of ``root_plan(size).nodes``)."""
         _check_size("tree size", size)
-        ids = _perfect_parts(0, size)
+        ids = perfect_parts(0, size)
         missing = [node for node in ids if node not in hashes]
         if missing:
             raise MerkleError(f"frontier of size {size} needs the hashes of nodes {missing}")
@@ -172,7 +179,7 @@ class ProofPlan:
     proof element ``j``; a single NodeId when the element is itself a perfect subtree.
     """
 
-    elements: tuple[tuple[NodeId, ...], ...]
+    elements: tuple[Element, ...]
 
     @property
     def nodes(self) -> tuple[NodeId, ...]:
@@ -186,20 +193,32 @@ def inclusion_proof_plan(index: int, size: int) -> ProofPlan:
     _check_size("tree size", size)
     if index >= size:
         raise MerkleError(f"leaf index {index} is outside a tree of size {size}")
-    elements: list[tuple[NodeId, ...]] = []
-    start, end, m = 0, size, index
-    while end - start > 1:
+    return ProofPlan(inclusion_plans([index], size)[index])
+
+
+def inclusion_plans(positions: Sequence[int], size: int) -> dict[int, tuple[Element, ...]]:
+    """The elements of the inclusion proof PATH(position, D[size]) of each of `positions` (sorted,
+    distinct, each below `size`), from the leaf up.
+
+    The recursion is walked once for all of them, each split visited once however many of the
+    positions lie under it, so the elements that their paths share are planned once."""
+    plans: dict[int, tuple[Element, ...]] = {}
+    # (start, end, the positions under it as a slice of `positions`, the elements above it from
+    # the root down, shared by every position below)
+    work: list[tuple[int, int, int, int, tuple[Element, ...]]] = [(0, size, 0, len(positions), ())]
+    while work:
+        start, end, low, high, above = work.pop()
+        if end - start == 1:
+            plans[start] = above[::-1]
+            continue
         k = _split(end - start)
-        if m < k:
-            elements.append(_perfect_parts(start + k, end))
-            end = start + k
-        else:
+        middle = bisect_left(positions, start + k, low, high)
+        if low < middle:
+            work.append((start, start + k, low, middle, (*above, perfect_parts(start + k, end))))
+        if middle < high:
             level = k.bit_length() - 1
-            elements.append(((level, start >> level),))
-            start += k
-            m -= k
-    elements.reverse()
-    return ProofPlan(tuple(elements))
+            work.append((start + k, end, middle, high, (*above, ((level, start >> level),))))
+    return plans
 
 
 def consistency_proof_plan(old_size: int, new_size: int) -> ProofPlan:
@@ -215,7 +234,7 @@ def consistency_proof_plan(old_size: int, new_size: int) -> ProofPlan:
     while m != end - start:
         k = _split(end - start)
         if m <= k:
-            elements.append(_perfect_parts(start + k, end))
+            elements.append(perfect_parts(start + k, end))
             end = start + k
         else:
             level = k.bit_length() - 1
@@ -224,7 +243,7 @@ def consistency_proof_plan(old_size: int, new_size: int) -> ProofPlan:
             m -= k
             complete = False
     if not complete:
-        elements.append(_perfect_parts(start, end))
+        elements.append(perfect_parts(start, end))
     elements.reverse()
     return ProofPlan(tuple(elements))
 
@@ -235,7 +254,7 @@ def root_plan(size: int) -> ProofPlan:
     ``assemble(root_plan(n), hashes)[0]`` is the root (``SHA-256("")`` for ``n == 0``).
     """
     _check_size("tree size", size)
-    return ProofPlan((_perfect_parts(0, size),))
+    return ProofPlan((perfect_parts(0, size),))
 
 
 def assemble(plan: ProofPlan, hashes: Mapping[NodeId, bytes]) -> list[bytes]:

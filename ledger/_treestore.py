@@ -19,6 +19,7 @@ __all__ = [
     "Batch",
     "Integrated",
     "SignedCheckpoint",
+    "checkpoints_at",
     "fetch_nodes",
     "has_event",
     "integrate",
@@ -40,26 +41,28 @@ class SignedCheckpoint:
     note: str
 
 
-def _row_to_checkpoint(row: tuple[int, bytes, int, str, str]) -> SignedCheckpoint:
-    return SignedCheckpoint(row[0], row[1], row[2], row[3], row[4])
+_CHECKPOINT_COLUMNS = (
+    checkpoints.c.tree_size,
+    checkpoints.c.root_hash,
+    checkpoints.c.signed_at_us,
+    checkpoints.c.verifier_key,
+    checkpoints.c.note,
+)
 
 
 async def latest_checkpoint(conn: AsyncConnection) -> SignedCheckpoint | None:
     """The checkpoint with the largest tree size, or None before the first sequencing."""
-    row = (
-        await conn.execute(
-            select(
-                checkpoints.c.tree_size,
-                checkpoints.c.root_hash,
-                checkpoints.c.signed_at_us,
-                checkpoints.c.verifier_key,
-                checkpoints.c.note,
-            )
-            .order_by(checkpoints.c.tree_size.desc())
-            .limit(1)
-        )
-    ).first()
-    return None if row is None else _row_to_checkpoint(tuple(row))
+    query = select(*_CHECKPOINT_COLUMNS).order_by(checkpoints.c.tree_size.desc()).limit(1)
+    row = (await conn.execute(query)).first()
+    return None if row is None else SignedCheckpoint(*row)
+
+
+async def checkpoints_at(
+    conn: AsyncConnection, sizes: Iterable[int | None]
+) -> dict[int, SignedCheckpoint]:
+    """The signed checkpoints at these tree sizes, by size (a size never signed is left out)."""
+    query = select(*_CHECKPOINT_COLUMNS).where(checkpoints.c.tree_size.in_(list(sizes)))
+    return {row[0]: SignedCheckpoint(*row) for row in await conn.execute(query)}
 
 
 async def fetch_nodes(conn: AsyncConnection, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:

@@ -1,22 +1,12 @@
 """Re-verification of a ledger from its rows, one position range at a time (pure: no I/O).
+docs/ledger.md, "Verify", says what is checked and how ranges work together.
 
-Per event: position gapless, stream version gapless per stream and recorded time never
-decreasing along a stream (a tenant's decision sequence proves completeness by it,
-docs/bundles.md), payload digest, prev hash =
-previous chain hash, chain hash and leaf hash recomputed from the leaf data (`ledger._format`,
-the one definition of the byte format). Over the log: every checkpoint note opens with its key
-(named after the ledger's origin); the RFC 6962 tree rebuilt from the leaves gives every signed
-root, and every stored Merkle node (what proofs are served from) equals the rebuilt one.
-
-`RangeCheck` checks the positions [low, high) (`ledger._verifyrun` streams the rows in, in
-chunks, and runs several ranges in worker processes). A range from position 0 knows everything
-before it, so it checks the whole log by itself and names the first problem exactly: that is the
-single-process verify. A range that starts later takes its first prev hash and each stream's
-first version (and time) as given and hands them back, with its last chain hash and stream
-versions and times, for
-`join_ranges` to link to the range before. Ranges are cut at multiples of ``2**level`` positions
-(blocks): each range compares the stored nodes up to that level, `join_ranges` builds the tree
-above the blocks from each block's root and compares the rest.
+`RangeCheck` checks the positions [low, high), fed in chunks (`ledger._verifyrun` reads them). A
+range from position 0 knows everything before it, so it checks the whole log by itself and
+names the first problem exactly. A later range takes its first prev hash and each stream's first
+version and time as given and hands them back, with its last ones, for `join_ranges` to link to
+the range before. Ranges are cut at multiples of ``2**level`` positions (blocks): each range
+compares the stored nodes up to that level, `join_ranges` those above the blocks.
 """
 
 from __future__ import annotations

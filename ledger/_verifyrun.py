@@ -1,22 +1,11 @@
-"""Running verify over a database: the SQL it reads, and position ranges over a process pool.
+"""Running verify over a database: the SQL it reads, and position ranges over a process pool
+(docs/ledger.md, "Verify").
 
-The parent reads the checkpoints (and, for several processes, the log's bounds) in one read
-transaction, opens every signed note, and cuts the log into ranges of whole blocks. Each range is
-checked by `check_range`, a plain function on its own connection: in this process for one range,
-in a `ProcessPoolExecutor` for several. `join_ranges` links the ranges and checks the tree above
-the blocks. Ranges only say "intact or not": when anything is wrong, one range over the whole log
-(the same function, in this process) names the first problem, so the report does not depend on
-the number of processes.
-
-Worker processes import this module for `check_range`: it imports nothing of SQLAlchemy at
-module level (nor does `ledger`'s `__init__`), so a worker starts in a tenth of a second.
-
-SQLite: each range opens the file in its own read transaction; the rows of an append-only log
-below its size never change, so the ranges agree with the parent's snapshot. PostgreSQL: the
-parent exports its REPEATABLE READ snapshot (`pg_export_snapshot`) and every range reads in it;
-a range reads one server-side cursor along the primary key and fetches the next chunk while it
-checks the current one. Driver errors of a range reach the parent as they are, inside the
-store's read transaction, which translates them.
+Each range is checked by `check_range`, a plain function on its own connection: in this process
+for one range, in a `ProcessPoolExecutor` for several. Worker processes import this module for
+it, so it imports nothing of SQLAlchemy at module level (nor does `ledger`'s `__init__`): a
+worker starts in a tenth of a second. Driver errors of a range reach the parent as they are,
+inside the store's read transaction, which translates them.
 """
 
 from __future__ import annotations
@@ -31,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from ledger._errors import InvalidEventError
+from ledger._errors import check_positive
 from ledger._format import GENESIS_HASH
 from ledger._rotation import KEY_STREAM
 from ledger._verify import (
@@ -195,15 +184,6 @@ def check_range(
         conn.close()
 
 
-def _check_arguments(chunk: int, workers: int | None) -> None:
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise InvalidEventError(f"chunk must be a positive int (events per read), got {chunk!r}")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise InvalidEventError(f"workers must be a positive int or None, got {workers!r}")
-
-
 def _cut(
     count: int, ranges: int, signed: Sequence[tuple[int, bytes]], sequenced: int
 ) -> list[RangeJob]:
@@ -265,7 +245,9 @@ async def verify_ledger(
     processes (None: one per CPU from `PARALLEL_MIN_EVENTS` events on)."""
     from sqlalchemy import text  # here, not above: worker processes import this module
 
-    _check_arguments(chunk, workers)
+    check_positive("chunk", chunk, " (events per read)")
+    if workers is not None:
+        check_positive("workers", workers, " or None")
     async with store.read() as conn:
         rows = (await conn.execute(text(_CHECKPOINTS))).all()
         rotations = (await conn.execute(text(_ROTATIONS))).all()

@@ -238,7 +238,7 @@ def test_a_key_held_twice_is_refused_where_it_is(gateway: Gateway, body: str, po
 
 
 def test_max_tokens_beyond_a_double_is_a_400_with_its_pointer(gateway: Gateway) -> None:
-    """Found by bench/fuzz_gateway.py: a 400-digit `max_tokens` overflowed float() (a 500)."""
+    """Found by tests/fuzz_gateway.py: a 400-digit `max_tokens` overflowed float() (a 500)."""
     body = f'{{"model": "x", {HI}, "max_tokens": {"1" * 400}, "policy": {json.dumps(EU_POLICY)}}}'
     response = httpx.post(
         f"{gateway.base_url}/chat/completions",
@@ -253,7 +253,7 @@ def test_max_tokens_beyond_a_double_is_a_400_with_its_pointer(gateway: Gateway) 
     "body",
     [
         # the duplicate closes its object before the syntax error is read (found by
-        # bench/fuzz_gateway.py: a 500 until the whole text was parsed before answering)
+        # tests/fuzz_gateway.py: a 500 until the whole text was parsed before answering)
         '{"messages": [{"role": "user", "role": "user"}], "policy": {"v": ',
         '{"policy": {"a": 1, "a": 2}, "messages": [}',
     ],

@@ -20,6 +20,7 @@ from tests.support.fake_openrouter import Endpoint, FakeOpenRouter
 LISTING = Path(__file__).parents[1] / "catalogs" / "data" / "openrouter.json"
 TENANT_KEY = "sk-or-v1-tenant-5b0e7c2d9a41"
 SONNET = "anthropic/claude-sonnet-4.5"
+GROK = "x-ai/grok-4"
 #: OpenRouter's endpoints for Sonnet: Anthropic's own collects nothing but retains (no ZDR), the
 #: two clouds have zero data retention; without preferences OpenRouter would pick the first.
 ENDPOINTS = {
@@ -28,6 +29,8 @@ ENDPOINTS = {
         Endpoint("amazon-bedrock", collects_data=False, zdr=True),
         Endpoint("google-vertex", collects_data=False, zdr=True),
     ],
+    # xAI is the only endpoint serving Grok.
+    GROK: [Endpoint("xai", collects_data=False)],
 }
 OVERLAY = f"""\
 name: openrouter-data-policies
@@ -167,3 +170,46 @@ def test_an_entry_openrouter_cannot_serve_under_the_policy_is_refused_there(
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert strict.served_by == []
     assert len(strict.requests) == 1
+
+
+def grok_policy(blocked: list[str]) -> dict[str, Any]:
+    return {
+        "v": "sigma-pol/v1",
+        "rules": [
+            {"id": "dpa.blocked_providers", "when": ["nin", "provider", blocked]},
+            {"id": "model.grok", "when": ["eq", "vendor", "xai"]},
+        ],
+        "fallback": {"max_attempts": 1},
+    }
+
+
+def test_a_blocked_provider_cannot_serve_the_call_behind_openrouter(
+    gateway: Gateway, openrouter: FakeOpenRouter
+) -> None:
+    # The entry's provider is `openrouter`, so the filter lets Grok through; the blocklist must
+    # then hold at OpenRouter, whose only endpoint for Grok is xAI itself.
+    with pytest.raises(openai.NotFoundError):
+        sdk(gateway).chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "hello"}],
+            extra_body={"policy": grok_policy(["deepseek", "xai"]), "provider": {"ignore": ["x"]}},
+        )
+    sent = openrouter.requests[-1].json()
+    assert sent["model"] == GROK
+    assert sent["provider"] == {"allow_fallbacks": False, "ignore": ["deepseek", "x", "xai"]}
+    assert openrouter.served_by == []
+
+
+def test_a_blocklist_of_other_providers_leaves_the_call_to_openrouter(
+    gateway: Gateway, openrouter: FakeOpenRouter
+) -> None:
+    sdk(gateway).chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_body={"policy": grok_policy(["bedrock", "deepseek"])},
+    )
+    assert openrouter.requests[-1].json()["provider"] == {
+        "allow_fallbacks": False,
+        "ignore": ["amazon-bedrock", "deepseek"],
+    }
+    assert openrouter.served_by == ["xai"]

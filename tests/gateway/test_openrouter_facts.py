@@ -76,7 +76,13 @@ def test_the_regulated_example_is_served_by_a_zdr_endpoint(
     raw = call(gateway, bundled_policy_document("regulated"))
     assert raw.headers["x-routed-model"] == f"openrouter/{GPT_4O}@unspecified"
     sent = anywhere.requests[-1].json()
-    assert sent["provider"] == {"allow_fallbacks": False, "data_collection": "deny", "zdr": True}
+    # The example blocks DeepSeek and xAI: OpenRouter may not use them either.
+    assert sent["provider"] == {
+        "allow_fallbacks": False,
+        "ignore": ["deepseek", "xai"],
+        "data_collection": "deny",
+        "zdr": True,
+    }
     assert anywhere.served_by == ["azure"]
     assert eu.requests == []
 

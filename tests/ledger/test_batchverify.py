@@ -78,11 +78,10 @@ def test_the_batch_plans_are_the_one_by_one_plans(size: int) -> None:
     """The proofs of a batch are planned by one walk of the recursion: the same elements as
     `inclusion_proof_plan` gives each position (the ledger's batch proofs are compared with the
     reference against a real store in test_contract)."""
-    from ledger._batchproof import _plans
-    from ledger._tree import inclusion_proof_plan
+    from ledger._tree import inclusion_plans, inclusion_proof_plan
 
     for positions in (list(range(size)), list(range(0, size, 3)), [size - 1]):
-        plans = _plans(positions, size)
+        plans = inclusion_plans(positions, size)
         assert sorted(plans) == positions
         for position in positions:
             assert tuple(plans[position]) == inclusion_proof_plan(position, size).elements

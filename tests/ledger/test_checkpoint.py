@@ -71,7 +71,7 @@ ROOT8 = bytes.fromhex("5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff
 def test_go_signer_key_yields_the_published_verifier_key() -> None:
     key = parse_signer_key(PETER_SKEY)
     assert key.verifier_key() == PETER_VKEY
-    assert key.signer_key() == PETER_SKEY
+    assert key.secret() == PETER_SKEY
     assert key.key_id == 0xC74F20A3
     assert str(parse_verifier_key(PETER_VKEY)) == PETER_VKEY
 

@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from ledger import EVENT_BATCH_SCHEMA, EventRecord, canonical_json
 from router.services.replay import DecisionFilter
-from router.services.replay._columnar import ORIGINAL_RESULTS, Columnar
+from router.services.replay._columnar import Columnar
+from router.services.replay._rows import ORIGINAL_RESULTS
 
 PAYLOAD: dict[str, Any] = {
     "schema": "unhardcoded.decision/1",
@@ -114,3 +115,12 @@ def test_unreadable_payloads_and_odd_ids_or_tenants_are_read_one_by_one() -> Non
 
 def test_the_idempotency_key_digest_is_per_decision() -> None:
     assert _groups(PAYLOAD, _with(idempotency_key_sha256="9f" * 32)) == ([0], [])
+
+
+def test_a_member_named_twice_is_read_one_by_one() -> None:
+    # DuckDB reads the first of two members with one name, Python's decoder the last.
+    raw = canonical_json(PAYLOAD)
+    assert _groups(PAYLOAD, raw[:-1] + b',"plan":[0]}', raw[:-1] + b',"schema":"x"}') == (
+        [0],
+        [1, 2],
+    )

@@ -151,6 +151,29 @@ async def test_unreadable_payloads_and_unknown_catalogs_are_mismatches(backend: 
     assert odd["replayed"].startswith("recorded in stream decisions/")
 
 
+async def test_a_member_named_twice_is_read_as_the_decoder_reads_it(backend: Backend) -> None:
+    """A payload naming `plan` twice: the decoder reads the last one, so must replay (a reader
+    taking the first would see the untouched plan and let the forgery pass)."""
+    recorded = await _recorded(backend)
+    victim = recorded.ids[0]
+    raw = _raw(backend)
+    await raw.drop_guards()
+    (row,) = await raw.sql(
+        "SELECT position, payload FROM ledger_events WHERE event_id = :id",
+        {"id": victim.bytes},
+    )
+    payload = bytes(row[1])
+    plan = json.loads(payload)["plan"]
+    twice = payload[:-1] + b',"plan":' + json.dumps([*plan[::-1], 0]).encode() + b"}"
+    await raw.sql(
+        "UPDATE ledger_events SET payload = :p WHERE position = :pos", {"p": twice, "pos": row[0]}
+    )
+    async with backend.service() as service:
+        report = await ReplayService(service).original(record=False)
+    assert report.mismatches == 1
+    assert [(ex["decision_id"], ex["field"]) for ex in report.examples] == [(str(victim), "plan")]
+
+
 async def test_one_price_change_moves_exactly_the_brute_force_decisions(backend: Backend) -> None:
     recorded = await _recorded(backend)
     doc = recorded.catalog.to_json()

@@ -5,8 +5,8 @@ Each model is served by a list of `Endpoint`s (OpenRouter's upstream providers, 
 policies). The server checks the `provider` object as OpenRouter documents it and picks the
 endpoint the way it does: endpoints that collect data are dropped under `data_collection:
 "deny"`, those without zero data retention under `zdr: true`; `order` goes first, and with
-`allow_fallbacks: false` nothing outside `order` is used. No endpoint left is a 404, as at
-OpenRouter. `served_by` records the endpoint of each answered call.
+`allow_fallbacks: false` nothing outside `order` is used; providers in `ignore` are never used.
+No endpoint left is a 404, as at OpenRouter. `served_by` records the endpoint of each answered call.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _problem(preferences: object) -> str | None:
 
 def select(endpoints: Sequence[Endpoint], preferences: Mapping[str, Any]) -> Endpoint | None:
     """The endpoint OpenRouter would use first under `preferences` (None: no endpoint fits)."""
-    candidates = list(endpoints)
+    ignored = set(preferences.get("ignore") or [])
+    candidates = [e for e in endpoints if e.provider not in ignored]
     if preferences.get("data_collection") == "deny":
         candidates = [e for e in candidates if not e.collects_data]
     if preferences.get("zdr") is True:

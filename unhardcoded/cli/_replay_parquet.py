@@ -1,6 +1,6 @@
-"""The Parquet file `unhardcoded replay --parquet-out` writes: one schema per mode, and the sink
-that writes the replay's rows batch by batch (kept apart so that the replay command imports
-pyarrow only when it writes Parquet)."""
+"""The Parquet file `unhardcoded replay --parquet` writes: the replay's per-decision rows
+(`ORIGINAL_ROWS` / `AGAINST_ROWS`), batch by batch (kept apart so that the replay command
+imports pyarrow only when it writes Parquet)."""
 
 from __future__ import annotations
 
@@ -10,43 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["AGAINST_SCHEMA", "ORIGINAL_SCHEMA", "ParquetSink"]
-
-ORIGINAL_SCHEMA = pa.schema(
-    [
-        ("decision_id", pa.string()),
-        ("position", pa.int64()),
-        ("recorded_at_us", pa.int64()),
-        ("tenant", pa.string()),
-        ("fingerprint", pa.string()),
-        ("catalog_version", pa.string()),
-        ("ok", pa.bool_()),
-        ("field", pa.string()),
-        ("recorded", pa.string()),
-        ("replayed", pa.string()),
-    ]
-)
-AGAINST_SCHEMA = pa.schema(
-    [
-        ("decision_id", pa.string()),
-        ("position", pa.int64()),
-        ("recorded_at_us", pa.int64()),
-        ("tenant", pa.string()),
-        ("fingerprint", pa.string()),
-        ("catalog_version", pa.string()),
-        ("target_version", pa.string()),
-        ("previous", pa.string()),
-        ("selected", pa.string()),
-        ("changed", pa.bool_()),
-        ("previous_cost", pa.float64()),
-        ("cost", pa.float64()),
-        ("cost_delta", pa.float64()),
-        ("previous_status", pa.string()),
-        ("removed_by", pa.list_(pa.string())),
-        ("no_entry_passes", pa.bool_()),
-        ("error", pa.string()),
-    ]
-)
+__all__ = ["ParquetSink"]
 
 
 class ParquetSink:

@@ -286,9 +286,10 @@ def replay(
 def _parquet_sink(path: Path | None, mode: str) -> ParquetSink | None:
     if path is None:
         return None
-    from unhardcoded.cli._replay_parquet import AGAINST_SCHEMA, ORIGINAL_SCHEMA, ParquetSink
+    from router.services.replay import AGAINST_ROWS, ORIGINAL_ROWS
+    from unhardcoded.cli._replay_parquet import ParquetSink
 
-    return ParquetSink(path, ORIGINAL_SCHEMA if mode == "original" else AGAINST_SCHEMA)
+    return ParquetSink(path, ORIGINAL_ROWS if mode == "original" else AGAINST_ROWS)
 
 
 def _as_sink(sink: ParquetSink | None) -> RowSink | None:

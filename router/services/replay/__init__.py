@@ -17,7 +17,8 @@ Over exported Parquet, on DuckDB or Spark SQL (`_sql`, docs/replay.md): `GROUP_K
 `evaluate_groups` (each group once), then `MISMATCHES_SQL` over `decisions` and `replay_groups`.
 
 Decisions are a pure function of (policy, catalog version, tokens): each distinct group is
-evaluated once and its result joined to the decisions in DuckDB (`_columnar`); decisions are
+evaluated once (`_groups`) and its result joined to the decisions in DuckDB (`_columnar`); the
+per-decision rows have the columns `ORIGINAL_ROWS` / `AGAINST_ROWS` (`_rows`). Decisions are
 streamed in pages by ledger position, so memory does not grow with the ledger. Each run is
 recorded as a `ReplayRun` event (stream `replay/{run id}`) with its parameters and the SHA-256
 of its summary.
@@ -36,6 +37,7 @@ from router.services.replay._compare import (
 )
 from router.services.replay._errors import ReplayError
 from router.services.replay._report import Aggregate, ReplayReport, RuleImpact, summary_digest
+from router.services.replay._rows import AGAINST_ROWS, ORIGINAL_ROWS
 from router.services.replay._scan import DecisionFilter, Row
 from router.services.replay._service import REPLAY_RUN, REPLAY_SCHEMA, ReplayService, RowSink
 from router.services.replay._sql import (
@@ -46,10 +48,12 @@ from router.services.replay._sql import (
 )
 
 __all__ = [
+    "AGAINST_ROWS",
     "FIELDS",
     "GROUPS_SCHEMA",
     "GROUP_KEYS_SQL",
     "MISMATCHES_SQL",
+    "ORIGINAL_ROWS",
     "REPLAY_RUN",
     "REPLAY_SCHEMA",
     "Aggregate",

@@ -1,13 +1,19 @@
 """The columnar side of replay: each page of `DecisionMade` events is handed to DuckDB as one
 Arrow table; DuckDB parses the payloads, computes each decision's group key, and joins the
-decisions to the results of their groups (evaluated once, in Python, by `_service`).
+decisions to the results of their groups (evaluated once, in Python, by `_groups`).
 
-The group key is the SHA-256 of the stream id and every payload field the outcome depends on or
-claims, as JSON text (so `353` and `"353"` differ), plus the JSON types of `preview` and
-`request_digest` (decoding needs them present). The per-decision fields (decision id, tenant,
-preview, request digest) stay per row: the decision id is compared with the event id in SQL.
-Rows DuckDB cannot read the fast way (invalid JSON, a decision id or tenant that is not a
-string) are marked `slow` and handled one by one by the caller, exactly as before.
+The group key is the stream part (see `_HOME_STREAM`) and every payload field the outcome
+depends on or claims, as JSON text (so `353` and `"353"` differ), plus whether `preview` and
+`request_digest` are present (decoding needs them). The per-decision fields (decision id,
+tenant, preview, request digest) stay per row: the decision id is compared with the event id in
+SQL. Rows DuckDB cannot read the fast way (invalid JSON, a decision id, tenant or policy
+fingerprint that is not a string, a member named twice) are marked `slow` and handled one by one
+by the caller.
+
+One statement per page parses, keys and joins (`load`); the page's rows stay in DuckDB with only
+what the counts need (position, flags, tenant, fingerprint, group id). The rest of a decision —
+its event id as text, its time, the decision id it recorded — is read back from the page's Arrow
+table for the few rows that are shown or written (`original_rows`, `against_rows`).
 
 Memory: one page of rows, the group results (one row per distinct group) and, for `--against`,
 a tally per (tenant, fingerprint, group); DuckDB runs under a memory limit and spills to a
@@ -26,9 +32,10 @@ import numpy as np
 import pyarrow as pa
 
 from ledger import EVENT_BATCH_SCHEMA, EventRecord
+from router.services.replay._rows import NEW_KEYS
 from router.services.replay._scan import DecisionFilter
 
-__all__ = ["AGAINST_RESULTS", "ORIGINAL_RESULTS", "Columnar"]
+__all__ = ["Columnar"]
 
 # The payload fields the outcome depends on or claims, kept as JSON text in the group key.
 _OUTCOME_FIELDS = (
@@ -69,32 +76,46 @@ _KEY = "concat_ws(chr(0), home, {})".format(
     ", ".join([_text(name) for name in _OUTCOME_FIELDS] + [_present(n) for n in _PRESENT_FIELDS])
 )
 
+
+def _string(json_text: str) -> str:
+    """The value of a JSON string given as its JSON text (`"…"`): the text between the quotes,
+    unless an escape needs decoding."""
+    return (
+        f"CASE WHEN contains({json_text}, '\\') THEN {json_text} ->> '$' ELSE {json_text}[2:-2] END"
+    )
+
+
+# The decision id, tenant and policy fingerprint as JSON text: a string's starts with a quote.
+# A row whose three are not all strings is `slow`.
 _PARSE = """
-WITH parsed AS (
-    SELECT position, event_id, stream_id, recorded_at_us, payload, {transform} AS j
-    FROM page_arrow
-), typed AS (
-    SELECT *, j IS NULL OR json_type(j.decision_id) IS DISTINCT FROM 'VARCHAR'
-              OR json_type(j.tenant) IS DISTINCT FROM 'VARCHAR'
-              OR json_type(j.policy, '$.fingerprint') IS DISTINCT FROM 'VARCHAR' AS slow,
-           lower(hex(event_id)) AS h
+WITH objects AS (
+    SELECT position, event_id, stream_id, {object} AS payload FROM page_arrow
+), parsed AS (
+    SELECT *, {transform} AS j, {dupes} AS dupes FROM objects
+), texts AS (
+    SELECT *, j.decision_id::VARCHAR AS d, j.tenant::VARCHAR AS t,
+              json_extract(j.policy, '$.fingerprint')::VARCHAR AS f
     FROM parsed
+), typed AS (
+    SELECT *, NOT coalesce(prefix(d, '"') AND prefix(t, '"') AND prefix(f, '"')
+                           AND NOT dupes, false) AS slow
+    FROM texts
 ), named AS (
     SELECT *,
-           CASE WHEN slow THEN NULL ELSE j.decision_id ->> '$' END AS decision_id,
-           CASE WHEN slow THEN NULL ELSE j.tenant ->> '$' END AS tenant,
-           CASE WHEN slow THEN NULL ELSE j.policy ->> '$.fingerprint' END AS fingerprint
+           CASE WHEN NOT slow THEN {decision_id} END AS decision_id,
+           CASE WHEN NOT slow THEN {tenant} END AS tenant,
+           CASE WHEN NOT slow THEN {fingerprint} END AS fingerprint
     FROM typed
 ), homed AS (
     SELECT *, {home} AS home FROM named
 ), keyed AS (
-    SELECT position, stream_id, recorded_at_us, slow, decision_id, tenant, fingerprint, home,
-           concat_ws('-', h[1:8], h[9:12], h[13:16], h[17:20], h[21:32]) AS event_text,
-           CASE WHEN slow THEN NULL ELSE {key} END AS key
+    SELECT position, slow, tenant, fingerprint, home,
+           NOT slow AND decision_id IS DISTINCT FROM hex(event_id)::UUID::VARCHAR AS forged,
+           CASE WHEN NOT slow THEN {key} END AS key
     FROM homed
 )
-SELECT p.position, p.recorded_at_us, p.slow, p.event_text, p.decision_id, p.tenant,
-       p.fingerprint, p.home, k.gid, CASE WHEN k.gid IS NULL THEN p.key END AS key
+SELECT p.position, p.slow, p.forged, p.tenant, p.fingerprint, p.home, k.gid,
+       CASE WHEN k.gid IS NULL THEN p.key END AS key
 FROM keyed p LEFT JOIN keys k ON k.key = p.key
 WHERE p.slow OR (($tenant::VARCHAR IS NULL OR p.tenant = $tenant)
                  AND ($fingerprint::VARCHAR IS NULL OR p.fingerprint = $fingerprint))
@@ -106,44 +127,34 @@ WHERE p.slow OR (($tenant::VARCHAR IS NULL OR p.tenant = $tenant)
 _HOME_STREAM = "CASE WHEN stream_id = 'decisions/' || tenant THEN 'decisions/' ELSE stream_id END"
 _HOME_POLICY = "fingerprint"
 
-
-def _parse(transform: str, home: str) -> str:
-    return _PARSE.format(transform=transform, key=_KEY, home=home)
-
-
-_FAST = f"json_transform(payload, '{_STRUCTURE}')"
-_CHECKED = f"""CASE WHEN payload IS NOT NULL AND json_valid(payload)
-                    AND json_type(payload) = 'OBJECT'
-                    THEN json_transform(payload, '{_STRUCTURE}') END"""
-
-ORIGINAL_RESULTS = pa.schema(
-    [
-        ("gid", pa.int64()),
-        ("catalog_version", pa.string()),
-        ("field", pa.string()),
-        ("recorded", pa.string()),
-        ("replayed", pa.string()),
-    ]
+# Every payload a JSON object naming each member of the structure once (the usual case):
+# `json_transform_strict` refuses the page otherwise (a member named twice would be read
+# first-wins here and last-wins by Python's decoder), and the page is parsed again with each
+# payload checked first (not JSON, or not an object: NULL, so `slow`): a member missing is part
+# of the key, a top-level name given twice makes the row `slow`. (The check is one expression
+# computed once: DuckDB may compute an expression that appears twice for every row.)
+_FAST = ("payload", f"json_transform_strict(payload, '{_STRUCTURE}')", "false")
+_CHECKED = (
+    """CASE WHEN payload IS NOT NULL AND json_valid(payload) AND json_type(payload) = 'OBJECT'
+       THEN payload END""",
+    f"json_transform(payload, '{_STRUCTURE}')",
+    "len(json_keys(payload)) <> len(list_distinct(json_keys(payload)))",
 )
-"""The result of one group of `--mode original` (field None: reproduced)."""
 
-AGAINST_RESULTS = pa.schema(
-    [
-        ("gid", pa.int64()),
-        ("catalog_version", pa.string()),
-        ("error", pa.string()),
-        ("previous", pa.string()),
-        ("selected", pa.string()),
-        ("changed", pa.bool_()),
-        ("previous_cost", pa.float64()),
-        ("cost", pa.float64()),
-        ("cost_delta", pa.float64()),
-        ("previous_status", pa.string()),
-        ("removed_by", pa.list_(pa.string())),
-        ("no_entry_passes", pa.bool_()),
-    ]
-)
-"""The result of one group of `--against` (error set: it could not be re-evaluated)."""
+
+def _parse(how: tuple[str, str, str], home: str) -> str:
+    obj, transform, dupes = how
+    return _PARSE.format(
+        object=obj,
+        transform=transform,
+        dupes=dupes,
+        key=_KEY,
+        home=home,
+        decision_id=_string("d"),
+        tenant=_string("t"),
+        fingerprint=_string("f"),
+    )
+
 
 _FIRST = """
 SELECT key, min(position) AS position, any_value(home) AS home FROM page_raw
@@ -151,27 +162,17 @@ WHERE key IS NOT NULL {ids}
 GROUP BY key ORDER BY position
 """
 
-_PAGE = """
-SELECT r.position, r.recorded_at_us, r.event_text, r.decision_id,
-       coalesce(s.tenant, r.tenant) AS tenant,
-       coalesce(s.fingerprint, r.fingerprint) AS fingerprint,
-       coalesce(r.gid, n.gid, s.gid) AS gid
-FROM page_raw r
-LEFT JOIN new_keys n ON n.key = r.key
-LEFT JOIN settled s ON s.position = r.position
-WHERE NOT r.slow OR s.gid IS NOT NULL
-"""
-
-_JOINED = """
-SELECT p.position, p.event_text AS decision_id, p.recorded_at_us, p.tenant,
-       p.fingerprint, p.decision_id <> p.event_text AS forged_id,
-       p.decision_id AS recorded_id, r.* EXCLUDE (gid)
-FROM page p LEFT JOIN results r ON r.gid = p.gid
+# The rows of the page as decisions: the event id as text, the time and the id the payload
+# recorded, from the page's Arrow table.
+_DECISIONS = """
+SELECT p.position, hex(a.event_id)::UUID::VARCHAR AS decision_id, a.recorded_at_us, p.tenant,
+       p.fingerprint, p.forged,
+       CASE WHEN p.forged THEN a.payload ->> '$.decision_id' END AS recorded_id,
+       r.* EXCLUDE (gid)
+FROM page_raw p JOIN page_arrow a ON a.position = p.position LEFT JOIN results r ON r.gid = p.gid
 """
 
 _TEMP = "CREATE OR REPLACE TEMPORARY TABLE {} AS {}"
-
-_NEW_KEYS = pa.schema([("key", pa.string()), ("gid", pa.int64())])
 
 
 class Columnar:
@@ -204,9 +205,9 @@ class Columnar:
         self._parse_checked = _parse(_CHECKED, home)
         # Decisions whose payload names another decision id are a mismatch of their own in
         # `--mode original`: their group is not evaluated for them.
-        self._first = _FIRST.format(ids="AND decision_id = event_text" if original else "")
+        self._first = _FIRST.format(ids="AND NOT forged" if original else "")
         self._insert("CREATE TABLE results AS SELECT * FROM rows", results.empty_table())
-        self._insert("CREATE TABLE keys AS SELECT * FROM rows", _NEW_KEYS.empty_table())
+        self._insert("CREATE TABLE keys AS SELECT * FROM rows", NEW_KEYS.empty_table())
         self.con.execute(
             "CREATE TABLE tally (tenant VARCHAR, fingerprint VARCHAR, gid BIGINT, n BIGINT)"
         )
@@ -216,6 +217,7 @@ class Columnar:
         """Decisions in the current page (after the tenant filter)."""
         self._batch = pa.RecordBatch.from_pylist([], schema=EVENT_BATCH_SCHEMA)
         self._positions = np.zeros(0, np.int64)
+        self._page: pa.Table | None = None
 
     def close(self) -> None:
         """Drop the database and its spill directory."""
@@ -244,7 +246,9 @@ class Columnar:
             text = payloads.cast(pa.string())
         except pa.ArrowInvalid:  # some payload is not UTF-8: it goes the slow way
             text = pa.array([_utf8_or_none(p) for p in payloads.to_pylist()], pa.string())
-        page_arrow = pa.table(
+        if self._page is not None:
+            self.con.unregister("page_arrow")
+        self._page = pa.table(
             {
                 "position": batch.column("position"),
                 "event_id": batch.column("event_id"),
@@ -253,17 +257,12 @@ class Columnar:
                 "payload": text,
             }
         )
-        self.con.register("page_arrow", page_arrow)
+        # The page's Arrow table stays registered until the next page: `_DECISIONS` reads it.
+        self.con.register("page_arrow", self._page)
         try:
-            # Every payload a JSON object (the usual case): parsed once. Otherwise the page is
-            # parsed again with each payload checked first (the others are `slow`). The result
-            # stays in DuckDB (a temporary table), which the page's other statements scan.
-            try:
-                self.con.execute(_TEMP.format("page_raw", self._parse_fast), self.params)
-            except (duckdb.InvalidInputException, duckdb.ConversionException):
-                self.con.execute(_TEMP.format("page_raw", self._parse_checked), self.params)
-        finally:
-            self.con.unregister("page_arrow")
+            self.con.execute(_TEMP.format("page_raw", self._parse_fast), self.params)
+        except (duckdb.InvalidInputException, duckdb.ConversionException):
+            self.con.execute(_TEMP.format("page_raw", self._parse_checked), self.params)
         self._batch = batch
         self._positions = batch.column("position").to_numpy()
 
@@ -298,30 +297,36 @@ class Columnar:
                 "INSERT INTO results SELECT * FROM rows",
                 pa.Table.from_pylist(list(results), schema=self.schema),
             )
-        keys = pa.table(
-            {
-                "key": pa.array([k for k, _ in new_keys], pa.string()),
-                "gid": pa.array([g for _, g in new_keys], pa.int64()),
-            }
-        )
         if new_keys:
+            keys = pa.table(
+                {
+                    "key": pa.array([k for k, _ in new_keys], pa.string()),
+                    "gid": pa.array([g for _, g in new_keys], pa.int64()),
+                }
+            )
             self._insert("INSERT INTO keys SELECT * FROM rows", keys)
-        settled = pa.table(
-            {
-                "position": pa.array([s[0] for s in slow], pa.int64()),
-                "tenant": pa.array([s[1] for s in slow], pa.string()),
-                "fingerprint": pa.array([s[2] for s in slow], pa.string()),
-                "gid": pa.array([s[3] for s in slow], pa.int64()),
-            }
-        )
-        self.con.register("new_keys", keys)
-        self.con.register("settled", settled)
-        try:
-            self.con.execute(_TEMP.format("page", _PAGE))
-        finally:
-            self.con.unregister("new_keys")
-            self.con.unregister("settled")
-        row = self.con.execute("SELECT count(*) FROM page").fetchone()
+            self._insert(
+                "UPDATE page_raw SET gid = rows.gid FROM rows WHERE page_raw.key = rows.key", keys
+            )
+        if slow:
+            settled = pa.table(
+                {
+                    "position": pa.array([s[0] for s in slow], pa.int64()),
+                    "tenant": pa.array([s[1] for s in slow], pa.string()),
+                    "fingerprint": pa.array([s[2] for s in slow], pa.string()),
+                    "gid": pa.array([s[3] for s in slow], pa.int64()),
+                }
+            )
+            self._insert(
+                """UPDATE page_raw SET tenant = rows.tenant, fingerprint = rows.fingerprint,
+                   gid = rows.gid FROM rows WHERE page_raw.position = rows.position""",
+                settled,
+            )
+        # The page's decisions: every row read the fast way (one whose group is not evaluated
+        # has no gid: a forged id in `--mode original` with no other row of its group), and the
+        # slow rows of the tenant and policy asked for.
+        self.con.execute("DELETE FROM page_raw WHERE slow AND gid IS NULL")
+        row = self.con.execute("SELECT count(*) FROM page_raw").fetchone()
         self.size = 0 if row is None else int(row[0])
 
     # -- original ----------------------------------------------------------------------------
@@ -329,23 +334,25 @@ class Columnar:
     def mismatch_fields(self) -> list[tuple[str, int]]:
         """(field, decisions) of this page's mismatches."""
         return self.con.execute(
-            f"""SELECT CASE WHEN forged_id THEN 'decision_id' ELSE field END AS f, count(*)
-                FROM ({_JOINED}) WHERE forged_id OR field IS NOT NULL GROUP BY f ORDER BY f"""
+            """SELECT CASE WHEN c.forged THEN 'decision_id' ELSE r.field END AS f, sum(c.n)
+               FROM (SELECT gid, forged, count(*) AS n FROM page_raw GROUP BY ALL) c
+               LEFT JOIN results r ON r.gid = c.gid
+               WHERE c.forged OR r.field IS NOT NULL GROUP BY f ORDER BY f"""
         ).fetchall()
 
     def original_rows(self, only_mismatches: bool, limit: int | None) -> list[dict[str, Any]]:
         """This page's per-decision rows of `--mode original`, in position order."""
-        where = "WHERE forged_id OR field IS NOT NULL" if only_mismatches else ""
+        where = "WHERE forged OR field IS NOT NULL" if only_mismatches else ""
         cap = "" if limit is None else f"LIMIT {int(limit)}"
         return _dicts(
             self.con.execute(
                 f"""SELECT decision_id, position, recorded_at_us, tenant, fingerprint,
-                    CASE WHEN forged_id THEN NULL ELSE catalog_version END AS catalog_version,
-                    NOT forged_id AND field IS NULL AS ok,
-                    CASE WHEN forged_id THEN 'decision_id' ELSE field END AS field,
-                    CASE WHEN forged_id THEN recorded_id ELSE recorded END AS recorded,
-                    CASE WHEN forged_id THEN decision_id ELSE replayed END AS replayed
-                FROM ({_JOINED}) {where} ORDER BY position {cap}"""
+                    CASE WHEN forged THEN NULL ELSE catalog_version END AS catalog_version,
+                    NOT forged AND field IS NULL AS ok,
+                    CASE WHEN forged THEN 'decision_id' ELSE field END AS field,
+                    CASE WHEN forged THEN recorded_id ELSE recorded END AS recorded,
+                    CASE WHEN forged THEN decision_id ELSE replayed END AS replayed
+                FROM ({_DECISIONS}) {where} ORDER BY position {cap}"""
             )
         )
 
@@ -355,7 +362,7 @@ class Columnar:
         """Add this page's decisions per (tenant, fingerprint, group) to the tally (summed
         every 16 pages, so it holds about one row per distinct triple)."""
         self.con.execute(
-            "INSERT INTO tally SELECT tenant, fingerprint, gid, count(*) FROM page GROUP BY ALL"
+            "INSERT INTO tally SELECT tenant, fingerprint, gid, count(*) FROM page_raw GROUP BY ALL"
         )
         self._pages += 1
         if self._pages % 16 == 0:
@@ -368,13 +375,14 @@ class Columnar:
         """This page's decisions that could not be re-evaluated (count), and the first `limit`
         errors or changes in position order."""
         row = self.con.execute(
-            f"SELECT count(*) FROM ({_JOINED}) WHERE error IS NOT NULL"
+            """SELECT count(*) FROM page_raw p JOIN results r ON r.gid = p.gid
+               WHERE r.error IS NOT NULL"""
         ).fetchall()[0]
         first = (
             _dicts(
                 self.con.execute(
-                    f"""SELECT * FROM ({_JOINED}) WHERE error IS NOT NULL OR changed
-                        ORDER BY position LIMIT {int(limit)}"""
+                    f"""SELECT * EXCLUDE (forged, recorded_id) FROM ({_DECISIONS})
+                        WHERE error IS NOT NULL OR changed ORDER BY position LIMIT {int(limit)}"""
                 )
             )
             if limit > 0
@@ -384,7 +392,11 @@ class Columnar:
 
     def against_rows(self) -> list[dict[str, Any]]:
         """This page's per-decision rows of `--against`, in position order."""
-        return _dicts(self.con.execute(f"SELECT * FROM ({_JOINED}) ORDER BY position"))
+        return _dicts(
+            self.con.execute(
+                f"SELECT * EXCLUDE (forged, recorded_id) FROM ({_DECISIONS}) ORDER BY position"
+            )
+        )
 
     def tally(self) -> Iterator[dict[str, Any]]:
         """Per (tenant, fingerprint, group) without errors: decisions and the group's change,

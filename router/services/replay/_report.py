@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import canonical_json
+from router.services.replay._compare import Change
 
 __all__ = ["EXAMPLES", "Aggregate", "ReplayReport", "RuleImpact", "summary_digest"]
 
@@ -91,6 +92,31 @@ class ReplayReport:
     def ok(self) -> bool:
         """`original`: no mismatch; `against`: every decision could be re-evaluated."""
         return self.mismatches == 0 and self.errors == 0
+
+    def add_change(self, tenant: str, fingerprint: str, change: Change, count: int) -> None:
+        """Count `count` decisions of `tenant` under policy `fingerprint` whose group
+        re-evaluates to `change` (`--against`)."""
+        ineligible = change.previous_status in ("removed", "absent")
+        for key, table in ((tenant, self.by_tenant), (fingerprint, self.by_policy)):
+            agg = table.get(key)
+            if agg is None:
+                agg = table[key] = Aggregate()
+            agg.decisions += count
+            agg.changed += count * change.changed
+            agg.no_entry_passes += count * change.no_entry_passes
+            agg.previous_ineligible += count * ineligible
+            if change.cost_delta is not None:
+                agg.costed += count
+                agg.cost_before += count * (change.previous_cost or 0.0)
+                agg.cost_after += count * (change.cost or 0.0)
+        self.changed += count * change.changed
+        self.no_entry_passes += count * change.no_entry_passes
+        self.previous_ineligible += count * ineligible
+        for rule in change.removed_by:
+            impact = self.by_rule.get(rule)
+            if impact is None:
+                impact = self.by_rule[rule] = RuleImpact()
+            impact.decisions += count
 
     def summary(self) -> dict[str, Any]:
         """Everything but the run id, the examples and the digest (what the digest covers)."""

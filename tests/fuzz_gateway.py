@@ -19,10 +19,11 @@ statuses, the 5xx, the dropped connections (any transport error), the schemathes
 failures and the ERROR lines (and non-JSON lines) in the server's log, prints them, and exits 1
 when any of 5xx, dropped, ERROR lines or check failures is not zero.
 
-    .venv/bin/python -m bench.fuzz_gateway                      # ~11,000 requests, a few minutes
-    .venv/bin/python -m bench.fuzz_gateway --mutations 20000 --examples 200 --json
+    .venv/bin/python -m tests.fuzz_gateway                      # ~11,000 requests, a few minutes
+    .venv/bin/python -m tests.fuzz_gateway --mutations 20000 --examples 200 --json
 
-Run from the repository root (it imports the loopback fakes from tests/).
+Run from the repository root. It lives with the tests because it is one (a long, seeded one that
+the suite does not run) and uses their loopback fakes; pytest does not collect it.
 """
 
 from __future__ import annotations
