@@ -208,6 +208,9 @@ def create_app(
         description=_DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,  # one documentation page: /docs
+        # The gateway reports through /metrics and its JSON log; FastAPI's OpenTelemetry
+        # bridge would look the global providers up on every request (~10 µs) to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     add_chat_route(app)  # first: FastAPI matches routes in order
