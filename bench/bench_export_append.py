@@ -2,8 +2,9 @@
 
 Exports the first 99 % of a generated ledger's positions (bench/gen_ledger.py) through the
 library, then runs `unhardcoded export parquet --append` in its own process for the last 1 %, and
-prints its wall time, decisions/s and peak RSS (ru_maxrss from wait4) next to the full export's
-wall time: an append should cost in proportion to what it adds, plus a fixed start-up.
+prints its wall and CPU time, decisions/s and peak RSS (from wait4) next to the first export's
+wall and CPU time: an append should cost in proportion to what it adds, plus a fixed start-up,
+which a second append with nothing left to add measures on its own.
 
 The first export runs in a child process of its own too: the peak RSS Linux reports for a child
 includes what its parent held when it started it (the memory `exec` replaces), so a parent that
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,13 +32,14 @@ EXE = str(Path(sys.executable).with_name("unhardcoded"))
 
 
 class _Prefix:
-    """The ledger as it was at an earlier size: `count` says `size`, the rest is the ledger."""
+    """The ledger as it was at an earlier size: `last_position` says `size - 1`, the rest is
+    the ledger."""
 
     def __init__(self, ledger: Any, size: int) -> None:
         self._ledger, self._size = ledger, size
 
-    async def count(self) -> int:
-        return self._size
+    async def last_position(self) -> int:
+        return self._size - 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ledger, name)
@@ -66,39 +69,59 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bench-append-") as tmp:
         out = Path(tmp) / "lake"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         first = subprocess.run(
             [sys.executable, __file__, *sys.argv[1:], "--first-export", str(out)],
             check=True,
             capture_output=True,
             text=True,
         )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         head, head_s, total = json.loads(first.stdout)
-        start = time.perf_counter()
-        child = subprocess.Popen(
-            [
-                *(EXE, "export", "parquet", str(out), "--append", "--no-progress"),
-                *("--db", args.db, "--home", args.home),
-            ],
-            stdout=subprocess.PIPE,
-        )
-        assert child.stdout is not None
-        stdout = child.stdout.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit("the append failed")
-        added = json.loads(stdout)["rows"]["decisions"]
+        head_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        append = _append(out, args.db, args.home)
+        # Nothing is left to add: what this costs is the fixed part of every append (the
+        # process, its imports, the ledger and the folder opened).
+        empty = _append(out, args.db, args.home)
     figures = {
         "ledger_positions": total,
-        "first_export": {"decisions": head, "seconds": round(head_s, 1)},
-        "append": {
-            "decisions": added,
-            "seconds": round(seconds, 1),
-            "decisions_per_s": round(added / seconds),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "first_export": {
+            "decisions": head,
+            "seconds": round(head_s, 1),
+            "cpu_s": round(head_cpu, 1),
         },
+        "append": append,
+        "empty_append": empty,
+        "append_cpu_share_of_first": round(append["cpu_s"] / head_cpu, 4),
     }
     print(json.dumps(figures, indent=2))
+
+
+def _append(out: Path, db: str, home: str) -> dict[str, Any]:
+    """`export parquet --append` of `out` in a process of its own: its wall and CPU time and
+    peak RSS (from wait4)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [
+            *(EXE, "export", "parquet", str(out), "--append", "--no-progress"),
+            *("--db", db, "--home", home),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    stdout = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("the append failed")
+    added = json.loads(stdout)["rows"]["decisions"]
+    return {
+        "decisions": added,
+        "seconds": round(seconds, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "decisions_per_s": round(added / seconds),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+    }
 
 
 if __name__ == "__main__":

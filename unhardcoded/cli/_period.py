@@ -4,6 +4,7 @@ progress bar on stderr (`--since`/`--until` and `--progress` are in `unhardcoded
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +20,14 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 _M_ARENA_MAX = -8
+
+# Arrow's C++ code (the dataset writer, the JSON and Parquet readers) allocates from the C++
+# default pool, which Arrow picks once, from this variable, at its first allocation (while
+# pyarrow is imported): `pa.set_memory_pool` in `bounded_memory` only reaches the calls made
+# from Python. Set here, before the commands that use this module import pyarrow, so every
+# Arrow buffer goes through the system allocator (mimalloc's 1 GiB arena kept ~40 MB resident
+# after a tenant's export; bench/RESULTS.md). An explicit setting in the environment wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def bounded_memory() -> None:
