@@ -66,13 +66,8 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 
 @contextlib.contextmanager
 def _collector_for_serving() -> Iterator[None]:
-    """The cyclic garbage collector set for a long-running server, for the life of the app.
-
-    What the process built before serving (modules, the app, the catalog: some 140,000 objects)
-    is frozen out of the collector's reach, so that a full collection, a stall for every request
-    in flight, walks only what requests left behind; and the first threshold is raised (see
-    bench/RESULTS.md for both). Both are undone when the app stops (tests run many apps in one
-    process)."""
+    """The cyclic garbage collector set for a long-running server (docs/gateway.md,
+    "Performance"), for the life of the app: undone when it stops (tests run many apps)."""
     thresholds = gc.get_threshold()
     gc.collect()  # what is already garbage is freed, not frozen
     gc.freeze()
