@@ -13,7 +13,6 @@ per-event path the bundle uses; tests check both paths write the same rows."""
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,29 +185,19 @@ def _costs(
     cached: pa.Array,
 ) -> pa.Array:
     """The selected entry's `cost_of` per row (tiers and cached input priced like the decision
-    did), computed once per distinct (entry, tokens): `np.unique` finds them, a take spreads
-    the costs back (null where the entry or the token counts are missing)."""
-    known = pc.and_(pc.and_(pc.is_valid(where), pc.is_valid(tokens_in)), pc.is_valid(tokens_out))
-    columns = [
-        pc.fill_null(column, 0).to_numpy().astype(np.int64)
-        for column in (where, tokens_in, tokens_out, cached)
-    ]
-    rows = np.flatnonzero(known.to_numpy(zero_copy_only=False))
-    if not len(rows):
-        return pa.nulls(len(where), pa.float64())
-    keys = np.stack(columns, axis=1)[rows]
-    distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
-    priced = [
-        cost_of(entries[index], Tokens(t_in, t_out, t_cached))
-        for index, t_in, t_out, t_cached in distinct.tolist()
-    ]
-    values = np.array([math.nan if c is None else c for c in priced], np.float64)
-    missing = np.array([c is None for c in priced], np.bool_)
-    out = np.zeros(len(where), np.float64)
-    absent = np.ones(len(where), np.bool_)
-    out[rows] = values[inverse.reshape(-1)]
-    absent[rows] = missing[inverse.reshape(-1)]
-    return pa.array(out, pa.float64(), mask=absent)
+    did), computed once per distinct (entry, tokens)."""
+    memo: dict[tuple[int, int, int, int], float | None] = {}
+    out: list[float | None] = []
+    columns = (where.to_pylist(), tokens_in.to_pylist(), tokens_out.to_pylist(), cached.to_pylist())
+    for index, t_in, t_out, t_cached in zip(*columns, strict=True):
+        if index is None or t_in is None or t_out is None:
+            out.append(None)
+            continue
+        key = (index, t_in, t_out, t_cached or 0)
+        if key not in memo:
+            memo[key] = cost_of(entries[index], Tokens(t_in, t_out, t_cached or 0))
+        out.append(memo[key])
+    return pa.array(out, pa.float64())
 
 
 def _as(array: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
