@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -144,21 +145,40 @@ def _request(port: int, path: str, body: dict[str, object], headers: dict[str, s
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and its live descendants (the server processes of --workers)."""
-    total = 0.0
-    pending = [pid]
+def _tree(pid: int) -> list[int]:
+    """A process and its live descendants (the server processes of --workers)."""
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
         except FileNotFoundError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        for task in Path(f"/proc/{current}/task").iterdir():
-            children = (task / "children").read_text().split()
-            pending.extend(int(child) for child in children)
+        found.append(current)
+        for task in tasks:
+            pending.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants."""
+    total = 0.0
+    for current in _tree(pid):
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return total
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its live descendants, summed, in MB."""
+    total = 0
+    for current in _tree(pid):
+        with contextlib.suppress(FileNotFoundError):
+            status = Path(f"/proc/{current}/status").read_text()
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            total += int(match.group(1)) if match else 0
+    return total / 1024
 
 
 #: The gateway's own latency histograms (name in /metrics, label filter), summed over a run.
@@ -309,6 +329,7 @@ def main() -> None:
     procs: list[subprocess.Popen[str]] = []
     runs: list[Run] = []
     tail: TailRun | None = None
+    peak_rss: dict[str, float] = {}
     try:
         upstream, line = _start(
             [sys.executable, str(REPO / "bench" / "fast_upstream.py"), "--uvloop"],
@@ -442,6 +463,7 @@ def main() -> None:
                         for key in _SPLIT
                     }
                 runs.append(run)
+        peak_rss = {name: round(_peak_rss_mb(pid), 1) for name, _, _, pid in targets}
         if args.duration > 0:
             print(f"running the {args.duration:.0f} s tail phase…", file=sys.stderr, flush=True)
             tail = asyncio.run(
@@ -504,7 +526,7 @@ def main() -> None:
         for c, f in floors.items()
     ]
     if args.json:
-        out = {"runs": rows, "ledger_floor": floor_rows}
+        out = {"runs": rows, "ledger_floor": floor_rows, "peak_rss_mb": peak_rss}
         out["tail"] = None if tail is None else tail.to_json()
         print(json.dumps(out, indent=2))
         return
@@ -527,6 +549,7 @@ def main() -> None:
         print(" ".join(title.rjust(width) for _, title, width in columns))
     for r in rows:
         print(" ".join(str(r[key]).rjust(width) for key, _, width in columns))
+    print("peak RSS (MB): " + ", ".join(f"{name} {mb}" for name, mb in peak_rss.items()))
     if tail is not None:
         print(tail.report())
     if not rows:

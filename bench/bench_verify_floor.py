@@ -2,8 +2,10 @@
 
 `bundle verify` must at least read every line of `ledger/events.jsonl` out of the zip, parse it,
 and hash each event (its payload digest, its leaf hash and its chain hash: three SHA-256s). This
-measures those steps alone, cumulatively, on a real bundle, in one process on one core, and the
-whole `verify_bundle` after them, so the verifier's own cost is the difference:
+measures those steps alone, cumulatively, on a real bundle, in one process on one core; then
+every check of the event lines (`reports._verify_events`, a batch at a time: members, hashes,
+order, chain links, inclusion proofs) and the whole `verify_bundle`, so the cost of the checks
+and of the rest (decisions, data, report) are the differences:
 
     python bench/bench_verify_floor.py bundle.zip            # e.g. from bench/bench_audit.py
 
@@ -23,7 +25,10 @@ from typing import cast
 
 import orjson
 
+from ledger import parse_verifier_key
 from reports import verify_bundle
+from reports._verify_events import EventReader
+from reports._verify_zip import BundleZip
 
 EVENTS = "ledger/events.jsonl"
 
@@ -57,6 +62,19 @@ def _hashed(bundle: str) -> int:
     return count
 
 
+def _checked(bundle: str) -> int:
+    problems: list[str] = []
+    with zipfile.ZipFile(bundle) as archive:
+        key = parse_verifier_key(archive.read("public_key.txt").decode().strip())
+        checkpoint = BundleZip(archive, problems.append).checkpoint(key)
+        with archive.open(EVENTS) as raw:
+            blocks = iter(lambda: raw.read(1 << 20), b"")
+            events = sum(map(len, EventReader(EVENTS, checkpoint, problems.append).batches(blocks)))
+    if problems:
+        raise SystemExit(f"{bundle}: {problems[0]}")
+    return events
+
+
 def _timed(step: Callable[[], int]) -> tuple[int, float]:
     start = time.process_time()
     events = step()
@@ -73,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("read lines from the zip", lambda: _lines(bundle)),
         ("+ parse each line (orjson)", lambda: _parsed(bundle)),
         ("+ three SHA-256 per event", lambda: _hashed(bundle)),
+        ("every check of the lines", lambda: _checked(bundle)),
         ("bundle verify (everything)", lambda: verify_bundle(bundle).events),
     ]
     for name, step in steps:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from hashlib import sha256
+from itertools import chain
+from operator import itemgetter
+from typing import Any
 
 from ledger._format import LEAF_HEAD, LEAF_MAGIC, encode_attachment_digests, leaf_tail
 from ledger._proofs import INCLUSION_FORMAT
@@ -22,6 +25,7 @@ __all__ = ["InclusionChecker", "event_hashes"]
 
 _HASH_SIZE = 32
 _PROOF_MEMBERS = frozenset(("format", "leaf_index", "tree_size", "leaf_hash", "hashes"))
+_PROOF_FIELDS = itemgetter("format", "leaf_index", "tree_size", "leaf_hash", "hashes")
 _REMEMBERED = 4096
 """Nodes remembered at most (then forgotten all at once): bounded memory on any input. Leaves in
 index order only ever meet the previous path's nodes (a few dozen)."""
@@ -37,8 +41,9 @@ class InclusionChecker:
         # (node index at its level, right shifts so far) -> (hash, the proof's path, the offset
         # in it of the next hash): the walk's state after a step, on a proof that held.
         self._seen: dict[tuple[int, int], tuple[bytes, Sequence[bytes], int]] = {}
-        # The same for `check_hex`: (hash, the rest of the path from there, concatenated).
-        self._seen_raw: dict[tuple[int, int], tuple[bytes, bytes]] = {}
+        # The same for `check_hex`: (hash, the path's hashes concatenated, the offset in it of
+        # the next one).
+        self._seen_raw: dict[tuple[int, int], tuple[bytes, bytes, int]] = {}
 
     def check(self, leaf_hash: bytes, index: int, path: Sequence[bytes]) -> bool:
         """Whether `path` shows `leaf_hash` at `index` under the root. Never raises."""
@@ -84,6 +89,50 @@ class InclusionChecker:
             return False
         return self._walk_bytes(leaf_hash, index, raw)
 
+    def check_documents(
+        self, leaf_hashes: Sequence[bytes], indexes: Sequence[int], documents: Sequence[Any]
+    ) -> bool:
+        """Whether every `check_document(leaf_hashes[i], indexes[i], documents[i])` holds, for
+        many proofs at once: each member checked over all the documents together, every path's
+        hex decoded in one call. Never raises."""
+        size = self.tree_size
+        if not all(type(d) is dict and d.keys() == _PROOF_MEMBERS for d in documents):
+            return False
+        if not len(leaf_hashes) == len(indexes) == len(documents):
+            return False
+        if not documents:
+            return True
+        formats, found, sizes, leaves, paths = zip(*map(_PROOF_FIELDS, documents), strict=True)
+        if set(formats) != {INCLUSION_FORMAT} or set(map(type, paths)) != {list}:
+            return False
+        if set(map(type, found)) != {int} or found != tuple(indexes):
+            return False
+        if set(map(type, sizes)) != {int} or set(sizes) != {size}:
+            return False
+        if set(map(type, leaf_hashes)) != {bytes} or set(map(len, leaf_hashes)) != {_HASH_SIZE}:
+            return False
+        if list(leaves) != [h.hex() for h in leaf_hashes]:
+            return False
+        if not isinstance(self.root, bytes) or len(self.root) != _HASH_SIZE:
+            return False
+        steps = list(chain.from_iterable(paths))
+        if steps and (set(map(type, steps)) != {str} or set(map(len, steps)) != {64}):
+            return False
+        joined = "".join(steps)
+        try:
+            raw = bytes.fromhex(joined)
+        except ValueError:
+            return False
+        if raw.hex() != joined:  # lowercase hex only
+            return False
+        walk, offset = self._walk_bytes, 0
+        for leaf, index, path in zip(leaf_hashes, found, paths, strict=True):
+            end = offset + _HASH_SIZE * len(path)
+            if not 0 <= index < size or not walk(leaf, index, raw[offset:end]):
+                return False
+            offset = end
+        return True
+
     def _walk_bytes(self, leaf_hash: bytes, index: int, raw: bytes) -> bool:
         """`_walk` over a path given as its hashes concatenated: the remaining path is compared
         as one byte string, and the nodes are remembered as the walk goes (all of them are
@@ -96,9 +145,9 @@ class InclusionChecker:
         for offset in range(0, end, _HASH_SIZE):
             node = (fn, shifts)
             known = seen.get(node)
-            if known is not None and known[0] == r and known[1] == raw[offset:]:
+            if known is not None and known[0] == r and known[1][known[2] :] == raw[offset:]:
                 return True
-            seen[node] = (r, raw[offset:])
+            seen[node] = (r, raw, offset)
             if sn == 0:
                 seen.clear()
                 return False
@@ -117,7 +166,7 @@ class InclusionChecker:
         if sn != 0 or r != self.root:
             seen.clear()
             return False
-        seen[(fn, shifts)] = (r, b"")
+        seen[(fn, shifts)] = (r, raw, end)
         return True
 
     def check_document(self, leaf_hash: bytes, index: int, document: object) -> bool:

@@ -73,6 +73,24 @@ class SequenceCheck:
             return False
         return seen.type == DECISION_MADE
 
+    def feed_inside(self, versions: list[int], ats: list[int], event_ids: list[str]) -> bool:
+        """Check a run of `DecisionMade` events of the sequence at once, when each is simply
+        the next one — its version follows, it is not recorded earlier, and inside the period
+        after the first event — and return True: they are all decisions of the data. Anything
+        else returns False and checks nothing: the caller feeds them one by one (`feed`)."""
+        previous = self.last
+        if previous is None or self.closed or not versions:
+            return False
+        since, until = self.since, self.until
+        if (since is not None and ats[0] < since) or (until is not None and ats[-1] >= until):
+            return False
+        if versions[0] != previous.version + 1 or ats[0] < previous.at:
+            return False
+        if versions != list(range(versions[0], versions[0] + len(versions))) or ats != sorted(ats):
+            return False
+        self.last = _Seen(versions[-1], DECISION_MADE, ats[-1], event_ids[-1])
+        return True
+
     def feed_row(self, version: int, at: int, decision_id: str) -> None:
         """Check a decision of exported data by its `sequence` number and time (recorded in the
         period: the caller checks), in its place among the proven events."""

@@ -75,7 +75,7 @@ class ExpectedRows:
 @contextlib.contextmanager
 def _engine(spill: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(
-        config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": str(spill)}
+        config={"memory_limit": MEMORY_LIMIT, "threads": 1, "temp_directory": str(spill)}
     )
     try:
         yield con
@@ -86,6 +86,16 @@ def _engine(spill: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
     rows = con.execute(query).fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def _differences(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """How many rows `found` holds beyond `expected` and the other way round, as multisets
+    (what `found EXCEPT ALL expected` and `expected EXCEPT ALL found` count). One set
+    difference is enough: the rows both hold are `found` less the extra ones, so the missing
+    ones are `expected` less those."""
+    extra = _count(con, "SELECT count(*) FROM (FROM found EXCEPT ALL FROM expected)")
+    shared = _count(con, "SELECT count(*) FROM found") - extra
+    return extra, _count(con, "SELECT count(*) FROM expected") - shared
 
 
 def _ids(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[list[str], int]:
@@ -134,8 +144,7 @@ def compare_datasets(
         for name in datasets:
             try:
                 _views(con, expected, found, name)
-                extra = _count(con, "SELECT count(*) FROM (FROM found EXCEPT ALL FROM expected)")
-                missing = _count(con, "SELECT count(*) FROM (FROM expected EXCEPT ALL FROM found)")
+                extra, missing = _differences(con)
             except (OSError, pa.ArrowException, duckdb.Error) as exc:
                 unreadable(name, exc)
                 continue

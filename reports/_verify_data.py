@@ -25,7 +25,7 @@ from reports._bundle import document_file
 from reports._columnar import CatalogColumns, decision_batch, parse_decisions
 from reports._completeness import SequenceCheck
 from reports._expect import ExpectedRows
-from reports._rows import DecisionKey, RowBuilder, decision_key
+from reports._rows import DecisionKey, RowBuilder, decision_key, utc_date
 from reports._verify_events import EventBatch
 from reports._verify_result import BundleVerification
 from reports._verify_zip import BundleZip
@@ -88,7 +88,8 @@ class ExpectedData:
         self.since = _micros(manifest.get("since"))
         self.until = _micros(manifest.get("until"))
         self.references: dict[tuple[str, int], Envelope] = {}
-        self.recent: OrderedDict[str, DecisionKey] = OrderedDict()
+        self.recent: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
+        """Recent decisions' tenant, time and catalog version: what their attempts need."""
         self.late: list[Envelope] = []
         self.sequence = SequenceCheck(manifest, self.since, self.until)
         self.columns = CatalogColumns()
@@ -108,31 +109,49 @@ class ExpectedData:
         stream = self.sequence.stream
         for batch in self.bundle.events(checkpoint):
             self.result.events += len(batch)
-            decisions: list[tuple[int, int | None]] = []
+            ours: list[int] = []
+            chosen: list[tuple[int, bool]] = []
+            attempts: list[int] = []
             for i, (stream_id, kind) in enumerate(zip(batch.stream_ids, batch.types, strict=True)):
                 if stream_id == stream:
-                    # else a boundary or a seal: not in the data
-                    if self.sequence.feed(batch.envelope(i)):
-                        decisions.append((i, batch.stream_versions[i]))
+                    ours.append(i)
                 elif kind == DECISION_MADE:
-                    decisions.append((i, None))
+                    chosen.append((i, False))
                 elif kind == ATTEMPT_FINISHED:
-                    self.attempt(batch.envelope(i), None)
+                    attempts.append(i)
                 else:
                     envelope = batch.envelope(i)
                     self.references.setdefault((stream_id, envelope.stream_version), envelope)
-            if decisions:
-                self.decisions(batch, decisions)
+            if ours:
+                chosen.extend((i, True) for i in self._sequenced(batch, ours))
+                chosen.sort()
+            if chosen:
+                self.decisions(batch, chosen)
+            # After the batch's decisions: an attempt follows its decision in the log.
+            for i in attempts:
+                self.attempt(batch.envelope(i), None)
             self.expected.spill()
         if self.late:
             self.late_attempts(checkpoint)
 
-    def decisions(self, batch: EventBatch, chosen: list[tuple[int, int | None]]) -> None:
-        """Check the decisions of a batch (index, version in the tenant's sequence or None) and
-        add their rows."""
+    def _sequenced(self, batch: EventBatch, ours: list[int]) -> list[int]:
+        """The events of the tenant's sequence that are decisions of the data (the others are
+        its boundaries and seals): a run of decisions inside the period at once, else one by
+        one."""
+        if all(batch.types[i] == DECISION_MADE for i in ours) and self.sequence.feed_inside(
+            [batch.stream_versions[i] for i in ours],
+            [batch.recorded_at_us[i] for i in ours],
+            [batch.event_ids[i] for i in ours],
+        ):
+            return ours
+        return [i for i in ours if self.sequence.feed(batch.envelope(i))]
+
+    def decisions(self, batch: EventBatch, chosen: list[tuple[int, bool]]) -> None:
+        """Check the decisions of a batch (index, whether in the tenant's sequence) and add
+        their rows."""
         kept: list[tuple[int, DecisionPayload, int | None]] = []
-        for count, (i, sequence) in enumerate(chosen, start=1):
-            payload = self.decision(batch, i, sequence is not None)
+        for count, (i, sequenced) in enumerate(chosen, start=1):
+            payload = self.decision(batch, i, sequenced)
             if payload is not None:
                 # The `sequence` column: its version in its own tenant's sequence.
                 own = batch.stream_ids[i] == tenant_stream(payload.tenant)
@@ -172,7 +191,7 @@ class ExpectedData:
         to (None: said why)."""
         rows = self.rows
         event_id = batch.event_ids[i]
-        name = f"decision {event_id}"
+        name = "decision " + event_id
         try:
             payload = decode_decision(_json(batch.payloads[i]))
         except RecordMismatchError as exc:
@@ -198,7 +217,7 @@ class ExpectedData:
         if digest is not None and not self._outcome(name, digest):
             return None
         rows.add_group(payload)
-        self.recent[event_id] = decision_key(payload, at)
+        self.recent[event_id] = (payload.tenant, at, payload.catalog_version)
         if len(self.recent) > _WINDOW:
             self.recent.popitem(last=False)
         return payload
@@ -247,10 +266,12 @@ class ExpectedData:
         among the recent ones waits for the second pass."""
         payload = envelope.payload_json()
         if key is None:
-            key = self.recent.get(payload.get("decision_id"))
-        if key is None:
-            self.late.append(envelope)
-            return
+            recent = self.recent.get(payload.get("decision_id"))
+            if recent is None:
+                self.late.append(envelope)
+                return
+            tenant, at, version = recent
+            key = DecisionKey(tenant, utc_date(at), version)
         self.rows.add_attempt(envelope.position, envelope.recorded_at_us, payload, key)
 
     def late_attempts(self, checkpoint: Checkpoint) -> None:

@@ -7,7 +7,7 @@ them (orjson), then checks each rule of `read_events` over the batch's columns �
 their types, the hashes as lowercase hex (one decode per column), the event ids as canonical
 UUIDs (one match per column), the leaf data, leaf hash and chain hash recomputed
 (`ledger.event_hashes`), position order and the chain links, and each inclusion proof
-(`InclusionChecker.check_document`, one hash per tree node the batch's paths share). Only a batch
+(`InclusionChecker.check_documents`, one hash per tree node the paths share). Only a batch
 where every line passes every check is accepted there. Any other batch — a problem, or anything
 unusual such as a number beyond 64 bits — is read again by `read_events`, which decides: the
 fast path never accepts a line `read_events` refuses, it only accepts it sooner."""
@@ -258,8 +258,7 @@ class EventReader:
             elif position == last + 1 and prev != chain:
                 return None
             last, chain = position, chained
-        check = inclusion.check_document
-        if not all(map(check, leaf_hashes, positions, proofs)):
+        if not inclusion.check_documents(leaf_hashes, positions, proofs):
             return None
         state.lines += len(lines)
         state.offset += sum(map(len, lines)) + len(lines)

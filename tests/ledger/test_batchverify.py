@@ -169,3 +169,27 @@ def test_event_hashes_are_each_envelopes_leaf_and_chain_hash() -> None:
     )
     assert leaves == [leaf for _, leaf, _ in envelopes]
     assert chains == [chain for _, _, chain in envelopes]
+
+
+@pytest.mark.parametrize("n", [1, 3, 9, 100])
+def test_proof_documents_checked_together_hold_exactly_when_each_holds(n: int) -> None:
+    rng = random.Random(n)
+    leaves = _leaves(n)
+    root = merkle.root(leaves)
+    documents = [
+        InclusionProof(i, n, leaves[i], tuple(merkle.inclusion_proof(i, leaves))).document()
+        for i in range(n)
+    ]
+    assert InclusionChecker(n, root).check_documents(leaves, list(range(n)), documents)
+    for _ in range(20):
+        at = rng.randrange(n)
+        leaf, index, path = _tampered(rng, leaves[at], at, merkle.inclusion_proof(at, leaves), n)
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < n:
+            changed = {**documents[at], "leaf_index": index, "hashes": [h.hex() for h in path]}
+        else:
+            changed = {**documents[at], "leaf_index": index}
+        one = InclusionChecker(n, root).check_document(leaf, at, changed)
+        batch = [*documents[:at], changed, *documents[at + 1 :]]
+        chosen = [*leaves[:at], leaf, *leaves[at + 1 :]]
+        together = InclusionChecker(n, root).check_documents(chosen, list(range(n)), batch)
+        assert together == one

@@ -61,7 +61,8 @@ def _groups(*payloads: dict[str, Any] | bytes) -> tuple[list[int], list[int]]:
     try:
         cols.load(batch)
         slow = [event.position for event in cols.slow()]
-        return [event.position for _, _, event in cols.new_groups()], slow
+        position = {record.payload: record.position for record in reversed(records)}
+        return [position[payload] for _, _, payload in cols.new_groups()], slow
     finally:
         cols.close()
 

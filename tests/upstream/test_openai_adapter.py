@@ -64,6 +64,25 @@ async def test_complete_rewrites_the_model_and_sends_the_bearer_key(
     assert response.latency_s > 0
 
 
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 2**64 + 1, float("inf"), "\ud800", "é ✓ \u2028", _nested(300), {"null": "null"}],
+    ids=["null", "beyond-64-bits", "infinity", "lone-surrogate", "unicode", "deep", "null-text"],
+)
+async def test_the_body_goes_upstream_as_sent_whatever_json_it_holds(
+    upstream: Upstream, fake_openai: FakeProvider, value: object
+) -> None:
+    await upstream.complete({**BODY, "user": value}, "openai", "gpt-test")
+    assert fake_openai.requests[-1].json() == {**BODY, "model": "gpt-test", "user": value}
+
+
 async def test_complete_drops_stream_fields(upstream: Upstream, fake_openai: FakeProvider) -> None:
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
     await upstream.complete(body, "openai", "gpt-test")

@@ -159,15 +159,8 @@ def _plan_failed(exc: AllAttemptsFailedError) -> tuple[int, dict[str, Any]]:
 
 
 def retry_headers(exc: Exception, status: int) -> dict[str, str]:
-    """`x-should-retry` for every error answer (the OpenAI and Anthropic SDKs obey it before
-    their own status rules), and `retry-after`/`retry-after-ms` when the provider said when.
-
-    Transient: a plan that ended on a retryable upstream failure (429, 5xx, timeouts, connection
-    failures), the database unavailable (503), a proof asked before sequencing (409), an
-    idempotency key whose first request is still in flight (409, `retry-after`). Everything
-    else is final: the caller's mistakes (4xx) and ours (500, a misconfigured or refused
-    provider), which the same request would only hit again, recording another decision.
-    """
+    """`x-should-retry` for every error answer, and `retry-after`/`retry-after-ms` when the
+    provider said when: what is transient and what is final, docs/gateway.md, "Errors"."""
     if isinstance(exc, AllAttemptsFailedError):
         retry = exc.last_error is None or exc.last_error.retryable
     elif isinstance(exc, UpstreamError):

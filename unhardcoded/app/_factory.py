@@ -66,13 +66,8 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 
 @contextlib.contextmanager
 def _collector_for_serving() -> Iterator[None]:
-    """The cyclic garbage collector set for a long-running server, for the life of the app.
-
-    What the process built before serving (modules, the app, the catalog: some 140,000 objects)
-    is frozen out of the collector's reach, so that a full collection, a stall for every request
-    in flight, walks only what requests left behind; and the first threshold is raised (see
-    bench/RESULTS.md for both). Both are undone when the app stops (tests run many apps in one
-    process)."""
+    """The cyclic garbage collector set for a long-running server (docs/gateway.md,
+    "Performance"), for the life of the app: undone when it stops (tests run many apps)."""
     thresholds = gc.get_threshold()
     gc.collect()  # what is already garbage is freed, not frozen
     gc.freeze()
@@ -208,6 +203,9 @@ def create_app(
         description=_DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,  # one documentation page: /docs
+        # The gateway reports through /metrics and its JSON log; FastAPI's OpenTelemetry
+        # bridge would look the global providers up on every request (~10 µs) to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     add_chat_route(app)  # first: FastAPI matches routes in order

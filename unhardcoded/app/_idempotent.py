@@ -49,13 +49,9 @@ async def idempotent(
     policy: Policy,
     handle: Callable[[str | None], Awaitable[Response]],
 ) -> Response:
-    """Answer with `handle(key digest)` once per (tenant, Idempotency-Key) within the window.
-
-    Without the header (or with idempotency turned off: no store) this is `handle(None)`. A
-    final answer (`x-should-retry: false`, success or error) is stored — without its body for a
-    stream or a `policy` with a `no_log` rule; a retryable one gives the key up, so that the
-    retry the client is told to make is a new attempt rather than the same failure sent
-    again."""
+    """Answer with `handle(key digest)` once per (tenant, Idempotency-Key) within the window;
+    without the header (or with idempotency turned off: no store) this is `handle(None)`. What
+    is kept and what gives the key up: docs/gateway.md, "Idempotency"."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or store is None:
         return await handle(None)

@@ -276,11 +276,16 @@ class Columnar:
         rows = self.con.execute("SELECT position FROM page_raw WHERE slow ORDER BY position")
         return [self.record(position) for (position,) in rows.fetchall()]
 
-    def new_groups(self) -> list[tuple[str, str, EventRecord]]:
-        """The groups of this page without a result yet: (key, stream part of the key, first
-        event of the group)."""
+    def new_groups(self) -> list[tuple[str, str, bytes]]:
+        """The groups of this page without a result yet: (key, stream part of the key, payload
+        of the group's first decision)."""
         rows = self.con.execute(self._first).fetchall()
-        return [(key, home, self.record(position)) for key, position, home in rows]
+        payloads = self._batch.column("payload")
+        found = np.searchsorted(self._positions, [position for _, position, _ in rows])
+        return [
+            (key, home, payloads[int(row)].as_py())
+            for (key, _, home), row in zip(rows, found, strict=True)
+        ]
 
     def commit(
         self,

@@ -1,7 +1,7 @@
 """Evaluating one group of decisions (`--mode original`: verify it; `--against`: what changes),
 with what that needs loaded once and kept in bounded LRU caches: catalog versions, policies, the
-evaluations of (policy, catalog, tokens), the recorded filter outcomes as bitmaps, and the entry
-maps between two catalogs."""
+evaluations of (policy, catalog, tokens), the recorded filter outcomes as bitmaps over the
+target catalog, and the entry maps between two catalogs."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class Groups:
         self.ledger = decisions.ledger
         self._evaluated = _Lru(group_cache)
         self._catalogs = _Lru(16)
-        self._outcomes = _Lru(4096)
+        self._befores = _Lru(4096)
         self._index_maps = _Lru(16)
         self._digests = _Lru(4096)
 
@@ -121,21 +121,35 @@ class Groups:
             report.evaluations += 1
         return found
 
-    async def _failures(self, digest: str, catalog: Catalog) -> dict[str, npt.NDArray[np.uint8]]:
-        """Per rule, the failure bitmap of the recorded outcome `digest` over `catalog` (packed:
-        a few hundred bytes a rule, so many outcomes stay cached)."""
-        found = self._outcomes.get(digest)
+    async def _before(
+        self, digest: str, old: Catalog, new: Evaluated
+    ) -> tuple[npt.NDArray[np.uint8], list[tuple[str, ...]]]:
+        """What the recorded outcome `digest` (over `old`) removed, per rule of `new` (a rule
+        it does not name removed nothing): as bitmaps over `new`'s catalog (rules × bytes, an
+        entry mapped by id), and the ids of the removed entries that catalog does not have.
+        Kept per (outcome, target catalog, rules): the groups of one outcome share it."""
+        key = (digest, old.version, new.catalog.version, new.rule_ids)
+        found = self._befores.get(key)
         if found is None:
             events = await self.ledger.stream(outcome_stream(digest), 1, 1)
-            found = {}
+            failed: dict[str, bytes] = {}
             if events:  # absent: the rules' "before" is empty (every removal counts as new)
                 outcome = events[0].payload_json()
-                if int(outcome["entries"]) == len(catalog.entries):
-                    for rule, bitmap in zip(
-                        outcome["rules"], decode_failures(outcome), strict=True
-                    ):
-                        found[rule] = np.frombuffer(bitmap, dtype=np.uint8)
-            self._outcomes.put(digest, found)
+                if int(outcome["entries"]) == len(old.entries):
+                    failed = dict(zip(outcome["rules"], decode_failures(outcome), strict=True))
+            count = len(old.entries)
+            removed = np.zeros((len(new.rule_ids), count), dtype=bool)
+            for row, rule in enumerate(new.rule_ids):
+                if rule in failed:
+                    bits = np.frombuffer(failed[rule], dtype=np.uint8)
+                    removed[row] = np.unpackbits(bits, count=count).astype(bool)
+            to_new = self._index_map(old, new.catalog)
+            kept = to_new >= 0
+            mapped = np.zeros((len(new.rule_ids), len(new.catalog.entries)), dtype=bool)
+            mapped[:, to_new[kept]] = removed[:, kept]
+            gone = [tuple(old.entries[i].id for i in np.flatnonzero(r & ~kept)) for r in removed]
+            found = (np.packbits(mapped, axis=1), gone)
+            self._befores.put(key, found)
         return found
 
     def _index_map(self, old: Catalog, new: Catalog) -> npt.NDArray[np.intp]:
@@ -191,18 +205,19 @@ class Groups:
 
     async def change_group(
         self,
-        event: EventRecord,
+        payload: bytes,
         target: Catalog,
         override: Policy | None,
         report: ReplayReport,
         seen_pairs: set[tuple[str, str, str]],
     ) -> tuple[Recorded | None, Change | None, str | None]:
-        """What re-evaluating one group against `target` (and `override` instead of its own
-        policy) changes: (record, change, error). The rule impact of each (recorded outcome,
-        policy, tokens) not in `seen_pairs` goes to `report.by_rule`."""
+        """What re-evaluating one group (given one of its payloads) against `target` (and
+        `override` instead of its own policy) changes: (record, change, error). The rule impact
+        of each (recorded outcome, policy, tokens) not in `seen_pairs` goes to
+        `report.by_rule`."""
         report.groups += 1
         try:
-            record = recorded_key(payload_fingerprint(event.payload), event.payload)
+            record = recorded_key(payload_fingerprint(payload), payload)
         except RecordMismatchError as exc:
             return None, None, f"unreadable decision payload: {exc}"
         try:
@@ -227,40 +242,28 @@ class Groups:
     ) -> None:
         """Add the entries each rule newly removes, or no longer removes, to `report.by_rule`.
 
-        The sets are compared as bitmaps over the target catalog (numpy), the recorded ones
-        mapped there by id; an entry the target does not have is no longer removed. Only the
-        differences become ids."""
-        old = await self._failures(record.outcome, old_catalog)
-        to_new = self._index_map(old_catalog, new.catalog)
+        The sets are compared as bitmaps over the target catalog (numpy, all rules at once), the
+        recorded ones mapped there by id; an entry the target does not have is no longer
+        removed. Only the differences become ids."""
+        before, gone = await self._before(record.outcome, old_catalog, new)
+        if not new.rule_ids:
+            return
+        added = new.bits & ~before
+        dropped = before & ~new.bits
         size = len(new.catalog.entries)
+        entries = new.catalog.entries
+        changed: list[bool] = np.any(added | dropped, axis=1).tolist()
         for row, rule in enumerate(new.rule_ids):
-            now = new.bits[row]
-            packed = old.get(rule)
-            before_old = (
-                np.zeros(0, np.intp)
-                if packed is None
-                else np.flatnonzero(np.unpackbits(packed, count=len(old_catalog.entries)))
-            )
-            mapped = to_new[before_old]
-            gone = before_old[mapped < 0]
-            before = np.zeros(size, dtype=bool)
-            before[mapped[mapped >= 0]] = True
-            packed_before = np.packbits(before)
-            added = now & ~packed_before
-            dropped = packed_before & ~now
-            if added.any() or dropped.any() or gone.size:
-                impact = report.by_rule.get(rule)
-                if impact is None:
-                    impact = report.by_rule[rule] = RuleImpact()
-                entries, old_entries = new.catalog.entries, old_catalog.entries
-                for bits, into in (
-                    (added, impact.newly_removed),
-                    (dropped, impact.no_longer_removed),
-                ):
-                    into.update(
-                        entries[i].id for i in np.flatnonzero(np.unpackbits(bits, count=size))
-                    )
-                impact.no_longer_removed.update(old_entries[i].id for i in gone.tolist())
+            if not (changed[row] or gone[row]):
+                continue
+            impact = report.by_rule.get(rule)
+            if impact is None:
+                impact = report.by_rule[rule] = RuleImpact()
+            for bits, into in ((added, impact.newly_removed), (dropped, impact.no_longer_removed)):
+                into.update(
+                    entries[i].id for i in np.flatnonzero(np.unpackbits(bits[row], count=size))
+                )
+            impact.no_longer_removed.update(gone[row])
 
 
 def selected(flt: DecisionFilter, event: EventRecord) -> bool:

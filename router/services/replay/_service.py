@@ -56,8 +56,8 @@ class _Original:
         tenant, record, mismatch = await self.groups.verify_slow(event, self.report)
         return text_or_none(tenant), original_result(gid, record, mismatch)
 
-    async def group(self, gid: int, home: str, event: EventRecord) -> dict[str, Any]:
-        record, mismatch = await self.groups.verify_group(home, event.payload, self.report)
+    async def group(self, gid: int, home: str, payload: bytes) -> dict[str, Any]:
+        record, mismatch = await self.groups.verify_group(home, payload, self.report)
         return original_result(gid, record, mismatch)
 
     def page(self, cols: Columnar) -> None:
@@ -101,11 +101,11 @@ class _Against:
             tenant = str(json.loads(event.payload)["tenant"])
         except (ValueError, KeyError, TypeError) as exc:
             return "", against_result(gid, None, None, f"unreadable payload: {exc!r}")
-        return tenant, await self.group(gid, "", event)
+        return tenant, await self.group(gid, "", event.payload)
 
-    async def group(self, gid: int, home: str, event: EventRecord) -> dict[str, Any]:
+    async def group(self, gid: int, home: str, payload: bytes) -> dict[str, Any]:
         found = await self.groups.change_group(
-            event, self.target, self.policy, self.report, self.seen_pairs
+            payload, self.target, self.policy, self.report, self.seen_pairs
         )
         return against_result(gid, *found)
 
@@ -239,9 +239,9 @@ class ReplayService:
                         results.append(result)
                     slow.append((event.position, tenant, payload_fingerprint(event.payload), gid))
                 new: list[tuple[str, int]] = []
-                for key, home, event in cols.new_groups():
+                for key, home, payload in cols.new_groups():
                     new.append((key, cols.allocate()))
-                    results.append(await mode.group(new[-1][1], home, event))
+                    results.append(await mode.group(new[-1][1], home, payload))
                 cols.commit(results, new, slow)
                 mode.report.decisions += cols.size
                 mode.page(cols)

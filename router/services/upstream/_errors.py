@@ -199,13 +199,8 @@ def error_for_status(
     code: str | None,
     detail: str | None,
 ) -> UpstreamError:
-    """The typed error for a non-2xx upstream status (the retry rules of docs/providers.md).
-
-    429 → rate_limited; 408 → timeout; 5xx → server_error (all retryable); 409 → client_error but
-    retryable (both OpenAI and Anthropic document it as a transient conflict); other 4xx →
-    client_error, not retryable. An `x-should-retry: true|false` header, which both providers send,
-    overrides the rule.
-    """
+    """The typed error for a non-2xx upstream status, retryable or not as docs/providers.md,
+    "Errors and retry rules", says (an `x-should-retry` header overrides the rule)."""
     override = _should_retry_header(headers)
     suffix = f" ({code})" if code else ""
     message = f"upstream answered HTTP {status}{suffix}"

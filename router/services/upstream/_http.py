@@ -35,6 +35,15 @@ def dump_json(value: Any) -> bytes:
     can carry (a lone surrogate) or with a number beyond a double (parsed from `1e999`) is
     written in its extended canonical form, which writes them as JSON text again."""
     try:
+        # orjson writes the same JSON ~10x faster, but refuses lone surrogates, integers beyond
+        # 64 bits and deep nesting, and writes NaN and infinities as null: any null goes the
+        # slow way too, which refuses them.
+        text = orjson.dumps(value)
+        if b"null" not in text:
+            return text
+    except TypeError:
+        pass
+    try:
         return json.dumps(
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         ).encode()
