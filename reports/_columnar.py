@@ -1,14 +1,14 @@
 """The exporter's fast path: decision rows built column-wise with Arrow, a chunk at a time.
 
 Reading a million `Envelope`s one by one costs more than everything else put together, so the
-exporter reads events through the ledger's bulk read (`Ledger.select`: position, type, time and
-payload bytes, no hashes), parses the canonical JSON payloads of a whole chunk with
-Arrow's multithreaded JSON reader, and maps entry indices to ids, providers, regions and prices
-with vectorized takes. `_PAYLOAD` reads the fields of `decode_decision`'s `DecisionPayload` that
-the rows need, column-wise (tests check both read the same values). Outcomes, rank orders,
-catalogs, policies and costs stay per distinct value (few) and go through the decision record's
-own functions (`RowBuilder`, `cost_of`), like the per-event path the bundle uses; tests check
-both paths write the same rows."""
+exporter reads events in Arrow batches (`Ledger.scan_batches`: position, type, stream, time and
+payload bytes, no hashes, built on the database's reader thread), parses the canonical JSON
+payloads of a whole batch with Arrow's multithreaded JSON reader, and maps entry indices to
+ids, providers, regions and prices with vectorized takes. `_PAYLOAD` reads the fields of
+`decode_decision`'s `DecisionPayload` that the rows need, column-wise (tests check both read the
+same values). Outcomes, rank orders, catalogs, policies and costs stay per distinct value (few)
+and go through the decision record's own functions (`RowBuilder`, `cost_of`), like the
+per-event path the bundle uses; tests check both paths write the same rows."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ledger import Ledger
 from reports._rows import CatalogInfo
 from reports._schema import SCHEMAS, TIMESTAMP
 from router.core import CatalogEntry, Tokens, cost_of
 
-__all__ = ["CatalogColumns", "EventChunk", "decision_batch", "parse_decisions", "read_chunk"]
+__all__ = ["CatalogColumns", "decision_batch", "parse_decisions", "utc_dates"]
 
 _PAYLOAD = pa.schema(
     [
@@ -45,35 +45,20 @@ _PAYLOAD = pa.schema(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EventChunk:
-    """The events of the types asked for in one position range."""
-
-    positions: list[int]
-    types: list[str]
-    streams: list[str]
-    recorded_at_us: list[int]
-    payloads: list[bytes]
-    stream_versions: list[int]
-
-
-async def read_chunk(ledger: Ledger, low: int, high: int, types: tuple[str, ...]) -> EventChunk:
-    """The events of `types` at positions [low, high), in position order."""
-    rows = await ledger.select(low, max(high - low, 1), stop=high, types=types)
-    return EventChunk(
-        [r.position for r in rows],
-        [r.type for r in rows],
-        [r.stream_id for r in rows],
-        [r.recorded_at_us for r in rows],
-        [bytes(r.payload) for r in rows],
-        [r.stream_version for r in rows],
-    )
-
-
-def parse_decisions(payloads: list[bytes]) -> pa.Table:
-    """`DecisionMade` payloads (canonical JSON, one line each) parsed column-wise."""
+def parse_decisions(payloads: list[bytes] | pa.Array) -> pa.Table:
+    """`DecisionMade` payloads (canonical JSON, one line each) parsed column-wise; given as an
+    Arrow binary column (a `Ledger.scan_batches` batch's), they are joined into the parser's
+    input by Arrow, without a Python object per decision."""
+    if isinstance(payloads, pa.Array):
+        bounds = pa.array([0, len(payloads)], pa.int32())
+        joined = pc.binary_join(pa.ListArray.from_arrays(bounds, payloads), b"\n")
+        _, offsets, data = joined.buffers()
+        end = int(np.frombuffer(offsets, np.int32, count=2)[1])
+        source: pa.BufferReader | io.BytesIO = pa.BufferReader(data.slice(0, end))
+    else:
+        source = io.BytesIO(b"\n".join(payloads))
     return pj.read_json(
-        io.BytesIO(b"\n".join(payloads)),
+        source,
         read_options=pj.ReadOptions(block_size=4 << 20),
         parse_options=pj.ParseOptions(explicit_schema=_PAYLOAD, unexpected_field_behavior="ignore"),
     )
@@ -148,10 +133,12 @@ def decision_batch(
     plan_ids = pa.ListArray.from_arrays(list_offsets, pc.take(arrays["id"], plan_where))
     at = pc.cast(recorded_at_us, pa.int64()).cast(TIMESTAMP)
     policy = table.column("policy").combine_chunks()
-    # "301140696-1054914287 (sigma-pol/v1)": the fingerprint and the IR version, apart.
-    parts = pc.extract_regex(
-        pc.struct_field(policy, "fingerprint"), r"^(?P<fp>.*?)(?: \((?P<ir>[^()]*)\))?$"
-    )
+    # "301140696-1054914287 (sigma-pol/v1)": the fingerprint and the IR version, apart; the
+    # regular expression runs once per distinct fingerprint (a few), not once per decision.
+    fingerprints = pc.struct_field(policy, "fingerprint").dictionary_encode()
+    parts = pc.extract_regex(fingerprints.dictionary, r"^(?P<fp>.*?)(?: \((?P<ir>[^()]*)\))?$")
+    ir_versions = pc.struct_field(parts, "ir")
+    ir_versions = pc.if_else(pc.equal(ir_versions, ""), None, ir_versions)
     flt = table.column("filter").combine_chunks()
     values: dict[str, pa.Array] = {
         "decision_id": table.column("decision_id").combine_chunks(),
@@ -159,10 +146,8 @@ def decision_batch(
         "sequence": sequences,
         "recorded_at": at,
         "preview": table.column("preview").combine_chunks(),
-        "policy_fingerprint": pc.struct_field(parts, "fp"),
-        "policy_ir_version": pc.if_else(
-            pc.equal(pc.struct_field(parts, "ir"), ""), None, pc.struct_field(parts, "ir")
-        ),
+        "policy_fingerprint": pc.take(pc.struct_field(parts, "fp"), fingerprints.indices),
+        "policy_ir_version": pc.take(ir_versions, fingerprints.indices),
         "policy_digest": pc.struct_field(policy, "digest"),
         "catalog_version": versions,
         "evaluator_version": table.column("evaluator_version").combine_chunks(),
@@ -179,11 +164,17 @@ def decision_batch(
         "selected_no_log": pc.take(arrays["no_log"], where),
         "selected_cost_usd": cost,
         "plan": plan_ids,
-        "date": pc.strftime(at, format="%Y-%m-%d"),
+        "date": utc_dates(at),
         "tenant": table.column("tenant").combine_chunks(),
     }
     schema = SCHEMAS["decisions"]
     return pa.RecordBatch.from_arrays([_as(values[f.name], f.type) for f in schema], schema=schema)
+
+
+def utc_dates(at: pa.Array) -> pa.Array:
+    """The UTC date (YYYY-MM-DD) of each timestamp of `at` (`TIMESTAMP`): the `date` partition
+    value, as `reports._rows.utc_date` gives it (a cast, not a formatted string per row)."""
+    return at.cast(pa.date32()).cast(pa.string())
 
 
 def _costs(

@@ -7,7 +7,6 @@ its stream), checked against its digest, and exported once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections import OrderedDict
@@ -21,13 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger import Envelope, EventNotFoundError, Ledger
-from reports._columnar import (
-    CatalogColumns,
-    EventChunk,
-    decision_batch,
-    parse_decisions,
-    read_chunk,
-)
+from reports._columnar import CatalogColumns, decision_batch, parse_decisions, utc_dates
 from reports._errors import ReportsError
 from reports._folder import FolderManifest, written_keys
 from reports._folderproof import FolderProof, check_layout, prove_folder
@@ -206,17 +199,13 @@ class _Scan:
         self.outcomes: dict[str, bytes] = {}
         self._older_outcomes: dict[str, bytes] = {}
 
-    def read_outcomes(self, events: EventChunk) -> None:
-        """Keep the `OutcomeRecorded` events of this chunk and the one before: an outcome is
+    def read_outcomes(self, events: pa.RecordBatch) -> None:
+        """Keep the `OutcomeRecorded` events of this batch and the one before: an outcome is
         recorded just before the first decision that uses it, so most new groups find theirs
         here instead of in one indexed read each (older ones are still read that way)."""
-        found = {
-            stream: payload
-            for kind, stream, payload in zip(
-                events.types, events.streams, events.payloads, strict=True
-            )
-            if kind == OUTCOME_RECORDED
-        }
+        recorded = events.filter(pc.equal(events.column("type"), OUTCOME_RECORDED))
+        streams = recorded.column("stream_id").to_pylist()
+        found = dict(zip(streams, recorded.column("payload").to_pylist(), strict=True))
         self.outcomes = {**self._older_outcomes, **found}
         self._older_outcomes = found
 
@@ -272,17 +261,15 @@ class _Scan:
             found = self.keys[tenant, date, version] = DecisionKey(tenant, date, version)
         return found
 
-    async def feed_decisions(
-        self,
-        positions: list[int],
-        at: list[int],
-        payloads: list[bytes],
-        streams: tuple[list[str], list[int]],
-    ) -> pa.RecordBatch | None:
-        """The fast path: a chunk's decisions, column-wise (see `reports._columnar`)."""
+    async def feed_decisions(self, events: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The fast path: the `DecisionMade` events of a `Ledger.scan_batches` batch,
+        column-wise (see `reports._columnar`)."""
+        payloads = events.column("payload")
         table = await asyncio.to_thread(parse_decisions, payloads)
-        stamps = pa.array(at, pa.int64())
-        sequences = sequence_column(table.column("tenant"), *streams)
+        stamps = events.column("recorded_at_us")
+        sequences = sequence_column(
+            table.column("tenant"), events.column("stream_id"), events.column("stream_version")
+        )
         mask = None
         if self.tenant is not None:
             mask = pc.equal(table.column("tenant"), self.tenant)
@@ -292,17 +279,17 @@ class _Scan:
                 inside = op(stamps, bound)
                 mask = inside if mask is None else pc.and_(mask, inside)
         ids = table.column("decision_id").to_pylist()
+        kept = events.column("position")
+        raw = payloads
         if mask is not None:
             wanted = mask.to_pylist()
-            raw = [payload for payload, keep in zip(payloads, wanted, strict=True) if keep]
+            raw = raw.filter(mask)
             table = table.filter(mask)
             stamps = stamps.filter(mask)
             sequences = sequences.filter(mask)
-            kept = pa.array(positions, pa.int64()).filter(mask)
+            kept = kept.filter(mask)
         else:
             wanted = [True] * len(ids)
-            raw = payloads
-            kept = pa.array(positions, pa.int64())
         if table.num_rows == 0:
             self.remember_many(ids, [None] * len(ids))
             return None
@@ -311,7 +298,7 @@ class _Scan:
         digests = pc.struct_field(table.column("policy"), "digest").to_pylist()
         outcomes = pc.struct_field(table.column("filter"), "outcome").to_pylist()
         orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
-        dates = pc.strftime(stamps.cast(TIMESTAMP), format="%Y-%m-%d").to_pylist()
+        dates = utc_dates(stamps.cast(TIMESTAMP)).to_pylist()
         tokens = table.column("tokens")
         tokens_in = pc.struct_field(tokens, "in").to_pylist()
         tokens_out = pc.struct_field(tokens, "out").to_pylist()
@@ -323,7 +310,7 @@ class _Scan:
             self.groups.add(group)
             # One decision per distinct (outcome, order, policy, tokens) is decoded in full:
             # its group's rows (eliminations, rankings, explanation) come from it.
-            payload = decode_decision(raw[i])
+            payload = decode_decision(raw[i].as_py())
             await fetch_references(self.ledger, self.rows, payload, None, self.outcomes)
             self.columns.add(self.rows.catalogs[versions[i]])
             self.rows.add_group(payload)
@@ -394,47 +381,33 @@ async def _columnar_pass(
     chunk: int,
     progress: Progress | None,
 ) -> None:
-    """Decisions column-wise, a position range at a time (`reports._columnar`)."""
+    """Decisions column-wise, `chunk` events at a time (`reports._columnar`), read as Arrow
+    batches; the ledger reads the next batch while this one is parsed and written (the
+    database's reader thread and the JSON parser both release the GIL)."""
     low, total = span
-    reading = asyncio.ensure_future(read_chunk(scan.ledger, low, min(low + chunk, total), _TYPES))
-    try:
-        while low < total:
-            high = min(low + chunk, total)
-            events = await reading
-            # Read the next chunk while this one is parsed and written (the database and the
-            # JSON parser both release the GIL).
-            reading = asyncio.ensure_future(
-                read_chunk(scan.ledger, high, min(high + chunk, total), _TYPES)
-            )
-            scan.read_outcomes(events)
-            picked = [i for i, kind in enumerate(events.types) if kind == DECISION_MADE]
-            if picked:
-                batch = await scan.feed_decisions(
-                    [events.positions[i] for i in picked],
-                    [events.recorded_at_us[i] for i in picked],
-                    [events.payloads[i] for i in picked],
-                    (
-                        [events.streams[i] for i in picked],
-                        [events.stream_versions[i] for i in picked],
-                    ),
-                )
-                if batch is not None:
-                    await writers["decisions"].put(batch)
-            # An attempt always comes after its decision: this chunk's decisions are known.
-            for i, kind in enumerate(events.types):
-                if kind == ATTEMPT_FINISHED:
-                    await scan.feed_attempt(
-                        events.positions[i], events.recorded_at_us[i], events.payloads[i]
-                    )
-            await _flush(scan, writers)
-            pa.default_memory_pool().release_unused()
-            low = high
-            if progress is not None:
-                progress(min(low, total), total)
-    finally:
-        reading.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reading
+    async for events in scan.ledger.scan_batches(low, stop=total, types=_TYPES, batch=chunk):
+        types = events.column("type")
+        scan.read_outcomes(events)
+        decisions = events.filter(pc.equal(types, DECISION_MADE))
+        if decisions.num_rows:
+            batch = await scan.feed_decisions(decisions)
+            if batch is not None:
+                await writers["decisions"].put(batch)
+        # An attempt always comes after its decision: this batch's decisions are known.
+        attempts = events.filter(pc.equal(types, ATTEMPT_FINISHED))
+        for position, at, raw in zip(
+            attempts.column("position").to_pylist(),
+            attempts.column("recorded_at_us").to_pylist(),
+            attempts.column("payload").to_pylist(),
+            strict=True,
+        ):
+            await scan.feed_attempt(position, at, raw)
+        await _flush(scan, writers)
+        pa.default_memory_pool().release_unused()
+        if progress is not None:
+            progress(min(events.column("position")[-1].as_py() + 1, total), total)
+    if progress is not None:
+        progress(total, total)
 
 
 def _fresh_folder(base: Path) -> Path:

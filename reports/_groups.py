@@ -82,10 +82,15 @@ class CatalogRanks:
     def __init__(self, keep: int = _KEEP) -> None:
         self._orders = _Lru(keep)
         self._parts = _Lru(_ATTRIBUTES)
+        self._last: tuple[Hashable, RankTable] | None = None
 
     def table(self, catalog: Catalog, rank: Sequence[RankKey], tokens: Tokens | None) -> RankTable:
         """The rank table of `catalog` under `rank` for `tokens` (cost needs them: a rank on
         `cost_per_run` without tokens has every cost missing)."""
+        key = (catalog.version, tuple(rank), tokens)
+        # A group asks twice in a row: for its ranking (`rank`), then for its key values.
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
         cols = columns_of(catalog)
         values = np.full((cols.size, len(rank)), np.nan)
         for j, rank_key in enumerate(rank):
@@ -100,11 +105,12 @@ class CatalogRanks:
                 if number is not None:
                     values[:, j] = number.values
         values.setflags(write=False)
-        key = (catalog.version, tuple(rank), tokens)
         order: npt.NDArray[np.int32] | None = self._orders.get(key)
         if order is None:
             order = self._orders.put(key, _order(values, rank))
-        return RankTable(values, order)
+        table = RankTable(values, order)
+        self._last = (key, table)
+        return table
 
     def rank(
         self, policy: Policy, catalog: Catalog, tokens: Tokens | None, passing: Sequence[int]

@@ -100,12 +100,12 @@ def sequence_of(envelope: Envelope, tenant: str) -> int | None:
     return envelope.stream_version if envelope.stream_id == tenant_stream(tenant) else None
 
 
-def sequence_column(tenants: pa.ChunkedArray, streams: list[str], versions: list[int]) -> pa.Array:
+def sequence_column(tenants: pa.ChunkedArray, streams: pa.Array, versions: pa.Array) -> pa.Array:
     """`sequence_of` for a chunk of decisions, column-wise: their tenants, streams and
-    versions."""
+    versions (a `Ledger.scan_batches` batch's `stream_id` and `stream_version`)."""
     expected = pc.binary_join_element_wise(tenant_stream(""), tenants.combine_chunks(), "")
-    inside = pc.equal(pa.array(streams, pa.string()), expected)
-    return pc.if_else(inside, pa.array(versions, pa.int64()), pa.scalar(None, pa.int64()))
+    inside = pc.equal(streams, expected)
+    return pc.if_else(inside, versions, pa.scalar(None, pa.int64()))
 
 
 async def _seal(ledger: Ledger, tenant: str) -> Envelope:
