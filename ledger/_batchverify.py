@@ -38,11 +38,8 @@ class InclusionChecker:
     def __init__(self, tree_size: int, root: bytes) -> None:
         self.tree_size = tree_size
         self.root = root
-        # (node index at its level, right shifts so far) -> (hash, the proof's path, the offset
-        # in it of the next hash): the walk's state after a step, on a proof that held.
-        self._seen: dict[tuple[int, int], tuple[bytes, Sequence[bytes], int]] = {}
-        # The same for `check_hex`: (hash, the path's hashes concatenated, the offset in it of
-        # the next one).
+        # (node index at its level, right shifts so far) -> (hash, the proof's path as its hashes
+        # concatenated, the offset in it of the next hash): the walk's state after a step.
         self._seen_raw: dict[tuple[int, int], tuple[bytes, bytes, int]] = {}
 
     def check(self, leaf_hash: bytes, index: int, path: Sequence[bytes]) -> bool:
@@ -63,7 +60,7 @@ class InclusionChecker:
         exact = set(map(type, steps)) <= {bytes} and set(map(len, steps)) <= {_HASH_SIZE}
         if not exact and not all(isinstance(p, bytes) and len(p) == _HASH_SIZE for p in steps):
             return False
-        return self._walk(leaf_hash, index, steps)
+        return self._walk_bytes(leaf_hash, index, b"".join(steps))
 
     def check_hex(self, leaf_hash: bytes, index: int, path: list[str]) -> bool:
         """`check` of a path given as lowercase hex strings of 64 characters each, as an event
@@ -134,9 +131,10 @@ class InclusionChecker:
         return True
 
     def _walk_bytes(self, leaf_hash: bytes, index: int, raw: bytes) -> bool:
-        """`_walk` over a path given as its hashes concatenated: the remaining path is compared
-        as one byte string, and the nodes are remembered as the walk goes (all of them are
-        forgotten when the proof fails: it is rare, and then the bundle is read again)."""
+        """The walk of RFC 9162 §2.1.3.2 over a path given as its hashes concatenated: the
+        remaining path is compared as one byte string, and the nodes are remembered as the walk
+        goes (all of them are forgotten when the proof fails: it is rare, and then the bundle is
+        read again)."""
         seen = self._seen_raw
         if len(seen) > _REMEMBERED:
             seen.clear()
@@ -187,45 +185,6 @@ class InclusionChecker:
             and document["leaf_hash"] == leaf_hash.hex()
             and self.check_hex(leaf_hash, index, document["hashes"])
         )
-
-    def _walk(self, leaf_hash: bytes, index: int, steps: tuple[bytes, ...]) -> bool:
-        seen = self._seen
-        fn, sn, shifts, r = index, self.tree_size - 1, 0, leaf_hash
-        walked: list[tuple[tuple[int, int], bytes, int]] = []
-        for offset, p in enumerate(steps):
-            known = seen.get((fn, shifts))
-            if known is not None and known[0] == r and known[1][known[2] :] == steps[offset:]:
-                self._remember(walked, steps)
-                return True
-            walked.append(((fn, shifts), r, offset))
-            if sn == 0:
-                return False
-            if fn & 1 or fn == sn:
-                r = sha256(b"\x01" + p + r).digest()
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-                    shifts += 1
-            else:
-                r = sha256(b"\x01" + r + p).digest()
-            fn >>= 1
-            sn >>= 1
-            shifts += 1
-        if sn != 0 or r != self.root:
-            return False
-        walked.append(((fn, shifts), r, len(steps)))
-        self._remember(walked, steps)
-        return True
-
-    def _remember(
-        self,
-        walked: list[tuple[tuple[int, int], bytes, int]],
-        steps: Sequence[bytes],
-    ) -> None:
-        if len(self._seen) + len(walked) > _REMEMBERED:
-            self._seen.clear()
-        for node, r, offset in walked:
-            self._seen[node] = (r, steps, offset)
 
 
 def event_hashes(
