@@ -25,6 +25,7 @@ from ledger import Envelope, Ledger, SignedCheckpoint
 from reports._errors import ReportsError
 from reports._events import event_line
 from reports._export import Progress, export_parquet
+from reports._folderproof import covering_checkpoint
 from reports._html import render_html
 from reports._report import build_report, ledger_context
 from reports._sequence import at_us, plan_sequence
@@ -101,17 +102,6 @@ class BundleSummary:
         if self.note is not None:
             out["note"] = self.note
         return out
-
-
-async def _checkpoint_covering(ledger: Ledger, last: int) -> SignedCheckpoint:
-    await ledger.sequence()
-    head = await ledger.latest_checkpoint()
-    if head is None or head.tree_size <= last:
-        raise ReportsError(
-            f"no signed checkpoint covers ledger position {last} yet (another process is "
-            "sequencing the ledger right now): run the command again"
-        )
-    return head
 
 
 _BATCH = 4096
@@ -224,7 +214,7 @@ async def create_bundle(
         last = max([-1, *held, *positions[-1:].tolist()])
         # What the export held and freed goes back to the system before the report is built.
         pa.default_memory_pool().release_unused()
-        head = await _checkpoint_covering(ledger, last)
+        head = await covering_checkpoint(ledger, last)
         proofs = work / "events.jsonl"
         count = await _write_events(ledger, positions, held, head.tree_size, proofs)
         files: dict[str, bytes | Path] = {}

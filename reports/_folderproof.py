@@ -23,7 +23,7 @@ from reports._errors import ReportsError
 from reports._events import event_line
 from reports._sequence import SEALED, Sequence, plan_sequence
 
-__all__ = ["PROOF_MEMBER", "FolderProof", "check_layout", "prove_folder"]
+__all__ = ["PROOF_MEMBER", "FolderProof", "check_layout", "covering_checkpoint", "prove_folder"]
 
 PROOF_MEMBER = "completeness_proof"
 """The manifest member holding the signed checkpoint and the proven sequence events."""
@@ -60,7 +60,9 @@ class FolderProof:
         }
 
 
-async def _covering(ledger: Ledger, last: int) -> SignedCheckpoint:
+async def covering_checkpoint(ledger: Ledger, last: int) -> SignedCheckpoint:
+    """The newest signed checkpoint, sequencing first; refused when it does not yet cover
+    position `last` (another process is sequencing)."""
     await ledger.sequence()
     head = await ledger.latest_checkpoint()
     if head is None or head.tree_size <= last:
@@ -78,7 +80,7 @@ async def prove_folder(
     first when nothing recorded at/after `until` bounds it (`plan_sequence`)."""
     sequence = await plan_sequence(ledger, tenant, since, until)
     events = sequence.boundaries
-    head = await _covering(ledger, max(e.position for e in events))
+    head = await covering_checkpoint(ledger, max(e.position for e in events))
     proofs = await ledger.inclusion_proofs([e.position for e in events], head.tree_size)
     lines = [event_line(e, p.document()) for e, p in zip(events, proofs, strict=True)]
     last = events[-1]
