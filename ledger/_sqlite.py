@@ -26,11 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from ledger._batches import PageQuery
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
-from ledger._proofread import EVENT_AND_HEAD, nodes_query, plan_of, proof_read
+from ledger._proofread import EVENT_AND_HEAD, plan_of, proof_read
 from ledger._sqlite_columns import ColumnReader
 from ledger._store import ProofRead, Store, translate_errors
 from ledger._tables import events
-from ledger._treestore import Integrated
+from ledger._treestore import Integrated, nodes_query
 from ledger._verify import Source
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "SqliteStore", "SqliteWriter", "enable_wal", "is_busy"]
@@ -218,7 +218,7 @@ def _read_inclusion(conn: sqlite3.Connection, column: str, value: object) -> Pro
     if row is None:
         return None
     found, plan = plan_of(row)
-    rows = conn.execute(*nodes_query(plan)).fetchall() if plan and plan.nodes else []
+    rows = conn.execute(*nodes_query(plan.nodes)).fetchall() if plan and plan.nodes else []
     return proof_read(found, plan, rows)
 
 
