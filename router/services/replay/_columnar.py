@@ -394,8 +394,8 @@ class Columnar:
         # has no gid: a forged id in `--mode original` with no other row of its group), and the
         # slow rows of the tenant and policy asked for.
         self.con.execute("DELETE FROM page_raw WHERE slow AND gid IS NULL")
-        row = self.con.execute("SELECT count(*) FROM page_raw").fetchone()
-        self.size = 0 if row is None else int(row[0])
+        (row,) = self.con.execute("SELECT count(*) FROM page_raw").fetchall()
+        self.size = int(row[0])
 
     # -- original ----------------------------------------------------------------------------
 
