@@ -22,16 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from ledger._batches import PageQuery, to_batch
 from ledger._committer import Request, assign
-from ledger._proofread import (
-    EVENT_AND_HEAD,
-    nodes_query,
-    numbered,
-    plan_of,
-    proof_read,
-)
+from ledger._proofread import EVENT_AND_HEAD, plan_of, proof_read
 from ledger._store import ProofRead, Store, translate_errors
 from ledger._tables import events
-from ledger._treestore import Integrated, write_batch
+from ledger._treestore import Integrated, nodes_query, numbered, write_batch
 from ledger._verify import Source
 
 __all__ = ["PgWriter", "PostgresStore"]
@@ -192,7 +186,7 @@ class PostgresStore(Store):
                     found, plan = plan_of(row)
                     rows = []
                     if plan and plan.nodes:
-                        sql, params = nodes_query(plan)
+                        sql, params = nodes_query(plan.nodes)
                         rows = await pg.fetch(numbered(sql), *params)
                     return proof_read(found, plan, rows)
 

@@ -14,7 +14,6 @@ rows). The proofs are exactly `inclusion_proof_plan` + `assemble`'s (tests compa
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,8 +43,6 @@ __all__ = [
     "EVENT_AND_HEAD",
     "InclusionProofBundle",
     "ProofReads",
-    "nodes_query",
-    "numbered",
     "plan_of",
     "proof_read",
     "read_inclusion_proofs",
@@ -64,32 +61,6 @@ EVENT_AND_HEAD = (
 """The event (by `column`, position or event_id) and the latest checkpoint, `?` placeholders."""
 
 
-def nodes_query(plan: ProofPlan) -> tuple[str, list[int]]:
-    """The stored hashes of every node of `plan`: (SQL with `?` placeholders, parameters)."""
-    leaves = [i for level, i in plan.nodes if level == 0]
-    inner = [(level, i) for level, i in plan.nodes if level > 0]
-    parts, params = [], []
-    if leaves:
-        parts.append(
-            "SELECT 0, position, leaf_hash FROM ledger_events WHERE position IN "
-            f"({', '.join('?' * len(leaves))})"
-        )
-        params += leaves
-    if inner:
-        parts.append(
-            "SELECT level, idx, hash FROM ledger_merkle_nodes WHERE "
-            + " OR ".join("(level = ? AND idx = ?)" for _ in inner)
-        )
-        params += [x for node in inner for x in node]
-    return " UNION ALL ".join(parts), params
-
-
-def numbered(sql: str) -> str:
-    """`sql` with `$1`, `$2`, … (asyncpg) for its `?` placeholders."""
-    numbers = iter(range(1, sql.count("?") + 1))
-    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
-
-
 def plan_of(row: Sequence[Any]) -> tuple[Found, ProofPlan | None]:
     """The event and latest checkpoint of an `EVENT_AND_HEAD` row, and the plan of the event's
     inclusion proof (None when the checkpoint does not cover the event)."""
@@ -103,7 +74,7 @@ def plan_of(row: Sequence[Any]) -> tuple[Found, ProofPlan | None]:
 
 def proof_read(found: Found, plan: ProofPlan | None, rows: Iterable[Sequence[Any]]) -> ProofRead:
     """`found` with the path that `plan` assembles from the node rows (level, index, hash) of
-    `nodes_query(plan)`."""
+    `nodes_query(plan.nodes)`."""
     if plan is None:
         return (*found, None)
     return (*found, assemble(plan, {(r[0], r[1]): bytes(r[2]) for r in rows}))

@@ -3,11 +3,13 @@ signing checkpoints, and serving proofs with one query for the nodes a proof pla
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, insert, literal, or_, select, union_all
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger._checkpoint import Checkpoint, sign_checkpoint
@@ -24,6 +26,8 @@ __all__ = [
     "has_event",
     "integrate",
     "latest_checkpoint",
+    "nodes_query",
+    "numbered",
     "plan_hashes",
     "read_batch",
     "write_batch",
@@ -65,27 +69,42 @@ async def checkpoints_at(
     return {row[0]: SignedCheckpoint(*row) for row in await conn.execute(query)}
 
 
-async def fetch_nodes(conn: AsyncConnection, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
-    """The hashes of `ids` in ONE query: level 0 from the event rows, the rest from the nodes."""
+def nodes_query(ids: Collection[NodeId]) -> tuple[str, list[int]]:
+    """The stored hashes of the nodes `ids` in ONE statement, rows (level, index, hash): level 0
+    from the event rows, the rest from the nodes. (SQL with `?` placeholders, parameters)."""
     leaves = sorted({i for level, i in ids if level == 0})
     inner = sorted({(level, i) for level, i in ids if level > 0})
-    parts = []
+    parts, params = [], []
     if leaves:
         parts.append(
-            select(literal(0).label("level"), events.c.position, events.c.leaf_hash).where(
-                events.c.position.in_(leaves)
-            )
+            "SELECT 0, position, leaf_hash FROM ledger_events WHERE position IN "
+            f"({', '.join('?' * len(leaves))})"
         )
+        params += leaves
     if inner:
         parts.append(
-            select(merkle_nodes.c.level, merkle_nodes.c.idx, merkle_nodes.c.hash).where(
-                or_(*(and_(merkle_nodes.c.level == lv, merkle_nodes.c.idx == i) for lv, i in inner))
-            )
+            "SELECT level, idx, hash FROM ledger_merkle_nodes WHERE "
+            + " OR ".join("(level = ? AND idx = ?)" for _ in inner)
         )
-    if not parts:
+        params += [x for node in inner for x in node]
+    return " UNION ALL ".join(parts), params
+
+
+def numbered(sql: str) -> str:
+    """`sql` with `$1`, `$2`, … (asyncpg) for its `?` placeholders."""
+    numbers = iter(range(1, sql.count("?") + 1))
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+
+async def fetch_nodes(conn: AsyncConnection, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
+    """The hashes of `ids` (`nodes_query`)."""
+    sql, params = nodes_query(ids)
+    if not params:
         return {}
-    query = parts[0] if len(parts) == 1 else union_all(*parts)
-    return {(int(lv), int(i)): bytes(h) for lv, i, h in (await conn.execute(query)).all()}
+    if conn.dialect.paramstyle == "numeric_dollar":
+        sql = numbered(sql)
+    rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(sql, tuple(params))
+    return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
 
 async def plan_hashes(conn: AsyncConnection, plan: ProofPlan) -> list[bytes]:

@@ -12,6 +12,7 @@ compares the stored nodes up to that level, `join_ranges` those above the blocks
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ __all__ = [
     "RangeResult",
     "Source",
     "VerifyReport",
-    "block_level",
+    "cut_ranges",
     "join_ranges",
     "nodes_match",
     "open_checkpoints",
@@ -128,12 +129,6 @@ def open_checkpoints(
     return signed, None
 
 
-def block_level(count: int, workers: int) -> int:
-    """The block level of `workers` ranges over `count` events: at least eight blocks per
-    worker (ranges are whole blocks, so they stay within 1/16 of an even share)."""
-    return max(0, min(_MAX_BLOCK_LEVEL, (count // (8 * workers)).bit_length() - 1))
-
-
 @dataclass(frozen=True, slots=True)
 class RangeJob:
     """Positions [low, high) to check (high None: to the end of the log).
@@ -150,6 +145,29 @@ class RangeJob:
     signed: tuple[tuple[int, bytes], ...]
     sizes: tuple[int, ...]
     sequenced_size: int
+
+
+def cut_ranges(
+    count: int, ranges: int, signed: Sequence[tuple[int, bytes]], sequenced: int
+) -> list[RangeJob]:
+    """`ranges` jobs over the `count` events of a log whose stored tree reaches `sequenced`,
+    cut at whole blocks (at least eight per range, at most 2**16 positions each) near an even
+    share; each carries the `signed` (tree size, root) pairs within it."""
+    level = max(0, min(_MAX_BLOCK_LEVEL, (count // (8 * ranges)).bit_length() - 1))
+    half = 1 << level >> 1  # cut at the block boundary nearest to an even share
+    cuts = [(count * k // ranges + half) >> level << level for k in range(ranges)] + [count]
+    return [
+        RangeJob(
+            low,
+            high,
+            level,
+            tuple((size, root) for size, root in signed if low < size <= high),  # its own only
+            (count,) if high == count else (),
+            sequenced,
+        )
+        for low, high in itertools.pairwise(cuts)
+        if high > low
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ inside the store's read transaction, which translates them.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import multiprocessing
 import os
 import sqlite3
@@ -30,7 +29,7 @@ from ledger._verify import (
     RangeResult,
     Source,
     VerifyReport,
-    block_level,
+    cut_ranges,
     join_ranges,
     nodes_match,
     open_checkpoints,
@@ -184,26 +183,6 @@ def check_range(
         conn.close()
 
 
-def _cut(
-    count: int, ranges: int, signed: Sequence[tuple[int, bytes]], sequenced: int
-) -> list[RangeJob]:
-    level = block_level(count, ranges)
-    half = 1 << level >> 1  # cut at the block boundary nearest to an even share
-    cuts = [(count * k // ranges + half) >> level << level for k in range(ranges)] + [count]
-    return [
-        RangeJob(
-            low,
-            high,
-            level,
-            tuple((size, root) for size, root in signed if low < size <= high),  # its own only
-            (count,) if high == count else (),
-            sequenced,
-        )
-        for low, high in itertools.pairwise(cuts)
-        if high > low
-    ]
-
-
 async def _in_pool(
     source: Source,
     jobs: Sequence[RangeJob],
@@ -268,7 +247,7 @@ async def verify_ledger(
         # A log shorter than a signed tree goes to the one range that names it; a gap fails the
         # range that holds it.
         if processes > 1 and top >= floor and sequenced <= top:
-            jobs = _cut(top, processes * RANGES_PER_PROCESS, signed, sequenced)
+            jobs = cut_ranges(top, processes * RANGES_PER_PROCESS, signed, sequenced)
             results = await _in_pool(source, jobs, chunk, processes, report)
             joined = None if results is None else join_ranges(results, jobs, top, signed)
             if joined is not None:
