@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--checkpoint-interval", type=float, default=3600.0)
     parser.add_argument("--count-suspensions", action="store_true")
     parser.add_argument("--strace", default=None, help="write `strace -c -f` of the rounds here")
     parser.add_argument("--callgrind", action="store_true", help="under callgrind: see above")
@@ -239,6 +240,9 @@ def main() -> None:
                 UNHARDCODED_PROVIDER_BENCH_BASE_URL=f"http://127.0.0.1:{port}/v1",
                 UNHARDCODED_PROVIDER_BENCH_REGION="eu",
                 UNHARDCODED_PROVIDER_BENCH_API_KEY="sk-bench",
+                # No checkpoint within a run: its work grows with the run's wall time (much
+                # longer under callgrind or strace), not with the requests.
+                UNHARDCODED_CHECKPOINT_INTERVAL_S=str(args.checkpoint_interval),
             )
             key = _key(db, env)
             import uvloop
