@@ -23,10 +23,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from ledger._batches import PageQuery, to_batch
+from ledger._batches import PageQuery
 from ledger._committer import Request, assign
 from ledger._errors import StoreUnavailableError
 from ledger._proofread import EVENT_AND_HEAD, plan_of, proof_read
+from ledger._sqlite_columns import ColumnReader
 from ledger._store import ProofRead, Store, translate_errors
 from ledger._tables import events
 from ledger._treestore import Integrated, nodes_query
@@ -221,10 +222,6 @@ def _read_inclusion(conn: sqlite3.Connection, column: str, value: object) -> Pro
     return proof_read(found, plan, rows)
 
 
-def _read_columns(conn: sqlite3.Connection, sql: str, params: list[Any]) -> pa.RecordBatch:
-    return to_batch(conn.execute(sql, params).fetchall())
-
-
 class SqliteStore(Store):
     """The ledger in one SQLite file (`sqlite+aiosqlite:///path.db`)."""
 
@@ -239,7 +236,8 @@ class SqliteStore(Store):
             )
         super().__init__(url, engine)
         self.path = url.database or ""
-        self._reader = _Thread(self.path, "reader", "BEGIN")  # proofs and column pages
+        self._reader = _Thread(self.path, "reader", "BEGIN")  # proofs
+        self._columns = ColumnReader(self.path, SQLITE_BUSY_TIMEOUT_MS)  # scan_batches pages
         sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
@@ -293,9 +291,8 @@ class SqliteStore(Store):
         return await self._read(_read_inclusion, column, value)
 
     async def read_columns(self, query: PageQuery, start: int, limit: int) -> pa.RecordBatch:
-        # The rows become columns on the reader thread too, while the caller works on the last
-        # page.
-        return await self._read(_read_columns, query.sql, query.params(start, limit))
+        # Read by ADBC on a thread of its own, while the caller works on the last page.
+        return await self._columns.read(query, start, limit)
 
     async def verify_source(self, conn: AsyncConnection) -> Source:
         return Source(sqlite_path=self.path, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
@@ -321,4 +318,5 @@ class SqliteStore(Store):
 
     async def dispose(self) -> None:
         await self._reader.close()
+        await self._columns.close()
         await super().dispose()

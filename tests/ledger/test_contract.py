@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from ledger import (
     EVENT_BATCH_SCHEMA,
@@ -27,6 +28,9 @@ from ledger import (
     verify_consistency_document,
     verify_inclusion_document,
 )
+from ledger._batches import page_query
+from ledger._errors import StoreUnavailableError
+from ledger._sqlite import SqliteStore
 from tests.conftest import PgSchema
 from tests.ledger._backends import IMMUTABLE, Backend, decision
 
@@ -460,6 +464,19 @@ class LedgerContract:
             with pytest.raises(InvalidEventError, match="batch must be a positive int"):
                 _ = [b async for b in led.scan_batches(batch=0)]
 
+    async def test_scan_batches_of_more_rows_than_a_driver_batch(self, backend: Backend) -> None:
+        # ADBC's SQLite driver returns 1,024 rows per batch by default: a page is still one
+        # batch of the schema, whatever its size.
+        async with backend.open() as led:
+            written = await led.append([decision(i, f"s-{i % 3}") for i in range(2500)])
+            batches = [b async for b in led.scan_batches(batch=2000)]
+            assert [b.num_rows for b in batches] == [2000, 500]
+            assert all(b.schema == EVENT_BATCH_SCHEMA for b in batches)
+            positions = [p for b in batches for p in b.column("position").to_pylist()]
+            assert positions == [e.position for e in written]
+            payloads = [p for b in batches for p in b.column("payload").to_pylist()]
+            assert payloads == [e.payload for e in written]
+
     async def test_a_scan_left_early_stops_reading(self, backend: Backend) -> None:
         async with backend.open() as led:
             await led.append([decision(i) for i in range(10)])
@@ -476,6 +493,36 @@ class TestSQLite(LedgerContract):
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Backend:
         return Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", None, tmp_path)
+
+    async def test_scan_batches_read_a_payload_stored_as_text(self, backend: Backend) -> None:
+        # SQLite keeps a value's own type whatever the column's: a payload written as TEXT (by
+        # hand, or by another writer) still comes as its bytes in the binary column.
+        async with backend.open() as led:
+            written = await led.append([decision(i) for i in range(5)])
+        await backend.drop_guards()
+        await backend.sql(
+            "UPDATE ledger_events SET payload = CAST(payload AS TEXT) WHERE position IN (0, 3)"
+        )
+        assert await backend.sql(
+            "SELECT typeof(payload) FROM ledger_events WHERE position = 3"
+        ) == [("text",)]
+        async with backend.open() as led:
+            (batch,) = [b async for b in led.scan_batches()]
+        assert batch.schema == EVENT_BATCH_SCHEMA
+        assert batch.column("payload").to_pylist() == [e.payload for e in written]
+
+    async def test_scan_batches_on_an_unreadable_file_is_a_store_error(
+        self, backend: Backend, tmp_path: Path
+    ) -> None:
+        async with backend.open() as led:
+            await led.append(decision(0))
+        (tmp_path / "ledger.db").write_bytes(b"not a database" * 100)
+        store = SqliteStore(make_url(backend.url))
+        try:
+            with pytest.raises(StoreUnavailableError, match=r"reading events from .*ledger\.db"):
+                await store.read_columns(page_query(store.engine.dialect), 0, 10)
+        finally:
+            await store.dispose()
 
 
 @pytest.mark.postgres
