@@ -13,19 +13,33 @@ per-event path the bundle uses; tests check both paths write the same rows."""
 from __future__ import annotations
 
 import io
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from reports._rows import CatalogInfo
 from reports._schema import SCHEMAS, TIMESTAMP
-from router.core import CatalogEntry, Tokens, cost_of
+from router.core import CatalogEntry, Tokens, columns_of, cost_of
 
-__all__ = ["CatalogColumns", "decision_batch", "parse_decisions", "utc_dates"]
+__all__ = [
+    "CatalogColumns",
+    "RecentDecisions",
+    "decision_batch",
+    "group_key",
+    "group_keys",
+    "parse_decisions",
+    "utc_dates",
+]
+
+_SEP = "\x1f"
+_NULL = "\x00"
+"""A group key's separator and its null: neither occurs in a digest or a decimal integer."""
 
 _PAYLOAD = pa.schema(
     [
@@ -71,7 +85,9 @@ class CatalogColumns:
     offsets: dict[str, int] = field(default_factory=dict)
     _parts: list[dict[str, list[Any]]] = field(default_factory=list)
     entries: list[CatalogEntry] = field(default_factory=list)
+    _prices: list[tuple[npt.NDArray[Any], ...]] = field(default_factory=list)
     _arrays: dict[str, pa.Array] | None = None
+    _numbers: dict[str, npt.NDArray[Any]] | None = None
     _size: int = 0
 
     def add(self, info: CatalogInfo) -> None:
@@ -91,7 +107,13 @@ class CatalogColumns:
                 "no_log": list(info.no_log),
             }
         )
+        # The evaluator's own price columns (NaN: unknown), so that a cost computed from them
+        # is the one `cost_of` gives; entries with tiers are priced one by one.
+        cols = columns_of(info.catalog)
+        tiered = np.fromiter((bool(e.tiers) for e in entries), np.bool_, len(entries))
+        self._prices.append((cols.price_in, cols.price_out, cols.price_cached_in, tiered))
         self._arrays = None
+        self._numbers = None
 
     def arrays(self) -> dict[str, pa.Array]:
         """The concatenated columns."""
@@ -101,6 +123,40 @@ class CatalogColumns:
                 name: pa.array([v for part in self._parts for v in part[name]]) for name in names
             }
         return self._arrays
+
+    def prices(self) -> dict[str, npt.NDArray[Any]]:
+        """The concatenated price columns: `price_in`, `price_out`, `price_cached_in` (NaN:
+        unknown) and `tiered` (the entry has price tiers)."""
+        if self._numbers is None:
+            names = ("price_in", "price_out", "price_cached_in", "tiered")
+            self._numbers = {
+                name: np.concatenate([part[i] for part in self._prices])
+                for i, name in enumerate(names)
+            }
+        return self._numbers
+
+
+def group_keys(table: pa.Table) -> pa.Array:
+    """Each parsed decision's group (outcome, rank order, policy digest, input and output
+    tokens) as one string, the `group_key` of the same values: the groups are found among a
+    batch's decisions by hashing in Arrow instead of one Python tuple per decision."""
+    tokens = table.column("tokens")
+    parts = [
+        pc.struct_field(table.column("filter"), "outcome"),
+        pc.struct_field(table.column("rank"), "order_sha256"),
+        pc.struct_field(table.column("policy"), "digest"),
+        pc.struct_field(tokens, "in").cast(pa.string()),
+        pc.struct_field(tokens, "out").cast(pa.string()),
+    ]
+    joined = pc.binary_join_element_wise(
+        *parts, _SEP, null_handling="replace", null_replacement=_NULL
+    )
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def group_key(group: tuple[Any, ...]) -> str:
+    """`group_keys` of one (outcome, order, policy digest, tokens in, tokens out)."""
+    return _SEP.join(_NULL if value is None else str(value) for value in group)
 
 
 def decision_batch(
@@ -122,13 +178,13 @@ def decision_batch(
     tokens = table.column("tokens").combine_chunks()
     tokens_in = pc.struct_field(tokens, "in")
     tokens_out = pc.struct_field(tokens, "out")
-    cost = _costs(columns.entries, where, tokens_in, tokens_out, pc.struct_field(tokens, "cached"))
+    cost = _costs(columns, where, tokens_in, tokens_out, pc.struct_field(tokens, "cached"))
     plan = table.column("plan").combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(plan), 0)
     parents = pc.list_parent_indices(plan)
     plan_where = pc.add(pc.take(row_offset, parents), pc.cast(pc.list_flatten(plan), pa.int64()))
     list_offsets = pa.array(
-        [0, *pc.cumulative_sum(pc.cast(lengths, pa.int32())).to_pylist()], pa.int32()
+        np.concatenate([[0], np.cumsum(lengths.to_numpy(), dtype=np.int32)]), pa.int32()
     )
     plan_ids = pa.ListArray.from_arrays(list_offsets, pc.take(arrays["id"], plan_where))
     at = pc.cast(recorded_at_us, pa.int64()).cast(TIMESTAMP)
@@ -178,26 +234,41 @@ def utc_dates(at: pa.Array) -> pa.Array:
 
 
 def _costs(
-    entries: list[CatalogEntry],
+    columns: CatalogColumns,
     where: pa.Array,
     tokens_in: pa.Array,
     tokens_out: pa.Array,
     cached: pa.Array,
 ) -> pa.Array:
-    """The selected entry's `cost_of` per row (tiers and cached input priced like the decision
-    did), computed once per distinct (entry, tokens)."""
-    memo: dict[tuple[int, int, int, int], float | None] = {}
-    out: list[float | None] = []
-    columns = (where.to_pylist(), tokens_in.to_pylist(), tokens_out.to_pylist(), cached.to_pylist())
-    for index, t_in, t_out, t_cached in zip(*columns, strict=True):
-        if index is None or t_in is None or t_out is None:
-            out.append(None)
-            continue
-        key = (index, t_in, t_out, t_cached or 0)
-        if key not in memo:
-            memo[key] = cost_of(entries[index], Tokens(t_in, t_out, t_cached or 0))
-        out.append(memo[key])
-    return pa.array(out, pa.float64())
+    """The selected entry's `cost_of` per row, column-wise: `run_cost`'s formula with the same
+    operations in the same order on float64, so each value is the one `cost_of` returns (null
+    where the price is unknown, nothing is selected or no tokens were priced). Rows whose entry
+    has price tiers go through `cost_of` itself, once per distinct (entry, tokens)."""
+    prices = columns.prices()
+    known = pc.and_(pc.is_valid(where), pc.and_(pc.is_valid(tokens_in), pc.is_valid(tokens_out)))
+    index = where.fill_null(0).to_numpy()
+    t_in = tokens_in.fill_null(0).to_numpy()
+    t_out = tokens_out.fill_null(0).to_numpy()
+    t_cached = np.minimum(cached.fill_null(0).to_numpy(), t_in)
+    p_in = prices["price_in"][index]
+    p_out = prices["price_out"][index]
+    plain = (t_in * p_in + t_out * p_out) / 1e6
+    with_cached = (
+        (t_in - t_cached) * p_in + t_cached * prices["price_cached_in"][index] + t_out * p_out
+    ) / 1e6
+    cost = np.where(t_cached == 0, plain, with_cached)
+    valid = known.to_numpy(zero_copy_only=False)
+    tiered = np.flatnonzero(valid & prices["tiered"][index])
+    if len(tiered):
+        memo: dict[tuple[int, int, int, int], float | None] = {}
+        raw_cached = cached.fill_null(0).to_numpy()
+        for row in tiered.tolist():
+            key = (int(index[row]), int(t_in[row]), int(t_out[row]), int(raw_cached[row]))
+            if key not in memo:
+                memo[key] = cost_of(columns.entries[key[0]], Tokens(*key[1:]))
+            found = memo[key]
+            cost[row] = np.nan if found is None else found
+    return pa.array(cost, pa.float64(), mask=~valid | np.isnan(cost))
 
 
 def _as(array: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
@@ -208,3 +279,67 @@ def _as(array: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
     if array.type != kind:
         return array.cast(kind)
     return array
+
+
+class RecentDecisions:
+    """The partition values (tenant, date, catalog version) of the latest decisions, whether
+    exported or not, for the attempts that follow them: an attempt is recorded after its
+    decision, nearly always within a few batches. Held as the batches' Arrow columns (whole
+    batches, the oldest dropped once `size` decisions are held without it), so a decision
+    costs no Python object; an attempt's decision is found by hashing in Arrow, newest batch
+    first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._tables: deque[pa.Table] = deque()
+        self._rows = 0
+
+    def add(
+        self,
+        ids: pa.Array,
+        wanted: pa.Array | None,
+        tenants: pa.Array,
+        dates: pa.Array,
+        versions: pa.Array,
+    ) -> None:
+        """Remember a batch of decisions (`wanted`: which ones are exported; None: all)."""
+        if wanted is None:
+            wanted = pa.array(np.ones(len(ids), np.bool_))
+        table = pa.table(
+            {
+                "decision_id": ids,
+                "wanted": wanted,
+                "tenant": tenants,
+                "date": dates,
+                "catalog_version": versions,
+            }
+        )
+        self._tables.append(table)
+        self._rows += table.num_rows
+        while len(self._tables) > 1 and self._rows - self._tables[0].num_rows >= self._size:
+            self._rows -= self._tables.popleft().num_rows
+
+    def find(self, ids: pa.Array) -> list[tuple[bool, str, str, str] | None]:
+        """Per decision id: (exported, tenant, date, catalog version), None when it is not
+        among the decisions held."""
+        found: list[tuple[bool, str, str, str] | None] = [None] * len(ids)
+        pending = np.arange(len(ids))
+        for table in reversed(self._tables):
+            if not len(pending):
+                break
+            where = pc.index_in(ids.take(pending), value_set=table.column("decision_id"))
+            rows = where.fill_null(-1).to_numpy()
+            hit = rows >= 0
+            if hit.any():
+                taken = table.take(rows[hit]).to_pydict()
+                values = zip(
+                    taken["wanted"],
+                    taken["tenant"],
+                    taken["date"],
+                    taken["catalog_version"],
+                    strict=True,
+                )
+                for i, value in zip(pending[hit].tolist(), values, strict=True):
+                    found[i] = value
+            pending = pending[~hit]
+        return found

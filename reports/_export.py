@@ -16,11 +16,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger import Envelope, EventNotFoundError, Ledger
-from reports._columnar import CatalogColumns, decision_batch, parse_decisions, utc_dates
+from reports._columnar import (
+    CatalogColumns,
+    RecentDecisions,
+    decision_batch,
+    group_key,
+    group_keys,
+    parse_decisions,
+    utc_dates,
+)
 from reports._errors import ReportsError
 from reports._folder import FolderManifest, written_keys
 from reports._folderproof import FolderProof, check_layout, prove_folder
@@ -191,8 +200,11 @@ class _Scan:
         self.rows = RowBuilder()
         self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
         self.ids: list[str] | None = [] if sink is not None else None
+        self.recent = RecentDecisions(window)
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
-        self.groups: set[tuple[object, ...]] = set()
+        self.groups: set[str] = set()
+        """The groups met (`group_key`): their rows are written or pending."""
+        self._known: pa.Array | None = None
         self.tenant_decisions = 0
         self.columns = CatalogColumns()
         self.writers: dict[str, DatasetWriter] = {}
@@ -230,11 +242,26 @@ class _Scan:
         if len(self.window) > self.window_size:
             self.window.popitem(last=False)
 
-    async def feed_attempt(self, position: int, at: int, raw: bytes) -> None:
-        payload = json.loads(raw)
-        key = await self.key_of(payload["decision_id"])
-        if key is not None:
-            self.rows.add_attempt(position, at, payload, key)
+    async def feed_attempts(self, attempts: pa.RecordBatch) -> None:
+        """The `AttemptFinished` events of a batch, partitioned like their decisions (found
+        among the recent ones column-wise, older ones looked up in the ledger)."""
+        payloads = [json.loads(raw) for raw in attempts.column("payload").to_pylist()]
+        ids = pa.array([payload["decision_id"] for payload in payloads], pa.string())
+        found = self.recent.find(ids)
+        for position, at, payload, hit in zip(
+            attempts.column("position").to_pylist(),
+            attempts.column("recorded_at_us").to_pylist(),
+            payloads,
+            found,
+            strict=True,
+        ):
+            if hit is None:
+                key = await self.key_of(payload["decision_id"])
+            else:
+                wanted, tenant, date, version = hit
+                key = self.key(tenant, date, version) if wanted else None
+            if key is not None:
+                self.rows.add_attempt(position, at, payload, key)
 
     async def key_of(self, decision_id: str) -> DecisionKey | None:
         if decision_id in self.window:
@@ -250,11 +277,6 @@ class _Scan:
             return None
         return decision_key(payload, envelope.recorded_at_us)
 
-    def remember_many(self, ids: list[str], keys: list[DecisionKey | None]) -> None:
-        self.window.update(zip(ids, keys, strict=True))
-        while len(self.window) > self.window_size:
-            self.window.popitem(last=False)
-
     def key(self, tenant: str, date: str, version: str) -> DecisionKey:
         found = self.keys.get((tenant, date, version))
         if found is None:
@@ -263,61 +285,72 @@ class _Scan:
 
     async def feed_decisions(self, events: pa.RecordBatch) -> pa.RecordBatch | None:
         """The fast path: the `DecisionMade` events of a `Ledger.scan_batches` batch,
-        column-wise (see `reports._columnar`)."""
+        column-wise (see `reports._columnar`): no Python object per decision."""
         payloads = events.column("payload")
         table = await asyncio.to_thread(parse_decisions, payloads)
+        table = table.combine_chunks()
         stamps = events.column("recorded_at_us")
+        tenants = table.column("tenant").chunk(0)
+        versions = table.column("catalog_version").chunk(0)
         sequences = sequence_column(
             table.column("tenant"), events.column("stream_id"), events.column("stream_version")
         )
         mask = None
         if self.tenant is not None:
-            mask = pc.equal(table.column("tenant"), self.tenant)
+            mask = pc.equal(tenants, self.tenant)
             self.tenant_decisions += pc.sum(mask).as_py() or 0
         for bound, op in ((self.since, pc.greater_equal), (self.until, pc.less)):
             if bound is not None:
                 inside = op(stamps, bound)
                 mask = inside if mask is None else pc.and_(mask, inside)
-        ids = table.column("decision_id").to_pylist()
+        dates = utc_dates(stamps.cast(TIMESTAMP))
+        self.recent.add(table.column("decision_id").chunk(0), mask, tenants, dates, versions)
         kept = events.column("position")
         raw = payloads
         if mask is not None:
-            wanted = mask.to_pylist()
             raw = raw.filter(mask)
             table = table.filter(mask)
             stamps = stamps.filter(mask)
             sequences = sequences.filter(mask)
             kept = kept.filter(mask)
-        else:
-            wanted = [True] * len(ids)
         if table.num_rows == 0:
-            self.remember_many(ids, [None] * len(ids))
             return None
-        tenants = table.column("tenant").to_pylist()
-        versions = table.column("catalog_version").to_pylist()
-        digests = pc.struct_field(table.column("policy"), "digest").to_pylist()
-        outcomes = pc.struct_field(table.column("filter"), "outcome").to_pylist()
-        orders = pc.struct_field(table.column("rank"), "order_sha256").to_pylist()
-        dates = utc_dates(stamps.cast(TIMESTAMP)).to_pylist()
-        tokens = table.column("tokens")
-        tokens_in = pc.struct_field(tokens, "in").to_pylist()
-        tokens_out = pc.struct_field(tokens, "out").to_pylist()
-        for i, group in enumerate(
-            zip(outcomes, orders, digests, tokens_in, tokens_out, strict=True)
+        await self.new_groups(table, raw)
+        return decision_batch(table, kept, sequences, stamps, self.columns)
+
+    async def new_groups(self, table: pa.Table, raw: pa.Array) -> None:
+        """Add the rows of the groups first met in `table` (parsed decisions; `raw`: their
+        payloads): one decision per distinct (outcome, order, policy, tokens) is decoded in
+        full, and its group's rows (eliminations, rankings, explanation) come from it. The
+        groups met already are told apart by hashing in Arrow."""
+        keys = group_keys(table)
+        versions = table.column("catalog_version").chunk(0)
+        if self._known is None:
+            self._known = pa.array(list(self.groups), pa.string())
+        catalogs = pa.array(list(self.columns.offsets), pa.string())
+        fresh = pc.or_(
+            pc.invert(pc.is_in(keys, value_set=self._known)),
+            pc.invert(pc.is_in(versions, value_set=catalogs)),
+        )
+        rows = np.flatnonzero(fresh.to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return
+        taken = pa.array(rows)
+        for row, key, version in zip(
+            rows.tolist(),
+            keys.take(taken).to_pylist(),
+            pc.take(versions, taken).to_pylist(),
+            strict=True,
         ):
-            if group in self.groups and versions[i] in self.columns.offsets:
+            if key in self.groups and version in self.columns.offsets:
                 continue
-            self.groups.add(group)
-            # One decision per distinct (outcome, order, policy, tokens) is decoded in full:
-            # its group's rows (eliminations, rankings, explanation) come from it.
-            payload = decode_decision(raw[i].as_py())
+            self.groups.add(key)
+            self._known = None
+            payload = decode_decision(raw[row].as_py())
             await fetch_references(self.ledger, self.rows, payload, None, self.outcomes)
-            self.columns.add(self.rows.catalogs[versions[i]])
+            self.columns.add(self.rows.catalogs[version])
             self.rows.add_group(payload)
             await self.spill()
-        keys = iter([self.key(t, d, v) for t, d, v in zip(tenants, dates, versions, strict=True)])
-        self.remember_many(ids, [next(keys) if w else None for w in wanted])
-        return decision_batch(table, kept, sequences, stamps, self.columns)
 
     async def feed(self, envelope: Envelope) -> None:
         if envelope.type == DECISION_MADE:
@@ -387,21 +420,20 @@ async def _columnar_pass(
     low, total = span
     async for events in scan.ledger.scan_batches(low, stop=total, types=_TYPES, batch=chunk):
         types = events.column("type")
+        is_decision = pc.equal(types, DECISION_MADE)
+        count = pc.sum(is_decision).as_py() or 0
+        # Most batches hold decisions only: used as they are, their payloads are not copied.
+        decisions = events if count == events.num_rows else events.filter(is_decision)
         scan.read_outcomes(events)
-        decisions = events.filter(pc.equal(types, DECISION_MADE))
-        if decisions.num_rows:
+        if count:
             batch = await scan.feed_decisions(decisions)
             if batch is not None:
                 await writers["decisions"].put(batch)
         # An attempt always comes after its decision: this batch's decisions are known.
-        attempts = events.filter(pc.equal(types, ATTEMPT_FINISHED))
-        for position, at, raw in zip(
-            attempts.column("position").to_pylist(),
-            attempts.column("recorded_at_us").to_pylist(),
-            attempts.column("payload").to_pylist(),
-            strict=True,
-        ):
-            await scan.feed_attempt(position, at, raw)
+        if count < events.num_rows:
+            attempts = events.filter(pc.equal(types, ATTEMPT_FINISHED))
+            if attempts.num_rows:
+                await scan.feed_attempts(attempts)
         await _flush(scan, writers)
         pa.default_memory_pool().release_unused()
         if progress is not None:
@@ -471,7 +503,7 @@ async def export_parquet(
     if append:
         done = written_keys(base)
         scan.rows.written(done)
-        scan.groups.update(key[1:] for key in done if key[0] == "g")
+        scan.groups.update(group_key(key[1:]) for key in done if key[0] == "g")
     proof: FolderProof | None = None
     if prove and tenant is not None:
         proof = await prove_folder(ledger, tenant, since, until)

@@ -15,9 +15,17 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from reports._groups import CatalogRanks
+from reports._groups import CatalogRanks, Lru
 from reports._schema import SCHEMAS
-from router.core import BUILTIN_RULES, STATUS_RULE, Catalog, Policy, Trace, cost_of
+from router.core import (
+    BUILTIN_RULES,
+    COST_PER_RUN,
+    STATUS_RULE,
+    Catalog,
+    Policy,
+    Trace,
+    cost_of,
+)
 from router.services.decisions import DecisionPayload, rebuild_trace
 
 __all__ = [
@@ -38,6 +46,10 @@ _ARRAYS = {
 }
 """The catalog-long list columns: added per row as a numpy or Arrow array (`CatalogRanks`),
 turned into Arrow list arrays by offsets, without a Python object per element."""
+
+_EXAMPLES = 8192
+"""(catalog, policy, rule, entry) explanations of one removed entry kept: groups that differ by
+their tokens only share them (a few thousand per ledger)."""
 
 _IMPLICIT_NEEDS = {STATUS_RULE: ('status = "active"', '["eq","status","active"]')}
 """The rules every policy applies before its own: what they need, in words and as JSON."""
@@ -122,6 +134,7 @@ class RowBuilder:
     _columns: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     _emitted: set[tuple[Any, ...]] = field(default_factory=set)
     _ranks: CatalogRanks = field(default_factory=CatalogRanks)
+    _examples: Lru = field(default_factory=lambda: Lru(_EXAMPLES))
 
     def written(self, keys: set[tuple[Any, ...]]) -> None:
         """Mark rows as written already (an appended export): ("c", catalog version),
@@ -333,7 +346,7 @@ class RowBuilder:
                             "catalog_version": catalog.version,
                             "rule": rule,
                             "rule_index": rule_index,
-                            "needs": trace.failure(int(removed[0]), rule).needs,
+                            "needs": self._example(trace, rule, int(removed[0]))[0],
                             "removed": len(removed),
                             "entry_index": removed.astype(np.int32),
                             "observed": self._observed(trace, rule, removed),
@@ -362,15 +375,15 @@ class RowBuilder:
         removals = []
         for rule_index, (rule, removed) in enumerate(failed):
             if len(removed):
-                example = trace.failure(int(removed[0]), rule)
+                needs, example = self._example(trace, rule, int(removed[0]))
                 removals.append(
                     {
                         "rule": rule,
                         "rule_index": rule_index,
                         "removed": len(removed),
-                        "needs": example.needs,
+                        "needs": needs,
                         "example_entry": info.ids[removed[0]],
-                        "example": str(example),
+                        "example": example,
                     }
                 )
         selected = None if trace.selected is None else info.ids[trace.selected]
@@ -386,11 +399,20 @@ class RowBuilder:
 
     def _observed(self, trace: Trace, rule: str, removed: npt.NDArray[np.int64]) -> pa.Array:
         """What `rule` saw of each removed entry (`Failure.seen`)."""
-        if rule == STATUS_RULE:
-            attrs: Sequence[str] = ("status",)
-        else:
-            attrs = trace.policy.rules[trace.policy.rule_index(rule)].attributes()
-        return self._ranks.seen(trace.catalog, attrs, trace.tokens, removed)
+        return self._ranks.seen(trace.catalog, _attributes(trace, rule), trace.tokens, removed)
+
+    def _example(self, trace: Trace, rule: str, entry: int) -> tuple[str, str]:
+        """(needs, text) of `trace.failure(entry, rule)`. Only a `cost_per_run` the rule reads
+        depends on the group's tokens: the others are kept per (catalog, policy, rule, entry)."""
+        if COST_PER_RUN in _attributes(trace, rule):
+            failure = trace.failure(entry, rule)
+            return failure.needs, str(failure)
+        key = (trace.catalog.version, trace.policy.digest, rule, entry)
+        found: tuple[str, str] | None = self._examples.get(key)
+        if found is None:
+            failure = trace.failure(entry, rule)
+            found = self._examples.put(key, (failure.needs, str(failure)))
+        return found
 
     def add_attempt(
         self, position: int, recorded_at_us: int, payload: Mapping[str, Any], key: DecisionKey
@@ -421,6 +443,13 @@ class RowBuilder:
                 "tenant": key.tenant,
             },
         )
+
+
+def _attributes(trace: Trace, rule: str) -> Sequence[str]:
+    """The attributes `rule` reads."""
+    if rule == STATUS_RULE:
+        return ("status",)
+    return trace.policy.rules[trace.policy.rule_index(rule)].attributes()
 
 
 def _list_column(values: list[Any]) -> pa.Array:

@@ -398,3 +398,54 @@ def test_an_empty_selection_says_which(tmp_path: Path) -> None:
     assert "0 decisions of tenant nobody" in out
     _, err = run("export", "parquet", str(tmp_path / "d"), "--tenant", "acme")
     assert "note:" not in err
+
+
+def test_the_columnar_cost_is_cost_of_exactly() -> None:
+    import pyarrow as pa
+
+    from reports._columnar import CatalogColumns, _costs
+    from reports._rows import CatalogInfo
+    from router.core import Catalog, Tokens, cost_of
+    from router.services.catalogs import bundled_catalog
+    from tests.replay.test_before_price_tiers import TIERED
+
+    columns = CatalogColumns()
+    for catalog in (bundled_catalog(), Catalog.from_json(TIERED)):
+        columns.add(CatalogInfo.of(catalog, 0))
+    counts = [(1, 1, 0), (1_200, 400, 0), (100_000, 1_000, 7), (300_000, 1_000, 250_000)]
+    counts += [(987_654, 3_210, 1_000_000), (12_345, 0, 12_345)]
+    rows = [(i, *c) for i in range(len(columns.entries)) for c in counts]
+    rows += [(None, 5, 5, 0), (0, None, None, None)]
+    where, t_in, t_out, cached = (pa.array(list(c), pa.int64()) for c in zip(*rows, strict=True))
+    got = _costs(columns, where, t_in, t_out, cached).to_pylist()
+    expected = [
+        None
+        if i is None or a is None or b is None
+        else cost_of(columns.entries[i], Tokens(a, b, c or 0))
+        for i, a, b, c in rows
+    ]
+    assert got == expected  # exactly: the same float operations in the same order
+    assert any(value is None for value in expected[:-2])  # entries without a price included
+
+
+def test_group_keys_tell_the_groups_apart() -> None:
+    import pyarrow as pa
+
+    from reports._columnar import group_key, group_keys
+
+    groups = [("o1", "r1", "p1", 10, 5), ("o1", "r1", "p1", 10, None), ("o1", None, "p1", 1, 5)]
+    groups += [("o1", "r1", "p1", 105, None), ("o1", "r1", "p11", 0, 5)]
+    table = pa.table(
+        {
+            "filter": pa.array([{"outcome": g[0]} for g in groups]),
+            "rank": pa.array([{"order_sha256": g[1]} for g in groups]),
+            "policy": pa.array([{"digest": g[2]} for g in groups]),
+            "tokens": pa.array(
+                [{"in": g[3], "out": g[4]} for g in groups],
+                pa.struct([("in", pa.int64()), ("out", pa.int64())]),
+            ),
+        }
+    )
+    keys = group_keys(table).to_pylist()
+    assert keys == [group_key(g) for g in groups]
+    assert len(set(keys)) == len(groups)
