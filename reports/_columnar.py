@@ -282,64 +282,46 @@ def _as(array: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
 
 
 class RecentDecisions:
-    """The partition values (tenant, date, catalog version) of the latest decisions, whether
-    exported or not, for the attempts that follow them: an attempt is recorded after its
-    decision, nearly always within a few batches. Held as the batches' Arrow columns (whole
-    batches, the oldest dropped once `size` decisions are held without it), so a decision
-    costs no Python object; an attempt's decision is found by hashing in Arrow, newest batch
-    first."""
+    """The latest decisions, for the attempts that follow them (an attempt is recorded after its
+    decision, nearly always within a few batches): every decision's event id (= decision id),
+    and the partition values (tenant, date, catalog version) of those exported. Held as Arrow
+    columns, whole batches at a time (the oldest dropped once `size` decisions are held without
+    it), so a decision costs no Python object and one that is not exported need not even be
+    parsed; an attempt's decision is found by hashing in Arrow, newest batch first."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._tables: deque[pa.Table] = deque()
+        self._batches: deque[tuple[pa.Array, pa.Table]] = deque()
         self._rows = 0
 
-    def add(
-        self,
-        ids: pa.Array,
-        wanted: pa.Array | None,
-        tenants: pa.Array,
-        dates: pa.Array,
-        versions: pa.Array,
-    ) -> None:
-        """Remember a batch of decisions (`wanted`: which ones are exported; None: all)."""
-        if wanted is None:
-            wanted = pa.array(np.ones(len(ids), np.bool_))
-        table = pa.table(
-            {
-                "decision_id": ids,
-                "wanted": wanted,
-                "tenant": tenants,
-                "date": dates,
-                "catalog_version": versions,
-            }
-        )
-        self._tables.append(table)
-        self._rows += table.num_rows
-        while len(self._tables) > 1 and self._rows - self._tables[0].num_rows >= self._size:
-            self._rows -= self._tables.popleft().num_rows
+    def add(self, ids: pa.Array, exported: pa.Table) -> None:
+        """Remember a batch of decisions: `ids`, the event ids of all of them, and `exported`
+        (columns `event_id`, `tenant`, `date`, `catalog_version`), those exported."""
+        self._batches.append((ids, exported))
+        self._rows += len(ids)
+        while len(self._batches) > 1 and self._rows - len(self._batches[0][0]) >= self._size:
+            self._rows -= len(self._batches.popleft()[0])
 
-    def find(self, ids: pa.Array) -> list[tuple[bool, str, str, str] | None]:
-        """Per decision id: (exported, tenant, date, catalog version), None when it is not
-        among the decisions held."""
-        found: list[tuple[bool, str, str, str] | None] = [None] * len(ids)
+    def find(self, ids: pa.Array) -> tuple[list[bool], list[tuple[str, str, str] | None]]:
+        """Per decision (event id, 16 bytes): whether it is held, and its (tenant, date,
+        catalog version) when it is held and exported (None otherwise)."""
+        held = [False] * len(ids)
+        keys: list[tuple[str, str, str] | None] = [None] * len(ids)
         pending = np.arange(len(ids))
-        for table in reversed(self._tables):
+        for every, exported in reversed(self._batches):
             if not len(pending):
                 break
-            where = pc.index_in(ids.take(pending), value_set=table.column("decision_id"))
-            rows = where.fill_null(-1).to_numpy()
+            asked = ids.take(pending)
+            here = pc.is_in(asked, value_set=every).to_numpy(zero_copy_only=False)
+            rows = pc.index_in(asked, value_set=exported.column("event_id"))
+            rows = rows.fill_null(-1).to_numpy()
+            for i in pending[here].tolist():
+                held[i] = True
             hit = rows >= 0
             if hit.any():
-                taken = table.take(rows[hit]).to_pydict()
-                values = zip(
-                    taken["wanted"],
-                    taken["tenant"],
-                    taken["date"],
-                    taken["catalog_version"],
-                    strict=True,
-                )
+                taken = exported.take(rows[hit]).to_pydict()
+                values = zip(taken["tenant"], taken["date"], taken["catalog_version"], strict=True)
                 for i, value in zip(pending[hit].tolist(), values, strict=True):
-                    found[i] = value
-            pending = pending[~hit]
-        return found
+                    keys[i] = value
+            pending = pending[~here]
+        return held, keys

@@ -69,6 +69,30 @@ _WINDOW = 65_536
 """Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
 
 
+_NONE_EXPORTED = pa.table(
+    {
+        "event_id": pa.array([], pa.binary()),
+        "tenant": pa.array([], pa.string()),
+        "date": pa.array([], pa.string()),
+        "catalog_version": pa.array([], pa.string()),
+    }
+)
+
+
+def _tenant_member(tenant: str) -> bytes:
+    """The `tenant` member of a canonical (RFC 8785) `DecisionMade` payload: Python's encoder
+    without `ensure_ascii` escapes exactly what RFC 8785 escapes (`router.core._canonical`)."""
+    return b'"tenant":' + json.dumps(tenant, ensure_ascii=False).encode()
+
+
+def _uuid_bytes(text: str) -> bytes:
+    """A decision id (UUID text) as its event id's 16 bytes."""
+    try:
+        return uuid.UUID(text).bytes
+    except ValueError:
+        raise ReportsError(f"an attempt names decision {text!r}, not a UUID") from None
+
+
 def _micros(at: datetime | None) -> int | None:
     if at is None:
         return None
@@ -201,6 +225,7 @@ class _Scan:
         self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
         self.ids: list[str] | None = [] if sink is not None else None
         self.recent = RecentDecisions(window)
+        self._needle = None if tenant is None else _tenant_member(tenant)
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
         self.groups: set[str] = set()
         """The groups met (`group_key`): their rows are written or pending."""
@@ -246,20 +271,20 @@ class _Scan:
         """The `AttemptFinished` events of a batch, partitioned like their decisions (found
         among the recent ones column-wise, older ones looked up in the ledger)."""
         payloads = [json.loads(raw) for raw in attempts.column("payload").to_pylist()]
-        ids = pa.array([payload["decision_id"] for payload in payloads], pa.string())
-        found = self.recent.find(ids)
-        for position, at, payload, hit in zip(
+        ids = [_uuid_bytes(payload["decision_id"]) for payload in payloads]
+        held, found = self.recent.find(pa.array(ids, pa.binary()))
+        for position, at, payload, known, hit in zip(
             attempts.column("position").to_pylist(),
             attempts.column("recorded_at_us").to_pylist(),
             payloads,
+            held,
             found,
             strict=True,
         ):
-            if hit is None:
+            if not known:
                 key = await self.key_of(payload["decision_id"])
             else:
-                wanted, tenant, date, version = hit
-                key = self.key(tenant, date, version) if wanted else None
+                key = None if hit is None else self.key(*hit)
             if key is not None:
                 self.rows.add_attempt(position, at, payload, key)
 
@@ -286,12 +311,20 @@ class _Scan:
     async def feed_decisions(self, events: pa.RecordBatch) -> pa.RecordBatch | None:
         """The fast path: the `DecisionMade` events of a `Ledger.scan_batches` batch,
         column-wise (see `reports._columnar`): no Python object per decision."""
+        every = events.column("event_id")
+        if self._needle is not None:
+            # A payload is canonical JSON: a decision of the tenant holds its tenant member
+            # as exactly these bytes. The others are not parsed (a few that hold them elsewhere
+            # are, and dropped below).
+            events = events.filter(pc.match_substring(events.column("payload"), self._needle))
+        if events.num_rows == 0:
+            self.recent.add(every, _NONE_EXPORTED)
+            return None
         payloads = events.column("payload")
         table = await asyncio.to_thread(parse_decisions, payloads)
         table = table.combine_chunks()
         stamps = events.column("recorded_at_us")
         tenants = table.column("tenant").chunk(0)
-        versions = table.column("catalog_version").chunk(0)
         sequences = sequence_column(
             table.column("tenant"), events.column("stream_id"), events.column("stream_version")
         )
@@ -303,9 +336,8 @@ class _Scan:
             if bound is not None:
                 inside = op(stamps, bound)
                 mask = inside if mask is None else pc.and_(mask, inside)
-        dates = utc_dates(stamps.cast(TIMESTAMP))
-        self.recent.add(table.column("decision_id").chunk(0), mask, tenants, dates, versions)
         kept = events.column("position")
+        ids = events.column("event_id")
         raw = payloads
         if mask is not None:
             raw = raw.filter(mask)
@@ -313,6 +345,16 @@ class _Scan:
             stamps = stamps.filter(mask)
             sequences = sequences.filter(mask)
             kept = kept.filter(mask)
+            ids = ids.filter(mask)
+        exported = pa.table(
+            {
+                "event_id": ids,
+                "tenant": table.column("tenant"),
+                "date": utc_dates(stamps.cast(TIMESTAMP)),
+                "catalog_version": table.column("catalog_version"),
+            }
+        )
+        self.recent.add(every, exported)
         if table.num_rows == 0:
             return None
         await self.new_groups(table, raw)
