@@ -12,8 +12,12 @@ per-event path the bundle uses; tests check both paths write the same rows."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import json
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +30,18 @@ import pyarrow.json as pj
 from reports._rows import CatalogInfo
 from reports._schema import SCHEMAS, TIMESTAMP
 from router.core import CatalogEntry, Tokens, columns_of, cost_of
+from router.services.decisions import DECISION_MADE
 
 __all__ = [
     "CatalogColumns",
+    "Prepared",
     "RecentDecisions",
     "decision_batch",
     "group_key",
     "group_keys",
     "parse_decisions",
+    "parsed_ahead",
+    "tenant_member",
     "utc_dates",
 ]
 
@@ -325,3 +333,66 @@ class RecentDecisions:
                     keys[i] = value
             pending = pending[~here]
         return held, keys
+
+
+def tenant_member(tenant: str) -> bytes:
+    """The `tenant` member of a canonical (RFC 8785) `DecisionMade` payload: Python's encoder
+    without `ensure_ascii` escapes exactly what RFC 8785 escapes (`router.core._canonical`)."""
+    return b'"tenant":' + json.dumps(tenant, ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch of events as `prepare` leaves it for the exporter."""
+
+    events: pa.RecordBatch
+    count: int
+    """Decisions in the batch."""
+    every: pa.Array
+    """Their event ids (= decision ids)."""
+    decisions: pa.RecordBatch
+    """The decisions that may be exported (all of them, or those naming the tenant)."""
+    table: pa.Table | None
+    """Their payloads parsed (None when there is none)."""
+
+
+def prepare(events: pa.RecordBatch, needle: bytes | None) -> Prepared:
+    """What a `Ledger.scan_batches` batch needs before its rows are built: its decisions, those
+    that may be exported, and their payloads parsed. `needle`: the exported tenant's member as
+    its payloads hold it (`tenant_member`): a payload is canonical JSON, so a decision of the
+    tenant holds exactly these bytes, and the others are not parsed (the few that hold them
+    elsewhere are, and dropped by the exporter's exact test)."""
+    is_decision = pc.equal(events.column("type"), DECISION_MADE)
+    count = pc.sum(is_decision).as_py() or 0
+    # Most batches hold decisions only: used as they are, their payloads are not copied.
+    decisions = events if count == events.num_rows else events.filter(is_decision)
+    every = decisions.column("event_id")
+    if needle is not None:
+        decisions = decisions.filter(pc.match_substring(decisions.column("payload"), needle))
+    table = None
+    if decisions.num_rows:
+        table = parse_decisions(decisions.column("payload")).combine_chunks()
+    return Prepared(events, count, every, decisions, table)
+
+
+async def parsed_ahead(
+    batches: AsyncIterator[pa.RecordBatch], needle: bytes | None
+) -> AsyncIterator[Prepared]:
+    """`prepare` of each batch on a worker thread, the next batch's started before this one is
+    handed on: the JSON parser (which releases the GIL) works on it while the exporter builds
+    the rows of this one."""
+    pending: asyncio.Future[Prepared] | None = None
+    try:
+        async for events in batches:
+            started = asyncio.ensure_future(asyncio.to_thread(prepare, events, needle))
+            if pending is not None:
+                yield await pending
+            pending = started
+        if pending is not None:
+            prepared, pending = await pending, None
+            yield prepared
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending

@@ -6,7 +6,6 @@ its stream), checked against its digest, and exported once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections import OrderedDict
@@ -23,11 +22,13 @@ import pyarrow.compute as pc
 from ledger import Envelope, EventNotFoundError, Ledger
 from reports._columnar import (
     CatalogColumns,
+    Prepared,
     RecentDecisions,
     decision_batch,
     group_key,
     group_keys,
-    parse_decisions,
+    parsed_ahead,
+    tenant_member,
     utc_dates,
 )
 from reports._errors import ReportsError
@@ -77,12 +78,6 @@ _NONE_EXPORTED = pa.table(
         "catalog_version": pa.array([], pa.string()),
     }
 )
-
-
-def _tenant_member(tenant: str) -> bytes:
-    """The `tenant` member of a canonical (RFC 8785) `DecisionMade` payload: Python's encoder
-    without `ensure_ascii` escapes exactly what RFC 8785 escapes (`router.core._canonical`)."""
-    return b'"tenant":' + json.dumps(tenant, ensure_ascii=False).encode()
 
 
 def _uuid_bytes(text: str) -> bytes:
@@ -225,7 +220,7 @@ class _Scan:
         self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
         self.ids: list[str] | None = [] if sink is not None else None
         self.recent = RecentDecisions(window)
-        self._needle = None if tenant is None else _tenant_member(tenant)
+        self.needle = None if tenant is None else tenant_member(tenant)
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
         self.groups: set[str] = set()
         """The groups met (`group_key`): their rows are written or pending."""
@@ -308,21 +303,14 @@ class _Scan:
             found = self.keys[tenant, date, version] = DecisionKey(tenant, date, version)
         return found
 
-    async def feed_decisions(self, events: pa.RecordBatch) -> pa.RecordBatch | None:
+    async def feed_decisions(self, prepared: Prepared) -> pa.RecordBatch | None:
         """The fast path: the `DecisionMade` events of a `Ledger.scan_batches` batch,
         column-wise (see `reports._columnar`): no Python object per decision."""
-        every = events.column("event_id")
-        if self._needle is not None:
-            # A payload is canonical JSON: a decision of the tenant holds its tenant member
-            # as exactly these bytes. The others are not parsed (a few that hold them elsewhere
-            # are, and dropped below).
-            events = events.filter(pc.match_substring(events.column("payload"), self._needle))
-        if events.num_rows == 0:
-            self.recent.add(every, _NONE_EXPORTED)
+        events, table = prepared.decisions, prepared.table
+        if table is None:
+            self.recent.add(prepared.every, _NONE_EXPORTED)
             return None
         payloads = events.column("payload")
-        table = await asyncio.to_thread(parse_decisions, payloads)
-        table = table.combine_chunks()
         stamps = events.column("recorded_at_us")
         tenants = table.column("tenant").chunk(0)
         sequences = sequence_column(
@@ -354,7 +342,7 @@ class _Scan:
                 "catalog_version": table.column("catalog_version"),
             }
         )
-        self.recent.add(every, exported)
+        self.recent.add(prepared.every, exported)
         if table.num_rows == 0:
             return None
         await self.new_groups(table, raw)
@@ -460,20 +448,17 @@ async def _columnar_pass(
     batches; the ledger reads the next batch while this one is parsed and written (the
     database's reader thread and the JSON parser both release the GIL)."""
     low, total = span
-    async for events in scan.ledger.scan_batches(low, stop=total, types=_TYPES, batch=chunk):
-        types = events.column("type")
-        is_decision = pc.equal(types, DECISION_MADE)
-        count = pc.sum(is_decision).as_py() or 0
-        # Most batches hold decisions only: used as they are, their payloads are not copied.
-        decisions = events if count == events.num_rows else events.filter(is_decision)
+    batches = scan.ledger.scan_batches(low, stop=total, types=_TYPES, batch=chunk)
+    async for prepared in parsed_ahead(batches, scan.needle):
+        events = prepared.events
         scan.read_outcomes(events)
-        if count:
-            batch = await scan.feed_decisions(decisions)
+        if prepared.count:
+            batch = await scan.feed_decisions(prepared)
             if batch is not None:
                 await writers["decisions"].put(batch)
         # An attempt always comes after its decision: this batch's decisions are known.
-        if count < events.num_rows:
-            attempts = events.filter(pc.equal(types, ATTEMPT_FINISHED))
+        if prepared.count < events.num_rows:
+            attempts = events.filter(pc.equal(events.column("type"), ATTEMPT_FINISHED))
             if attempts.num_rows:
                 await scan.feed_attempts(attempts)
         await _flush(scan, writers)
