@@ -304,7 +304,13 @@ class RecentDecisions:
 
     def add(self, ids: pa.Array, exported: pa.Table) -> None:
         """Remember a batch of decisions: `ids`, the event ids of all of them, and `exported`
-        (columns `event_id`, `tenant`, `date`, `catalog_version`), those exported."""
+        (columns `event_id`, `tenant`, `date`, `catalog_version`), those exported.
+
+        The ids are copied: a column of a batch the database driver made shares the release
+        of the whole batch's memory, payloads included (Arrow's C data interface), and the
+        window would hold every payload of the last `size` decisions."""
+        ids = _copied(ids)
+        exported = exported.set_column(0, "event_id", _copied(exported.column(0).combine_chunks()))
         self._batches.append((ids, exported))
         self._rows += len(ids)
         while len(self._batches) > 1 and self._rows - len(self._batches[0][0]) >= self._size:
@@ -333,6 +339,11 @@ class RecentDecisions:
                     keys[i] = value
             pending = pending[~here]
         return held, keys
+
+
+def _copied(array: pa.Array) -> pa.Array:
+    """`array` in buffers of its own (a take allocates them)."""
+    return pc.take(array, pa.array(np.arange(len(array), dtype=np.int64)))
 
 
 def tenant_member(tenant: str) -> bytes:
