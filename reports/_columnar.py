@@ -12,8 +12,12 @@ per-event path the bundle uses; tests check both paths write the same rows."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import json
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +30,18 @@ import pyarrow.json as pj
 from reports._rows import CatalogInfo
 from reports._schema import SCHEMAS, TIMESTAMP
 from router.core import CatalogEntry, Tokens, columns_of, cost_of
+from router.services.decisions import DECISION_MADE
 
 __all__ = [
     "CatalogColumns",
+    "Prepared",
     "RecentDecisions",
     "decision_batch",
     "group_key",
     "group_keys",
     "parse_decisions",
+    "parsed_ahead",
+    "tenant_member",
     "utc_dates",
 ]
 
@@ -282,64 +290,120 @@ def _as(array: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
 
 
 class RecentDecisions:
-    """The partition values (tenant, date, catalog version) of the latest decisions, whether
-    exported or not, for the attempts that follow them: an attempt is recorded after its
-    decision, nearly always within a few batches. Held as the batches' Arrow columns (whole
-    batches, the oldest dropped once `size` decisions are held without it), so a decision
-    costs no Python object; an attempt's decision is found by hashing in Arrow, newest batch
-    first."""
+    """The latest decisions, for the attempts that follow them (an attempt is recorded after its
+    decision, nearly always within a few batches): every decision's event id (= decision id),
+    and the partition values (tenant, date, catalog version) of those exported. Held as Arrow
+    columns, whole batches at a time (the oldest dropped once `size` decisions are held without
+    it), so a decision costs no Python object and one that is not exported need not even be
+    parsed; an attempt's decision is found by hashing in Arrow, newest batch first."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._tables: deque[pa.Table] = deque()
+        self._batches: deque[tuple[pa.Array, pa.Table]] = deque()
         self._rows = 0
 
-    def add(
-        self,
-        ids: pa.Array,
-        wanted: pa.Array | None,
-        tenants: pa.Array,
-        dates: pa.Array,
-        versions: pa.Array,
-    ) -> None:
-        """Remember a batch of decisions (`wanted`: which ones are exported; None: all)."""
-        if wanted is None:
-            wanted = pa.array(np.ones(len(ids), np.bool_))
-        table = pa.table(
-            {
-                "decision_id": ids,
-                "wanted": wanted,
-                "tenant": tenants,
-                "date": dates,
-                "catalog_version": versions,
-            }
-        )
-        self._tables.append(table)
-        self._rows += table.num_rows
-        while len(self._tables) > 1 and self._rows - self._tables[0].num_rows >= self._size:
-            self._rows -= self._tables.popleft().num_rows
+    def add(self, ids: pa.Array, exported: pa.Table) -> None:
+        """Remember a batch of decisions: `ids`, the event ids of all of them, and `exported`
+        (columns `event_id`, `tenant`, `date`, `catalog_version`), those exported.
 
-    def find(self, ids: pa.Array) -> list[tuple[bool, str, str, str] | None]:
-        """Per decision id: (exported, tenant, date, catalog version), None when it is not
-        among the decisions held."""
-        found: list[tuple[bool, str, str, str] | None] = [None] * len(ids)
+        The ids are copied: a column of a batch the database driver made shares the release
+        of the whole batch's memory, payloads included (Arrow's C data interface), and the
+        window would hold every payload of the last `size` decisions."""
+        ids = _copied(ids)
+        exported = exported.set_column(0, "event_id", _copied(exported.column(0).combine_chunks()))
+        self._batches.append((ids, exported))
+        self._rows += len(ids)
+        while len(self._batches) > 1 and self._rows - len(self._batches[0][0]) >= self._size:
+            self._rows -= len(self._batches.popleft()[0])
+
+    def find(self, ids: pa.Array) -> tuple[list[bool], list[tuple[str, str, str] | None]]:
+        """Per decision (event id, 16 bytes): whether it is held, and its (tenant, date,
+        catalog version) when it is held and exported (None otherwise)."""
+        held = [False] * len(ids)
+        keys: list[tuple[str, str, str] | None] = [None] * len(ids)
         pending = np.arange(len(ids))
-        for table in reversed(self._tables):
+        for every, exported in reversed(self._batches):
             if not len(pending):
                 break
-            where = pc.index_in(ids.take(pending), value_set=table.column("decision_id"))
-            rows = where.fill_null(-1).to_numpy()
+            asked = ids.take(pending)
+            here = pc.is_in(asked, value_set=every).to_numpy(zero_copy_only=False)
+            rows = pc.index_in(asked, value_set=exported.column("event_id"))
+            rows = rows.fill_null(-1).to_numpy()
+            for i in pending[here].tolist():
+                held[i] = True
             hit = rows >= 0
             if hit.any():
-                taken = table.take(rows[hit]).to_pydict()
-                values = zip(
-                    taken["wanted"],
-                    taken["tenant"],
-                    taken["date"],
-                    taken["catalog_version"],
-                    strict=True,
-                )
+                taken = exported.take(rows[hit]).to_pydict()
+                values = zip(taken["tenant"], taken["date"], taken["catalog_version"], strict=True)
                 for i, value in zip(pending[hit].tolist(), values, strict=True):
-                    found[i] = value
-            pending = pending[~hit]
-        return found
+                    keys[i] = value
+            pending = pending[~here]
+        return held, keys
+
+
+def _copied(array: pa.Array) -> pa.Array:
+    """`array` in buffers of its own (a take allocates them)."""
+    return pc.take(array, pa.array(np.arange(len(array), dtype=np.int64)))
+
+
+def tenant_member(tenant: str) -> bytes:
+    """The `tenant` member of a canonical (RFC 8785) `DecisionMade` payload: Python's encoder
+    without `ensure_ascii` escapes exactly what RFC 8785 escapes (`router.core._canonical`)."""
+    return b'"tenant":' + json.dumps(tenant, ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch of events as `prepare` leaves it for the exporter."""
+
+    events: pa.RecordBatch
+    count: int
+    """Decisions in the batch."""
+    every: pa.Array
+    """Their event ids (= decision ids)."""
+    decisions: pa.RecordBatch
+    """The decisions that may be exported (all of them, or those naming the tenant)."""
+    table: pa.Table | None
+    """Their payloads parsed (None when there is none)."""
+
+
+def prepare(events: pa.RecordBatch, needle: bytes | None) -> Prepared:
+    """What a `Ledger.scan_batches` batch needs before its rows are built: its decisions, those
+    that may be exported, and their payloads parsed. `needle`: the exported tenant's member as
+    its payloads hold it (`tenant_member`): a payload is canonical JSON, so a decision of the
+    tenant holds exactly these bytes, and the others are not parsed (the few that hold them
+    elsewhere are, and dropped by the exporter's exact test)."""
+    is_decision = pc.equal(events.column("type"), DECISION_MADE)
+    count = pc.sum(is_decision).as_py() or 0
+    # Most batches hold decisions only: used as they are, their payloads are not copied.
+    decisions = events if count == events.num_rows else events.filter(is_decision)
+    every = decisions.column("event_id")
+    if needle is not None:
+        decisions = decisions.filter(pc.match_substring(decisions.column("payload"), needle))
+    table = None
+    if decisions.num_rows:
+        table = parse_decisions(decisions.column("payload")).combine_chunks()
+    return Prepared(events, count, every, decisions, table)
+
+
+async def parsed_ahead(
+    batches: AsyncIterator[pa.RecordBatch], needle: bytes | None
+) -> AsyncIterator[Prepared]:
+    """`prepare` of each batch on a worker thread, the next batch's started before this one is
+    handed on: the JSON parser (which releases the GIL) works on it while the exporter builds
+    the rows of this one."""
+    pending: asyncio.Future[Prepared] | None = None
+    try:
+        async for events in batches:
+            started = asyncio.ensure_future(asyncio.to_thread(prepare, events, needle))
+            if pending is not None:
+                yield await pending
+            pending = started
+        if pending is not None:
+            prepared, pending = await pending, None
+            yield prepared
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending

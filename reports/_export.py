@@ -6,7 +6,6 @@ its stream), checked against its digest, and exported once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections import OrderedDict
@@ -23,11 +22,13 @@ import pyarrow.compute as pc
 from ledger import Envelope, EventNotFoundError, Ledger
 from reports._columnar import (
     CatalogColumns,
+    Prepared,
     RecentDecisions,
     decision_batch,
     group_key,
     group_keys,
-    parse_decisions,
+    parsed_ahead,
+    tenant_member,
     utc_dates,
 )
 from reports._errors import ReportsError
@@ -67,6 +68,24 @@ _TYPES = (DECISION_MADE, ATTEMPT_FINISHED, OUTCOME_RECORDED)
 
 _WINDOW = 65_536
 """Recent decisions remembered for their attempts (older ones are looked up in the ledger)."""
+
+
+_NONE_EXPORTED = pa.table(
+    {
+        "event_id": pa.array([], pa.binary()),
+        "tenant": pa.array([], pa.string()),
+        "date": pa.array([], pa.string()),
+        "catalog_version": pa.array([], pa.string()),
+    }
+)
+
+
+def _uuid_bytes(text: str) -> bytes:
+    """A decision id (UUID text) as its event id's 16 bytes."""
+    try:
+        return uuid.UUID(text).bytes
+    except ValueError:
+        raise ReportsError(f"an attempt names decision {text!r}, not a UUID") from None
 
 
 def _micros(at: datetime | None) -> int | None:
@@ -201,6 +220,7 @@ class _Scan:
         self.window: OrderedDict[str, DecisionKey | None] = OrderedDict()
         self.ids: list[str] | None = [] if sink is not None else None
         self.recent = RecentDecisions(window)
+        self.needle = None if tenant is None else tenant_member(tenant)
         self.keys: dict[tuple[str, str, str], DecisionKey] = {}
         self.groups: set[str] = set()
         """The groups met (`group_key`): their rows are written or pending."""
@@ -246,20 +266,20 @@ class _Scan:
         """The `AttemptFinished` events of a batch, partitioned like their decisions (found
         among the recent ones column-wise, older ones looked up in the ledger)."""
         payloads = [json.loads(raw) for raw in attempts.column("payload").to_pylist()]
-        ids = pa.array([payload["decision_id"] for payload in payloads], pa.string())
-        found = self.recent.find(ids)
-        for position, at, payload, hit in zip(
+        ids = [_uuid_bytes(payload["decision_id"]) for payload in payloads]
+        held, found = self.recent.find(pa.array(ids, pa.binary()))
+        for position, at, payload, known, hit in zip(
             attempts.column("position").to_pylist(),
             attempts.column("recorded_at_us").to_pylist(),
             payloads,
+            held,
             found,
             strict=True,
         ):
-            if hit is None:
+            if not known:
                 key = await self.key_of(payload["decision_id"])
             else:
-                wanted, tenant, date, version = hit
-                key = self.key(tenant, date, version) if wanted else None
+                key = None if hit is None else self.key(*hit)
             if key is not None:
                 self.rows.add_attempt(position, at, payload, key)
 
@@ -283,15 +303,16 @@ class _Scan:
             found = self.keys[tenant, date, version] = DecisionKey(tenant, date, version)
         return found
 
-    async def feed_decisions(self, events: pa.RecordBatch) -> pa.RecordBatch | None:
+    async def feed_decisions(self, prepared: Prepared) -> pa.RecordBatch | None:
         """The fast path: the `DecisionMade` events of a `Ledger.scan_batches` batch,
         column-wise (see `reports._columnar`): no Python object per decision."""
+        events, table = prepared.decisions, prepared.table
+        if table is None:
+            self.recent.add(prepared.every, _NONE_EXPORTED)
+            return None
         payloads = events.column("payload")
-        table = await asyncio.to_thread(parse_decisions, payloads)
-        table = table.combine_chunks()
         stamps = events.column("recorded_at_us")
         tenants = table.column("tenant").chunk(0)
-        versions = table.column("catalog_version").chunk(0)
         sequences = sequence_column(
             table.column("tenant"), events.column("stream_id"), events.column("stream_version")
         )
@@ -303,9 +324,8 @@ class _Scan:
             if bound is not None:
                 inside = op(stamps, bound)
                 mask = inside if mask is None else pc.and_(mask, inside)
-        dates = utc_dates(stamps.cast(TIMESTAMP))
-        self.recent.add(table.column("decision_id").chunk(0), mask, tenants, dates, versions)
         kept = events.column("position")
+        ids = events.column("event_id")
         raw = payloads
         if mask is not None:
             raw = raw.filter(mask)
@@ -313,6 +333,16 @@ class _Scan:
             stamps = stamps.filter(mask)
             sequences = sequences.filter(mask)
             kept = kept.filter(mask)
+            ids = ids.filter(mask)
+        exported = pa.table(
+            {
+                "event_id": ids,
+                "tenant": table.column("tenant"),
+                "date": utc_dates(stamps.cast(TIMESTAMP)),
+                "catalog_version": table.column("catalog_version"),
+            }
+        )
+        self.recent.add(prepared.every, exported)
         if table.num_rows == 0:
             return None
         await self.new_groups(table, raw)
@@ -418,20 +448,17 @@ async def _columnar_pass(
     batches; the ledger reads the next batch while this one is parsed and written (the
     database's reader thread and the JSON parser both release the GIL)."""
     low, total = span
-    async for events in scan.ledger.scan_batches(low, stop=total, types=_TYPES, batch=chunk):
-        types = events.column("type")
-        is_decision = pc.equal(types, DECISION_MADE)
-        count = pc.sum(is_decision).as_py() or 0
-        # Most batches hold decisions only: used as they are, their payloads are not copied.
-        decisions = events if count == events.num_rows else events.filter(is_decision)
+    batches = scan.ledger.scan_batches(low, stop=total, types=_TYPES, batch=chunk)
+    async for prepared in parsed_ahead(batches, scan.needle):
+        events = prepared.events
         scan.read_outcomes(events)
-        if count:
-            batch = await scan.feed_decisions(decisions)
+        if prepared.count:
+            batch = await scan.feed_decisions(prepared)
             if batch is not None:
                 await writers["decisions"].put(batch)
         # An attempt always comes after its decision: this batch's decisions are known.
-        if count < events.num_rows:
-            attempts = events.filter(pc.equal(types, ATTEMPT_FINISHED))
+        if prepared.count < events.num_rows:
+            attempts = events.filter(pc.equal(events.column("type"), ATTEMPT_FINISHED))
             if attempts.num_rows:
                 await scan.feed_attempts(attempts)
         await _flush(scan, writers)

@@ -449,3 +449,40 @@ def test_group_keys_tell_the_groups_apart() -> None:
     keys = group_keys(table).to_pylist()
     assert keys == [group_key(g) for g in groups]
     assert len(set(keys)) == len(groups)
+
+
+async def test_a_tenants_export_reads_only_its_decisions_whatever_its_name(
+    backend: Backend, tmp_path: Path
+) -> None:
+    from router.core import Policy, RequestFeatures
+    from router.services.catalogs import bundled_catalog
+    from router.services.decisions import Attempt
+
+    catalog = bundled_catalog()
+    policy = Policy.from_json({"v": "sigma-pol/v1", "rules": []}, catalog.schema)
+    # Names one of which is a prefix of another, and that JSON escapes or leaves as UTF-8.
+    tenants = ["acme", 'acme"2', "café ü\\", "acme\n"]
+    async with backend.service() as service:
+        made = {}
+        for round_ in range(3):
+            for tenant in tenants:
+                decision = await service.decide(
+                    tenant, policy, catalog, features=RequestFeatures(100 + round_, 10)
+                )
+                made[str(decision.decision_id)] = tenant
+                await service.record_attempt(
+                    decision,
+                    Attempt(number=1, entry=decision.plan[0], status="ok", latency_ms=1.0),
+                )
+        for i, tenant in enumerate(tenants):
+            await export_parquet(service.ledger, tmp_path / f"fast{i}", tenant=tenant, chunk=5)
+            await export_parquet(
+                service.ledger, tmp_path / f"slow{i}", tenant=tenant, sink=lambda _: None
+            )
+    for i, tenant in enumerate(tenants):
+        mine = {d for d, t in made.items() if t == tenant}
+        for name in ("decisions", "attempts"):
+            rows = read_dataset(tmp_path / f"fast{i}", name).to_pylist()
+            assert {r["decision_id"] for r in rows} == mine, (tenant, name)
+            assert {r["tenant"] for r in rows} == {tenant}
+            assert _same_rows(tmp_path / f"fast{i}", tmp_path / f"slow{i}", name), (tenant, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -94,8 +94,15 @@ class Attempt:
         integral float as an integer (RFC 8785), which JSON reads as an int."""
         cost = self.cost_usd
         if isinstance(cost, float) and cost.is_integer() and abs(cost) < 1e21:
-            return replace(self, cost_usd=int(cost), recorded_at=at)
-        return replace(self, recorded_at=at)
+            cost = int(cost)
+        # A copy through the slots, not `dataclasses.replace`, which would check every field a
+        # second time (`__post_init__`) on every request, for values already checked.
+        made = object.__new__(Attempt)
+        for name in _COPIED:
+            _set(made, name, getattr(self, name))
+        _set(made, "cost_usd", cost)
+        _set(made, "recorded_at", at)
+        return made
 
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> Attempt:
@@ -134,6 +141,10 @@ class Attempt:
             "cost_usd": self.cost_usd,
             "recorded_at": _iso(self.recorded_at),
         }
+
+
+_set = object.__setattr__  # how a frozen dataclass sets its own fields
+_COPIED = tuple(f.name for f in fields(Attempt) if f.name not in ("cost_usd", "recorded_at"))
 
 
 @dataclass(frozen=True, slots=True)
