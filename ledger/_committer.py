@@ -206,13 +206,24 @@ class Request:
 
 def _check_one(request: Request, versions: dict[str, int], taken: set[bytes]) -> None:
     expected = request.expected_version
+    events = request.events
+    if expected is None and len(events) == 1:
+        # The gateway's shape (one event, no expected version): one set probe, no generator.
+        only = events[0].event_id
+        if only in taken:
+            request.error = InvalidEventError(
+                f"event id {uuid.UUID(bytes=only)} is already recorded"
+            )
+        else:
+            taken.add(only)
+        return
     if expected is not None:
         for stream_id in sorted({p.stream_id for p in request.events}):
             actual = versions.get(stream_id, 0)
             if actual != expected:
                 request.error = StreamVersionConflictError(stream_id, expected, actual)
                 return
-    ids = [p.event_id for p in request.events]
+    ids = [p.event_id for p in events]
     clash = next((i for i in ids if i in taken), None)
     if clash is not None:
         request.error = InvalidEventError(f"event id {uuid.UUID(bytes=clash)} is already recorded")
