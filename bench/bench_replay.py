@@ -104,7 +104,7 @@ async def _floor(led: Ledger, mode: str) -> dict[str, Any]:
         async for batch in led.scan_batches(types=(DECISION_MADE,), batch=ReplayService.PAGE):
             decisions += batch.num_rows
             if cols is not None:
-                cols.load(batch)
+                cols.load(cols.parse(batch))
     finally:
         if cols is not None:
             cols.close()

@@ -11,7 +11,7 @@ program that only checks signed notes and proofs, never needs it.
 import importlib
 from typing import TYPE_CHECKING
 
-from ledger._batchverify import InclusionChecker, event_hashes
+from ledger._batchverify import CheckedLines, InclusionChecker, check_event_lines, event_hashes
 from ledger._checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger._committer import uuid7
 from ledger._cosignature import (
@@ -109,6 +109,7 @@ __all__ = [
     "KEY_FILE_NAME",
     "KEY_ROTATED",
     "KEY_STREAM",
+    "CheckedLines",
     "Checkpoint",
     "CheckpointBodyError",
     "CheckpointError",
@@ -160,6 +161,7 @@ __all__ = [
     "canonical_json",
     "chain_hash",
     "check_cosignatures",
+    "check_event_lines",
     "consistency_proof_plan",
     "cosignature_message",
     "event_hashes",

@@ -12,16 +12,26 @@ index order meet the nodes of the previous path, which is where the saving is.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from hashlib import sha256
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
-from ledger._format import LEAF_HEAD, LEAF_MAGIC, encode_attachment_digests, leaf_tail
+import orjson
+
+from ledger._errors import InvalidEventError
+from ledger._format import (
+    GENESIS_HASH,
+    LEAF_HEAD,
+    LEAF_MAGIC,
+    encode_attachment_digests,
+    leaf_tail,
+)
 from ledger._proofs import INCLUSION_FORMAT
 
-__all__ = ["InclusionChecker", "event_hashes"]
+__all__ = ["CheckedLines", "InclusionChecker", "check_event_lines", "event_hashes"]
 
 _HASH_SIZE = 32
 _PROOF_MEMBERS = frozenset(("format", "leaf_index", "tree_size", "leaf_hash", "hashes"))
@@ -223,3 +233,172 @@ def event_hashes(
     leaves = [sha256(b"\x00" + d).digest() for d in data]
     chains = [sha256(prev + d).digest() for prev, d in zip(prev_hashes, data, strict=True)]
     return leaves, chains
+
+
+_UUIDS = re.compile(r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})*")
+_HEX = re.compile(r"[0-9a-f]{64}")
+_MAX_U64 = 2**64 - 1
+_MIN_I64, _MAX_I64 = -(2**63), 2**63 - 1
+_CHECKERS: dict[tuple[int, bytes], InclusionChecker] = {}
+"""This process's checker of the last tree seen: the batches of one file, sent to a worker
+process one after another, share its remembered nodes."""
+
+
+def _ints(column: tuple[Any, ...], low: int, high: int) -> bool:
+    # `type(...) is int` leaves booleans out, as the line-by-line reader does.
+    return set(map(type, column)) == {int} and low <= min(column) and max(column) <= high
+
+
+def _texts(column: tuple[Any, ...]) -> bool:
+    return set(map(type, column)) == {str}
+
+
+def _hashes(column: tuple[Any, ...]) -> list[bytes] | None:
+    """32-byte hashes from lowercase hex strings of 64 characters, in one decode."""
+    if not _texts(column) or set(map(len, column)) != {64}:
+        return None
+    joined = "".join(column)
+    try:
+        raw = bytes.fromhex(joined)
+    except ValueError:
+        return None
+    # Lowercase hex is exactly what decodes and prints back unchanged.
+    if raw.hex() != joined:
+        return None
+    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+
+def _attachments(value: object) -> dict[str, bytes] | None:
+    if type(value) is not dict:
+        return None
+    if not value:
+        return {}
+    digests = {}
+    for name, digest in value.items():
+        if type(digest) is not str or not _HEX.fullmatch(digest):
+            return None
+        digests[name] = bytes.fromhex(digest)
+    return digests
+
+
+class CheckedLines(NamedTuple):
+    """What `check_event_lines` read from lines that pass every check: columns of their
+    events, and the position and chain hash of the last one."""
+
+    positions: list[int]
+    event_ids: list[str]
+    types: list[str]
+    stream_ids: list[str]
+    stream_versions: list[int]
+    recorded_at_us: list[int]
+    payloads: list[bytes]
+    last: tuple[int, bytes]
+
+
+def check_event_lines(
+    block: bytes,
+    previous: tuple[int, bytes] | None,
+    tree_size: int,
+    root: bytes,
+    members: tuple[str, ...],
+) -> CheckedLines | None:
+    """Whether every line of `block` (event lines of an audit bundle, docs/bundles.md, joined
+    by newlines) passes every check of a bundled event line, all lines at once: JSON objects
+    with exactly `members` (in the order `position, event_id, type, stream_id, stream_version,
+    recorded_at_us, payload, attachments, prev_hash, chain_hash, leaf_hash, proof`) of their
+    types, lowercase hex hashes, canonical UUIDs, the leaf and chain hashes recomputed from the
+    line's bytes, increasing positions with the chain linked where two are consecutive (from
+    `previous`, the position and chain hash of the line before the block; position 0 holds the
+    genesis hash) and each inclusion proof leading to `root` at `tree_size`.
+
+    Returns what the lines hold (`CheckedLines`) when every line passes, else None, which says
+    nothing of why: the line-by-line reader names the problems. A plain function of bytes
+    and numbers, so a worker process can run it (it imports nothing beyond the ledger's core).
+    Never raises on any input."""
+    lines = block.split(b"\n")
+    try:
+        docs = list(map(orjson.loads, lines))
+    except orjson.JSONDecodeError:
+        return None
+    wanted = frozenset(members)
+    if len(wanted) != 12 or not all(type(d) is dict and d.keys() == wanted for d in docs):
+        return None
+    (
+        positions,
+        event_ids,
+        types,
+        stream_ids,
+        versions,
+        recorded,
+        payloads,
+        attached,
+        prevs,
+        chains,
+        leaves,
+        proofs,
+    ) = zip(*map(itemgetter(*members), docs), strict=True)
+    if not (
+        _ints(positions, 0, _MAX_U64)
+        and _ints(versions, 0, _MAX_U64)
+        and _ints(recorded, _MIN_I64, _MAX_I64)
+        and _texts(event_ids)
+        and _texts(types)
+        and _texts(stream_ids)
+        and _texts(payloads)
+        and set(map(len, event_ids)) == {36}
+        and _UUIDS.fullmatch("".join(event_ids))
+    ):
+        return None
+    prev_hashes, chain_hashes, leaf_hashes = _hashes(prevs), _hashes(chains), _hashes(leaves)
+    if prev_hashes is None or chain_hashes is None or leaf_hashes is None:
+        return None
+    attachments: list[dict[str, bytes]] = []
+    for value in attached:
+        named = _attachments(value)
+        if named is None:
+            return None
+        attachments.append(named)
+    ids = bytes.fromhex("".join(event_ids).replace("-", ""))
+    try:
+        payload_bytes = [p.encode("utf-8") for p in payloads]
+        true_leaves, true_chains = event_hashes(
+            positions,
+            [ids[i : i + 16] for i in range(0, len(ids), 16)],
+            recorded,
+            versions,
+            [sha256(p).digest() for p in payload_bytes],
+            prev_hashes,
+            [t.encode("utf-8") for t in types],
+            [s.encode("utf-8") for s in stream_ids],
+            attachments,
+        )
+    except (UnicodeEncodeError, InvalidEventError, OverflowError, ValueError):
+        return None  # struct.error is a ValueError
+    if true_leaves != leaf_hashes or true_chains != chain_hashes:
+        return None
+    last, link = (-1, b"") if previous is None else previous
+    for position, prev, chained in zip(positions, prev_hashes, chain_hashes, strict=True):
+        if position <= last:
+            return None
+        if position == 0:
+            if prev != GENESIS_HASH:
+                return None
+        elif position == last + 1 and prev != link:
+            return None
+        last, link = position, chained
+    checker = _CHECKERS.get((tree_size, root))
+    if checker is None:
+        _CHECKERS.clear()
+        checker = _CHECKERS[(tree_size, root)] = InclusionChecker(tree_size, root)
+    if not checker.check_documents(leaf_hashes, positions, proofs):
+        return None
+    return CheckedLines(
+        list(positions),
+        list(event_ids),
+        list(types),
+        list(stream_ids),
+        list(versions),
+        list(recorded),
+        payload_bytes,
+        (last, link),
+    )

@@ -16,7 +16,6 @@ signer-key shape of golang.org/x/mod/sumdb/note with the cosignature type byte.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger._errors import CheckpointFormatError, VerifierKeyError
 from ledger._keys import Ed25519NoteKey, Ed25519PublicNoteKey, split_key
-from ledger._note import SIGNATURE_PREFIX, NoteSignature, parse_note
+from ledger._note import NoteSignature, parse_note, signature_line
 
 __all__ = [
     "COSIGNATURE_V1_TYPE",
@@ -57,12 +56,6 @@ def cosignature_message(body: str, timestamp: int) -> bytes:
     if not body.endswith("\n"):
         raise CheckpointFormatError("the cosigned checkpoint text must end with a newline")
     return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
-
-
-def signature_line(signature: NoteSignature) -> str:
-    """The note signature line (with its final newline) of ``signature``."""
-    raw = signature.key_id.to_bytes(4, "big") + signature.signature
-    return f"{SIGNATURE_PREFIX}{signature.name} {base64.b64encode(raw).decode('ascii')}\n"
 
 
 @dataclass(frozen=True, slots=True)

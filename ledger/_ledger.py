@@ -127,7 +127,7 @@ class Ledger(EventReads, ProofReads):
         async with self._store.read() as conn:
             previous, key = await self._signer.rotation(conn)
         payload = {"from": previous, "to": key.verifier_key(), "reason": reason.strip()}
-        await self._append([NewEvent(KEY_ROTATED, KEY_STREAM, payload)], None)
+        await self._committer.submit([prepare(NewEvent(KEY_ROTATED, KEY_STREAM, payload))], None)
         return await self.sequence()
 
     async def append(
@@ -149,14 +149,6 @@ class Ledger(EventReads, ProofReads):
             )
         if not batch:
             raise InvalidEventError("append needs at least one event")
-        if any(isinstance(e, NewEvent) and e.stream_id == KEY_STREAM for e in batch):
-            raise InvalidEventError(
-                f"stream {KEY_STREAM!r} is the ledger's own record of its signing keys: "
-                "`rotate_key` writes it"
-            )
-        return await self._append(batch, expected_version)
-
-    async def _append(self, batch: list[NewEvent], expected_version: int | None) -> list[Envelope]:
         prepared = [prepare(event) for event in batch]
         if expected_version is not None:
             if isinstance(expected_version, bool) or not isinstance(expected_version, int):
@@ -165,6 +157,12 @@ class Ledger(EventReads, ProofReads):
                 )
             if len({p.stream_id for p in prepared}) != 1:
                 raise InvalidEventError("expected_version needs all the events in one stream")
+        for p in prepared:  # a loop, not any(): this is every append's path
+            if p.stream_id == KEY_STREAM:
+                raise InvalidEventError(
+                    f"stream {KEY_STREAM!r} is the ledger's own record of its signing keys: "
+                    "`rotate_key` writes it"
+                )
         return await self._committer.submit(prepared, expected_version)
 
     async def sequence(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ledger._errors import CheckpointFormatError, SignatureError, UnknownKeyError
 from ledger._keys import SigningKey, VerifierKey, decode_b64, valid_key_name, valid_utf8
 
-__all__ = ["NoteSignature", "open_note", "parse_note", "sign_note"]
+__all__ = ["NoteSignature", "open_note", "parse_note", "sign_note", "signature_line"]
 
 SIGNATURE_PREFIX = "\u2014 "
 MAX_SIGNATURES = 100
@@ -49,9 +49,15 @@ def sign_note(text: str, key: SigningKey) -> str:
     if not text.endswith("\n"):
         raise CheckpointFormatError("note text must end with a newline")
     _check_characters(text, "note text")
-    signature = key.key_id.to_bytes(4, "big") + key.sign(text.encode("utf-8"))
-    encoded = base64.b64encode(signature).decode("ascii")
-    return f"{text}\n{SIGNATURE_PREFIX}{key.name} {encoded}\n"
+    return f"{text}\n" + signature_line(
+        NoteSignature(key.name, key.key_id, key.sign(text.encode()))
+    )
+
+
+def signature_line(signature: NoteSignature) -> str:
+    """The note signature line (with its final newline) of ``signature``."""
+    raw = signature.key_id.to_bytes(4, "big") + signature.signature
+    return f"{SIGNATURE_PREFIX}{signature.name} {base64.b64encode(raw).decode('ascii')}\n"
 
 
 def parse_note(note: str | bytes) -> tuple[str, list[NoteSignature]]:

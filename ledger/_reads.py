@@ -8,7 +8,7 @@ import contextlib
 import functools
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from typing import Any, Unpack, cast
 
 import pyarrow as pa
@@ -100,7 +100,7 @@ class EventReads:
 
     async def scan_batches(
         self, start: int = 0, *, batch: int = 20_000, **filters: Unpack[EventFilter]
-    ) -> AsyncIterator[pa.RecordBatch]:
+    ) -> AsyncGenerator[pa.RecordBatch, None]:
         """The events `scan` yields, as `pyarrow.RecordBatch`es of at most `batch` rows with the
         columns of `EVENT_BATCH_SCHEMA` (position, event_id as 16 bytes, type, stream_id,
         recorded_at_us, payload as canonical JSON bytes): for readers of many events that work

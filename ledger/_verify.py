@@ -5,8 +5,8 @@ docs/ledger.md, "Verify", says what is checked and how ranges work together.
 range from position 0 knows everything before it, so it checks the whole log by itself and
 names the first problem exactly. A later range takes its first prev hash and each stream's first
 version and time as given and hands them back, with its last ones, for `join_ranges` to link to
-the range before. Ranges are cut at multiples of ``2**level`` positions (blocks): each range
-compares the stored nodes up to that level, `join_ranges` those above the blocks.
+the range before. Ranges are cut at multiples of ``2**level`` positions (blocks, `cut_ranges`):
+each range compares the stored nodes up to that level, `join_ranges` those above the blocks.
 """
 
 from __future__ import annotations

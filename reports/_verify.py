@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ledger import LedgerError, VerifierKey, parse_verifier_key
+from ledger import CosignerVerifier, LedgerError, VerifierKey, parse_verifier_key
 from reports._bundle import CHECKPOINT, EVENTS, MANIFEST, PUBLIC_KEY
 from reports._errors import ReportsError
 from reports._expect import ExpectedRows
 from reports._verify_data import ExpectedData, referenced_files
+from reports._verify_events import check_pool
 from reports._verify_report import check_data, check_report
 from reports._verify_result import BundleVerification, given_key
 from reports._verify_zip import BundleZip
@@ -62,6 +63,7 @@ def verify_bundle(
     witness_keys: Sequence[str] = (),
     quorum: int | None = None,
     require_complete: bool = False,
+    workers: int | None = None,
 ) -> BundleVerification:
     """Check an audit bundle (see the module docstring); `key` is the verifier key string or a
     file holding it (default: the bundle's own `public_key.txt`, which proves only that the
@@ -70,7 +72,10 @@ def verify_bundle(
     `witness_keys` (vkeys or files holding one) and `quorum` (default: all of them): the
     checkpoint must carry valid cosignatures by at least `quorum` of those witnesses
     (docs/witness.md). `require_complete`: a bundle without a completeness proof is a problem,
-    not a note (docs/bundles.md, "Completeness")."""
+    not a note (docs/bundles.md, "Completeness"). `workers`: processes that check the event lines
+    beside this one's work on the decisions (None: one per CPU)."""
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ReportsError(f"workers: expected a positive number of processes, got {workers!r}")
     source = Path(path)
     witnesses = witness_quorum(witness_keys, quorum)
     result = BundleVerification(str(source), quorum=len(witnesses) if quorum is None else quorum)
@@ -78,54 +83,68 @@ def verify_bundle(
         archive = zipfile.ZipFile(source)
     except (OSError, zipfile.BadZipFile) as exc:
         raise ReportsError(f"{source}: not a readable zip file ({exc})") from None
-    with archive, tempfile.TemporaryDirectory(prefix="unhardcoded-verify-") as tmp:
-        bundle = BundleZip(archive, result.problems.append)
-        manifest = bundle.manifest()
-        verifier = _verifier(bundle, key, result)
-        if verifier is None:
-            return result
-        result.key = str(verifier)
-        opened = bundle.checkpoint(verifier)
-        if opened is not None and witnesses:
-            found, problems = check_witnesses(
-                bundle.read(CHECKPOINT) or b"", witnesses, result.quorum
-            )
-            result.witnesses.extend(found)
-            for text in problems:
-                bundle.problem(text)
-        if opened is not None:
-            result.tree_size = opened.size
-            if manifest is not None and manifest.get("tree_size") != opened.size:
-                bundle.problem(
-                    f"{MANIFEST}/tree_size: {manifest.get('tree_size')} is not the "
-                    f"checkpoint's {opened.size}"
-                )
-            if manifest is not None and manifest.get("origin") != opened.origin:
-                bundle.problem(
-                    f"{MANIFEST}/origin: {manifest.get('origin')!r} is not the "
-                    f"checkpoint's {opened.origin!r}"
-                )
-        if opened is None or manifest is None:
-            result.events = sum(len(batch) for batch in bundle.events(opened))
-            return result
-        work = Path(tmp)
-        expected = ExpectedRows(work / "expected")
-        data = ExpectedData(bundle, manifest, expected, result)
-        try:
-            data.run(opened)
-        except (RouterError, LedgerError, ReportsError, KeyError, TypeError) as exc:
-            bundle.problem(f"{EVENTS}: the proven events do not make a decision record: {exc}")
-            return result
-        finally:
-            expected.close()
-        result.completeness = data.sequence.finish(bundle.problem, result.notes.append)
-        if require_complete and result.completeness is None and not result.problems:
-            bundle.problem("completeness: not proven, and required (--require-complete)")
-        referenced_files(bundle, data)
-        data.release()
-        pa.default_memory_pool().release_unused()
-        made_by = check_data(bundle, expected, work / "data", result)
-        if result.problems:
-            return result
-        check_report(bundle, manifest, verifier, work / "data", made_by, result)
+    pool = check_pool(workers)
+    try:
+        with archive, tempfile.TemporaryDirectory(prefix="unhardcoded-verify-") as tmp:
+            bundle = BundleZip(archive, result.problems.append, pool)
+            _check(bundle, key, witnesses, require_complete, Path(tmp), result)
+    finally:
+        pool.shutdown(cancel_futures=True)
     return result
+
+
+def _check(
+    bundle: BundleZip,
+    key: str | None,
+    witnesses: Sequence[CosignerVerifier],
+    require_complete: bool,
+    work: Path,
+    result: BundleVerification,
+) -> None:
+    """The checks of `verify_bundle`, in order, into `result`."""
+    manifest = bundle.manifest()
+    verifier = _verifier(bundle, key, result)
+    if verifier is None:
+        return
+    result.key = str(verifier)
+    opened = bundle.checkpoint(verifier)
+    if opened is not None and witnesses:
+        found, problems = check_witnesses(bundle.read(CHECKPOINT) or b"", witnesses, result.quorum)
+        result.witnesses.extend(found)
+        for text in problems:
+            bundle.problem(text)
+    if opened is not None:
+        result.tree_size = opened.size
+        if manifest is not None and manifest.get("tree_size") != opened.size:
+            bundle.problem(
+                f"{MANIFEST}/tree_size: {manifest.get('tree_size')} is not the "
+                f"checkpoint's {opened.size}"
+            )
+        if manifest is not None and manifest.get("origin") != opened.origin:
+            bundle.problem(
+                f"{MANIFEST}/origin: {manifest.get('origin')!r} is not the "
+                f"checkpoint's {opened.origin!r}"
+            )
+    if opened is None or manifest is None:
+        result.events = sum(len(batch) for batch in bundle.events(opened))
+        return
+    expected = ExpectedRows(work / "expected")
+    data = ExpectedData(bundle, manifest, expected, result)
+    try:
+        data.run(opened)
+    except (RouterError, LedgerError, ReportsError, KeyError, TypeError) as exc:
+        bundle.problem(f"{EVENTS}: the proven events do not make a decision record: {exc}")
+        return
+    finally:
+        expected.close()
+        bundle.events_read()
+    result.completeness = data.sequence.finish(bundle.problem, result.notes.append)
+    if require_complete and result.completeness is None and not result.problems:
+        bundle.problem("completeness: not proven, and required (--require-complete)")
+    referenced_files(bundle, data)
+    data.release()
+    pa.default_memory_pool().release_unused()
+    made_by = check_data(bundle, expected, work / "data", result)
+    if result.problems:
+        return
+    check_report(bundle, manifest, verifier, work / "data", made_by, result)

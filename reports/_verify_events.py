@@ -1,54 +1,56 @@
-"""A bundle's event lines read a batch at a time, every check made column-wise.
+"""A bundle's event lines read a batch at a time, their checks in worker processes.
 
 `reports._events.read_events` defines what a valid event line is and names each problem (file,
 line, event, field). Running it line by line costs more per event than everything else the
-verifier does, so `EventReader` first tries to accept a whole batch of lines at once: it parses
-them (orjson), then checks each rule of `read_events` over the batch's columns — the members and
-their types, the hashes as lowercase hex (one decode per column), the event ids as canonical
-UUIDs (one match per column), the leaf data, leaf hash and chain hash recomputed
-(`ledger.event_hashes`), position order and the chain links, and each inclusion proof
-(`InclusionChecker.check_documents`, one hash per tree node the paths share). Only a batch
-where every line passes every check is accepted there. Any other batch — a problem, or anything
-unusual such as a number beyond 64 bits — is read again by `read_events`, which decides: the
-fast path never accepts a line `read_events` refuses, it only accepts it sooner."""
+verifier does, so `EventReader` first tries to accept a whole batch of lines at once:
+`ledger.check_event_lines` parses them (orjson) and checks each rule of `read_events` over the
+batch's columns — the members and their types, the hashes as lowercase hex (one decode per
+column), the event ids as canonical UUIDs (one match per column), the leaf data, leaf hash and
+chain hash recomputed, position order and the chain links, and each inclusion proof (one hash
+per tree node the paths share). Only a batch where every line passes every check is accepted
+there. Any other batch — a problem, or anything unusual such as a number beyond 64 bits — is
+read again by `read_events`, which decides: the fast path never accepts a line `read_events`
+refuses, it only accepts it sooner.
+
+The batch checks run in a `concurrent.futures` executor (a process pool of `--workers`
+processes: `verify_bundle`), several batches ahead of the events handed on, while this process
+reads the lines' columns for the decisions. A batch is checked there against the position and
+chain hash its predecessor's last line would leave if accepted; when that predecessor was read
+line by line instead, the batch is checked again here against what it really left. Batches are
+handed on in file order, each only once its own check has answered."""
 
 from __future__ import annotations
 
 import hashlib
-import re
+import multiprocessing
+import os
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any
 
 import orjson
 
-from ledger import (
-    GENESIS_HASH,
-    Checkpoint,
-    Envelope,
-    InclusionChecker,
-    InvalidEventError,
-    event_hashes,
-)
+from ledger import CheckedLines, Checkpoint, Envelope, check_event_lines
 from reports._events import EVENT_FIELDS, Previous, Problem, ReadState, read_events
 
-__all__ = ["EventBatch", "EventReader"]
+__all__ = ["EventBatch", "EventReader", "check_pool"]
 
-_MEMBERS = frozenset(EVENT_FIELDS)
-_FIELDS = itemgetter(*EVENT_FIELDS)
-_UUIDS = re.compile(r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})*")
-_HEX = re.compile(r"[0-9a-f]{64}")
-_MAX_U64 = 2**64 - 1
-_MIN_I64, _MAX_I64 = -(2**63), 2**63 - 1
 _SIZE = 2048
-"""Lines per batch."""
+"""Lines per batch handed on."""
+_PART = 512
+"""Lines per check: a check holds its lines parsed (~5 KB each), so a worker's memory grows
+with this."""
+_UNKNOWN = (-2, b"")
+"""The assumed state after a batch whose columns did not read: no batch is checked against
+it (a position is never -2), so the next one is checked here once its predecessor is read."""
 
 
 @dataclass(slots=True)
 class EventBatch:
-    """Events that passed every check, column-wise, in file order."""
+    """Events that passed every check, column-wise, in file order; `envelope(i)` is the whole
+    `i`-th event."""
 
     positions: list[int] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
@@ -57,17 +59,22 @@ class EventBatch:
     stream_versions: list[int] = field(default_factory=list)
     recorded_at_us: list[int] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
-    payload_digests: list[bytes] = field(default_factory=list)
-    attachments: list[dict[str, bytes]] = field(default_factory=list)
-    prev_hashes: list[bytes] = field(default_factory=list)
-    chain_hashes: list[bytes] = field(default_factory=list)
-    leaf_hashes: list[bytes] = field(default_factory=list)
+    lines: list[bytes] | None = None
+    """The events' lines, when the batch was accepted at once (its envelopes are read from
+    them when asked for: few are)."""
+    envelopes: list[Envelope] | None = None
+    """The events, when the batch was read line by line."""
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def envelope(self, i: int) -> Envelope:
         """The `i`-th event as an `Envelope`."""
+        if self.envelopes is not None:
+            return self.envelopes[i]
+        assert self.lines is not None
+        line = orjson.loads(self.lines[i])
+        payload = self.payloads[i]
         return Envelope(
             self.positions[i],
             uuid.UUID(self.event_ids[i]),
@@ -75,18 +82,19 @@ class EventBatch:
             self.stream_ids[i],
             self.stream_versions[i],
             self.recorded_at_us[i],
-            self.payloads[i],
-            self.payload_digests[i],
-            self.attachments[i],
-            self.prev_hashes[i],
-            self.chain_hashes[i],
-            self.leaf_hashes[i],
+            payload,
+            hashlib.sha256(payload).digest(),
+            {name: bytes.fromhex(digest) for name, digest in line["attachments"].items()},
+            bytes.fromhex(line["prev_hash"]),
+            bytes.fromhex(line["chain_hash"]),
+            bytes.fromhex(line["leaf_hash"]),
         )
 
     @classmethod
     def of(cls, envelopes: Iterable[Envelope]) -> EventBatch:
         """The batch of envelopes read one by one."""
-        batch = cls()
+        batch = cls(envelopes=[])
+        assert batch.envelopes is not None
         for e in envelopes:
             batch.positions.append(e.position)
             batch.event_ids.append(str(e.event_id))
@@ -95,63 +103,94 @@ class EventBatch:
             batch.stream_versions.append(e.stream_version)
             batch.recorded_at_us.append(e.recorded_at_us)
             batch.payloads.append(e.payload)
-            batch.payload_digests.append(e.payload_digest)
-            batch.attachments.append(dict(e.attachment_digests))
-            batch.prev_hashes.append(e.prev_hash)
-            batch.chain_hashes.append(e.chain_hash)
-            batch.leaf_hashes.append(e.leaf_hash)
+            batch.envelopes.append(e)
         return batch
 
 
-def _ints(column: tuple[Any, ...], low: int, high: int) -> bool:
-    # `type(...) is int` leaves booleans out, as `read_events` does.
-    return set(map(type, column)) == {int} and low <= min(column) and max(column) <= high
-
-
-def _texts(column: tuple[Any, ...]) -> bool:
-    return set(map(type, column)) == {str}
-
-
-def _hashes(column: tuple[Any, ...]) -> list[bytes] | None:
-    """32-byte hashes from lowercase hex strings of 64 characters, in one decode."""
-    if not _texts(column) or set(map(len, column)) != {64}:
-        return None
-    joined = "".join(column)
-    try:
-        raw = bytes.fromhex(joined)
-    except ValueError:
-        return None
-    # Lowercase hex is exactly what decodes and prints back unchanged.
-    if raw.hex() != joined:
-        return None
-    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
-
-
-def _attachments(value: object) -> dict[str, bytes] | None:
-    if type(value) is not dict:
-        return None
-    if not value:
-        return {}
-    digests = {}
-    for name, digest in value.items():
-        if type(digest) is not str or not _HEX.fullmatch(digest):
+def _ends(lines: list[bytes], part: int) -> list[tuple[int, bytes]] | None:
+    """The position and chain hash the last line of each part of `part` lines says it leaves
+    (None: one of those lines does not say; the lines are then checked here, when the lines
+    before them are read)."""
+    ends = []
+    for i in range(0, len(lines), part):
+        try:
+            line = orjson.loads(lines[min(i + part, len(lines)) - 1])
+            ends.append((int(line["position"]), bytes.fromhex(line["chain_hash"])))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
-        digests[name] = bytes.fromhex(digest)
-    return digests
+    return ends
+
+
+def _batch(lines: list[bytes], parts: list[CheckedLines]) -> tuple[EventBatch, tuple[int, bytes]]:
+    """The batch of accepted `lines` from the columns their checks read, and the position and
+    chain hash its last line leaves."""
+    batch = EventBatch(lines=lines)
+    for checked in parts:
+        batch.positions.extend(checked.positions)
+        batch.event_ids.extend(checked.event_ids)
+        batch.types.extend(checked.types)
+        batch.stream_ids.extend(checked.stream_ids)
+        batch.stream_versions.extend(checked.stream_versions)
+        batch.recorded_at_us.extend(checked.recorded_at_us)
+        batch.payloads.extend(checked.payloads)
+    return batch, parts[-1].last
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A batch handed to the executor: its lines, their columns and the state each part's last
+    line leaves, the state the first part was checked from, and each part's answer to come."""
+
+    lines: list[bytes]
+    ended: bool
+    ends: list[tuple[int, bytes]] | None
+    start: tuple[int, bytes] | None
+    answers: list[Future[CheckedLines | None]]
+
+
+def _done(value: CheckedLines | None) -> Future[CheckedLines | None]:
+    future: Future[CheckedLines | None] = Future()
+    future.set_result(value)
+    return future
+
+
+def check_pool(workers: int | None) -> ProcessPoolExecutor:
+    """A pool of `workers` processes (None: one per CPU) for `ledger.check_event_lines`."""
+    # spawn: a worker is a fresh interpreter that imports the ledger's batch checks (~35 MB,
+    # a third of a second), not a fork of this process, which holds DuckDB's and Arrow's
+    # threads; and it is this process's child, so its CPU time is counted with this one's.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=context)
 
 
 class EventReader:
     """Reads the event lines of `file` against `checkpoint` (None: it did not open, and the
-    lines are read one by one), sending each problem to `problem`."""
+    lines are read one by one), sending each problem to `problem`. `executor` runs the batch
+    checks (a process pool; None: this process, as each batch comes)."""
 
-    def __init__(self, file: str, checkpoint: Checkpoint | None, problem: Problem) -> None:
+    def __init__(
+        self,
+        file: str,
+        checkpoint: Checkpoint | None,
+        problem: Problem,
+        executor: Executor | None = None,
+        *,
+        ahead: int = 2,
+        size: int = _SIZE,
+        part: int = _PART,
+    ) -> None:
         self.file = file
         self.checkpoint = checkpoint
         self.problem = problem
+        self.executor = executor
+        self.ahead = ahead
+        """Batches in the executor's hands at most (each holds a few MB of lines)."""
+        self.size, self.part = size, part
+        """Lines per batch handed on, lines per check."""
         self.state = ReadState()
-        self.inclusion = (
-            None if checkpoint is None else InclusionChecker(checkpoint.size, checkpoint.root)
-        )
+        self._pending: deque[_Pending] = deque()
+        self._assumed: tuple[int, bytes] | None = None
+        """The position and chain hash the submitted batches leave if all are accepted."""
 
     def batches(self, blocks: Iterable[bytes]) -> Iterator[EventBatch]:
         """The events that pass every check, a batch at a time, from the file's bytes given as
@@ -162,118 +201,85 @@ class EventReader:
             parts = (rest + block).split(b"\n")
             rest = parts.pop()
             lines.extend(parts)
-            while len(lines) >= _SIZE:
-                yield self._batch(lines[:_SIZE], ended=True)
-                del lines[:_SIZE]
+            while len(lines) >= self.size:
+                self._submit(lines[: self.size], ended=True)
+                del lines[: self.size]
+                while len(self._pending) > self.ahead:
+                    yield from self._next()
             if self.state.stopped:
                 return
         if rest:
             lines.append(rest)
         if lines:
-            yield self._batch(lines, ended=not rest)
+            self._submit(lines, ended=not rest)
+        while self._pending:
+            yield from self._next()
 
-    def _batch(self, lines: list[bytes], *, ended: bool) -> EventBatch:
-        """The events of `lines` (without their newlines; `ended`: the last one had one)."""
-        accepted = None if self.state.stopped else self._accept(lines)
-        if accepted is not None:
-            return accepted
-        raw = [line + b"\n" for line in lines]
-        if not ended:
-            raw[-1] = lines[-1]
-        return EventBatch.of(read_events(self.file, raw, self.checkpoint, self.problem, self.state))
+    def _check(
+        self, lines: list[bytes], start: tuple[int, bytes] | None
+    ) -> tuple[EventBatch, tuple[int, bytes]] | None:
+        checkpoint = self.checkpoint
+        assert checkpoint is not None
+        block = b"\n".join(lines)
+        checked = check_event_lines(block, start, checkpoint.size, checkpoint.root, EVENT_FIELDS)
+        return None if checked is None else _batch(lines, [checked])
 
-    def _accept(self, lines: list[bytes]) -> EventBatch | None:
-        """The batch when every line passes every check, else None (nothing is said)."""
-        inclusion, state = self.inclusion, self.state
-        if inclusion is None:
-            return None
-        try:
-            docs = list(map(orjson.loads, lines))
-        except orjson.JSONDecodeError:
-            return None
-        if not all(type(d) is dict and d.keys() == _MEMBERS for d in docs):
-            return None
-        (
-            positions,
-            event_ids,
-            types,
-            stream_ids,
-            versions,
-            recorded,
-            payloads,
-            attached,
-            prevs,
-            chains,
-            leaves,
-            proofs,
-        ) = zip(*map(_FIELDS, docs), strict=True)
-        if not (
-            _ints(positions, 0, _MAX_U64)
-            and _ints(versions, 0, _MAX_U64)
-            and _ints(recorded, _MIN_I64, _MAX_I64)
-            and _texts(event_ids)
-            and _texts(types)
-            and _texts(stream_ids)
-            and _texts(payloads)
-            and set(map(len, event_ids)) == {36}
-            and _UUIDS.fullmatch("".join(event_ids))
-        ):
-            return None
-        prev_hashes, chain_hashes, leaf_hashes = _hashes(prevs), _hashes(chains), _hashes(leaves)
-        if prev_hashes is None or chain_hashes is None or leaf_hashes is None:
-            return None
-        attachments: list[dict[str, bytes]] = []
-        for value in attached:
-            named = _attachments(value)
-            if named is None:
-                return None
-            attachments.append(named)
-        ids = bytes.fromhex("".join(event_ids).replace("-", ""))
-        try:
-            payload_bytes = [p.encode("utf-8") for p in payloads]
-            digests = [hashlib.sha256(p).digest() for p in payload_bytes]
-            true_leaves, true_chains = event_hashes(
-                positions,
-                [ids[i : i + 16] for i in range(0, len(ids), 16)],
-                recorded,
-                versions,
-                digests,
-                prev_hashes,
-                [t.encode("utf-8") for t in types],
-                [s.encode("utf-8") for s in stream_ids],
-                attachments,
-            )
-        except (UnicodeEncodeError, InvalidEventError, OverflowError, ValueError):
-            return None  # struct.error is a ValueError
-        if true_leaves != leaf_hashes or true_chains != chain_hashes:
-            return None
-        previous = state.previous
-        last, chain = (-1, b"") if previous is None else (previous.position, previous.chain)
-        for position, prev, chained in zip(positions, prev_hashes, chain_hashes, strict=True):
-            if position <= last:
-                return None
-            if position == 0:
-                if prev != GENESIS_HASH:
+    def _submit(self, lines: list[bytes], *, ended: bool) -> None:
+        """Hand a batch (`lines` without their newlines; `ended`: the last one had one) to the
+        executor, each part checked from the state the lines before it say they leave."""
+        checkpoint, start = self.checkpoint, self._assumed
+        ends = None if checkpoint is None else _ends(lines, self.part)
+        answers: list[Future[CheckedLines | None]] = []
+        if ends is not None and start is not _UNKNOWN:
+            assert checkpoint is not None
+            size, root, part = checkpoint.size, checkpoint.root, self.part
+            for i, first in zip(range(0, len(lines), part), [start, *ends], strict=False):
+                args = (b"\n".join(lines[i : i + part]), first, size, root, EVENT_FIELDS)
+                if self.executor is None:
+                    answers.append(_done(check_event_lines(*args)))
+                    continue
+                try:
+                    answers.append(self.executor.submit(check_event_lines, *args))
+                except BrokenExecutor:
+                    answers.clear()  # a worker died (e.g. killed): checked here instead
+                    break
+        self._assumed = _UNKNOWN if ends is None else ends[-1]
+        self._pending.append(_Pending(lines, ended, ends, start, answers))
+
+    def _answer(
+        self, pending: _Pending, at: tuple[int, bytes] | None
+    ) -> tuple[EventBatch, tuple[int, bytes]] | None:
+        """The batch once its checks accept it from the state `at` its predecessors left: each
+        part's last line must leave the state the next part was checked from."""
+        if pending.answers and pending.start == at:
+            try:
+                answers = [answer.result() for answer in pending.answers]
+            except BrokenExecutor:
+                pass  # a worker died (e.g. killed): the batch is checked here
+            else:
+                parts = [a for a in answers if a is not None]
+                if len(parts) < len(answers) or [a.last for a in parts] != pending.ends:
                     return None
-            elif position == last + 1 and prev != chain:
-                return None
-            last, chain = position, chained
-        if not inclusion.check_documents(leaf_hashes, positions, proofs):
-            return None
-        state.lines += len(lines)
-        state.offset += sum(map(len, lines)) + len(lines)
-        state.previous = Previous(state.lines, last, chain)
-        return EventBatch(
-            list(positions),
-            list(event_ids),
-            list(types),
-            list(stream_ids),
-            list(versions),
-            list(recorded),
-            payload_bytes,
-            digests,
-            attachments,
-            prev_hashes,
-            chain_hashes,
-            leaf_hashes,
-        )
+                return _batch(pending.lines, parts)
+        # Checked from another state than its predecessor left, or not at all: here.
+        return self._check(pending.lines, at)
+
+    def _next(self) -> Iterator[EventBatch]:
+        """The first pending batch's events, once its checks have answered."""
+        pending, state = self._pending.popleft(), self.state
+        if state.stopped:
+            return
+        at = None if state.previous is None else (state.previous.position, state.previous.chain)
+        accepted = None if pending.ends is None else self._answer(pending, at)
+        if accepted is not None:
+            lines = pending.lines
+            state.lines += len(lines)
+            state.offset += sum(map(len, lines)) + len(lines)
+            state.previous = Previous(state.lines, *accepted[1])
+            yield accepted[0]
+            return
+        raw = [line + b"\n" for line in pending.lines]
+        if not pending.ended:
+            raw[-1] = pending.lines[-1]
+        events = read_events(self.file, raw, self.checkpoint, self.problem, state)
+        yield EventBatch.of(events)

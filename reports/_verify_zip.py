@@ -12,7 +12,9 @@ import io
 import json
 import shutil
 import zipfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +27,41 @@ __all__ = ["BundleZip"]
 
 _BLOCK = 1 << 20
 """Bytes read from the zip at a time."""
+_AHEAD = 4
+"""Blocks of the event lines read ahead."""
+
+
+def _read_ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """`blocks`, each read (inflated and hashed) on a thread of its own while the ones before it
+    are worked on: zlib and hashlib let go of the interpreter lock while they work."""
+    with ThreadPoolExecutor(1, thread_name_prefix="unhardcoded-zip") as reader:
+        ahead = deque(reader.submit(next, blocks, b"") for _ in range(_AHEAD))
+        while block := ahead.popleft().result():
+            ahead.append(reader.submit(next, blocks, b""))
+            yield block
 
 
 class BundleZip:
-    """The files of an opened bundle; each problem goes to `problem`."""
+    """The files of an opened bundle; each problem goes to `problem`; `executor` checks the
+    event lines (`reports._verify_events`; None: this process)."""
 
-    def __init__(self, archive: zipfile.ZipFile, problem: Problem) -> None:
+    def __init__(
+        self, archive: zipfile.ZipFile, problem: Problem, executor: Executor | None = None
+    ) -> None:
         self.archive = archive
         self.problem = problem
+        self.executor = executor
         self.names = [i.filename for i in archive.infolist() if not i.is_dir()]
         self._digests: dict[str, str] = {}
         self._events_digest: str | None = None
         """The manifest's SHA-256 of the events file, checked once the lines are read."""
+
+    def events_read(self) -> None:
+        """The event lines will not be read again: the executor's processes end (their memory
+        is given back before the data is compared)."""
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+            self.executor = None
 
     def read(self, name: str) -> bytes | None:
         """A file's bytes (None: missing, or unreadable and said so)."""
@@ -149,9 +174,9 @@ class BundleZip:
             report(f"{EVENTS}: missing")
             return
         first = EVENTS not in self._digests
-        reader = EventReader(EVENTS, checkpoint, report)
+        reader = EventReader(EVENTS, checkpoint, report, self.executor)
         blocks = self.blocks(EVENTS)
-        yield from reader.batches(blocks)
+        yield from reader.batches(_read_ahead(blocks))
         for _ in blocks:  # a file that stopped being read (not UTF-8) is still hashed
             pass
         digest, listed = self._digests.get(EVENTS), self._events_digest

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from ledger import InvalidEventError, KeyFileError, Ledger, NewEvent
-from ledger._keyfile import KEY_FILE_NAME
+from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, Ledger, NewEvent
 from unhardcoded.db import migrated_ledger
 
 

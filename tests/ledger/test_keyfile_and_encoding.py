@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import hashlib
 import math
 import os
 import stat
@@ -16,36 +17,29 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, canonical_json
-from ledger._format import decode_attachment_digests, encode_attachment_digests
-from ledger._keyfile import create_seed, read_seed
+from ledger import KEY_FILE_NAME, InvalidEventError, KeyFileError, NewEvent, canonical_json
+from unhardcoded.db import migrated_ledger
 
 
-def test_key_is_created_private_and_reused(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    assert read_seed(home) is None
-    assert not home.exists()  # reading creates nothing
-    seed = create_seed(home)
-    assert len(seed) == 32
+async def test_key_is_created_private_and_reused(tmp_path: Path) -> None:
+    home, url = tmp_path / "home", f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    async with migrated_ledger(url, home=home) as led:
+        assert not home.exists()  # opening creates nothing
+        key = await led.verifier_key()  # a ledger that never signed: the home's key, created
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / KEY_FILE_NAME).stat().st_mode) == 0o600
-    assert create_seed(home) == seed
-    assert read_seed(home) == seed
+    async with migrated_ledger(url, home=home) as led:
+        assert led.public_key() == key == await led.verifier_key()
 
 
-def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
-    create_seed(tmp_path)
+async def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    async with migrated_ledger(url, home=tmp_path) as led:
+        await led.verifier_key()
     os.chmod(tmp_path / KEY_FILE_NAME, 0o644)
     with pytest.raises(KeyFileError, match="accessible to group or others"):
-        read_seed(tmp_path)
-
-
-def test_a_damaged_key_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / KEY_FILE_NAME
-    path.write_text("hello\n")
-    os.chmod(path, 0o600)
-    with pytest.raises(KeyFileError, match="not an unhardcoded signing key file"):
-        read_seed(tmp_path)
+        async with migrated_ledger(url, home=tmp_path):
+            pass
 
 
 json_values = st.recursive(
@@ -122,9 +116,20 @@ def test_canonical_json_refuses_what_json_cannot_say() -> None:
         canonical_json({"x": 2**60})
 
 
-def test_attachment_digest_list_round_trips_in_byte_order() -> None:
-    digests = {"zeta": b"\x01" * 32, "body": b"\x02" * 32, "é": b"\x03" * 32}
-    encoded = encode_attachment_digests(digests)
-    assert encoded.startswith(b"\x00\x04body")
-    assert decode_attachment_digests(encoded) == digests
-    assert encode_attachment_digests({}) == b""
+async def test_attachment_digests_enter_the_leaf_in_byte_order(tmp_path: Path) -> None:
+    bodies = {"zeta": b"z", "body": b"b", "\u00e9": b"e"}
+    digests = {name: hashlib.sha256(body).digest() for name, body in bodies.items()}
+    url = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+    async with migrated_ledger(url, home=tmp_path) as led:
+        (written,) = await led.append(NewEvent("T", "s", {}, attachments=bodies))
+        (plain,) = await led.append(NewEvent("T", "s", {}))
+        read = await led.get(written.event_id)
+    assert read.attachment_digests == written.attachment_digests == digests
+    # u32 length, then u16 length ‖ name ‖ digest per name in UTF-8 byte order (docs/ledger.md)
+    listed = b"".join(
+        len(raw).to_bytes(2, "big") + raw + digests[raw.decode()]
+        for raw in sorted(name.encode() for name in bodies)
+    )
+    assert listed.startswith(b"\x00\x04body")
+    assert read.leaf_data().endswith(len(listed).to_bytes(4, "big") + listed)
+    assert plain.leaf_data().endswith(b"s" + bytes(4))  # no attachments: a zero length

@@ -21,7 +21,6 @@ from ledger import (
     SigningKey,
     SigningKeyError,
 )
-from ledger._keyfile import create_seed
 from ledger._treestore import integrate, latest_checkpoint, read_batch
 from tests.conftest import PgSchema
 from tests.ledger._backends import Backend
@@ -40,6 +39,11 @@ def _append(backend: Backend, n: int) -> None:
                 await led.append(NewEvent("TestEvent", "s", {"i": i}))
 
     asyncio.run(go())
+
+
+async def _key_of_new_ledger(backend: Backend) -> str:
+    async with backend.open() as led:
+        return await led.verifier_key()  # never signed: the home's key, created
 
 
 def test_a_mistaken_home_creates_nothing_and_signs_nothing(tmp_path: Path) -> None:
@@ -75,8 +79,8 @@ def test_a_mistaken_home_creates_nothing_and_signs_nothing(tmp_path: Path) -> No
     assert f"{other / KEY_FILE_NAME} holds no key, but this ledger signs with key {real_key}" in err
     assert "ledger rotate-key" in err
     assert not other.exists()
-    third = tmp_path / "third"
-    create_seed(third)
+    third = tmp_path / "third"  # a home holding a key of another ledger
+    asyncio.run(_key_of_new_ledger(Backend("sqlite", f"{url}.other.db", None, third)))
     code, out, err = _cli(url, third, "ledger", "checkpoint")
     assert code == 2
     assert f"{third / KEY_FILE_NAME} holds key unhardcoded/" in err

@@ -59,7 +59,7 @@ def _groups(*payloads: dict[str, Any] | bytes) -> tuple[list[int], list[int]]:
     batch = pa.RecordBatch.from_pylist([r._asdict() for r in records], schema=EVENT_BATCH_SCHEMA)
     cols = Columnar(ORIGINAL_RESULTS, DecisionFilter(), original=False)
     try:
-        cols.load(batch)
+        cols.load(cols.parse(batch))
         slow = [event.position for event in cols.slow()]
         position = {record.payload: record.position for record in reversed(records)}
         return [position[payload] for _, _, payload in cols.new_groups()], slow

@@ -5,6 +5,7 @@ evaluation says it should, filters select what they say, every run is a ReplayRu
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -334,3 +335,30 @@ async def test_group_cache_smaller_than_the_groups_gives_the_same_report(
     assert small.decisions == big.decisions
     assert small.mismatches == 0
     assert small.evaluations >= big.evaluations
+
+
+async def test_pages_parsed_ahead_give_the_rows_of_one_page_and_stop_with_the_replay(
+    backend: Backend,
+) -> None:
+    recorded = await _recorded(backend)
+
+    class StopError(Exception):
+        pass
+
+    def refuse(rows: list[dict[str, Any]]) -> None:
+        raise StopError
+
+    one: list[dict[str, Any]] = []
+    paged: list[dict[str, Any]] = []
+    async with backend.service() as service:
+        await ReplayService(service).original(record=False, sink=one.extend)
+        replay = ReplayService(DecisionService(service.ledger), page=5)
+        await replay.original(record=False, sink=paged.extend)
+        with pytest.raises(StopError):  # left at its first page, with the next one being parsed
+            await replay.original(record=False, sink=refuse)
+        assert not [t for t in threading.enumerate() if t.name.startswith("replay-parser")]
+        again = await replay.original(record=False)
+    assert len(one) == len(recorded.ids)
+    assert paged == one
+    assert again.decisions == len(recorded.ids)
+    assert again.mismatches == 0

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ledger import Checkpoint, Envelope, SigningKey, merkle, sign_checkpoint
-from reports import create_bundle, verify_bundle
+from reports import ReportsError, create_bundle, verify_bundle
 from router.services.decisions import DecisionService
 from tests.reports.support import populate
 from unhardcoded.db import migrated_ledger
@@ -150,6 +150,24 @@ def test_a_false_event_line_is_refused_naming_line_event_and_field(
     assert any(
         p.startswith("ledger/events.jsonl line") and all(n in p for n in needles) for p in problems
     ), (what, problems)
+
+
+def test_the_verdict_does_not_depend_on_the_worker_processes(
+    made: tuple[Path, str], tmp_path: Path
+) -> None:
+    """One process or three checking the event lines: the same result, valid or tampered."""
+    bundle, key = made
+    cases = [bundle]
+    for what, edit, _ in MUTATIONS[::3]:
+        files = _files(bundle)
+        _edit(edit)(files)
+        cases.append(_write(files, tmp_path / f"{what}.zip"))
+    for case in cases:
+        one = verify_bundle(case, key=key, workers=1).to_json()
+        assert verify_bundle(case, key=key, workers=3).to_json() == one
+        assert one["ok"] is (case == bundle), (case, one["problems"])
+    with pytest.raises(ReportsError, match="workers: expected a positive number"):
+        verify_bundle(bundle, key=key, workers=0)
 
 
 def _envelope(line: dict[str, Any]) -> Envelope:

@@ -118,6 +118,12 @@ def create(
     help="Fail when the bundle does not prove its completeness (a bundle of an earlier "
     "release, or one whose decisions were all left out with their proof).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that check the event lines beside the work on the decisions "
+    "(default: one per CPU).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @reports_errors
 def verify(
@@ -126,6 +132,7 @@ def verify(
     witness_keys: tuple[str, ...],
     quorum: int | None,
     require_complete: bool,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Check BUNDLE offline, with no database: manifest hashes, the checkpoint signature, each
@@ -150,6 +157,7 @@ def verify(
         witness_keys=witness_keys,
         quorum=quorum,
         require_complete=require_complete,
+        workers=workers,
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))

@@ -10,21 +10,27 @@ SQL. Rows DuckDB cannot read the fast way (invalid JSON, a decision id, tenant o
 fingerprint that is not a string, a member named twice) are marked `slow` and handled one by one
 by the caller.
 
-One statement per page parses, keys and joins (`load`); the page's rows stay in DuckDB with only
-what the counts need (position, flags, tenant, fingerprint, group id). The rest of a decision —
+Per page, one statement parses and keys (`parse`, on a connection and thread of its own, one
+page ahead of the caller: `pages`) and one joins the keys to the groups known (`load`); the
+page's rows stay in DuckDB with only what the counts need (position, flags, tenant,
+fingerprint, group id). The rest of a decision —
 its event id as text, its time, the decision id it recorded — is read back from the page's Arrow
 table for the few rows that are shown or written (`original_rows`, `against_rows`).
 
-Memory: one page of rows, the group results (one row per distinct group) and, for `--against`,
-a tally per (tenant, fingerprint, group); DuckDB runs under a memory limit and spills to a
-temporary directory beyond it.
+Memory: three pages (read, parsed, counted), the group results (one row per distinct group)
+and, for `--against`, a tally per (tenant, fingerprint, group); DuckDB runs under a memory limit
+and spills to a temporary directory beyond it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -35,7 +41,7 @@ from ledger import EVENT_BATCH_SCHEMA, EventRecord
 from router.services.replay._rows import NEW_KEYS
 from router.services.replay._scan import DecisionFilter
 
-__all__ = ["Columnar"]
+__all__ = ["Columnar", "Page"]
 
 # The payload fields the outcome depends on or claims, kept as JSON text in the group key.
 _OUTCOME_FIELDS = (
@@ -114,11 +120,15 @@ WITH objects AS (
            CASE WHEN NOT slow THEN {key} END AS key
     FROM homed
 )
+SELECT position, slow, forged, tenant, fingerprint, home, key FROM keyed
+WHERE slow OR (($tenant::VARCHAR IS NULL OR tenant = $tenant)
+               AND ($fingerprint::VARCHAR IS NULL OR fingerprint = $fingerprint))
+"""
+# The parsed page joined to the groups known: a row of a known group keeps only its gid.
+_JOIN = """
 SELECT p.position, p.slow, p.forged, p.tenant, p.fingerprint, p.home, k.gid,
        CASE WHEN k.gid IS NULL THEN p.key END AS key
-FROM keyed p LEFT JOIN keys k ON k.key = p.key
-WHERE p.slow OR (($tenant::VARCHAR IS NULL OR p.tenant = $tenant)
-                 AND ($fingerprint::VARCHAR IS NULL OR p.fingerprint = $fingerprint))
+FROM rows p LEFT JOIN keys k ON k.key = p.key
 """
 # The stream part of the key. `--mode original`: a decision in its own tenant's sequence is
 # in `decisions/` (every tenant's decisions with the same content share a group), else in its
@@ -175,6 +185,17 @@ FROM page_raw p JOIN page_arrow a ON a.position = p.position LEFT JOIN results r
 _TEMP = "CREATE OR REPLACE TEMPORARY TABLE {} AS {}"
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of decisions, parsed (`Columnar.parse`): the `Ledger.scan_batches` batch, the
+    Arrow table the statements read (`page_arrow`: the payloads as text), and per row what the
+    counts need with its group key (`_PARSE`)."""
+
+    batch: pa.RecordBatch
+    table: pa.Table
+    parsed: pa.Table
+
+
 class Columnar:
     """One replay run's DuckDB database (in memory, spilling to a temporary directory)."""
 
@@ -188,9 +209,11 @@ class Columnar:
         threads: int = 1,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="unhardcoded-replay-")
-        # One DuckDB thread: the ledger's reader thread already fills the next page meanwhile,
-        # and a page of 10,000 rows gains nothing from a second one, which measured ~15% more
-        # CPU and ~40 MB more peak memory on 2 cores.
+        # One DuckDB thread per statement: a page of 10,000 rows gains nothing from a second
+        # one (~15% more CPU and ~40 MB more peak memory on 2 cores). The cores are kept busy
+        # by the pipeline instead: the ledger's reader reads page n + 2 while the parser parses
+        # page n + 1 on its own connection and thread (`pages`) and this one joins and counts
+        # page n.
         self.con = duckdb.connect(
             config={
                 "memory_limit": memory_limit,
@@ -198,6 +221,8 @@ class Columnar:
                 "threads": threads,
             }
         )
+        self._parser = self.con.cursor()
+        self._parser_thread = ThreadPoolExecutor(1, thread_name_prefix="replay-parser")
         self.schema = results
         self.params = {"tenant": flt.tenant, "fingerprint": flt.fingerprint}
         home = _HOME_STREAM if original else _HOME_POLICY
@@ -217,10 +242,12 @@ class Columnar:
         """Decisions in the current page (after the tenant filter)."""
         self._batch = pa.RecordBatch.from_pylist([], schema=EVENT_BATCH_SCHEMA)
         self._positions = np.zeros(0, np.int64)
-        self._page: pa.Table | None = None
+        self._loaded = False
 
     def close(self) -> None:
-        """Drop the database and its spill directory."""
+        """Stop the parser, drop the database and its spill directory."""
+        self._parser_thread.shutdown(wait=True)
+        self._parser.close()
         self.con.close()
         self._tmp.cleanup()
 
@@ -238,33 +265,69 @@ class Columnar:
 
     # -- one page -----------------------------------------------------------------------------
 
-    def load(self, batch: pa.RecordBatch) -> None:
+    async def pages(
+        self, batches: AsyncGenerator[pa.RecordBatch, None]
+    ) -> AsyncGenerator[Page, None]:
+        """The pages of `batches` parsed, in order: each one is parsed on the parser's thread
+        while the caller works on the one before (DuckDB releases the GIL while it works).
+        Closing it closes `batches` and waits for the page being parsed."""
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Future[Page] | None = None
+        try:
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    parsing = loop.run_in_executor(self._parser_thread, self.parse, batch)
+                    if pending is not None:
+                        page, pending = await pending, parsing
+                        yield page
+                    else:
+                        pending = parsing
+            if pending is not None:
+                page, pending = await pending, None
+                yield page
+        finally:
+            if pending is not None:  # left early: the parser finishes before the database closes
+                with contextlib.suppress(Exception):
+                    await pending
+
+    def parse(self, batch: pa.RecordBatch) -> Page:
         """Parse one page of `DecisionMade` events (a `Ledger.scan_batches` batch, position
-        order), join the groups known."""
+        order) into group keys, on the parser's own connection (any one thread at a time)."""
         payloads = batch.column("payload")
         try:
             text = payloads.cast(pa.string())
         except pa.ArrowInvalid:  # some payload is not UTF-8: it goes the slow way
             text = pa.array([_utf8_or_none(p) for p in payloads.to_pylist()], pa.string())
-        if self._page is not None:
-            self.con.unregister("page_arrow")
-        self._page = pa.table(
-            {
-                "position": batch.column("position"),
-                "event_id": batch.column("event_id"),
-                "stream_id": batch.column("stream_id"),
-                "recorded_at_us": batch.column("recorded_at_us"),
-                "payload": text,
-            }
+        table = pa.Table.from_arrays(
+            [
+                batch.column("position"),
+                batch.column("event_id"),
+                batch.column("stream_id"),
+                batch.column("recorded_at_us"),
+                text,
+            ],
+            names=["position", "event_id", "stream_id", "recorded_at_us", "payload"],
         )
-        # The page's Arrow table stays registered until the next page: `_DECISIONS` reads it.
-        self.con.register("page_arrow", self._page)
+        self._parser.register("page_arrow", table)
         try:
-            self.con.execute(_TEMP.format("page_raw", self._parse_fast), self.params)
-        except (duckdb.InvalidInputException, duckdb.ConversionException):
-            self.con.execute(_TEMP.format("page_raw", self._parse_checked), self.params)
-        self._batch = batch
-        self._positions = batch.column("position").to_numpy()
+            try:
+                parsed = self._parser.sql(self._parse_fast, params=self.params).to_arrow_table()
+            except (duckdb.InvalidInputException, duckdb.ConversionException):
+                parsed = self._parser.sql(self._parse_checked, params=self.params).to_arrow_table()
+        finally:
+            self._parser.unregister("page_arrow")
+        return Page(batch, table, parsed)
+
+    def load(self, page: Page) -> None:
+        """Make `page` the current one: its rows joined to the groups known (`page_raw`)."""
+        if self._loaded:
+            self.con.unregister("page_arrow")
+        # The page's Arrow table stays registered until the next page: `_DECISIONS` reads it.
+        self.con.register("page_arrow", page.table)
+        self._loaded = True
+        self._insert(_TEMP.format("page_raw", _JOIN), page.parsed)
+        self._batch = page.batch
+        self._positions = page.batch.column("position").to_numpy()
 
     def record(self, position: int) -> EventRecord:
         """The event of this page at `position`."""
@@ -331,8 +394,8 @@ class Columnar:
         # has no gid: a forged id in `--mode original` with no other row of its group), and the
         # slow rows of the tenant and policy asked for.
         self.con.execute("DELETE FROM page_raw WHERE slow AND gid IS NULL")
-        row = self.con.execute("SELECT count(*) FROM page_raw").fetchone()
-        self.size = 0 if row is None else int(row[0])
+        (row,) = self.con.execute("SELECT count(*) FROM page_raw").fetchall()
+        self.size = int(row[0])
 
     # -- original ----------------------------------------------------------------------------
 

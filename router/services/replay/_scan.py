@@ -5,9 +5,10 @@ the position it started at, whatever is appended meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -150,9 +151,11 @@ async def missing_ids(ledger: Ledger, ids: Sequence[uuid.UUID]) -> list[uuid.UUI
 
 async def scan_batches(
     ledger: Ledger, flt: DecisionFilter, upto: int, page: int
-) -> AsyncIterator[pa.RecordBatch]:
+) -> AsyncGenerator[pa.RecordBatch, None]:
     """Yield the decisions selected by `flt.query()` up to position `upto`, `page` at a time in
     position order, as stored, in columns (`Ledger.scan_batches`; the tenant and policy filters
-    are the caller's: they read the payloads)."""
-    async for batch in ledger.scan_batches(stop=upto + 1, batch=page, **flt.query()):
-        yield batch
+    are the caller's: they read the payloads). Closing it stops the ledger's scan at once."""
+    batches = ledger.scan_batches(stop=upto + 1, batch=page, **flt.query())
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            yield batch

@@ -3,6 +3,7 @@ once (`_groups`), join the results to the decisions in DuckDB (`_columnar`), rep
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -225,32 +226,42 @@ class ReplayService:
         cannot read the usual way, then the new groups, evaluated in Python; the results
         stored and the page counted (`mode.page`)."""
         cols = Columnar(mode.results, flt, original=mode.original)
+        pages = cols.pages(scan_batches(self.ledger, flt, upto, self.page))
         scanned = 0
         try:
-            async for batch in scan_batches(self.ledger, flt, upto, self.page):
-                cols.load(batch)
-                results: list[dict[str, Any]] = []
-                slow: list[tuple[int, str | None, str, int | None]] = []
-                for event in cols.slow():
-                    gid, tenant = None, None
-                    if selected(flt, event):
-                        gid = cols.allocate()
-                        tenant, result = await mode.slow(gid, event)
-                        results.append(result)
-                    slow.append((event.position, tenant, payload_fingerprint(event.payload), gid))
-                new: list[tuple[str, int]] = []
-                for key, home, payload in cols.new_groups():
-                    new.append((key, cols.allocate()))
-                    results.append(await mode.group(new[-1][1], home, payload))
-                cols.commit(results, new, slow)
-                mode.report.decisions += cols.size
-                mode.page(cols)
-                scanned += batch.num_rows
-                if progress is not None:
-                    progress(scanned, total)
+            # Closed on any way out, so the page being parsed is done before the database
+            # closes and the scan stops reading.
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    cols.load(page)
+                    await self._settle(mode, cols, flt)
+                    scanned += page.batch.num_rows
+                    if progress is not None:
+                        progress(scanned, total)
             mode.end(cols)
         finally:
             cols.close()
+
+    @staticmethod
+    async def _settle(mode: _Original | _Against, cols: Columnar, flt: DecisionFilter) -> None:
+        """The page loaded in `cols`: its slow rows and new groups evaluated, the results
+        stored, the page counted."""
+        results: list[dict[str, Any]] = []
+        slow: list[tuple[int, str | None, str, int | None]] = []
+        for event in cols.slow():
+            gid, tenant = None, None
+            if selected(flt, event):
+                gid = cols.allocate()
+                tenant, result = await mode.slow(gid, event)
+                results.append(result)
+            slow.append((event.position, tenant, payload_fingerprint(event.payload), gid))
+        new: list[tuple[str, int]] = []
+        for key, home, payload in cols.new_groups():
+            new.append((key, cols.allocate()))
+            results.append(await mode.group(new[-1][1], home, payload))
+        cols.commit(results, new, slow)
+        mode.report.decisions += cols.size
+        mode.page(cols)
 
     async def _finish(self, report: ReplayReport, record: bool) -> ReplayReport:
         report.summary_digest = summary_digest(report)
