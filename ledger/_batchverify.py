@@ -82,19 +82,8 @@ class InclusionChecker:
             return False
         if not isinstance(self.root, bytes) or len(self.root) != _HASH_SIZE:
             return False
-        if type(path) is not list or not set(map(type, path)) <= {str}:
-            return False
-        if path and set(map(len, path)) != {2 * _HASH_SIZE}:
-            return False
-        joined = "".join(path)
-        try:
-            raw = bytes.fromhex(joined)
-        except ValueError:
-            return False
-        # Lowercase hex is exactly what decodes and prints back unchanged.
-        if raw.hex() != joined:
-            return False
-        return self._walk_bytes(leaf_hash, index, raw)
+        raw = _hex_hashes(path) if type(path) is list else None
+        return raw is not None and self._walk_bytes(leaf_hash, index, raw)
 
     def check_documents(
         self, leaf_hashes: Sequence[bytes], indexes: Sequence[int], documents: Sequence[Any]
@@ -122,15 +111,8 @@ class InclusionChecker:
             return False
         if not isinstance(self.root, bytes) or len(self.root) != _HASH_SIZE:
             return False
-        steps = list(chain.from_iterable(paths))
-        if steps and (set(map(type, steps)) != {str} or set(map(len, steps)) != {64}):
-            return False
-        joined = "".join(steps)
-        try:
-            raw = bytes.fromhex(joined)
-        except ValueError:
-            return False
-        if raw.hex() != joined:  # lowercase hex only
+        raw = _hex_hashes(list(chain.from_iterable(paths)))
+        if raw is None:
             return False
         walk, offset = self._walk_bytes, 0
         for leaf, index, path in zip(leaf_hashes, found, paths, strict=True):
@@ -244,6 +226,20 @@ _CHECKERS: dict[tuple[int, bytes], InclusionChecker] = {}
 process one after another, share its remembered nodes."""
 
 
+def _hex_hashes(texts: Sequence[Any]) -> bytes | None:
+    """The hashes that lowercase hex strings of 64 characters each spell, concatenated, in one
+    decode (b"" for none); None when any item is something else."""
+    if texts and (set(map(type, texts)) != {str} or set(map(len, texts)) != {2 * _HASH_SIZE}):
+        return None
+    joined = "".join(texts)
+    try:
+        raw = bytes.fromhex(joined)
+    except ValueError:
+        return None
+    # Lowercase hex is exactly what decodes and prints back unchanged.
+    return raw if raw.hex() == joined else None
+
+
 def _ints(column: tuple[Any, ...], low: int, high: int) -> bool:
     # `type(...) is int` leaves booleans out, as the line-by-line reader does.
     return set(map(type, column)) == {int} and low <= min(column) and max(column) <= high
@@ -255,15 +251,8 @@ def _texts(column: tuple[Any, ...]) -> bool:
 
 def _hashes(column: tuple[Any, ...]) -> list[bytes] | None:
     """32-byte hashes from lowercase hex strings of 64 characters, in one decode."""
-    if not _texts(column) or set(map(len, column)) != {64}:
-        return None
-    joined = "".join(column)
-    try:
-        raw = bytes.fromhex(joined)
-    except ValueError:
-        return None
-    # Lowercase hex is exactly what decodes and prints back unchanged.
-    if raw.hex() != joined:
+    raw = _hex_hashes(column) if column else None
+    if raw is None:
         return None
     return [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
