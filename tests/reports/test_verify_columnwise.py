@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import check_event_lines, parse_verifier_key
+from ledger import Checkpoint, check_event_lines, parse_verifier_key
 from reports import build_report, create_bundle, export_parquet
 from reports._events import EVENT_FIELDS, read_events
 from reports._verify_events import EventReader, check_pool
@@ -22,6 +22,20 @@ from tests.reports.support import populate
 from tests.support.service_backends import Backend
 
 EVENTS = "ledger/events.jsonl"
+
+
+async def _acme_events(backend: Backend, tmp_path: Path) -> tuple[Checkpoint, bytes]:
+    """The signed checkpoint and the event lines of a bundle of tenant acme's decisions."""
+    async with backend.service() as service:
+        await populate(service, rounds=1)
+        out = tmp_path / "acme.zip"
+        await create_bundle(service.ledger, out, tenant="acme")
+        key = parse_verifier_key(service.ledger.public_key())
+    with zipfile.ZipFile(out) as archive:
+        checkpoint = BundleZip(archive, print).checkpoint(key)
+        raw = archive.read(EVENTS)
+    assert checkpoint is not None
+    return checkpoint, raw
 
 
 async def test_the_listing_rendered_in_duckdb_is_the_writers_bytes(
@@ -44,16 +58,9 @@ async def test_the_listing_rendered_in_duckdb_is_the_writers_bytes(
 async def test_a_batch_is_accepted_at_once_exactly_when_every_line_passes(
     backend: Backend, tmp_path: Path
 ) -> None:
-    async with backend.service() as service:
-        await populate(service, rounds=1)
-        out = tmp_path / "acme.zip"
-        await create_bundle(service.ledger, out, tenant="acme")
-        key = parse_verifier_key(service.ledger.public_key())
-    with zipfile.ZipFile(out) as archive:
-        problems: list[str] = []
-        checkpoint = BundleZip(archive, problems.append).checkpoint(key)
-        lines = archive.read(EVENTS).splitlines()
-    assert checkpoint is not None
+    checkpoint, raw = await _acme_events(backend, tmp_path)
+    lines = raw.splitlines()
+    problems: list[str] = []
     size, root = checkpoint.size, checkpoint.root
     checked = check_event_lines(b"\n".join(lines), None, size, root, EVENT_FIELDS)
     assert checked is not None
@@ -90,14 +97,7 @@ async def test_a_batch_is_accepted_at_once_exactly_when_every_line_passes(
 async def test_batches_split_anywhere_read_the_same_events(
     backend: Backend, tmp_path: Path, size: int
 ) -> None:
-    async with backend.service() as service:
-        await populate(service, rounds=1)
-        out = tmp_path / "acme.zip"
-        await create_bundle(service.ledger, out, tenant="acme")
-        key = parse_verifier_key(service.ledger.public_key())
-    with zipfile.ZipFile(out) as archive:
-        checkpoint = BundleZip(archive, print).checkpoint(key)
-        raw = archive.read(EVENTS)
+    checkpoint, raw = await _acme_events(backend, tmp_path)
     blocks = [raw[i : i + size * 97] for i in range(0, len(raw), size * 97)]
     found: list[str] = []
     batches = list(EventReader(EVENTS, checkpoint, found.append).batches(blocks))
@@ -127,15 +127,8 @@ async def test_checks_in_worker_processes_name_what_one_by_one_names(
     valid file and for one tampered line at the start, the middle and the end of a batch and of
     a worker's part (the state a batch was checked from is then not the one its predecessor
     left, and the batch is checked again)."""
-    async with backend.service() as service:
-        await populate(service, rounds=1)
-        out = tmp_path / "acme.zip"
-        await create_bundle(service.ledger, out, tenant="acme")
-        key = parse_verifier_key(service.ledger.public_key())
-    with zipfile.ZipFile(out) as archive:
-        checkpoint = BundleZip(archive, print).checkpoint(key)
-        lines = archive.read(EVENTS).splitlines()
-    assert checkpoint is not None
+    checkpoint, raw = await _acme_events(backend, tmp_path)
+    lines = raw.splitlines()
     assert len(lines) > 12
     cases = [lines] + [_tampered_lines(lines, at, what) for at in (0, 2, 3, 7, 8, len(lines) - 1)]
     with check_pool(2) as pool:
